@@ -1,0 +1,187 @@
+"""Converting one recording in place, under the safety contract.
+
+Read -> convert with one ffmpeg pass -> verify -> one conditional PutObject. Anything doubtful
+raises before the write, so the original is never modified by a failed conversion.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import urlencode
+
+from botocore.exceptions import ClientError
+
+from .keys import ARCHIVE_CLASSES
+from .messages import Recording
+from .settings import Settings
+from .wav import NotWav, WavInfo, read_wav_info
+
+CONVERTED_TAG = ("converted", "True")  # the article's tag, exactly
+MAX_TAGS = 10  # S3's limit per object
+DURATION_TOLERANCE_S = 0.010
+DEFAULT_CONTENT_TYPE = "audio/wav"
+# Headers of the original that describe how it is served; they are kept on the new version.
+_KEPT_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage")
+_LOCK_HEADERS = ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus")
+_CHUNK = 1024 * 1024
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help (bad audio, failed verification): goes to the DLQ with this reason."""
+
+
+class TransientFailure(Exception):
+    """Worth retrying later (object changed under us, throttling, time running out)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # converted | skipped | failed
+    reason: str | None
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+
+def ffmpeg_command(ffmpeg: str, src: str, dst: str) -> list[str]:
+    """One pass: first audio stream, downmixed to mono, 8 kHz, 8-bit A-law in a plain WAV."""
+    return [
+        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-i", src, "-map", "0:a:0", "-map_metadata", "-1",
+        "-ac", "1", "-ar", "8000", "-c:a", "pcm_alaw", "-bitexact", "-f", "wav", dst,
+    ]  # fmt: skip
+
+
+def run_ffmpeg(ffmpeg: str, src: str, dst: str) -> None:
+    proc = subprocess.run(ffmpeg_command(ffmpeg, src, dst), capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
+        raise PermanentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}")
+
+
+def verify(source: WavInfo, output: WavInfo, tolerance: float = DURATION_TOLERANCE_S) -> None:
+    """The output must be what we promise, complete, and as long as the input."""
+    if not output.is_alaw_mono_8k:
+        raise PermanentFailure(f"verification failed: output is {output.describe()}, expected A-law 8-bit 8000 Hz mono")
+    if not output.complete:
+        raise PermanentFailure(
+            f"verification failed: output data chunk holds {output.data_bytes} of {output.declared_data_bytes} bytes"
+        )
+    if output.frames == 0:
+        raise PermanentFailure("verification failed: output has no audio frames")
+    drift = abs(output.duration - source.duration)
+    if drift > tolerance:
+        raise PermanentFailure(
+            f"verification failed: output lasts {output.duration:.3f} s, input {source.duration:.3f} s "
+            f"(differs by {drift * 1000:.1f} ms > {tolerance * 1000:.0f} ms)"
+        )
+
+
+def merged_tags(existing: Mapping[str, str]) -> dict[str, str]:
+    tags = dict(existing)
+    tags[CONVERTED_TAG[0]] = CONVERTED_TAG[1]
+    if len(tags) > MAX_TAGS:
+        raise PermanentFailure(f"the object already has {len(existing)} tags; S3 allows {MAX_TAGS}, so converted=True cannot be added")
+    return tags
+
+
+def put_arguments(original: Mapping[str, Any], tags: Mapping[str, str], *, storage_class: str) -> dict[str, Any]:
+    """Everything the new version keeps from the original, plus the condition on its ETag."""
+    args: dict[str, Any] = {
+        "StorageClass": storage_class,
+        "Tagging": urlencode(merged_tags(tags)),
+        "Metadata": dict(original.get("Metadata") or {}),
+        "ContentType": original.get("ContentType") or DEFAULT_CONTENT_TYPE,
+        "IfMatch": original["ETag"],
+    }
+    for header in _KEPT_HEADERS + _LOCK_HEADERS:
+        if original.get(header):
+            args[header] = original[header]
+    sse = original.get("ServerSideEncryption")
+    if sse:
+        args["ServerSideEncryption"] = sse
+        if sse.startswith("aws:kms"):
+            args["SSEKMSKeyId"] = original["SSEKMSKeyId"]
+            if original.get("BucketKeyEnabled"):
+                args["BucketKeyEnabled"] = True
+    return args
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _read_tags(s3: Any, rec: Recording, original: Mapping[str, Any]) -> dict[str, str]:
+    if not original.get("TagCount"):
+        return {}  # the GET told us there are none: no tagging request
+    tag_set = s3.get_object_tagging(Bucket=rec.bucket, Key=rec.key)["TagSet"]
+    return {t["Key"]: t["Value"] for t in tag_set}
+
+
+def convert_recording(
+    rec: Recording,
+    *,
+    s3: Any,
+    settings: Settings,
+    workdir: str | None = None,
+    convert: Callable[[str, str, str], None] = run_ffmpeg,
+) -> Outcome:
+    if rec.bucket != settings.bucket or not rec.key.startswith(settings.bucket_prefix):
+        raise PermanentFailure(
+            f"s3://{rec.bucket}/{rec.key} is outside this optimizer's scope s3://{settings.bucket}/{settings.bucket_prefix}"
+        )
+    try:
+        original = s3.get_object(Bucket=rec.bucket, Key=rec.key)
+    except ClientError as exc:
+        code = _error_code(exc)
+        if code in ("NoSuchKey", "404"):
+            return Outcome("skipped", "gone")
+        if code == "InvalidObjectState":
+            return Outcome("skipped", "archived")
+        if code == "InvalidRequest" and "encrypt" in str(exc).lower():
+            raise PermanentFailure("the object is encrypted with a customer-provided key (SSE-C); it cannot be read") from None
+        raise
+    body = original["Body"]
+    size = int(original.get("ContentLength", 0))
+    try:
+        storage_class = original.get("StorageClass", "STANDARD")
+        if storage_class in ARCHIVE_CLASSES:
+            return Outcome("skipped", "archived", size)
+        tags = _read_tags(s3, rec, original)
+        if tags.get(CONVERTED_TAG[0]) == CONVERTED_TAG[1] and not settings.overwrite_converted:
+            return Outcome("skipped", "already_converted", size)
+        with tempfile.TemporaryDirectory(dir=workdir, prefix="convert-") as tmp:
+            src, dst = os.path.join(tmp, "in.wav"), os.path.join(tmp, "out.wav")
+            with open(src, "wb") as f:
+                shutil.copyfileobj(body, f, _CHUNK)
+            if os.path.getsize(src) != size:
+                raise TransientFailure(f"read {os.path.getsize(src)} of {size} bytes from S3")
+            try:
+                source = read_wav_info(src)
+            except NotWav as exc:
+                raise PermanentFailure(str(exc)) from None
+            if source.is_alaw_mono_8k and not settings.overwrite_converted:
+                return Outcome("skipped", "already_alaw", size)
+            if source.frames == 0:
+                raise PermanentFailure("the recording has no audio frames")
+            convert(settings.ffmpeg_path, src, dst)
+            try:
+                output = read_wav_info(dst)
+            except NotWav as exc:
+                raise PermanentFailure(f"verification failed: {exc}") from None
+            verify(source, output)
+            args = put_arguments(original, tags, storage_class=settings.target_class)
+            after = os.path.getsize(dst)
+            with open(dst, "rb") as f:
+                try:
+                    s3.put_object(Bucket=rec.bucket, Key=rec.key, Body=f, **args)
+                except ClientError as exc:
+                    if _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                        raise TransientFailure("the object changed after it was read; not overwritten, retried later") from None
+                    raise
+            return Outcome("converted", None, size, after)
+    finally:
+        body.close()

@@ -1,0 +1,71 @@
+"""Putting a page of recordings on the work queue: 10 per SendMessageBatch, failures retried."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .keys import is_audio_key
+from .messages import Recording
+
+SQS_BATCH = 10
+MAX_ATTEMPTS = 5
+
+
+class EnqueueFailed(Exception):
+    """Some messages could not be sent after retries; the state machine retries the whole task."""
+
+
+def recordings_of_page(bucket: str, prefix: str, items: Iterable[Sequence[Any]]) -> tuple[list[Recording], int]:
+    """Rebuilds full keys exactly as S3 returned them (no URL decoding) and drops non-audio.
+
+    Returns (recordings, number dropped as not audio).
+    """
+    recordings, dropped = [], 0
+    for relative_key, etag, size in items:
+        key = prefix + relative_key
+        if is_audio_key(key):
+            recordings.append(Recording(bucket=bucket, key=key, etag=etag, size=int(size)))
+        else:
+            dropped += 1
+    return recordings, dropped
+
+
+def chunks(seq: Sequence[Any], size: int = SQS_BATCH) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+def send_batch(
+    sqs: Any,
+    queue_url: str,
+    bodies: Sequence[str],
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Sends up to 10 bodies; retries only the failed entries. Returns the SendMessageBatch calls made."""
+    pending: dict[str, str] = {str(i): body for i, body in enumerate(bodies)}
+    calls = 0
+    last_failures: list[Mapping[str, Any]] = []
+    for attempt in range(max_attempts):
+        if attempt:
+            sleep(min(0.2 * 2**attempt, 5.0))
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": i, "MessageBody": b} for i, b in pending.items()]
+        )
+        calls += 1
+        last_failures = response.get("Failed", [])
+        for ok in response.get("Successful", []):
+            pending.pop(ok["Id"], None)
+        if not pending:
+            return calls
+        # A sender fault (malformed entry) will fail the same way again: stop now.
+        if any(f.get("SenderFault") for f in last_failures):
+            break
+    reasons = "; ".join(f"{f.get('Code')}: {f.get('Message')}" for f in last_failures) or "unknown"
+    raise EnqueueFailed(f"{len(pending)} of {len(bodies)} messages not accepted after {calls} attempt(s): {reasons}")
+
+
+def enqueue(sqs: Any, queue_url: str, recordings: Sequence[Recording], **kwargs: Any) -> int:
+    """Sends every recording; returns the SendMessageBatch calls made."""
+    return sum(send_batch(sqs, queue_url, [r.to_body() for r in chunk], **kwargs) for chunk in chunks(recordings))

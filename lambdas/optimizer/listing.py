@@ -1,0 +1,98 @@
+"""Paging the recordings of one day into Step Functions-sized pieces."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+from .keys import ARCHIVE_CLASSES, is_audio_key
+
+# A state's data must stay well inside Step Functions' 256 KB; we promise 64 KB. The objects of a
+# page get 48 KB, the rest (run, totals, cursor) needs < 2 KB, the remainder is headroom.
+PAGE_BUDGET_BYTES = 48 * 1024
+# Bounds one invocation's work when a day holds mostly objects we skip (nothing fills the page).
+MAX_KEYS_CONSIDERED = 10_000
+SKIP_REASONS = ("not_audio", "already_target_class", "archived")
+
+
+def new_progress() -> dict[str, Any]:
+    return {
+        "cursor": {"start_after": None, "done": False},
+        "totals": {"listed": 0, "enqueued": 0, "skipped": {reason: 0 for reason in SKIP_REASONS}},
+    }
+
+
+def skip_reason(obj: Mapping[str, Any], *, target_class: str, overwrite: bool) -> str | None:
+    """Why a listed object is not enqueued, decided from the listing alone (no extra request)."""
+    if not is_audio_key(obj["Key"]):
+        return "not_audio"
+    storage_class = obj.get("StorageClass", "STANDARD")
+    if storage_class in ARCHIVE_CLASSES:
+        return "archived"
+    # With STANDARD as target the class says nothing: the converter's tag check decides.
+    if storage_class == target_class and target_class != "STANDARD" and not overwrite:
+        return "already_target_class"
+    return None
+
+
+def item_size(item: list[Any]) -> int:
+    # ensure_ascii=True bounds the bytes whatever serializer the runtime uses: an escaped
+    # character is never shorter than its UTF-8 form.
+    return len(json.dumps(item)) + 1
+
+
+@dataclass
+class Page:
+    items: list[list[Any]] = field(default_factory=list)
+    last_key: str | None = None
+    exhausted: bool = False
+    listed: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: {reason: 0 for reason in SKIP_REASONS})
+
+
+def take_page(
+    objects: Iterable[Mapping[str, Any]],
+    *,
+    prefix: str,
+    target_class: str,
+    overwrite: bool,
+    budget_bytes: int = PAGE_BUDGET_BYTES,
+    max_considered: int = MAX_KEYS_CONSIDERED,
+) -> Page:
+    """Consumes listed objects until the page's byte budget is reached.
+
+    Items are [key relative to the day prefix, ETag, size]: the prefix is common to all of them, so
+    sending it once keeps pages small. An object that would overflow the budget is not consumed;
+    the next page starts after `last_key`, so every object is counted exactly once.
+    """
+    page = Page()
+    used = 0
+    iterator: Iterator[Mapping[str, Any]] = iter(objects)
+    for obj in iterator:
+        key = obj["Key"]
+        reason = skip_reason(obj, target_class=target_class, overwrite=overwrite)
+        if reason is None:
+            item = [key[len(prefix):] if key.startswith(prefix) else key, obj["ETag"], obj["Size"]]
+            size = item_size(item)
+            if page.items and used + size > budget_bytes:
+                return page
+            page.items.append(item)
+            used += size
+        else:
+            page.skipped[reason] += 1
+        page.listed += 1
+        page.last_key = key
+        if page.listed >= max_considered:
+            return page
+    page.exhausted = True
+    return page
+
+
+def advance(progress: Mapping[str, Any], page: Page) -> dict[str, Any]:
+    """The run's progress after a page: cursor moved, listing counts added."""
+    totals = progress["totals"]
+    skipped = {r: totals["skipped"].get(r, 0) + page.skipped.get(r, 0) for r in SKIP_REASONS}
+    return {
+        "cursor": {"start_after": page.last_key or progress["cursor"]["start_after"], "done": page.exhausted},
+        "totals": {**totals, "listed": totals["listed"] + page.listed, "skipped": skipped},
+    }

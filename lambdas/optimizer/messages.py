@@ -1,0 +1,38 @@
+"""The work queue's message: one recording to convert."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+
+
+class BadMessage(Exception):
+    """A message the converter cannot act on (not produced by this optimizer's enqueuer)."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    bucket: str
+    key: str
+    etag: str
+    size: int
+
+    def to_body(self) -> str:
+        # ensure_ascii keeps the body printable ASCII: SQS rejects some characters that S3 keys
+        # may hold (control characters), and the key must survive byte for byte.
+        return json.dumps({"v": VERSION, "bucket": self.bucket, "key": self.key, "etag": self.etag, "size": self.size})
+
+    @classmethod
+    def from_body(cls, body: str) -> "Recording":
+        try:
+            data: Any = json.loads(body)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            rec = cls(bucket=data["bucket"], key=data["key"], etag=data.get("etag", ""), size=int(data.get("size", 0)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BadMessage(f"message body is not a recording message ({type(exc).__name__}: {exc})") from None
+        if not isinstance(rec.bucket, str) or not isinstance(rec.key, str) or not rec.key:
+            raise BadMessage("message body has no usable bucket/key")
+        return rec

@@ -1,0 +1,186 @@
+"""The deployment's configuration: read from CDK context once, validated, typed.
+
+Every rule lives here so a bad value stops `cdk synth` with a message naming the key and the fix,
+before anything reaches AWS.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
+REFUSED_CLASSES = {
+    "GLACIER": "GLACIER (Flexible Retrieval) needs a restore before a recording can be played",
+    "DEEP_ARCHIVE": "DEEP_ARCHIVE needs a restore of up to 48 hours before a recording can be played",
+}
+ARCHITECTURES = ("arm64", "x86_64")
+# CloudWatch Logs accepts only these retentions; the names are aws_logs.RetentionDays members.
+LOG_RETENTION = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}  # fmt: skip
+PLACEHOLDER_MARKERS = ("<", ">", "REQUIRED", "YOUR", "REPLACE", "CHANGE")
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_SCHEDULE = re.compile(r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+_BOOLS = {"true": True, "false": False}
+
+
+class ConfigError(ValueError):
+    """A context value is missing or wrong; the message names the key and how to fix it."""
+
+
+def _how_to_set(key: str, example: str) -> str:
+    return f"set it with `cdk deploy -c {key}={example}` or in cdk.context.json"
+
+
+def _int(key: str, value: Any, lo: int, hi: int, why: str = "") -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not a whole number; {_how_to_set(key, lo)}") from None
+    if not lo <= number <= hi:
+        raise ConfigError(f"{key}={number} is out of range {lo}..{hi}{why}; {_how_to_set(key, lo)}")
+    return number
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in _BOOLS:
+        raise ConfigError(f"{key}={value!r} must be true or false; {_how_to_set(key, 'true')}")
+    return _BOOLS[text]
+
+
+def validate_bucket_name(value: Any) -> str:
+    if value is None or str(value).strip() == "":
+        raise ConfigError(
+            "bucket_name is required: the S3 bucket where Amazon Connect writes call recordings; "
+            + _how_to_set("bucket_name", "my-connect-recordings")
+        )
+    name = str(value).strip()
+    if any(marker in name.upper() for marker in PLACEHOLDER_MARKERS):
+        raise ConfigError(f"bucket_name={name!r} is still the placeholder; " + _how_to_set("bucket_name", "my-connect-recordings"))
+    if not _BUCKET.match(name) or ".." in name or _IPV4.match(name) or name.startswith("xn--") or name.endswith("-s3alias"):
+        raise ConfigError(
+            f"bucket_name={name!r} is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, dots, "
+            "hyphens; starting and ending with a letter or digit); " + _how_to_set("bucket_name", "my-connect-recordings")
+        )
+    return name
+
+
+def normalise_prefix(value: Any) -> str:
+    prefix = str(value).strip()
+    if prefix.startswith("/"):
+        raise ConfigError(f"bucket_prefix={prefix!r} must not start with '/'; S3 keys have no leading slash")
+    if any(ch in prefix for ch in "*?"):
+        raise ConfigError(f"bucket_prefix={prefix!r} must not contain '*' or '?' (they would widen IAM permissions)")
+    if len(prefix.encode()) > 900:
+        raise ConfigError("bucket_prefix is longer than 900 bytes; S3 keys are at most 1,024 bytes")
+    return prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
+
+
+def _storage_class(value: Any) -> str:
+    name = str(value).strip().upper()
+    if name in REFUSED_CLASSES:
+        raise ConfigError(f"storage_class={name} is refused: {REFUSED_CLASSES[name]}; recordings must stay instantly playable. Use one of {', '.join(STORAGE_CLASSES)}")
+    if name not in STORAGE_CLASSES:
+        raise ConfigError(f"storage_class={value!r} is unknown; use one of {', '.join(STORAGE_CLASSES)}")
+    return name
+
+
+def _choice(key: str, value: Any, choices: tuple[Any, ...]) -> Any:
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r} must be one of {', '.join(map(str, choices))}")
+    return value
+
+
+def _optional_kms(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    arn = str(value).strip()
+    if not _KMS_KEY_ARN.match(arn):
+        raise ConfigError(f"kms_key_arn={arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key-id>); leave it empty when the bucket uses SSE-S3")
+    return arn
+
+
+def _schedule(value: Any) -> str:
+    text = str(value).strip()
+    if not _SCHEDULE.match(text):
+        raise ConfigError(f"schedule={text!r} is not an EventBridge expression such as 'cron(0 23 * * ? *)' or 'rate(1 day)'")
+    return text
+
+
+def default_stack_name(bucket_name: str) -> str:
+    return "CallRecordingOptimizer-" + re.sub(r"[^A-Za-z0-9-]", "-", bucket_name)
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    bucket_name: str
+    bucket_prefix: str = "connect/"
+    num_days_age: int = 7
+    storage_class: str = "GLACIER_IR"
+    kms_key_arn: str | None = None
+    schedule: str = "cron(0 23 * * ? *)"
+    schedule_timezone: str = "UTC"
+    lambda_architecture: str = "arm64"
+    # Defaults and their reasons are documented in README's configuration table.
+    converter_memory_mb: int = 1024
+    converter_batch_size: int = 10
+    converter_max_concurrency: int = 20
+    converter_timeout_seconds: int = 600
+    converter_ephemeral_mb: int = 2048
+    max_receive_count: int = 3
+    queue_poll_seconds: int = 60
+    log_retention_days: int = 90
+    overwrite_converted: bool = False
+    stack_name: str = ""
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        # AWS's guidance for SQS event sources: at least 6x the function timeout.
+        return 6 * self.converter_timeout_seconds
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> "OptimizerConfig":
+        """`get` is `node.try_get_context`; absent keys take the defaults above."""
+
+        def value(key: str) -> Any:
+            found = get(key)
+            return getattr(cls, key) if found is None or found == "" else found
+
+        bucket = validate_bucket_name(get("bucket_name"))
+        stack_name = str(get("stack_name") or default_stack_name(bucket))
+        if not _STACK_NAME.match(stack_name):
+            raise ConfigError(f"stack_name={stack_name!r} must start with a letter and hold only letters, digits and hyphens (max 128)")
+        return cls(
+            bucket_name=bucket,
+            bucket_prefix=normalise_prefix(value("bucket_prefix")),
+            num_days_age=_int("num_days_age", value("num_days_age"), 1, 3650),
+            storage_class=_storage_class(value("storage_class")),
+            kms_key_arn=_optional_kms(get("kms_key_arn")),
+            schedule=_schedule(value("schedule")),
+            schedule_timezone=str(value("schedule_timezone")).strip(),
+            lambda_architecture=_choice("lambda_architecture", str(value("lambda_architecture")).strip(), ARCHITECTURES),
+            converter_memory_mb=_int("converter_memory_mb", value("converter_memory_mb"), 512, 10240, " MB (ffmpeg and a 1-hour call need > 256 MB)"),
+            converter_batch_size=_int("converter_batch_size", value("converter_batch_size"), 1, 10, " (one invocation must finish its batch within the timeout)"),
+            converter_max_concurrency=_int("converter_max_concurrency", value("converter_max_concurrency"), 2, 1000, " (the SQS event source's limits)"),
+            max_receive_count=_int("max_receive_count", value("max_receive_count"), 1, 100),
+            queue_poll_seconds=_int("queue_poll_seconds", value("queue_poll_seconds"), 1, 3600),
+            log_retention_days=_choice("log_retention_days", _int("log_retention_days", value("log_retention_days"), 1, 3653), tuple(LOG_RETENTION)),
+            overwrite_converted=_bool("overwrite_converted", value("overwrite_converted")),
+            stack_name=stack_name,
+        )
+
+    @classmethod
+    def from_mapping(cls, context: Mapping[str, Any]) -> "OptimizerConfig":
+        return cls.from_context(context.get)

@@ -1,0 +1,128 @@
+"""The three Lambda functions, their roles and log groups, and the converter's SQS trigger."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from .config import LOG_RETENTION, OptimizerConfig
+from .layers import OptimizerLayers
+from .queues import WorkQueues
+
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+# Newest Python runtime in aws-cdk-lib. The handlers do not use pydub at run time, so its need
+# for `audioop` (gone from the standard library in 3.13) does not apply to the functions.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+FFMPEG_PATH = "/opt/bin/ffmpeg"
+
+
+class OptimizerFunctions(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: OptimizerConfig, queues: WorkQueues) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        architecture = lambda_.Architecture.ARM_64 if config.lambda_architecture == "arm64" else lambda_.Architecture.X86_64
+        self._architecture = architecture
+        self.layers = OptimizerLayers(self, "Layers", architecture=architecture, runtime=RUNTIME)
+        # One asset for the three handlers: they share the `optimizer` package.
+        self._code = lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["requirements.txt", "**/__pycache__", "**/*.pyc"])
+        bucket = s3.Bucket.from_bucket_name(self, "Recordings", config.bucket_name)
+        common_env = {
+            "BUCKET_NAME": config.bucket_name,
+            "BUCKET_PREFIX": config.bucket_prefix,
+            "STORAGE_CLASS": config.storage_class,
+            "OVERWRITE_CONVERTED": str(config.overwrite_converted).lower(),
+        }
+
+        self.lister = self._function(
+            "Lister", "lister.handler", memory_mb=256, timeout_s=120,
+            environment={**common_env, "NUM_DAYS_AGE": str(config.num_days_age)},
+        )  # fmt: skip
+        # ListBucket cannot be scoped by resource to a prefix; the s3:prefix condition does it.
+        self.lister.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{config.bucket_prefix}*"]}},
+            )
+        )
+
+        self.enqueuer = self._function(
+            "Enqueuer", "enqueuer.handler", memory_mb=256, timeout_s=120,
+            environment={**common_env, "QUEUE_URL": queues.work.queue_url},
+        )  # fmt: skip
+        queues.work.grant_send_messages(self.enqueuer)
+
+        self.converter = self._function(
+            "Converter", "converter.handler",
+            memory_mb=config.converter_memory_mb, timeout_s=config.converter_timeout_seconds,
+            ephemeral_mb=config.converter_ephemeral_mb, layers=[self.layers.ffmpeg],
+            environment={**common_env, "DLQ_URL": queues.dead_letter.queue_url, "FFMPEG_PATH": FFMPEG_PATH},
+        )  # fmt: skip
+        objects = bucket.arn_for_objects(f"{config.bucket_prefix}*")
+        self.converter.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging",
+                    # read and re-apply Object Lock retention / legal hold on the new version
+                    "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:PutObjectRetention", "s3:PutObjectLegalHold",
+                ],
+                resources=[objects],
+            )
+        )  # fmt: skip
+        if config.kms_key_arn:
+            kms.Key.from_key_arn(self, "RecordingsKey", config.kms_key_arn).grant_encrypt_decrypt(self.converter)
+        queues.dead_letter.grant_send_messages(self.converter)
+        self.converter.add_event_source(
+            sources.SqsEventSource(
+                queues.work,
+                batch_size=config.converter_batch_size,
+                max_concurrency=config.converter_max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+
+    def _function(
+        self,
+        name: str,
+        handler: str,
+        *,
+        memory_mb: int,
+        timeout_s: int,
+        environment: dict[str, str],
+        ephemeral_mb: int = 512,
+        layers: list[lambda_.ILayerVersion] | None = None,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=logs.RetentionDays[LOG_RETENTION[self._config.log_retention_days]],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # An explicit role instead of AWSLambdaBasicExecutionRole, whose logs:* on * is broader
+        # than writing to this one log group.
+        role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self,
+            name,
+            runtime=RUNTIME,
+            architecture=self._architecture,
+            handler=handler,
+            code=self._code,
+            role=role,
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_s),
+            ephemeral_storage_size=Size.mebibytes(ephemeral_mb),
+            environment={**environment, "POWERTOOLS_SERVICE_NAME": name.lower()},
+            layers=[self.layers.python_deps, *(layers or [])],
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+        )
+

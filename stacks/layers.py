@@ -1,0 +1,51 @@
+"""The prebuilt Lambda layers (built by layers/build.sh, never at synth time)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+ROOT = Path(__file__).resolve().parent.parent
+FFMPEG_BUILD = ROOT / "layers" / "ffmpeg" / "build"
+PYTHON_BUILD = ROOT / "layers" / "python" / "build"
+
+
+class LayerNotBuilt(RuntimeError):
+    pass
+
+
+def ffmpeg_layer_dir(architecture: str) -> str:
+    binary = FFMPEG_BUILD / architecture / "bin" / "ffmpeg"
+    if not binary.exists():
+        raise LayerNotBuilt(
+            f"the ffmpeg layer for {architecture} is not built ({binary} is missing); "
+            f"run `layers/build.sh {architecture}` first (./cdk-deploy.sh does it for you)"
+        )
+    return str(FFMPEG_BUILD / architecture)
+
+
+def python_layer_dir() -> str:
+    marker = PYTHON_BUILD / "python" / "aws_lambda_powertools"
+    if not marker.exists():
+        raise LayerNotBuilt(f"the python-deps layer is not built ({marker} is missing); run `layers/build.sh` first")
+    return str(PYTHON_BUILD)
+
+
+class OptimizerLayers(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, architecture: lambda_.Architecture, runtime: lambda_.Runtime) -> None:
+        super().__init__(scope, construct_id)
+        self.ffmpeg = lambda_.LayerVersion(
+            self,
+            "Ffmpeg",
+            code=lambda_.Code.from_asset(ffmpeg_layer_dir(architecture.name)),
+            compatible_architectures=[architecture],
+            description="Static ffmpeg 7.0.2 from the imageio-ffmpeg 0.7.0 wheel, at /opt/bin/ffmpeg",
+        )
+        self.python_deps = lambda_.LayerVersion(
+            self,
+            "PythonDeps",
+            code=lambda_.Code.from_asset(python_layer_dir()),
+            compatible_runtimes=[runtime],
+            description="Pinned Powertools for AWS Lambda and boto3 (lambdas/requirements.txt)",
+        )

@@ -1,0 +1,50 @@
+"""The optimizer's stack: queues, functions and orchestration around an imported bucket."""
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from .config import OptimizerConfig
+from .functions import OptimizerFunctions
+from .nag import suppress_reviewed_findings
+from .orchestration import Orchestration
+from .queues import WorkQueues
+
+
+class OptimizerStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: OptimizerConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, description="Call-recording cost optimizer (resamples Amazon Connect recordings in place)", **kwargs)
+        self.config = config
+        self.queues = WorkQueues(
+            self, "Queues", visibility_timeout_seconds=config.visibility_timeout_seconds, max_receive_count=config.max_receive_count
+        )
+        self.functions = OptimizerFunctions(self, "Functions", config=config, queues=self.queues)
+        self.orchestration = Orchestration(
+            self,
+            "Orchestration",
+            config=config,
+            lister=self.functions.lister,
+            enqueuer=self.functions.enqueuer,
+            work_queue=self.queues.work,
+            dead_letter_queue=self.queues.dead_letter,
+        )
+        state_machine = self.orchestration.state_machine
+        CfnOutput(self, "StateMachineArn", value=state_machine.state_machine_arn)
+        CfnOutput(self, "WorkQueueUrl", value=self.queues.work.queue_url)
+        CfnOutput(self, "DeadLetterQueueUrl", value=self.queues.dead_letter.queue_url)
+        CfnOutput(
+            self,
+            "StartExecutionCommand",
+            description="Converts one day by hand (MM/DD/YYYY or YYYY-MM-DD)",
+            value=f"aws stepfunctions start-execution --state-machine-arn {state_machine.state_machine_arn} "
+            + "--input '{\"specific_date\":\"MM/DD/YYYY\"}'",
+        )
+        CfnOutput(
+            self,
+            "RedriveDeadLettersCommand",
+            description="After fixing the cause: moves the DLQ messages back to the work queue",
+            value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn}",
+        )
+        suppress_reviewed_findings(self)
