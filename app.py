@@ -1,17 +1,16 @@
 #!/usr/bin/env python3
-"""CDK entry point: read and validate the context once, then build the stack."""
+"""CDK entry point: the context is read and validated once, then the stack is built."""
 import sys
 
 import aws_cdk as cdk
 
-from stacks.config import ConfigError, OptimizerConfig
+from stacks.config import ConfigError
 from stacks.layers import LayerNotBuilt
-from stacks.optimizer_stack import OptimizerStack
+from stacks.optimizer_stack import add_optimizer_stack
 
 app = cdk.App()
 try:
-    config = OptimizerConfig.from_context(app.node.try_get_context)
-    OptimizerStack(app, config.stack_name, config=config)
+    add_optimizer_stack(app)
 except (ConfigError, LayerNotBuilt) as exc:
     sys.exit(f"error: {exc}")
 app.synth()

@@ -45,7 +45,7 @@ class OptimizerLayers(Construct):
         self.python_deps = lambda_.LayerVersion(
             self,
             "PythonDeps",
-            code=lambda_.Code.from_asset(python_layer_dir()),
+            code=lambda_.Code.from_asset(python_layer_dir(), exclude=[".stamp", "**/__pycache__"]),
             compatible_runtimes=[runtime],
             description="Pinned Powertools for AWS Lambda and boto3 (lambdas/requirements.txt)",
         )

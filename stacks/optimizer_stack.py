@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aws_cdk as cdk
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
@@ -48,3 +49,9 @@ class OptimizerStack(Stack):
             value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn}",
         )
         suppress_reviewed_findings(self)
+
+
+def add_optimizer_stack(app: cdk.App) -> OptimizerStack:
+    """The one way the stack is built, by app.py and by the local emulator alike."""
+    config = OptimizerConfig.from_context(app.node.try_get_context)
+    return OptimizerStack(app, config.stack_name, config=config)

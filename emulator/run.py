@@ -1,0 +1,95 @@
+"""Running one execution of the deployed state machine while the converter drains the queue."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import boto3
+
+from .deploy import REGION, Deployment
+from .runtime import InProcessLambdas, QueuePoller
+
+
+@dataclass
+class Execution:
+    status: str
+    input: Any
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    history_events: int = 0
+    seconds: float = 0.0
+    states_entered: list[str] = field(default_factory=list)
+    max_state_bytes: int = 0
+
+    def as_report(self) -> dict[str, Any]:
+        return {"status": self.status, "input": self.input, "output": self.output, "error": self.error, "cause": self.cause}
+
+
+def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    events, kwargs = [], {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _state_payload_sizes(events: list[dict[str, Any]]) -> int:
+    largest = 0
+    for event in events:
+        for details in event.values():
+            if isinstance(details, dict):
+                for key in ("input", "output"):
+                    if isinstance(details.get(key), str):
+                        largest = max(largest, len(details[key].encode()))
+    return largest
+
+
+def run_execution(
+    deployment: Deployment,
+    lambdas: InProcessLambdas,
+    execution_input: Any,
+    *,
+    progress: Callable[[], None] | None = None,
+    timeout_s: float = 900,
+) -> Execution:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    pollers = [QueuePoller(source, lambdas) for source in deployment.event_sources]
+    raw_input = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
+    started = time.monotonic()
+    arn = sfn.start_execution(stateMachineArn=deployment.state_machine_arn, name=f"local-{uuid.uuid4().hex[:12]}", input=raw_input)["executionArn"]
+    while True:
+        worked = sum(p.poll_once().received for p in pollers)
+        described = sfn.describe_execution(executionArn=arn)
+        if progress:
+            progress()
+        if described["status"] != "RUNNING":
+            break
+        if time.monotonic() - started > timeout_s:
+            sfn.stop_execution(executionArn=arn, error="LocalTimeout", cause=f"the local run took more than {timeout_s} s")
+            described = sfn.describe_execution(executionArn=arn)
+            break
+        if not worked:
+            time.sleep(0.05)
+    events = _history(sfn, arn)
+    try:
+        parsed_input = json.loads(raw_input)
+    except ValueError:
+        parsed_input = raw_input
+    output = described.get("output")
+    return Execution(
+        status=described["status"],
+        input=parsed_input,
+        output=json.loads(output) if output else None,
+        error=described.get("error"),
+        cause=described.get("cause"),
+        history_events=len(events),
+        seconds=round(time.monotonic() - started, 3),
+        states_entered=[e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e],
+        max_state_bytes=_state_payload_sizes(events),
+    )

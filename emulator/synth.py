@@ -1,0 +1,32 @@
+"""Synthesizing the real stack in-process, with asset paths recorded in the template."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+import aws_cdk as cdk  # noqa: E402
+
+from stacks.config import OptimizerConfig  # noqa: E402
+from stacks.optimizer_stack import add_optimizer_stack  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    template: dict[str, Any]
+    outdir: Path
+    config: OptimizerConfig
+    stack_name: str
+
+
+def synthesize(context: Mapping[str, Any], outdir: str | os.PathLike[str]) -> Synthesized:
+    # The CLI sets this flag; without it the template does not say where each asset was staged.
+    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:enable-asset-metadata": True})
+    stack = add_optimizer_stack(app)
+    assembly = app.synth()
+    artifact = assembly.get_stack_by_name(stack.stack_name)
+    return Synthesized(template=artifact.template, outdir=Path(assembly.directory), config=stack.config, stack_name=stack.stack_name)
