@@ -1,0 +1,45 @@
+"""Cumulative-cost chart. matplotlib is imported here only, and lazily, so the
+rest of the package (and the dry run that shares prices.py) works without it."""
+
+from __future__ import annotations
+
+from itertools import accumulate
+from pathlib import Path
+from typing import Sequence
+
+# Standard red, the costly variant orange, the recommended one green: readable in greyscale too.
+STYLES = ("#c0392b", "#e67e22", "#1e8449", "#7f7f7f")
+
+
+def write_chart(path: str | Path, curves: Sequence[tuple[str, Sequence[float]]], title: str,
+                note: str = "") -> None:
+    """Plot each (label, monthly costs) as a cumulative curve and save a PNG to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; must precede pyplot
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = plt.subplots(figsize=(9, 5.2), dpi=110)
+    months = 0
+    for (label, monthly), colour in zip(curves, STYLES):
+        cum = list(accumulate(monthly))
+        months = max(months, len(cum))
+        xs = [(m + 1) / 12 for m in range(len(cum))]
+        ax.plot(xs, cum, label=label, color=colour, linewidth=2.2)
+        # End value at the right edge so the reader needs no gridline arithmetic.
+        ax.annotate(f"${cum[-1]:,.0f}", (xs[-1], cum[-1]), xytext=(6, 0), textcoords="offset points",
+                    va="center", color=colour, fontsize=9, fontweight="bold")
+    ax.set_xlim(0, months / 12 * 1.16)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("Years after deployment")
+    ax.set_ylabel("Cumulative cost (USD)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v / 1000:,.0f}k"))
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title, fontsize=11)
+    ax.legend(loc="upper left", frameon=False)
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=7.5, color="#555555")
+    fig.tight_layout(rect=(0, 0.03 if note else 0, 1, 1))
+    fig.savefig(path, format="png")
+    plt.close(fig)
