@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 from . import article
@@ -70,6 +71,10 @@ def _money(x: float) -> str:
     return f"{round(x) or 0:,.0f}"  # "or 0" turns -0 into 0
 
 
+def _usd(x: float) -> str:
+    return ("-$" if round(x) < 0 else "$") + _money(abs(x))
+
+
 def render_table(est: Estimate) -> str:
     head = ("Year", "Minutes (cum.)", "Storage TB", "S3 Standard $", "Processing $", "Optimized $", "Saving $")
     lines = [head]
@@ -87,8 +92,8 @@ def render_table(est: Estimate) -> str:
     text.insert(-1, text[1])
     pb = t["payback_month"]
     text.append("")
-    text.append(f"Before ${_money(t['standard_cost'])}, after ${_money(t['optimized_cost'])}: saving "
-                f"${_money(t['saving'])} ({t['saving_pct']:.1f} %) over {len(est.years)} years; payback: "
+    text.append(f"Before {_usd(t['standard_cost'])}, after {_usd(t['optimized_cost'])}: saving "
+                f"{_usd(t['saving'])} ({t['saving_pct']:.1f} %) over {len(est.years)} years; payback: "
                 + ("never within the horizon" if pb is None else f"month {pb}"))
     return "\n".join(text)
 
@@ -124,7 +129,7 @@ def render_header(est: Estimate, inputs: Mapping[str, Any]) -> str:
                      f"{cl['mean_minutes']:g} min; Lambda {i['architecture']} {i['lambda_memory_mb']:g} MB x "
                      f"{i['seconds_per_recording']:g} s/recording.")
         lines.append(f"Rules off: {', '.join(i['rules_off']) or 'none'}. Prices: {i['prices']['region']}, "
-                     f"{i['prices']['retrieved']} ({i['prices']['path']}).")
+                     f"{i['prices']['retrieved']} ({os.path.relpath(i['prices']['path'])}).")
     else:
         lines.append("Article figures: 2 MB/min PCM, 0.5 MB/min A-law, $0.023 and $0.004 per GB-month (flat), "
                      "$0.11 per 1,000 minutes processed, storage billed on the end-of-month volume.")
