@@ -23,7 +23,9 @@ from optimizer.messages import BadMessage, Recording
 from optimizer.settings import Settings
 
 logger = Logger(service="converter")
-processor = BatchProcessor(event_type=EventType.SQS)
+# A fully failed batch is reported item by item like a partial one, instead of raising: the
+# invocation's Errors metric then counts crashes only, not recordings waiting for a retry.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # Time kept back so a record is not started when the invocation would be killed mid-write;
 # a killed record is safe (nothing is written before verification) but costs a full retry.
 RESERVED_MS = 20_000

@@ -1,0 +1,47 @@
+"""Shared fixtures: fake AWS credentials (nothing here may reach AWS) and the built ffmpeg."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Before any boto3 client exists: moto intercepts every call, these only satisfy botocore.
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    "POWERTOOLS_METRICS_NAMESPACE": "CallRecordingOptimizer",
+}.items():
+    os.environ[_name] = _value
+
+
+def host_architecture() -> str:
+    return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """The layer's ffmpeg for this machine, built by layers/build.sh if it is not yet."""
+    binary = ROOT / "layers" / "ffmpeg" / "build" / host_architecture() / "bin" / "ffmpeg"
+    if not binary.exists():
+        subprocess.run([str(ROOT / "layers" / "build.sh"), host_architecture()], check=True)
+    return str(binary)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clients():
+    """Handlers cache their boto3 clients per container; each test is a new container."""
+    from optimizer import aws
+
+    aws.client.cache_clear()
+    yield
+    aws.client.cache_clear()

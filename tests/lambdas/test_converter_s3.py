@@ -1,0 +1,334 @@
+"""The converter's safety contract against moto's S3 with the real ffmpeg from the layer."""
+from __future__ import annotations
+
+import audioop  # noqa: deprecated in 3.11 but present; pydub needs it anyway
+import functools
+import io
+import json
+from pathlib import Path
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+from moto import mock_aws
+from pydub import AudioSegment
+
+import converter
+from emulator.samples import write_wav
+from optimizer.conversion import PermanentFailure, TransientFailure, convert_recording, run_ffmpeg
+from optimizer.messages import Recording
+from optimizer.settings import Settings
+from optimizer.wav import read_wav_info
+
+BUCKET = "connect-recordings-test"
+PREFIX = "connect/acme/CallRecordings/"
+DAY = PREFIX + "2022/01/01/"
+
+
+@pytest.fixture(scope="module")
+def stereo_wav(tmp_path_factory) -> bytes:
+    """3 seconds of a Connect-style recording: PCM 16-bit, 8 kHz, 2 channels."""
+    return write_wav(tmp_path_factory.mktemp("wav") / "call.wav", 3, seed=1).read_bytes()
+
+
+@pytest.fixture
+def aws(ffmpeg):
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        sqs = boto3.client("sqs")
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        settings = Settings(bucket=BUCKET, bucket_prefix=PREFIX, target_class="GLACIER_IR", dlq_url=dlq, ffmpeg_path=ffmpeg)
+        yield s3, sqs, settings
+
+
+def put(s3, key: str, body: bytes, **extra) -> Recording:
+    response = s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
+    return Recording(bucket=BUCKET, key=key, etag=response["ETag"], size=len(body))
+
+
+def versions(s3, key: str) -> list[dict]:
+    listed = s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
+    return [v for v in listed if v["Key"] == key]
+
+
+def tags(s3, key: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
+
+
+def test_connect_recording_is_converted_in_place_keeping_everything(aws, stereo_wav):
+    s3, _, settings = aws
+    kms_key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+    key = DAY + "c0ffee00-1111-2222-3333-444455556666_20220101T10:00_UTC.wav"
+    rec = put(
+        s3, key, stereo_wav, ContentType="audio/x-wav", Metadata={"contact-id": "c0ffee00", "agent": "=?UTF-8?B?Wm/Dqw==?="},
+        Tagging=urlencode({"team": "sales/support = tier 1+", "retention": "7y"}),
+        ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key, CacheControl="no-store",
+    )  # fmt: skip
+
+    outcome = convert_recording(rec, s3=s3, settings=settings)
+
+    assert outcome.outcome == "converted" and outcome.reason is None
+    head = s3.head_object(Bucket=BUCKET, Key=key)
+    source = read_wav_info_bytes(stereo_wav)
+    # A-law mono 8 kHz: one byte per frame where the input had four.
+    assert head["ContentLength"] == outcome.bytes_after
+    assert abs(outcome.bytes_after - len(stereo_wav) / 4) < 100
+    assert head["StorageClass"] == "GLACIER_IR"
+    assert head["ContentType"] == "audio/x-wav"
+    # S3 returns non-ASCII metadata RFC 2047-encoded; it must come back exactly as it was.
+    assert head["Metadata"] == {"contact-id": "c0ffee00", "agent": "=?UTF-8?B?Wm/Dqw==?="}
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == kms_key
+    assert head["CacheControl"] == "no-store"
+    assert tags(s3, key) == {"team": "sales/support = tier 1+", "retention": "7y", "converted": "True"}
+
+    # The original stays, byte for byte, as the noncurrent version.
+    history = versions(s3, key)
+    assert len(history) == 2
+    old = next(v for v in history if not v["IsLatest"])
+    assert s3.get_object(Bucket=BUCKET, Key=key, VersionId=old["VersionId"])["Body"].read() == stereo_wav
+
+    # Independent decode (audioop's G.711 A-law table, not ffmpeg) of the data chunk, into pydub.
+    converted_bytes = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    info = read_wav_info_bytes(converted_bytes)
+    pcm = audioop.alaw2lin(converted_bytes[info.data_offset : info.data_offset + info.data_bytes], 2)
+    converted = AudioSegment(data=pcm, sample_width=2, frame_rate=8000, channels=1)
+    assert abs(len(converted) - source.duration * 1000) <= 10
+    assert converted.rms > 0  # not silence: the voice survived
+
+
+def read_wav_info_bytes(data: bytes, tmp=Path("/tmp")):
+    path = tmp / f"probe-{id(data)}.wav"
+    path.write_bytes(data)
+    try:
+        return read_wav_info(path)
+    finally:
+        path.unlink()
+
+
+TRICKY_KEYS = [
+    "call with spaces.wav",
+    "plus+sign+call.wav",
+    "literal%2Bpercent.wav",
+    "unicodé-通話-📞.wav",
+    "colon:10:00_UTC.wav",
+    "UPPER.WAV",
+    "x" * 700 + ".wav",
+    "ü" * 300 + ".wav",  # 600 bytes of UTF-8 in one segment
+]
+
+
+@pytest.mark.parametrize("name", TRICKY_KEYS, ids=lambda n: n[:24])
+def test_any_key_s3_can_hold_is_converted_under_its_exact_key(aws, stereo_wav, name):
+    s3, _, settings = aws
+    key = DAY + name
+    rec = put(s3, key, stereo_wav)
+    # Through the real message format, as the enqueuer sends it.
+    rec = Recording.from_body(rec.to_body())
+
+    assert convert_recording(rec, s3=s3, settings=settings).outcome == "converted"
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=DAY)["Contents"]]
+    assert listed == [key]
+    assert tags(s3, key)["converted"] == "True"
+    assert len(versions(s3, key)) == 2
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [(b"", "empty"), (b"RIFF\x00\x00\x00\x00WAVEjunk", "no audio data"), (b"\x00garbage" * 100, "not a RIFF/WAVE")],
+    ids=["empty", "truncated-header", "random-bytes"],
+)
+def test_bad_recording_fails_permanently_and_original_is_untouched(aws, body, reason):
+    s3, _, settings = aws
+    key = DAY + "bad.wav"
+    rec = put(s3, key, body)
+    with pytest.raises(PermanentFailure, match=reason):
+        convert_recording(rec, s3=s3, settings=settings)
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
+    assert len(versions(s3, key)) == 1
+    assert s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] == []
+
+
+def test_audio_ffmpeg_cannot_decode_fails_permanently_untouched(aws, stereo_wav):
+    """A valid header over a codec ffmpeg refuses: the conversion step itself fails."""
+    s3, _, settings = aws
+    bad = bytearray(stereo_wav)
+    bad[22:24] = (0).to_bytes(2, "little")  # zero channels: the header parser refuses it
+    rec = put(s3, DAY + "zero-channels.wav", bytes(bad))
+    with pytest.raises(PermanentFailure):
+        convert_recording(rec, s3=s3, settings=settings)
+    assert s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read() == bytes(bad)
+
+
+def test_already_converted_is_skipped_without_a_new_version(aws, stereo_wav):
+    s3, _, settings = aws
+    rec = put(s3, DAY + "twice.wav", stereo_wav)
+    assert convert_recording(rec, s3=s3, settings=settings).outcome == "converted"
+    again = convert_recording(rec, s3=s3, settings=settings)
+    assert (again.outcome, again.reason) == ("skipped", "already_converted")
+    assert len(versions(s3, rec.key)) == 2
+
+
+def test_overwrite_converted_converts_again(aws, stereo_wav):
+    s3, _, settings = aws
+    rec = put(s3, DAY + "again.wav", stereo_wav)
+    convert_recording(rec, s3=s3, settings=settings)
+    from dataclasses import replace
+
+    outcome = convert_recording(rec, s3=s3, settings=replace(settings, overwrite_converted=True, target_class="STANDARD_IA"))
+    assert outcome.outcome == "converted"
+    assert s3.head_object(Bucket=BUCKET, Key=rec.key)["StorageClass"] == "STANDARD_IA"
+    assert len(versions(s3, rec.key)) == 3
+
+
+def test_untagged_alaw_recording_is_skipped(aws, stereo_wav, ffmpeg, tmp_path):
+    s3, _, settings = aws
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    src.write_bytes(stereo_wav)
+    run_ffmpeg(ffmpeg, str(src), str(dst))
+    rec = put(s3, DAY + "alaw.wav", dst.read_bytes())
+    outcome = convert_recording(rec, s3=s3, settings=settings)
+    assert (outcome.outcome, outcome.reason) == ("skipped", "already_alaw")
+    assert len(versions(s3, rec.key)) == 1
+
+
+def test_object_changed_between_read_and_write_is_not_overwritten(aws, stereo_wav):
+    s3, _, settings = aws
+    rec = put(s3, DAY + "race.wav", stereo_wav)
+    newer = stereo_wav[:-800]  # someone writes a new version while we convert
+
+    def convert_then_race(ffmpeg, src, dst):
+        run_ffmpeg(ffmpeg, src, dst)
+        s3.put_object(Bucket=BUCKET, Key=rec.key, Body=newer)
+
+    with pytest.raises(TransientFailure, match="changed"):
+        convert_recording(rec, s3=s3, settings=settings, convert=convert_then_race)
+    assert s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read() == newer
+    assert len(versions(s3, rec.key)) == 2  # the original and the other writer's, none of ours
+
+
+def test_glacier_object_is_skipped_with_reason(aws, stereo_wav):
+    s3, _, settings = aws
+    rec = put(s3, DAY + "archived.wav", stereo_wav, StorageClass="GLACIER")
+    outcome = convert_recording(rec, s3=s3, settings=settings)
+    assert (outcome.outcome, outcome.reason) == ("skipped", "archived")
+    assert len(versions(s3, rec.key)) == 1
+
+
+def test_gone_object_is_skipped(aws):
+    s3, _, settings = aws
+    outcome = convert_recording(Recording(BUCKET, DAY + "deleted.wav", '"x"', 10), s3=s3, settings=settings)
+    assert (outcome.outcome, outcome.reason) == ("skipped", "gone")
+
+
+def test_object_outside_the_configured_prefix_is_refused(aws, stereo_wav):
+    s3, _, settings = aws
+    rec = put(s3, "elsewhere/2022/01/01/call.wav", stereo_wav)
+    with pytest.raises(PermanentFailure, match="outside"):
+        convert_recording(rec, s3=s3, settings=settings)
+    assert len(versions(s3, rec.key)) == 1
+
+
+def test_ten_existing_tags_cannot_take_the_converted_tag(aws, stereo_wav):
+    s3, _, settings = aws
+    rec = put(s3, DAY + "tagged.wav", stereo_wav, Tagging=urlencode({f"k{i}": "v" for i in range(10)}))
+    with pytest.raises(PermanentFailure, match="10 tags"):
+        convert_recording(rec, s3=s3, settings=settings)
+    assert len(versions(s3, rec.key)) == 1
+
+
+# --- the handler: batches, partial failures, the dead-letter queue --------------------------
+
+
+class Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 600_000
+
+
+def sqs_event(*bodies: str) -> dict:
+    return {
+        "Records": [
+            {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body, "attributes": {"ApproximateReceiveCount": "1"},
+             "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1"}
+            for i, body in enumerate(bodies)
+        ]
+    }  # fmt: skip
+
+
+@pytest.fixture
+def handler_env(aws, monkeypatch):
+    s3, sqs, settings = aws
+    for name, value in {
+        "BUCKET_NAME": BUCKET, "BUCKET_PREFIX": PREFIX, "STORAGE_CLASS": "GLACIER_IR",
+        "DLQ_URL": settings.dlq_url, "FFMPEG_PATH": settings.ffmpeg_path,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    return s3, sqs, settings
+
+
+def dead_letters(sqs, url: str) -> list[dict]:
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def test_one_bad_record_in_a_batch_only_it_fails(handler_env, stereo_wav):
+    s3, sqs, settings = handler_env
+    good = put(s3, DAY + "good.wav", stereo_wav)
+    corrupt = put(s3, DAY + "corrupt.wav", b"not audio at all")
+
+    response = converter.handler(sqs_event(good.to_body(), corrupt.to_body(), "{not json"), Context())
+
+    # Transient failures are the only ones SQS must retry; permanent ones go to the DLQ at once.
+    assert response == {"batchItemFailures": []}
+    assert tags(s3, good.key)["converted"] == "True"
+    assert s3.get_object(Bucket=BUCKET, Key=corrupt.key)["Body"].read() == b"not audio at all"
+    letters = dead_letters(sqs, settings.dlq_url)
+    by_key = {letter.get("key", "<raw>"): letter for letter in letters}
+    assert set(by_key) == {corrupt.key, "<raw>"}
+    assert "not a RIFF/WAVE" in by_key[corrupt.key]["failure"]["reason"]
+    assert by_key["<raw>"]["raw_body"] == "{not json"
+
+
+def test_transient_failure_is_reported_for_that_record_only(handler_env, stereo_wav, monkeypatch):
+    s3, sqs, settings = handler_env
+    first = put(s3, DAY + "first.wav", stereo_wav)
+    second = put(s3, DAY + "second.wav", stereo_wav)
+    def flaky(ffmpeg, src, dst):
+        run_ffmpeg(ffmpeg, src, dst)
+        if flaky.calls == 0:  # the first record's object changes under us
+            s3.put_object(Bucket=BUCKET, Key=first.key, Body=stereo_wav[:-4])
+        flaky.calls += 1
+
+    flaky.calls = 0
+    monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=flaky))
+
+    response = converter.handler(sqs_event(first.to_body(), second.to_body()), Context())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert "converted" not in tags(s3, first.key)
+    assert tags(s3, second.key)["converted"] == "True"
+    assert dead_letters(sqs, settings.dlq_url) == []
+
+
+def test_duplicate_delivery_converts_once(handler_env, stereo_wav):
+    s3, sqs, settings = handler_env
+    rec = put(s3, DAY + "dup.wav", stereo_wav)
+    response = converter.handler(sqs_event(rec.to_body(), rec.to_body()), Context())
+    assert response == {"batchItemFailures": []}
+    assert len(versions(s3, rec.key)) == 2
+    response = converter.handler(sqs_event(rec.to_body()), Context())
+    assert len(versions(s3, rec.key)) == 2
+
+
+def test_record_is_deferred_when_the_invocation_is_about_to_time_out(handler_env, stereo_wav):
+    s3, sqs, settings = handler_env
+    rec = put(s3, DAY + "late.wav", stereo_wav)
+
+    class Late:
+        def get_remaining_time_in_millis(self) -> int:
+            return 1_000
+
+    response = converter.handler(sqs_event(rec.to_body()), Late())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert len(versions(s3, rec.key)) == 1
