@@ -39,7 +39,8 @@ def resolve_date(execution_input: Any, *, today: dt.date, num_days_age: int) -> 
         execution_input = {}
     if not isinstance(execution_input, Mapping):
         raise InvalidInput(
-            f"the input must be a JSON object such as {{\"specific_date\": \"01/31/2022\"}}, got {type(execution_input).__name__}"
+            f"the input must be a JSON object such as {{\"specific_date\": \"01/31/2022\"}}, got {type(execution_input).__name__}; "
+            f"specific_date takes {ACCEPTED_FORMATS}"
         )
     unknown = sorted(set(execution_input) - ALLOWED_KEYS)
     if unknown:
@@ -53,7 +54,10 @@ def resolve_date(execution_input: Any, *, today: dt.date, num_days_age: int) -> 
         raise InvalidInput(f"specific_date must be a string in {ACCEPTED_FORMATS}, got {type(value).__name__} {value!r}")
     day = parse_date(value.strip())
     if day > today:
-        raise InvalidInput(f"specific_date {value!r} is in the future (today is {today.isoformat()} UTC); nothing to convert yet")
+        raise InvalidInput(
+            f"specific_date {value!r} is in the future (today is {today.isoformat()} UTC); nothing to convert yet. "
+            f"Give a past day as {ACCEPTED_FORMATS}"
+        )
     return day, "input"
 
 

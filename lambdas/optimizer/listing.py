@@ -37,8 +37,10 @@ def skip_reason(obj: Mapping[str, Any], *, target_class: str, overwrite: bool) -
 
 def item_size(item: list[Any]) -> int:
     # ensure_ascii=True bounds the bytes whatever serializer the runtime uses: an escaped
-    # character is never shorter than its UTF-8 form.
-    return len(json.dumps(item)) + 1
+    # character is never shorter than its UTF-8 form. + 2: the ", " that separates items in the
+    # default json.dumps (the Lambda runtime's); the sizes of a page then add up to at most the
+    # length of json.dumps(items) ("[" and "]" take the place of the first item's separator).
+    return len(json.dumps(item)) + 2
 
 
 @dataclass

@@ -71,7 +71,10 @@ def read_wav_info(path: str | os.PathLike[str]) -> WavInfo:
             if chunk_id == b"fmt ":
                 if chunk_size < 16:
                     raise NotWav("fmt chunk too short")
-                fmt = _parse_fmt(f.read(min(chunk_size, 40)))
+                raw = f.read(min(chunk_size, 40))
+                if len(raw) < 16:
+                    raise NotWav("fmt chunk truncated (the file ends inside it)")
+                fmt = _parse_fmt(raw)
             elif chunk_id == b"data":
                 if fmt is None:
                     raise NotWav("data chunk before fmt chunk")

@@ -1,0 +1,300 @@
+"""The work-queue message and putting pages of recordings on the queue (fake SQS, no sleeping)."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from optimizer.enqueueing import SQS_BATCH, EnqueueFailed, chunks, enqueue, recordings_of_page, send_batch
+from optimizer.messages import BadMessage, Recording
+
+PREFIX = "connect/acme/CallRecordings/2022/01/31/"
+PRINTABLE_ASCII = set(map(chr, range(0x20, 0x7F)))
+
+
+def long_key(filler: str) -> str:
+    """A 1,024-byte (S3's maximum) key of `filler` characters ending in .wav."""
+    room = 1024 - len(PREFIX) - len(".wav")
+    per = len(filler.encode())
+    key = PREFIX + filler * (room // per) + "x" * (room % per) + ".wav"
+    assert len(key.encode()) == 1024
+    return key
+
+
+TRICKY_KEYS = [
+    PREFIX + "plain.wav",
+    PREFIX + "with space.wav",
+    PREFIX + "a+b.wav",
+    PREFIX + "a%2Bb.wav",
+    PREFIX + "a%20b.wav",
+    PREFIX + "日本語/録音.wav",
+    PREFIX + "emoji 😀.wav",
+    PREFIX + "12:30:00.wav",
+    PREFIX + "ctl\x01\x1f.wav",
+    PREFIX + "tab\tnl\ncr\r.wav",
+    PREFIX + "del\x7f.wav",
+    PREFIX + 'quote"back\\slash.wav',
+    PREFIX + "line\u2028sep\u2029.wav",
+    PREFIX + "bom\ufeff.wav",
+    PREFIX + "&<>'?#=.wav",
+    long_key("😀"),
+    long_key("\x01"),
+    long_key("a"),
+]
+
+
+# --- message ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", TRICKY_KEYS)
+def test_recording_round_trips_byte_for_byte(key):
+    rec = Recording(bucket="my-bucket.example", key=key, etag='"0123456789abcdef0123456789abcdef-3"', size=5 * 1024**4)
+    body = rec.to_body()
+    back = Recording.from_body(body)
+    assert back == rec
+    assert back.key.encode("utf-8") == key.encode("utf-8")
+    assert set(body) <= PRINTABLE_ASCII, "SQS rejects some characters keys may hold"
+    assert json.loads(body)["key"] == key
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "not json",
+        "{bucket: b}",
+        '{"bucket": "b", "key": "a.wav"',
+        "[1, 2]",
+        '"a string"',
+        "null",
+        "42",
+        "true",
+        '{"bucket": "b"}',
+        '{"key": "a.wav"}',
+        '{"bucket": "b", "key": ""}',
+        '{"bucket": "b", "key": null}',
+        '{"bucket": "b", "key": 5}',
+        '{"bucket": 5, "key": "a.wav"}',
+        '{"bucket": "b", "key": ["a.wav"]}',
+        '{"bucket": "b", "key": "a.wav", "size": "big"}',
+        '{"bucket": "b", "key": "a.wav", "size": null}',
+    ],
+    ids=[
+        "empty", "text", "bad-json", "truncated", "array", "string", "null", "number", "bool",
+        "no-key", "no-bucket", "empty-key", "null-key", "int-key", "int-bucket", "list-key", "bad-size", "null-size",
+    ],
+)  # fmt: skip
+def test_from_body_refuses_what_it_cannot_act_on(body):
+    with pytest.raises(BadMessage):
+        Recording.from_body(body)
+
+
+# --- page -> recordings -----------------------------------------------------------------------
+
+
+def test_recordings_of_page_rebuilds_full_keys_without_decoding():
+    items = [
+        ["a+b.wav", '"e1"', 10],
+        ["a%20b.WAV", '"e2"', "20"],
+        ["notes.txt", '"e3"', 30],
+        ["sub/x y.Wav", '"e4"', 40],
+        ["ctl\x01.wav", '"e5"', 50],
+        ["c.wav.json", '"e6"', 60],
+    ]
+    recordings, dropped = recordings_of_page("bkt", PREFIX, items)
+    assert recordings == [
+        Recording("bkt", PREFIX + "a+b.wav", '"e1"', 10),
+        Recording("bkt", PREFIX + "a%20b.WAV", '"e2"', 20),
+        Recording("bkt", PREFIX + "sub/x y.Wav", '"e4"', 40),
+        Recording("bkt", PREFIX + "ctl\x01.wav", '"e5"', 50),
+    ]
+    assert all(isinstance(r.size, int) for r in recordings)
+    assert dropped == 2
+
+
+def test_recordings_of_an_empty_page():
+    assert recordings_of_page("bkt", PREFIX, []) == ([], 0)
+
+
+@pytest.mark.parametrize("n, sizes", [(0, []), (1, [1]), (9, [9]), (10, [10]), (11, [10, 1]), (25, [10, 10, 5]), (30, [10, 10, 10])])
+def test_chunks_of_ten(n, sizes):
+    seq = list(range(n))
+    parts = list(chunks(seq))
+    assert [len(p) for p in parts] == sizes
+    assert [x for p in parts for x in p] == seq
+    assert SQS_BATCH == 10  # SendMessageBatch's limit
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+class FakeSQS:
+    """send_message_batch with scripted failures: fail(attempt, entry) -> None or a Failed entry."""
+
+    def __init__(self, fail=lambda attempt, entry: None):
+        self.fail = fail
+        self.calls: list[dict] = []
+
+    def send_message_batch(self, **kwargs):
+        self.calls.append(copy.deepcopy(kwargs))
+        attempt = len(self.calls)
+        ok, failed = [], []
+        for entry in kwargs["Entries"]:
+            failure = self.fail(attempt, entry)
+            if failure is None:
+                ok.append({"Id": entry["Id"], "MessageId": f"m-{attempt}-{entry['Id']}", "MD5OfMessageBody": "x"})
+            else:
+                failed.append({"Id": entry["Id"], **failure})
+        response = {"Successful": ok}
+        if failed:
+            response["Failed"] = failed
+        return response
+
+
+class Sleeps(list):
+    def __call__(self, seconds):
+        self.append(seconds)
+
+
+def bodies(n, start=0):
+    return [Recording("bkt", f"{PREFIX}{i:03d}.wav", f'"e{i}"', i).to_body() for i in range(start, start + n)]
+
+
+def test_all_accepted_in_one_call():
+    sqs, sleeps, sent = FakeSQS(), Sleeps(), bodies(7)
+    assert send_batch(sqs, "https://queue", sent, sleep=sleeps) == 1
+    (call,) = sqs.calls
+    assert call["QueueUrl"] == "https://queue"
+    assert [e["MessageBody"] for e in call["Entries"]] == sent
+    assert len({e["Id"] for e in call["Entries"]}) == 7
+    assert sleeps == []
+
+
+def test_partial_failure_retries_only_the_failed_entries():
+    sent = bodies(10)
+    failing = {sent[2], sent[5]}
+
+    def fail(attempt, entry):
+        if attempt == 1 and entry["MessageBody"] in failing:
+            return {"SenderFault": False, "Code": "InternalError", "Message": "try again"}
+        return None
+
+    sqs, sleeps = FakeSQS(fail), Sleeps()
+    assert send_batch(sqs, "q", sent, sleep=sleeps) == 2
+    first, second = sqs.calls
+    assert [e["MessageBody"] for e in first["Entries"]] == sent
+    ids = {e["MessageBody"]: e["Id"] for e in first["Entries"]}
+    assert second["Entries"] == [
+        {"Id": ids[sent[2]], "MessageBody": sent[2]},
+        {"Id": ids[sent[5]], "MessageBody": sent[5]},
+    ]
+    assert len(sleeps) == 1 and sleeps[0] > 0
+
+
+def test_retries_until_every_entry_is_accepted():
+    sent = bodies(4)
+
+    def fail(attempt, entry):  # the entry with Id "k" fails on its first k attempts
+        return {"SenderFault": False, "Code": "Throttled", "Message": "slow"} if attempt <= int(entry["Id"]) else None
+
+    sqs, sleeps = FakeSQS(fail), Sleeps()
+    assert send_batch(sqs, "q", sent, sleep=sleeps, max_attempts=5) == 4
+    assert [len(c["Entries"]) for c in sqs.calls] == [4, 3, 2, 1]
+    assert len(sleeps) == 3
+
+
+def test_persistent_failure_raises_with_the_code():
+    sent = bodies(10)
+
+    def fail(attempt, entry):
+        if entry["MessageBody"] == sent[3]:
+            return {"SenderFault": False, "Code": "ServiceUnavailable", "Message": "down"}
+        return None
+
+    sqs, sleeps = FakeSQS(fail), Sleeps()
+    with pytest.raises(EnqueueFailed) as err:
+        send_batch(sqs, "q", sent, sleep=sleeps, max_attempts=4)
+    assert "ServiceUnavailable" in str(err.value)
+    assert len(sqs.calls) == 4
+    assert all(c["Entries"] == [{"Id": "3", "MessageBody": sent[3]}] for c in sqs.calls[1:])
+    assert len(sleeps) == 3 and all(s > 0 for s in sleeps)
+
+
+def test_sender_fault_stops_immediately():
+    sent = bodies(3)
+
+    def fail(attempt, entry):
+        if entry["Id"] == "1":
+            return {"SenderFault": True, "Code": "InvalidMessageContents", "Message": "bad characters"}
+        return None
+
+    sqs, sleeps = FakeSQS(fail), Sleeps()
+    with pytest.raises(EnqueueFailed) as err:
+        send_batch(sqs, "q", sent, sleep=sleeps)
+    assert "InvalidMessageContents" in str(err.value)
+    assert len(sqs.calls) == 1
+    assert sleeps == []
+
+
+def test_backoff_is_bounded_and_injected():
+    sqs, sleeps = FakeSQS(lambda attempt, entry: {"SenderFault": False, "Code": "X", "Message": "y"}), Sleeps()
+    with pytest.raises(EnqueueFailed):
+        send_batch(sqs, "q", bodies(1), sleep=sleeps, max_attempts=12)
+    assert len(sqs.calls) == 12
+    assert len(sleeps) == 11
+    assert all(0 < s <= 5.0 for s in sleeps)
+    assert sleeps == sorted(sleeps)  # never shorter than the previous wait
+
+
+def test_enqueue_25_recordings_makes_3_calls_of_10_10_5():
+    recordings = [Recording("bkt", f"{PREFIX}{i:03d}.wav", f'"e{i}"', i) for i in range(25)]
+    sqs = FakeSQS()
+    assert enqueue(sqs, "q", recordings, sleep=Sleeps()) == 3
+    assert [len(c["Entries"]) for c in sqs.calls] == [10, 10, 5]
+    sent = [Recording.from_body(e["MessageBody"]) for c in sqs.calls for e in c["Entries"]]
+    assert sent == recordings
+
+
+def test_enqueue_passes_the_sleep_through_to_retries():
+    recordings = [Recording("bkt", f"{PREFIX}{i:03d}.wav", f'"e{i}"', i) for i in range(15)]
+
+    def fail(attempt, entry):  # the second batch's first try loses one entry
+        return {"SenderFault": False, "Code": "InternalError", "Message": ""} if attempt == 2 and entry["Id"] == "0" else None
+
+    sqs, sleeps = FakeSQS(fail), Sleeps()
+    assert enqueue(sqs, "q", recordings, sleep=sleeps) == 3
+    assert [len(c["Entries"]) for c in sqs.calls] == [10, 5, 1]
+    assert Recording.from_body(sqs.calls[2]["Entries"][0]["MessageBody"]) == recordings[10]
+    assert len(sleeps) == 1
+
+
+def test_enqueue_nothing_makes_no_call():
+    sqs = FakeSQS()
+    assert enqueue(sqs, "q", []) == 0
+    assert sqs.calls == []
+
+
+def test_enqueuer_page_updates_totals():
+    import enqueuer
+    from optimizer.settings import Settings
+
+    settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue")
+    run = {"bucket": "bkt", "prefix": PREFIX, "date": "2022-01-31", "source": "input"}
+    items = [[f"{i:02d}.wav", f'"e{i}"', i] for i in range(12)] + [["x.txt", '"t"', 1]]
+    progress = {
+        "cursor": {"start_after": PREFIX + "x.txt", "done": False},
+        "totals": {"listed": 20, "enqueued": 5, "skipped": {"not_audio": 2, "already_target_class": 0, "archived": 1}},
+    }
+    sqs = FakeSQS()
+    result = enqueuer.enqueue_page(settings, sqs, run, {"progress": progress, "objects": items})
+    assert result == {
+        "progress": {
+            "cursor": progress["cursor"],
+            "totals": {"listed": 20, "enqueued": 17, "skipped": {"not_audio": 3, "already_target_class": 0, "archived": 1}},
+        }
+    }
+    assert [c["QueueUrl"] for c in sqs.calls] == ["https://queue", "https://queue"]
+    keys = [Recording.from_body(e["MessageBody"]).key for c in sqs.calls for e in c["Entries"]]
+    assert keys == [PREFIX + f"{i:02d}.wav" for i in range(12)]
+
