@@ -40,7 +40,10 @@ def dead_letter_body(record_body: str, reason: str) -> str:
             raise ValueError
     except ValueError:
         data = {"raw_body": record_body}
-    data["failure"] = {"reason": reason, "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    failure = {"reason": reason, "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    if isinstance(data.get("failure"), dict):  # failed again after a redrive: keep the history
+        data["earlier_failures"] = [*data.get("earlier_failures", []), data["failure"]]
+    data["failure"] = failure
     return json.dumps(data)
 
 

@@ -48,7 +48,9 @@ class OptimizerStack(Stack):
             description="After fixing the cause: moves the DLQ messages back to the work queue",
             value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn}",
         )
-        suppress_reviewed_findings(self)
+        suppress_reviewed_findings(
+            config, converter_role=self.functions.converter.role, state_machine_role=state_machine.role
+        )
 
 
 def add_optimizer_stack(app: cdk.App) -> OptimizerStack:

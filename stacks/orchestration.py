@@ -13,6 +13,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .config import LOG_RETENTION, OptimizerConfig
+from .functions import _drop_redundant_dependency
 
 # Each poll of the queue adds ~9 history events. Bounding the polls bounds the history far below
 # Step Functions' 25,000 events, whatever queue_poll_seconds is.
@@ -125,6 +126,7 @@ class Orchestration(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        _drop_redundant_dependency(self.state_machine, self.state_machine.role)
         self.schedule = scheduler.Schedule(
             self,
             "Daily",

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from botocore.exceptions import ClientError
 
@@ -95,7 +95,8 @@ def put_arguments(original: Mapping[str, Any], tags: Mapping[str, str], *, stora
     """Everything the new version keeps from the original, plus the condition on its ETag."""
     args: dict[str, Any] = {
         "StorageClass": storage_class,
-        "Tagging": urlencode(merged_tags(tags)),
+        # %20 rather than '+' for spaces: unambiguous in the x-amz-tagging header.
+        "Tagging": urlencode(merged_tags(tags), quote_via=quote),
         "Metadata": dict(original.get("Metadata") or {}),
         "ContentType": original.get("ContentType") or DEFAULT_CONTENT_TYPE,
         "IfMatch": original["ETag"],

@@ -1,0 +1,211 @@
+"""The synthesized template carries every property the design promises."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+DATA_ACTION_PREFIXES = ("s3:", "sqs:", "lambda:", "states:", "kms:")
+
+
+def statements(synth: Any, role_prefix: str) -> list[dict[str, Any]]:
+    found = []
+    for lid, policy in synth.resources("AWS::IAM::Policy").items():
+        if lid.startswith(role_prefix):
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def flatten(value: Any) -> str:
+    """A CloudFormation value as text, with references shown as <LogicalId.Attr>."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "|".join(flatten(v) for v in value)
+    if "Fn::Join" in value:
+        return "".join(flatten(part) for part in value["Fn::Join"][1])
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    return json.dumps(value)
+
+
+def definition(synth: Any) -> dict[str, Any]:
+    machine = synth.one("AWS::StepFunctions::StateMachine")
+    return json.loads(flatten(machine["Properties"]["DefinitionString"]))
+
+
+def test_bucket_is_imported_never_created(default_synth):
+    assert default_synth.resources("AWS::S3::Bucket") == {}
+    assert default_synth.resources("AWS::S3::BucketPolicy") == {}
+
+
+def test_no_hard_coded_physical_names(default_synth):
+    named = {
+        "AWS::Lambda::Function": "FunctionName", "AWS::SQS::Queue": "QueueName", "AWS::IAM::Role": "RoleName",
+        "AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::Scheduler::Schedule": "Name",
+        "AWS::Logs::LogGroup": "LogGroupName", "AWS::Lambda::LayerVersion": "LayerName",
+    }  # fmt: skip
+    for cfn_type, prop in named.items():
+        for lid, resource in default_synth.resources(cfn_type).items():
+            assert prop not in resource.get("Properties", {}), f"{lid} hard-codes {prop}"
+
+
+def test_queues_encrypted_tls_only_with_redrive_and_visibility(default_synth):
+    queues = default_synth.resources("AWS::SQS::Queue")
+    work_id = next(lid for lid, q in queues.items() if "RedrivePolicy" in q["Properties"])
+    dlq_id = next(lid for lid in queues if lid != work_id)
+    work, dlq = queues[work_id]["Properties"], queues[dlq_id]["Properties"]
+    converter = default_synth.function("FunctionsConverter")["Properties"]
+
+    assert work["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    assert work["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 3}
+    assert work["VisibilityTimeout"] >= 6 * converter["Timeout"]
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    policies = default_synth.resources("AWS::SQS::QueuePolicy").values()
+    tls_denied = set()
+    for policy in policies:
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if st["Effect"] == "Deny" and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}:
+                tls_denied.update(q["Ref"] for q in policy["Properties"]["Queues"])
+    assert tls_denied == {work_id, dlq_id}
+
+
+def test_functions_runtime_architecture_json_logs_retained_log_groups(default_synth, custom_synth):
+    for synth, arch, retention in ((default_synth, "arm64", 90), (custom_synth, "x86_64", 365)):
+        functions = synth.resources("AWS::Lambda::Function")
+        assert len(functions) == 3
+        for fn in functions.values():
+            props = fn["Properties"]
+            assert props["Runtime"] == "python3.14"
+            assert props["Architectures"] == [arch]
+            assert props["LoggingConfig"]["LogFormat"] == "JSON"
+            assert "LogGroup" in props["LoggingConfig"]
+        log_groups = synth.resources("AWS::Logs::LogGroup")
+        assert len(log_groups) == 4  # three functions + the state machine
+        for group in log_groups.values():
+            assert group["Properties"]["RetentionInDays"] == retention
+            assert group["DeletionPolicy"] == "Retain"
+
+
+def test_converter_sized_for_a_four_hour_recording(default_synth):
+    props = default_synth.function("FunctionsConverter")["Properties"]
+    four_hours_wav = 4 * 3600 * 8000 * 2 * 2  # 460.8 MB of PCM
+    # Input and output (a quarter) both sit in /tmp during the conversion.
+    assert props["EphemeralStorage"]["Size"] * 1024 * 1024 >= four_hours_wav * 1.25 * 1.2
+    assert props["MemorySize"] == 1024
+    assert props["Timeout"] == 600
+    assert props["Environment"]["Variables"]["FFMPEG_PATH"] == "/opt/bin/ffmpeg"
+    layers = {lid: r for lid, r in default_synth.resources("AWS::Lambda::LayerVersion").items()}
+    ffmpeg = [lid for lid, r in layers.items() if r["Properties"].get("CompatibleArchitectures") == ["arm64"]]
+    assert len(ffmpeg) == 1 and {"Ref": ffmpeg[0]} in props["Layers"]
+
+
+def test_event_source_batches_with_partial_responses_and_a_concurrency_cap(default_synth, custom_synth):
+    for synth, batch, concurrency in ((default_synth, 10, 20), (custom_synth, 5, 7)):
+        mapping = synth.one("AWS::Lambda::EventSourceMapping")["Properties"]
+        assert mapping["BatchSize"] == batch
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_environment_carries_the_validated_configuration(custom_synth):
+    env = custom_synth.function("FunctionsConverter")["Properties"]["Environment"]["Variables"]
+    assert env["BUCKET_NAME"] == "acme.connect.recordings"
+    assert env["BUCKET_PREFIX"] == "connect/acme/CallRecordings/"  # normalised with the slash
+    assert env["STORAGE_CLASS"] == "STANDARD_IA"
+    assert env["OVERWRITE_CONVERTED"] == "true"
+    assert custom_synth.function("FunctionsConverter")["Properties"]["MemorySize"] == 2048
+
+
+def test_state_machine_standard_logged_traced_with_timeout_and_retries(default_synth):
+    machine = default_synth.one("AWS::StepFunctions::StateMachine")["Properties"]
+    assert machine["StateMachineType"] == "STANDARD"
+    assert machine["LoggingConfiguration"]["Level"] == "ALL"
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+    asl = definition(default_synth)
+    assert asl["TimeoutSeconds"] == 12 * 3600
+    assert asl["StartAt"] == "ResolveDate"
+    for name, state in asl["States"].items():
+        if state["Type"] == "Task" and "lambda:invoke" in state["Resource"]:
+            retried = {error for retry in state["Retry"] for error in retry["ErrorEquals"]}
+            assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried, name
+            assert all(retry["BackoffRate"] >= 2 for retry in state["Retry"]), name
+    assert asl["States"]["WaitForQueue"]["Seconds"] == 60
+    assert asl["States"]["InvalidInput"] == {"Type": "Fail", "Error": "InvalidInput", "CausePath": "$.message.errorMessage"}
+    assert asl["States"]["RecordingsFailed"]["Error"] == "RecordingsFailed"
+
+
+def test_schedule_starts_the_state_machine_daily_with_an_empty_date(default_synth, custom_synth):
+    for synth, expression, timezone in (
+        (default_synth, "cron(0 23 * * ? *)", "UTC"),
+        (custom_synth, "cron(30 2 * * ? *)", "Europe/Paris"),
+    ):
+        schedule = synth.one("AWS::Scheduler::Schedule")["Properties"]
+        assert schedule["ScheduleExpression"] == expression
+        assert schedule["ScheduleExpressionTimezone"] == timezone
+        assert json.loads(schedule["Target"]["Input"]) == {"specific_date": ""}
+        machine_id = next(iter(synth.resources("AWS::StepFunctions::StateMachine")))
+        assert schedule["Target"]["Arn"] == {"Ref": machine_id}
+
+
+def test_lister_lists_only_under_the_prefix(default_synth):
+    (listing,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:ListBucket" in actions(st)]
+    assert actions(listing) == ["s3:ListBucket"]
+    assert flatten(listing["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["connect/*"]}}
+    assert not any(a.startswith("s3:") and a != "s3:ListBucket" for st in statements(default_synth, "FunctionsListerRole") for a in actions(st))
+
+
+def test_converter_reads_and_writes_only_under_the_prefix(custom_synth):
+    s3_statements = [st for st in statements(custom_synth, "FunctionsConverterRole") if any(a.startswith("s3:") for a in actions(st))]
+    assert len(s3_statements) == 1
+    assert flatten(s3_statements[0]["Resource"]) == "arn:<AWS::Partition>:s3:::acme.connect.recordings/connect/acme/CallRecordings/*"
+    assert {"s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"} <= set(actions(s3_statements[0]))
+    assert not any("Delete" in a for a in actions(s3_statements[0]))
+
+
+def test_kms_key_granted_only_when_configured(default_synth, custom_synth):
+    kms = [st for st in statements(custom_synth, "FunctionsConverterRole") if any(a.startswith("kms:") for a in actions(st))]
+    assert len(kms) == 1 and kms[0]["Resource"] == custom_synth.context["kms_key_arn"]
+    assert sorted(actions(kms[0])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert flatten(kms[0]["Condition"]["StringEquals"]["kms:ViaService"]) == "s3.<AWS::Region>.amazonaws.com"
+    assert not [st for st in statements(default_synth, "FunctionsConverterRole") if any(a.startswith("kms:") for a in actions(st))]
+
+
+def test_enqueuer_sends_only_to_the_work_queue(default_synth):
+    work_id = next(lid for lid, q in default_synth.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"])
+    sends = [st for st in statements(default_synth, "FunctionsEnqueuerRole") if "sqs:SendMessage" in actions(st)]
+    assert [st["Resource"] for st in sends] == [{"Fn::GetAtt": [work_id, "Arn"]}]
+    assert not any(a.startswith("s3:") for st in statements(default_synth, "FunctionsEnqueuerRole") for a in actions(st))
+
+
+def test_state_machine_invokes_its_two_functions_and_reads_the_two_queues(default_synth):
+    sts = statements(default_synth, "OrchestrationStateMachineRole")
+    invoked = {flatten(r).split(".")[0] for st in sts if "lambda:InvokeFunction" in actions(st) for r in st["Resource"]}
+    assert invoked == {"<FunctionsLister7519A4E9", "<FunctionsEnqueuer48233569"}
+    read = {flatten(st["Resource"]) for st in sts if "sqs:getQueueAttributes" in actions(st)}
+    assert len(read) == 2 and all(r.startswith("<Queues") for r in read)
+
+
+def test_no_data_action_on_resource_star(default_synth, custom_synth):
+    for synth in (default_synth, custom_synth):
+        for lid, policy in synth.resources("AWS::IAM::Policy").items():
+            for st in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if st["Resource"] == "*":
+                    assert not [a for a in actions(st) if a.startswith(DATA_ACTION_PREFIXES)], lid
+                    assert all(a.startswith(("xray:", "logs:")) for a in actions(st)), lid
+
+
+def test_outputs_ready_to_paste(default_synth):
+    outputs = {name: flatten(o["Value"]) for name, o in default_synth.template["Outputs"].items()}
+    assert {"StateMachineArn", "WorkQueueUrl", "DeadLetterQueueUrl", "StartExecutionCommand", "RedriveDeadLettersCommand"} <= set(outputs)
+    assert outputs["StartExecutionCommand"].startswith("aws stepfunctions start-execution --state-machine-arn <Orchestration")
+    assert outputs["StartExecutionCommand"].endswith("""--input '{"specific_date":"MM/DD/YYYY"}'""")
+    assert outputs["RedriveDeadLettersCommand"].startswith("aws sqs start-message-move-task --source-arn <QueuesDeadLetter")
