@@ -48,10 +48,11 @@ class Orchestration(Construct):
             result_selector={"run.$": "$.Payload.run", "page.$": "$.Payload.page"}, result_path="$",
         )  # fmt: skip
         # The Lambda's error cause is a JSON document; hand the human-readable message to Fail.
-        invalid = sfn.Pass(self, "ReadInvalidInput", parameters={"message.$": "States.StringToJson($.error.Cause)"}).next(
+        invalid = sfn.Pass(self, "ReadInvalidInput", parameters={"message.$": "States.StringToJson($.Cause)"}).next(
             sfn.Fail(self, "InvalidInput", error="InvalidInput", cause_path="$.message.errorMessage")
         )
-        resolve.add_catch(invalid, errors=["InvalidInput"], result_path="$.error")
+        # ResultPath "$": the input may be anything (even a JSON array), so the error replaces it.
+        resolve.add_catch(invalid, errors=["InvalidInput"], result_path="$")
 
         dlq_before = self._queue_attributes(
             "CountDeadLettersBefore", dead_letter_queue, {"before.$": "$.Attributes.ApproximateNumberOfMessages"}, "$.dlq"
