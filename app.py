@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """CDK entry point: the context is read and validated once, then the stack is built."""
+import os
 import sys
 
-import aws_cdk as cdk
+# The jsii runtime warns about Node 20's support window on every synth; the CLI pins what works.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from stacks.config import ConfigError
-from stacks.layers import LayerNotBuilt
-from stacks.optimizer_stack import add_optimizer_stack
+import aws_cdk as cdk  # noqa: E402
+
+from stacks.config import ConfigError  # noqa: E402
+from stacks.layers import LayerNotBuilt  # noqa: E402
+from stacks.optimizer_stack import add_optimizer_stack  # noqa: E402
 
 app = cdk.App()
 try:

@@ -38,7 +38,7 @@ class ConfigError(ValueError):
 
 
 def _how_to_set(key: str, example: str) -> str:
-    return f"set it with `cdk deploy -c {key}={example}` or in cdk.context.json"
+    return f"pass `-c {key}={example}` (to ./cdk-deploy.sh or cdk) or set it in cdk.context.json"
 
 
 def _int(key: str, value: Any, lo: int, hi: int, why: str = "") -> int:

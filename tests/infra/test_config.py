@@ -1,0 +1,102 @@
+"""Configuration: parsed and validated once; each bad value names its key and the fix."""
+from __future__ import annotations
+
+import pytest
+
+from stacks.config import ConfigError, OptimizerConfig, default_stack_name
+from stacks.preflight import context_from
+
+
+def config(**context) -> OptimizerConfig:
+    return OptimizerConfig.from_mapping({"bucket_name": "my-connect-recordings", **context})
+
+
+def test_defaults():
+    cfg = config()
+    assert (cfg.bucket_prefix, cfg.num_days_age, cfg.storage_class, cfg.lambda_architecture) == ("connect/", 7, "GLACIER_IR", "arm64")
+    assert (cfg.schedule, cfg.schedule_timezone, cfg.overwrite_converted, cfg.kms_key_arn) == ("cron(0 23 * * ? *)", "UTC", False, None)
+    assert cfg.visibility_timeout_seconds == 6 * cfg.converter_timeout_seconds
+    assert cfg.stack_name == "CallRecordingOptimizer-my-connect-recordings"
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", "<REQUIRED: the S3 bucket where Amazon Connect writes call recordings>", "your-bucket"])
+def test_missing_or_placeholder_bucket_names_the_key_and_both_ways_to_set_it(value):
+    with pytest.raises(ConfigError) as err:
+        OptimizerConfig.from_mapping({"bucket_name": value})
+    message = str(err.value)
+    assert "bucket_name" in message and "-c bucket_name=" in message and "cdk.context.json" in message
+
+
+@pytest.mark.parametrize("name", ["ab", "Upper-Case", "under_score", "-leading", "trailing-", "a..b", "192.168.1.1", "xn--bucket", "b-s3alias", "x" * 64])
+def test_invalid_bucket_names_are_refused(name):
+    with pytest.raises(ConfigError, match="not a valid S3 bucket name"):
+        config(bucket_name=name)
+
+
+@pytest.mark.parametrize("name", ["abc", "my.connect.recordings", "a-b-c-1", "x" * 63])
+def test_valid_bucket_names_pass(name):
+    assert config(bucket_name=name).bucket_name == name
+
+
+@pytest.mark.parametrize("raw, normalised", [("connect", "connect/"), ("connect/acme/CallRecordings", "connect/acme/CallRecordings/"), ("a/", "a/"), ("", "connect/")])
+def test_prefix_is_normalised_to_end_with_a_slash(raw, normalised):
+    """An empty value, like an absent one, means the default."""
+    assert config(bucket_prefix=raw).bucket_prefix == normalised
+
+
+@pytest.mark.parametrize("raw, says", [("/connect", "leading|start with '/'"), ("connect/*", r"'\*' or '\?'")])
+def test_bad_prefixes_are_refused(raw, says):
+    with pytest.raises(ConfigError, match=says):
+        config(bucket_prefix=raw)
+
+
+@pytest.mark.parametrize("cls", ["GLACIER", "DEEP_ARCHIVE", "glacier"])
+def test_archive_classes_are_refused_with_the_reason(cls):
+    with pytest.raises(ConfigError, match="instantly playable"):
+        config(storage_class=cls)
+
+
+def test_storage_class_is_case_insensitive_and_checked():
+    assert config(storage_class="standard_ia").storage_class == "STANDARD_IA"
+    with pytest.raises(ConfigError, match="storage_class='REDUCED' is unknown"):
+        config(storage_class="REDUCED")
+
+
+@pytest.mark.parametrize(
+    "key, value, says",
+    [
+        ("num_days_age", 0, "num_days_age=0 is out of range"),
+        ("num_days_age", "seven", "not a whole number"),
+        ("converter_memory_mb", 128, "converter_memory_mb=128 is out of range"),
+        ("converter_batch_size", 11, "converter_batch_size=11 is out of range"),
+        ("converter_max_concurrency", 1, "converter_max_concurrency=1 is out of range"),
+        ("max_receive_count", 0, "max_receive_count=0 is out of range"),
+        ("queue_poll_seconds", 0, "queue_poll_seconds=0 is out of range"),
+        ("log_retention_days", 10, "log_retention_days=10 must be one of"),
+        ("overwrite_converted", "yes", "must be true or false"),
+        ("lambda_architecture", "arm", "must be one of arm64, x86_64"),
+        ("kms_key_arn", "alias/recordings", "not a KMS key ARN"),
+        ("schedule", "every day", "not an EventBridge expression"),
+        ("stack_name", "1stack", "must start with a letter"),
+    ],
+)
+def test_each_bad_value_names_its_key(key, value, says):
+    with pytest.raises(ConfigError, match=says):
+        config(**{key: value})
+
+
+def test_string_values_from_the_command_line_are_parsed():
+    cfg = config(num_days_age="3", converter_batch_size="5", overwrite_converted="TRUE", kms_key_arn="")
+    assert (cfg.num_days_age, cfg.converter_batch_size, cfg.overwrite_converted, cfg.kms_key_arn) == (3, 5, True, None)
+
+
+def test_two_buckets_get_two_stacks():
+    assert default_stack_name("a.b.c") != default_stack_name("a-b-d")
+    assert config(bucket_name="a.b.c").stack_name == "CallRecordingOptimizer-a-b-c"
+
+
+def test_preflight_reads_files_then_command_line(tmp_path):
+    (tmp_path / "cdk.json").write_text('{"app": "x", "context": {"num_days_age": 3, "bucket_prefix": "json/"}}')
+    (tmp_path / "cdk.context.json").write_text('{"bucket_name": "<REQUIRED>", "num_days_age": 4}')
+    context = context_from(["deploy", "-c", "bucket_name=from-cli", "--context=storage_class=STANDARD", "-cnum_days_age=5", "--profile", "p"], tmp_path)
+    assert context == {"bucket_name": "from-cli", "num_days_age": "5", "bucket_prefix": "json/", "storage_class": "STANDARD"}
