@@ -55,11 +55,12 @@ def run_execution(
     lambdas: InProcessLambdas,
     execution_input: Any,
     *,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[list[QueuePoller]], None] | None = None,
     timeout_s: float = 900,
+    pollers: list[QueuePoller] | None = None,
 ) -> Execution:
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    pollers = [QueuePoller(source, lambdas) for source in deployment.event_sources]
+    pollers = pollers if pollers is not None else [QueuePoller(source, lambdas) for source in deployment.event_sources]
     raw_input = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
     started = time.monotonic()
     arn = sfn.start_execution(stateMachineArn=deployment.state_machine_arn, name=f"local-{uuid.uuid4().hex[:12]}", input=raw_input)["executionArn"]
@@ -67,7 +68,7 @@ def run_execution(
         worked = sum(p.poll_once().received for p in pollers)
         described = sfn.describe_execution(executionArn=arn)
         if progress:
-            progress()
+            progress(pollers)
         if described["status"] != "RUNNING":
             break
         if time.monotonic() - started > timeout_s:

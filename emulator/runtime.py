@@ -72,6 +72,7 @@ class InProcessLambdas:
         self.log_stream = log_stream
         self.invocations: dict[str, int] = {}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
+        self._redirected: list[tuple[Any, Any]] = []  # (log handler, its stream before)
 
     def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         if spec.name not in self._handlers:
@@ -83,7 +84,10 @@ class InProcessLambdas:
                 module = importlib.import_module(module_name)
             logger = getattr(module, "logger", None)
             if self.log_stream is not None and logger is not None and hasattr(logger, "registered_handler"):
-                logger.registered_handler.setStream(self.log_stream)
+                # Modules stay imported across runs; their log handler is pointed back in installed().
+                handler = logger.registered_handler
+                self._redirected.append((handler, handler.stream))
+                handler.stream = self.log_stream
             self._handlers[spec.name] = getattr(module, function_name)
         return self._handlers[spec.name]
 
@@ -124,6 +128,9 @@ class InProcessLambdas:
         finally:
             moto_lambda.LambdaFunction._invoke_lambda = original
             moto_sqs.unix_time_millis = slow_clock
+            for handler, stream in reversed(self._redirected):
+                handler.stream = stream
+            self._redirected.clear()
 
 
 def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +145,7 @@ def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 class PollResult:
     received: int = 0
     failed: int = 0
+    completed: int = 0
 
 
 class QueuePoller:
@@ -152,6 +160,8 @@ class QueuePoller:
         self.source = source
         self.lambdas = lambdas
         self.sqs = boto3.client("sqs", region_name=REGION)
+        self.totals = PollResult()
+        self.keys_seen: set[str] = set()  # what reached the converter, observed on the queue
 
     def poll_once(self) -> PollResult:
         response = self.sqs.receive_message(
@@ -169,6 +179,11 @@ class QueuePoller:
                 for m in messages
             ]
         }  # fmt: skip
+        for m in messages:
+            try:
+                self.keys_seen.add(json.loads(m["Body"])["key"])
+            except (ValueError, KeyError, TypeError):
+                pass
         result, errored = self.lambdas.invoke(self.source.function, event)
         if errored or not self.source.report_batch_item_failures:
             failed_ids = {m["MessageId"] for m in messages} if errored else set()
@@ -185,12 +200,8 @@ class QueuePoller:
                 QueueUrl=self.source.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(retry)],
             )
-        return PollResult(received=len(messages), failed=len(retry))
-
-    def drain(self) -> PollResult:
-        """Polls until a receive comes back empty."""
-        total = PollResult()
-        while (step := self.poll_once()).received:
-            total.received += step.received
-            total.failed += step.failed
-        return total
+        step = PollResult(received=len(messages), failed=len(retry), completed=len(done))
+        self.totals.received += step.received
+        self.totals.failed += step.failed
+        self.totals.completed += step.completed
+        return step

@@ -1,0 +1,254 @@
+"""./cdk-deploy.sh --local: the whole pipeline on an embedded emulator, no AWS account, no Docker.
+
+Synthesizes the real stack with a local context, creates its resources in moto from the template,
+loads recordings (yours or a generated sample day), runs the state machine with the real handlers
+and writes a report judged from the final state of S3 and the dead-letter queue.
+
+Exit status: 0 every execution succeeded; 3 an execution ran to its end but failed (e.g.
+RecordingsFailed, InvalidInput); 2 the local run itself could not run (bad arguments, ...).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import mimetypes
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any, Sequence
+
+SAMPLE_DATE = dt.date(2022, 1, 1)
+LOCAL_CONTEXT = {
+    "bucket_name": "local-connect-recordings",
+    "bucket_prefix": "connect/local-instance/CallRecordings/",
+    "queue_poll_seconds": 1,
+}
+EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="./cdk-deploy.sh --local",
+        description="Run the optimizer end to end on an embedded AWS emulator (moto), in-process.",
+    )
+    parser.add_argument("--recordings", type=Path, metavar="DIR", help="your recordings: every file under DIR is loaded at <prefix>YYYY/MM/DD/<path relative to DIR> (default: a generated sample day of 12 calls)")
+    parser.add_argument("--date", metavar="DATE", help="the day to load and process, MM/DD/YYYY or YYYY-MM-DD (default 01/01/2022)")
+    parser.add_argument("--input", metavar="JSON", help="raw execution input instead of {\"specific_date\": DATE}, e.g. to see how bad input fails")
+    parser.add_argument("--report", type=Path, default=Path("local-run-report.json"), metavar="FILE", help="where to write the JSON report (default %(default)s)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write the final version of every object under the date prefix here, to listen to")
+    parser.add_argument("--runs", type=int, default=1, metavar="N", help="start the same input N times, one after the other (default 1)")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        raise UsageError("--runs must be at least 1")
+    if args.recordings is not None and not args.recordings.is_dir():
+        raise UsageError(f"--recordings {args.recordings}: no such directory")
+    if args.date and args.input:
+        raise UsageError("give --date or --input, not both")
+    return args
+
+
+def resolve_day(args: argparse.Namespace) -> dt.date:
+    from optimizer.dates import InvalidInput, parse_date
+
+    if args.date:
+        try:
+            return parse_date(args.date.strip())
+        except InvalidInput as exc:
+            raise UsageError(f"--date: {exc}") from None
+    if args.input:
+        try:  # load the recordings where the given input will look, when it names a usable day
+            return parse_date(str(json.loads(args.input).get("specific_date", "")).strip())
+        except (ValueError, AttributeError, InvalidInput):
+            return SAMPLE_DATE
+    return SAMPLE_DATE
+
+
+def execution_input(args: argparse.Namespace, day: dt.date) -> Any:
+    if args.input is None:
+        return {"specific_date": day.strftime("%m/%d/%Y")}
+    try:
+        json.loads(args.input)
+    except ValueError as exc:
+        raise UsageError(f"--input is not valid JSON ({exc}); Step Functions only accepts JSON input") from None
+    return args.input  # passed as given: the state machine decides what it accepts
+
+
+def host_architecture() -> str:
+    return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+
+
+def recording_files(args: argparse.Namespace, scratch: Path, day: dt.date) -> tuple[Path, list[Path]]:
+    if args.recordings is not None:
+        root = args.recordings
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        if not files:
+            raise UsageError(f"--recordings {root}: the directory holds no files")
+        return root, files
+    from .samples import write_sample_day
+
+    root = scratch / "sample-day"
+    return root, write_sample_day(root, day.strftime("%Y%m%d"))
+
+
+def content_type(path: Path) -> str:
+    if path.suffix.lower() == ".wav":
+        return "audio/wav"
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+class Progress:
+    """Recordings done / total: a bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, *, already_done: int = 0, stream: Any = sys.stderr) -> None:
+        self.total, self.base, self.stream = total, already_done, stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.last = -1
+
+    def __call__(self, pollers: list[Any]) -> None:
+        done = sum(p.totals.completed for p in pollers) - self.base
+        if done == self.last:
+            return
+        self.last = done
+        if self.tty:
+            width = 30
+            filled = width * min(done, self.total) // max(self.total, 1)
+            self.stream.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} recordings")
+            self.stream.flush()
+        else:
+            self.stream.write(f"  {done}/{self.total} recordings done\n")
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def write_out(deployment: Any, prefix: str, out: Path) -> list[str]:
+    """Downloads the current version of every object under the prefix; returns warnings."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    warnings = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=deployment.bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            relative = PurePosixPath(obj["Key"][len(prefix):])
+            if relative.is_absolute() or ".." in relative.parts:
+                warnings.append(f"not written (unsafe path): {obj['Key']}")
+                continue
+            target = out.joinpath(*relative.parts)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(deployment.bucket, obj["Key"], str(target))
+            except OSError as exc:
+                warnings.append(f"not written ({exc.strerror}): {obj['Key']}")
+    return warnings
+
+
+def print_summary(report: dict[str, Any], stream: Any = sys.stdout) -> None:
+    rows = report["objects"]
+    width = min(60, max([len(r["key"]) - len(report["prefix"]) for r in rows] + [10]))
+    stream.write(f"\n{'recording':<{width}}  {'outcome':<10} {'before':>10} {'after':>10}  reason\n")
+    for r in rows:
+        name = r["key"][len(report["prefix"]):]
+        name = name if len(name) <= width else name[: width - 1] + "…"
+        stream.write(f"{name:<{width}}  {r['outcome']:<10} {r['size_before']:>10,} {r['size_after']:>10,}  {r['reason'] or ''}\n")
+    t = report["totals"]
+    ratio = f"{t['bytes_before'] / t['bytes_after']:.2f}x smaller" if t["bytes_after"] else "-"
+    stream.write(
+        f"\n{t['converted']} converted, {t['skipped']} skipped, {t['failed']} failed, {t['untouched']} untouched; "
+        f"{t['bytes_before']:,} -> {t['bytes_after']:,} bytes ({ratio})\n"
+    )
+    for i, ex in enumerate(report["executions"], 1):
+        detail = f"{ex['error']}: {ex['cause']}" if ex["error"] else json.dumps(ex["output"])
+        stream.write(f"execution {i}: {ex['status']}  {detail}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        day = resolve_day(args)
+        raw_input = execution_input(args, day)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are reported below
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ[name] = "local-emulator"  # never real credentials: nothing leaves this process
+    os.environ.pop("AWS_PROFILE", None)
+    started = time.monotonic()
+
+    from moto import mock_aws
+
+    from .deploy import deploy
+    from .report import Loaded, dead_letters, object_entries, totals
+    from .run import run_execution
+    from .runtime import InProcessLambdas, QueuePoller
+    from .synth import synthesize
+
+    with tempfile.TemporaryDirectory(prefix="local-run-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        try:
+            root, files = recording_files(args, scratch, day)
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"synthesizing the stack (local context, {host_architecture()}) ...", file=sys.stderr)
+        synth = synthesize({**LOCAL_CONTEXT, "lambda_architecture": host_architecture()}, scratch / "cdk.out")
+        log_path = args.report.with_suffix(".log")
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), open(log_path, "w") as handler_log:
+            deployment = deploy(synth)
+            import boto3
+
+            s3 = boto3.client("s3", region_name="us-east-1")
+            prefix = f"{synth.config.bucket_prefix}{day:%Y/%m/%d}/"
+            loaded: dict[str, Loaded] = {}
+            for path in files:
+                key = prefix + path.relative_to(root).as_posix()
+                response = s3.put_object(Bucket=deployment.bucket, Key=key, Body=path.read_bytes(), ContentType=content_type(path))
+                loaded[key] = Loaded(key, response["ETag"], path.stat().st_size)
+            audio = sum(1 for key in loaded if key.lower().endswith(".wav"))
+            print(f"loaded {len(loaded)} object(s) ({audio} recordings) at s3://{deployment.bucket}/{prefix}", file=sys.stderr)
+
+            lambdas = InProcessLambdas(deployment, log_stream=handler_log)
+            pollers = [QueuePoller(source, lambdas) for source in deployment.event_sources]
+            executions = []
+            with lambdas.installed():
+                for run in range(1, args.runs + 1):
+                    print(f"execution {run}/{args.runs}: input {raw_input if isinstance(raw_input, str) else json.dumps(raw_input)}", file=sys.stderr)
+                    progress = Progress(audio, already_done=sum(p.totals.completed for p in pollers))
+                    executions.append(run_execution(deployment, lambdas, raw_input, pollers=pollers, progress=progress))
+                    progress.finish()
+            dlq = dead_letters(deployment)
+            reached = set().union(*(p.keys_seen for p in pollers))
+            entries = object_entries(deployment, prefix, loaded, reached, dlq)
+            report = {
+                "execution": executions[-1].as_report(),
+                "executions": [e.as_report() for e in executions],
+                "bucket": deployment.bucket,
+                "prefix": prefix,
+                "objects": entries,
+                "dead_letter": dlq,
+                "totals": totals(entries),
+            }
+            warnings = write_out(deployment, prefix, args.out) if args.out else []
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print_summary(report)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"\nreport: {args.report}   handler logs: {log_path}" + (f"   converted files: {args.out}" if args.out else ""))
+    print(f"wall time: {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return EXIT_OK if all(e.status == "SUCCEEDED" for e in executions) else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

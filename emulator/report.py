@@ -1,0 +1,112 @@
+"""The local run's report: every object under the date prefix, judged from the final state of S3
+and the dead-letter queue (not from what the handlers say they did)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import boto3
+
+from optimizer.keys import ARCHIVE_CLASSES
+from optimizer.wav import ALAW
+
+from .deploy import REGION, Deployment
+
+OUTCOMES = ("converted", "skipped", "failed", "untouched")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What the local run put in the bucket before the first execution."""
+
+    key: str
+    etag: str
+    size: int
+
+
+def dead_letters(deployment: Deployment) -> list[dict[str, Any]]:
+    """Reads the DLQ without consuming it for good (messages come back after the timeout)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = deployment.queue_url("QueuesDeadLetter")
+    entries = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=900).get("Messages", []):
+        for message in messages:
+            try:
+                body = json.loads(message["Body"])
+            except ValueError:
+                body = {"raw_body": message["Body"]}
+            failure = body.get("failure") or {}
+            entries.append(
+                {
+                    "key": body.get("key"),
+                    "reason": failure.get("reason") or f"moved by the redrive policy after {message.get('Attributes', {}).get('ApproximateReceiveCount', 'several')} receives (transient failures, see the converter log)",
+                }
+            )
+    return entries
+
+
+def _is_alaw_mono_8k(head: bytes) -> bool:
+    """Enough of the header to tell an A-law file (fmt chunk right after the RIFF header)."""
+    return len(head) >= 36 and head[12:16] == b"fmt " and int.from_bytes(head[20:22], "little") == ALAW and int.from_bytes(head[22:24], "little") == 1
+
+
+def object_entries(
+    deployment: Deployment, prefix: str, loaded: Mapping[str, Loaded], reached_converter: Iterable[str], dlq: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    s3 = boto3.client("s3", region_name=REGION)
+    failed = {entry["key"]: entry["reason"] for entry in dlq if entry["key"]}
+    reached = set(reached_converter)
+    versions: dict[str, list[dict[str, Any]]] = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=deployment.bucket, Prefix=prefix):
+        for version in page.get("Versions", []):
+            versions.setdefault(version["Key"], []).append(version)
+    entries = []
+    for key in sorted(versions):
+        current = next(v for v in versions[key] if v["IsLatest"])
+        head = s3.head_object(Bucket=deployment.bucket, Key=key)
+        tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=deployment.bucket, Key=key)["TagSet"]}
+        original = loaded.get(key)
+        rewritten = original is not None and current["ETag"] != original.etag
+        if key in failed:
+            outcome, reason = "failed", failed[key]
+        elif rewritten and tags.get("converted") == "True":
+            outcome, reason = "converted", None
+        elif key in reached:
+            outcome, reason = "skipped", _skip_reason(s3, deployment.bucket, key, head, tags)
+        else:
+            outcome, reason = "untouched", None
+        entries.append(
+            {
+                "key": key,
+                "outcome": outcome,
+                "reason": reason,
+                "size_before": original.size if original else current["Size"],
+                "size_after": current["Size"],
+                "storage_class_after": head.get("StorageClass", "STANDARD"),
+                "tags_after": tags,
+                "content_type_after": head.get("ContentType"),
+                "metadata_after": head.get("Metadata", {}),
+                "versions": len(versions[key]),
+                "original_version_retained": original is not None and any(v["ETag"] == original.etag for v in versions[key]),
+            }
+        )
+    return entries
+
+
+def _skip_reason(s3: Any, bucket: str, key: str, head: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+    if head.get("StorageClass") in ARCHIVE_CLASSES:
+        return "archived"
+    if tags.get("converted") == "True":
+        return "already_converted"
+    start = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-63")["Body"].read()
+    if _is_alaw_mono_8k(start):
+        return "already_alaw"
+    return "not rewritten (see the converter log)"
+
+
+def totals(entries: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {outcome: sum(1 for e in entries if e["outcome"] == outcome) for outcome in OUTCOMES}
+    counts["bytes_before"] = sum(e["size_before"] for e in entries)
+    counts["bytes_after"] = sum(e["size_after"] for e in entries)
+    return counts

@@ -1,0 +1,93 @@
+"""./cdk-deploy.sh --local: the local run's command line, report and exit status."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from emulator import local_run
+from emulator.samples import write_wav
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mine")
+    write_wav(root / "call one.wav", 2, seed=1)
+    write_wav(root / "agents" / "ünïcode+plus.WAV", 3, seed=2)
+    (root / "undecodable.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEthis is not audio")
+    (root / "notes.txt").write_text("not a recording")
+    return root
+
+
+def run(capsys, *argv) -> tuple[int, dict]:
+    code = local_run.main([str(a) for a in argv])
+    capsys.readouterr()
+    return code
+
+
+def test_undecodable_recording_exits_3_with_a_dead_letter_and_the_original_unchanged(tmp_path, folder, capsys):
+    report_path, out = tmp_path / "report.json", tmp_path / "out"
+    code = run(capsys, "--recordings", folder, "--date", "01/31/2022", "--report", report_path, "--out", out)
+    report = json.loads(report_path.read_text())
+
+    assert code == 3
+    assert report["execution"]["status"] == "FAILED" and report["execution"]["error"] == "RecordingsFailed"
+    assert report["prefix"] == "connect/local-instance/CallRecordings/2022/01/31/"
+    by_name = {o["key"][len(report["prefix"]):]: o for o in report["objects"]}
+    assert set(by_name) == {"call one.wav", "agents/ünïcode+plus.WAV", "undecodable.wav", "notes.txt"}
+    assert [(d["key"], bool(d["reason"])) for d in report["dead_letter"]] == [(report["prefix"] + "undecodable.wav", True)]
+    bad = by_name["undecodable.wav"]
+    assert (bad["outcome"], bad["versions"], bad["size_after"]) == ("failed", 1, bad["size_before"])
+    assert (out / "undecodable.wav").read_bytes() == (folder / "undecodable.wav").read_bytes()
+    assert by_name["notes.txt"]["outcome"] == "untouched"
+    for name in ("call one.wav", "agents/ünïcode+plus.WAV"):
+        good = by_name[name]
+        assert good["outcome"] == "converted" and good["storage_class_after"] == "GLACIER_IR"
+        assert good["tags_after"] == {"converted": "True"} and good["content_type_after"] == "audio/wav"
+        assert good["original_version_retained"] and good["versions"] == 2
+        assert abs(good["size_after"] - good["size_before"] / 4) < 100
+        assert (out / name).stat().st_size == good["size_after"]
+    assert report["totals"]["converted"] == 2 and report["totals"]["failed"] == 1 and report["totals"]["untouched"] == 1
+
+
+def test_a_second_run_converts_nothing_and_adds_no_version(tmp_path, folder, capsys):
+    good = tmp_path / "good"
+    shutil.copytree(folder, good)
+    (good / "undecodable.wav").unlink()
+    report_path = tmp_path / "report.json"
+
+    code = run(capsys, "--recordings", good, "--runs", 2, "--report", report_path)
+    report = json.loads(report_path.read_text())
+
+    assert code == 0
+    first, second = report["executions"]
+    assert first["status"] == second["status"] == "SUCCEEDED"
+    assert first["output"]["enqueued"] == 2 and second["output"]["enqueued"] == 0
+    assert second["output"]["skipped"]["already_target_class"] == 2
+    assert [o["versions"] for o in report["objects"] if o["outcome"] == "converted"] == [2, 2]
+
+
+def test_invalid_input_exits_3_and_touches_nothing(tmp_path, folder, capsys):
+    report_path = tmp_path / "report.json"
+    code = run(capsys, "--recordings", folder, "--input", '{"specific_date": "13/45/2022"}', "--report", report_path)
+    report = json.loads(report_path.read_text())
+    assert code == 3
+    assert report["execution"]["error"] == "InvalidInput" and "MM/DD/YYYY" in report["execution"]["cause"]
+    assert {o["outcome"] for o in report["objects"]} == {"untouched"}
+    assert all(o["versions"] == 1 for o in report["objects"])
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--recordings", "/nonexistent/dir"], "no such directory"),
+        (["--date", "31/01/2022"], "--date"),
+        (["--date", "01/01/2022", "--input", "{}"], "not both"),
+        (["--input", "{not json"], "not valid JSON"),
+        (["--runs", "0"], "at least 1"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(capsys, argv, says):
+    assert local_run.main(argv) == 2
+    assert says in capsys.readouterr().err
