@@ -94,6 +94,19 @@ read_lock_row() {
 # ---------------------------------------------------------------- qemu
 # Sets RUNNER (array, empty = native) and RUN_MODE (native|qemu|none).
 # $2 = "install" to allow installing qemu-user-static with apt-get.
+# Sets RUNNER/RUN_MODE to the qemu-user binary for $1 (e.g. aarch64) when one is installed.
+use_qemu() {
+    local c
+    for c in "qemu-$1-static" "qemu-$1"; do
+        if command -v "$c" >/dev/null 2>&1; then
+            RUNNER=("$(command -v "$c")")
+            RUN_MODE=qemu
+            return 0
+        fi
+    done
+    return 1
+}
+
 find_runner() {
     local arch="$1" may_install="${2:-}" q c
     RUNNER=()
@@ -104,13 +117,7 @@ find_runner() {
     RUN_MODE=none
     [[ "${FFMPEG_NO_QEMU:-}" == 1 ]] && return 0
     q="$(qemu_arch "$arch")"
-    for c in "qemu-$q-static" "qemu-$q"; do
-        if command -v "$c" >/dev/null 2>&1; then
-            RUNNER=("$(command -v "$c")")
-            RUN_MODE=qemu
-            return 0
-        fi
-    done
+    use_qemu "$q" && return 0
     [[ "$may_install" == install ]] || return 0
     if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
         log "$arch: qemu-$q not found; installing qemu-user-static with apt-get (running as root)"
@@ -119,13 +126,7 @@ find_runner() {
         else
             log "WARNING: installing qemu-user-static failed (see $BUILD_DIR/.apt-qemu.log)"
         fi
-        for c in "qemu-$q-static" "qemu-$q"; do
-            if command -v "$c" >/dev/null 2>&1; then
-                RUNNER=("$(command -v "$c")")
-                RUN_MODE=qemu
-                return 0
-            fi
-        done
+        use_qemu "$q" && return 0
     else
         log "$arch: qemu-$q not found and cannot install it (need root and apt-get)"
     fi
