@@ -209,3 +209,9 @@ def test_outputs_ready_to_paste(default_synth):
     assert outputs["StartExecutionCommand"].startswith("aws stepfunctions start-execution --state-machine-arn <Orchestration")
     assert outputs["StartExecutionCommand"].endswith("""--input '{"specific_date":"MM/DD/YYYY"}'""")
     assert outputs["RedriveDeadLettersCommand"].startswith("aws sqs start-message-move-task --source-arn <QueuesDeadLetter")
+
+
+def test_destroy_removes_everything_but_the_log_groups(default_synth):
+    for lid, resource in default_synth.template["Resources"].items():
+        expected = "Retain" if resource["Type"] == "AWS::Logs::LogGroup" else "Delete"
+        assert resource.get("DeletionPolicy", "Delete") == expected, lid
