@@ -115,6 +115,17 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True) -> Deployment:
             queues[lid] = url
             del pending[lid]
 
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for lid, res in resources_of_type(template, "AWS::DynamoDB::Table").items():
+        props = res["Properties"]
+        name = f"{stack}-{lid}"[:255]
+        dynamodb.create_table(
+            TableName=name, KeySchema=props["KeySchema"], AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props.get("BillingMode", "PROVISIONED"),
+        )  # fmt: skip
+        resolver.refs[lid] = name
+        resolver.attributes[(lid, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+
     for lid, res in resources_of_type(template, "AWS::Lambda::LayerVersion").items():
         resolver.refs[lid] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{lid}:1"
     layer_dirs = {resolver.refs[lid]: _asset_dir(synth, res) for lid, res in resources_of_type(template, "AWS::Lambda::LayerVersion").items()}

@@ -10,7 +10,10 @@ from typing import Any, Callable
 import boto3
 
 from .deploy import REGION, Deployment
+from .history import recording
 from .runtime import InProcessLambdas, QueuePoller
+
+CHILD_FIRST_STATE = "StartDay"  # stacks/orchestration.py: the first state of one day
 
 
 @dataclass
@@ -22,8 +25,10 @@ class Execution:
     cause: str | None = None
     history_events: int = 0
     seconds: float = 0.0
-    states_entered: list[str] = field(default_factory=list)
-    max_state_bytes: int = 0
+    states_entered: list[str] = field(default_factory=list)  # the parent's and every child's
+    max_state_bytes: int = 0  # any state's input, output or task parameters, parent or child
+    child_executions: int = 0
+    largest_child_history_events: int = 0
 
     def as_report(self) -> dict[str, Any]:
         return {"status": self.status, "input": self.input, "output": self.output, "error": self.error, "cause": self.cause}
@@ -63,20 +68,8 @@ def run_execution(
     pollers = pollers if pollers is not None else [QueuePoller(source, lambdas) for source in deployment.event_sources]
     raw_input = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
     started = time.monotonic()
-    arn = sfn.start_execution(stateMachineArn=deployment.state_machine_arn, name=f"local-{uuid.uuid4().hex[:12]}", input=raw_input)["executionArn"]
-    while True:
-        worked = sum(p.poll_once().received for p in pollers)
-        described = sfn.describe_execution(executionArn=arn)
-        if progress:
-            progress(pollers)
-        if described["status"] != "RUNNING":
-            break
-        if time.monotonic() - started > timeout_s:
-            sfn.stop_execution(executionArn=arn, error="LocalTimeout", cause=f"the local run took more than {timeout_s} s")
-            described = sfn.describe_execution(executionArn=arn)
-            break
-        if not worked:
-            time.sleep(0.05)
+    with recording(CHILD_FIRST_STATE) as stats:
+        described, arn = _run(sfn, deployment, raw_input, pollers, progress, started, timeout_s)
     events = _history(sfn, arn)
     try:
         parsed_input = json.loads(raw_input)
@@ -91,6 +84,26 @@ def run_execution(
         cause=described.get("cause"),
         history_events=len(events),
         seconds=round(time.monotonic() - started, 3),
-        states_entered=[e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e],
-        max_state_bytes=_state_payload_sizes(events),
+        states_entered=[e.name for e in stats.events if e.kind.endswith("StateEntered") and e.name],
+        max_state_bytes=max(_state_payload_sizes(events), stats.largest_payload_bytes),
+        child_executions=stats.children,
+        largest_child_history_events=stats.largest_child_events,
     )
+
+
+def _run(sfn: Any, deployment: Deployment, raw_input: str, pollers: list[QueuePoller], progress: Any, started: float, timeout_s: float) -> tuple[dict[str, Any], str]:
+    arn = sfn.start_execution(stateMachineArn=deployment.state_machine_arn, name=f"local-{uuid.uuid4().hex[:12]}", input=raw_input)["executionArn"]
+    while True:
+        worked = sum(p.poll_once().received for p in pollers)
+        described = sfn.describe_execution(executionArn=arn)
+        if progress:
+            progress(pollers)
+        if described["status"] != "RUNNING":
+            break
+        if time.monotonic() - started > timeout_s:
+            sfn.stop_execution(executionArn=arn, error="LocalTimeout", cause=f"the local run took more than {timeout_s} s")
+            described = sfn.describe_execution(executionArn=arn)
+            break
+        if not worked:
+            time.sleep(0.05)
+    return described, arn

@@ -10,7 +10,7 @@ import threading
 import time
 import traceback
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator
 
@@ -73,6 +73,11 @@ class InProcessLambdas:
         self.invocations: dict[str, int] = {}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._redirected: list[tuple[Any, Any]] = []  # (log handler, its stream before)
+        self.results: dict[str, str] = {}  # last JSON result per lister action / function
+
+    def last_result(self, state: str) -> str:
+        """The last result of the Lambda behind a state, e.g. "Summarize" (the lister's summarize)."""
+        return self.results[state]
 
     def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         if spec.name not in self._handlers:
@@ -97,9 +102,13 @@ class InProcessLambdas:
         with _INVOKE_LOCK:
             handler = self._handler(spec)
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
-            with _function_environment(spec):
+            # Metrics in embedded metric format are printed to stdout, as on Lambda: into the log.
+            with _function_environment(spec), redirect_stdout(self.log_stream or sys.stdout):
                 try:
-                    return handler(event, LambdaContext(spec)), False
+                    result = handler(event, LambdaContext(spec))
+                    action = event.get("action") if isinstance(event, dict) else None
+                    self.results[str(action).capitalize() if action else spec.logical_id] = json.dumps(result)
+                    return result, False
                 except Exception as exc:  # what the Lambda runtime reports for an unhandled error
                     return {
                         "errorMessage": str(exc),

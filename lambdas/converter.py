@@ -3,26 +3,33 @@
 Outcomes per record:
   converted / skipped          -> message deleted (success)
   permanent failure            -> message re-sent to the DLQ with its reason, then deleted
-  transient failure or unknown -> reported in batchItemFailures; SQS retries, then its redrive
-                                  policy moves it to the DLQ after max_receive_count receives
+  transient failure            -> reported in batchItemFailures, SQS retries it; on the last
+                                  receive the converter gives up itself and dead-letters it with
+                                  the reason, rather than let the redrive policy move it mute
+  crash / timeout              -> SQS retries, then its redrive policy moves it to the DLQ
+The outcomes are counted per run in the ledger (one write per batch and run) and published as
+CloudWatch metrics (embedded metric format).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import time
+from collections import Counter, defaultdict
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from optimizer import aws
+from optimizer import aws, ledger
 from optimizer.conversion import Outcome, PermanentFailure, TransientFailure, convert_recording
 from optimizer.messages import BadMessage, Recording
 from optimizer.settings import Settings
 
 logger = Logger(service="converter")
+metrics = Metrics(service="converter")
 # A fully failed batch is reported item by item like a partial one, instead of raising: the
 # invocation's Errors metric then counts crashes only, not recordings waiting for a retry.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -55,7 +62,45 @@ def send_to_dead_letter(settings: Settings, record: SQSRecord, reason: str) -> N
     )
 
 
-def process_record(record: SQSRecord, settings: Settings, context: Any) -> Outcome:
+def _run_of(record: SQSRecord) -> str:
+    try:
+        return Recording.from_body(record.body).run
+    except BadMessage:
+        return ""
+
+
+class Batch:
+    """Counts of one invocation, written to the ledger and to metrics once at the end."""
+
+    def __init__(self) -> None:
+        self.by_run: dict[str, Counter] = defaultdict(Counter)
+
+    def count(self, run: str, outcome: Outcome) -> None:
+        counts = self.by_run[run]
+        if outcome.outcome == "skipped":
+            counts[f"skipped_{outcome.reason}"] += 1
+        else:
+            counts[outcome.outcome] += 1
+        if outcome.outcome == "converted":
+            counts["bytes_before"] += outcome.bytes_before
+            counts["bytes_after"] += outcome.bytes_after
+        metrics.add_metric(name=f"Recordings{outcome.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+
+    def flush(self, settings: Settings) -> None:
+        total = Counter()
+        for run, counts in self.by_run.items():
+            total.update(counts)
+            try:
+                ledger.add(aws.client("dynamodb"), settings.ledger_table, run, counts)
+            except Exception:  # the recordings are safe; only the run's exact summary suffers
+                logger.exception("ledger write failed; the run's summary will under-count", extra={"run": run, "counts": dict(counts)})
+                metrics.add_metric(name="LedgerWriteFailures", unit=MetricUnit.Count, value=1)
+        if total["bytes_before"]:
+            metrics.add_metric(name="BytesBefore", unit=MetricUnit.Bytes, value=total["bytes_before"])
+            metrics.add_metric(name="BytesAfter", unit=MetricUnit.Bytes, value=total["bytes_after"])
+
+
+def process_record(record: SQSRecord, settings: Settings, context: Any, batch: Batch | None = None) -> Outcome:
     started = time.monotonic()
     key = None
     try:
@@ -68,24 +113,39 @@ def process_record(record: SQSRecord, settings: Settings, context: Any) -> Outco
         send_to_dead_letter(settings, record, str(exc))  # raises if the DLQ is unreachable: retried
         outcome = Outcome("failed", str(exc))
     except Exception as exc:
-        logger.warning(
-            "recording",
-            extra={"key": key, "outcome": "retry", "reason": f"{type(exc).__name__}: {exc}",
-                   "seconds": round(time.monotonic() - started, 3), "receive_count": record.attributes.approximate_receive_count},
-        )
-        raise
+        reason = f"{type(exc).__name__}: {exc}"
+        receives = int(record.attributes.approximate_receive_count or 1)
+        if receives < settings.max_receive_count:
+            logger.warning(
+                "recording",
+                extra={"key": key, "outcome": "retry", "reason": reason, "receive_count": receives, "seconds": round(time.monotonic() - started, 3)},
+            )
+            raise
+        reason = f"gave up after {receives} attempts: {reason}"
+        send_to_dead_letter(settings, record, reason)
+        outcome = Outcome("failed", reason)
+    seconds = time.monotonic() - started
     logger.info(
         "recording",
         extra={"key": key, "outcome": outcome.outcome, "reason": outcome.reason, "bytes_before": outcome.bytes_before,
-               "bytes_after": outcome.bytes_after, "seconds": round(time.monotonic() - started, 3)},
-    )
+               "bytes_after": outcome.bytes_after, "seconds": round(seconds, 3)},
+    )  # fmt: skip
+    if outcome.outcome == "converted":
+        metrics.add_metric(name="ConversionSeconds", unit=MetricUnit.Seconds, value=round(seconds, 3))
+    if batch is not None:
+        batch.count(_run_of(record), outcome)
     return outcome
 
 
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
+    batch = Batch()
 
     def record_handler(record: SQSRecord) -> Outcome:
-        return process_record(record, settings, context)
+        return process_record(record, settings, context, batch)
 
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    try:
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    finally:
+        batch.flush(settings)

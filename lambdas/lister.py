@@ -1,9 +1,11 @@
-"""Lister Lambda: resolves the day of a run, then pages through its recordings.
+"""Lister Lambda: resolves what a run must do, checks the bucket, pages through each day's
+recordings, and writes the run's summary.
 
 Events (from the state machine):
-  {"action": "resolve", "input": <execution input>}            -> {"run", "page": {"progress"}}
-  {"action": "list", "run": {...}, "progress": {...}}           -> {"progress", "objects"}
-  {"action": "summarize", "run", "progress", "dlq": {"before", "after"}} -> {"failed", "cause", "output"}
+  {"action": "resolve", "input": <execution input>, "execution": <name>} -> {"run", "days"}
+  {"action": "preflight", "run"}                                        -> {"warnings"}
+  {"action": "list", "run", "day", "progress" | null}                   -> {"progress", "objects", "counts"}
+  {"action": "summarize", "run", "warnings", "dlq": {"before", "after"}} -> {"failed", "cause", "output"}
 """
 from __future__ import annotations
 
@@ -12,18 +14,32 @@ from typing import Any, Iterator, Mapping
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws
-from optimizer.dates import InvalidInput, day_prefix, resolve_date
-from optimizer.listing import advance, new_progress, take_page
+from optimizer import aws, ledger
+from optimizer.dates import InvalidInput, day_prefix, resolve_request
+from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
+from optimizer.preflight import VersioningRequired, bucket_warnings
 from optimizer.settings import Settings
+from optimizer.summary import run_summary
 
 logger = Logger(service="lister")
 
 
-def resolve(settings: Settings, execution_input: Any, today: dt.date) -> dict[str, Any]:
-    day, source = resolve_date(execution_input, today=today, num_days_age=settings.num_days_age)
-    run = {"bucket": settings.bucket, "date": day.isoformat(), "prefix": day_prefix(settings.bucket_prefix, day), "source": source}
-    return {"run": run, "page": {"progress": new_progress()}}
+def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.date) -> dict[str, Any]:
+    request = resolve_request(
+        execution_input, today=today, num_days_age=settings.num_days_age, catch_up_days=settings.catch_up_days
+    )
+    first, last = request.days[0], request.days[-1]
+    run = {
+        "id": execution,
+        "bucket": settings.bucket,
+        "source": request.source,
+        "dry_run": request.dry_run,
+        "start_date": first.isoformat(),
+        "end_date": last.isoformat(),
+        "days": len(request.days),
+        "prefix": day_prefix(settings.bucket_prefix, first) if len(request.days) == 1 else settings.bucket_prefix,
+    }
+    return {"run": run, "days": [day.isoformat() for day in request.days]}
 
 
 def iter_objects(s3: Any, bucket: str, prefix: str, start_after: str | None) -> Iterator[Mapping[str, Any]]:
@@ -42,32 +58,19 @@ def iter_objects(s3: Any, bucket: str, prefix: str, start_after: str | None) -> 
         kwargs["ContinuationToken"] = response["NextContinuationToken"]
 
 
-def list_page(settings: Settings, s3: Any, run: Mapping[str, Any], progress: Mapping[str, Any]) -> dict[str, Any]:
-    objects = iter_objects(s3, run["bucket"], run["prefix"], progress["cursor"]["start_after"])
-    page = take_page(objects, prefix=run["prefix"], target_class=settings.target_class, overwrite=settings.overwrite_converted)
-    logger.info("page listed", extra={"prefix": run["prefix"], "listed": page.listed, "to_enqueue": len(page.items), "done": page.exhausted})
-    return {"progress": advance(progress, page), "objects": page.items}
-
-
-def summarize(run: Mapping[str, Any], progress: Mapping[str, Any], dlq: Mapping[str, Any]) -> dict[str, Any]:
-    """The execution's output; `failed` > 0 makes the state machine end in RecordingsFailed."""
-    failed = max(0, int(dlq["after"]) - int(dlq["before"]))
-    totals = progress["totals"]
-    output = {
-        "date": run["date"],
-        "prefix": run["prefix"],
-        "listed": totals["listed"],
-        "enqueued": totals["enqueued"],
-        "skipped": totals["skipped"],
-        "failed": failed,
+def list_page(settings: Settings, s3: Any, run: Mapping[str, Any], day: str, progress: Mapping[str, Any] | None) -> dict[str, Any]:
+    progress = progress or new_progress()
+    prefix = day_prefix(settings.bucket_prefix, dt.date.fromisoformat(day))
+    objects = iter_objects(s3, run["bucket"], prefix, progress["cursor"]["start_after"])
+    page = take_page(objects, prefix=prefix, target_class=settings.target_class, overwrite=settings.overwrite_converted)
+    logger.info("page listed", extra={"prefix": prefix, "listed": page.listed, "to_enqueue": len(page.items), "done": page.exhausted})
+    return {
+        "progress": advance(progress, page),
+        "prefix": prefix,
+        "objects": page.items,
+        # This page's own counts: the enqueuer records them once the page is safely enqueued.
+        "counts": {"listed": page.listed, **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS}},
     }
-    cause = None
-    if failed:
-        cause = (
-            f"{failed} recording(s) of {run['prefix']} landed in the dead-letter queue during this run; "
-            "their originals are untouched. Read the reasons in the DLQ messages, fix the cause, then redrive."
-        )
-    return {"failed": failed, "cause": cause, "output": output}
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -75,12 +78,19 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action")
     if action == "resolve":
         try:
-            return resolve(settings, event.get("input"), dt.datetime.now(dt.timezone.utc).date())
+            return resolve(settings, event.get("input"), str(event.get("execution") or "manual"), dt.datetime.now(dt.timezone.utc).date())
         except InvalidInput as exc:
             logger.warning("invalid input", extra={"input": event.get("input"), "reason": str(exc)})
             raise
+    if action == "preflight":
+        try:
+            return {"warnings": bucket_warnings(aws.client("s3"), settings)}
+        except VersioningRequired as exc:
+            logger.error("preflight refused the run", extra={"reason": str(exc)})
+            raise
     if action == "list":
-        return list_page(settings, aws.client("s3"), event["run"], event["progress"])
+        return list_page(settings, aws.client("s3"), event["run"], event["day"], event.get("progress"))
     if action == "summarize":
-        return summarize(event["run"], event["progress"], event["dlq"])
+        counts = ledger.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
+        return run_summary(event["run"], counts, event["dlq"], event.get("warnings") or [], settings)
     raise ValueError(f"unknown action {action!r}")

@@ -29,6 +29,7 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _SCHEDULE = re.compile(r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _BOOLS = {"true": True, "false": False}
 
@@ -112,6 +113,15 @@ def _optional_kms(value: Any) -> str | None:
     return arn
 
 
+def _optional_email(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    email = str(value).strip()
+    if not _EMAIL.match(email):
+        raise ConfigError(f"alarm_email={email!r} is not an e-mail address; leave it empty for no subscription")
+    return email
+
+
 def _schedule(value: Any) -> str:
     text = str(value).strip()
     if not _SCHEDULE.match(text):
@@ -144,6 +154,12 @@ class OptimizerConfig:
     log_retention_days: int = 90
     overwrite_converted: bool = False
     stack_name: str = ""
+    # Days listed at once by a backfill; each waits for room in the queue, so the converter's
+    # concurrency sets the pace. See README for the measurement behind the default.
+    backfill_concurrency: int = 4
+    catch_up_days: int = 3
+    require_versioning: bool = True
+    alarm_email: str | None = None
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -179,6 +195,10 @@ class OptimizerConfig:
             log_retention_days=_choice("log_retention_days", _int("log_retention_days", value("log_retention_days"), 1, 3653), tuple(LOG_RETENTION)),
             overwrite_converted=_bool("overwrite_converted", value("overwrite_converted")),
             stack_name=stack_name,
+            backfill_concurrency=_int("backfill_concurrency", value("backfill_concurrency"), 1, 40, " (days listed at once by a backfill)"),
+            catch_up_days=_int("catch_up_days", value("catch_up_days"), 0, 30, " (earlier days the scheduled run re-checks)"),
+            require_versioning=_bool("require_versioning", value("require_versioning")),
+            alarm_email=_optional_email(get("alarm_email")),
         )
 
     @classmethod

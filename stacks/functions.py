@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -11,7 +12,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from estimator.prices import load_prices
+
 from .config import LOG_RETENTION, OptimizerConfig
+from .monitoring import METRICS_NAMESPACE
 from .layers import OptimizerLayers
 from .queues import WorkQueues
 
@@ -23,7 +27,9 @@ FFMPEG_PATH = "/opt/bin/ffmpeg"
 
 
 class OptimizerFunctions(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: OptimizerConfig, queues: WorkQueues) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: OptimizerConfig, queues: WorkQueues, ledger: dynamodb.ITable
+    ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
         architecture = lambda_.Architecture.ARM_64 if config.lambda_architecture == "arm64" else lambda_.Architecture.X86_64
@@ -37,12 +43,25 @@ class OptimizerFunctions(Construct):
             "BUCKET_PREFIX": config.bucket_prefix,
             "STORAGE_CLASS": config.storage_class,
             "OVERWRITE_CONVERTED": str(config.overwrite_converted).lower(),
+            "LEDGER_TABLE": ledger.table_name,
+            "DLQ_URL": queues.dead_letter.queue_url,
         }
+        prices = load_prices()
 
         self.lister = self._function(
             "Lister", "lister.handler", memory_mb=256, timeout_s=120,
-            environment={**common_env, "NUM_DAYS_AGE": str(config.num_days_age)},
+            environment={
+                **common_env, "NUM_DAYS_AGE": str(config.num_days_age), "CATCH_UP_DAYS": str(config.catch_up_days),
+                "REQUIRE_VERSIONING": str(config.require_versioning).lower(),
+                # The dry run's projection, from the estimator's one price table.
+                "PRICE_STANDARD_GB_MONTH": str(prices.storage_class("STANDARD").flat_gb_month),
+                "PRICE_TARGET_GB_MONTH": str(prices.storage_class(config.storage_class).flat_gb_month),
+            },
         )  # fmt: skip
+        ledger.grant_read_data(self.lister)
+        self.lister.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[bucket.bucket_arn])
+        )
         # ListBucket cannot be scoped by resource to a prefix; the s3:prefix condition does it.
         self.lister.add_to_role_policy(
             iam.PolicyStatement(
@@ -57,13 +76,18 @@ class OptimizerFunctions(Construct):
             environment={**common_env, "QUEUE_URL": queues.work.queue_url},
         )  # fmt: skip
         queues.work.grant_send_messages(self.enqueuer)
+        ledger.grant(self.enqueuer, "dynamodb:UpdateItem")
 
         self.converter = self._function(
             "Converter", "converter.handler",
             memory_mb=config.converter_memory_mb, timeout_s=config.converter_timeout_seconds,
             ephemeral_mb=config.converter_ephemeral_mb, layers=[self.layers.ffmpeg],
-            environment={**common_env, "DLQ_URL": queues.dead_letter.queue_url, "FFMPEG_PATH": FFMPEG_PATH},
+            environment={
+                **common_env, "FFMPEG_PATH": FFMPEG_PATH, "MAX_RECEIVE_COUNT": str(config.max_receive_count),
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            },
         )  # fmt: skip
+        ledger.grant(self.converter, "dynamodb:UpdateItem")
         objects = bucket.arn_for_objects(f"{config.bucket_prefix}*")
         self.converter.add_to_role_policy(
             iam.PolicyStatement(

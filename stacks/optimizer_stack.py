@@ -9,6 +9,8 @@ from constructs import Construct
 
 from .config import OptimizerConfig
 from .functions import OptimizerFunctions
+from .ledger import RunLedger
+from .monitoring import Monitoring
 from .nag import suppress_reviewed_findings
 from .orchestration import Orchestration
 from .queues import WorkQueues
@@ -21,7 +23,8 @@ class OptimizerStack(Stack):
         self.queues = WorkQueues(
             self, "Queues", visibility_timeout_seconds=config.visibility_timeout_seconds, max_receive_count=config.max_receive_count
         )
-        self.functions = OptimizerFunctions(self, "Functions", config=config, queues=self.queues)
+        self.ledger = RunLedger(self, "Ledger")
+        self.functions = OptimizerFunctions(self, "Functions", config=config, queues=self.queues, ledger=self.ledger.table)
         self.orchestration = Orchestration(
             self,
             "Orchestration",
@@ -32,9 +35,22 @@ class OptimizerStack(Stack):
             dead_letter_queue=self.queues.dead_letter,
         )
         state_machine = self.orchestration.state_machine
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            state_machine=state_machine,
+            work_queue=self.queues.work,
+            dead_letter_queue=self.queues.dead_letter,
+            converter=self.functions.converter,
+            alarm_email=config.alarm_email,
+        )
         CfnOutput(self, "StateMachineArn", value=state_machine.state_machine_arn)
         CfnOutput(self, "WorkQueueUrl", value=self.queues.work.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.queues.dead_letter.queue_url)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "BackfillCommand", description="Converts a range of days (inclusive; add \"dry_run\": true to only count)",
+                  value=f"aws stepfunctions start-execution --state-machine-arn {state_machine.state_machine_arn} "
+                  + "--input '{\"start_date\":\"01/01/2020\",\"end_date\":\"12/31/2020\"}'")
         CfnOutput(
             self,
             "StartExecutionCommand",
@@ -49,7 +65,7 @@ class OptimizerStack(Stack):
             value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn}",
         )
         suppress_reviewed_findings(
-            config, converter_role=self.functions.converter.role, state_machine_role=state_machine.role
+            config, converter_role=self.functions.converter.role, state_machine=state_machine
         )
 
 

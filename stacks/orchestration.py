@@ -15,16 +15,14 @@ from constructs import Construct
 from .config import LOG_RETENTION, OptimizerConfig
 from .functions import _drop_redundant_dependency
 
-# Each poll of the queue adds ~9 history events. Bounding the polls bounds the history far below
-# Step Functions' 25,000 events, whatever queue_poll_seconds is.
-MAX_POLLS = 2000
-MAX_RUN = Duration.hours(12)
+# A guard, not a schedule: a run ends when its queue drains. A backfill may take days; messages
+# older than the queue's 14-day retention would be gone anyway. The parent polls the queue only
+# after its last day is listed (the days' own waits happen in their child executions), so its
+# history stays small however long the run is.
+MAX_RUN = Duration.days(14)
+MAX_QUEUED = 20_000  # backpressure: a day's pages wait while the work queue holds this many
 SCHEDULED_INPUT = {"specific_date": ""}
 _THROTTLES = ["Lambda.TooManyRequestsException"]
-
-
-def execution_timeout(poll_seconds: int) -> Duration:
-    return Duration.seconds(min(MAX_RUN.to_seconds(), MAX_POLLS * poll_seconds))
 
 
 class Orchestration(Construct):
@@ -44,28 +42,33 @@ class Orchestration(Construct):
         self._dead_letter_queue = dead_letter_queue
 
         resolve = self._invoke(
-            "ResolveDate", lister, {"action": "resolve", "input": sfn.JsonPath.entire_payload},
-            result_selector={"run.$": "$.Payload.run", "page.$": "$.Payload.page"}, result_path="$",
+            "ResolveRun", lister,
+            {"action": "resolve", "input": sfn.JsonPath.entire_payload, "execution": sfn.JsonPath.string_at("$$.Execution.Name")},
+            result_selector={"run.$": "$.Payload.run", "days.$": "$.Payload.days"}, result_path="$",
         )  # fmt: skip
-        # The Lambda's error cause is a JSON document; hand the human-readable message to Fail.
-        invalid = sfn.Pass(self, "ReadInvalidInput", parameters={"message.$": "States.StringToJson($.Cause)"}).next(
-            sfn.Fail(self, "InvalidInput", error="InvalidInput", cause_path="$.message.errorMessage")
-        )
-        # ResultPath "$": the input may be anything (even a JSON array), so the error replaces it.
-        resolve.add_catch(invalid, errors=["InvalidInput"], result_path="$")
+        # A refused run (bad input, unversioned bucket) ends with the Lambda's error name and its
+        # human-readable message as the cause; the error replaces the state (ResultPath "$"), so
+        # even a non-object input fails cleanly.
+        refused = sfn.Pass(
+            self, "ReadRefusal", parameters={"error.$": "$.Error", "message.$": "States.StringToJson($.Cause)"}
+        ).next(sfn.Fail(self, "Refused", error_path="$.error", cause_path="$.message.errorMessage"))
+        resolve.add_catch(refused, errors=["InvalidInput"], result_path="$")
+        preflight = self._invoke(
+            "Preflight", lister, {"action": "preflight", "run.$": "$.run"},
+            result_selector={"warnings.$": "$.Payload.warnings"}, result_path="$.preflight",
+        )  # fmt: skip
+        preflight.add_catch(refused, errors=["VersioningRequired"], result_path="$")
 
         dlq_before = self._queue_attributes(
             "CountDeadLettersBefore", dead_letter_queue, {"before.$": "$.Attributes.ApproximateNumberOfMessages"}, "$.dlq"
         )
-        list_page = self._invoke(
-            "ListPage", lister, {"action": "list", "run.$": "$.run", "progress.$": "$.page.progress"},
-            result_selector={"progress.$": "$.Payload.progress", "objects.$": "$.Payload.objects"}, result_path="$.page",
+        days = sfn.DistributedMap(
+            self, "Days", items_path="$.days", max_concurrency=config.backfill_concurrency,
+            item_selector={"run.$": "$.run", "day.$": "$$.Map.Item.Value"},
+            result_path=sfn.JsonPath.DISCARD,  # the ledger holds the counts; the state stays small
+            map_execution_type=sfn.StateMachineType.STANDARD,
         )  # fmt: skip
-        enqueue = self._invoke(
-            "EnqueuePage", enqueuer, {"run.$": "$.run", "page.$": "$.page"},
-            result_selector={"progress.$": "$.Payload.progress"}, result_path="$.page",
-        )  # fmt: skip
-        enqueue.add_retry(errors=["EnqueueFailed"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        days.item_processor(self._one_day(config, lister, enqueuer))
 
         wait = sfn.Wait(self, "WaitForQueue", time=sfn.WaitTime.duration(Duration.seconds(config.queue_poll_seconds)))
         depth = self._queue_depth("ReadQueueDepth")
@@ -77,13 +80,16 @@ class Orchestration(Construct):
         )
         summarize = self._invoke(
             "Summarize", lister,
-            {"action": "summarize", "run.$": "$.run", "progress.$": "$.page.progress",
+            {"action": "summarize", "run.$": "$.run", "warnings.$": "$.preflight.warnings",
              "dlq": {"before.$": "$.dlq.before", "after.$": "$.dlq_after.after"}},
             result_selector={"failed.$": "$.Payload.failed", "cause.$": "$.Payload.cause", "output.$": "$.Payload.output"},
             result_path="$.summary",
         )  # fmt: skip
         failed = sfn.Fail(self, "RecordingsFailed", error="RecordingsFailed", cause_path="$.summary.cause")
         done = sfn.Succeed(self, "Done", output_path="$.summary.output")
+        finish = dlq_after.next(summarize).next(
+            sfn.Choice(self, "AnyFailed").when(sfn.Condition.number_greater_than("$.summary.failed", 0), failed).otherwise(done)
+        )
 
         drained = sfn.Condition.and_(
             sfn.Condition.string_equals("$.queue.visible", "0"),
@@ -91,22 +97,17 @@ class Orchestration(Construct):
             sfn.Condition.string_equals("$.queue.delayed", "0"),
         )
         definition = (
-            resolve.next(dlq_before)
-            .next(list_page)
-            .next(enqueue)
+            resolve.next(preflight)
+            .next(dlq_before)
+            .next(days)
             .next(
-                sfn.Choice(self, "MorePages")
-                .when(sfn.Condition.boolean_equals("$.page.progress.cursor.done", False), list_page)
+                sfn.Choice(self, "DryRun")
+                .when(sfn.Condition.boolean_equals("$.run.dry_run", True), finish)
                 .otherwise(
                     wait.next(depth).next(
                         sfn.Choice(self, "QueueDrained")
                         .when(drained, confirm_wait.next(confirm).next(
-                            sfn.Choice(self, "StillDrained")
-                            .when(drained, dlq_after.next(summarize).next(
-                                sfn.Choice(self, "AnyFailed")
-                                .when(sfn.Condition.number_greater_than("$.summary.failed", 0), failed)
-                                .otherwise(done)))
-                            .otherwise(wait)))
+                            sfn.Choice(self, "StillDrained").when(drained, finish).otherwise(wait)))
                         .otherwise(wait)
                     )
                 )
@@ -123,7 +124,7 @@ class Orchestration(Construct):
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=execution_timeout(config.queue_poll_seconds),
+            timeout=MAX_RUN,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
@@ -137,6 +138,39 @@ class Orchestration(Construct):
             ),
             description="Starts the call-recording optimizer for the day num_days_age days ago",
         )
+
+    def _one_day(self, config: OptimizerConfig, lister: lambda_.IFunction, enqueuer: lambda_.IFunction) -> sfn.IChainable:
+        """One day, run as a child execution: list a page, enqueue it, until the day is done.
+
+        Before each page it waits while the work queue holds MAX_QUEUED messages or more, so a
+        backfill never floods the queue (messages would expire after 14 days unconverted).
+        """
+        start = sfn.Pass(self, "StartDay", parameters={"run.$": "$.run", "day.$": "$.day", "page": {"progress": {}}})
+        room = self._queue_attributes(
+            "CheckQueueRoom", self._work_queue,
+            {"queued.$": "States.StringToJson($.Attributes.ApproximateNumberOfMessages)"}, "$.room",
+        )  # fmt: skip
+        wait_for_room = sfn.Wait(self, "WaitForRoom", time=sfn.WaitTime.duration(Duration.seconds(config.queue_poll_seconds)))
+        list_page = self._invoke(
+            "ListPage", lister,
+            {"action": "list", "run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
+            result_selector={"progress.$": "$.Payload.progress", "prefix.$": "$.Payload.prefix",
+                             "objects.$": "$.Payload.objects", "counts.$": "$.Payload.counts"},
+            result_path="$.page",
+        )  # fmt: skip
+        enqueue = self._invoke(
+            "EnqueuePage", enqueuer, {"run.$": "$.run", "page.$": "$.page"},
+            result_selector={"progress.$": "$.Payload.progress"}, result_path="$.page",
+        )  # fmt: skip
+        enqueue.add_retry(errors=["EnqueueFailed"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        return start.next(room).next(
+            sfn.Choice(self, "QueueHasRoom")
+            .when(sfn.Condition.number_less_than("$.room.queued", MAX_QUEUED), list_page.next(enqueue).next(
+                sfn.Choice(self, "MorePages")
+                .when(sfn.Condition.boolean_equals("$.page.progress.cursor.done", False), room)
+                .otherwise(sfn.Succeed(self, "DayDone"))))
+            .otherwise(wait_for_room.next(room))
+        )  # fmt: skip
 
     def _invoke(self, name: str, function: lambda_.IFunction, payload: dict, *, result_selector: dict, result_path: str) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(

@@ -3,62 +3,111 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
-ALLOWED_KEYS = frozenset({"specific_date"})
+ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run"})
 
-_US = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_US = re.compile(r"^([0-9]{2})/([0-9]{2})/([0-9]{4})$")
+_ISO = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
 
 
 class InvalidInput(Exception):
     """The execution input cannot be acted on. The class name is the Step Functions error name."""
 
 
-def parse_date(text: str) -> dt.date:
+def parse_date(text: str, key: str = "specific_date") -> dt.date:
     """Parses one of the two accepted formats, with a message that says what was wrong."""
     if m := _US.match(text):
         month, day, year = (int(g) for g in m.groups())
     elif m := _ISO.match(text):
         year, month, day = (int(g) for g in m.groups())
     else:
-        raise InvalidInput(f"specific_date {text!r} is not in an accepted format; use {ACCEPTED_FORMATS}")
+        raise InvalidInput(f"{key} {text!r} is not in an accepted format; use {ACCEPTED_FORMATS}")
     try:
         return dt.date(year, month, day)
     except ValueError as exc:  # 13/45/2022, 02/29/2023 ...
-        raise InvalidInput(f"specific_date {text!r} is not a calendar date ({exc}); use {ACCEPTED_FORMATS}") from None
+        raise InvalidInput(f"{key} {text!r} is not a calendar date ({exc}); use {ACCEPTED_FORMATS}") from None
 
 
-def resolve_date(execution_input: Any, *, today: dt.date, num_days_age: int) -> tuple[dt.date, str]:
-    """Returns (day to process, how it was chosen) or raises InvalidInput.
+MAX_RANGE_DAYS = 3653  # ten years, leap days included
+KEYS_HELP = (
+    "accepted inputs: {} (the scheduled day), {\"specific_date\": DATE}, "
+    "{\"start_date\": DATE, \"end_date\": DATE}, each optionally with \"dry_run\": true"
+)
 
-    An empty or absent specific_date means the scheduled run: today (UTC) - num_days_age.
+
+@dataclass(frozen=True)
+class RunRequest:
+    days: tuple[dt.date, ...]  # oldest first
+    source: str  # schedule | input | range
+    dry_run: bool = False
+
+
+def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
+    value = execution_input.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{key} must be a string in {ACCEPTED_FORMATS}, got {type(value).__name__} {value!r}")
+    return parse_date(value.strip(), key=key)
+
+
+def _not_future(day: dt.date, key: str, today: dt.date) -> dt.date:
+    if day > today:
+        raise InvalidInput(
+            f"{key} {day:%m/%d/%Y} is in the future (today is {today.isoformat()} UTC); nothing to convert yet. "
+            f"Give a past day as {ACCEPTED_FORMATS}"
+        )
+    return day
+
+
+def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, catch_up_days: int = 0) -> RunRequest:
+    """What a run must do, or InvalidInput with a message a human can act on.
+
+    The scheduled run (no date) covers today (UTC) - num_days_age and the catch_up_days days
+    before it, so missed runs are caught up; converted objects are skipped at listing, so the
+    overlap is nearly free.
     """
     if execution_input is None:
         execution_input = {}
     if not isinstance(execution_input, Mapping):
         raise InvalidInput(
-            f"the input must be a JSON object such as {{\"specific_date\": \"01/31/2022\"}}, got {type(execution_input).__name__}; "
-            f"specific_date takes {ACCEPTED_FORMATS}"
+            f"the input must be a JSON object, got {type(execution_input).__name__}; {KEYS_HELP}; DATE is {ACCEPTED_FORMATS}"
         )
     unknown = sorted(set(execution_input) - ALLOWED_KEYS)
     if unknown:
-        raise InvalidInput(
-            f"unknown input key(s) {', '.join(map(repr, unknown))}; the only accepted key is 'specific_date' with {ACCEPTED_FORMATS}"
-        )
-    value = execution_input.get("specific_date")
-    if value is None or value == "":
-        return today - dt.timedelta(days=num_days_age), "schedule"
-    if not isinstance(value, str):
-        raise InvalidInput(f"specific_date must be a string in {ACCEPTED_FORMATS}, got {type(value).__name__} {value!r}")
-    day = parse_date(value.strip())
-    if day > today:
-        raise InvalidInput(
-            f"specific_date {value!r} is in the future (today is {today.isoformat()} UTC); nothing to convert yet. "
-            f"Give a past day as {ACCEPTED_FORMATS}"
-        )
-    return day, "input"
+        raise InvalidInput(f"unknown input key(s) {', '.join(map(repr, unknown))}; {KEYS_HELP}; DATE is {ACCEPTED_FORMATS}")
+    dry_run = execution_input.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidInput(f"dry_run must be true or false, got {dry_run!r}")
+    specific = _date_field(execution_input, "specific_date")
+    start, end = _date_field(execution_input, "start_date"), _date_field(execution_input, "end_date")
+    if specific and (start or end):
+        raise InvalidInput(f"give either specific_date or start_date and end_date, not both; {KEYS_HELP}")
+    if specific:
+        return RunRequest((_not_future(specific, "specific_date", today),), "input", dry_run)
+    if start or end:
+        if not (start and end):
+            raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
+        _not_future(end, "end_date", today)
+        if start > end:
+            raise InvalidInput(f"start_date {start:%m/%d/%Y} is after end_date {end:%m/%d/%Y}; swap them")
+        count = (end - start).days + 1
+        if count > MAX_RANGE_DAYS:
+            raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
+        return RunRequest(tuple(start + dt.timedelta(days=i) for i in range(count)), "range", dry_run)
+    target = today - dt.timedelta(days=num_days_age)
+    return RunRequest(tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run)
+
+
+def resolve_date(execution_input: Any, *, today: dt.date, num_days_age: int) -> tuple[dt.date, str]:
+    """The single day of a one-day input (kept for callers that only handle one day)."""
+    request = resolve_request(execution_input, today=today, num_days_age=num_days_age)
+    if len(request.days) != 1:
+        raise InvalidInput("expected a single day")
+    return request.days[0], request.source
 
 
 def day_prefix(bucket_prefix: str, day: dt.date) -> str:

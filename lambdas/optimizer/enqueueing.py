@@ -15,7 +15,7 @@ class EnqueueFailed(Exception):
     """Some messages could not be sent after retries; the state machine retries the whole task."""
 
 
-def recordings_of_page(bucket: str, prefix: str, items: Iterable[Sequence[Any]]) -> tuple[list[Recording], int]:
+def recordings_of_page(bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "") -> tuple[list[Recording], int]:
     """Rebuilds full keys exactly as S3 returned them (no URL decoding) and drops non-audio.
 
     Returns (recordings, number dropped as not audio).
@@ -24,7 +24,7 @@ def recordings_of_page(bucket: str, prefix: str, items: Iterable[Sequence[Any]])
     for relative_key, etag, size in items:
         key = prefix + relative_key
         if is_audio_key(key):
-            recordings.append(Recording(bucket=bucket, key=key, etag=etag, size=int(size)))
+            recordings.append(Recording(bucket=bucket, key=key, etag=etag, size=int(size), run=run))
         else:
             dropped += 1
     return recordings, dropped
@@ -69,3 +69,12 @@ def send_batch(
 def enqueue(sqs: Any, queue_url: str, recordings: Sequence[Recording], **kwargs: Any) -> int:
     """Sends every recording; returns the SendMessageBatch calls made."""
     return sum(send_batch(sqs, queue_url, [r.to_body() for r in chunk], **kwargs) for chunk in chunks(recordings))
+
+
+ALAW_HEADER_BYTES = 58  # what ffmpeg writes for the converted file (RIFF, fmt, fact, data)
+PCM_HEADER_BYTES = 44
+
+
+def projected_size(size: int) -> int:
+    """A-law mono 8 kHz is exactly a quarter of 16-bit stereo 8 kHz PCM, plus its header."""
+    return max(0, size - PCM_HEADER_BYTES) // 4 + ALAW_HEADER_BYTES

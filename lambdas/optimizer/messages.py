@@ -18,11 +18,15 @@ class Recording:
     key: str
     etag: str
     size: int
+    run: str = ""  # the execution that enqueued it: its ledger counts the outcome
 
     def to_body(self) -> str:
         # ensure_ascii keeps the body printable ASCII: SQS rejects some characters that S3 keys
         # may hold (control characters), and the key must survive byte for byte.
-        return json.dumps({"v": VERSION, "bucket": self.bucket, "key": self.key, "etag": self.etag, "size": self.size})
+        body = {"v": VERSION, "bucket": self.bucket, "key": self.key, "etag": self.etag, "size": self.size}
+        if self.run:
+            body["run"] = self.run
+        return json.dumps(body)
 
     @classmethod
     def from_body(cls, body: str) -> "Recording":
@@ -30,7 +34,9 @@ class Recording:
             data: Any = json.loads(body)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
-            rec = cls(bucket=data["bucket"], key=data["key"], etag=data.get("etag", ""), size=int(data.get("size", 0)))
+            rec = cls(
+                bucket=data["bucket"], key=data["key"], etag=data.get("etag", ""), size=int(data.get("size", 0)), run=str(data.get("run", ""))
+            )
         except (ValueError, TypeError, KeyError) as exc:
             raise BadMessage(f"message body is not a recording message ({type(exc).__name__}: {exc})") from None
         if not isinstance(rec.bucket, str) or not isinstance(rec.key, str) or not rec.key:

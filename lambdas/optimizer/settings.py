@@ -16,6 +16,13 @@ class Settings:
     queue_url: str = ""
     dlq_url: str = ""
     ffmpeg_path: str = "/opt/bin/ffmpeg"
+    catch_up_days: int = 0
+    ledger_table: str = ""
+    require_versioning: bool = True
+    max_receive_count: int = 3
+    # $/GB-month from estimator/prices.json, passed at synth time (the dry run's projection)
+    price_standard_gb_month: float = 0.023
+    price_target_gb_month: float = 0.004
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -29,4 +36,10 @@ class Settings:
             queue_url=env.get("QUEUE_URL", ""),
             dlq_url=env.get("DLQ_URL", ""),
             ffmpeg_path=env.get("FFMPEG_PATH", "/opt/bin/ffmpeg"),
+            catch_up_days=int(env.get("CATCH_UP_DAYS", "0")),
+            ledger_table=env.get("LEDGER_TABLE", ""),
+            require_versioning=env.get("REQUIRE_VERSIONING", "true").lower() == "true",
+            max_receive_count=int(env.get("MAX_RECEIVE_COUNT", "3")),
+            price_standard_gb_month=float(env.get("PRICE_STANDARD_GB_MONTH", "0.023")),
+            price_target_gb_month=float(env.get("PRICE_TARGET_GB_MONTH", "0.004")),
         )

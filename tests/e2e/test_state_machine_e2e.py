@@ -12,6 +12,10 @@ from emulator.run import run_execution
 from emulator.samples import write_wav
 
 DAY = "connect/e2e/CallRecordings/2022/01/01/"
+NO_RULE_WARNING = (
+    "no enabled lifecycle rule expires noncurrent versions under connect/e2e/CallRecordings/: the original recordings "
+    "stay billed at S3 Standard after conversion until one exists (README: 'Originals, versioning and the lifecycle rule')"
+)
 
 
 def s3():
@@ -51,9 +55,11 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
     execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"})
 
     assert execution.status == "SUCCEEDED", execution.cause
+    sizes = [s3().head_object(Bucket=deployment.bucket, Key=key)["ContentLength"] for key in keys]
     assert execution.output == {
-        "date": "2022-01-01", "prefix": DAY, "listed": 4, "enqueued": 3, "failed": 0,
-        "skipped": {"not_audio": 1, "already_target_class": 0, "archived": 0},
+        "date": "2022-01-01", "prefix": DAY, "dry_run": False, "listed": 4, "enqueued": 3, "converted": 3, "failed": 0,
+        "skipped": {"not_audio": 1, "already_target_class": 0, "archived": 0, "already_converted": 0, "already_alaw": 0, "gone": 0},
+        "bytes_before": sum(map(len, recordings)), "bytes_after": sum(sizes), "warnings": [NO_RULE_WARNING],
     }  # fmt: skip
     for key, body in zip(keys, recordings):
         head = s3().head_object(Bucket=deployment.bucket, Key=key)
@@ -90,7 +96,11 @@ def test_the_scheduled_input_processes_num_days_age_days_ago(stack, recordings):
     s3().put_object(Bucket=deployment.bucket, Key=key, Body=recordings[1])
     execution = run_execution(deployment, lambdas, {"specific_date": ""})
     assert execution.status == "SUCCEEDED"
-    assert execution.output["date"] == day.isoformat() and execution.output["enqueued"] == 1
+    # The target day and the catch_up_days (3) days before it, each a child execution.
+    assert execution.output["end_date"] == day.isoformat() and execution.output["days"] == 4
+    assert execution.output["start_date"] == (day - dt.timedelta(days=3)).isoformat()
+    assert execution.output["enqueued"] == 1 and execution.output["converted"] == 1
+    assert execution.child_executions == 4
 
 
 @pytest.mark.parametrize(
@@ -111,7 +121,7 @@ def test_invalid_input_fails_in_the_first_state_and_touches_nothing(stack, recor
     assert execution.error == "InvalidInput"
     assert says in execution.cause and "MM/DD/YYYY" in execution.cause and "YYYY-MM-DD" in execution.cause
     assert "ListPage" not in execution.states_entered
-    assert execution.states_entered[0] == "ResolveDate"
+    assert execution.states_entered[0] == "ResolveRun"
     assert queue_messages(deployment, "QueuesWork") == []
     assert s3().get_object(Bucket=deployment.bucket, Key=DAY + "untouched.wav")["Body"].read() == recordings[0]
 
@@ -126,7 +136,7 @@ def test_a_corrupt_recording_ends_the_run_in_recordings_failed(stack, recordings
 
     assert execution.status == "FAILED"
     assert execution.error == "RecordingsFailed"
-    assert execution.cause.startswith("1 recording(s) of " + DAY)
+    assert execution.cause.startswith("1 recording(s) of this run failed and are in the dead-letter queue https://")
     (letter,) = queue_messages(deployment, "QueuesDeadLetter")
     assert letter["key"] == bad and letter["failure"]["reason"]
     assert s3().get_object(Bucket=deployment.bucket, Key=bad)["Body"].read() == b"RIFF\x10\x00\x00\x00WAVEfmt garbage!"
@@ -150,5 +160,9 @@ def test_thousands_of_recordings_page_within_the_payload_bound(stack):
     assert execution.output["listed"] == execution.output["enqueued"] == len(ordinary) + len(long_keys)
     assert execution.states_entered.count("ListPage") >= 3
     assert execution.max_state_bytes <= 64 * 1024
-    assert execution.history_events < 25_000
+    assert execution.child_executions == 1
+    # Per page a child records CheckQueueRoom, QueueHasRoom, ListPage, EnqueuePage, MorePages.
+    pages = execution.states_entered.count("ListPage")
+    assert pages * 19 <= execution.largest_child_history_events < 25_000
+    assert execution.history_events < 100  # the parent only waits for the map run
     assert queue_messages(deployment, "QueuesWork") == queue_messages(deployment, "QueuesDeadLetter") == []

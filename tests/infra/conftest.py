@@ -77,6 +77,8 @@ def custom_synth(tmp_path_factory) -> Synth:
             "overwrite_converted": "true",
             "schedule": "cron(30 2 * * ? *)",
             "schedule_timezone": "Europe/Paris",
+            "alarm_email": "ops@example.com",
+            "backfill_concurrency": 8,
         },
         tmp_path_factory,
     )

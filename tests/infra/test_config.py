@@ -78,6 +78,10 @@ def test_storage_class_is_case_insensitive_and_checked():
         ("kms_key_arn", "alias/recordings", "not a KMS key ARN"),
         ("schedule", "every day", "not an EventBridge expression"),
         ("stack_name", "1stack", "must start with a letter"),
+        ("backfill_concurrency", 0, "backfill_concurrency=0 is out of range"),
+        ("catch_up_days", 31, "catch_up_days=31 is out of range"),
+        ("require_versioning", "maybe", "must be true or false"),
+        ("alarm_email", "not-an-address", "not an e-mail address"),
     ],
 )
 def test_each_bad_value_names_its_key(key, value, says):

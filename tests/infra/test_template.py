@@ -130,16 +130,23 @@ def test_state_machine_standard_logged_traced_with_timeout_and_retries(default_s
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
     assert machine["TracingConfiguration"] == {"Enabled": True}
     asl = definition(default_synth)
-    assert asl["TimeoutSeconds"] == 12 * 3600
-    assert asl["StartAt"] == "ResolveDate"
-    for name, state in asl["States"].items():
+    assert asl["TimeoutSeconds"] == 14 * 24 * 3600  # the work queue's retention
+    assert asl["StartAt"] == "ResolveRun"
+    child = asl["States"]["Days"]["ItemProcessor"]
+    assert child["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert asl["States"]["Days"]["MaxConcurrency"] == 4 and asl["States"]["Days"]["ResultPath"] is None
+    states = {**asl["States"], **child["States"]}
+    for name, state in states.items():
         if state["Type"] == "Task" and "lambda:invoke" in state["Resource"]:
             retried = {error for retry in state["Retry"] for error in retry["ErrorEquals"]}
             assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried, name
             assert all(retry["BackoffRate"] >= 2 for retry in state["Retry"]), name
-    assert asl["States"]["WaitForQueue"]["Seconds"] == 60
-    assert asl["States"]["InvalidInput"] == {"Type": "Fail", "Error": "InvalidInput", "CausePath": "$.message.errorMessage"}
+    assert asl["States"]["WaitForQueue"]["Seconds"] == 60 and child["States"]["WaitForRoom"]["Seconds"] == 60
+    assert asl["States"]["Refused"] == {"Type": "Fail", "ErrorPath": "$.error", "CausePath": "$.message.errorMessage"}
+    assert {c["ErrorEquals"][0] for c in asl["States"]["ResolveRun"]["Catch"]} == {"InvalidInput"}
+    assert {c["ErrorEquals"][0] for c in asl["States"]["Preflight"]["Catch"]} == {"VersioningRequired"}
     assert asl["States"]["RecordingsFailed"]["Error"] == "RecordingsFailed"
+    assert child["States"]["QueueHasRoom"]["Choices"][0]["NumericLessThan"] == 20_000
 
 
 def test_schedule_starts_the_state_machine_daily_with_an_empty_date(default_synth, custom_synth):
@@ -160,7 +167,10 @@ def test_lister_lists_only_under_the_prefix(default_synth):
     assert actions(listing) == ["s3:ListBucket"]
     assert flatten(listing["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["connect/*"]}}
-    assert not any(a.startswith("s3:") and a != "s3:ListBucket" for st in statements(default_synth, "FunctionsListerRole") for a in actions(st))
+    other_s3 = {a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("s3:") and a != "s3:ListBucket"}
+    assert other_s3 == {"s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"}  # the preflight, on the bucket only
+    (preflight,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:GetBucketVersioning" in actions(st)]
+    assert flatten(preflight["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
 
 
 def test_converter_reads_and_writes_only_under_the_prefix(custom_synth):
@@ -215,3 +225,46 @@ def test_destroy_removes_everything_but_the_log_groups(default_synth):
     for lid, resource in default_synth.template["Resources"].items():
         expected = "Retain" if resource["Type"] == "AWS::Logs::LogGroup" else "Delete"
         assert resource.get("DeletionPolicy", "Delete") == expected, lid
+
+
+def test_ledger_table_on_demand_with_ttl_and_scoped_grants(default_synth):
+    table_id, table = next(iter(default_synth.resources("AWS::DynamoDB::Table").items()))
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["KeySchema"] == [{"AttributeName": "run", "KeyType": "HASH"}]
+    for role in ("FunctionsEnqueuerRole", "FunctionsConverterRole"):
+        (write,) = [st for st in statements(default_synth, role) if any(a.startswith("dynamodb:") for a in actions(st))]
+        assert actions(write) == ["dynamodb:UpdateItem"] and flatten(write["Resource"]).startswith(f"<{table_id}.Arn>")
+    reads = {a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("dynamodb:")}
+    assert "dynamodb:GetItem" in reads and not any(a in reads for a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"))
+
+
+def test_alarms_on_dead_letters_and_failed_executions_notify_an_encrypted_topic(default_synth, custom_synth):
+    (topic_id, topic), = default_synth.resources("AWS::SNS::Topic").items()
+    assert flatten(topic["Properties"]["KmsMasterKeyId"]).endswith("alias/aws/sns")
+    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in default_synth.resources("AWS::CloudWatch::Alarm").values()}
+    assert set(alarms) == {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed"}
+    for alarm in alarms.values():
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+    assert default_synth.resources("AWS::SNS::Subscription") == {}
+    (subscription,) = custom_synth.resources("AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == custom_synth.context["alarm_email"]
+
+
+def test_dashboard_shows_runs_queues_conversions_savings_and_errors(default_synth):
+    (dashboard,) = default_synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = flatten(dashboard["Properties"]["DashboardBody"])
+    for title in ("Executions", "Work queue", "Dead-letter queue", "Recordings", "Bytes", "Converter"):
+        assert f'"title":"{title}"' in body
+    for metric in ("ExecutionsFailed", "ApproximateAgeOfOldestMessage", "RecordingsConverted", "BytesBefore", "Throttles", "Errors", "Duration"):
+        assert metric in body
+    assert "before - after" in body and "DashboardName" not in dashboard["Properties"]
+
+
+def test_converter_publishes_metrics_in_its_namespace(default_synth):
+    env = default_synth.function("FunctionsConverter")["Properties"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "CallRecordingOptimizer"
+    assert env["MAX_RECEIVE_COUNT"] == "3"

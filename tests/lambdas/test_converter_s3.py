@@ -332,3 +332,70 @@ def test_record_is_deferred_when_the_invocation_is_about_to_time_out(handler_env
     response = converter.handler(sqs_event(rec.to_body()), Late())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert len(versions(s3, rec.key)) == 1
+
+
+# --- counting: the run ledger and the last receive -------------------------------------------
+
+
+@pytest.fixture
+def ledger_env(handler_env, monkeypatch):
+    s3, sqs, settings = handler_env
+    boto3.client("dynamodb").create_table(
+        TableName="ledger", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )  # fmt: skip
+    monkeypatch.setenv("LEDGER_TABLE", "ledger")
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", "3")
+    return s3, sqs, settings
+
+
+def test_outcomes_are_counted_per_run_in_one_write_per_batch(ledger_env, stereo_wav, monkeypatch):
+    from dataclasses import replace
+
+    from optimizer import ledger
+
+    s3, sqs, settings = ledger_env
+    a = replace(put(s3, DAY + "a.wav", stereo_wav), run="run-1")
+    b = replace(put(s3, DAY + "b.wav", stereo_wav), run="run-1")
+    bad = replace(put(s3, DAY + "bad.wav", b"nope"), run="run-2")
+    writes = []
+    real_add = ledger.add
+    monkeypatch.setattr(ledger, "add", lambda *args, **kw: (writes.append(args[2]), real_add(*args, **kw)))
+
+    converter.handler(sqs_event(a.to_body(), b.to_body(), bad.to_body(), a.to_body()), Context())
+
+    dynamodb = boto3.client("dynamodb")
+    one = ledger.read(dynamodb, "ledger", "run-1")
+    sizes = sum(s3.head_object(Bucket=BUCKET, Key=k)["ContentLength"] for k in (a.key, b.key))
+    assert one == {"converted": 2, "skipped_already_converted": 1, "bytes_before": 2 * len(stereo_wav), "bytes_after": sizes}
+    assert ledger.read(dynamodb, "ledger", "run-2") == {"failed": 1}
+    assert sorted(writes) == ["run-1", "run-2"]
+
+
+def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(ledger_env, stereo_wav, monkeypatch):
+    from dataclasses import replace
+
+    from optimizer import ledger
+
+    s3, sqs, settings = ledger_env
+    rec = replace(put(s3, DAY + "flaky.wav", stereo_wav), run="run-3")
+
+    def always_changed(ffmpeg, src, dst):
+        run_ffmpeg(ffmpeg, src, dst)
+        always_changed.writes += 1  # another writer, with new content (a new ETag) every time
+        s3.put_object(Bucket=BUCKET, Key=rec.key, Body=stereo_wav + b"\0\0" * always_changed.writes)
+
+    always_changed.writes = 0
+
+    monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=always_changed))
+    event = sqs_event(rec.to_body())
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
+    assert converter.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert dead_letters(sqs, settings.dlq_url) == []
+
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "3"
+    assert converter.handler(event, Context()) == {"batchItemFailures": []}
+    (letter,) = dead_letters(sqs, settings.dlq_url)
+    assert letter["key"] == rec.key and letter["failure"]["reason"].startswith("gave up after 3 attempts: TransientFailure")
+    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-3") == {"failed": 1}
+    assert "converted" not in tags(s3, rec.key)

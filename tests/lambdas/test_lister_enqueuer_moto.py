@@ -10,6 +10,7 @@ from moto import mock_aws
 import enqueuer
 import lister
 from optimizer import aws as aws_clients
+from optimizer import ledger
 from optimizer.dates import InvalidInput
 
 BUCKET = "connect-recordings-test"
@@ -23,35 +24,40 @@ def env(monkeypatch):
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         queue = boto3.client("sqs").create_queue(QueueName="work")["QueueUrl"]
+        boto3.client("dynamodb").create_table(
+            TableName="ledger", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        )  # fmt: skip
         for name, value in {"BUCKET_NAME": BUCKET, "BUCKET_PREFIX": PREFIX, "STORAGE_CLASS": "GLACIER_IR",
-                            "NUM_DAYS_AGE": "7", "QUEUE_URL": queue}.items():  # fmt: skip
+                            "NUM_DAYS_AGE": "7", "QUEUE_URL": queue, "LEDGER_TABLE": "ledger"}.items():  # fmt: skip
             monkeypatch.setenv(name, value)
         yield s3, queue
 
 
 def run_day(s3, queue) -> tuple[dict, list[dict]]:
-    """Drives the handlers the way the state machine does, page after page."""
-    state = lister.handler({"action": "resolve", "input": {"specific_date": "01/01/2022"}}, None)
-    page = state["page"]
-    pages = 0
+    """Drives the handlers the way one day's child execution does, page after page."""
+    state = lister.handler({"action": "resolve", "input": {"specific_date": "01/01/2022"}, "execution": "exec-1"}, None)
+    (day,) = state["days"]
+    progress, pages = {}, 0
     while True:
-        listed = lister.handler({"action": "list", "run": state["run"], "progress": page["progress"]}, None)
-        page = enqueuer.handler({"run": state["run"], "page": listed}, None)
+        listed = lister.handler({"action": "list", "run": state["run"], "day": day, "progress": progress}, None)
+        progress = enqueuer.handler({"run": state["run"], "page": listed}, None)["progress"]
         pages += 1
-        if page["progress"]["cursor"]["done"]:
+        if progress["cursor"]["done"]:
             break
     sqs = boto3.client("sqs")
     bodies = []
     while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
         bodies += [json.loads(m["Body"]) for m in messages]
         sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
-    return {**page["progress"]["totals"], "pages": pages, "run": state["run"]}, bodies
+    counts = ledger.read(boto3.client("dynamodb"), "ledger", "exec-1")
+    return {**counts, "pages": pages, "run": state["run"]}, bodies
 
 
 def test_resolve_uses_the_input_date_and_the_configured_prefix(env):
-    result = lister.handler({"action": "resolve", "input": {"specific_date": "2022-01-01"}}, None)
-    assert result["run"] == {"bucket": BUCKET, "date": "2022-01-01", "prefix": DAY, "source": "input"}
-    assert result["page"]["progress"]["cursor"] == {"start_after": None, "done": False}
+    result = lister.handler({"action": "resolve", "input": {"specific_date": "2022-01-01"}, "execution": "e"}, None)
+    assert result["run"]["prefix"] == DAY and result["run"]["bucket"] == BUCKET and result["run"]["id"] == "e"
+    assert result["days"] == ["2022-01-01"]
 
 
 def test_resolve_rejects_bad_input_with_invalid_input(env):
@@ -74,7 +80,7 @@ def test_a_day_is_listed_skipped_and_enqueued_exactly(env):
 
     assert totals["listed"] == 9
     assert totals["enqueued"] == len(audio)
-    assert totals["skipped"] == {"not_audio": 2, "already_target_class": 1, "archived": 1}
+    assert (totals["skipped_not_audio"], totals["skipped_already_target_class"], totals["skipped_archived"]) == (2, 1, 1)
     assert sorted(b["key"] for b in bodies) == sorted(DAY + name for name in audio)
     assert all(b["bucket"] == BUCKET and b["size"] == 4 and b["etag"].startswith('"') for b in bodies)
 
@@ -99,9 +105,9 @@ def test_enqueuer_makes_no_s3_request(env, monkeypatch):
         return real(service)
 
     monkeypatch.setattr(aws_clients, "client", no_s3)
-    run = {"bucket": BUCKET, "prefix": DAY, "date": "2022-01-01"}
-    progress = {"cursor": {"start_after": "x", "done": True}, "totals": {"listed": 3, "enqueued": 0, "skipped": {"not_audio": 0}}}
-    result = enqueuer.handler({"run": run, "page": {"progress": progress, "objects": [["a.wav", '"e"', 5], ["b.txt", '"e"', 5]]}}, None)
-    assert result["progress"]["totals"]["enqueued"] == 1
-    assert result["progress"]["totals"]["skipped"]["not_audio"] == 1
-    assert "objects" not in result
+    run = {"id": "e", "bucket": BUCKET, "dry_run": False}
+    progress = {"cursor": {"start_after": "x", "done": True}}
+    page = {"progress": progress, "prefix": DAY, "objects": [["a.wav", '"e"', 5], ["b.txt", '"e"', 5]], "counts": {"listed": 2}}
+    result = enqueuer.handler({"run": run, "page": page}, None)
+    assert result == {"progress": progress}
+    assert ledger.read(boto3.client("dynamodb"), "ledger", "e") == {"listed": 2, "enqueued": 1, "skipped_not_audio": 1}

@@ -160,18 +160,15 @@ def test_lister_resolve_builds_the_run_from_the_date():
     import lister
 
     settings = Settings(bucket="recordings", bucket_prefix="connect/acme/CallRecordings/", num_days_age=3)
-    result = lister.resolve(settings, {"specific_date": "01/05/2022"}, TODAY)
+    result = lister.resolve(settings, {"specific_date": "01/05/2022"}, "exec-1", TODAY)
     assert result["run"] == {
+        "id": "exec-1",
         "bucket": "recordings",
-        "date": "2022-01-05",
-        "prefix": "connect/acme/CallRecordings/2022/01/05/",
         "source": "input",
+        "dry_run": False,
+        "start_date": "2022-01-05",
+        "end_date": "2022-01-05",
+        "days": 1,
+        "prefix": "connect/acme/CallRecordings/2022/01/05/",
     }
-    progress = result["page"]["progress"]
-    assert progress["cursor"] == {"start_after": None, "done": False}
-    assert progress["totals"]["listed"] == 0 and progress["totals"]["enqueued"] == 0
-    assert set(progress["totals"]["skipped"].values()) == {0}
-
-    scheduled = lister.resolve(settings, {"specific_date": ""}, TODAY)["run"]
-    assert scheduled["date"] == (TODAY - dt.timedelta(days=3)).isoformat()
-    assert scheduled["source"] == "schedule"
+    assert result["days"] == ["2022-01-05"]

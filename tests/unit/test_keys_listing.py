@@ -387,15 +387,16 @@ def test_list_page_state_with_worst_case_keys_fits_in_64_kib(filler):
     bucket = "b" * 63  # the longest bucket name
     settings = Settings(bucket=bucket, bucket_prefix="", target_class="GLACIER_IR")
     prefix = "2022/01/31/"
-    run = {"bucket": bucket, "date": "2022-01-31", "prefix": prefix, "source": "input"}
+    run = {"id": "x" * 80, "bucket": bucket, "source": "input", "dry_run": False, "start_date": "2022-01-31",
+           "end_date": "2022-01-31", "days": 1, "prefix": prefix}  # fmt: skip
     objects = [
         obj(worst_key(i, filler, prefix), size=5 * 1024**4, etag='"' + "f" * 32 + '-10000"') for i in range(200)
     ]
     s3 = FakeS3(objects)
-    state: dict[str, Any] = {"run": run, "page": {"progress": new_progress()}, "dlq": {"before": "999999999"}}
+    state: dict[str, Any] = {"run": run, "day": "2022-01-31", "page": {"progress": new_progress()}, "room": {"queued": 19999}}
     seen, full_pages = [], 0
     for _ in range(len(objects) + 1):
-        state["page"] = lister.list_page(settings, s3, state["run"], state["page"]["progress"])
+        state["page"] = lister.list_page(settings, s3, state["run"], state["day"], state["page"]["progress"])
         seen.extend(prefix + item[0] for item in state["page"]["objects"])
         full_pages += len(state["page"]["objects"]) > 1 and not state["page"]["progress"]["cursor"]["done"]
         assert max(json_bytes(state)) <= STATE_LIMIT
@@ -410,32 +411,40 @@ def test_list_page_state_with_worst_case_keys_fits_in_64_kib(filler):
 # --- the run's summary ------------------------------------------------------------------------
 
 
-RUN = {"bucket": "recordings", "date": "2022-01-31", "prefix": PREFIX, "source": "input"}
-TOTALS = {"listed": 12, "enqueued": 8, "skipped": {"not_audio": 2, "already_target_class": 1, "archived": 1}}
+RUN = {"id": "exec", "bucket": "recordings", "source": "input", "dry_run": False, "start_date": "2022-01-31",
+       "end_date": "2022-01-31", "days": 1, "prefix": PREFIX}  # fmt: skip
+COUNTS = {"listed": 12, "enqueued": 8, "skipped_not_audio": 2, "skipped_already_target_class": 1, "skipped_archived": 1,
+          "converted": 6, "skipped_already_converted": 1, "bytes_before": 4000, "bytes_after": 1000}  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "before, after, failed",
-    [("0", "0", 0), ("3", "5", 2), ("5", "3", 0), (0, 1, 1), ("10", "10", 0), ("0", "1000", 1000)],
+    "ledger_failed, before, after, failed",
+    [(0, "0", "0", 0), (0, "3", "5", 2), (1, "5", "3", 1), (0, 0, 1, 1), (2, "10", "11", 2), (0, "0", "1000", 1000)],
 )
-def test_summarize(before, after, failed):
-    import lister
+def test_summary_counts_failures_from_the_ledger_confirmed_by_the_dlq(ledger_failed, before, after, failed):
+    from optimizer.summary import run_summary
 
-    progress = {"cursor": {"start_after": PREFIX + "z.wav", "done": True}, "totals": TOTALS}
-    result = lister.summarize(RUN, progress, {"before": before, "after": after})
+    settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
+    result = run_summary(RUN, {**COUNTS, "failed": ledger_failed}, {"before": before, "after": after}, ["w"], settings)
     assert result["failed"] == failed
-    assert result["output"] == {
-        "date": RUN["date"],
-        "prefix": RUN["prefix"],
-        "listed": TOTALS["listed"],
-        "enqueued": TOTALS["enqueued"],
-        "skipped": TOTALS["skipped"],
-        "failed": failed,
-    }
+    output = result["output"]
+    assert (output["date"], output["prefix"], output["listed"], output["enqueued"], output["converted"]) == ("2022-01-31", PREFIX, 12, 8, 6)
+    assert output["skipped"] == {"not_audio": 2, "already_target_class": 1, "archived": 1, "already_converted": 1, "already_alaw": 0, "gone": 0}
+    assert (output["bytes_before"], output["bytes_after"], output["warnings"]) == (4000, 1000, ["w"])
     if failed:
-        assert isinstance(result["cause"], str)
-        assert "dead-letter queue" in result["cause"]
-        assert str(failed) in result["cause"] and RUN["prefix"] in result["cause"]
+        assert "dead-letter queue https://dlq" in result["cause"] and str(failed) in result["cause"]
+        assert output["failures_in"] == "https://dlq"
     else:
-        assert result["cause"] is None
+        assert result["cause"] is None and "failures_in" not in output
     json.dumps(result)  # the state machine receives it as JSON
+
+
+def test_dry_run_summary_projects_a_quarter_and_prices_both_classes():
+    from optimizer.summary import GIB, run_summary
+
+    settings = Settings(bucket="b", bucket_prefix="", price_standard_gb_month=0.023, price_target_gb_month=0.004)
+    counts = {"listed": 3, "dry_recordings": 2, "dry_bytes": 100 * GIB, "dry_projected_bytes": 25 * GIB, "skipped_already_target_class": 1}
+    output = run_summary({**RUN, "dry_run": True, "days": 3, "end_date": "2022-02-02"}, counts, {"before": 0, "after": 0}, [], settings)["output"]
+    assert (output["recordings"], output["bytes"], output["projected_bytes_after"], output["already_converted"]) == (2, 100 * GIB, 25 * GIB, 1)
+    assert output["projected_monthly_cost"] == {"before": 2.3, "after": 0.1, "storage_class": "GLACIER_IR", "currency": "USD"}
+    assert (output["start_date"], output["end_date"], output["days"]) == ("2022-01-31", "2022-02-02", 3) and "date" not in output

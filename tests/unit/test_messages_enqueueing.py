@@ -275,26 +275,42 @@ def test_enqueue_nothing_makes_no_call():
     assert sqs.calls == []
 
 
-def test_enqueuer_page_updates_totals():
+class FakeDynamo:
+    def __init__(self):
+        self.updates = []
+
+    def update_item(self, **kwargs):
+        names, values = kwargs["ExpressionAttributeNames"], kwargs["ExpressionAttributeValues"]
+        self.updates.append({names[f"#c{i}"]: int(values[f":c{i}"]["N"]) for i in range(len(names))})
+
+
+def test_enqueuer_sends_the_page_then_records_its_counts_once():
     import enqueuer
     from optimizer.settings import Settings
 
-    settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue")
-    run = {"bucket": "bkt", "prefix": PREFIX, "date": "2022-01-31", "source": "input"}
+    settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
+    run = {"id": "exec-1", "bucket": "bkt", "dry_run": False}
     items = [[f"{i:02d}.wav", f'"e{i}"', i] for i in range(12)] + [["x.txt", '"t"', 1]]
-    progress = {
-        "cursor": {"start_after": PREFIX + "x.txt", "done": False},
-        "totals": {"listed": 20, "enqueued": 5, "skipped": {"not_audio": 2, "already_target_class": 0, "archived": 1}},
-    }
-    sqs = FakeSQS()
-    result = enqueuer.enqueue_page(settings, sqs, run, {"progress": progress, "objects": items})
-    assert result == {
-        "progress": {
-            "cursor": progress["cursor"],
-            "totals": {"listed": 20, "enqueued": 17, "skipped": {"not_audio": 3, "already_target_class": 0, "archived": 1}},
-        }
-    }
+    progress = {"cursor": {"start_after": PREFIX + "x.txt", "done": False}}
+    counts = {"listed": 14, "skipped_not_audio": 0, "skipped_archived": 1}
+    sqs, dynamo = FakeSQS(), FakeDynamo()
+    result = enqueuer.enqueue_page(settings, sqs, dynamo, run, {"progress": progress, "prefix": PREFIX, "objects": items, "counts": counts})
+    assert result == {"progress": progress}
     assert [c["QueueUrl"] for c in sqs.calls] == ["https://queue", "https://queue"]
-    keys = [Recording.from_body(e["MessageBody"]).key for c in sqs.calls for e in c["Entries"]]
-    assert keys == [PREFIX + f"{i:02d}.wav" for i in range(12)]
+    bodies = [Recording.from_body(e["MessageBody"]) for c in sqs.calls for e in c["Entries"]]
+    assert [b.key for b in bodies] == [PREFIX + f"{i:02d}.wav" for i in range(12)]
+    assert {b.run for b in bodies} == {"exec-1"}
+    assert dynamo.updates == [{"listed": 14, "skipped_not_audio": 1, "skipped_archived": 1, "enqueued": 12}]
 
+
+def test_enqueuer_dry_run_sends_nothing_and_projects_a_quarter():
+    import enqueuer
+    from optimizer.settings import Settings
+
+    settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
+    items = [["a.wav", '"e"', 44 + 32_000], ["b.WAV", '"e"', 44 + 64_000]]
+    sqs, dynamo = FakeSQS(), FakeDynamo()
+    enqueuer.enqueue_page(settings, sqs, dynamo, {"id": "r", "bucket": "bkt", "dry_run": True},
+                          {"progress": {}, "prefix": PREFIX, "objects": items, "counts": {"listed": 2}})  # fmt: skip
+    assert sqs.calls == []
+    assert dynamo.updates == [{"listed": 2, "dry_recordings": 2, "dry_bytes": 96_088, "dry_projected_bytes": 8_000 + 58 + 16_000 + 58}]

@@ -1,0 +1,84 @@
+"""Dashboard and alarms: failures reach a person, not only a log."""
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+METRICS_NAMESPACE = "CallRecordingOptimizer"
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.StateMachine,
+        work_queue: sqs.Queue,
+        dead_letter_queue: sqs.Queue,
+        converter: lambda_.Function,
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(
+            self,
+            "Alarms",
+            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            enforce_ssl=True,
+        )
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        notify = cw_actions.SnsAction(self.topic)
+
+        dead_letters = dead_letter_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5), statistic="Maximum")
+        self.dlq_alarm = cw.Alarm(
+            self, "DeadLetters", metric=dead_letters, threshold=0, evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="Recordings are in the dead-letter queue: read the reasons, fix, redrive (README: When something fails)",
+        )  # fmt: skip
+        self.failed_alarm = cw.Alarm(
+            self, "FailedExecutions", metric=state_machine.metric_failed(period=Duration.minutes(5)), threshold=0,
+            evaluation_periods=1, comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="An optimizer run failed (InvalidInput, VersioningRequired, RecordingsFailed, ...): see its cause",
+        )  # fmt: skip
+        for alarm in (self.dlq_alarm, self.failed_alarm):
+            alarm.add_alarm_action(notify)
+
+        def converter_metric(name: str, statistic: str = "Sum") -> cw.Metric:
+            return cw.Metric(namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": "converter"},
+                             statistic=statistic, period=Duration.minutes(5))  # fmt: skip
+
+        bytes_saved = cw.MathExpression(
+            expression="before - after", label="bytes saved",
+            using_metrics={"before": converter_metric("BytesBefore"), "after": converter_metric("BytesAfter")},
+            period=Duration.minutes(5),
+        )  # fmt: skip
+        self.dashboard = cw.Dashboard(self, "Dashboard")  # no dashboard_name: two stacks coexist
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Executions", left=[state_machine.metric_started(), state_machine.metric_succeeded(), state_machine.metric_failed()]),
+            cw.GraphWidget(
+                title="Work queue",
+                left=[work_queue.metric_approximate_number_of_messages_visible(), work_queue.metric_approximate_number_of_messages_not_visible()],
+                right=[work_queue.metric_approximate_age_of_oldest_message()],
+            ),
+            cw.GraphWidget(title="Dead-letter queue", left=[dead_letters]),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Recordings", left=[converter_metric("RecordingsConverted"), converter_metric("RecordingsSkipped"), converter_metric("RecordingsFailed")]),
+            cw.GraphWidget(title="Bytes", left=[converter_metric("BytesBefore"), converter_metric("BytesAfter")], right=[bytes_saved]),
+            cw.GraphWidget(
+                title="Converter",
+                left=[converter.metric_errors(), converter.metric_throttles()],
+                right=[converter.metric_duration(statistic="p90"), converter_metric("ConversionSeconds", "Average")],
+            ),
+        )
