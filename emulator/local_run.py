@@ -46,6 +46,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--report", type=Path, default=Path("local-run-report.json"), metavar="FILE", help="where to write the JSON report (default %(default)s)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the final version of every object under the date prefix here, to listen to")
     parser.add_argument("--runs", type=int, default=1, metavar="N", help="start the same input N times, one after the other (default 1)")
+    parser.add_argument("--dated", action="store_true", help="paths under --recordings DIR already start with YYYY/MM/DD/ and keep it (try a range); the default input is then the range of those days")
+    parser.add_argument("--unversioned", action="store_true", help="make the demo bucket unversioned, to see the preflight refuse it (VersioningRequired)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
@@ -53,7 +55,20 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         raise UsageError(f"--recordings {args.recordings}: no such directory")
     if args.date and args.input:
         raise UsageError("give --date or --input, not both")
+    if args.dated and args.recordings is None:
+        raise UsageError("--dated needs --recordings DIR")
     return args
+
+
+def dated_day(relative: PurePosixPath) -> dt.date:
+    """The day a --dated path names with its first three folders (YYYY/MM/DD/...)."""
+    parts = relative.parts
+    try:
+        if len(parts) < 4 or not (len(parts[0]) == 4 and len(parts[1]) == len(parts[2]) == 2):
+            raise ValueError
+        return dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError:
+        raise UsageError(f"--dated: {relative} does not start with YYYY/MM/DD/") from None
 
 
 def resolve_day(args: argparse.Namespace) -> dt.date:
@@ -72,7 +87,9 @@ def resolve_day(args: argparse.Namespace) -> dt.date:
     return SAMPLE_DATE
 
 
-def execution_input(args: argparse.Namespace, day: dt.date) -> Any:
+def execution_input(args: argparse.Namespace, day: dt.date, dated_days: list[dt.date] | None = None) -> Any:
+    if args.input is None and dated_days and not args.date:
+        return {"start_date": min(dated_days).strftime("%m/%d/%Y"), "end_date": max(dated_days).strftime("%m/%d/%Y")}
     if args.input is None:
         return {"specific_date": day.strftime("%m/%d/%Y")}
     try:
@@ -168,6 +185,8 @@ def print_summary(report: dict[str, Any], stream: Any = sys.stdout) -> None:
     )
     for i, ex in enumerate(report["executions"], 1):
         detail = f"{ex['error']}: {ex['cause']}" if ex["error"] else json.dumps(ex["output"])
+        for warning in (ex.get("summary") or {}).get("warnings", []):
+            detail += f"\n    warning: {warning}"
         stream.write(f"execution {i}: {ex['status']}  {detail}\n")
 
 
@@ -175,7 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         day = resolve_day(args)
-        raw_input = execution_input(args, day)
+        dated_days = None
+        if args.dated:
+            dated_days = [dated_day(PurePosixPath(p.relative_to(args.recordings).as_posix())) for p in args.recordings.rglob("*") if p.is_file()]
+        raw_input = execution_input(args, day, dated_days)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -205,11 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         synth = synthesize({**LOCAL_CONTEXT, "lambda_architecture": host_architecture()}, scratch / "cdk.out")
         log_path = args.report.with_suffix(".log")
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), open(log_path, "w") as handler_log:
-            deployment = deploy(synth)
+            deployment = deploy(synth, versioned_bucket=not args.unversioned)
             import boto3
 
             s3 = boto3.client("s3", region_name="us-east-1")
-            prefix = f"{synth.config.bucket_prefix}{day:%Y/%m/%d}/"
+            # The report covers the day's prefix, or with --dated every day under the root prefix.
+            prefix = synth.config.bucket_prefix if args.dated else f"{synth.config.bucket_prefix}{day:%Y/%m/%d}/"
             loaded: dict[str, Loaded] = {}
             for path in files:
                 key = prefix + path.relative_to(root).as_posix()
@@ -225,7 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for run in range(1, args.runs + 1):
                     print(f"execution {run}/{args.runs}: input {raw_input if isinstance(raw_input, str) else json.dumps(raw_input)}", file=sys.stderr)
                     progress = Progress(audio, already_done=sum(p.totals.completed for p in pollers))
-                    executions.append(run_execution(deployment, lambdas, raw_input, pollers=pollers, progress=progress))
+                    lambdas.results.clear()
+                    execution = run_execution(deployment, lambdas, raw_input, pollers=pollers, progress=progress)
+                    # Also when the run failed (no output): the summary the Summarize state computed.
+                    execution.summary = json.loads(lambdas.results["Summarize"])["output"] if "Summarize" in lambdas.results else None
+                    executions.append(execution)
                     progress.finish()
             dlq = dead_letters(deployment)
             reached = set().union(*(p.keys_seen for p in pollers))

@@ -29,9 +29,12 @@ class Execution:
     max_state_bytes: int = 0  # any state's input, output or task parameters, parent or child
     child_executions: int = 0
     largest_child_history_events: int = 0
+    summary: Any = None  # the Summarize state's output, also when the execution failed
 
     def as_report(self) -> dict[str, Any]:
-        return {"status": self.status, "input": self.input, "output": self.output, "error": self.error, "cause": self.cause}
+        return {"status": self.status, "input": self.input, "output": self.output, "error": self.error, "cause": self.cause,
+                "summary": self.summary, "history_events": self.history_events, "child_executions": self.child_executions,
+                "largest_child_history_events": self.largest_child_history_events, "seconds": self.seconds}  # fmt: skip
 
 
 def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:

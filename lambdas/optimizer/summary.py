@@ -46,8 +46,8 @@ def run_summary(
             already_converted=counts.get("skipped_already_target_class", 0),
             projected_bytes_after=projected,
             projected_monthly_cost={
-                "before": round(size / GIB * settings.price_standard_gb_month, 2),
-                "after": round(projected / GIB * settings.price_target_gb_month, 2),
+                "before": round(size / GIB * settings.price_standard_gb_month, 4),
+                "after": round(projected / GIB * settings.price_target_gb_month, 4),
                 "storage_class": settings.target_class,
                 "currency": "USD",
             },

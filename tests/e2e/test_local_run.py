@@ -91,3 +91,45 @@ def test_invalid_input_exits_3_and_touches_nothing(tmp_path, folder, capsys):
 def test_bad_arguments_exit_2_with_a_message(capsys, argv, says):
     assert local_run.main(argv) == 2
     assert says in capsys.readouterr().err
+
+
+def test_dated_recordings_keep_their_days_and_run_as_a_range(tmp_path, capsys):
+    root = tmp_path / "dated"
+    write_wav(root / "2022" / "01" / "01" / "a.wav", 1, seed=1)
+    write_wav(root / "2022" / "01" / "03" / "b.wav", 1, seed=2)
+    report_path = tmp_path / "report.json"
+
+    assert run(capsys, "--recordings", root, "--dated", "--report", report_path) == 0
+    report = json.loads(report_path.read_text())
+    execution = report["execution"]
+    assert execution["input"] == {"start_date": "01/01/2022", "end_date": "01/03/2022"}
+    assert (execution["output"]["days"], execution["output"]["converted"], execution["child_executions"]) == (3, 2, 3)
+    assert [o["key"] for o in report["objects"]] == [
+        "connect/local-instance/CallRecordings/2022/01/01/a.wav", "connect/local-instance/CallRecordings/2022/01/03/b.wav"
+    ]
+    assert execution["summary"] == execution["output"]
+
+
+def test_dated_paths_must_start_with_a_day(tmp_path, capsys):
+    write_wav(tmp_path / "2022" / "13" / "01" / "a.wav", 1)
+    assert local_run.main(["--recordings", str(tmp_path), "--dated"]) == 2
+    assert "does not start with YYYY/MM/DD/" in capsys.readouterr().err
+
+
+def test_unversioned_bucket_exits_3_with_versioning_required(tmp_path, folder, capsys):
+    report_path = tmp_path / "report.json"
+    assert run(capsys, "--recordings", folder, "--unversioned", "--report", report_path) == 3
+    report = json.loads(report_path.read_text())
+    assert report["execution"]["error"] == "VersioningRequired"
+    assert {o["outcome"] for o in report["objects"]} == {"untouched"}
+
+
+def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, folder, capsys):
+    report_path = tmp_path / "report.json"
+    code = run(capsys, "--recordings", folder, "--input", '{"specific_date": "01/01/2022", "dry_run": true}', "--report", report_path)
+    report = json.loads(report_path.read_text())
+    assert code == 0
+    summary = report["execution"]["summary"]
+    assert summary["dry_run"] is True and summary["recordings"] == 3 and summary["enqueued"] == 0
+    assert summary["bytes"] == sum(o["size_before"] for o in report["objects"] if o["key"].lower().endswith(".wav"))
+    assert all(o["versions"] == 1 and o["outcome"] == "untouched" for o in report["objects"])

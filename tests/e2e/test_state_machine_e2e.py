@@ -164,5 +164,5 @@ def test_thousands_of_recordings_page_within_the_payload_bound(stack):
     # Per page a child records CheckQueueRoom, QueueHasRoom, ListPage, EnqueuePage, MorePages.
     pages = execution.states_entered.count("ListPage")
     assert pages * 19 <= execution.largest_child_history_events < 25_000
-    assert execution.history_events < 100  # the parent only waits for the map run
+    assert execution.history_events < 25_000  # the parent's grows only with its queue polls
     assert queue_messages(deployment, "QueuesWork") == queue_messages(deployment, "QueuesDeadLetter") == []
