@@ -1,0 +1,131 @@
+"""Listing and enqueueing at scale, through the synthesized state machine on the emulator.
+
+The objects are tiny and created through moto's backend (the converter never reads them here): a
+DiscardingPoller purges the work queue instead of converting, so the state machine's drain check
+passes and only the lister, the enqueuer and the state machine are measured.
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import sys
+import time
+from typing import Any, Callable
+
+from . import harness
+from .harness import Bench, DiscardingPoller, count
+from .pipeline import Days, contact_key
+
+PAYLOAD_LIMIT = 64 * 1024  # the optimizer's promise (Step Functions allows 256 KB)
+BACKFILL_DAYS = 2190
+BACKFILL_PENDING = "pending (backfill issue): the state machine rejects {start_date, end_date} with InvalidInput"
+
+
+def long_key(prefix: str, day: dt.date, i: int, length: int = 1024) -> str:
+    """A key of exactly `length` bytes (S3's maximum is 1,024), under the day's prefix."""
+    head = f"{prefix}{day:%Y/%m/%d}/long-{i:06d}-"
+    tail = "_UTC.wav"
+    return head + "x" * (length - len(head.encode()) - len(tail)) + tail
+
+
+def list_and_enqueue(
+    bench: Bench, day: dt.date, n: int, *, key: Callable[[str, dt.date, int], str] = contact_key, long_keys: int = 0,
+    timeout_s: float = 3600,
+) -> dict[str, Any]:  # fmt: skip
+    from emulator.run import run_execution
+
+    started_load = time.perf_counter()
+    keys = [key(bench.prefix, day, i) for i in range(n - long_keys)] + [long_key(bench.prefix, day, i) for i in range(long_keys)]
+    bench.put_tiny_objects(keys)
+    load_s = time.perf_counter() - started_load
+
+    poller = DiscardingPoller(bench)
+    snapshot = bench.requests.snapshot()
+    emulator_before = bench.requests.emulator_seconds()
+    first_call = len(bench.lambdas.calls)
+    started = time.perf_counter()
+    execution = run_execution(bench.deployment, bench.lambdas, {"specific_date": day.strftime("%m/%d/%Y")}, pollers=[poller], timeout_s=timeout_s)
+    requests = bench.requests.since(snapshot)
+    emulator = bench.requests.emulator_seconds()
+    emulator.subtract(emulator_before)
+    calls = bench.lambdas.calls[first_call:]
+    if execution.status != "SUCCEEDED":
+        raise RuntimeError(f"listing {n} recordings: {execution.status} {execution.error}: {execution.cause}")
+    enqueue_calls = [c for c in calls if c.role == "enqueuer"]
+    list_calls = [c for c in calls if c.role == "lister"]
+    transitions = collections.Counter(execution.states_entered)
+    handler_s = {role: sum(c.end - c.start for c in calls if c.role == role) for role in ("lister", "enqueuer")}
+    emulator_s = {role: sum(v for (c, s, _), v in emulator.items() if c == role and s in ("s3", "sqs")) for role in ("lister", "enqueuer")}
+    pages = transitions.get("EnqueuePage", 0)
+    return {
+        "recordings": n,
+        "long_keys": long_keys,
+        "load_s": load_s,
+        "output": execution.output,
+        "list_enqueue_wall_s": max(c.end for c in enqueue_calls) - started,
+        "execution_s": execution.seconds,
+        "handler_s": handler_s,
+        "emulator_s_inside_handlers": emulator_s,
+        "invocations": {"lister": len(list_calls), "enqueuer": len(enqueue_calls)},
+        "pages": pages,
+        "requests": {role: harness.by_operation(requests, role) for role in ("lister", "enqueuer", harness.STATE_MACHINE)},
+        "list_objects_v2": count(requests, "lister", "s3", "ListObjectsV2"),
+        "send_message_batch": count(requests, "enqueuer", "sqs", "SendMessageBatch"),
+        "enqueuer_s3_requests": count(requests, "enqueuer", "s3"),
+        "enqueuer_sqs_requests": count(requests, "enqueuer", "sqs"),
+        "state_transitions": len(execution.states_entered),
+        "transitions_by_state": dict(transitions.most_common()),
+        "history_events": execution.history_events,
+        "max_state_bytes": execution.max_state_bytes,
+        "payload_limit_bytes": PAYLOAD_LIMIT,
+    }
+
+
+def enqueue_thousand(bench: Bench, days: Days) -> dict[str, Any]:
+    result = list_and_enqueue(bench, days.take(), 1000)
+    print(f"  1,000 recordings: {result['send_message_batch']} SendMessageBatch, {result['enqueuer_s3_requests']} S3 requests by the enqueuer",
+          file=sys.stderr)  # fmt: skip
+    return result
+
+
+def hundred_thousand_day(bench: Bench, days: Days, n: int = 100_000) -> dict[str, Any]:
+    print(f"  creating {n:,} objects for one day ...", file=sys.stderr)
+    result = list_and_enqueue(bench, days.take(), n, timeout_s=7200)
+    print(f"  {n:,} recordings: listed and enqueued in {result['list_enqueue_wall_s']:.1f} s, {result['pages']} pages, "
+          f"{result['state_transitions']} transitions, largest state {result['max_state_bytes']:,} bytes", file=sys.stderr)  # fmt: skip
+    return result
+
+
+def backfill_history(bench: Bench, *, days: int = BACKFILL_DAYS, first: dt.date = dt.date(2016, 1, 1), timeout_s: float = 3600) -> dict[str, Any]:
+    """History events of the longest execution of a `days`-day backfill.
+
+    Input {"start_date", "end_date"} (YYYY-MM-DD, inclusive). A state machine without backfill
+    refuses it with InvalidInput: the row is then reported as pending. The longest execution is
+    the parent or the largest child execution (one per day) as the emulator reports them.
+    """
+    from emulator.run import run_execution
+
+    last = first + dt.timedelta(days=days - 1)
+    # A recording every 30 days, so some days have a page to list and enqueue.
+    bench.put_tiny_objects(contact_key(bench.prefix, first + dt.timedelta(days=d), d) for d in range(0, days, 30))
+    execution_input = {"start_date": first.isoformat(), "end_date": last.isoformat()}
+    execution = run_execution(bench.deployment, bench.lambdas, execution_input, pollers=[DiscardingPoller(bench)], timeout_s=timeout_s)
+    if execution.status == "FAILED" and execution.error == "InvalidInput":
+        return {"status": "pending", "reason": BACKFILL_PENDING, "input": execution_input, "cause": execution.cause}
+    children = getattr(execution, "child_executions", None)
+    largest_child = getattr(execution, "largest_child_history_events", None)
+    return {
+        "status": "measured",
+        "input": execution_input,
+        "days": days,
+        "execution_status": execution.status,
+        "error": execution.error,
+        "parent_history_events": execution.history_events,
+        "child_executions": children,
+        "largest_child_history_events": largest_child,
+        "longest_history_events": max(execution.history_events, largest_child or 0),
+        "state_transitions": len(execution.states_entered),
+        "max_state_bytes": execution.max_state_bytes,
+        "seconds": execution.seconds,
+        "limit": 25_000,
+    }
