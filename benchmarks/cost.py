@@ -1,0 +1,136 @@
+"""Cost per 1,000 call-minutes, from the counts measured by the benchmark and the estimator's
+price table (estimator/prices.json), so both tools bill the same prices.
+
+What is measured and what is assumed:
+  measured  requests per recording (S3, SQS), pages and Step Functions transitions per recording,
+            the converter's local time for a 5-minute call (its own process, real boto3 over
+            HTTP to a local S3, real ffmpeg), the page functions' time on the emulator.
+  assumed   Lambda's time for that call, which cannot be measured here:
+              t(M) = t_local * max(1, 1769 / M) + 2 * S3_LATENCY_S + bytes moved / S3_THROUGHPUT
+            Lambda gives a function M / 1769 of a vCPU (one full vCPU at 1,769 MB); the converter
+            is one thread at a time (Python, then ffmpeg), so its CPU-bound time stretches by
+            1769 / M below that and does not shrink above it. A local core is taken to be as fast
+            as a Graviton core. The transfer term is what the local measure lacks (its S3 is on
+            127.0.0.1).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FULL_VCPU_MB = 1769  # Lambda: one vCPU's worth of CPU at 1,769 MB
+S3_LATENCY_S = 0.030  # first byte of a GET / completion of a PUT, each (assumed)
+S3_THROUGHPUT_BPS = 50e6  # bytes per second between Lambda and S3 in one stream (assumed)
+# DynamoDB on-demand, us-east-1 (not in estimator/prices.json yet): $0.625 per million write
+# request units, $0.125 per million read request units; a ledger item is far below 1 KB.
+DYNAMODB_WRITE_PER_MILLION = 0.625
+DYNAMODB_READ_PER_MILLION = 0.125
+DYNAMODB_SOURCE = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
+EVENT_SOURCE_POLLERS = 5  # Lambda's SQS event source starts with 5 long-polling connections
+LONG_POLL_S = 20
+
+
+@dataclass(frozen=True)
+class Measured:
+    call_minutes: float  # length of the typical call the local time was measured on
+    converter_local_s: float  # converter handler, one such call, this machine
+    bytes_in: int  # PCM read
+    bytes_out: int  # A-law written
+    s3_get: float  # per converted recording (GetObject + GetObjectTagging)
+    s3_put: float
+    s3_list_per_recording: float
+    sqs_send_per_recording: float  # SendMessageBatch
+    pages_per_recording: float
+    transitions_per_page: float
+    transitions_per_run: float  # outside the page loop, with an immediately drained queue
+    page_lambda_s: float  # lister + enqueuer, per page (emulator time, an upper bound)
+    page_lambda_memory_mb: int
+    dynamodb_writes_per_page: float = 0.0  # the run ledger (enqueuer)
+    dynamodb_writes_per_converter_batch: float = 0.0  # the run ledger (converter)
+    dynamodb_reads_per_run: float = 0.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    architecture: str = "arm64"
+    storage_class: str = "GLACIER_IR"
+    memory_mb: int = 1024
+    batch_size: int = 10
+    max_concurrency: int = 20
+    poll_seconds: int = 60
+
+
+def lambda_seconds(m: Measured, memory_mb: int, *, local_s: float | None = None, bytes_moved: int | None = None) -> float:
+    local = m.converter_local_s if local_s is None else local_s
+    moved = m.bytes_in + m.bytes_out if bytes_moved is None else bytes_moved
+    return local * max(1.0, FULL_VCPU_MB / memory_mb) + 2 * S3_LATENCY_S + moved / S3_THROUGHPUT_BPS
+
+
+def per_thousand_minutes(m: Measured, s: Settings, prices: Any, *, converter_s: float | None = None) -> dict[str, Any]:
+    """Dollars per 1,000 call-minutes of `m.call_minutes`-minute calls, by item."""
+    lam = prices.lambda_[s.architecture]
+    recordings = 1000.0 / m.call_minutes
+    seconds = lambda_seconds(m, s.memory_mb) if converter_s is None else converter_s
+    pages = recordings * m.pages_per_recording
+    # While the queue drains, the state machine polls its depth: 3 transitions every poll.
+    drain_s = recordings * seconds / s.max_concurrency
+    drain_transitions = 3 * drain_s / s.poll_seconds
+    items = {
+        "lambda_converter_gb_s": recordings * seconds * s.memory_mb / 1024 * lam.per_gb_second,
+        "lambda_page_functions_gb_s": pages * m.page_lambda_s * m.page_lambda_memory_mb / 1024 * lam.per_gb_second,
+        "lambda_requests": (recordings / s.batch_size + 2 * pages) * lam.per_million_requests / 1e6,
+        "s3_get": recordings * m.s3_get * prices.storage_class("STANDARD").get_per_1000 / 1000,
+        "s3_put": recordings * m.s3_put * prices.storage_class(s.storage_class).put_per_1000 / 1000,
+        "s3_list": recordings * m.s3_list_per_recording * prices.s3_list_per_1000 / 1000,
+        # Send (measured), and per converter batch one ReceiveMessage and one DeleteMessageBatch.
+        "sqs": (recordings * m.sqs_send_per_recording + 2 * recordings / s.batch_size) * prices.sqs_per_million / 1e6,
+        "stepfunctions": (pages * m.transitions_per_page + drain_transitions) * prices.sfn_per_1000_transitions / 1000,
+        "dynamodb": (pages * m.dynamodb_writes_per_page + recordings / s.batch_size * m.dynamodb_writes_per_converter_batch)
+        * DYNAMODB_WRITE_PER_MILLION / 1e6,
+    }
+    total = sum(items.values())
+    return {
+        "call_minutes": 1000,
+        "call_length_minutes": m.call_minutes,
+        "recordings": recordings,
+        "converter_seconds_per_recording": seconds,
+        "settings": asdict(s),
+        "items_usd": items,
+        "total_usd": total,
+        "converter_gb_s_per_recording": seconds * s.memory_mb / 1024,
+    }
+
+
+def fixed_costs(m: Measured, s: Settings, prices: Any) -> dict[str, float]:
+    """Costs that do not grow with the minutes: one daily run, and the event source's polling."""
+    lam = prices.lambda_[s.architecture]
+    polls_per_month = EVENT_SOURCE_POLLERS * (30 * 24 * 3600 / LONG_POLL_S)
+    return {
+        "per_run_stepfunctions_usd": m.transitions_per_run * prices.sfn_per_1000_transitions / 1000,
+        "per_run_lambda_requests_usd": 3 * lam.per_million_requests / 1e6,  # resolve, preflight, summarize
+        "per_run_dynamodb_usd": m.dynamodb_reads_per_run * DYNAMODB_READ_PER_MILLION / 1e6,
+        "event_source_idle_polling_usd_per_month": polls_per_month * prices.sqs_per_million / 1e6,
+    }
+
+
+def break_even_converter_seconds(m: Measured, s: Settings, prices: Any, budget_usd: float = 0.01) -> float:
+    """Converter seconds per recording at which the total reaches `budget_usd` per 1,000 minutes."""
+    base = per_thousand_minutes(m, s, prices, converter_s=0.0)["total_usd"]
+    one = per_thousand_minutes(m, s, prices, converter_s=1.0)["total_usd"]
+    return (budget_usd - base) / (one - base)
+
+
+def memory_table(m: Measured, s: Settings, prices: Any, sizes: list[int], longest: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Modelled cost and duration per memory size; `longest` = {"local_s", "bytes"} of the
+    longest call measured, for the batch-in-timeout check."""
+    rows = []
+    for mb in sizes:
+        settings = Settings(**{**asdict(s), "memory_mb": mb})
+        cost = per_thousand_minutes(m, settings, prices)
+        row = {"memory_mb": mb, "vcpu": min(1.0, mb / FULL_VCPU_MB), "seconds_per_recording": cost["converter_seconds_per_recording"],
+               "usd_per_1000_minutes": cost["total_usd"], "converter_usd": cost["items_usd"]["lambda_converter_gb_s"]}  # fmt: skip
+        if longest:
+            row["longest_call_s"] = lambda_seconds(m, mb, local_s=longest["local_s"], bytes_moved=int(longest["bytes"]))
+            row["batch_of_longest_s"] = row["longest_call_s"] * s.batch_size
+        rows.append(row)
+    return rows

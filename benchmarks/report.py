@@ -1,0 +1,162 @@
+"""Goals judged from the results, and the tables printed (plain text) or written (Markdown)."""
+from __future__ import annotations
+
+from typing import Any
+
+KB = 1024
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if spec else str(value)
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per goal of the issue: measure, goal, measured figure, met (True/False/None)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(measure: str, goal: str, figure: str, met: bool | None) -> None:
+        rows.append({"measure": measure, "goal": goal, "measured": figure, "met": met})
+
+    p = results.get("pipeline")
+    if p:
+        add(
+            f"marginal wall time per {p['recording_seconds'] / 60:.0f}-min recording, full local pipeline / one bare ffmpeg pass "
+            f"({p['sizes'][0]} and {p['sizes'][1]} recordings, {p['pairs']} pair(s))",
+            "≤ 1.5",
+            f"{p['ratio']:.2f} ({p['marginal_s_per_recording'] * 1000:.1f} ms / {p['bare_ffmpeg_s'] * 1000:.1f} ms; "
+            f"pairs {', '.join(f'{r:.2f}' for r in p['ratio_all'])}; CPU-time ratio {_fmt(p.get('cpu_ratio'), '.2f')})",
+            p["ratio"] <= 1.5,
+        )
+    r = results.get("requests_per_recording")
+    if r:
+        none, tagged = r["no_tags"], r["with_tags"]
+        add(
+            "S3 requests per converted recording, counted at the emulator (no tags / with tags)",
+            "≤ 2 / ≤ 3",
+            f"{none['s3_per_converted']:g} / {tagged['s3_per_converted']:g} "
+            f"({'+'.join(k.split(':')[1] for k in tagged['converter_requests'] if k.startswith('s3:'))})",
+            none["s3_per_converted"] <= 2 and tagged["s3_per_converted"] <= 3,
+        )
+    e = results.get("enqueue_1000")
+    if e:
+        add(
+            "SQS requests to enqueue 1,000 recordings; S3 requests by the enqueuer",
+            "≤ 100; 0",
+            f"{e['enqueuer_sqs_requests']} (SendMessageBatch, {e['pages']} pages); {e['enqueuer_s3_requests']}",
+            e["enqueuer_sqs_requests"] <= 100 and e["enqueuer_s3_requests"] == 0,
+        )
+    d = results.get("day")
+    if d:
+        add(
+            f"a {d['recordings']:,}-recording day: largest state payload",
+            "≤ 64 KB",
+            f"{d['max_state_bytes']:,} bytes ({d['max_state_bytes'] / KB:.1f} KB)",
+            d["max_state_bytes"] <= 64 * KB,
+        )
+        add(
+            f"a {d['recordings']:,}-recording day: lister + enqueuer on the emulator",
+            "report",
+            f"{d['list_enqueue_wall_s']:.1f} s wall; {d['list_objects_v2']} ListObjectsV2, {d['send_message_batch']:,} SendMessageBatch, "
+            f"{d['invocations']['lister'] + d['invocations']['enqueuer']} invocations, {d['state_transitions']} transitions, "
+            f"{d['history_events']:,} history events",
+            None,
+        )
+    c = results.get("converter")
+    if c:
+        memory = {row["seconds_of_audio"]: row["memory"] for row in c["rows"] if "memory" in row}
+        if 3600 in memory:
+            m = memory[3600]
+            add("converter peak RSS, 1-hour recording (Python + ffmpeg)", "≤ 100 MB",
+                f"{m['sum_of_peaks_mb']:.0f} MB ({m['python_peak_mb']:.0f} + {m['ffmpeg_peak_mb']:.0f})", m["sum_of_peaks_mb"] <= 100)  # fmt: skip
+        if 14400 in memory:
+            m = memory[14400]
+            fits = m["sum_of_peaks_mb"] <= m["configured_memory_mb"] and m["tmp_needed_mb"] <= m["configured_ephemeral_mb"]
+            add("converter, 4-hour recording: fits the configured memory and ephemeral storage", "fits",
+                f"{m['sum_of_peaks_mb']:.0f} of {m['configured_memory_mb']} MB memory, {m['tmp_needed_mb']:.0f} of "
+                f"{m['configured_ephemeral_mb']} MB /tmp", fits)  # fmt: skip
+        speeds = ", ".join(f"{_length(row['seconds_of_audio'])} {row['audio_s_per_s_converter']:,.0f}×" for row in c["rows"])
+        add("conversion speed (seconds of audio per second of wall time)", "report", speeds, None)
+    b = results.get("backfill")
+    if b:
+        if b["status"] == "pending":
+            add("history events of the longest execution, 2,190-day backfill", "< 25,000", "pending (backfill issue)", None)
+        else:
+            add(f"history events of the longest execution, {b['days']:,}-day backfill", "< 25,000",
+                f"{b['longest_history_events']:,} (parent {b['parent_history_events']:,}; {_fmt(b['child_executions'])} child executions, "
+                f"largest {_fmt(b['largest_child_history_events'])}; {b['execution_status']} in {b['seconds']:.0f} s on the emulator)",
+                b["longest_history_events"] < 25_000 and b["execution_status"] == "SUCCEEDED")  # fmt: skip
+    cost = results.get("cost")
+    if cost:
+        t = cost["per_1000_minutes"]
+        add(
+            "cost per 1,000 call-minutes (5-minute calls; Lambda arm64 + requests + SQS + Step Functions)",
+            "≤ $0.01 (article: $0.11)",
+            f"${t['total_usd']:.4f} at {t['settings']['memory_mb']} MB (break-even at {cost['break_even_converter_s']:.1f} s "
+            "of converter per 5-min call)",
+            t["total_usd"] <= 0.01,
+        )
+    return rows
+
+
+def _length(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+def _status(met: bool | None) -> str:
+    return {True: "met", False: "MISSED", None: "-"}[met]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    out = ["| measure | goal | measured | status |", "|---|---|---|---|"]
+    for row in results["goals"]:
+        out.append(f"| {row['measure']} | {row['goal']} | {row['measured']} | {_status(row['met'])} |")
+    c = results.get("converter")
+    if c:
+        out += ["", "| recording | size | converter (s) | bare ffmpeg (s) | converter / bare | audio s per s (converter) | audio s per s (ffmpeg) | runs |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for row in c["rows"]:
+            out.append(
+                f"| {_length(row['seconds_of_audio'])} | {row['bytes'] / 1e6:,.1f} MB | {row['converter_s']:.3f} | {_fmt(row['bare_ffmpeg_s'], '.3f')} | "
+                f"{_fmt(row.get('converter_over_bare'), '.2f')} | {row['audio_s_per_s_converter']:,.0f} | {_fmt(row.get('audio_s_per_s_bare'), ',.0f')} | {row['repeats']} |"
+            )
+        out += ["", "| recording | Python peak | ffmpeg peak | sum | sampled together | /tmp needed | configured memory / /tmp |",
+                "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for row in c["rows"]:
+            m = row.get("memory")
+            if m:
+                out.append(
+                    f"| {_length(row['seconds_of_audio'])} | {m['python_peak_mb']:.1f} MB | {m['ffmpeg_peak_mb']:.1f} MB | {m['sum_of_peaks_mb']:.1f} MB | "
+                    f"{m['sampled_tree_peak_mb']:.1f} MB | {m['tmp_needed_mb']:,.1f} MB | {m['configured_memory_mb']} / {m['configured_ephemeral_mb']} MB |"
+                )
+    cost = results.get("cost")
+    if cost:
+        t = cost["per_1000_minutes"]
+        out += ["", f"| item (per 1,000 call-minutes = {t['recordings']:.0f} calls of {t['call_length_minutes']:g} min) | USD |", "|---|---:|"]
+        for name, usd in t["items_usd"].items():
+            out.append(f"| {name} | {usd:.6f} |")
+        out.append(f"| **total** | **{t['total_usd']:.5f}** |")
+        out += ["", "| converter memory | vCPU | modelled s per 5-min call | USD per 1,000 min | longest call (s) | batch of longest (s) |",
+                "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for row in cost["memory_table"]:
+            out.append(
+                f"| {row['memory_mb']} MB | {row['vcpu']:.2f} | {row['seconds_per_recording']:.3f} | {row['usd_per_1000_minutes']:.5f} | "
+                f"{_fmt(row.get('longest_call_s'), '.1f')} | {_fmt(row.get('batch_of_longest_s'), '.0f')} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def text(results: dict[str, Any]) -> str:
+    rows = results["goals"]
+    w1 = min(70, max(len(r["measure"]) for r in rows))
+    w2 = max(len(r["goal"]) for r in rows)
+    lines = [f"{'measure':<{w1}}  {'goal':<{w2}}  {'status':<6}  measured", "-" * (w1 + w2 + 60)]
+    for r in rows:
+        measure = r["measure"] if len(r["measure"]) <= w1 else r["measure"][: w1 - 1] + "…"
+        lines.append(f"{measure:<{w1}}  {r['goal']:<{w2}}  {_status(r['met']):<6}  {r['measured']}")
+    return "\n".join(lines) + "\n"
