@@ -141,6 +141,15 @@ def cost_section(results: dict[str, Any], synth: Any) -> dict[str, Any] | None:
     )  # fmt: skip
     longest = rows.get(14400) or rows.get(3600)
     longest_info = {"local_s": longest["converter_s"], "bytes": longest["bytes"] + longest["bytes_after"], "seconds_of_audio": longest["seconds_of_audio"]} if longest else None
+    table = cost.memory_table(measured, settings, prices, MEMORY_SIZES, longest_info)
+    peak = max((row["memory"]["sum_of_peaks_mb"] for row in rows.values() if "memory" in row), default=0.0)
+    try:
+        from stacks.orchestration import MAX_RUN
+
+        max_run_s = MAX_RUN.to_seconds()
+    except ImportError:
+        max_run_s = 14 * 86400
+    timeout_s = int(harness.function_property(synth, "converter", "Timeout") or 600)
     return {
         "measured": measured.__dict__,
         "assumptions": {"full_vcpu_mb": cost.FULL_VCPU_MB, "s3_latency_s": cost.S3_LATENCY_S, "s3_throughput_bytes_per_s": cost.S3_THROUGHPUT_BPS,
@@ -148,8 +157,9 @@ def cost_section(results: dict[str, Any], synth: Any) -> dict[str, Any] | None:
         "per_1000_minutes": cost.per_thousand_minutes(measured, settings, prices),
         "fixed": cost.fixed_costs(measured, settings, prices),
         "break_even_converter_s": cost.break_even_converter_seconds(measured, settings, prices),
-        "memory_table": cost.memory_table(measured, settings, prices, MEMORY_SIZES, longest_info),
+        "memory_table": table,
         "longest_call": longest_info,
+        "recommended": cost.recommend(measured, settings, table, peak_mb=peak, timeout_s=timeout_s, max_run_s=max_run_s) if longest_info else None,
     }
 
 

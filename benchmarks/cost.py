@@ -15,6 +15,7 @@ What is measured and what is assumed:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -134,3 +135,48 @@ def memory_table(m: Measured, s: Settings, prices: Any, sizes: list[int], longes
             row["batch_of_longest_s"] = row["longest_call_s"] * s.batch_size
         rows.append(row)
     return rows
+
+
+# The README's and the estimator's reference volume: 3,000,000 call-minutes a month, 5-minute calls.
+REFERENCE_MINUTES_PER_MONTH = 3_000_000
+DAYS_PER_MONTH = 365 / 12
+BACKFILL_DAYS = 2190  # six years, the retention of the reference example
+MARGIN = 2.0  # every limit below is met twice over
+
+
+def recommend(
+    m: Measured, s: Settings, table: list[dict[str, Any]], *, peak_mb: float, timeout_s: int, max_run_s: float, memory_floor_mb: int = 512,
+) -> dict[str, Any]:  # fmt: skip
+    """Defaults chosen from the measures, each rule met with a factor MARGIN:
+
+    memory       the cheapest size (>= the configuration's floor) that holds the measured peak
+                 and converts a batch of the longest measured call within the timeout;
+    batch size   the largest (<= 10, the SQS maximum) whose batch of longest calls fits the timeout;
+    concurrency  enough converters to drain a 6-year backfill of the reference volume within the
+                 state machine's maximum run (each day's recordings wait in the queue meanwhile).
+    """
+    fits = [r for r in table if r["memory_mb"] >= max(memory_floor_mb, MARGIN * peak_mb) and r["batch_of_longest_s"] <= timeout_s / MARGIN]
+    best = min(fits or table, key=lambda r: r["usd_per_1000_minutes"])
+    batch = max([b for b in range(1, 11) if b * best["longest_call_s"] <= timeout_s / MARGIN] or [1])
+    per_day = REFERENCE_MINUTES_PER_MONTH / DAYS_PER_MONTH / m.call_minutes
+    backfill = per_day * BACKFILL_DAYS
+    seconds = best["seconds_per_recording"]
+    concurrency = max(2, math.ceil(backfill * seconds / (max_run_s / MARGIN) / 10) * 10)
+    return {
+        "converter_memory_mb": best["memory_mb"],
+        "converter_batch_size": batch,
+        "converter_max_concurrency": concurrency,
+        "reference_recordings_per_day": per_day,
+        "backfill_recordings": backfill,
+        "seconds_per_recording": seconds,
+        "backfill_days_at_concurrency": backfill * seconds / concurrency / 86400,
+        "backfill_days_at_current": backfill * seconds / s.max_concurrency / 86400,
+        "daily_drain_minutes": per_day * seconds / concurrency / 60,
+        "max_run_days": max_run_s / 86400,
+        "s3_requests_per_second": concurrency * (m.s3_get + m.s3_put) / seconds,
+        "usd_per_1000_minutes": best["usd_per_1000_minutes"],
+        "batch_of_longest_s": batch * best["longest_call_s"],
+        "timeout_s": timeout_s,
+        "peak_mb": peak_mb,
+        "margin": MARGIN,
+    }

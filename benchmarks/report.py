@@ -55,12 +55,13 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{d['max_state_bytes']:,} bytes ({d['max_state_bytes'] / KB:.1f} KB)",
             d["max_state_bytes"] <= 64 * KB,
         )
+        child = d.get("largest_child_history_events")
         add(
             f"a {d['recordings']:,}-recording day: lister + enqueuer on the emulator",
             "report",
             f"{d['list_enqueue_wall_s']:.1f} s wall; {d['list_objects_v2']} ListObjectsV2, {d['send_message_batch']:,} SendMessageBatch, "
-            f"{d['invocations']['lister'] + d['invocations']['enqueuer']} invocations, {d['state_transitions']} transitions, "
-            f"{d['history_events']:,} history events",
+            f"{d['invocations']['lister'] + d['invocations']['enqueuer']} invocations, {d['state_transitions']:,} transitions; history events: "
+            f"{d['history_events']:,} (run)" + (f", {child:,} (the day's child execution)" if child else ""),
             None,
         )
     c = results.get("converter")
@@ -90,13 +91,19 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     cost = results.get("cost")
     if cost:
         t = cost["per_1000_minutes"]
+        rec = cost.get("recommended")
         add(
             "cost per 1,000 call-minutes (5-minute calls; Lambda arm64 + requests + SQS + Step Functions)",
             "≤ $0.01 (article: $0.11)",
-            f"${t['total_usd']:.4f} at {t['settings']['memory_mb']} MB (break-even at {cost['break_even_converter_s']:.1f} s "
-            "of converter per 5-min call)",
+            f"${t['total_usd']:.4f} at {t['settings']['memory_mb']} MB"
+            + (f", ${rec['usd_per_1000_minutes']:.4f} at {rec['converter_memory_mb']} MB" if rec else "")
+            + f" (S3 PUT ${t['items_usd']['s3_put']:.4f}; break-even at {cost['break_even_converter_s']:.1f} s of converter per 5-min call)",
             t["total_usd"] <= 0.01,
         )
+    rec = (cost or {}).get("recommended")
+    if rec:
+        add("recommended defaults (memory / batch size / max concurrency), from the measures", "report",
+            f"{rec['converter_memory_mb']} MB / {rec['converter_batch_size']} / {rec['converter_max_concurrency']}", None)  # fmt: skip
     return rows
 
 

@@ -76,6 +76,9 @@ def list_and_enqueue(
         "state_transitions": len(execution.states_entered),
         "transitions_by_state": dict(transitions.most_common()),
         "history_events": execution.history_events,
+        # The day runs as a child execution: its history grows with the pages, the parent's does not.
+        "child_executions": getattr(execution, "child_executions", None),
+        "largest_child_history_events": getattr(execution, "largest_child_history_events", None),
         "max_state_bytes": execution.max_state_bytes,
         "payload_limit_bytes": PAYLOAD_LIMIT,
     }
