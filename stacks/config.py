@@ -143,10 +143,10 @@ class OptimizerConfig:
     schedule: str = "cron(0 23 * * ? *)"
     schedule_timezone: str = "UTC"
     lambda_architecture: str = "arm64"
-    # Defaults and their reasons are documented in README's configuration table.
-    converter_memory_mb: int = 1024
+    # Defaults from the benchmark (docs/benchmarks.md); reasons in README's configuration table.
+    converter_memory_mb: int = 512
     converter_batch_size: int = 10
-    converter_max_concurrency: int = 20
+    converter_max_concurrency: int = 50
     converter_timeout_seconds: int = 600
     converter_ephemeral_mb: int = 2048
     max_receive_count: int = 3

@@ -13,6 +13,7 @@ PAGE_BUDGET_BYTES = 48 * 1024
 # Bounds one invocation's work when a day holds mostly objects we skip (nothing fills the page).
 MAX_KEYS_CONSIDERED = 10_000
 SKIP_REASONS = ("not_audio", "already_target_class", "archived")
+SQS_BATCH = 10  # messages per SendMessageBatch
 
 
 def new_progress() -> dict[str, Any]:
@@ -65,10 +66,13 @@ def take_page(
 
     Items are [key relative to the day prefix, ETag, size]: the prefix is common to all of them, so
     sending it once keeps pages small. An object that would overflow the budget is not consumed;
-    the next page starts after `last_key`, so every object is counted exactly once.
+    the next page starts after `last_key`, so every object is counted exactly once. A page that
+    ends before the listing does is cut back to a whole number of SQS batches (10), so only the
+    day's last page can need a partial SendMessageBatch.
     """
     page = Page()
     used = 0
+    whole: tuple[int, int, str | None, dict[str, int]] | None = None  # the last cut at a batch boundary
     iterator: Iterator[Mapping[str, Any]] = iter(objects)
     for obj in iterator:
         key = obj["Key"]
@@ -77,16 +81,29 @@ def take_page(
             item = [key[len(prefix):] if key.startswith(prefix) else key, obj["ETag"], obj["Size"]]
             size = item_size(item)
             if page.items and used + size > budget_bytes:
-                return page
+                return _cut_to_whole_batches(page, whole)
             page.items.append(item)
             used += size
         else:
             page.skipped[reason] += 1
         page.listed += 1
         page.last_key = key
+        if reason is None and len(page.items) % SQS_BATCH == 0:
+            whole = (len(page.items), page.listed, page.last_key, dict(page.skipped))
         if page.listed >= max_considered:
-            return page
+            return _cut_to_whole_batches(page, whole)
     page.exhausted = True
+    return page
+
+
+def _cut_to_whole_batches(page: Page, whole: tuple[int, int, str | None, dict[str, int]] | None) -> Page:
+    """Back to the last point where the page held a multiple of 10 items (if there was one):
+    what follows it is listed again by the next page, after `last_key`."""
+    if whole is None or whole[0] == len(page.items):
+        return page
+    items, listed, last_key, skipped = whole
+    del page.items[items:]
+    page.listed, page.last_key, page.skipped = listed, last_key, skipped
     return page
 
 

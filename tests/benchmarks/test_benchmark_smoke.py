@@ -57,11 +57,6 @@ def test_every_listed_recording_is_enqueued_once(measured):
     assert thousand["list_objects_v2"] == thousand["pages"] >= 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="101, not 100: every page but the last ends with a partial batch; pages must end on a multiple of 10 "
-    "(lambdas/optimizer/listing.py take_page, see docs/benchmarks.md). Remove this mark with that fix.",
-)
 def test_enqueueing_1000_recordings_takes_100_send_message_batch_calls(measured):
     assert measured["thousand"]["send_message_batch"] == 100
 

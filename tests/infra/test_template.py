@@ -99,7 +99,7 @@ def test_converter_sized_for_a_four_hour_recording(default_synth):
     four_hours_wav = 4 * 3600 * 8000 * 2 * 2  # 460.8 MB of PCM
     # Input and output (a quarter) both sit in /tmp during the conversion.
     assert props["EphemeralStorage"]["Size"] * 1024 * 1024 >= four_hours_wav * 1.25 * 1.2
-    assert props["MemorySize"] == 1024
+    assert props["MemorySize"] == 512
     assert props["Timeout"] == 600
     assert props["Environment"]["Variables"]["FFMPEG_PATH"] == "/opt/bin/ffmpeg"
     layers = {lid: r for lid, r in default_synth.resources("AWS::Lambda::LayerVersion").items()}
@@ -108,7 +108,7 @@ def test_converter_sized_for_a_four_hour_recording(default_synth):
 
 
 def test_event_source_batches_with_partial_responses_and_a_concurrency_cap(default_synth, custom_synth):
-    for synth, batch, concurrency in ((default_synth, 10, 20), (custom_synth, 5, 7)):
+    for synth, batch, concurrency in ((default_synth, 10, 50), (custom_synth, 5, 7)):
         mapping = synth.one("AWS::Lambda::EventSourceMapping")["Properties"]
         assert mapping["BatchSize"] == batch
         assert mapping["ScalingConfig"] == {"MaximumConcurrency": concurrency}

@@ -164,14 +164,36 @@ def test_item_that_would_overflow_is_not_consumed():
     assert rest.items[0] == following
 
 
-def test_every_budget_gives_a_maximal_page_within_the_budget():
+def test_every_budget_gives_the_fullest_page_of_whole_sqs_batches():
     objects = [obj(PREFIX + f"{i:04d}.wav") for i in range(200)]
     for budget in range(60, 3000, 7):
         page = take_page(objects, prefix=PREFIX, target_class="GLACIER_IR", overwrite=False, budget_bytes=budget)
         n = len(page.items)
         assert max(json_bytes(page.items)) <= budget, budget
-        following = [f"{n:04d}.wav", etag_of(PREFIX + f"{n:04d}.wav"), 1000]
-        assert len(json.dumps(page.items + [following]).encode()) > budget, budget
+        if n >= 10:
+            # Whole batches only, and ten more items would not have fitted.
+            assert n % 10 == 0, budget
+            more = [[f"{i:04d}.wav", etag_of(PREFIX + f"{i:04d}.wav"), 1000] for i in range(n, n + 10)]
+            assert len(json.dumps(page.items + more).encode()) > budget, budget
+        else:  # not even one batch fits: the page still makes progress
+            following = [f"{n:04d}.wav", etag_of(PREFIX + f"{n:04d}.wav"), 1000]
+            assert len(json.dumps(page.items + [following]).encode()) > budget, budget
+        assert page.last_key == PREFIX + f"{n - 1:04d}.wav" and page.listed == n
+
+
+def test_a_cut_back_page_gives_back_its_skips_to_the_next_page():
+    objects = [obj(PREFIX + f"{i:04d}{'.wav' if i % 3 else '.txt'}") for i in range(100)]
+    pages, remaining = [], objects
+    while True:
+        page = take_page(remaining, prefix=PREFIX, target_class="GLACIER_IR", overwrite=False, budget_bytes=700)
+        pages.append(page)
+        if page.exhausted:
+            break
+        remaining = list_after(remaining, page.last_key)
+    assert all(len(p.items) % 10 == 0 for p in pages[:-1]) and len(pages) > 2
+    assert sum(p.listed for p in pages) == 100
+    assert sum(p.skipped["not_audio"] for p in pages) == 34
+    assert [PREFIX + i[0] for p in pages for i in p.items] == [o["Key"] for o in objects if o["Key"].endswith(".wav")]
 
 
 @pytest.mark.parametrize(
