@@ -116,6 +116,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
         reason = f"{type(exc).__name__}: {exc}"
         receives = int(record.attributes.approximate_receive_count or 1)
         if receives < settings.max_receive_count:
+            metrics.add_metric(name="RecordingsRetried", unit=MetricUnit.Count, value=1)
             logger.warning(
                 "recording",
                 extra={"key": key, "outcome": "retry", "reason": reason, "receive_count": receives, "seconds": round(time.monotonic() - started, 3)},

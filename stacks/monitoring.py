@@ -74,7 +74,10 @@ class Monitoring(Construct):
             cw.GraphWidget(title="Dead-letter queue", left=[dead_letters]),
         )
         self.dashboard.add_widgets(
-            cw.GraphWidget(title="Recordings", left=[converter_metric("RecordingsConverted"), converter_metric("RecordingsSkipped"), converter_metric("RecordingsFailed")]),
+            cw.GraphWidget(
+                title="Recordings",
+                left=[converter_metric(f"Recordings{o}") for o in ("Converted", "Skipped", "Failed", "Retried")],
+            ),
             cw.GraphWidget(title="Bytes", left=[converter_metric("BytesBefore"), converter_metric("BytesAfter")], right=[bytes_saved]),
             cw.GraphWidget(
                 title="Converter",

@@ -321,7 +321,7 @@ def test_duplicate_delivery_converts_once(handler_env, stereo_wav):
     assert len(versions(s3, rec.key)) == 2
 
 
-def test_record_is_deferred_when_the_invocation_is_about_to_time_out(handler_env, stereo_wav):
+def test_record_is_deferred_when_the_invocation_is_about_to_time_out(handler_env, stereo_wav, capsys):
     s3, sqs, settings = handler_env
     rec = put(s3, DAY + "late.wav", stereo_wav)
 
@@ -332,6 +332,8 @@ def test_record_is_deferred_when_the_invocation_is_about_to_time_out(handler_env
     response = converter.handler(sqs_event(rec.to_body()), Late())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert len(versions(s3, rec.key)) == 1
+    (metrics_line,) = [line for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert json.loads(metrics_line)["RecordingsRetried"] == [1.0]
 
 
 # --- counting: the run ledger and the last receive -------------------------------------------
