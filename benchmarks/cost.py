@@ -19,6 +19,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from stacks.config import OptimizerConfig
+
 FULL_VCPU_MB = 1769  # Lambda: one vCPU's worth of CPU at 1,769 MB
 S3_LATENCY_S = 0.030  # first byte of a GET / completion of a PUT, each (assumed)
 S3_THROUGHPUT_BPS = 50e6  # bytes per second between Lambda and S3 in one stream (assumed)
@@ -53,12 +55,14 @@ class Measured:
 
 @dataclass(frozen=True)
 class Settings:
-    architecture: str = "arm64"
-    storage_class: str = "GLACIER_IR"
-    memory_mb: int = 1024
-    batch_size: int = 10
-    max_concurrency: int = 20
-    poll_seconds: int = 60
+    """What is priced; the defaults are the stack's own (stacks/config.py), not a copy of them."""
+
+    architecture: str = OptimizerConfig.lambda_architecture
+    storage_class: str = OptimizerConfig.storage_class
+    memory_mb: int = OptimizerConfig.converter_memory_mb
+    batch_size: int = OptimizerConfig.converter_batch_size
+    max_concurrency: int = OptimizerConfig.converter_max_concurrency
+    poll_seconds: int = OptimizerConfig.queue_poll_seconds
 
 
 def lambda_seconds(m: Measured, memory_mb: int, *, local_s: float | None = None, bytes_moved: int | None = None) -> float:
