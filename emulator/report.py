@@ -3,13 +3,14 @@ and the dead-letter queue (not from what the handlers say they did)."""
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import boto3
 
 from optimizer.keys import ARCHIVE_CLASSES
-from optimizer.wav import ALAW
+from optimizer.wav import NotWav, read_wav_info
 
 from .deploy import REGION, Deployment
 
@@ -44,11 +45,6 @@ def dead_letters(deployment: Deployment) -> list[dict[str, Any]]:
                 }
             )
     return entries
-
-
-def _is_alaw_mono_8k(head: bytes) -> bool:
-    """Enough of the header to tell an A-law file (fmt chunk right after the RIFF header)."""
-    return len(head) >= 36 and head[12:16] == b"fmt " and int.from_bytes(head[20:22], "little") == ALAW and int.from_bytes(head[22:24], "little") == 1
 
 
 def object_entries(
@@ -99,9 +95,14 @@ def _skip_reason(s3: Any, bucket: str, key: str, head: Mapping[str, Any], tags: 
         return "archived"
     if tags.get("converted") == "True":
         return "already_converted"
-    start = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-63")["Body"].read()
-    if _is_alaw_mono_8k(start):
-        return "already_alaw"
+    with tempfile.NamedTemporaryFile(suffix=".wav") as local:
+        s3.download_fileobj(bucket, key, local)
+        local.flush()
+        try:
+            if read_wav_info(local.name).is_alaw_mono_8k:
+                return "already_alaw"
+        except NotWav:
+            pass
     return "not rewritten (see the converter log)"
 
 

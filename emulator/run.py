@@ -47,17 +47,6 @@ def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
         kwargs["nextToken"] = page["nextToken"]
 
 
-def _state_payload_sizes(events: list[dict[str, Any]]) -> int:
-    largest = 0
-    for event in events:
-        for details in event.values():
-            if isinstance(details, dict):
-                for key in ("input", "output"):
-                    if isinstance(details.get(key), str):
-                        largest = max(largest, len(details[key].encode()))
-    return largest
-
-
 def run_execution(
     deployment: Deployment,
     lambdas: InProcessLambdas,
@@ -88,7 +77,7 @@ def run_execution(
         history_events=len(events),
         seconds=round(time.monotonic() - started, 3),
         states_entered=[e.name for e in stats.events if e.kind.endswith("StateEntered") and e.name],
-        max_state_bytes=max(_state_payload_sizes(events), stats.largest_payload_bytes),
+        max_state_bytes=stats.largest_payload_bytes,
         child_executions=stats.children,
         largest_child_history_events=stats.largest_child_events,
     )

@@ -62,13 +62,6 @@ def send_to_dead_letter(settings: Settings, record: SQSRecord, reason: str) -> N
     )
 
 
-def _run_of(record: SQSRecord) -> str:
-    try:
-        return Recording.from_body(record.body).run
-    except BadMessage:
-        return ""
-
-
 class Batch:
     """Counts of one invocation, written to the ledger and to metrics once at the end."""
 
@@ -102,10 +95,10 @@ class Batch:
 
 def process_record(record: SQSRecord, settings: Settings, context: Any, batch: Batch | None = None) -> Outcome:
     started = time.monotonic()
-    key = None
+    key, run = None, ""
     try:
         rec = Recording.from_body(record.body)
-        key = rec.key
+        key, run = rec.key, rec.run
         if context is not None and context.get_remaining_time_in_millis() < RESERVED_MS + rec.size // BYTES_PER_MS:
             raise TransientFailure("not enough time left in this invocation; deferred to a retry")
         outcome = convert_recording(rec, s3=aws.client("s3"), settings=settings)
@@ -134,7 +127,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     if outcome.outcome == "converted":
         metrics.add_metric(name="ConversionSeconds", unit=MetricUnit.Seconds, value=round(seconds, 3))
     if batch is not None:
-        batch.count(_run_of(record), outcome)
+        batch.count(run, outcome)
     return outcome
 
 

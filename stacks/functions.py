@@ -157,11 +157,11 @@ class OptimizerFunctions(Construct):
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
         )
-        _drop_redundant_dependency(function, role)
+        drop_redundant_role_dependency(function, role)
         return function
 
 
-def _drop_redundant_dependency(resource: Construct, role: iam.IRole) -> None:
+def drop_redundant_role_dependency(resource: Construct, role: iam.IRole) -> None:
     """The CDK renders DependsOn on the role although the Role property's GetAtt already orders
     them (cfn-lint W3005). Only the dependency on the role's policy is kept: the function (and its
     SQS trigger) must not exist before its permissions do."""

@@ -13,7 +13,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .config import LOG_RETENTION, OptimizerConfig
-from .functions import _drop_redundant_dependency
+from .functions import drop_redundant_role_dependency
 
 # A guard, not a schedule: a run ends when its queue drains. A backfill may take days; messages
 # older than the queue's 14-day retention would be gone anyway. The parent polls the queue only
@@ -128,7 +128,7 @@ class Orchestration(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
-        _drop_redundant_dependency(self.state_machine, self.state_machine.role)
+        drop_redundant_role_dependency(self.state_machine, self.state_machine.role)
         self.schedule = scheduler.Schedule(
             self,
             "Daily",

@@ -102,14 +102,6 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
     return RunRequest(tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run)
 
 
-def resolve_date(execution_input: Any, *, today: dt.date, num_days_age: int) -> tuple[dt.date, str]:
-    """The single day of a one-day input (kept for callers that only handle one day)."""
-    request = resolve_request(execution_input, today=today, num_days_age=num_days_age)
-    if len(request.days) != 1:
-        raise InvalidInput("expected a single day")
-    return request.days[0], request.source
-
-
 def day_prefix(bucket_prefix: str, day: dt.date) -> str:
     """Amazon Connect's layout: <prefix>YYYY/MM/DD/."""
     return f"{bucket_prefix}{day:%Y/%m/%d}/"

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from optimizer.dates import InvalidInput, day_prefix, resolve_date
+from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.settings import Settings
 
 TODAY = dt.date(2024, 3, 15)
@@ -13,7 +13,10 @@ AGE = 7
 
 
 def resolve(execution_input, *, today=TODAY, age=AGE):
-    return resolve_date(execution_input, today=today, num_days_age=age)
+    """(day, source) of a one-day input: without catch-up days, every input here is one day."""
+    request = resolve_request(execution_input, today=today, num_days_age=age)
+    (day,) = request.days
+    return day, request.source
 
 
 def assert_names_formats(message: str) -> None:
