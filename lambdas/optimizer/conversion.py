@@ -35,6 +35,13 @@ class PermanentFailure(Exception):
     """Retrying cannot help (bad audio, failed verification): goes to the DLQ with this reason."""
 
 
+class ContentFailure(PermanentFailure):
+    """The recording's own bytes are the cause (not a WAV we can convert, audio that does not add
+    up, a conversion that fails verification). Unlike a permission, key, throttling or tag-limit
+    failure, nothing but a new version of the object can change the outcome, so the failure is
+    remembered for that object version (its ETag)."""
+
+
 class TransientFailure(Exception):
     """Worth retrying later (object changed under us, throttling, time running out)."""
 
@@ -60,24 +67,24 @@ def run_ffmpeg(ffmpeg: str, src: str, dst: str) -> None:
     proc = subprocess.run(ffmpeg_command(ffmpeg, src, dst), capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise PermanentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}")
+        raise ContentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}")
 
 
 def verify(source: WavInfo, output: WavInfo, tolerance: float = DURATION_TOLERANCE_S) -> None:
     """The output must be what we promise, complete, and as long as the input."""
     if not output.is_alaw_mono_8k:
-        raise PermanentFailure(f"verification failed: output is {output.describe()}, expected A-law 8-bit 8000 Hz mono")
+        raise ContentFailure(f"verification failed: output is {output.describe()}, expected A-law 8-bit 8000 Hz mono")
     if not output.complete:
-        raise PermanentFailure(
+        raise ContentFailure(
             f"verification failed: output data chunk holds {output.data_bytes} of {output.declared_data_bytes} bytes"
         )
     if output.frames == 0:
-        raise PermanentFailure("verification failed: output has no audio frames")
+        raise ContentFailure("verification failed: output has no audio frames")
     # Exact arithmetic: in floats, a drift of exactly the tolerance (80 frames at 8 kHz for 10 ms)
     # comes out a hair above it and would be refused.
     drift = abs(Fraction(output.frames, output.sample_rate) - Fraction(source.frames, source.sample_rate))
     if drift > Fraction(str(tolerance)):
-        raise PermanentFailure(
+        raise ContentFailure(
             f"verification failed: output lasts {output.duration:.3f} s, input {source.duration:.3f} s "
             f"(differs by {float(drift) * 1000:.1f} ms > {tolerance * 1000:.0f} ms)"
         )
@@ -166,16 +173,16 @@ def convert_recording(
             try:
                 source = read_wav_info(src)
             except NotWav as exc:
-                raise PermanentFailure(str(exc)) from None
+                raise ContentFailure(str(exc)) from None
             if source.is_alaw_mono_8k and not settings.overwrite_converted:
                 return Outcome("skipped", "already_alaw", size)
             if source.frames == 0:
-                raise PermanentFailure("the recording has no audio frames")
+                raise ContentFailure("the recording has no audio frames")
             convert(settings.ffmpeg_path, src, dst)
             try:
                 output = read_wav_info(dst)
             except NotWav as exc:
-                raise PermanentFailure(f"verification failed: {exc}") from None
+                raise ContentFailure(f"verification failed: {exc}") from None
             verify(source, output)
             args = put_arguments(original, tags, storage_class=settings.target_class)
             after = os.path.getsize(dst)
