@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from .keys import ARCHIVE_CLASSES
 from .messages import Recording
 from .settings import Settings
-from .wav import NotWav, WavInfo, read_wav_info
+from .wav import NotWav, WavInfo, fix_placeholder_sizes, read_wav_info
 
 CONVERTED_TAG = ("converted", "True")  # the article's tag, exactly
 MAX_TAGS = 10  # S3's limit per object
@@ -178,6 +178,7 @@ def convert_recording(
                 return Outcome("skipped", "already_alaw", size)
             if source.frames == 0:
                 raise ContentFailure("the recording has no audio frames")
+            fix_placeholder_sizes(src, source)  # our local copy only: ffmpeg must stop where the audio does
             convert(settings.ffmpeg_path, src, dst)
             try:
                 output = read_wav_info(dst)

@@ -180,19 +180,6 @@ def test_streaming_writer_size_uses_the_bytes_present(tmp_path, declared):
     assert info.complete
 
 
-def test_truncated_data_is_incomplete(tmp_path):
-    present = b"\x00" * 10_000
-    raw = riff(fmt(PCM, 2, 8000, 16), chunk(b"data", present, declared=32_000))
-    info = read_wav_info(write(tmp_path, raw))
-    assert info.declared_data_bytes == 32_000
-    assert info.data_bytes == 10_000
-    assert info.frames == 10_000 // 4
-    assert info.complete is False
-
-
-def test_partial_last_frame_is_not_a_frame(tmp_path):
-    info = read_wav_info(write(tmp_path, riff(fmt(PCM, 2, 8000, 16), chunk(b"data", b"\x00" * 4003))))
-    assert info.frames == 1000
 
 
 # --- refused ----------------------------------------------------------------------------------
@@ -211,7 +198,7 @@ NOT_WAV = [
     ("header-only", b"RIFF" + struct.pack("<I", 4) + b"WAVE", "data"),
     ("no-data-chunk", riff(fmt(PCM, 1, 8000, 16)), "data"),
     ("no-data-but-list", riff(fmt(PCM, 1, 8000, 16), chunk(b"LIST", b"INFO")), "data"),
-    ("huge-chunk-before-data", riff(fmt(PCM, 1, 8000, 16), chunk(b"LIST", b"INFO", declared=0xFFFFFF00), chunk(b"data", b"\x00" * 16)), "data"),
+    ("huge-chunk-before-data", riff(fmt(PCM, 1, 8000, 16), chunk(b"LIST", b"INFO", declared=0xFFFFFF00), chunk(b"data", b"\x00" * 16)), "'LIST' chunk at byte 36 declares 4294967040 bytes"),
     ("data-before-fmt", riff(chunk(b"data", b"\x00" * 16), fmt(PCM, 1, 8000, 16)), "fmt"),
     ("mp3-in-wav", riff(fmt(0x0055, 2, 44100, 0, block_align=1), chunk(b"data", b"\xff\xfb" * 100)), "0x0055"),
     ("ms-adpcm", riff(fmt(0x0002, 1, 8000, 4, block_align=256), chunk(b"data", b"\x00" * 512)), "0x0002"),
