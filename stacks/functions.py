@@ -99,6 +99,11 @@ class OptimizerFunctions(Construct):
                 resources=[objects],
             )
         )  # fmt: skip
+        # GetObject on a key that is gone answers 404 only to a caller allowed s3:ListBucket on the
+        # bucket; without it S3 answers 403 AccessDenied, which must keep meaning a real denial.
+        # Unconditioned: a GetObject request carries no s3:prefix for a condition to match, and the
+        # grant reveals only key names of this one bucket.
+        self.converter.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
         if config.kms_key_arn:
             # What S3 asks of the caller for SSE-KMS objects: Decrypt to read, GenerateDataKey to
             # write; only through S3. Written out because grant_encrypt_decrypt adds wildcards

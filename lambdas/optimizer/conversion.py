@@ -5,6 +5,7 @@ raises before the write, so the original is never modified by a failed conversio
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -28,6 +29,9 @@ DEFAULT_CONTENT_TYPE = "audio/wav"
 # Headers of the original that describe how it is served; they are kept on the new version.
 _KEPT_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage")
 _LOCK_HEADERS = ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus")
+# S3 answers these when the caller may not read the object or its key: a configuration problem,
+# not a passing one (a missing key answers 404 because the role holds s3:ListBucket).
+_DENIED = ("AccessDenied", "403", "KMS.AccessDeniedException", "KMS.DisabledException", "KMS.KMSInvalidStateException", "KMS.NotFoundException")
 _CHUNK = 1024 * 1024
 
 
@@ -98,8 +102,14 @@ def merged_tags(existing: Mapping[str, str]) -> dict[str, str]:
     return tags
 
 
-def put_arguments(original: Mapping[str, Any], tags: Mapping[str, str], *, storage_class: str) -> dict[str, Any]:
-    """Everything the new version keeps from the original, plus the condition on its ETag."""
+def put_arguments(
+    original: Mapping[str, Any], tags: Mapping[str, str], *, storage_class: str, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Everything the new version keeps from the original, plus the condition on its ETag.
+
+    An Object Lock retention that has expired is not copied: S3 refuses a PutObject whose
+    retain-until date is in the past (400 InvalidArgument), and the bucket's default retention, if
+    any, applies to the new version. A legal hold has no date and is always kept."""
     args: dict[str, Any] = {
         "StorageClass": storage_class,
         # %20 rather than '+' for spaces: unambiguous in the x-amz-tagging header.
@@ -111,6 +121,10 @@ def put_arguments(original: Mapping[str, Any], tags: Mapping[str, str], *, stora
     for header in _KEPT_HEADERS + _LOCK_HEADERS:
         if original.get(header):
             args[header] = original[header]
+    retain_until = original.get("ObjectLockRetainUntilDate")
+    if retain_until and retain_until <= (now or dt.datetime.now(dt.timezone.utc)):
+        del args["ObjectLockRetainUntilDate"]
+        args.pop("ObjectLockMode", None)  # a mode without a date is refused too
     sse = original.get("ServerSideEncryption")
     if sse:
         args["ServerSideEncryption"] = sse
@@ -123,6 +137,16 @@ def put_arguments(original: Mapping[str, Any], tags: Mapping[str, str], *, stora
 
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _denied(exc: ClientError, action: str, rec: Recording) -> PermanentFailure:
+    message = exc.response.get("Error", {}).get("Message", "")
+    return PermanentFailure(
+        f"{action} s3://{rec.bucket}/{rec.key} was denied ({_error_code(exc)}: {message}). The converter's role needs "
+        "s3:GetObject, s3:PutObject and the tagging actions under the prefix and, for an object encrypted with SSE-KMS, "
+        "kms:Decrypt and kms:GenerateDataKey on its key (set -c kms_key_arn=..., and make sure the key policy lets IAM "
+        "policies of this account use the key); a bucket policy may also deny it. Fix that, then redrive."
+    )
 
 
 def _read_tags(s3: Any, rec: Recording, original: Mapping[str, Any]) -> dict[str, str]:
@@ -154,6 +178,8 @@ def convert_recording(
             return Outcome("skipped", "archived")
         if code == "InvalidRequest" and "encrypt" in str(exc).lower():
             raise PermanentFailure("the object is encrypted with a customer-provided key (SSE-C); it cannot be read") from None
+        if code in _DENIED:
+            raise _denied(exc, "reading", rec) from None
         raise
     body = original["Body"]
     size = int(original.get("ContentLength", 0))
@@ -191,8 +217,14 @@ def convert_recording(
                 try:
                     s3.put_object(Bucket=rec.bucket, Key=rec.key, Body=f, **args)
                 except ClientError as exc:
-                    if _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                    code = _error_code(exc)
+                    if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
                         raise TransientFailure("the object changed after it was read; not overwritten, retried later") from None
+                    if code in _DENIED:
+                        raise _denied(exc, "writing", rec) from None
+                    if code == "InvalidArgument":  # S3 refused what we asked for: retrying asks again
+                        message = exc.response.get("Error", {}).get("Message", "")
+                        raise PermanentFailure(f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}") from None
                     raise
             return Outcome("converted", None, size, after)
     finally:

@@ -175,10 +175,21 @@ def test_lister_lists_only_under_the_prefix(default_synth):
 
 def test_converter_reads_and_writes_only_under_the_prefix(custom_synth):
     s3_statements = [st for st in statements(custom_synth, "FunctionsConverterRole") if any(a.startswith("s3:") for a in actions(st))]
-    assert len(s3_statements) == 1
-    assert flatten(s3_statements[0]["Resource"]) == "arn:<AWS::Partition>:s3:::acme.connect.recordings/connect/acme/CallRecordings/*"
-    assert {"s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"} <= set(actions(s3_statements[0]))
-    assert not any("Delete" in a for a in actions(s3_statements[0]))
+    objects = [st for st in s3_statements if actions(st) != ["s3:ListBucket"]]
+    assert len(objects) == 1
+    assert flatten(objects[0]["Resource"]) == "arn:<AWS::Partition>:s3:::acme.connect.recordings/connect/acme/CallRecordings/*"
+    assert {"s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"} <= set(actions(objects[0]))
+    assert not any("Delete" in a for st in s3_statements for a in actions(st))
+
+
+def test_converter_may_list_the_bucket_so_a_gone_key_answers_404(custom_synth):
+    """Without s3:ListBucket S3 answers 403 for a missing key, indistinguishable from a denial.
+    Asserted on the template: moto answers 404 either way, and its evaluator ignores conditions
+    (a GetObject request has no s3:prefix, so a prefix-conditioned grant might not count)."""
+    (listing,) = [st for st in statements(custom_synth, "FunctionsConverterRole") if "s3:ListBucket" in actions(st)]
+    assert actions(listing) == ["s3:ListBucket"]
+    assert flatten(listing["Resource"]) == "arn:<AWS::Partition>:s3:::acme.connect.recordings"
+    assert "Condition" not in listing
 
 
 def test_kms_key_granted_only_when_configured(default_synth, custom_synth):

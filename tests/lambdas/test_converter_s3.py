@@ -136,7 +136,7 @@ def test_any_key_s3_can_hold_is_converted_under_its_exact_key(aws, stereo_wav, n
 
 @pytest.mark.parametrize(
     "body, reason",
-    [(b"", "empty"), (b"RIFF\x00\x00\x00\x00WAVEjunk", "no audio data"), (b"\x00garbage" * 100, "not a RIFF/WAVE")],
+    [(b"", "empty"), (b"RIFF\x00\x00\x00\x00WAVEjunk", "stray byte"), (b"\x00garbage" * 100, "not a RIFF/WAVE")],
     ids=["empty", "truncated-header", "random-bytes"],
 )
 def test_bad_recording_fails_permanently_and_original_is_untouched(aws, body, reason):
@@ -385,7 +385,9 @@ def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(ledge
     def always_changed(ffmpeg, src, dst):
         run_ffmpeg(ffmpeg, src, dst)
         always_changed.writes += 1  # another writer, with new content (a new ETag) every time
-        s3.put_object(Bucket=BUCKET, Key=rec.key, Body=stereo_wav + b"\0\0" * always_changed.writes)
+        newer = bytearray(stereo_wav)
+        newer[-1] = always_changed.writes  # a valid recording with one sample changed: a new ETag
+        s3.put_object(Bucket=BUCKET, Key=rec.key, Body=bytes(newer))
 
     always_changed.writes = 0
 
@@ -401,3 +403,52 @@ def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(ledge
     assert letter["key"] == rec.key and letter["failure"]["reason"].startswith("gave up after 3 attempts: TransientFailure")
     assert ledger.read(boto3.client("dynamodb"), "ledger", "run-3") == {"failed": 1}
     assert "converted" not in tags(s3, rec.key)
+
+
+class _Refusing:
+    """An S3 client that answers one call with an error, as AWS does and moto does not."""
+
+    def __init__(self, real, method: str, code: str, message: str) -> None:
+        self._real, self._method, self._code, self._message = real, method, code, message
+
+    def __getattr__(self, name):
+        if name != self._method:
+            return getattr(self._real, name)
+
+        def refuse(**kwargs):
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": self._code, "Message": self._message}}, name)
+
+        return refuse
+
+
+@pytest.mark.parametrize(
+    "method, code, message",
+    [
+        ("get_object", "AccessDenied", "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:1:key/k"),
+        ("get_object", "AccessDenied", "Access Denied"),
+        ("put_object", "AccessDenied", "Access Denied"),
+    ],
+    ids=["kms-decrypt-denied", "read-denied", "write-denied"],
+)
+def test_a_denial_fails_at_once_naming_the_permission_and_is_not_a_content_failure(aws, stereo_wav, method, code, message):
+    from optimizer.conversion import ContentFailure
+
+    s3, _, settings = aws
+    rec = put(s3, DAY + "denied.wav", stereo_wav)
+    with pytest.raises(PermanentFailure) as err:
+        convert_recording(rec, s3=_Refusing(s3, method, code, message), settings=settings)
+    assert not isinstance(err.value, ContentFailure)  # the object is fine: nothing to remember about it
+    assert message in str(err.value) and "kms:Decrypt" in str(err.value) and "s3:GetObject" in str(err.value)
+    assert s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read() == stereo_wav
+    assert len(versions(s3, rec.key)) == 1
+
+
+def test_s3_refusing_the_new_version_is_permanent(aws, stereo_wav):
+    s3, _, settings = aws
+    rec = put(s3, DAY + "invalid.wav", stereo_wav)
+    refusing = _Refusing(s3, "put_object", "InvalidArgument", "The retain until date must be in the future!")
+    with pytest.raises(PermanentFailure, match="S3 refused the new version .* retain until date"):
+        convert_recording(rec, s3=refusing, settings=settings)
+    assert len(versions(s3, rec.key)) == 1

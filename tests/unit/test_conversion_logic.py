@@ -197,6 +197,17 @@ def test_put_arguments_keep_what_describes_the_object():
     assert "ServerSideEncryption" not in args
 
 
+def test_an_expired_retention_is_not_copied_but_the_legal_hold_is():
+    """S3 refuses a PutObject whose retain-until date has passed (400 InvalidArgument)."""
+    now = dt.datetime(2031, 6, 1, tzinfo=dt.timezone.utc)
+    original = get_object_response(ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=RETAIN, ObjectLockLegalHoldStatus="ON")
+    args = put_arguments(original, {}, storage_class="GLACIER_IR", now=now)
+    assert "ObjectLockRetainUntilDate" not in args and "ObjectLockMode" not in args
+    assert args["ObjectLockLegalHoldStatus"] == "ON"
+    kept = put_arguments(original, {}, storage_class="GLACIER_IR", now=RETAIN - dt.timedelta(seconds=1))
+    assert (kept["ObjectLockMode"], kept["ObjectLockRetainUntilDate"]) == ("COMPLIANCE", RETAIN)
+
+
 def test_put_arguments_metadata_is_a_copy():
     original = get_object_response()
     args = put_arguments(original, {}, storage_class="STANDARD")
