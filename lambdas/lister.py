@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from optimizer import aws, ledger
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
-from optimizer.preflight import VersioningRequired, bucket_warnings
+from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_read
 from optimizer.settings import Settings
 from optimizer.summary import run_summary
 
@@ -73,6 +73,15 @@ def list_page(settings: Settings, s3: Any, run: Mapping[str, Any], day: str, pro
     }
 
 
+def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
+    """The bucket keeps originals, and one recording of the run's first days can be read."""
+    warnings = bucket_warnings(s3, settings)
+    first = dt.date.fromisoformat(run["start_date"])
+    days = [first + dt.timedelta(days=i) for i in range(min(int(run["days"]), PROBE_DAYS))]
+    probe_read(s3, settings.bucket, [day_prefix(settings.bucket_prefix, day) for day in days])
+    return {"warnings": warnings}
+
+
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     action = event.get("action")
@@ -84,8 +93,8 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             raise
     if action == "preflight":
         try:
-            return {"warnings": bucket_warnings(aws.client("s3"), settings)}
-        except VersioningRequired as exc:
+            return preflight(settings, aws.client("s3"), event["run"])
+        except (VersioningRequired, ReadDenied) as exc:
             logger.error("preflight refused the run", extra={"reason": str(exc)})
             raise
     if action == "list":

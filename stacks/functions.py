@@ -71,6 +71,14 @@ class OptimizerFunctions(Construct):
             )
         )
 
+        # The preflight reads the first byte of one recording the way the converter reads them
+        # all, so a run the converter could not read stops before listing (ReadDenied).
+        self.lister.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{config.bucket_prefix}*")])
+        )
+        if config.kms_key_arn:
+            self.lister.add_to_role_policy(self._kms_via_s3(config.kms_key_arn, ["kms:Decrypt"]))
+
         self.enqueuer = self._function(
             "Enqueuer", "enqueuer.handler", memory_mb=256, timeout_s=120,
             environment={**common_env, "QUEUE_URL": queues.work.queue_url},
@@ -108,13 +116,7 @@ class OptimizerFunctions(Construct):
             # What S3 asks of the caller for SSE-KMS objects: Decrypt to read, GenerateDataKey to
             # write; only through S3. Written out because grant_encrypt_decrypt adds wildcards
             # (ReEncrypt*, GenerateDataKey*) the converter does not need.
-            self.converter.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[config.kms_key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
-                )
-            )
+            self.converter.add_to_role_policy(self._kms_via_s3(config.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"]))
         queues.dead_letter.grant_send_messages(self.converter)
         self.converter.add_event_source(
             sources.SqsEventSource(
@@ -123,6 +125,13 @@ class OptimizerFunctions(Construct):
                 max_concurrency=config.converter_max_concurrency,
                 report_batch_item_failures=True,
             )
+        )
+
+    def _kms_via_s3(self, key_arn: str, actions: list[str]) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            actions=actions,
+            resources=[key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
         )
 
     def _function(

@@ -57,7 +57,7 @@ class Orchestration(Construct):
             "Preflight", lister, {"action": "preflight", "run.$": "$.run"},
             result_selector={"warnings.$": "$.Payload.warnings"}, result_path="$.preflight",
         )  # fmt: skip
-        preflight.add_catch(refused, errors=["VersioningRequired"], result_path="$")
+        preflight.add_catch(refused, errors=["VersioningRequired", "ReadDenied"], result_path="$")
 
         dlq_before = self._queue_attributes(
             "CountDeadLettersBefore", dead_letter_queue, {"before.$": "$.Attributes.ApproximateNumberOfMessages"}, "$.dlq"

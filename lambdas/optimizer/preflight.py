@@ -12,6 +12,52 @@ class VersioningRequired(Exception):
     """The bucket would lose its originals; the class name is the Step Functions error name."""
 
 
+class ReadDenied(Exception):
+    """The optimizer may not read (or decrypt) the recordings: every one would fail the same way,
+    so the run stops before listing instead of filling the dead-letter queue."""
+
+
+PROBE_DAYS = 7  # how many of the run's first days are looked at for one recording to read
+_DENIED = ("AccessDenied", "403", "KMS.AccessDeniedException", "KMS.DisabledException", "KMS.KMSInvalidStateException", "KMS.NotFoundException")
+
+
+def first_recording(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
+    for prefix in prefixes[:PROBE_DAYS]:
+        for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=100).get("Contents", []):
+            if obj["Key"].lower().endswith(".wav") and obj.get("StorageClass", "STANDARD") not in ("GLACIER", "DEEP_ARCHIVE"):
+                return obj["Key"]
+    return None
+
+
+def probe_read(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
+    """Reads the first byte of one recording the way the converter reads it all (a ranged
+    GetObject needs the same s3:GetObject and, for SSE-KMS, kms:Decrypt). Returns the key read."""
+    key = first_recording(s3, bucket, prefixes)
+    if key is None:
+        return None
+    head: Mapping[str, Any] = {}
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)  # no kms:Decrypt needed: names the key
+        s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].read()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") not in _DENIED:
+            if error.get("Code") in ("NoSuchKey", "404", "InvalidRequest"):  # gone since, or SSE-C: per recording
+                return None
+            raise
+        kms = (
+            f"; the object is encrypted with the KMS key {head['SSEKMSKeyId']}: deploy with -c kms_key_arn=<that key's ARN> "
+            "and make sure its key policy lets this account's IAM policies use it (the default key policy does)"
+            if head.get("SSEKMSKeyId")
+            else ""
+        )
+        raise ReadDenied(
+            f"the optimizer may not read s3://{bucket}/{key} ({error.get('Code')}: {error.get('Message', '')}). Its roles "
+            f"need s3:GetObject under the prefix{kms}; a bucket policy may also deny it. Nothing was listed or converted."
+        ) from None
+    return key
+
+
 def _rule_prefix(rule: Mapping[str, Any]) -> str | None:
     """The prefix a rule applies to, or None when it also filters on tags (the originals do not
     carry the converted tag, so such a rule may never reach them)."""

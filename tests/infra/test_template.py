@@ -168,9 +168,13 @@ def test_lister_lists_only_under_the_prefix(default_synth):
     assert flatten(listing["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["connect/*"]}}
     other_s3 = {a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("s3:") and a != "s3:ListBucket"}
-    assert other_s3 == {"s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"}  # the preflight, on the bucket only
+    # The preflight: the bucket's versioning and lifecycle, and one recording's first byte.
+    assert other_s3 == {"s3:GetBucketVersioning", "s3:GetLifecycleConfiguration", "s3:GetObject"}
     (preflight,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:GetBucketVersioning" in actions(st)]
     assert flatten(preflight["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
+    (probe,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:GetObject" in actions(st)]
+    assert actions(probe) == ["s3:GetObject"]
+    assert flatten(probe["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings/connect/*"
 
 
 def test_converter_reads_and_writes_only_under_the_prefix(custom_synth):
@@ -198,6 +202,11 @@ def test_kms_key_granted_only_when_configured(default_synth, custom_synth):
     assert sorted(actions(kms[0])) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert flatten(kms[0]["Condition"]["StringEquals"]["kms:ViaService"]) == "s3.<AWS::Region>.amazonaws.com"
     assert not [st for st in statements(default_synth, "FunctionsConverterRole") if any(a.startswith("kms:") for a in actions(st))]
+    # The preflight's read probe decrypts like the converter reads, and only that.
+    (probe,) = [st for st in statements(custom_synth, "FunctionsListerRole") if any(a.startswith("kms:") for a in actions(st))]
+    assert actions(probe) == ["kms:Decrypt"] and probe["Resource"] == custom_synth.context["kms_key_arn"]
+    assert flatten(probe["Condition"]["StringEquals"]["kms:ViaService"]) == "s3.<AWS::Region>.amazonaws.com"
+    assert not [st for st in statements(default_synth, "FunctionsListerRole") if any(a.startswith("kms:") for a in actions(st))]
 
 
 def test_enqueuer_sends_only_to_the_work_queue(default_synth):

@@ -76,3 +76,53 @@ def test_warning_unless_a_rule_expires_noncurrent_versions_under_the_prefix(s3, 
     assert bool(warnings) is warned
     if warned:
         assert "stay billed at S3 Standard" in warnings[0] and PREFIX in warnings[0]
+
+
+# --- the read probe -------------------------------------------------------------------------
+
+from botocore.exceptions import ClientError  # noqa: E402
+
+from optimizer.preflight import PROBE_DAYS, ReadDenied, probe_read  # noqa: E402
+
+DAYS = [f"{PREFIX}2022/01/0{d}/" for d in range(1, 10)]
+
+
+class _DeniedRead:
+    """Answers the ranged GetObject as S3 does when KMS refuses the role (moto has no key policies)."""
+
+    def __init__(self, real, code: str = "AccessDenied") -> None:
+        self._real, self._code = real, code
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def get_object(self, **kwargs):
+        assert kwargs["Range"] == "bytes=0-0"
+        raise ClientError({"Error": {"Code": self._code, "Message": "not authorized to perform: kms:Decrypt"}}, "GetObject")
+
+
+def test_probe_reads_the_first_recording_of_the_first_day_that_has_one(s3):
+    s3.put_object(Bucket=BUCKET, Key=DAYS[2] + "notes.txt", Body=b"x")
+    s3.put_object(Bucket=BUCKET, Key=DAYS[2] + "a.wav", Body=b"RIFF")
+    assert probe_read(s3, BUCKET, DAYS) == DAYS[2] + "a.wav"
+
+
+def test_probe_with_no_recording_in_the_first_days_reads_nothing(s3):
+    s3.put_object(Bucket=BUCKET, Key=DAYS[PROBE_DAYS] + "late.wav", Body=b"RIFF")
+    assert probe_read(s3, BUCKET, DAYS) is None
+
+
+def test_a_recording_the_role_cannot_decrypt_refuses_the_run_naming_the_key(s3):
+    key_id = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+    s3.put_object(Bucket=BUCKET, Key=DAYS[0] + "a.wav", Body=b"RIFF", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
+    with pytest.raises(ReadDenied) as err:
+        probe_read(_DeniedRead(s3), BUCKET, DAYS)
+    message = str(err.value)
+    assert f"s3://{BUCKET}/{DAYS[0]}a.wav" in message and key_id in message and "-c kms_key_arn=" in message
+    assert "kms:Decrypt" in message and "Nothing was listed or converted" in message
+
+
+def test_a_throttled_probe_is_not_a_refusal(s3):
+    s3.put_object(Bucket=BUCKET, Key=DAYS[0] + "a.wav", Body=b"RIFF")
+    with pytest.raises(ClientError):  # the state machine's retry takes it
+        probe_read(_DeniedRead(s3, "SlowDown"), BUCKET, DAYS)
