@@ -141,8 +141,8 @@ def _data_chunk(f: BinaryIO, size: int, fmt: tuple[int, int, int, int, int], bod
         return info(audio, ends_early=True, placeholder=True)
     if declared > available:
         raise NotWav(
-            f"truncated recording: the data chunk declares {declared} bytes ({_seconds(fmt, declared):.3f} s) but "
-            f"the object holds only {available} after its header ({_seconds(fmt, available):.3f} s)"
+            f"truncated recording: the data chunk declares {declared} bytes ({_seconds(fmt, declared)}) but "
+            f"the object holds only {available} after its header ({_seconds(fmt, available)})"
         )
     end = min(body + declared + (declared & 1), size)  # an odd chunk's pad byte is often not written at the end
     after = _chunk_sequence_end(read, end, size)
@@ -152,8 +152,8 @@ def _data_chunk(f: BinaryIO, size: int, fmt: tuple[int, int, int, int, int], bod
         extra = size - after
         raise NotWav(
             f"{extra} bytes at byte {after}, after the data chunk's declared {declared} bytes "
-            f"({_seconds(fmt, declared):.3f} s), are not RIFF chunks: audio past a stale data size? "
-            f"(as audio they would be {_seconds(fmt, extra):.3f} s more); not converted, so that nothing is dropped"
+            f"({_seconds(fmt, declared)}), are not RIFF chunks: audio past a stale data size? "
+            f"(as audio they would be {_seconds(fmt, extra)} more); not converted, so that nothing is dropped"
         )
     return info(declared)
 
@@ -232,8 +232,9 @@ def _name(chunk_id: bytes) -> str:
     return repr(chunk_id.decode("ascii"))
 
 
-def _seconds(fmt: tuple[int, int, int, int, int], data_bytes: int) -> float:
-    return data_bytes / fmt[3] / fmt[2]
+def _seconds(fmt: tuple[int, int, int, int, int], data_bytes: int) -> str:
+    seconds = data_bytes / fmt[3] / fmt[2]
+    return f"{seconds:.3f} s" if seconds >= 0.1 else f"{seconds * 1000:.2f} ms"
 
 
 def fix_placeholder_sizes(path: str | os.PathLike[str], info: WavInfo) -> None:
