@@ -130,6 +130,7 @@ def cost_section(results: dict[str, Any], synth: Any) -> dict[str, Any] | None:
         dynamodb_writes_per_page=day["requests"]["enqueuer"].get("dynamodb:UpdateItem", 0) / day["pages"],
         dynamodb_writes_per_converter_batch=no_tags["converter_requests"].get("dynamodb:UpdateItem", 0) / no_tags["converter_invocations"],
         dynamodb_reads_per_run=thousand["requests"]["lister"].get("dynamodb:GetItem", 0),
+        dynamodb_read_units_per_recording=thousand.get("known_failure_read_units", 0) / thousand["recordings"],
     )
     from stacks.config import OptimizerConfig
 

@@ -51,6 +51,7 @@ class Measured:
     dynamodb_writes_per_page: float = 0.0  # the run ledger (enqueuer)
     dynamodb_writes_per_converter_batch: float = 0.0  # the run ledger (converter)
     dynamodb_reads_per_run: float = 0.0
+    dynamodb_read_units_per_recording: float = 0.0  # the lister's known-failure check (BatchGetItem)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ def per_thousand_minutes(m: Measured, s: Settings, prices: Any, *, converter_s: 
         "sqs": (recordings * m.sqs_send_per_recording + 2 * recordings / s.batch_size) * prices.sqs_per_million / 1e6,
         "stepfunctions": (pages * m.transitions_per_page + drain_transitions) * prices.sfn_per_1000_transitions / 1000,
         "dynamodb": (pages * m.dynamodb_writes_per_page + recordings / s.batch_size * m.dynamodb_writes_per_converter_batch)
-        * DYNAMODB_WRITE_PER_MILLION / 1e6,
+        * DYNAMODB_WRITE_PER_MILLION / 1e6
+        + recordings * m.dynamodb_read_units_per_recording * DYNAMODB_READ_PER_MILLION / 1e6,
     }
     total = sum(items.values())
     return {

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cost import DYNAMODB_READ_PER_MILLION
+
 KB = 1024
 
 
@@ -47,6 +49,15 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{e['enqueuer_sqs_requests']} (SendMessageBatch, {e['pages']} pages); {e['enqueuer_s3_requests']}",
             e["enqueuer_sqs_requests"] <= 100 and e["enqueuer_s3_requests"] == 0,
         )
+    if e and "batch_get_item" in e:
+        bound = -(-e["known_failure_keys_checked"] // 100) + e["pages"]  # 100 keys a request, the last of each page partial
+        add(
+            "DynamoDB reads to check 1,000 listed keys for known failures (lister, BatchGetItem)",
+            "batched: ≤ ⌈keys / 100⌉ + 1 per page",
+            f"{e['batch_get_item']} requests ({e['pages']} pages), {e['known_failure_read_units']:g} read units "
+            f"(0.5 per key, eventually consistent: ${e['known_failure_read_units'] * DYNAMODB_READ_PER_MILLION / 1e6:.7f})",
+            e["batch_get_item"] <= bound,
+        )
     d = results.get("day")
     if d:
         add(
@@ -60,7 +71,8 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"a {d['recordings']:,}-recording day: lister + enqueuer on the emulator",
             "report",
             f"{d['list_enqueue_wall_s']:.1f} s wall; {d['list_objects_v2']} ListObjectsV2, {d['send_message_batch']:,} SendMessageBatch, "
-            f"{d['invocations']['lister'] + d['invocations']['enqueuer']} invocations, {d['state_transitions']:,} transitions; history events: "
+            + (f"{d['batch_get_item']:,} BatchGetItem, " if "batch_get_item" in d else "")
+            + f"{d['invocations']['lister'] + d['invocations']['enqueuer']} invocations, {d['state_transitions']:,} transitions; history events: "
             f"{d['history_events']:,} (run)" + (f", {child:,} (the day's child execution)" if child else ""),
             None,
         )

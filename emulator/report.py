@@ -1,5 +1,6 @@
-"""The local run's report: every object under the date prefix, judged from the final state of S3
-and the dead-letter queue (not from what the handlers say they did)."""
+"""The local run's report: every object under the date prefix, judged from the final state of S3,
+the dead-letter queue and the remembered content failures (not from what the handlers say they
+did)."""
 from __future__ import annotations
 
 import json
@@ -9,12 +10,13 @@ from typing import Any, Iterable, Mapping
 
 import boto3
 
+from optimizer import known_failures
 from optimizer.keys import ARCHIVE_CLASSES
 from optimizer.wav import NotWav, read_wav_info
 
 from .deploy import REGION, Deployment
 
-OUTCOMES = ("converted", "skipped", "failed", "untouched")
+OUTCOMES = ("converted", "skipped", "known_failure", "failed", "untouched")
 
 
 @dataclass(frozen=True)
@@ -47,16 +49,32 @@ def dead_letters(deployment: Deployment) -> list[dict[str, Any]]:
     return entries
 
 
+def remembered_failures(deployment: Deployment, keys: Iterable[str]) -> dict[str, known_failures.KnownFailure]:
+    """The content failures the converter remembered for these keys, read as the lister reads them."""
+    table = deployment.function("FunctionsLister").environment.get("LEDGER_TABLE", "")
+    return known_failures.lookup(boto3.client("dynamodb", region_name=REGION), table, keys).found
+
+
 def object_entries(
-    deployment: Deployment, prefix: str, loaded: Mapping[str, Loaded], reached_converter: Iterable[str], dlq: list[dict[str, Any]]
+    deployment: Deployment,
+    prefix: str,
+    loaded: Mapping[str, Loaded],
+    reached_converter: Iterable[str],
+    dlq: list[dict[str, Any]],
+    reached_in_last_run: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """reached_in_last_run: the keys the last execution's converter received (default: all
+    reached). A recording remembered as a content failure that the last execution did not send
+    to the converter was skipped by it as a known failure."""
     s3 = boto3.client("s3", region_name=REGION)
     failed = {entry["key"]: entry["reason"] for entry in dlq if entry["key"]}
     reached = set(reached_converter)
+    reached_last = reached if reached_in_last_run is None else set(reached_in_last_run)
     versions: dict[str, list[dict[str, Any]]] = {}
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=deployment.bucket, Prefix=prefix):
         for version in page.get("Versions", []):
             versions.setdefault(version["Key"], []).append(version)
+    remembered = remembered_failures(deployment, sorted(versions))
     entries = []
     for key in sorted(versions):
         current = next(v for v in versions[key] if v["IsLatest"])
@@ -64,7 +82,11 @@ def object_entries(
         tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=deployment.bucket, Key=key)["TagSet"]}
         original = loaded.get(key)
         rewritten = original is not None and current["ETag"] != original.etag
-        if key in failed:
+        known = remembered.get(key)
+        known = known if known is not None and known.etag == current["ETag"] else None  # for this very version
+        if known is not None and key not in reached_last:
+            outcome, reason = "known_failure", f"{known.reason} (remembered {known.failed_at}; skipped until the object changes or \"retry_failed\": true)"
+        elif key in failed:
             outcome, reason = "failed", failed[key]
         elif rewritten and tags.get("converted") == "True":
             outcome, reason = "converted", None
@@ -85,6 +107,8 @@ def object_entries(
                 "metadata_after": head.get("Metadata", {}),
                 "versions": len(versions[key]),
                 "original_version_retained": original is not None and any(v["ETag"] == original.etag for v in versions[key]),
+                # The current version is remembered as a content failure: runs skip it.
+                "known_failure": {"reason": known.reason, "failed_at": known.failed_at} if known else None,
             }
         )
     return entries

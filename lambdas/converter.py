@@ -2,7 +2,9 @@
 
 Outcomes per record:
   converted / skipped          -> message deleted (success)
-  permanent failure            -> message re-sent to the DLQ with its reason, then deleted
+  permanent failure            -> message re-sent to the DLQ with its reason, then deleted; a
+                                  content failure is also remembered for that object version
+                                  (optimizer/known_failures.py), so later runs skip it
   transient failure            -> reported in batchItemFailures, SQS retries it; on the last
                                   receive the converter gives up itself and dead-letters it with
                                   the reason, rather than let the redrive policy move it mute
@@ -23,7 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from optimizer import aws, ledger
+from optimizer import aws, known_failures, ledger
 from optimizer.conversion import Outcome, PermanentFailure, TransientFailure, convert_recording
 from optimizer.messages import BadMessage, Recording
 from optimizer.settings import Settings
@@ -93,18 +95,53 @@ class Batch:
             metrics.add_metric(name="BytesAfter", unit=MetricUnit.Bytes, value=total["bytes_after"])
 
 
+class ReadVersion:
+    """The S3 client, keeping the ETag of the object version convert_recording read: a content
+    failure is remembered for those bytes, also when the object changed after it was listed."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+        self.etag: str | None = None
+
+    def get_object(self, **kwargs: Any) -> Any:
+        response = self._s3.get_object(**kwargs)
+        self.etag = response.get("ETag")
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+
+def remember_content_failure(settings: Settings, rec: Recording, etag: str | None, reason: str) -> bool:
+    """After the dead letter is sent. A failed write leaves the recording dead-lettered and the run
+    failed, as before; it only means the next run tries the recording once more, so it is logged
+    and counted (KnownFailureWriteFailures), not retried at the price of a second dead letter."""
+    if not etag:
+        return False  # nothing was read: no version to tie the failure to
+    try:
+        return known_failures.remember(aws.client("dynamodb"), settings.ledger_table, rec.key, etag, reason, run=rec.run)
+    except Exception:
+        logger.exception("content failure not remembered; the next run will try this recording again", extra={"key": rec.key, "etag": etag})
+        metrics.add_metric(name="KnownFailureWriteFailures", unit=MetricUnit.Count, value=1)
+        return False
+
+
 def process_record(record: SQSRecord, settings: Settings, context: Any, batch: Batch | None = None) -> Outcome:
     started = time.monotonic()
-    key, run = None, ""
+    key, run, rec = None, "", None
+    s3 = ReadVersion(aws.client("s3"))
+    remembered = False
     try:
         rec = Recording.from_body(record.body)
         key, run = rec.key, rec.run
         if context is not None and context.get_remaining_time_in_millis() < RESERVED_MS + rec.size // BYTES_PER_MS:
             raise TransientFailure("not enough time left in this invocation; deferred to a retry")
-        outcome = convert_recording(rec, s3=aws.client("s3"), settings=settings)
+        outcome = convert_recording(rec, s3=s3, settings=settings)
     except (PermanentFailure, BadMessage) as exc:
         send_to_dead_letter(settings, record, str(exc))  # raises if the DLQ is unreachable: retried
         outcome = Outcome("failed", str(exc))
+        if rec is not None and known_failures.remembers(exc):
+            remembered = remember_content_failure(settings, rec, s3.etag, str(exc))
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         receives = int(record.attributes.approximate_receive_count or 1)
@@ -122,7 +159,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     logger.info(
         "recording",
         extra={"key": key, "outcome": outcome.outcome, "reason": outcome.reason, "bytes_before": outcome.bytes_before,
-               "bytes_after": outcome.bytes_after, "seconds": round(seconds, 3)},
+               "bytes_after": outcome.bytes_after, "seconds": round(seconds, 3), "remembered": remembered},
     )  # fmt: skip
     if outcome.outcome == "converted":
         metrics.add_metric(name="ConversionSeconds", unit=MetricUnit.Seconds, value=round(seconds, 3))

@@ -10,11 +10,12 @@ Events (from the state machine):
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any, Iterator, Mapping
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, ledger
+from optimizer import aws, known_failures, ledger
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_read
@@ -34,6 +35,7 @@ def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.
         "bucket": settings.bucket,
         "source": request.source,
         "dry_run": request.dry_run,
+        "retry_failed": request.retry_failed,
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
         "days": len(request.days),
@@ -58,12 +60,24 @@ def iter_objects(s3: Any, bucket: str, prefix: str, start_after: str | None) -> 
         kwargs["ContinuationToken"] = response["NextContinuationToken"]
 
 
-def list_page(settings: Settings, s3: Any, run: Mapping[str, Any], day: str, progress: Mapping[str, Any] | None) -> dict[str, Any]:
+def list_page(
+    settings: Settings, s3: Any, run: Mapping[str, Any], day: str, progress: Mapping[str, Any] | None, dynamodb: Any = None
+) -> dict[str, Any]:
     progress = progress or new_progress()
     prefix = day_prefix(settings.bucket_prefix, dt.date.fromisoformat(day))
     objects = iter_objects(s3, run["bucket"], prefix, progress["cursor"]["start_after"])
     page = take_page(objects, prefix=prefix, target_class=settings.target_class, overwrite=settings.overwrite_converted)
-    logger.info("page listed", extra={"prefix": prefix, "listed": page.listed, "to_enqueue": len(page.items), "done": page.exhausted})
+    reads = known_failures.Lookup()
+    # .get: a run resolved before retry_failed existed (an execution in flight during an update).
+    if page.items and not run.get("retry_failed", False):
+        reads = known_failures.lookup(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
+        for known in known_failures.drop_known_failures(page, prefix, reads.found, time.time()):
+            logger.info("known failure skipped", extra={"key": known.key, "etag": known.etag, "reason": known.reason, "failed_at": known.failed_at})
+    logger.info(
+        "page listed",
+        extra={"prefix": prefix, "listed": page.listed, "to_enqueue": len(page.items), "known_failures": page.skipped["known_failure"],
+               "known_failure_reads": reads.requests, "known_failure_read_units": reads.read_units, "done": page.exhausted},
+    )  # fmt: skip
     return {
         "progress": advance(progress, page),
         "prefix": prefix,
@@ -98,7 +112,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             logger.error("preflight refused the run", extra={"reason": str(exc)})
             raise
     if action == "list":
-        return list_page(settings, aws.client("s3"), event["run"], event["day"], event.get("progress"))
+        return list_page(settings, aws.client("s3"), event["run"], event["day"], event.get("progress"), aws.client("dynamodb"))
     if action == "summarize":
         counts = ledger.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
         return run_summary(event["run"], counts, event["dlq"], event.get("warnings") or [], settings)

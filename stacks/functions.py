@@ -58,7 +58,7 @@ class OptimizerFunctions(Construct):
                 "PRICE_TARGET_GB_MONTH": str(prices.storage_class(config.storage_class).flat_gb_month),
             },
         )  # fmt: skip
-        ledger.grant_read_data(self.lister)
+        ledger.grant_read_data(self.lister)  # GetItem (the run's counts), BatchGetItem (known failures)
         self.lister.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[bucket.bucket_arn])
         )
@@ -96,6 +96,15 @@ class OptimizerFunctions(Construct):
             },
         )  # fmt: skip
         ledger.grant(self.converter, "dynamodb:UpdateItem")
+        # Remembering a content failure (lambdas/optimizer/known_failures.py): PutItem only on the
+        # failure items, so the converter cannot replace a run's counters.
+        self.converter.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:PutItem"],
+                resources=[ledger.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["failure#*"]}},
+            )
+        )
         objects = bucket.arn_for_objects(f"{config.bucket_prefix}*")
         self.converter.add_to_role_policy(
             iam.PolicyStatement(

@@ -158,6 +158,9 @@ class Orchestration(Construct):
                              "objects.$": "$.Payload.objects", "counts.$": "$.Payload.counts"},
             result_path="$.page",
         )  # fmt: skip
+        # The known failures could not be read (DynamoDB kept keys unprocessed): listing is
+        # idempotent (the cursor is in the input), so the page is simply listed again.
+        list_page.add_retry(errors=["KnownFailuresUnavailable"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
         enqueue = self._invoke(
             "EnqueuePage", enqueuer, {"run.$": "$.run", "page.$": "$.page"},
             result_selector={"progress.$": "$.Payload.progress"}, result_path="$.page",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
-ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run"})
+ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run", "retry_failed"})
 
 _US = re.compile(r"^([0-9]{2})/([0-9]{2})/([0-9]{4})$")
 _ISO = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
@@ -34,7 +34,7 @@ def parse_date(text: str, key: str = "specific_date") -> dt.date:
 MAX_RANGE_DAYS = 3653  # ten years, leap days included
 KEYS_HELP = (
     "accepted inputs: {} (the scheduled day), {\"specific_date\": DATE}, "
-    "{\"start_date\": DATE, \"end_date\": DATE}, each optionally with \"dry_run\": true"
+    "{\"start_date\": DATE, \"end_date\": DATE}, each optionally with \"dry_run\": true and/or \"retry_failed\": true"
 )
 
 
@@ -43,6 +43,7 @@ class RunRequest:
     days: tuple[dt.date, ...]  # oldest first
     source: str  # schedule | input | range
     dry_run: bool = False
+    retry_failed: bool = False  # enqueue the recordings remembered as content failures too
 
 
 def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
@@ -82,12 +83,18 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
     dry_run = execution_input.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise InvalidInput(f"dry_run must be true or false, got {dry_run!r}")
+    retry_failed = execution_input.get("retry_failed", False)
+    if not isinstance(retry_failed, bool):
+        raise InvalidInput(
+            f"retry_failed must be true or false (JSON booleans, not strings), got {retry_failed!r}; "
+            "true enqueues again the recordings earlier runs remembered as content failures"
+        )
     specific = _date_field(execution_input, "specific_date")
     start, end = _date_field(execution_input, "start_date"), _date_field(execution_input, "end_date")
     if specific and (start or end):
         raise InvalidInput(f"give either specific_date or start_date and end_date, not both; {KEYS_HELP}")
     if specific:
-        return RunRequest((_not_future(specific, "specific_date", today),), "input", dry_run)
+        return RunRequest((_not_future(specific, "specific_date", today),), "input", dry_run, retry_failed)
     if start or end:
         if not (start and end):
             raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
@@ -97,9 +104,9 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
         count = (end - start).days + 1
         if count > MAX_RANGE_DAYS:
             raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
-        return RunRequest(tuple(start + dt.timedelta(days=i) for i in range(count)), "range", dry_run)
+        return RunRequest(tuple(start + dt.timedelta(days=i) for i in range(count)), "range", dry_run, retry_failed)
     target = today - dt.timedelta(days=num_days_age)
-    return RunRequest(tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run)
+    return RunRequest(tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run, retry_failed)
 
 
 def day_prefix(bucket_prefix: str, day: dt.date) -> str:

@@ -12,7 +12,9 @@ from .keys import ARCHIVE_CLASSES, is_audio_key
 PAGE_BUDGET_BYTES = 48 * 1024
 # Bounds one invocation's work when a day holds mostly objects we skip (nothing fills the page).
 MAX_KEYS_CONSIDERED = 10_000
-SKIP_REASONS = ("not_audio", "already_target_class", "archived")
+# Why the lister does not enqueue a listed object: the first three from the listing alone
+# (skip_reason), known_failure from the failures the converter remembered (known_failures.py).
+SKIP_REASONS = ("not_audio", "already_target_class", "archived", "known_failure")
 SQS_BATCH = 10  # messages per SendMessageBatch
 
 

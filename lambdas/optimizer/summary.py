@@ -28,6 +28,7 @@ def run_summary(
     output.update(
         prefix=run["prefix"],
         dry_run=run["dry_run"],
+        retry_failed=bool(run.get("retry_failed", False)),
         listed=counts.get("listed", 0),
         enqueued=counts.get("enqueued", 0),
         converted=counts.get("converted", 0),
@@ -57,6 +58,8 @@ def run_summary(
         output["failures_in"] = settings.dlq_url
         cause = (
             f"{failed} recording(s) of this run failed and are in the dead-letter queue {settings.dlq_url}; "
-            "their originals are untouched. Each message says why; fix the cause, then redrive."
+            "their originals are untouched. Each message says why; fix the cause, then redrive. Those that failed "
+            "for their own content are skipped by later runs (skipped.known_failure) until the object changes or "
+            "the input says \"retry_failed\": true."
         )
     return {"failed": failed, "cause": cause, "output": output}

@@ -1,7 +1,8 @@
 """A small run of the benchmark (python -m benchmarks) in the test suite.
 
 Only what is deterministic is asserted: requests per converted recording, SendMessageBatch calls
-per 1,000 recordings, S3 requests by the enqueuer, the largest state payload. Never a wall time:
+per 1,000 recordings, S3 requests by the enqueuer, the lister's BatchGetItem calls for the known
+failures, the largest state payload. Never a wall time:
 the machine is shared, and the benchmark reports times as ratios measured in one run.
 """
 from __future__ import annotations
@@ -64,3 +65,12 @@ def test_enqueueing_1000_recordings_takes_100_send_message_batch_calls(measured)
 def test_no_state_payload_exceeds_64_kb(measured):
     largest = measured["thousand"]["max_state_bytes"]
     assert 40 * 1024 < largest <= PAYLOAD_LIMIT  # full pages were measured, and they fit
+
+
+def test_the_known_failure_check_reads_in_batches_of_100_keys(measured):
+    thousand = measured["thousand"]
+    assert thousand["known_failure_keys_checked"] == 1000
+    # At least one request per 100 keys, at most one more per page (its last, partial batch).
+    assert 10 <= thousand["batch_get_item"] <= 10 + thousand["pages"]
+    assert thousand["known_failure_read_units"] == 500  # 0.5 per key, eventually consistent
+    assert thousand["requests"]["lister"].get("dynamodb:GetItem", 0) == 1  # the summary's; no per-key read

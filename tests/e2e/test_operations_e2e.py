@@ -70,6 +70,7 @@ def test_a_range_processes_every_day_as_its_own_child_execution(stack, wavs):
         ({"start_date": "2022-02-30", "end_date": "2022-03-01"}, "start_date '2022-02-30' is not a calendar date"),
         ({"specific_date": "01/01/2022", "start_date": "01/01/2022", "end_date": "01/02/2022"}, "not both"),
         ({"specific_date": "01/01/2022", "dry_run": "yes"}, "dry_run must be true or false"),
+        ({"specific_date": "01/01/2022", "retry_failed": "true"}, "retry_failed must be true or false"),
     ],
 )
 def test_a_bad_range_fails_in_the_first_state(stack, wavs, execution_input, says):
@@ -143,7 +144,8 @@ def test_the_summary_counts_each_outcome_exactly(stack, wavs, ffmpeg, tmp_path):
     summary = json.loads(lambdas.last_result("Summarize"))["output"]
     sizes = [s3().head_object(Bucket=deployment.bucket, Key=key)["ContentLength"] for key in good]
     assert (summary["listed"], summary["enqueued"], summary["converted"], summary["failed"]) == (6, 4, 2, 1)
-    assert summary["skipped"] == {"not_audio": 1, "already_target_class": 0, "archived": 1, "already_converted": 0, "already_alaw": 1, "gone": 0}
+    assert summary["skipped"] == {"not_audio": 1, "already_target_class": 0, "archived": 1, "known_failure": 0,
+                                  "already_converted": 0, "already_alaw": 1, "gone": 0}
     assert (summary["bytes_before"], summary["bytes_after"]) == (len(wavs[1]) + len(wavs[2]), sum(sizes))
     assert summary["failures_in"] == deployment.queue_url("QueuesDeadLetter")
 

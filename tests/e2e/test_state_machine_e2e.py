@@ -57,8 +57,10 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
     assert execution.status == "SUCCEEDED", execution.cause
     sizes = [s3().head_object(Bucket=deployment.bucket, Key=key)["ContentLength"] for key in keys]
     assert execution.output == {
-        "date": "2022-01-01", "prefix": DAY, "dry_run": False, "listed": 4, "enqueued": 3, "converted": 3, "failed": 0,
-        "skipped": {"not_audio": 1, "already_target_class": 0, "archived": 0, "already_converted": 0, "already_alaw": 0, "gone": 0},
+        "date": "2022-01-01", "prefix": DAY, "dry_run": False, "retry_failed": False, "listed": 4, "enqueued": 3, "converted": 3,
+        "failed": 0,
+        "skipped": {"not_audio": 1, "already_target_class": 0, "archived": 0, "known_failure": 0, "already_converted": 0,
+                    "already_alaw": 0, "gone": 0},
         "bytes_before": sum(map(len, recordings)), "bytes_after": sum(sizes), "warnings": [NO_RULE_WARNING],
     }  # fmt: skip
     for key, body in zip(keys, recordings):

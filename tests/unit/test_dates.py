@@ -169,9 +169,54 @@ def test_lister_resolve_builds_the_run_from_the_date():
         "bucket": "recordings",
         "source": "input",
         "dry_run": False,
+        "retry_failed": False,
         "start_date": "2022-01-05",
         "end_date": "2022-01-05",
         "days": 1,
         "prefix": "connect/acme/CallRecordings/2022/01/05/",
     }
     assert result["days"] == ["2022-01-05"]
+
+
+# --- retry_failed -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "execution_input",
+    [
+        {"specific_date": "01/05/2022", "retry_failed": True},
+        {"start_date": "01/01/2022", "end_date": "01/03/2022", "retry_failed": True},
+        {"retry_failed": True},  # the scheduled day
+        {"specific_date": "01/05/2022", "retry_failed": True, "dry_run": True},
+    ],
+)
+def test_retry_failed_true_is_carried_by_every_input_shape(execution_input):
+    request = resolve_request(execution_input, today=TODAY, num_days_age=AGE)
+    assert request.retry_failed is True
+    assert request.dry_run is execution_input.get("dry_run", False)
+
+
+@pytest.mark.parametrize("execution_input", [{}, {"specific_date": "01/05/2022"}, {"specific_date": "01/05/2022", "retry_failed": False}])
+def test_retry_failed_is_false_unless_asked(execution_input):
+    assert resolve_request(execution_input, today=TODAY, num_days_age=AGE).retry_failed is False
+
+
+@pytest.mark.parametrize("value", ["true", "yes", 1, 0, None, [], {"on": True}])
+def test_retry_failed_must_be_a_json_boolean(value):
+    with pytest.raises(InvalidInput) as err:
+        resolve_request({"specific_date": "01/05/2022", "retry_failed": value}, today=TODAY, num_days_age=AGE)
+    message = str(err.value)
+    assert message.startswith("retry_failed must be true or false") and repr(value) in message
+
+
+def test_the_help_names_retry_failed():
+    with pytest.raises(InvalidInput, match='"retry_failed": true'):
+        resolve_request({"retry": True}, today=TODAY, num_days_age=AGE)
+
+
+def test_lister_resolve_carries_retry_failed_in_the_run():
+    import lister
+
+    settings = Settings(bucket="recordings", bucket_prefix="p/", num_days_age=3)
+    result = lister.resolve(settings, {"specific_date": "01/05/2022", "retry_failed": True}, "exec-2", TODAY)
+    assert result["run"]["retry_failed"] is True

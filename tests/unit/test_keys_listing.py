@@ -137,7 +137,7 @@ def test_page_items_are_relative_keys_with_etag_and_size_and_counts_per_reason()
         ["sub/f.Wav", etag_of(PREFIX + "sub/f.Wav"), 30],
     ]
     assert page.listed == 7
-    assert page.skipped == {"not_audio": 2, "archived": 2, "already_target_class": 1}
+    assert page.skipped == {"not_audio": 2, "archived": 2, "already_target_class": 1, "known_failure": 0}
     assert page.last_key == PREFIX + "g.json"
     assert page.exhausted is True
 
@@ -353,7 +353,8 @@ def test_advance_adds_counts_and_moves_the_cursor():
     assert after["cursor"] == {"start_after": PREFIX + "d.wav", "done": True}
     assert after["totals"]["listed"] == 8
     assert after["totals"]["enqueued"] == 3  # the enqueuer counts what it sends
-    assert after["totals"]["skipped"] == {"not_audio": 2, "already_target_class": 1, "archived": 1}
+    # A progress made before known_failure existed (an execution in flight) gains it at 0.
+    assert after["totals"]["skipped"] == {"not_audio": 2, "already_target_class": 1, "archived": 1, "known_failure": 0}
     assert progress == snapshot  # the input is not modified
 
 
@@ -451,7 +452,8 @@ def test_summary_counts_failures_from_the_ledger_confirmed_by_the_dlq(ledger_fai
     assert result["failed"] == failed
     output = result["output"]
     assert (output["date"], output["prefix"], output["listed"], output["enqueued"], output["converted"]) == ("2022-01-31", PREFIX, 12, 8, 6)
-    assert output["skipped"] == {"not_audio": 2, "already_target_class": 1, "archived": 1, "already_converted": 1, "already_alaw": 0, "gone": 0}
+    assert output["skipped"] == {"not_audio": 2, "already_target_class": 1, "archived": 1, "known_failure": 0,
+                                 "already_converted": 1, "already_alaw": 0, "gone": 0}
     assert (output["bytes_before"], output["bytes_after"], output["warnings"]) == (4000, 1000, ["w"])
     if failed:
         assert "dead-letter queue https://dlq" in result["cause"] and str(failed) in result["cause"]
