@@ -76,6 +76,8 @@ class Batch:
             counts[f"skipped_{outcome.reason}"] += 1
         else:
             counts[outcome.outcome] += 1
+        if outcome.kind:
+            counts[f"failed_{outcome.kind}"] += 1
         if outcome.outcome == "converted":
             counts["bytes_before"] += outcome.bytes_before
             counts["bytes_after"] += outcome.bytes_after
@@ -139,7 +141,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
         outcome = convert_recording(rec, s3=s3, settings=settings)
     except (PermanentFailure, BadMessage) as exc:
         send_to_dead_letter(settings, record, str(exc))  # raises if the DLQ is unreachable: retried
-        outcome = Outcome("failed", str(exc))
+        outcome = Outcome("failed", str(exc), kind=getattr(exc, "kind", "bad_message"))
         if rec is not None and known_failures.remembers(exc):
             remembered = remember_content_failure(settings, rec, s3.etag, str(exc))
     except Exception as exc:
@@ -154,7 +156,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
             raise
         reason = f"gave up after {receives} attempts: {reason}"
         send_to_dead_letter(settings, record, reason)
-        outcome = Outcome("failed", reason)
+        outcome = Outcome("failed", reason, kind="gave_up")
     seconds = time.monotonic() - started
     logger.info(
         "recording",

@@ -34,6 +34,7 @@ class Case:
     build: Callable[["Builder"], bytes]
     outcome: str  # converted | skipped | failed
     reason: str | None = None  # a fragment of the skip or failure reason
+    kind: str | None = None  # of a failure: the class counted in the run's summary (failed_by_kind)
     # How the converted bytes are known to be right: "same" = byte-identical to what ffmpeg
     # makes of the original as it is (the converter before the byte accounting); "audio_only" =
     # identical to what ffmpeg makes of the same audio with exact header sizes and nothing after.
@@ -170,19 +171,19 @@ CASES: tuple[Case, ...] = (
     # --- already in the target format: skipped ----------------------------------------------
     Case("already-alaw-mono.wav", lambda b: b.ffmpeg_write("-ac", "1", "-c:a", "pcm_alaw"), "skipped", "already_alaw"),
     # --- broken: refused, original untouched ------------------------------------------------
-    Case("stale-sizes-after-crash.wav", _stale, "failed", "audio past a stale data size"),
-    Case("data-declares-half.wav", lambda b: b.wav(data_size=len(b.pcm) // 2), "failed", "audio past a stale data size"),
-    Case("garbage-after-data.wav", _garbage_after, "failed", "are not RIFF chunks"),
-    Case("two-data-chunks.wav", _two_data_chunks, "failed", "more than one data chunk"),
-    Case("truncated.wav", _truncated, "failed", "truncated recording"),
-    Case("riff-size-says-less.wav", _riff_says_less, "failed", "the RIFF header declares"),
-    Case("zero-data-then-list.wav", lambda b: b.wav(audio=b"", after=LIST_INFO), "failed", "no audio frames"),
-    Case("partial-last-frame.wav", lambda b: b.wav(audio=b.pcm[:-3]), "failed", "ends inside a frame"),
-    Case("rf64.wav", _rf64, "failed", "RF64 is not supported"),
-    Case("empty-object.wav", lambda b: b"", "failed", "the object is empty"),
-    Case("not-a-wav.wav", lambda b: b"ID3\x04\x00" + b.pcm[:4000], "failed", "not a RIFF/WAVE file"),
-    Case("adpcm-codec.wav", lambda b: riff(fmt_chunk(2, 2, RATE, 4)[:8 + 16] + chunk(b"data", b.pcm[:4000])), "failed", "unsupported WAV codec"),
-    Case("channels-cancel.wav", _stereo_inverted, "failed", "channels cancel"),
+    Case("stale-sizes-after-crash.wav", _stale, "failed", "audio past a stale data size", "stale_size"),
+    Case("data-declares-half.wav", lambda b: b.wav(data_size=len(b.pcm) // 2), "failed", "audio past a stale data size", "stale_size"),
+    Case("garbage-after-data.wav", _garbage_after, "failed", "are not RIFF chunks", "stale_size"),
+    Case("two-data-chunks.wav", _two_data_chunks, "failed", "more than one data chunk", "two_data_chunks"),
+    Case("truncated.wav", _truncated, "failed", "truncated recording", "truncated"),
+    Case("riff-size-says-less.wav", _riff_says_less, "failed", "the RIFF header declares", "riff_size"),
+    Case("zero-data-then-list.wav", lambda b: b.wav(audio=b"", after=LIST_INFO), "failed", "no audio frames", "no_audio"),
+    Case("partial-last-frame.wav", lambda b: b.wav(audio=b.pcm[:-3]), "failed", "ends inside a frame", "partial_frame"),
+    Case("rf64.wav", _rf64, "failed", "RF64 is not supported", "rf64"),
+    Case("empty-object.wav", lambda b: b"", "failed", "the object is empty", "empty"),
+    Case("not-a-wav.wav", lambda b: b"ID3\x04\x00" + b.pcm[:4000], "failed", "not a RIFF/WAVE file", "not_wav"),
+    Case("adpcm-codec.wav", lambda b: riff(fmt_chunk(2, 2, RATE, 4)[:8 + 16] + chunk(b"data", b.pcm[:4000])), "failed", "unsupported WAV codec", "unsupported_codec"),
+    Case("channels-cancel.wav", _stereo_inverted, "failed", "channels cancel", "verification_failed"),
 )
 
 
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
         args.ffmpeg = str(Path(__file__).resolve().parent.parent / "layers" / "ffmpeg" / "build" / arch / "bin" / "ffmpeg")
     cases = build(args.ffmpeg, args.directory)
-    expected = {name: {"outcome": c.outcome, "reason": c.reason} for name, c in cases.items()}
+    expected = {name: {"outcome": c.outcome, "reason": c.reason, "kind": c.kind} for name, c in cases.items()}
     expected_file = args.directory.with_name(args.directory.name + ".expected.json")
     expected_file.write_text(json.dumps(expected, indent=2) + "\n")
     print(f"{len(cases)} recordings written to {args.directory}, their expected outcomes to {expected_file}", file=sys.stderr)

@@ -33,10 +33,16 @@ _LOCK_HEADERS = ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegal
 # not a passing one (a missing key answers 404 because the role holds s3:ListBucket).
 _DENIED = ("AccessDenied", "403", "KMS.AccessDeniedException", "KMS.DisabledException", "KMS.KMSInvalidStateException", "KMS.NotFoundException")
 _CHUNK = 1024 * 1024
+_VERIFY = "verification_failed"
 
 
 class PermanentFailure(Exception):
-    """Retrying cannot help (bad audio, failed verification): goes to the DLQ with this reason."""
+    """Retrying cannot help (bad audio, failed verification): goes to the DLQ with this reason.
+    `kind` names the class of failure in the run's summary (failed_by_kind)."""
+
+    def __init__(self, reason: str, kind: str = "other") -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 class ContentFailure(PermanentFailure):
@@ -56,6 +62,7 @@ class Outcome:
     reason: str | None
     bytes_before: int = 0
     bytes_after: int = 0
+    kind: str | None = None  # of a failure: PermanentFailure.kind
 
 
 def ffmpeg_command(ffmpeg: str, src: str, dst: str) -> list[str]:
@@ -71,26 +78,28 @@ def run_ffmpeg(ffmpeg: str, src: str, dst: str) -> None:
     proc = subprocess.run(ffmpeg_command(ffmpeg, src, dst), capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise ContentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}")
+        raise ContentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", "ffmpeg_failed")
 
 
 def verify(source: WavInfo, output: WavInfo, tolerance: float = DURATION_TOLERANCE_S) -> None:
     """The output must be what we promise, complete, and as long as the input."""
     if not output.is_alaw_mono_8k:
-        raise ContentFailure(f"verification failed: output is {output.describe()}, expected A-law 8-bit 8000 Hz mono")
+        raise ContentFailure(f"verification failed: output is {output.describe()}, expected A-law 8-bit 8000 Hz mono", _VERIFY)
     if not output.complete:
         raise ContentFailure(
-            f"verification failed: output data chunk holds {output.data_bytes} of {output.declared_data_bytes} bytes"
+            f"verification failed: output data chunk holds {output.data_bytes} of {output.declared_data_bytes} bytes",
+            _VERIFY,
         )
     if output.frames == 0:
-        raise ContentFailure("verification failed: output has no audio frames")
+        raise ContentFailure("verification failed: output has no audio frames", _VERIFY)
     # Exact arithmetic: in floats, a drift of exactly the tolerance (80 frames at 8 kHz for 10 ms)
     # comes out a hair above it and would be refused.
     drift = abs(Fraction(output.frames, output.sample_rate) - Fraction(source.frames, source.sample_rate))
     if drift > Fraction(str(tolerance)):
         raise ContentFailure(
             f"verification failed: output lasts {output.duration:.3f} s, input {source.duration:.3f} s "
-            f"(differs by {float(drift) * 1000:.1f} ms > {tolerance * 1000:.0f} ms)"
+            f"(differs by {float(drift) * 1000:.1f} ms > {tolerance * 1000:.0f} ms)",
+            _VERIFY,
         )
 
 
@@ -98,7 +107,9 @@ def merged_tags(existing: Mapping[str, str]) -> dict[str, str]:
     tags = dict(existing)
     tags[CONVERTED_TAG[0]] = CONVERTED_TAG[1]
     if len(tags) > MAX_TAGS:
-        raise PermanentFailure(f"the object already has {len(existing)} tags; S3 allows {MAX_TAGS}, so converted=True cannot be added")
+        raise PermanentFailure(
+            f"the object already has {len(existing)} tags; S3 allows {MAX_TAGS}, so converted=True cannot be added", "tag_limit"
+        )
     return tags
 
 
@@ -145,7 +156,8 @@ def _denied(exc: ClientError, action: str, rec: Recording) -> PermanentFailure:
         f"{action} s3://{rec.bucket}/{rec.key} was denied ({_error_code(exc)}: {message}). The converter's role needs "
         "s3:GetObject, s3:PutObject and the tagging actions under the prefix and, for an object encrypted with SSE-KMS, "
         "kms:Decrypt and kms:GenerateDataKey on its key (set -c kms_key_arn=..., and make sure the key policy lets IAM "
-        "policies of this account use the key); a bucket policy may also deny it. Fix that, then redrive."
+        "policies of this account use the key); a bucket policy may also deny it. Fix that, then redrive.",
+        "access_denied",
     )
 
 
@@ -166,7 +178,8 @@ def convert_recording(
 ) -> Outcome:
     if rec.bucket != settings.bucket or not rec.key.startswith(settings.bucket_prefix):
         raise PermanentFailure(
-            f"s3://{rec.bucket}/{rec.key} is outside this optimizer's scope s3://{settings.bucket}/{settings.bucket_prefix}"
+            f"s3://{rec.bucket}/{rec.key} is outside this optimizer's scope s3://{settings.bucket}/{settings.bucket_prefix}",
+            "outside_scope",
         )
     try:
         original = s3.get_object(Bucket=rec.bucket, Key=rec.key)
@@ -177,7 +190,7 @@ def convert_recording(
         if code == "InvalidObjectState":
             return Outcome("skipped", "archived")
         if code == "InvalidRequest" and "encrypt" in str(exc).lower():
-            raise PermanentFailure("the object is encrypted with a customer-provided key (SSE-C); it cannot be read") from None
+            raise PermanentFailure("the object is encrypted with a customer-provided key (SSE-C); it cannot be read", "sse_c") from None
         if code in _DENIED:
             raise _denied(exc, "reading", rec) from None
         raise
@@ -199,17 +212,17 @@ def convert_recording(
             try:
                 source = read_wav_info(src)
             except NotWav as exc:
-                raise ContentFailure(str(exc)) from None
+                raise ContentFailure(str(exc), exc.kind) from None
             if source.is_alaw_mono_8k and not settings.overwrite_converted:
                 return Outcome("skipped", "already_alaw", size)
             if source.frames == 0:
-                raise ContentFailure("the recording has no audio frames")
+                raise ContentFailure("the recording has no audio frames", "no_audio")
             fix_placeholder_sizes(src, source)  # our local copy only: ffmpeg must stop where the audio does
             convert(settings.ffmpeg_path, src, dst)
             try:
                 output = read_wav_info(dst)
             except NotWav as exc:
-                raise ContentFailure(f"verification failed: {exc}") from None
+                raise ContentFailure(f"verification failed: {exc}", "verification_failed") from None
             verify(source, output)
             args = put_arguments(original, tags, storage_class=settings.target_class)
             after = os.path.getsize(dst)
@@ -224,7 +237,7 @@ def convert_recording(
                         raise _denied(exc, "writing", rec) from None
                     if code == "InvalidArgument":  # S3 refused what we asked for: retrying asks again
                         message = exc.response.get("Error", {}).get("Message", "")
-                        raise PermanentFailure(f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}") from None
+                        raise PermanentFailure(f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}", "s3_refused") from None
                     raise
             return Outcome("converted", None, size, after)
     finally:

@@ -10,6 +10,16 @@ CONVERTER_SKIPS = ("already_converted", "already_alaw", "gone")
 GIB = 1024**3
 
 
+def failures_by_kind(counts: Mapping[str, int], failed: int) -> dict[str, int]:
+    """The run's failures by class (the converter counts failed_<kind>), most frequent first; those
+    the ledger never saw (dead-lettered by SQS's redrive policy after crashes) as `not_recorded`."""
+    kinds = {name[len("failed_"):]: n for name, n in counts.items() if name.startswith("failed_") and n}
+    missing = failed - sum(kinds.values())
+    if missing > 0:
+        kinds["not_recorded"] = missing
+    return dict(sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
+
+
 def run_summary(
     run: Mapping[str, Any], counts: Mapping[str, int], dlq: Mapping[str, Any], warnings: list[str], settings: Settings
 ) -> dict[str, Any]:
@@ -56,8 +66,12 @@ def run_summary(
     cause = None
     if failed:
         output["failures_in"] = settings.dlq_url
+        by_kind = failures_by_kind(counts, failed)
+        output["failed_by_kind"] = by_kind
+        kinds = ", ".join(f"{n} {kind}" for kind, n in by_kind.items())
         cause = (
-            f"{failed} recording(s) of this run failed and are in the dead-letter queue {settings.dlq_url}; "
+            f"{failed} recording(s) of this run failed ({kinds}; README, 'When something fails', says what each "
+            f"means and what to do) and are in the dead-letter queue {settings.dlq_url}; "
             "their originals are untouched. Each message says why; fix the cause, then redrive. Those that failed "
             "for their own content are skipped by later runs (skipped.known_failure) until the object changes or "
             "the input says \"retry_failed\": true."

@@ -34,7 +34,12 @@ _CHUNK_ID = re.compile(rb"(?=[\x20-\x7e]{4})")
 
 
 class NotWav(Exception):
-    """The file is not a WAV recording this optimizer can convert; the reason says why."""
+    """The file is not a WAV recording this optimizer can convert; the reason says why, and `kind`
+    names the class of refusal in the run's summary (failed_by_kind) and the README's table."""
+
+    def __init__(self, reason: str, kind: str = "corrupt") -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class WavInfo:
 def read_wav_info(path: str | os.PathLike[str]) -> WavInfo:
     size = os.path.getsize(path)
     if size == 0:
-        raise NotWav("the object is empty (0 bytes)")
+        raise NotWav("the object is empty (0 bytes)", kind="empty")
     with open(path, "rb") as f:
         return _read(f, size)
 
@@ -84,9 +89,9 @@ def read_wav_info(path: str | os.PathLike[str]) -> WavInfo:
 def _read(f: BinaryIO, size: int) -> WavInfo:
     head = f.read(12)
     if len(head) == 12 and head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":
-        raise NotWav(f"RF64 is not supported ({head[:4].decode()} header: a 64-bit WAV for recordings over 4 GiB)")
+        raise NotWav(f"RF64 is not supported ({head[:4].decode()} header: a 64-bit WAV for recordings over 4 GiB)", kind="rf64")
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        raise NotWav("not a RIFF/WAVE file (header missing or corrupt)")
+        raise NotWav("not a RIFF/WAVE file (header missing or corrupt)", kind="not_wav")
     riff_size = struct.unpack("<I", head[4:8])[0]
     fmt: tuple[int, int, int, int, int] | None = None
     pos = 12
@@ -123,7 +128,8 @@ def _data_chunk(f: BinaryIO, size: int, fmt: tuple[int, int, int, int, int], bod
         if audio % block_align:
             raise NotWav(
                 f"the audio ends inside a frame: {audio} data bytes are {audio // block_align} frames of "
-                f"{block_align} bytes and {audio % block_align} byte(s) more (a recording cut off mid-write)"
+                f"{block_align} bytes and {audio % block_align} byte(s) more (a recording cut off mid-write)",
+                kind="partial_frame",
             )
         # A placeholder declares nothing: what is there is what the writer meant.
         return WavInfo(tag, channels, rate, block_align, bits, body, audio, audio if placeholder else declared, ends_early)
@@ -142,18 +148,20 @@ def _data_chunk(f: BinaryIO, size: int, fmt: tuple[int, int, int, int, int], bod
     if declared > available:
         raise NotWav(
             f"truncated recording: the data chunk declares {declared} bytes ({_seconds(fmt, declared)}) but "
-            f"the object holds only {available} after its header ({_seconds(fmt, available)})"
+            f"the object holds only {available} after its header ({_seconds(fmt, available)})",
+            kind="truncated",
         )
     end = min(body + declared + (declared & 1), size)  # an odd chunk's pad byte is often not written at the end
     after = _chunk_sequence_end(read, end, size)
     if after != size:
         if _is_data_at(read, after, size):
-            raise NotWav("more than one data chunk (the audio after the first would be dropped)")
+            raise NotWav("more than one data chunk (the audio after the first would be dropped)", kind="two_data_chunks")
         extra = size - after
         raise NotWav(
             f"{extra} bytes at byte {after}, after the data chunk's declared {declared} bytes "
             f"({_seconds(fmt, declared)}), are not RIFF chunks: audio past a stale data size? "
-            f"(as audio they would be {_seconds(fmt, extra)} more); not converted, so that nothing is dropped"
+            f"(as audio they would be {_seconds(fmt, extra)} more); not converted, so that nothing is dropped",
+            kind="stale_size",
         )
     return info(declared)
 
@@ -166,7 +174,8 @@ def _check_riff_size(riff_size: int, size: int) -> None:
         return  # one pad byte counted but not written, or written but not counted
     raise NotWav(
         f"the RIFF header declares {declared_end} bytes but the object has {size} "
-        f"({'truncated' if declared_end > size else 'bytes past the declared end'}); not converted, so that nothing is dropped"
+        f"({'truncated' if declared_end > size else 'bytes past the declared end'}); not converted, so that nothing is dropped",
+        kind="riff_size",
     )
 
 
@@ -260,7 +269,7 @@ def _parse_fmt(raw: bytes) -> tuple[int, int, int, int, int]:
             raise NotWav("extensible fmt chunk too short")
         tag = struct.unpack("<H", raw[24:26])[0]  # first two bytes of the sub-format GUID
     if tag not in CONVERTIBLE:
-        raise NotWav(f"unsupported WAV codec (format tag 0x{tag:04x}); only PCM, float, A-law and mu-law are converted")
+        raise NotWav(f"unsupported WAV codec (format tag 0x{tag:04x}); only PCM, float, A-law and mu-law are converted", kind="unsupported_codec")
     if channels < 1 or rate < 1 or block_align < 1 or bits < 1:
         raise NotWav(f"invalid fmt chunk ({channels} channels, {rate} Hz, block align {block_align})")
     if block_align != channels * ((bits + 7) // 8):

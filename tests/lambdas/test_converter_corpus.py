@@ -90,8 +90,9 @@ def test_broken_recording_is_refused_with_its_reason_and_left_untouched(s3, corp
     original = (corpus / case.name).read_bytes()
     rec = put(s3, case.name, original)
 
-    with pytest.raises(ContentFailure, match=case.reason):
+    with pytest.raises(ContentFailure, match=case.reason) as err:
         convert_recording(rec, s3=s3, settings=settings(ffmpeg))
+    assert err.value.kind == case.kind  # the class the run's summary counts it under
 
     listed = s3.list_object_versions(Bucket=BUCKET, Prefix=rec.key)["Versions"]
     assert len(listed) == 1

@@ -370,7 +370,7 @@ def test_outcomes_are_counted_per_run_in_one_write_per_batch(ledger_env, stereo_
     one = ledger.read(dynamodb, "ledger", "run-1")
     sizes = sum(s3.head_object(Bucket=BUCKET, Key=k)["ContentLength"] for k in (a.key, b.key))
     assert one == {"converted": 2, "skipped_already_converted": 1, "bytes_before": 2 * len(stereo_wav), "bytes_after": sizes}
-    assert ledger.read(dynamodb, "ledger", "run-2") == {"failed": 1}
+    assert ledger.read(dynamodb, "ledger", "run-2") == {"failed": 1, "failed_not_wav": 1}  # by kind, for the summary
     assert sorted(writes) == ["run-1", "run-2"]
 
 
@@ -401,7 +401,7 @@ def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(ledge
     assert converter.handler(event, Context()) == {"batchItemFailures": []}
     (letter,) = dead_letters(sqs, settings.dlq_url)
     assert letter["key"] == rec.key and letter["failure"]["reason"].startswith("gave up after 3 attempts: TransientFailure")
-    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-3") == {"failed": 1}
+    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-3") == {"failed": 1, "failed_gave_up": 1}
     assert "converted" not in tags(s3, rec.key)
 
 

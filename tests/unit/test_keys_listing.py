@@ -463,6 +463,19 @@ def test_summary_counts_failures_from_the_ledger_confirmed_by_the_dlq(ledger_fai
     json.dumps(result)  # the state machine receives it as JSON
 
 
+def test_summary_names_the_failures_by_kind_most_frequent_first():
+    from optimizer.summary import run_summary
+
+    settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
+    counts = {**COUNTS, "failed": 4, "failed_truncated": 1, "failed_stale_size": 3}
+    # One more dead-lettered by SQS's redrive policy (a crash) never reached the ledger.
+    result = run_summary(RUN, counts, {"before": "0", "after": "5"}, [], settings)
+    assert result["failed"] == 5
+    assert list(result["output"]["failed_by_kind"].items()) == [("stale_size", 3), ("not_recorded", 1), ("truncated", 1)]
+    assert "5 recording(s) of this run failed (3 stale_size, 1 not_recorded, 1 truncated; README" in result["cause"]
+    assert "failed_by_kind" not in run_summary(RUN, COUNTS, {"before": "0", "after": "0"}, [], settings)["output"]
+
+
 def test_dry_run_summary_projects_a_quarter_and_prices_both_classes():
     from optimizer.summary import GIB, run_summary
 
