@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 
 from botocore.exceptions import ClientError
 
+from .audio import AudioMismatch, check_audio
 from .keys import ARCHIVE_CLASSES
 from .messages import Recording
 from .settings import Settings
@@ -52,6 +53,7 @@ class Outcome:
     reason: str | None
     bytes_before: int = 0
     bytes_after: int = 0
+    audio: Mapping[str, Any] | None = None  # what the audio check measured (AudioCheck.log_field)
 
 
 def ffmpeg_command(ffmpeg: str, src: str, dst: str) -> list[str]:
@@ -184,6 +186,10 @@ def convert_recording(
             except NotWav as exc:
                 raise ContentFailure(f"verification failed: {exc}") from None
             verify(source, output)
+            try:
+                measured = check_audio(src, source, dst, output)
+            except AudioMismatch as exc:
+                raise ContentFailure(f"verification failed: {exc}") from None
             args = put_arguments(original, tags, storage_class=settings.target_class)
             after = os.path.getsize(dst)
             with open(dst, "rb") as f:
@@ -193,6 +199,6 @@ def convert_recording(
                     if _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
                         raise TransientFailure("the object changed after it was read; not overwritten, retried later") from None
                     raise
-            return Outcome("converted", None, size, after)
+            return Outcome("converted", None, size, after, audio=measured.log_field())
     finally:
         body.close()
