@@ -116,3 +116,20 @@ def alaw_wav_bytes(codes: np.ndarray) -> bytes:
     """A correct A-law mono 8 kHz WAV around the given codes (the injected wrong outputs)."""
     codes = np.asarray(codes, np.uint8)
     return wav_bytes(np.zeros((len(codes), 1)), 8000, "alaw", data=codes.tobytes())
+
+
+def write_long(path: Path, seconds: int, rate: int) -> Path:
+    """A long stereo 16-bit call without holding it in memory: 20 s of turns (a whole number of
+    turn pairs, so the turns go on across the joins) repeated."""
+    block = encode(call(4 * 2 * TURN_S, rate), "s16")
+    total = seconds * rate * 4
+    header = wav_bytes(np.zeros((0, 2)), rate, "s16")
+    header = header[:4] + struct.pack("<I", len(header) - 8 + total) + header[8:-4] + struct.pack("<I", total)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    with open(tmp, "wb") as f:
+        f.write(header)
+        for start in range(0, total, len(block)):
+            f.write(block[: total - start])
+    tmp.rename(path)
+    return path
