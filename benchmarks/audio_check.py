@@ -161,7 +161,7 @@ def cost(ffmpeg: Path, src: Path, work: Path, repeats: int) -> dict[str, Any]:
         checks += _time(lambda: check_audio(str(src), source, str(dst), output), 1)
     result = check_audio(str(src), source, str(dst), output)
     return {
-        "file": src.name, "bytes": src.stat().st_size, "seconds_of_audio": source.duration, "repeats": repeats,
+        "file": src.name, "bytes": src.stat().st_size, "seconds_of_audio": source.frames / source.sample_rate, "repeats": repeats,
         "bare_ffmpeg_s": statistics.median(bare), "check_s": statistics.median(checks),
         "ratio": statistics.median(checks) / statistics.median(bare),
         "ratio_all": [c / b for c, b in zip(checks, bare)], "measured": result.log_field(),

@@ -111,7 +111,9 @@ def sample_format(info: WavInfo) -> SampleFormat:
     if info.format_tag in (ALAW, MULAW) and width == 1:
         table = ALAW_TABLE if info.format_tag == ALAW else MULAW_TABLE
         return SampleFormat("u1", 1, info.channels, 1 / 32768, table=table.astype(np.float32))
-    raise AudioMismatch(f"cannot decode {info.describe()} ({width} bytes per sample) to check the audio")
+    raise AudioMismatch(
+        f"cannot decode format 0x{info.format_tag:04x} with {width} bytes per sample ({info.bits_per_sample}-bit) to check the audio"
+    )
 
 
 def decode(raw: bytes, fmt: SampleFormat) -> list[np.ndarray]:
@@ -424,8 +426,11 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
 
 def measure(source_path: str, source: WavInfo, output_path: str, output: WavInfo) -> _Sums:
     fmt = sample_format(source)
-    if not output.is_alaw_mono_8k:
-        raise AudioMismatch(f"output is {output.describe()}, expected A-law 8-bit 8000 Hz mono")
+    if (output.format_tag, output.channels, output.sample_rate, output.block_align) != (ALAW, 1, TARGET_RATE, 1):
+        raise AudioMismatch(
+            f"the output is format 0x{output.format_tag:04x}, {output.channels} channel(s), {output.sample_rate} Hz, "
+            f"expected A-law mono 8000 Hz"
+        )
     # ffmpeg's output may be a few samples longer or shorter (the duration check bounds it).
     expected = source.frames * TARGET_RATE // source.sample_rate
     frames = min(output.frames, expected)

@@ -84,6 +84,21 @@ def test_g711_tables_match_ffmpeg_for_all_256_codes(ffmpeg, tmp_path, law):
     assert np.array_equal(table / 32768, ffmpeg_decode(ffmpeg, src))
 
 
+def test_a_format_the_check_cannot_decode_is_refused_with_what_it_is(tmp_path):
+    src = speech.write(tmp_path / "half-float.wav", np.zeros((800, 1)), 8000, "s16")
+    data = bytearray(src.read_bytes())
+    data[20:22] = (3).to_bytes(2, "little")  # IEEE float, 16-bit: no such float ffmpeg reads
+    src.write_bytes(bytes(data))
+    with pytest.raises(AudioMismatch, match=r"cannot decode format 0x0003 with 2 bytes per sample \(16-bit\) to check the audio"):
+        audio.sample_format(read_wav_info(src))
+
+
+def test_an_output_that_is_not_alaw_mono_8k_is_refused(ffmpeg, tmp_path):
+    src = speech.write(tmp_path / "in.wav", speech.call(1, 8000), 8000)
+    with pytest.raises(AudioMismatch, match="the output is format 0x0001, 2 channel\\(s\\), 8000 Hz, expected A-law mono 8000 Hz"):
+        check(src, src)
+
+
 def test_more_than_two_channels_are_not_verified_and_say_so(tmp_path):
     src = speech.write(tmp_path / "three.wav", np.zeros((800, 3)), 8000)
     with pytest.raises(AudioMismatch, match="3-channel audio: only mono and stereo downmixes can be verified"):
