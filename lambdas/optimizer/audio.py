@@ -284,6 +284,18 @@ def _sums_resampled(src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: Bina
     bins = int(np.count_nonzero(mask))
     mask = mask[:bins]
     alaw = (ALAW_TABLE / 32768).astype(np.float32)
+    # A whole multiple of 8 kHz (16, 32, 48, 96 kHz): the block is `factor` interleaved 8 kHz
+    # blocks, and one decimation-in-time step gives the source spectrum's first bins from their
+    # own small FFTs, about twice as fast as the FFT at the source's rate (the largest cost here).
+    factor = rate // TARGET_RATE if rate % TARGET_RATE == 0 else 1
+    twiddles = np.exp(-2j * np.pi * np.outer(np.arange(factor), np.arange(bins)) / n_src).astype(np.complex64)
+
+    def source_spectrum(m: np.ndarray) -> np.ndarray:
+        if factor == 1:
+            return np.fft.rfft(m)[:bins]
+        parts = np.fft.rfft(m.reshape(n_out, factor).T, axis=1)[:, :bins]
+        return (parts * twiddles).sum(axis=0)
+
     sums = _Sums(fmt.channels)
     for o0 in range(0, frames, TARGET_RATE):
         s0 = o0 * rate // TARGET_RATE
@@ -304,7 +316,7 @@ def _sums_resampled(src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: Bina
             m *= np.float32(fmt.scale)
         m = _reflect(m, lead, n_src)
         y = _reflect(alaw.take(_codes(out, output, o0 - margin_out, o0 + TARGET_RATE + margin_out)), max(0, margin_out - o0), n_out)
-        ref_spec = np.fft.rfft(m)[:bins] * (mask * (n_out / n_src))
+        ref_spec = source_spectrum(m) * (mask * (n_out / n_src))
         err_spec = np.fft.rfft(y)[:bins] * mask
         err_spec -= ref_spec
         ref = np.fft.irfft(ref_spec, n_out)[margin_out : margin_out + core_out]
