@@ -4,8 +4,8 @@ Measures the pipeline against its physical floor (one bare ffmpeg pass), counts 
 state transitions it makes at scale, measures the converter's memory and speed, and derives the
 cost per 1,000 call-minutes. Prints the goals table and writes every figure as JSON.
 
-Sections (all by default): pipeline, requests, enqueue, day, backfill, converter. The cost needs
-requests, enqueue, day and converter.
+Sections (all by default): pipeline, requests, enqueue, day, backfill, converter, audio. The cost
+needs requests, enqueue, day and converter.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from . import harness
 
-SECTIONS = ("pipeline", "requests", "enqueue", "day", "backfill", "converter")
+SECTIONS = ("pipeline", "requests", "enqueue", "day", "backfill", "converter", "audio")
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 MEMORY_SIZES = [512, 768, 1024, 1536, 1769, 2048]
 
@@ -211,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             lengths = [(10, 20), (60, 10), (300, 5), (3600, 1)] + ([] if args.quick else [(14400, 1)])
             section(results, "converter", lambda: converter_memory.measure(
                 synth, lengths, data_dir=args.data_dir, memory_lengths={60, 300, 3600, 14400}))  # fmt: skip
+        if "audio" in args.sections:
+            from . import audio_check
+
+            section(results, "audio", lambda: audio_check.measure(harness.ffmpeg_path(), args.data_dir, quick=args.quick))
         results["cost"] = cost_section(results, synth)
 
     results["load_end"] = load()

@@ -89,8 +89,28 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             add("converter, 4-hour recording: fits the configured memory and ephemeral storage", "fits",
                 f"{m['sum_of_peaks_mb']:.0f} of {m['configured_memory_mb']} MB memory, {m['tmp_needed_mb']:.0f} of "
                 f"{m['configured_ephemeral_mb']} MB /tmp", fits)  # fmt: skip
+        if 14400 in memory:
+            m = memory[14400]
+            add("converter peak RSS, 4-hour recording (Python + ffmpeg), audio check included", "≤ 100 MB",
+                f"{m['sum_of_peaks_mb']:.0f} MB ({m['python_peak_mb']:.0f} + {m['ffmpeg_peak_mb']:.0f}); sampled together "
+                f"{m['sampled_tree_peak_mb']:.0f} MB", m["sum_of_peaks_mb"] <= 100)  # fmt: skip
         speeds = ", ".join(f"{_length(row['seconds_of_audio'])} {row['audio_s_per_s_converter']:,.0f}×" for row in c["rows"])
         add("conversion speed (seconds of audio per second of wall time)", "report", speeds, None)
+    a = results.get("audio")
+    if a:
+        h, hi, m = a["hour_8k"], a["ten_minutes_48k"], a["margins"]
+        add("audio check / one bare ffmpeg pass over the same 1-hour call (8 kHz stereo 16-bit)", "≤ 0.25",
+            f"{h['ratio']:.2f} ({h['check_s']:.3f} s / {h['bare_ffmpeg_s']:.3f} s; runs {', '.join(f'{r:.2f}' for r in h['ratio_all'])}); "
+            f"48 kHz, 10 min: {hi['ratio']:.2f} ({hi['check_s']:.2f} s / {hi['bare_ffmpeg_s']:.2f} s); "
+            f"numpy + the check imported once per container: {a['import']['import_s']:.2f} s, +{a['import']['rss_added_mb']:.0f} MB",
+            h["ratio"] <= 0.25)  # fmt: skip
+        t = m["thresholds"]
+        add("audio check thresholds against speech: correct conversions / wrong outputs", "margins both ways",
+            f"SNR ≥ {t['min_snr_db']:g} dB: correct ≥ {m['good_lowest_window_snr_db']:.1f} dB ({m['good_lowest_window_case']}), "
+            f"wrong ≤ {m['bad_highest_window_snr_db']:.1f} dB; channel loss ≤ {t['max_channel_loss_db']:g} dB: correct ≤ "
+            f"{m['good_largest_channel_loss_db']:.1f} dB, cancelling ≥ {m['bad_smallest_channel_loss_db']:.1f} dB",
+            m["good_lowest_window_snr_db"] >= t["min_snr_db"] > m["bad_highest_window_snr_db"]
+            and m["good_largest_channel_loss_db"] <= t["max_channel_loss_db"] < m["bad_smallest_channel_loss_db"])  # fmt: skip
     b = results.get("backfill")
     if b:
         if b["status"] == "pending":
@@ -117,6 +137,15 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("recommended defaults (memory / batch size / max concurrency), from the measures", "report",
             f"{rec['converter_memory_mb']} MB / {rec['converter_batch_size']} / {rec['converter_max_concurrency']}", None)  # fmt: skip
     return rows
+
+
+SPEECH_ENCODINGS = ("u8", "s16", "s24", "s32", "s64", "f32", "f64", "alaw", "mulaw")
+
+
+def _db(value: float) -> str:
+    if value == float("inf"):
+        return "all (digital silence)"
+    return "-" if value == float("-inf") else f"{value:.1f} dB"
 
 
 def _length(seconds: int) -> str:
@@ -153,6 +182,31 @@ def markdown(results: dict[str, Any]) -> str:
                     f"| {_length(row['seconds_of_audio'])} | {m['python_peak_mb']:.1f} MB | {m['ffmpeg_peak_mb']:.1f} MB | {m['sum_of_peaks_mb']:.1f} MB | "
                     f"{m['sampled_tree_peak_mb']:.1f} MB | {m['tmp_needed_mb']:,.1f} MB | {m['configured_memory_mb']} / {m['configured_ephemeral_mb']} MB |"
                 )
+    a = results.get("audio")
+    if a:
+        out += ["", "| audio check cost | size | bare ffmpeg (s) | check (s) | check / bare | runs |", "|---|---:|---:|---:|---:|---:|"]
+        for label, row in (("1 h, 8 kHz stereo 16-bit (tones)", a["hour_8k"]), ("10 min, 48 kHz stereo 16-bit (speech)", a["ten_minutes_48k"])):
+            out.append(f"| {label} | {row['bytes'] / 1e6:,.1f} MB | {row['bare_ffmpeg_s']:.3f} | {row['check_s']:.3f} | {row['ratio']:.2f} | {row['repeats']} |")
+        m = a["margins"]
+        good = m["good"]
+        out += ["", "| correct conversions of speech | cases | lowest SNR, whole file | lowest SNR, 3-s window | largest channel loss |",
+                "|---|---:|---:|---:|---:|"]  # fmt: skip
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in good:
+            if "white noise" in row["encoding"]:
+                key = "white noise, -20 dBFS, f32 mono (11 to 96 kHz)"
+            elif "," in row["encoding"]:
+                key = "8 kHz s16 stereo: quiet, loud, double talk, dual mono, silence"
+            else:
+                key = f"{row['rate']} Hz, {len(SPEECH_ENCODINGS)} encodings x mono/stereo"
+            groups.setdefault(key, []).append(row)
+        for key, rows in groups.items():
+            loss = max(r["channel_loss_db"] for r in rows)
+            out.append(f"| {key} | {len(rows)} | {min(r['snr_db'] for r in rows):.1f} dB | {min(r['worst_window_snr_db'] for r in rows):.1f} dB | "
+                       f"{_db(loss)} |")  # fmt: skip
+        out += ["", "| wrong output (must be refused) | rate | SNR, whole file | lowest SNR, 3-s window | largest channel loss |", "|---|---:|---:|---:|---:|"]
+        for row in m["bad"]:
+            out.append(f"| {row['case']} | {row['rate']} Hz | {row['snr_db']:.1f} dB | {row['worst_window_snr_db']:.1f} dB | {_db(row['channel_loss_db'])} |")
     cost = results.get("cost")
     if cost:
         t = cost["per_1000_minutes"]

@@ -161,7 +161,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     logger.info(
         "recording",
         extra={"key": key, "outcome": outcome.outcome, "reason": outcome.reason, "bytes_before": outcome.bytes_before,
-               "bytes_after": outcome.bytes_after, "seconds": round(seconds, 3), "remembered": remembered},
+               "bytes_after": outcome.bytes_after, "seconds": round(seconds, 3), "remembered": remembered, "audio": outcome.audio},
     )  # fmt: skip
     if outcome.outcome == "converted":
         metrics.add_metric(name="ConversionSeconds", unit=MetricUnit.Seconds, value=round(seconds, 3))

@@ -4,7 +4,7 @@
 # usage: layers/build.sh [arm64|x86_64|host|all]     (default: host)
 #
 #   ffmpeg      -> layers/ffmpeg/build/<arch>/bin/ffmpeg   (layer root layers/ffmpeg/build/<arch>/)
-#   python deps -> layers/python/build/python/...          (layer root layers/python/build/, both archs)
+#   python deps -> layers/python/build/<arch>/python/...   (layer root layers/python/build/<arch>/)
 #
 # Both builds are idempotent: an up-to-date layer is not rebuilt. See layers/README.md.
 set -euo pipefail
@@ -20,5 +20,5 @@ esac
 
 start=$SECONDS
 bash "$HERE/ffmpeg/build.sh" "${1:-host}"
-bash "$HERE/python/build.sh"
+bash "$HERE/python/build.sh" "${1:-host}"
 echo "[layers] all layers ready in $((SECONDS - start)) s"

@@ -25,11 +25,16 @@ def ffmpeg_layer_dir(architecture: str) -> str:
     return str(FFMPEG_BUILD / architecture)
 
 
-def python_layer_dir() -> str:
-    marker = PYTHON_BUILD / "python" / "aws_lambda_powertools"
-    if not marker.exists():
-        raise LayerNotBuilt(f"the python-deps layer is not built ({marker} is missing); run `layers/build.sh` first")
-    return str(PYTHON_BUILD)
+def python_layer_dir(architecture: str) -> str:
+    """Per architecture: numpy (the converter's audio check) is compiled code."""
+    for package in ("aws_lambda_powertools", "numpy"):
+        marker = PYTHON_BUILD / architecture / "python" / package
+        if not marker.exists():
+            raise LayerNotBuilt(
+                f"the python-deps layer for {architecture} is not built ({marker} is missing); "
+                f"run `layers/build.sh {architecture}` first (./cdk-deploy.sh does it for you)"
+            )
+    return str(PYTHON_BUILD / architecture)
 
 
 class OptimizerLayers(Construct):
@@ -45,7 +50,8 @@ class OptimizerLayers(Construct):
         self.python_deps = lambda_.LayerVersion(
             self,
             "PythonDeps",
-            code=lambda_.Code.from_asset(python_layer_dir(), exclude=[".stamp", "**/__pycache__"]),
+            code=lambda_.Code.from_asset(python_layer_dir(architecture.name), exclude=["**/__pycache__"]),
             compatible_runtimes=[runtime],
-            description="Pinned Powertools for AWS Lambda and boto3 (lambdas/requirements.txt)",
+            compatible_architectures=[architecture],
+            description=f"Pinned Powertools for AWS Lambda, boto3 and numpy for {architecture.name} (lambdas/requirements.txt)",
         )

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 from botocore.exceptions import ClientError
 
+from .audio import AudioMismatch, check_audio
 from .keys import ARCHIVE_CLASSES
 from .messages import Recording
 from .settings import Settings
@@ -63,6 +64,7 @@ class Outcome:
     bytes_before: int = 0
     bytes_after: int = 0
     kind: str | None = None  # of a failure: PermanentFailure.kind
+    audio: Mapping[str, Any] | None = None  # what the audio check measured (AudioCheck.log_field)
 
 
 def ffmpeg_command(ffmpeg: str, src: str, dst: str) -> list[str]:
@@ -224,6 +226,10 @@ def convert_recording(
             except NotWav as exc:
                 raise ContentFailure(f"verification failed: {exc}", "verification_failed") from None
             verify(source, output)
+            try:
+                measured = check_audio(src, source, dst, output)
+            except AudioMismatch as exc:
+                raise ContentFailure(f"verification failed: {exc}", exc.kind) from None
             args = put_arguments(original, tags, storage_class=settings.target_class)
             after = os.path.getsize(dst)
             with open(dst, "rb") as f:
@@ -239,6 +245,6 @@ def convert_recording(
                         message = exc.response.get("Error", {}).get("Message", "")
                         raise PermanentFailure(f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}", "s3_refused") from None
                     raise
-            return Outcome("converted", None, size, after)
+            return Outcome("converted", None, size, after, audio=measured.log_field())
     finally:
         body.close()

@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
-# Build the shared python-deps Lambda layer: layers/python/build/python/...
-# (the layer content root is layers/python/build/, so Lambda sees /opt/python).
+# Build the python-deps Lambda layer: layers/python/build/<arch>/python/...
+# (the layer content root is layers/python/build/<arch>/, so Lambda sees /opt/python).
 #
-# usage: layers/python/build.sh
+# usage: layers/python/build.sh [arm64|x86_64|host|all]     (default: host)
 #
-# Installs the pinned lambdas/requirements.txt with pip for CPython 3.14 on
-# manylinux2014_aarch64, binary wheels only, no dependency resolution (the file
-# pins the full closure). Every installed distribution must be a pure-Python
-# wheel (Root-Is-Purelib: true, tags *-none-any), so the same build serves the
-# arm64 and the x86_64 functions; anything else fails the build.
+# Installs the pinned lambdas/requirements.txt with pip for CPython 3.14, binary wheels only, no
+# dependency resolution (the file pins the full closure). Every distribution must be a pure-Python
+# wheel (Root-Is-Purelib: true, tags *-none-any), except those of wheels.lock (numpy): a package
+# with compiled code comes from the exact wheel the lock names for the architecture, downloaded
+# into layers/python/downloads/ and used only if its sha256 matches (a mismatch fails the build,
+# the cache untouched). Then checked: every pin installed at its version; no native file outside
+# the locked packages; every shared library an ELF for the architecture (e_machine 62 x86_64,
+# 183 aarch64). The compiled code cannot run here (the local Python is not 3.14): these static
+# checks are what is verified. numpy's test suites (~8 MB) are removed.
 # The result replaces the previous output only once complete and checked, and
-# build/.stamp records the sha256 of lambdas/requirements.txt and of this
-# script: a second run with both unchanged is a no-op.
+# build/.stamp-<arch> (outside the layer content root) records the sha256 of the requirements,
+# the lock and this script: a second run with all three unchanged is a no-op.
 #
-# Environment knobs:
-#   PYLAYER_FORCE=1        rebuild even if up to date
-#   PYLAYER_REQUIREMENTS   requirements file (default lambdas/requirements.txt)
-#   PYLAYER_BUILD_DIR      output root (default layers/python/build)
+# Environment knobs (mostly for tests):
+#   PYLAYER_FORCE=1                rebuild even if up to date
+#   PYLAYER_OFFLINE=1              never download a locked wheel; only use a verified local copy
+#   PYLAYER_WHEEL_SHA256_OVERRIDE  expected sha256 of the locked wheels instead of the lock's
+#   PYLAYER_REQUIREMENTS           requirements file (default lambdas/requirements.txt)
+#   PYLAYER_LOCK_FILE              lock file (default layers/python/wheels.lock)
+#   PYLAYER_DOWNLOAD_DIR           wheel cache (default layers/python/downloads)
+#   PYLAYER_BUILD_DIR              output root (default layers/python/build)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 REQUIREMENTS="${PYLAYER_REQUIREMENTS:-$REPO/lambdas/requirements.txt}"
+LOCK_FILE="${PYLAYER_LOCK_FILE:-$HERE/wheels.lock}"
+DOWNLOAD_DIR="${PYLAYER_DOWNLOAD_DIR:-$HERE/downloads}"
 BUILD_DIR="${PYLAYER_BUILD_DIR:-$HERE/build}"
 PY_VERSION=3.14
-PLATFORM=manylinux2014_aarch64
 
 log() { printf '[python-layer] %s\n' "$*"; }
 die() { printf '[python-layer] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -36,56 +45,134 @@ cleanup() {
 }
 trap cleanup EXIT
 
-case "${1:-}" in
-    "") ;;
-    -h | --help) sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unexpected argument '$1' (this layer is architecture independent)" ;;
-esac
+usage() { sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+host_arch() {
+    case "$(uname -m)" in
+        aarch64 | arm64) echo arm64 ;;
+        x86_64 | amd64) echo x86_64 ;;
+        *) die "unsupported host architecture '$(uname -m)' (supported: aarch64, x86_64)" ;;
+    esac
+}
+# The pure wheels do not depend on it; the locked ones are checked against it.
+pip_platform() { case "$1" in x86_64) echo manylinux_2_28_x86_64 ;; arm64) echo manylinux_2_28_aarch64 ;; esac; }
+elf_machine() { case "$1" in x86_64) echo 62 ;; arm64) echo 183 ;; esac; }
 
 if [[ -x "$REPO/.venv/bin/python" ]]; then PY=("$REPO/.venv/bin/python"); else PY=(python3); fi
 if [[ -x "$REPO/.venv/bin/pip" ]]; then PIP=("$REPO/.venv/bin/pip"); else PIP=(python3 -m pip); fi
 
+sha256_of() { sha256sum -- "$1" | awk '{print $1}'; }
+
 [[ -f "$REQUIREMENTS" ]] || die "requirements file not found: $REQUIREMENTS"
-start=$SECONDS
-req_sha="$(sha256sum -- "$REQUIREMENTS" | awk '{print $1}')"
-script_sha="$(sha256sum -- "${BASH_SOURCE[0]}" | awk '{print $1}')"
-stamp="$BUILD_DIR/.stamp"
-want_stamp="$(printf 'requirements_sha256=%s\nbuild_script_sha256=%s\n' "$req_sha" "$script_sha")"
+[[ -f "$LOCK_FILE" ]] || die "lock file not found: $LOCK_FILE"
+SCRIPT_SHA256="$(sha256_of "${BASH_SOURCE[0]}")"
 
-mkdir -p "$BUILD_DIR"
-if command -v flock >/dev/null 2>&1; then
-    exec 9<"${BASH_SOURCE[0]}" # lock the script itself: no lock file in the output
-    flock 9
-fi
+# Sets LOCKED (array of "requirement platform file sha256") for an arch.
+read_lock() {
+    local arch="$1" line
+    LOCKED=()
+    while read -r line; do
+        [[ -n "$line" ]] || continue
+        read -r _ _ req platform file sha <<<"$line"
+        [[ -n "${sha:-}" ]] || die "malformed 'native $arch' line in $LOCK_FILE: $line"
+        [[ -n "${PYLAYER_WHEEL_SHA256_OVERRIDE:-}" ]] && sha="$PYLAYER_WHEEL_SHA256_OVERRIDE"
+        [[ "$sha" =~ ^[0-9a-f]{64}$ ]] || die "expected sha256 for $file is not 64 lowercase hex digits: '$sha'"
+        # The same pin as the requirements file, or the layer and the .venv would differ.
+        grep -Eqx "[[:space:]]*${req//./\\.}[[:space:]]*(#.*)?" "$REQUIREMENTS" ||
+            die "$LOCK_FILE pins $req, but $REQUIREMENTS does not have the line '$req'"
+        LOCKED+=("$req $platform $file $sha")
+    done < <(awk -v a="$arch" '$1 == "native" && $2 == a' "$LOCK_FILE")
+}
 
-if [[ "${PYLAYER_FORCE:-}" != 1 && -f "$stamp" && -d "$BUILD_DIR/python" &&
-    "$(cat "$stamp")" == "$want_stamp" ]]; then
-    # Byte code written by local imports (tests) must not leak into the layer asset.
-    find "$BUILD_DIR/python" -depth -type d -name __pycache__ -exec rm -rf {} +
-    log "up to date ($BUILD_DIR/python, requirements sha256 ${req_sha:0:12}...)"
-    exit 0
-fi
+# Sets WHEEL_PATH to a local copy of the locked wheel whose sha256 was verified.
+fetch_wheel() {
+    local arch="$1" req="$2" platform="$3" file="$4" sha="$5" dest actual staging
+    dest="$DOWNLOAD_DIR/$file"
+    mkdir -p "$DOWNLOAD_DIR"
+    if [[ -f "$dest" ]]; then
+        actual="$(sha256_of "$dest")"
+        if [[ "$actual" == "$sha" ]]; then
+            log "$arch: using cached $file (sha256 verified)"
+            WHEEL_PATH="$dest"
+            return 0
+        fi
+        log "WARNING: cached $dest has sha256 $actual, expected $sha; not using it"
+    fi
+    [[ "${PYLAYER_OFFLINE:-}" == 1 ]] && die "$arch: PYLAYER_OFFLINE=1 and no local copy of $file with sha256 $sha in $DOWNLOAD_DIR"
+    staging="$(mktemp -d "$DOWNLOAD_DIR/.staging.XXXXXX")"
+    CLEANUP+=("$staging")
+    log "$arch: downloading $req for $platform, cp$PY_VERSION, with pip"
+    "${PIP[@]}" download "$req" --no-deps --only-binary=:all: --platform "$platform" \
+        --python-version "$PY_VERSION" --implementation cp --disable-pip-version-check --quiet \
+        --dest "$staging" || die "$arch: pip download of $req ($platform) failed"
+    [[ -f "$staging/$file" ]] || die "$arch: pip did not download the pinned file $file; got: $(ls -A "$staging" | tr '\n' ' ')"
+    actual="$(sha256_of "$staging/$file")"
+    if [[ "$actual" != "$sha" ]]; then
+        printf '[python-layer] ERROR: SHA256 MISMATCH for %s\n' "$file" >&2
+        printf '[python-layer]   expected: %s\n' "$sha" >&2
+        printf '[python-layer]   actual:   %s\n' "$actual" >&2
+        die "refusing to build the $arch layer from an unverified wheel"
+    fi
+    mv -f -- "$staging/$file" "$dest"
+    log "$arch: downloaded $file (sha256 verified)"
+    WHEEL_PATH="$dest"
+}
 
-tmp="$(mktemp -d "$BUILD_DIR/.tmp.XXXXXX")"
-CLEANUP+=("$tmp")
-log "installing $(grep -cE '^[A-Za-z0-9]' "$REQUIREMENTS") pinned packages from $REQUIREMENTS (cp$PY_VERSION, $PLATFORM, wheels only)"
-"${PIP[@]}" install --no-deps --only-binary=:all: --platform "$PLATFORM" \
-    --python-version "$PY_VERSION" --implementation cp --no-compile \
-    --disable-pip-version-check --quiet \
-    --target "$tmp/python" -r "$REQUIREMENTS" || die "pip install failed"
+build_arch() {
+    local arch="$1" platform out stamp want_stamp start tmp filtered entry req wplatform file sha names=() wheels=()
+    start=$SECONDS
+    platform="$(pip_platform "$arch")"
+    out="$BUILD_DIR/$arch"
+    stamp="$BUILD_DIR/.stamp-$arch"
+    read_lock "$arch"
+    want_stamp="$(printf 'requirements_sha256=%s\nlock_sha256=%s\nbuild_script_sha256=%s\n' \
+        "$(sha256_of "$REQUIREMENTS")" "$(sha256_of "$LOCK_FILE")${PYLAYER_WHEEL_SHA256_OVERRIDE:+ override}" "$SCRIPT_SHA256")"
+    if [[ "${PYLAYER_FORCE:-}" != 1 && -f "$stamp" && -d "$out/python" && "$(cat "$stamp")" == "$want_stamp" ]]; then
+        # Byte code written by local imports (tests) must not leak into the layer asset.
+        find "$out/python" -depth -type d -name __pycache__ -exec rm -rf {} +
+        log "$arch: up to date ($out/python)"
+        return 0
+    fi
 
-# Every distribution must be a pure-Python wheel; list them while checking.
-"${PY[@]}" - "$tmp/python" "$REQUIREMENTS" <<'PYEOF' || die "purity check failed"
-import pathlib, re, sys
-root, reqs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    for entry in "${LOCKED[@]}"; do
+        read -r req wplatform file sha <<<"$entry"
+        fetch_wheel "$arch" "$req" "$wplatform" "$file" "$sha"
+        wheels+=("$WHEEL_PATH")
+        names+=("${req%%==*}")
+    done
+    tmp="$(mktemp -d "$BUILD_DIR/.tmp-$arch.XXXXXX")"
+    CLEANUP+=("$tmp")
+    # The requirements without the locked packages, which are installed from their verified files.
+    filtered="$tmp/requirements.txt"
+    "${PY[@]}" - "$REQUIREMENTS" "${names[@]}" >"$filtered" <<'PYEOF'
+import re, sys
 norm = lambda s: re.sub(r"[-_.]+", "-", s).lower()
+locked = {norm(n) for n in sys.argv[2:]}
+for line in open(sys.argv[1]).read().splitlines():
+    name = re.split(r"[\s=<>!~\[;#]", line.strip(), maxsplit=1)[0]
+    if not (name and norm(name) in locked):
+        print(line)
+PYEOF
+    log "$arch: installing $(grep -cE '^[A-Za-z0-9]' "$REQUIREMENTS") pinned packages from $REQUIREMENTS (cp$PY_VERSION, $platform, wheels only; locked: ${names[*]:-none})"
+    # pip does not count the legacy manylinux2014 alias as older than manylinux_2_28: both named.
+    "${PIP[@]}" install --no-deps --only-binary=:all: --platform "$platform" --platform "${platform/_2_28_/2014_}" \
+        --python-version "$PY_VERSION" --implementation cp --no-compile \
+        --disable-pip-version-check --quiet \
+        --target "$tmp/python" -r "$filtered" "${wheels[@]}" || die "$arch: pip install failed"
+
+    # Pure wheels everywhere but the locked packages, pinned versions, native code for this arch.
+    "${PY[@]}" - "$tmp/python" "$REQUIREMENTS" "$(elf_machine "$arch")" "${names[@]}" <<'PYEOF' || die "$arch: layer check failed"
+import pathlib, re, struct, sys
+root, reqs, machine = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3])
+norm = lambda s: re.sub(r"[-_.]+", "-", s).lower()
+locked = {norm(n) for n in sys.argv[4:]}
 wanted = {}
 for line in reqs.read_text().splitlines():
     line = line.split("#", 1)[0].strip()
     if line:
         name, _, version = line.partition("==")
         wanted[norm(name.split("[")[0])] = version.strip()
-bad, seen = [], {}
+bad, seen, native_roots = [], {}, set()
 for dist in sorted(root.glob("*.dist-info")):
     meta = {}
     for l in (dist / "METADATA").read_text(encoding="utf-8").splitlines():
@@ -99,28 +186,70 @@ for dist in sorted(root.glob("*.dist-info")):
     purelib = any(l.strip().lower() == "root-is-purelib: true" for l in wheel)
     name = meta.get("Name", dist.name)
     seen[norm(name)] = meta.get("Version")
-    ok = purelib and tags and all(t.endswith("-none-any") for t in tags)
+    if norm(name) in locked:
+        ok = bool(tags) and all(t.startswith("cp314-cp314-") for t in tags)
+        native_roots |= {l.split(",", 1)[0].split("/", 1)[0] for l in (dist / "RECORD").read_text().splitlines() if "/" in l}
+    else:
+        ok = purelib and bool(tags) and all(t.endswith("-none-any") for t in tags)
     print(f"  {'ok ' if ok else 'BAD'} {name}=={meta.get('Version')}  [{', '.join(tags)}]")
     if not ok:
         bad.append(name)
-native = [str(p.relative_to(root)) for p in root.rglob("*") if p.suffix in (".so", ".pyd", ".dylib")]
 if bad:
     sys.exit(f"ERROR: not pure-Python wheels: {', '.join(bad)}")
-if native:
-    sys.exit(f"ERROR: native extension files in the layer: {native[:5]}")
+is_native = lambda p: p.suffix in (".so", ".pyd", ".dylib") or ".so." in p.name
+native = [p for p in root.rglob("*") if p.is_file() and is_native(p)]
+stray = [str(p.relative_to(root)) for p in native if p.relative_to(root).parts[0] not in native_roots]
+if stray:
+    sys.exit(f"ERROR: native extension files in the layer: {stray[:5]}")
+names = {3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64"}
+for p in native:
+    head = p.read_bytes()[:20]
+    found = struct.unpack_from("<H", head, 18)[0] if head[:4] == b"\x7fELF" and len(head) == 20 else None
+    if found != machine:
+        sys.exit(f"ERROR: WRONG ARCHITECTURE: {p.relative_to(root)} is ELF machine {found} ({names.get(found, '?')}), expected {machine} ({names[machine]})")
 missing = {n: v for n, v in wanted.items() if seen.get(n) != v}
 if missing:
     sys.exit(f"ERROR: not installed at the pinned version: {missing}")
+print(f"  {len(native)} shared libraries, all ELF machine {machine} ({names[machine]})")
 PYEOF
 
-# Keep it lean: no byte-code caches (--no-compile, but be sure), no console
-# scripts, no boto3 example snippets (.rst, only read when rendering docs).
-# boto3/docs and botocore/docs stay: the SDK imports them at run time.
-find "$tmp/python" -depth -type d -name __pycache__ -exec rm -rf {} +
-rm -rf "$tmp/python/bin" "$tmp/python/boto3/examples"
+    # Keep it lean: no byte-code caches (--no-compile, but be sure), no console scripts, no
+    # boto3 example snippets (.rst, only read when rendering docs), no numpy test suites.
+    # boto3/docs and botocore/docs stay: the SDK imports them at run time.
+    find "$tmp/python" -depth -type d -name __pycache__ -exec rm -rf {} +
+    rm -rf "$tmp/python/bin" "$tmp/python/boto3/examples"
+    if [[ -d "$tmp/python/numpy" ]]; then
+        find "$tmp/python/numpy" -depth -type d -name tests -exec rm -rf {} +
+    fi
+    rm -f -- "$filtered"
 
-rm -f -- "$stamp"
-rm -rf -- "$BUILD_DIR/python"
-mv -- "$tmp/python" "$BUILD_DIR/python"
-printf '%s\n' "$want_stamp" >"$stamp"
-log "built $BUILD_DIR/python ($(du -sh "$BUILD_DIR/python" | cut -f1)) in $((SECONDS - start)) s"
+    rm -f -- "$stamp"
+    rm -rf -- "$out"
+    mkdir -p "$out"
+    mv -- "$tmp/python" "$out/python"
+    printf '%s\n' "$want_stamp" >"$stamp"
+    log "$arch: built $out/python ($(du -sh "$out/python" | cut -f1)) in $((SECONDS - start)) s"
+}
+
+if [[ $# -gt 1 ]]; then usage >&2; exit 2; fi
+case "${1:-host}" in
+    -h | --help) usage; exit 0 ;;
+    host) ARCHES=("$(host_arch)") ;;
+    all) ARCHES=(x86_64 arm64) ;;
+    x86_64 | arm64) ARCHES=("$1") ;;
+    aarch64) ARCHES=(arm64) ;;
+    amd64) ARCHES=(x86_64) ;;
+    *) usage >&2; die "unknown architecture '$1'" ;;
+esac
+
+mkdir -p "$BUILD_DIR"
+if command -v flock >/dev/null 2>&1; then
+    exec 9<"${BASH_SOURCE[0]}" # lock the script itself: no lock file in the output
+    flock 9
+fi
+# The single-architecture layout of earlier versions (build/python, build/.stamp) is replaced.
+rm -rf -- "$BUILD_DIR/python" "$BUILD_DIR/.stamp"
+
+for arch in "${ARCHES[@]}"; do
+    build_arch "$arch"
+done

@@ -30,8 +30,9 @@ LAYERS = REPO / "layers"
 FFMPEG_BUILD = LAYERS / "ffmpeg" / "build"
 FFMPEG_DOWNLOADS = LAYERS / "ffmpeg" / "downloads"
 LOCK_FILE = LAYERS / "ffmpeg" / "wheels.lock"
-PY_LAYER_ROOT = LAYERS / "python" / "build"
-PY_LAYER = PY_LAYER_ROOT / "python"
+PY_BUILD = LAYERS / "python" / "build"
+PY_DOWNLOADS = LAYERS / "python" / "downloads"
+PY_LOCK_FILE = LAYERS / "python" / "wheels.lock"
 REQUIREMENTS = REPO / "lambdas" / "requirements.txt"
 
 EM_X86_64 = 62
@@ -52,6 +53,8 @@ def _host_arch() -> str:
 
 HOST_ARCH = _host_arch()
 FOREIGN_ARCH = "arm64" if HOST_ARCH == "x86_64" else "x86_64"
+PY_LAYER_ROOT = PY_BUILD / HOST_ARCH
+PY_LAYER = PY_LAYER_ROOT / "python"
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -102,6 +105,18 @@ def _pins() -> dict[str, str]:
             name, _, version = line.partition("==")
             pins[name.strip().lower().replace("_", "-")] = version.strip()
     return pins
+
+
+def _native_lock() -> dict[str, list[str]]:
+    """arch -> [requirement, pip platform, wheel file, sha256] of layers/python/wheels.lock."""
+    rows = {}
+    for line in PY_LOCK_FILE.read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] == "native":
+            assert fields[1] not in rows, "one locked wheel per architecture"
+            rows[fields[1]] = fields[2:]
+    assert set(rows) == {"x86_64", "arm64"}
+    return rows
 
 
 def _stamp(path: Path) -> dict[str, str]:
@@ -258,7 +273,7 @@ def test_second_build_is_a_fast_noop(built_layers):
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
     assert f"[ffmpeg-layer] {HOST_ARCH}: up to date" in proc.stdout, proc.stdout
-    assert "[python-layer] up to date" in proc.stdout, proc.stdout
+    assert f"[python-layer] {HOST_ARCH}: up to date" in proc.stdout, proc.stdout
     assert "downloading" not in proc.stdout and "installing" not in proc.stdout
     assert elapsed < 30, elapsed
 
@@ -373,6 +388,14 @@ def test_static_fallback_when_qemu_is_unavailable(foreign_build, tmp_path):
 # ---------------------------------------------------------------- python layer
 
 
+@pytest.fixture(scope="session")
+def python_layers(built_layers):
+    """The python-deps layer for both architectures (the host's is already built)."""
+    proc = _run_script(LAYERS / "python" / "build.sh", "all")
+    assert proc.returncode == 0, f"python layer build failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
 def test_python_layer_imports_pinned_versions(built_layers):
     pins = _pins()
     code = (
@@ -382,6 +405,7 @@ def test_python_layer_imports_pinned_versions(built_layers):
         " for m in (aws_lambda_powertools, boto3, botocore, s3transfer)}))"
     )
     # -S -s: no site-packages, so only the layer (and the stdlib) can satisfy the imports.
+    # numpy is left out: its compiled code is for CPython 3.14, not this interpreter.
     proc = subprocess.run(
         [sys.executable, "-S", "-s", "-B", "-c", code],  # -B: leave no __pycache__ in the layer
         env={"PYTHONPATH": str(PY_LAYER), "PATH": os.environ.get("PATH", "")},
@@ -396,31 +420,99 @@ def test_python_layer_imports_pinned_versions(built_layers):
         assert Path(file).resolve().is_relative_to(PY_LAYER.resolve()), file
 
 
-def test_python_layer_is_pure_and_lean(built_layers):
-    assert sorted(p.name for p in PY_LAYER_ROOT.iterdir() if not p.name.startswith(".")) == ["python"]
-    assert not list(PY_LAYER.rglob("__pycache__"))
-    assert not [p for p in PY_LAYER.rglob("*") if p.suffix in (".so", ".pyd", ".dylib")]
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_python_layer_is_pure_but_for_numpy_built_for_its_architecture(python_layers, arch):
+    root = PY_BUILD / arch
+    layer = root / "python"
+    assert sorted(p.name for p in root.iterdir()) == ["python"]  # the stamp lives outside the asset
+    assert not list(layer.rglob("__pycache__"))
     dists = {}
-    for dist in PY_LAYER.glob("*.dist-info"):
+    for dist in layer.glob("*.dist-info"):
         wheel = (dist / "WHEEL").read_text()
-        assert "Root-Is-Purelib: true" in wheel, dist.name
-        assert all(l.endswith("-none-any") for l in wheel.splitlines() if l.startswith("Tag: ")), dist.name
+        tags = [l.split(": ", 1)[1] for l in wheel.splitlines() if l.startswith("Tag: ")]
         name, version = dist.name[: -len(".dist-info")].rsplit("-", 1)
         dists[name.lower().replace("_", "-")] = version
+        if name == "numpy":
+            machine = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
+            assert tags and all(t.startswith("cp314-cp314-manylinux_2_") and t.endswith(machine) for t in tags), tags
+        else:
+            assert "Root-Is-Purelib: true" in wheel, dist.name
+            assert all(t.endswith("-none-any") for t in tags), dist.name
     assert dists == _pins()
-    assert _stamp(PY_LAYER_ROOT / ".stamp")["requirements_sha256"] == hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    native = [p for p in layer.rglob("*") if p.is_file() and (p.suffix == ".so" or ".so." in p.name)]
+    assert native and all(p.relative_to(layer).parts[0] in ("numpy", "numpy.libs") for p in native)
+    assert {_elf_header(p)[3] for p in native} == {E_MACHINE[arch]}
+    assert (layer / "numpy" / "_core" / f"_multiarray_umath.cpython-314-{QEMU_NAME[arch]}-linux-gnu.so").is_file()
+    assert not [p for p in (layer / "numpy").rglob("tests") if p.is_dir()]  # test suites stripped
+    stamp = _stamp(PY_BUILD / f".stamp-{arch}")
+    assert stamp["requirements_sha256"] == hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    assert stamp["lock_sha256"] == hashlib.sha256(PY_LOCK_FILE.read_bytes()).hexdigest()
 
 
-def _fake_native_wheel(directory: Path) -> Path:
-    """A tiny wheel tagged cp314-cp314-manylinux2014_aarch64 holding a .so file."""
-    name = "fakenative-1.0-cp314-cp314-manylinux2014_aarch64.whl"
+def test_numpy_is_pinned_alike_for_the_layer_and_the_venv(python_layers):
+    import numpy
+
+    rows = _native_lock()
+    assert {row[0] for row in rows.values()} == {f"numpy=={_pins()['numpy']}"}
+    assert numpy.__version__ == _pins()["numpy"]  # the .venv installs it from lambdas/requirements.txt
+    for arch, (_, platform, file, sha) in rows.items():
+        assert platform.endswith({"x86_64": "x86_64", "arm64": "aarch64"}[arch])
+        assert file.startswith(f"numpy-{_pins()['numpy']}-cp314-cp314-")
+        assert hashlib.sha256((PY_DOWNLOADS / file).read_bytes()).hexdigest() == sha
+
+
+def test_python_layer_corrupted_cached_numpy_wheel_fails_the_build(python_layers, tmp_path):
+    _, _, file, sha = _native_lock()[HOST_ARCH]
+    downloads, out = tmp_path / "downloads", tmp_path / "build"
+    downloads.mkdir()
+    blob = bytearray((PY_DOWNLOADS / file).read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # one flipped byte
+    (downloads / file).write_bytes(bytes(blob))
+    proc = _run_script(
+        LAYERS / "python" / "build.sh", HOST_ARCH, timeout=300,
+        PYLAYER_DOWNLOAD_DIR=str(downloads), PYLAYER_BUILD_DIR=str(out), PYLAYER_OFFLINE="1",
+    )
+    assert proc.returncode != 0
+    assert f"expected {sha}" in proc.stdout + proc.stderr
+    assert "ERROR" in proc.stderr
+    assert not (out / HOST_ARCH).exists() and not (out / f".stamp-{HOST_ARCH}").exists()
+
+
+def test_python_layer_wrong_expected_hash_fails_after_download(python_layers, tmp_path):
+    downloads, out = tmp_path / "downloads", tmp_path / "build"
+    wrong = "0" * 64
+    proc = _run_script(
+        LAYERS / "python" / "build.sh", HOST_ARCH, timeout=600,
+        PYLAYER_DOWNLOAD_DIR=str(downloads), PYLAYER_BUILD_DIR=str(out), PYLAYER_WHEEL_SHA256_OVERRIDE=wrong,
+    )
+    assert proc.returncode != 0
+    assert "SHA256 MISMATCH" in proc.stderr, proc.stdout + proc.stderr
+    assert f"expected: {wrong}" in proc.stderr
+    assert not (out / HOST_ARCH).exists()
+    assert list(downloads.iterdir()) == []  # neither the unverified wheel nor the staging dir is kept
+
+
+def test_python_layer_lock_must_match_the_requirements(python_layers, tmp_path):
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(REQUIREMENTS.read_text().replace(f"numpy=={_pins()['numpy']}", "numpy==2.3.0"))
+    out = tmp_path / "build"
+    proc = _run_script(LAYERS / "python" / "build.sh", HOST_ARCH, timeout=120, PYLAYER_REQUIREMENTS=str(reqs), PYLAYER_BUILD_DIR=str(out))
+    assert proc.returncode != 0
+    assert f"pins numpy=={_pins()['numpy']}, but" in proc.stderr, proc.stdout + proc.stderr
+    assert not (out / HOST_ARCH).exists()
+
+
+def _fake_wheel(directory: Path, platform: str, so_machine: int) -> Path:
+    """A tiny wheel tagged cp314-cp314-<platform> holding a "shared library" whose ELF header
+    says `so_machine`."""
+    name = f"fakenative-1.0-cp314-cp314-{platform}.whl"
+    elf = b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<HH", 3, so_machine) + bytes(44)
     files = {
         "fakenative/__init__.py": b"",
-        "fakenative/_speedups.cpython-314-aarch64-linux-gnu.so": b"\x7fELF not really",
+        "fakenative/_speedups.cpython-314-linux-gnu.so": elf,
         "fakenative-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: fakenative\nVersion: 1.0\n",
         "fakenative-1.0.dist-info/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\n"
-            b"Tag: cp314-cp314-manylinux2014_aarch64\n"
+            f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp314-cp314-{platform}\n".encode()
         ),
     }
     record = []
@@ -436,15 +528,38 @@ def _fake_native_wheel(directory: Path) -> Path:
     return wheel
 
 
-def test_python_layer_rejects_non_pure_wheels(built_layers, tmp_path):
+def test_python_layer_rejects_unlocked_native_wheels(built_layers, tmp_path):
+    platform = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}[HOST_ARCH]
     reqs = tmp_path / "requirements.txt"
-    reqs.write_text(f"{_fake_native_wheel(tmp_path)}\n")
+    reqs.write_text(f"{_fake_wheel(tmp_path, platform, E_MACHINE[HOST_ARCH])}\n")
+    lock = tmp_path / "wheels.lock"
+    lock.write_text("# nothing locked\n")
     out = tmp_path / "build"
     proc = _run_script(
-        LAYERS / "python" / "build.sh", timeout=300,
-        PYLAYER_REQUIREMENTS=str(reqs), PYLAYER_BUILD_DIR=str(out),
+        LAYERS / "python" / "build.sh", HOST_ARCH, timeout=300,
+        PYLAYER_REQUIREMENTS=str(reqs), PYLAYER_LOCK_FILE=str(lock), PYLAYER_BUILD_DIR=str(out),
     )
     assert proc.returncode != 0
     assert "BAD fakenative==1.0" in proc.stdout, proc.stdout + proc.stderr
     assert "not pure-Python wheels: fakenative" in proc.stderr
-    assert not (out / "python").exists() and not (out / ".stamp").exists()
+    assert not (out / HOST_ARCH).exists() and not (out / f".stamp-{HOST_ARCH}").exists()
+
+
+def test_python_layer_rejects_a_locked_wheel_with_the_wrong_architecture_inside(built_layers, tmp_path):
+    """A wheel tagged for this architecture whose shared library is for the other one."""
+    platform = {"x86_64": "manylinux_2_28_x86_64", "arm64": "manylinux_2_28_aarch64"}[HOST_ARCH]
+    downloads, out = tmp_path / "downloads", tmp_path / "build"
+    downloads.mkdir()
+    wheel = _fake_wheel(downloads, platform, E_MACHINE[FOREIGN_ARCH])
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("fakenative==1.0\n")
+    lock = tmp_path / "wheels.lock"
+    lock.write_text(f"native {HOST_ARCH} fakenative==1.0 {platform} {wheel.name} {hashlib.sha256(wheel.read_bytes()).hexdigest()}\n")
+    proc = _run_script(
+        LAYERS / "python" / "build.sh", HOST_ARCH, timeout=300,
+        PYLAYER_REQUIREMENTS=str(reqs), PYLAYER_LOCK_FILE=str(lock), PYLAYER_DOWNLOAD_DIR=str(downloads),
+        PYLAYER_BUILD_DIR=str(out), PYLAYER_OFFLINE="1",
+    )
+    assert proc.returncode != 0
+    assert "WRONG ARCHITECTURE" in proc.stderr, proc.stdout + proc.stderr
+    assert not (out / HOST_ARCH).exists()
