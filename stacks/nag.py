@@ -13,7 +13,9 @@ from constructs import Construct
 from .config import OptimizerConfig
 
 
-def suppress_reviewed_findings(config: OptimizerConfig, *, converter_role: iam.IRole, state_machine: Construct) -> None:
+def suppress_reviewed_findings(
+    config: OptimizerConfig, *, converter_role: iam.IRole, lister_role: iam.IRole, state_machine: Construct
+) -> None:
     NagSuppressions.add_resource_suppressions(
         converter_role,
         [
@@ -22,6 +24,20 @@ def suppress_reviewed_findings(config: OptimizerConfig, *, converter_role: iam.I
                 reason=(
                     "The converter rewrites any recording under the configured bucket_prefix; the key "
                     "names are not known in advance, so the object ARN ends in '*' after the prefix."
+                ),
+                applies_to=[f"Resource::arn:<AWS::Partition>:s3:::{config.bucket_name}/{config.bucket_prefix}*"],
+            )
+        ],
+        apply_to_children=True,
+    )
+    NagSuppressions.add_resource_suppressions(
+        lister_role,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "The preflight reads the first byte of one recording under bucket_prefix (s3:GetObject "
+                    "only), to stop a run the converter could not read; which one is not known in advance."
                 ),
                 applies_to=[f"Resource::arn:<AWS::Partition>:s3:::{config.bucket_name}/{config.bucket_prefix}*"],
             )

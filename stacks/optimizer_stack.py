@@ -65,7 +65,8 @@ class OptimizerStack(Stack):
             value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn}",
         )
         suppress_reviewed_findings(
-            config, converter_role=self.functions.converter.role, state_machine=state_machine
+            config, converter_role=self.functions.converter.role, lister_role=self.functions.lister.role,
+            state_machine=state_machine,
         )
 
 

@@ -138,7 +138,8 @@ def test_a_corrupt_recording_ends_the_run_in_recordings_failed(stack, recordings
 
     assert execution.status == "FAILED"
     assert execution.error == "RecordingsFailed"
-    assert execution.cause.startswith("1 recording(s) of this run failed and are in the dead-letter queue https://")
+    assert execution.cause.startswith("1 recording(s) of this run failed (1 corrupt; README, 'When something fails'")
+    assert "are in the dead-letter queue https://" in execution.cause
     (letter,) = queue_messages(deployment, "QueuesDeadLetter")
     assert letter["key"] == bad and letter["failure"]["reason"]
     assert s3().get_object(Bucket=deployment.bucket, Key=bad)["Body"].read() == b"RIFF\x10\x00\x00\x00WAVEfmt garbage!"
