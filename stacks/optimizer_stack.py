@@ -71,5 +71,5 @@ class OptimizerStack(Stack):
 
 def add_optimizer_stack(app: cdk.App) -> OptimizerStack:
     """The one way the stack is built, by app.py and by the local emulator alike."""
-    config = OptimizerConfig.from_context(app.node.try_get_context)
+    config = OptimizerConfig.from_mapping(app.node.get_all_context())
     return OptimizerStack(app, config.stack_name, config=config)
