@@ -36,11 +36,11 @@ for arg in "$@"; do
         source scripts/bootstrap.sh
         local_args=()
         for a in "$@"; do [[ "$a" == "--local" ]] || local_args+=("$a"); done
+        find_python
+        # The options are checked before any set-up (standard library only): bad ones change nothing.
+        "$SETUP_PYTHON" -m emulator.local_run --check-arguments "${local_args[@]}" || exit $?
         for a in "${local_args[@]}"; do
-            if [[ "$a" == "-h" || "$a" == "--help" ]]; then
-                find_python  # the options are parsed before anything heavy is imported
-                exec "$SETUP_PYTHON" -m emulator.local_run --help
-            fi
+            if [[ "$a" == "-h" || "$a" == "--help" ]]; then exit 0; fi
         done
         require_prerequisites
         bootstrap_python local
@@ -93,8 +93,10 @@ case "$command" in
         routed deploy "$@"; deploy_args=("${ROUTED[@]}")
         routed bootstrap "$@"; bootstrap_args=("${ROUTED[@]}")
         routed synth "$@"; synth_args=("${ROUTED[@]}")
+        # Credentials and region first: a missing one would otherwise show only after the synthesis.
+        "$VENV_PY" scripts/bootstrap_check.py --whoami --cdk-args "$@" || exit 2
         build_layers "$architecture"
-        step "synthesizing the stack into cdk.out (about 15 s)" -- npx --no-install cdk synth --quiet "${synth_args[@]}" || exit 1
+        step --expect "about 15 s" "synthesizing the stack into cdk.out" -- npx --no-install cdk synth --quiet "${synth_args[@]}" || exit 1
         status=0
         "$VENV_PY" scripts/bootstrap_check.py cdk.out --cdk-args "$@" || status=$?
         case "$status" in

@@ -280,8 +280,11 @@ def dry_run_line(summary: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # ./cdk-deploy.sh checks the arguments with the system Python before it sets anything up.
+    check_only = bool(argv) and argv[0] == "--check-arguments"
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
+        args = parse_args(argv[1:] if check_only else argv)
         day = resolve_day(args)
         dated_days = None
         if args.dated:
@@ -290,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if check_only:
+        return EXIT_OK
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are reported below
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

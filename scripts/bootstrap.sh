@@ -68,7 +68,7 @@ level_files() {
 level_stamp() { (cd "$ROOT" && cat $(level_files "$1")) | sha256sum | cut -d' ' -f1; }
 
 bootstrap_python() {
-    local level="$1" file what lower
+    local level="$1" file what expect lower
     [[ -n "${SETUP_PYTHON:-}" ]] || find_python
     if [[ -f "$VENV_DIR/.stamp-$level" && "$(cat "$VENV_DIR/.stamp-$level")" == "$(level_stamp "$level")" ]] && python_ok "$VENV_PY"; then
         return
@@ -81,14 +81,14 @@ bootstrap_python() {
         die "${VENV_DIR#"$ROOT"/} uses Python $(python_version "$VENV_PY") but PYTHON=$PYTHON is $(python_version "$PYTHON"): remove it (rm -rf ${VENV_DIR#"$ROOT"/}) or use another VENV_DIR"
     fi
     if [[ ! -x "$VENV_PY" ]]; then
-        step "creating ${VENV_DIR#"$ROOT"/} with $("$SETUP_PYTHON" --version) (a few seconds)" -- "$SETUP_PYTHON" -m venv "$VENV_DIR" || exit 1
+        step --expect "a few seconds" "creating ${VENV_DIR#"$ROOT"/} with $("$SETUP_PYTHON" --version)" -- "$SETUP_PYTHON" -m venv "$VENV_DIR" || exit 1
     fi
     case "$level" in
-        app) file=requirements.txt what="the CDK app's Python packages (aws-cdk-lib, cdk-nag, boto3; ~110 MB, 1-2 minutes on a cold cache)" ;;
-        local) file=requirements-local.txt what="the local run's Python packages (the CDK app + moto, pydub; ~150 MB, 1-3 minutes on a cold cache)" ;;
-        dev) file=requirements-dev.txt what="the tests' Python packages (the local run's + pytest, cfn-lint, matplotlib; ~230 MB, 2-4 minutes on a cold cache)" ;;
+        app) file=requirements.txt what="the CDK app's Python packages (aws-cdk-lib, cdk-nag, boto3)" expect="~110 MB; 1-2 minutes on a cold cache" ;;
+        local) file=requirements-local.txt what="the local run's Python packages (the CDK app's + moto, pydub)" expect="~150 MB; 1-3 minutes on a cold cache" ;;
+        dev) file=requirements-dev.txt what="the tests' Python packages (the local run's + pytest, cfn-lint, matplotlib)" expect="~230 MB; 2-4 minutes on a cold cache" ;;
     esac
-    step --pip "installing $what" -- "$VENV_PY" -m pip install --progress-bar off -r "$ROOT/$file" || exit 1
+    step --pip --expect "$expect" "installing $what" -- "$VENV_PY" -m pip install --progress-bar off -r "$ROOT/$file" || exit 1
     # A level includes the ones below it.
     for lower in app local dev; do
         level_stamp "$lower" >"$VENV_DIR/.stamp-$lower"
@@ -102,12 +102,12 @@ bootstrap_node() {
     if [[ -x "$ROOT/node_modules/.bin/cdk" && -f "$stamp_file" && "$(cat "$stamp_file")" == "$want" ]]; then
         return
     fi
-    (cd "$ROOT" && step "installing the pinned CDK CLI with npm ci (aws-cdk $(sed -n 's/.*"aws-cdk": "\(.*\)".*/\1/p' package.json); ~50 MB, under a minute)" -- \
+    (cd "$ROOT" && step --expect "~50 MB; under a minute" "installing the pinned CDK CLI with npm ci (aws-cdk $(sed -n 's/.*"aws-cdk": "\(.*\)".*/\1/p' package.json))" -- \
         npm ci --no-audit --no-fund --loglevel=error) || exit 1
     echo "$want" >"$stamp_file"
 }
 
 build_layers() {
-    step "building the Lambda layers for $1 (ffmpeg from the pinned, hash-checked wheel; the Python layer; seconds when up to date)" -- \
+    step --expect "seconds when up to date" "building the Lambda layers for $1 (ffmpeg from the pinned, hash-checked wheel; the Python layer)" -- \
         "$ROOT/layers/build.sh" "$1" || exit 1
 }

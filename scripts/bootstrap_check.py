@@ -1,12 +1,14 @@
 """Does this account and region need `cdk bootstrap` before the app can be deployed?
 
     .venv/bin/python scripts/bootstrap_check.py ASSEMBLY_DIR [--profile P] [--region R]
+    .venv/bin/python scripts/bootstrap_check.py --whoami [--profile P] [--region R]
 
 Reads from the synthesized assembly the bootstrap version it requires and where that version is
 published (`requiresBootstrapStackVersion`, `bootstrapStackVersionSsmParameter`, i.e.
 /cdk-bootstrap/<qualifier>/version: a custom `@aws-cdk/core:bootstrapQualifier` is honoured), then
 reads that SSM parameter with boto3 in the account and region of the credentials (the AWS CLI is
-not needed). One line on stderr says what was found.
+not needed). One line on stderr says what was found. --whoami only checks that there are
+credentials and a region, and names the account: ./cdk-deploy.sh runs it before the slow steps.
 
 Exit status: 0 bootstrapped at a recent enough version; 10 bootstrap needed (not bootstrapped, or
 older than required); 11 could not tell (e.g. no permission to read the parameter: the deploy
@@ -40,29 +42,38 @@ def requirement(assembly: Path) -> tuple[int, str]:
     return max(version for version, _ in found), parameters.pop()
 
 
-def check(assembly: Path, profile: str | None, region: str | None) -> tuple[int, str]:
+def identify(profile: str | None, region: str | None) -> tuple[Any, str] | tuple[None, str]:
+    """(boto3 session, "account A, region R"), or (None, why not)."""
     import boto3
+    import botocore.exceptions as errors
+
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region or os.environ.get("AWS_REGION") or None)
+    except errors.ProfileNotFound as exc:
+        return None, str(exc)
+    if not session.region_name:
+        return None, "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), a region in your profile, or pass --region"
+    try:
+        account = session.client("sts").get_caller_identity()["Account"]
+    except (errors.NoCredentialsError, errors.PartialCredentialsError) as exc:
+        return None, f"no AWS credentials ({exc}): set them for the target account (e.g. AWS_PROFILE) and run again"
+    except errors.BotoCoreError as exc:
+        return None, f"cannot reach AWS STS to identify the account: {exc}"
+    except errors.ClientError as exc:
+        return None, f"the credentials were refused by STS: {exc.response['Error'].get('Message') or exc}"
+    return session, f"account {account}, region {session.region_name}"
+
+
+def check(assembly: Path, profile: str | None, region: str | None) -> tuple[int, str]:
     import botocore.exceptions as errors
 
     try:
         required, parameter = requirement(assembly)
     except (OSError, ValueError, KeyError) as exc:
         return CANNOT, f"cannot read the synthesized assembly: {exc}"
-    try:
-        session = boto3.Session(profile_name=profile, region_name=region or os.environ.get("AWS_REGION") or None)
-    except errors.ProfileNotFound as exc:
-        return CANNOT, str(exc)
-    if not session.region_name:
-        return CANNOT, "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), a region in your profile, or pass --region"
-    try:
-        account = session.client("sts").get_caller_identity()["Account"]
-    except (errors.NoCredentialsError, errors.PartialCredentialsError) as exc:
-        return CANNOT, f"no AWS credentials ({exc}): set them for the target account (e.g. AWS_PROFILE) and run again"
-    except errors.BotoCoreError as exc:
-        return CANNOT, f"cannot reach AWS STS to identify the account: {exc}"
-    except errors.ClientError as exc:
-        return CANNOT, f"the credentials were refused by STS: {exc.response['Error'].get('Message') or exc}"
-    where = f"account {account}, region {session.region_name}"
+    session, where = identify(profile, region)
+    if session is None:
+        return CANNOT, where
     try:
         value = session.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
     except errors.ClientError as exc:
@@ -83,11 +94,18 @@ def check(assembly: Path, profile: str | None, region: str | None) -> tuple[int,
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bootstrap_check.py", description=__doc__.split("\n\n")[1])
-    parser.add_argument("assembly", type=Path)
+    parser.add_argument("assembly", type=Path, nargs="?")
+    parser.add_argument("--whoami", action="store_true")
     parser.add_argument("--profile")
     parser.add_argument("--region")
     args = parser.parse_args(argv)
-    status, message = check(args.assembly, args.profile, args.region)
+    if args.whoami:
+        session, where = identify(args.profile, args.region)
+        status, message = (OK, f"deploying to {where}") if session else (CANNOT, where)
+    elif args.assembly is None:
+        parser.error("give the assembly directory or --whoami")
+    else:
+        status, message = check(args.assembly, args.profile, args.region)
     print(("error: " if status == CANNOT else "[bootstrap] ") + message, file=sys.stderr)
     return status
 

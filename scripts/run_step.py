@@ -1,8 +1,8 @@
 """Runs one set-up step so that the person waiting always sees it move.
 
-    python3 scripts/run_step.py [--pip] LABEL -- COMMAND [ARG ...]
+    python3 scripts/run_step.py [--pip] [--expect TEXT] LABEL -- COMMAND [ARG ...]
 
-Prints `[setup] LABEL ...` first, then the command's lines (with --pip only pip's notable ones:
+Prints `[setup] LABEL (TEXT) ...` first (TEXT: how long it usually takes), then the command's lines (with --pip only pip's notable ones:
 Collecting, Downloading, Installing, Successfully installed, errors), a line
 `[setup]   ... still LABEL (N s)` whenever HEARTBEAT_S seconds pass without one (pip is silent
 while it unpacks a large wheel), and `[setup] LABEL: done in N s` at the end. When the command
@@ -34,9 +34,9 @@ def _shorten(line: str, width: int = 110) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def run(label: str, command: Sequence[str], *, pip: bool = False, stream: IO[str] = sys.stderr) -> int:
+def run(label: str, command: Sequence[str], *, pip: bool = False, expect: str = "", stream: IO[str] = sys.stderr) -> int:
     started = time.monotonic()
-    _say(f"{label} ...", stream)
+    _say(f"{label}{f' ({expect})' if expect else ''} ...", stream)
     try:
         process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                                    errors="replace")  # fmt: skip
@@ -80,13 +80,18 @@ def run(label: str, command: Sequence[str], *, pip: bool = False, stream: IO[str
 
 def main(argv: Sequence[str]) -> int:
     args = list(argv)
-    pip = bool(args) and args[0] == "--pip"
-    if pip:
-        args = args[1:]
+    pip, expect = False, ""
+    while args and args[0] in ("--pip", "--expect"):
+        if args[0] == "--pip":
+            pip, args = True, args[1:]
+        elif len(args) > 1:
+            expect, args = args[1], args[2:]
+        else:
+            break
     if len(args) < 3 or args[1] != "--":
         sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
         return 2
-    return run(args[0], args[2:], pip=pip)
+    return run(args[0], args[2:], pip=pip, expect=expect)
 
 
 if __name__ == "__main__":
