@@ -85,6 +85,7 @@ case "$command" in
         ;;
     destroy)
         routed destroy "$@"
+        "$VENV_PY" scripts/bootstrap_check.py --whoami --cdk-args "$@" || exit 2
         # The synthesis only names the stack: a fresh clone needs no layer build to remove it.
         say "removing the stack (cdk destroy asks for confirmation unless --force)"
         OPTIMIZER_SYNTH_FOR=destroy npx --no-install cdk destroy "${ROUTED[@]}"

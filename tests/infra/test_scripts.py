@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,3 +34,55 @@ def test_deploy_script_stops_before_aws_without_a_usable_bucket(tmp_path):
     assert result.returncode == 2
     assert "bucket_name" in result.stderr and "placeholder" in result.stderr
     assert "bootstrapping" not in result.stderr
+
+
+def test_the_synthesized_assembly_names_its_bootstrap_requirement_with_a_custom_qualifier(tmp_path):
+    """What scripts/bootstrap_check.py reads, from the real CLI's assembly."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bootstrap_check import requirement
+
+    out = tmp_path / "cdk.out"
+    result = run(["npx", "--no-install", "cdk", "synth", "-c", "bucket_name=my-connect-recordings", "-c", "@aws-cdk/core:bootstrapQualifier=custom1",
+                  "--quiet", "-o", str(out)], tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert requirement(out) == (6, "/cdk-bootstrap/custom1/version")
+
+
+def test_plain_npx_cdk_on_a_fresh_clone_says_what_to_set_up(tmp_path):
+    from fresh import fresh_copy
+
+    repo = fresh_copy(tmp_path / "clone", link=["node_modules"])
+    env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"}
+    result = subprocess.run(["npx", "--no-install", "cdk", "synth", "-c", "bucket_name=my-b", "--quiet"], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "error: .venv is missing: run ./cdk-deploy.sh setup first" in result.stderr
+
+
+def test_destroy_on_a_fresh_clone_needs_no_layer_build(tmp_path):
+    """`./cdk-deploy.sh destroy` synthesizes with the real CLI without any built layer and builds
+    none. The script's own credentials check talks to moto (fake_aws/); the CLI has no credentials,
+    so it stops when it needs the account, after the synthesis named the stack."""
+    from fresh import INSTALLED, fresh_copy
+
+    repo = fresh_copy(tmp_path / "clone", link=INSTALLED)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_REGION": "eu-west-1", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                "CDK_DISABLE_VERSION_CHECK": "1", "AWS_EC2_METADATA_DISABLED": "true",
+                "FAKE_AWS_SSM": "{}", "PYTHONPATH": str(Path(__file__).parent / "fake_aws")})  # fmt: skip
+    result = subprocess.run([str(repo / "cdk-deploy.sh"), "destroy", "-c", "bucket_name=my-b", "--force"], cwd=repo, env=env,
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "not built" not in output and "layers/build.sh" not in output, output
+    assert "CallRecordingOptimizer-my-b: destroying" in output and "Unable to resolve AWS account" in output, output
+    assert not (repo / "layers" / "ffmpeg" / "build").exists() and not (repo / "layers" / "python" / "build").exists()
+
+
+def test_an_assembly_synthesized_for_destroy_is_never_deployed(tmp_path):
+    """The deploy path unsets OPTIMIZER_SYNTH_FOR, so its layers are always the built ones."""
+    text = (ROOT / "cdk-deploy.sh").read_text()
+    deploy_part = text[text.index("unset OPTIMIZER_SYNTH_FOR"):]
+    assert deploy_part.count("OPTIMIZER_SYNTH_FOR=destroy") == 1
+    assert "OPTIMIZER_SYNTH_FOR=destroy npx --no-install cdk destroy" in deploy_part
