@@ -36,7 +36,8 @@ _BOOLS = {"true": True, "false": False}
 
 # Context keys that belong to the CDK, not to this app, as the pinned CLI (aws-cdk 2.1148.1) sends
 # or stores them (tests/infra/test_context_keys.py checks them against the real CLI):
-#   aws:cdk:...         the CLI's switches (enable-path-metadata, version-reporting, bundling-stacks, ...)
+#   aws:cdk:...         the CLI's switches (enable-path-metadata, version-reporting, bundling-stacks,
+#                       disable-asset-staging, disable-version-reporting, ...)
 #   @aws-cdk/...        feature flags (cdk.json) and settings such as @aws-cdk/core:bootstrapQualifier
 #   <provider>:...      lookup results cached in cdk.context.json (availability-zones:account=...:region=...)
 #   acknowledged-issue-numbers   written by `cdk acknowledge`
