@@ -136,8 +136,9 @@ def content_type(path: Path) -> str:
 
 
 @contextmanager
-def step(label: str, stream: Any = sys.stderr) -> Iterator[None]:
+def step(label: str, stream: Any = None) -> Iterator[None]:
     """Announces a step, says every HEARTBEAT_S seconds that it is still running, and how long it took."""
+    stream = stream or sys.stderr
     started = time.monotonic()
     stream.write(f"{label} ...\n")
     stream.flush()
@@ -163,8 +164,8 @@ class Progress:
     """Days listed and recordings done: a bar on a terminal, plain lines otherwise, at least every
     HEARTBEAT_S seconds even when nothing moved (a backfill lists many empty days)."""
 
-    def __init__(self, total: int, *, already_done: int = 0, lambdas: Any = None, stream: Any = sys.stderr) -> None:
-        self.total, self.base, self.lambdas, self.stream = total, already_done, lambdas, stream
+    def __init__(self, total: int, *, already_done: int = 0, lambdas: Any = None, stream: Any = None) -> None:
+        self.total, self.base, self.lambdas, self.stream = total, already_done, lambdas, stream or sys.stderr
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.last: tuple[int, int] | None = None
         self.started = self.last_shown = time.monotonic()
@@ -241,7 +242,8 @@ def write_out(deployment: Any, prefix: str, out: Path) -> list[str]:
     return warnings
 
 
-def print_summary(report: dict[str, Any], stream: Any = sys.stdout) -> None:
+def print_summary(report: dict[str, Any], stream: Any = None) -> None:
+    stream = stream or sys.stdout
     rows = report["objects"]
     width = min(60, max([len(r["key"]) - len(report["prefix"]) for r in rows] + [10]))
     stream.write(f"\n{'recording':<{width}}  {'outcome':<10} {'before':>10} {'after':>10}  reason\n")

@@ -133,3 +133,70 @@ def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, fol
     assert summary["dry_run"] is True and summary["recordings"] == 3 and summary["enqueued"] == 0
     assert summary["bytes"] == sum(o["size_before"] for o in report["objects"] if o["key"].lower().endswith(".wav"))
     assert all(o["versions"] == 1 and o["outcome"] == "untouched" for o in report["objects"])
+
+
+def run_out(capsys, *argv) -> tuple[int, str, str]:
+    code = local_run.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_scheduled_input_finds_the_recordings_where_it_looks(tmp_path, folder, capsys):
+    """--input '{}' is the scheduled run: the files are loaded on the day num_days_age days ago."""
+    import datetime as dt
+
+    good = tmp_path / "good"
+    shutil.copytree(folder, good)
+    (good / "undecodable.wav").unlink()
+    report_path = tmp_path / "report.json"
+    code, out, _ = run_out(capsys, "--recordings", good, "--input", "{}", "--report", report_path)
+    report = json.loads(report_path.read_text())
+    scheduled = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)
+    assert code == 0
+    assert report["prefix"] == f"connect/local-instance/CallRecordings/{scheduled:%Y/%m/%d}/"
+    assert report["execution"]["output"]["days"] == 4  # the scheduled day and the 3 catch-up days before it
+    assert report["totals"]["converted"] == 2 and report["totals"]["untouched"] == 1  # notes.txt
+
+
+def test_the_dry_run_prints_its_projection_and_no_size_ratio_of_unconverted_files(tmp_path, folder, capsys):
+    report_path = tmp_path / "report.json"
+    code, out, _ = run_out(capsys, "--recordings", folder, "--input", '{"specific_date": "01/01/2022", "dry_run": true}', "--report", report_path)
+    summary = json.loads(report_path.read_text())["execution"]["summary"]
+    assert code == 0
+    assert "1.00x" not in out and "0 converted, 0 skipped, 0 failed, 4 untouched; nothing converted" in out
+    line = next(line for line in out.splitlines() if "dry run, nothing changed:" in line)
+    assert f"{summary['recordings']} recordings to convert, {summary['bytes']:,} bytes -> {summary['projected_bytes_after']:,} bytes projected" in line
+    assert "a month in STANDARD ->" in line and "in GLACIER_IR" in line
+
+
+def test_a_failed_run_reports_the_ratio_of_the_converted_recordings_only(tmp_path, folder, capsys):
+    report_path = tmp_path / "report.json"
+    code, out, _ = run_out(capsys, "--recordings", folder, "--date", "01/31/2022", "--report", report_path)
+    converted = [o for o in json.loads(report_path.read_text())["objects"] if o["outcome"] == "converted"]
+    before, after = sum(o["size_before"] for o in converted), sum(o["size_after"] for o in converted)
+    assert code == 3
+    assert f"the converted recordings: {before:,} -> {after:,} bytes ({before / after:.2f}x smaller)" in out
+
+
+def test_a_backfill_shows_its_days_passing(tmp_path, capsys):
+    root = tmp_path / "dated"
+    write_wav(root / "2022" / "01" / "01" / "a.wav", 1, seed=1)
+    write_wav(root / "2022" / "01" / "05" / "b.wav", 1, seed=2)
+    code, _, err = run_out(capsys, "--recordings", root, "--dated", "--report", tmp_path / "report.json")
+    assert code == 0
+    days = [line for line in err.splitlines() if " listed" in line and line.strip().startswith("day ")]
+    assert days and days[-1].strip().startswith("day 5/5 listed (2022-01-0")
+    assert "2/2 recordings done" in days[-1]
+
+
+def test_a_slow_step_says_it_is_still_running(monkeypatch):
+    import io
+    import time
+
+    monkeypatch.setattr(local_run, "HEARTBEAT_S", 0.1)
+    stream = io.StringIO()
+    with local_run.step("synthesizing", stream=stream):
+        time.sleep(0.35)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "synthesizing ..." and lines[-1].startswith("  done in ")
+    assert sum(line.startswith("  ... still synthesizing (") for line in lines) >= 2
