@@ -25,17 +25,19 @@ die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 python_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; }
 python_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
 
-# Sets SETUP_PYTHON: $PYTHON when given, else the newest python3.x on PATH that runs.
+# Sets SETUP_PYTHON: $PYTHON when given, else the newest python3.x on PATH that runs; as the
+# interpreter's own path (a pyenv shim costs a second per call).
 find_python() {
     local candidate
+    [[ -n "${SETUP_PYTHON:-}" ]] && return
     if [[ -n "${PYTHON:-}" ]]; then
         python_ok "$PYTHON" || die "PYTHON=$PYTHON is not a working Python 3.11 or newer"
-        SETUP_PYTHON="$PYTHON"
+        SETUP_PYTHON="$("$PYTHON" -c 'import sys; print(sys.executable)')"
         return
     fi
     for candidate in python3.14 python3.13 python3.12 python3.11 python3; do
         if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
-            SETUP_PYTHON="$candidate"
+            SETUP_PYTHON="$("$candidate" -c 'import sys; print(sys.executable)')"
             return
         fi
     done
@@ -69,7 +71,7 @@ level_stamp() { (cd "$ROOT" && cat $(level_files "$1")) | sha256sum | cut -d' ' 
 
 bootstrap_python() {
     local level="$1" file what expect lower
-    [[ -n "${SETUP_PYTHON:-}" ]] || find_python
+    find_python
     if [[ -f "$VENV_DIR/.stamp-$level" && "$(cat "$VENV_DIR/.stamp-$level")" == "$(level_stamp "$level")" ]] && python_ok "$VENV_PY"; then
         return
     fi
