@@ -141,3 +141,36 @@ def test_every_dollar_amount_in_the_readme_comes_from_the_results_file():
     amounts = set(re.findall(r"\$\d{1,3}(?:,\d{3})*(?:\.\d+)?k?", README))
     unexplained = sorted(a for a in amounts if a not in texts and a.lstrip("$").rstrip("k") not in texts and a not in OTHER_DOLLARS)
     assert not unexplained, f"dollar amounts README quotes from nowhere: {unexplained}"
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
+def test_links_stay_inside_the_repository_and_resolve(doc):
+    """A reader of a clone can follow every relative link; outside sources are cited by address."""
+    for target in LINK.findall(doc.read_text()):
+        if target.startswith(("http://", "https://", "#", "mailto:")):
+            continue
+        path = (doc.parent / target.split("#")[0]).resolve()
+        assert path.is_relative_to(ROOT), f"{doc.name}: {target} leaves the repository"
+        assert path.exists(), f"{doc.name}: {target} does not exist"
+
+
+def test_no_doc_or_help_calls_a_measured_default_a_placeholder():
+    for path in [*DOCS, *(ROOT / "estimator").glob("*.py")]:
+        text = path.read_text().lower()
+        assert "placeholder until" not in text and "placeholder)" not in text and "**placeholder**" not in text, path.name
+
+
+def test_the_nag_suppressions_readme_counts_are_the_code():
+    words = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six"}
+    count = (ROOT / "stacks" / "nag.py").read_text().count('id="AwsSolutions-IAM5"')
+    assert f"{words[count]} `AwsSolutions-IAM5` findings are" in " ".join(README.split())
+
+
+def test_the_local_runs_exit_statuses_name_every_failure_of_the_state_machine():
+    errors = set(re.findall(r'error="(\w+)"|errors=\["(\w+)"', (ROOT / "stacks" / "orchestration.py").read_text()))
+    names = {name for pair in errors for name in pair if name} & {"RecordingsFailed", "InvalidInput", "VersioningRequired"}
+    status = README[README.index("- Exit status:"):].split("\n-")[0]
+    assert names and all(f"`{name}`" in status for name in names), (names, status)

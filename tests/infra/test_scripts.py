@@ -86,3 +86,18 @@ def test_an_assembly_synthesized_for_destroy_is_never_deployed(tmp_path):
     deploy_part = text[text.index("unset OPTIMIZER_SYNTH_FOR"):]
     assert deploy_part.count("OPTIMIZER_SYNTH_FOR=destroy") == 1
     assert "OPTIMIZER_SYNTH_FOR=destroy npx --no-install cdk destroy" in deploy_part
+
+
+def test_the_preflight_warns_of_a_setting_in_both_files_and_refuses_a_typo(tmp_path):
+    """What ./cdk-deploy.sh prints before anything else (app.py prints the same warning at synth)."""
+    import sys
+
+    (tmp_path / "cdk.json").write_text('{"app": "x", "context": {"num_days_age": 3}}')
+    (tmp_path / "cdk.context.json").write_text('{"bucket_name": "my-b", "num_days_age": 4}')
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    ok = subprocess.run([sys.executable, "-m", "stacks.preflight"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout == "arm64\n"
+    assert "warning: num_days_age is set in both cdk.json (3, used) and cdk.context.json (4, ignored)" in ok.stderr
+    typo = subprocess.run([sys.executable, "-m", "stacks.preflight", "-c", "num_day_age=3"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert typo.returncode == 2 and "unknown setting 'num_day_age' (did you mean num_days_age?)" in typo.stderr
+    assert typo.stdout == ""
