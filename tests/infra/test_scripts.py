@@ -57,7 +57,7 @@ def test_plain_npx_cdk_on_a_fresh_clone_says_what_to_set_up(tmp_path):
     env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"}
     result = subprocess.run(["npx", "--no-install", "cdk", "synth", "-c", "bucket_name=my-b", "--quiet"], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "error: .venv is missing: run ./cdk-deploy.sh setup first" in result.stderr
+    assert "error: .venv/bin/python is missing: run ./cdk-deploy.sh setup first" in result.stderr
 
 
 def test_destroy_on_a_fresh_clone_needs_no_layer_build(tmp_path):
