@@ -86,9 +86,10 @@ bootstrap_python() {
         step --expect "a few seconds" "creating ${VENV_DIR#"$ROOT"/} with $("$SETUP_PYTHON" --version)" -- "$SETUP_PYTHON" -m venv "$VENV_DIR" || exit 1
     fi
     case "$level" in
-        app) file=requirements.txt what="the CDK app's Python packages (aws-cdk-lib, cdk-nag, boto3)" expect="~110 MB; 1-2 minutes on a cold cache" ;;
-        local) file=requirements-local.txt what="the local run's Python packages (the CDK app's + moto, pydub)" expect="~150 MB; 1-3 minutes on a cold cache" ;;
-        dev) file=requirements-dev.txt what="the tests' Python packages (the local run's + pytest, cfn-lint, matplotlib)" expect="~230 MB; 2-4 minutes on a cold cache" ;;
+        # Download sizes and times measured from an empty pip cache on a shared 2-core machine.
+        app) file=requirements.txt what="the CDK app's Python packages (aws-cdk-lib, cdk-nag, boto3)" expect="~100 MB to download; about a minute" ;;
+        local) file=requirements-local.txt what="the local run's Python packages (the CDK app's + moto, pydub)" expect="~110 MB to download; 1-2 minutes" ;;
+        dev) file=requirements-dev.txt what="the tests' Python packages (the local run's + pytest, cfn-lint, matplotlib)" expect="~130 MB to download, ~20 MB after a local run; under a minute to 2 minutes" ;;
     esac
     step --pip --expect "$expect" "installing $what" -- "$VENV_PY" -m pip install --progress-bar off -r "$ROOT/$file" || exit 1
     # A level includes the ones below it.
@@ -104,7 +105,7 @@ bootstrap_node() {
     if [[ -x "$ROOT/node_modules/.bin/cdk" && -f "$stamp_file" && "$(cat "$stamp_file")" == "$want" ]]; then
         return
     fi
-    (cd "$ROOT" && step --expect "~50 MB; under a minute" "installing the pinned CDK CLI with npm ci (aws-cdk $(sed -n 's/.*"aws-cdk": "\(.*\)".*/\1/p' package.json))" -- \
+    (cd "$ROOT" && step --expect "~30 MB; seconds" "installing the pinned CDK CLI with npm ci (aws-cdk $(sed -n 's/.*"aws-cdk": "\(.*\)".*/\1/p' package.json))" -- \
         npm ci --no-audit --no-fund --loglevel=error) || exit 1
     echo "$want" >"$stamp_file"
 }
