@@ -3,6 +3,8 @@
     .venv/bin/python scripts/readme_figures.py            rewrites docs/readme-figures.json
     .venv/bin/python scripts/readme_figures.py --check    exit 1 when the file is not what the code gives now
     .venv/bin/python scripts/readme_figures.py --measure  also re-measures the local run's wall time (~15 s)
+    .venv/bin/python scripts/readme_figures.py --setup-times  also times both README commands, cold
+                          (a fresh clone of HEAD, an empty pip cache) and warm (~20 minutes)
 
 Each figure has the text README quotes and where it comes from:
   estimator   the savings estimator at the README's volume (recomputed: deterministic)
@@ -113,13 +115,41 @@ def measure_local_run() -> dict[str, Any]:
                                   "command": "./cdk-deploy.sh --local, after set-up, on this machine"}}  # fmt: skip
 
 
-def compute(previous: dict[str, Any], measure: bool) -> dict[str, Any]:
+def measure_setup_times() -> dict[str, Any]:
+    """Both README commands on a fresh clone of HEAD: the first time (empty pip and npm caches) and again."""
+    import os
+    import subprocess
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="setup-times-") as scratch:
+        clone = Path(scratch) / "clone"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        subprocess.run(["git", "-C", str(clone), "checkout", "-q", subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                        capture_output=True, text=True, check=True).stdout.strip()], check=True)  # fmt: skip
+        env = {**os.environ, "PIP_CACHE_DIR": str(Path(scratch) / "pip"), "npm_config_cache": str(Path(scratch) / "npm"), "CDK_DISABLE_VERSION_CHECK": "1"}
+        for name, command in (("local_run", ["./cdk-deploy.sh", "--local"]), ("tests", ["./run-tests.sh", "-q", "-p", "no:cacheprovider"])):
+            for when in ("cold", "warm"):
+                started = time.monotonic()
+                done = subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise SystemExit(f"{' '.join(command)} failed ({when}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+                seconds = round(time.monotonic() - started)
+                out[f"{name}_{when}_seconds"] = {"value": seconds, "text": f"{seconds} s", "command": " ".join(command) + f" ({when}, fresh clone)"}
+    return out
+
+
+def compute(previous: dict[str, Any], measure: bool, setup_times: bool) -> dict[str, Any]:
+    measured = dict(previous.get("measured", {}))
+    if measure:
+        measured.update(measure_local_run())
+    if setup_times:
+        measured.update(measure_setup_times())
     return {
-        "command": ".venv/bin/python scripts/readme_figures.py [--measure]",
+        "command": ".venv/bin/python scripts/readme_figures.py [--measure] [--setup-times]",
         "estimator": estimator_figures(),
         "sample_day": sample_day_figures(),
         "benchmark": {"source": "docs/benchmarks-results.json", **benchmark_figures()},
-        "measured": measure_local_run() if measure else previous.get("measured", {}),
+        "measured": measured,
     }
 
 
@@ -127,9 +157,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="scripts/readme_figures.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--measure", action="store_true")
+    parser.add_argument("--setup-times", action="store_true")
     args = parser.parse_args(argv)
     previous = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    current = compute(previous, args.measure)
+    current = compute(previous, args.measure, args.setup_times)
     text = json.dumps(current, indent=2, ensure_ascii=False) + "\n"
     if args.check:
         if FIGURES.exists() and FIGURES.read_text() == text:
