@@ -24,6 +24,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 OK, NEEDED, UNKNOWN, CANNOT = 0, 10, 11, 2
+TEMPLATE = Path(__file__).resolve().parent.parent / "node_modules" / "aws-cdk" / "lib" / "api" / "bootstrap" / "bootstrap-template.yaml"
+
+
+def cli_template_version(template: Path = TEMPLATE) -> str:
+    """The bootstrap version the pinned CLI's `cdk bootstrap` installs (33 for aws-cdk 2.1148.1)."""
+    import re
+
+    try:
+        found = re.search(r"CdkBootstrapVersion:\s*\n(?:.*\n)*?\s*Value: '(\d+)'", template.read_text())
+    except OSError:
+        return "its own"
+    return found.group(1) if found else "its own"
 
 
 def requirement(assembly: Path) -> tuple[int, str]:
@@ -79,7 +91,7 @@ def check(assembly: Path, profile: str | None, region: str | None) -> tuple[int,
     except errors.ClientError as exc:
         code = exc.response["Error"].get("Code", "")
         if code == "ParameterNotFound":
-            return NEEDED, f"{where} is not bootstrapped ({parameter} does not exist): bootstrapping"
+            return NEEDED, f"{where} is not bootstrapped ({parameter} does not exist): bootstrapping (the pinned CLI installs version {cli_template_version()})"
         return UNKNOWN, f"cannot read {parameter} in {where} ({code}): not bootstrapping; cdk deploy checks the version itself"
     except errors.BotoCoreError as exc:
         return UNKNOWN, f"cannot read {parameter} in {where} ({exc}): not bootstrapping; cdk deploy checks the version itself"
@@ -88,7 +100,8 @@ def check(assembly: Path, profile: str | None, region: str | None) -> tuple[int,
     except ValueError:
         return UNKNOWN, f"{parameter} in {where} holds {value!r}, not a version number: not bootstrapping"
     if version < required:
-        return NEEDED, f"{where} is bootstrapped at version {version}, older than the {required} this app requires: bootstrapping"
+        return NEEDED, (f"{where} is bootstrapped at version {version}, older than the {required} this app requires: "
+                        f"bootstrapping (the pinned CLI installs version {cli_template_version()})")
     return OK, f"{where} is bootstrapped at version {version} (the app requires {required} or newer): no bootstrap needed"
 
 

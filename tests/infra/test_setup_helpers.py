@@ -167,3 +167,10 @@ def test_pip_mode_relays_only_notable_lines_and_a_failure_shows_the_end_of_the_o
 def test_a_command_that_cannot_start_is_reported():
     result = step("x", "--", "/nonexistent/tool")
     assert result.returncode == 127 and "cannot start '/nonexistent/tool'" in result.stderr
+
+
+def test_the_bootstrap_message_names_the_version_the_pinned_cli_installs(tmp_path):
+    assert bootstrap_check.cli_template_version() == "33"  # aws-cdk 2.1148.1's bootstrap-template.yaml
+    with mock_aws():
+        got, message = bootstrap_check.check(assembly(tmp_path), None, "eu-west-1")
+    assert got == bootstrap_check.NEEDED and message.endswith("bootstrapping (the pinned CLI installs version 33)")
