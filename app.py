@@ -11,7 +11,10 @@ import aws_cdk as cdk  # noqa: E402
 from stacks.config import ConfigError  # noqa: E402
 from stacks.layers import LayerNotBuilt  # noqa: E402
 from stacks.optimizer_stack import add_optimizer_stack  # noqa: E402
+from stacks.preflight import shadowed_settings  # noqa: E402
 
+for warning in shadowed_settings():
+    print(f"warning: {warning}", file=sys.stderr)
 app = cdk.App()
 try:
     add_optimizer_stack(app)

@@ -128,14 +128,16 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             "cost per 1,000 call-minutes (5-minute calls; Lambda arm64 + requests + SQS + Step Functions)",
             "≤ $0.01 (article: $0.11)",
             f"${t['total_usd']:.4f} at {t['settings']['memory_mb']} MB"
-            + (f", ${rec['usd_per_1000_minutes']:.4f} at {rec['converter_memory_mb']} MB" if rec else "")
+            # The recommended size only when it is another one: the same figure twice says nothing.
+            + (f", ${rec['usd_per_1000_minutes']:.4f} at {rec['converter_memory_mb']} MB"
+               if rec and rec["converter_memory_mb"] != t["settings"]["memory_mb"] else "")
             + f" (S3 PUT ${t['items_usd']['s3_put']:.4f}; break-even at {cost['break_even_converter_s']:.1f} s of converter per 5-min call)",
             t["total_usd"] <= 0.01,
         )
     rec = (cost or {}).get("recommended")
     if rec:
-        add("recommended defaults (memory / batch size / max concurrency), from the measures", "report",
-            f"{rec['converter_memory_mb']} MB / {rec['converter_batch_size']} / {rec['converter_max_concurrency']}", None)  # fmt: skip
+        add("recommended defaults (memory / batch size / max concurrency), from this run's measures", "report",
+            recommendation(rec, results.get("configuration") or {}, quick=bool(results.get("quick"))), None)  # fmt: skip
     return rows
 
 
@@ -146,6 +148,18 @@ def _db(value: float) -> str:
     if value == float("inf"):
         return "all (digital silence)"
     return "-" if value == float("-inf") else f"{value:.1f} dB"
+
+
+def recommendation(rec: dict[str, Any], configured: dict[str, Any], *, quick: bool) -> str:
+    """The recommendation next to the stack's defaults, so a difference is never silent."""
+    keys = ("converter_memory_mb", "converter_batch_size", "converter_max_concurrency")
+    text = f"{rec[keys[0]]} MB / {rec[keys[1]]} / {rec[keys[2]]}"
+    if all(k in configured for k in keys):
+        defaults = f"{configured[keys[0]]} MB / {configured[keys[1]]} / {configured[keys[2]]}"
+        text += " = the stack's defaults" if all(rec[k] == configured[k] for k in keys) else f"; the stack's defaults: {defaults}"
+    if quick:
+        text += " (a --quick run measures too little to set defaults: they come from the full run, docs/benchmarks.md)"
+    return text
 
 
 def _length(seconds: int) -> str:

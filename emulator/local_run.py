@@ -18,9 +18,11 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 SAMPLE_DATE = dt.date(2022, 1, 1)
 LOCAL_CONTEXT = {
@@ -29,6 +31,9 @@ LOCAL_CONTEXT = {
     "queue_poll_seconds": 1,
 }
 EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+# Nothing stays silent longer than this: a step that takes longer says so (README promises a
+# visible step at least every 15 s, from a cold start).
+HEARTBEAT_S = 10.0
 
 
 class UsageError(Exception):
@@ -80,10 +85,18 @@ def resolve_day(args: argparse.Namespace) -> dt.date:
         except InvalidInput as exc:
             raise UsageError(f"--date: {exc}") from None
     if args.input:
-        try:  # load the recordings where the given input will look, when it names a usable day
-            return parse_date(str(json.loads(args.input).get("specific_date", "")).strip())
-        except (ValueError, AttributeError, InvalidInput):
+        # Load the recordings where the given input will look: for {} (the scheduled run) the day
+        # num_days_age days ago, for a range its last day. Bad input fails in the state machine.
+        from optimizer.dates import resolve_request
+
+        from stacks.config import OptimizerConfig
+
+        try:
+            request = resolve_request(json.loads(args.input), today=dt.datetime.now(dt.timezone.utc).date(),
+                                      num_days_age=OptimizerConfig.num_days_age, catch_up_days=OptimizerConfig.catch_up_days)  # fmt: skip
+        except (ValueError, InvalidInput):
             return SAMPLE_DATE
+        return request.days[-1]
     return SAMPLE_DATE
 
 
@@ -122,30 +135,90 @@ def content_type(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
-class Progress:
-    """Recordings done / total: a bar on a terminal, plain lines otherwise."""
+@contextmanager
+def step(label: str, stream: Any = None) -> Iterator[None]:
+    """Announces a step, says every HEARTBEAT_S seconds that it is still running, and how long it took."""
+    stream = stream or sys.stderr
+    started = time.monotonic()
+    stream.write(f"{label} ...\n")
+    stream.flush()
+    done = threading.Event()
 
-    def __init__(self, total: int, *, already_done: int = 0, stream: Any = sys.stderr) -> None:
-        self.total, self.base, self.stream = total, already_done, stream
+    def heartbeat() -> None:
+        while not done.wait(HEARTBEAT_S):
+            stream.write(f"  ... still {label} ({time.monotonic() - started:.0f} s)\n")
+            stream.flush()
+
+    thread = threading.Thread(target=heartbeat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+    stream.write(f"  done in {time.monotonic() - started:.1f} s\n")
+    stream.flush()
+
+
+class Progress:
+    """Days listed and recordings done: a bar on a terminal, plain lines otherwise, at least every
+    HEARTBEAT_S seconds even when nothing moved (a backfill lists many empty days)."""
+
+    def __init__(self, total: int, *, already_done: int = 0, lambdas: Any = None, stream: Any = None) -> None:
+        self.total, self.base, self.lambdas, self.stream = total, already_done, lambdas, stream or sys.stderr
         self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.last = -1
+        self.last: tuple[int, int] | None = None
+        self.started = self.last_shown = time.monotonic()
 
     def __call__(self, pollers: list[Any]) -> None:
         done = sum(p.totals.completed for p in pollers) - self.base
-        if done == self.last:
+        days_total = getattr(self.lambdas, "days_total", 0)
+        days_listed = len(getattr(self.lambdas, "days_listed", ()))
+        state = (done, days_listed)
+        now = time.monotonic()
+        if state == self.last and now - self.last_shown < HEARTBEAT_S:
             return
-        self.last = done
+        self.last, self.last_shown = state, now
+        days = f"day {days_listed:,}/{days_total:,} listed" + (f" ({self.lambdas.last_day})" if days_listed else "") + ", " if days_total > 1 else ""
+        line = f"{days}{done}/{self.total} recordings done ({now - self.started:.0f} s)"
         if self.tty:
             width = 30
             filled = width * min(done, self.total) // max(self.total, 1)
-            self.stream.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} recordings")
+            self.stream.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {line}   ")
             self.stream.flush()
         else:
-            self.stream.write(f"  {done}/{self.total} recordings done\n")
+            self.stream.write(f"  {line}\n")
+            self.stream.flush()
 
     def finish(self) -> None:
         if self.tty:
             self.stream.write("\n")
+
+
+def observed_lambdas(deployment: Any, **kwargs: Any) -> Any:
+    """The in-process Lambdas, also counting the days a run resolves and finishes listing."""
+    from .runtime import InProcessLambdas
+
+    class Observed(InProcessLambdas):
+        days_total = 0
+        last_day = ""
+
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, **kw)
+            self.days_listed: set[str] = set()
+
+        def invoke(self, function_name: str, event: Any) -> tuple[Any, bool]:
+            result, errored = super().invoke(function_name, event)
+            action = event.get("action") if isinstance(event, dict) else None
+            if not errored and isinstance(result, dict):
+                if action == "resolve":
+                    self.days_total, self.days_listed = len(result.get("days") or ()), set()
+                elif action == "list" and ((result.get("progress") or {}).get("cursor") or {}).get("done"):
+                    self.days_listed.add(str(event.get("day")))
+                    self.last_day = str(event.get("day"))
+            return result, errored
+
+    return Observed(deployment, **kwargs)
 
 
 def write_out(deployment: Any, prefix: str, out: Path) -> list[str]:
@@ -169,7 +242,8 @@ def write_out(deployment: Any, prefix: str, out: Path) -> list[str]:
     return warnings
 
 
-def print_summary(report: dict[str, Any], stream: Any = sys.stdout) -> None:
+def print_summary(report: dict[str, Any], stream: Any = None) -> None:
+    stream = stream or sys.stdout
     rows = report["objects"]
     width = min(60, max([len(r["key"]) - len(report["prefix"]) for r in rows] + [10]))
     stream.write(f"\n{'recording':<{width}}  {'outcome':<10} {'before':>10} {'after':>10}  reason\n")
@@ -178,22 +252,44 @@ def print_summary(report: dict[str, Any], stream: Any = sys.stdout) -> None:
         name = name if len(name) <= width else name[: width - 1] + "…"
         stream.write(f"{name:<{width}}  {r['outcome']:<10} {r['size_before']:>10,} {r['size_after']:>10,}  {r['reason'] or ''}\n")
     t = report["totals"]
-    ratio = f"{t['bytes_before'] / t['bytes_after']:.2f}x smaller" if t["bytes_after"] else "-"
+    converted = [r for r in rows if r["outcome"] == "converted"]
+    before, after = sum(r["size_before"] for r in converted), sum(r["size_after"] for r in converted)
+    sizes = f"the converted recordings: {before:,} -> {after:,} bytes ({before / after:.2f}x smaller)" if converted and after else "nothing converted"
     stream.write(
         f"\n{t['converted']} converted, {t['skipped']} skipped, {t['known_failure']} known failure(s) skipped, "
-        f"{t['failed']} failed, {t['untouched']} untouched; "
-        f"{t['bytes_before']:,} -> {t['bytes_after']:,} bytes ({ratio})\n"
+        f"{t['failed']} failed, {t['untouched']} untouched; {sizes}\n"
     )
     for i, ex in enumerate(report["executions"], 1):
         detail = f"{ex['error']}: {ex['cause']}" if ex["error"] else json.dumps(ex["output"])
         for warning in (ex.get("summary") or {}).get("warnings", []):
             detail += f"\n    warning: {warning}"
         stream.write(f"execution {i}: {ex['status']}  {detail}\n")
+        if (ex.get("summary") or {}).get("dry_run"):
+            stream.write(f"  {dry_run_line(ex['summary'])}\n")
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.4f}" if value == 0 or value >= 0.0001 else "< $0.0001"
+
+
+def dry_run_line(summary: dict[str, Any]) -> str:
+    """The dry run's projection in one sentence (the same figures are in the JSON output)."""
+    count, now, projected = summary.get("recordings", 0), summary.get("bytes", 0), summary.get("projected_bytes_after", 0)
+    ratio = f" ({now / projected:.2f}x smaller)" if projected else ""
+    line = f"dry run, nothing changed: {count:,} recordings to convert, {now:,} bytes -> {projected:,} bytes projected{ratio}"
+    cost = summary.get("projected_monthly_cost")
+    if cost:
+        line += (f"; storage {_usd(cost['before'])} a month in STANDARD -> {_usd(cost['after'])} in {cost['storage_class']}"
+                 f" ({cost.get('currency', 'USD')}, before the originals expire)")  # fmt: skip
+    return line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # ./cdk-deploy.sh checks the arguments with the system Python before it sets anything up.
+    check_only = bool(argv) and argv[0] == "--check-arguments"
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
+        args = parse_args(argv[1:] if check_only else argv)
         day = resolve_day(args)
         dated_days = None
         if args.dated:
@@ -202,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if check_only:
+        return EXIT_OK
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are reported below
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -209,47 +307,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.pop("AWS_PROFILE", None)
     started = time.monotonic()
 
-    from moto import mock_aws
+    with step("loading the CDK and the emulator (moto); slower the first time, while Python compiles them"):
+        from moto import mock_aws
 
-    from .deploy import deploy
-    from .report import Loaded, dead_letters, object_entries, totals
-    from .run import run_execution
-    from .runtime import InProcessLambdas, QueuePoller
-    from .synth import synthesize
+        from .deploy import deploy
+        from .report import Loaded, dead_letters, object_entries, totals
+        from .run import run_execution
+        from .runtime import QueuePoller
+        from .synth import synthesize
 
     with tempfile.TemporaryDirectory(prefix="local-run-") as scratch_dir:
         scratch = Path(scratch_dir)
         try:
-            root, files = recording_files(args, scratch, day)
+            with step("preparing the recordings" if args.recordings else "generating the sample day (12 calls, 5 s to 5 min)"):
+                root, files = recording_files(args, scratch, day)
         except UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"synthesizing the stack (local context, {host_architecture()}) ...", file=sys.stderr)
-        synth = synthesize({**LOCAL_CONTEXT, "lambda_architecture": host_architecture()}, scratch / "cdk.out")
+        with step(f"synthesizing the stack (local context, {host_architecture()}; the CDK runs in Node, ~15 s)"):
+            synth = synthesize({**LOCAL_CONTEXT, "lambda_architecture": host_architecture()}, scratch / "cdk.out")
         log_path = args.report.with_suffix(".log")
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), open(log_path, "w") as handler_log:
-            deployment = deploy(synth, versioned_bucket=not args.unversioned)
+            with step("creating the stack's resources in the emulator (moto)"):
+                deployment = deploy(synth, versioned_bucket=not args.unversioned)
             import boto3
 
             s3 = boto3.client("s3", region_name="us-east-1")
             # The report covers the day's prefix, or with --dated every day under the root prefix.
             prefix = synth.config.bucket_prefix if args.dated else f"{synth.config.bucket_prefix}{day:%Y/%m/%d}/"
             loaded: dict[str, Loaded] = {}
-            for path in files:
-                key = prefix + path.relative_to(root).as_posix()
-                response = s3.put_object(Bucket=deployment.bucket, Key=key, Body=path.read_bytes(), ContentType=content_type(path))
-                loaded[key] = Loaded(key, response["ETag"], path.stat().st_size)
+            with step(f"loading {len(files)} file(s) at s3://{deployment.bucket}/{prefix}"):
+                for path in files:
+                    key = prefix + path.relative_to(root).as_posix()
+                    response = s3.put_object(Bucket=deployment.bucket, Key=key, Body=path.read_bytes(), ContentType=content_type(path))
+                    loaded[key] = Loaded(key, response["ETag"], path.stat().st_size)
             audio = sum(1 for key in loaded if key.lower().endswith(".wav"))
-            print(f"loaded {len(loaded)} object(s) ({audio} recordings) at s3://{deployment.bucket}/{prefix}", file=sys.stderr)
 
-            lambdas = InProcessLambdas(deployment, log_stream=handler_log)
+            lambdas = observed_lambdas(deployment, log_stream=handler_log)
             pollers = [QueuePoller(source, lambdas) for source in deployment.event_sources]
             executions = []
             reached: set[str] = set()
             with lambdas.installed():
                 for run in range(1, args.runs + 1):
                     print(f"execution {run}/{args.runs}: input {raw_input if isinstance(raw_input, str) else json.dumps(raw_input)}", file=sys.stderr)
-                    progress = Progress(audio, already_done=sum(p.totals.completed for p in pollers))
+                    progress = Progress(audio, already_done=sum(p.totals.completed for p in pollers), lambdas=lambdas)
                     lambdas.results.clear()
                     for poller in pollers:  # keys_seen holds what this execution sends to the converter
                         reached |= poller.keys_seen
@@ -259,9 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     execution.summary = json.loads(lambdas.results["Summarize"])["output"] if "Summarize" in lambdas.results else None
                     executions.append(execution)
                     progress.finish()
-            dlq = dead_letters(deployment)
-            reached_last = set().union(*(p.keys_seen for p in pollers))
-            entries = object_entries(deployment, prefix, loaded, reached | reached_last, dlq, reached_last)
+            with step("judging every object from the final state of S3 and the dead-letter queue"):
+                dlq = dead_letters(deployment)
+                reached_last = set().union(*(p.keys_seen for p in pollers))
+                entries = object_entries(deployment, prefix, loaded, reached | reached_last, dlq, reached_last)
             report = {
                 "execution": executions[-1].as_report(),
                 "executions": [e.as_report() for e in executions],

@@ -17,6 +17,11 @@ from .prices import ARCHITECTURES, Prices, StorageClassPrice
 DAYS_PER_MONTH = 365 / 12
 PCM_BYTES_PER_SECOND = 8000 * 2 * 2   # 8 kHz x 2 channels x 16 bit = 1.92 MB a minute
 ALAW_BYTES_PER_SECOND = 8000 * 1 * 1  # 8 kHz x 1 channel x 8 bit = 0.48 MB a minute
+# The converter on Lambda as the benchmark models it at the stack's default 512 MB: 0.62 s for a
+# 5-minute call (docs/benchmarks.md, "cost"), taken as proportional to the audio's length.
+# tests/estimator checks both against docs/benchmarks-results.json and the stack's default.
+CONVERTER_MEMORY_MB = 512.0
+CONVERTER_SECONDS_PER_AUDIO_MINUTE = 0.124
 
 # Switchable corrections of the corrected model (see docs/estimator.md).
 RULES = (
@@ -149,8 +154,10 @@ class Pipeline:
     runs_per_day: float = 1.0            # the EventBridge schedule
     recordings_per_invocation: float = 10.0  # SQS batch size of the converter
     page_invocations: float = 2.0        # list + enqueue Lambdas per page
-    page_lambda_seconds: float = 1.0     # placeholder
-    page_lambda_memory_mb: float = 256.0  # placeholder
+    # An upper bound: the benchmark measured 0.88 s for both of a page's invocations together,
+    # on the emulator; at these volumes the pages cost cents either way.
+    page_lambda_seconds: float = 1.0
+    page_lambda_memory_mb: float = 256.0  # the lister's and the enqueuer's configured memory
 
 
 @dataclass(frozen=True)
@@ -161,8 +168,8 @@ class Corrected:
     retention_days: float | None = None   # None: recordings outlive the horizon
     call_length: CallLength = CallLength()
     architecture: str = "arm64"
-    lambda_memory_mb: float = 1024.0      # placeholder until the benchmark issue measures it
-    seconds_per_recording: float | None = None  # None: 0.1 s per audio minute (0.5 s per 5 min)
+    lambda_memory_mb: float = CONVERTER_MEMORY_MB
+    seconds_per_recording: float | None = None  # None: CONVERTER_SECONDS_PER_AUDIO_MINUTE x the mean call
     disabled: frozenset[str] = frozenset()
     pipeline: Pipeline = Pipeline()
 
@@ -186,7 +193,7 @@ class Corrected:
     def lambda_seconds(self) -> float:
         if self.seconds_per_recording is not None:
             return self.seconds_per_recording
-        return 0.1 * self.call_length.mean_minutes
+        return CONVERTER_SECONDS_PER_AUDIO_MINUTE * self.call_length.mean_minutes
 
 
 def _end(start: float, keep: float | None) -> float | None:

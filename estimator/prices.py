@@ -1,7 +1,9 @@
 """Load and validate the price table (``prices.json``).
 
-The same file is meant to be read by the state machine's dry run, so the
-loader is dependency-free and fails with one readable sentence
+The stack reads it too, at synth time (stacks/functions.py): the two prices
+the dry run's projection needs reach the lister through its environment
+(PRICE_STANDARD_GB_MONTH, PRICE_TARGET_GB_MONTH); the Lambda never reads this
+file. So the loader is dependency-free and fails with one readable sentence
 (:class:`PriceError`) instead of a KeyError deep inside a calculation.
 """
 

@@ -1,10 +1,20 @@
-# Sourced by ./run-tests.sh and ./cdk-deploy.sh: sets up what the project needs on a fresh
-# machine, and nothing when it is already up to date.
-#   bootstrap_python   .venv/ with requirements-dev.txt (reinstalled when a requirements file changes)
-#   bootstrap_node     node_modules/ from package-lock.json (the pinned CDK CLI, used through npx)
+# Sourced by ./run-tests.sh and ./cdk-deploy.sh: checks the prerequisites and sets up what a command
+# needs on a fresh machine, and nothing when it is already up to date. Every step says what it
+# does, how long it usually takes, and keeps printing while it runs (scripts/run_step.py).
+#   require_prerequisites   Python 3.11+ and Node.js 18+, or a message saying what to install
+#   bootstrap_python LEVEL  $VENV_DIR (default .venv) with the packages of one level:
+#                             app   requirements.txt        the CDK app, the deploy script's checks
+#                             local requirements-local.txt  + the emulator (./cdk-deploy.sh --local)
+#                             dev   requirements-dev.txt    + the test tools (./run-tests.sh)
+#                           reinstalled when one of the level's requirement files changes
+#   bootstrap_node          node_modules/ from package-lock.json (the pinned CDK CLI, used via npx)
+#   build_layers ARCH       the ffmpeg layer for ARCH (arm64, x86_64, host, all) and the Python layer
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV_DIR="${VENV_DIR:-.venv}"
+[[ "$VENV_DIR" == /* ]] || VENV_DIR="$ROOT/$VENV_DIR"
+VENV_PY="$VENV_DIR/bin/python"
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="${JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION:-20}"
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -12,49 +22,95 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
+python_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; }
+python_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+
+# Sets SETUP_PYTHON: $PYTHON when given, else the newest python3.x on PATH that runs; as the
+# interpreter's own path (a pyenv shim costs a second per call).
 find_python() {
     local candidate
-    for candidate in "${PYTHON:-}" python3.14 python3.13 python3.12 python3.11 python3; do
-        [[ -n "$candidate" ]] && command -v "$candidate" >/dev/null 2>&1 || continue
-        if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-            echo "$candidate"
+    [[ -n "${SETUP_PYTHON:-}" ]] && return
+    if [[ -n "${PYTHON:-}" ]]; then
+        python_ok "$PYTHON" || die "PYTHON=$PYTHON is not a working Python 3.11 or newer"
+        SETUP_PYTHON="$("$PYTHON" -c 'import sys; print(sys.executable)')"
+        return
+    fi
+    for candidate in python3.14 python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
+            SETUP_PYTHON="$("$candidate" -c 'import sys; print(sys.executable)')"
             return
         fi
     done
-    die "Python 3.11 or newer is required (set PYTHON=/path/to/python3.11 if it is not on PATH)"
+    die "Python 3.11 or newer is required: install it (e.g. apt-get install python3 python3-venv, or from python.org), or set PYTHON=/path/to/python3.11 if it is not on PATH"
 }
 
-requirements_stamp() {
-    cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/lambdas/requirements.txt" | sha256sum | cut -d' ' -f1
+require_node() {
+    command -v node >/dev/null 2>&1 ||
+        die "Node.js 18 or newer is required (the CDK runs on it, also for --local): install it (e.g. apt-get install nodejs npm, or from nodejs.org)"
+    node -e 'process.exit(parseInt(process.versions.node) < 18 ? 1 : 0)' ||
+        die "Node.js 18 or newer is required (found $(node --version)): upgrade it (nodejs.org or your package manager)"
+    command -v npm >/dev/null 2>&1 || die "npm is required with Node.js (it installs the pinned CDK CLI): install it (e.g. apt-get install npm)"
 }
+
+require_prerequisites() {
+    find_python
+    require_node
+}
+
+step() { "${SETUP_PYTHON:-python3}" "$ROOT/scripts/run_step.py" "$@"; }
+
+level_files() {
+    case "$1" in
+        app) echo "lambdas/requirements.txt requirements.txt" ;;
+        local) echo "lambdas/requirements.txt requirements.txt requirements-local.txt" ;;
+        dev) echo "lambdas/requirements.txt requirements.txt requirements-local.txt requirements-dev.txt" ;;
+        *) die "unknown set-up level '$1'" ;;
+    esac
+}
+level_stamp() { (cd "$ROOT" && cat $(level_files "$1")) | sha256sum | cut -d' ' -f1; }
 
 bootstrap_python() {
-    local stamp_file="$ROOT/.venv/.requirements.sha256" want
-    want="$(requirements_stamp)"
-    if [[ -x "$ROOT/.venv/bin/python" && -f "$stamp_file" && "$(cat "$stamp_file")" == "$want" ]]; then
+    local level="$1" file what expect lower
+    find_python
+    if [[ -f "$VENV_DIR/.stamp-$level" && "$(cat "$VENV_DIR/.stamp-$level")" == "$(level_stamp "$level")" ]] && python_ok "$VENV_PY"; then
         return
     fi
-    if [[ ! -x "$ROOT/.venv/bin/python" ]]; then
-        local python
-        python="$(find_python)"
-        say "creating .venv with $("$python" --version)"
-        "$python" -m venv "$ROOT/.venv"
+    if [[ -e "$VENV_DIR" ]] && ! python_ok "$VENV_PY"; then
+        say "${VENV_DIR#"$ROOT"/} does not hold a working Python 3.11+ (its interpreter moved or is too old): recreating it"
+        rm -rf "$VENV_DIR"
     fi
-    say "installing Python requirements into .venv (requirements-dev.txt)"
-    "$ROOT/.venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null
-    "$ROOT/.venv/bin/python" -m pip install --quiet -r "$ROOT/requirements-dev.txt"
-    echo "$want" >"$stamp_file"
+    if [[ -n "${PYTHON:-}" && -x "$VENV_PY" && "$(python_version "$VENV_PY")" != "$(python_version "$PYTHON")" ]]; then
+        die "${VENV_DIR#"$ROOT"/} uses Python $(python_version "$VENV_PY") but PYTHON=$PYTHON is $(python_version "$PYTHON"): remove it (rm -rf ${VENV_DIR#"$ROOT"/}) or use another VENV_DIR"
+    fi
+    if [[ ! -x "$VENV_PY" ]]; then
+        step --expect "a few seconds" "creating ${VENV_DIR#"$ROOT"/} with $("$SETUP_PYTHON" --version)" -- "$SETUP_PYTHON" -m venv "$VENV_DIR" || exit 1
+    fi
+    case "$level" in
+        # Download sizes and times measured from an empty pip cache on a shared 2-core machine.
+        app) file=requirements.txt what="the CDK app's Python packages (aws-cdk-lib, cdk-nag, boto3)" expect="~100 MB to download; about a minute" ;;
+        local) file=requirements-local.txt what="the local run's Python packages (the CDK app's + moto, pydub)" expect="~110 MB to download; 1-2 minutes" ;;
+        dev) file=requirements-dev.txt what="the tests' Python packages (the local run's + pytest, cfn-lint, matplotlib)" expect="~130 MB to download, ~20 MB after a local run; under a minute to 2 minutes" ;;
+    esac
+    step --pip --expect "$expect" "installing $what" -- "$VENV_PY" -m pip install --progress-bar off -r "$ROOT/$file" || exit 1
+    # A level includes the ones below it.
+    for lower in app local dev; do
+        level_stamp "$lower" >"$VENV_DIR/.stamp-$lower"
+        [[ "$lower" == "$level" ]] && break
+    done
 }
 
 bootstrap_node() {
-    command -v node >/dev/null 2>&1 || die "Node.js 18 or newer is required for the CDK CLI"
-    node -e 'process.exit(parseInt(process.versions.node) < 18 ? 1 : 0)' || die "Node.js 18 or newer is required (found $(node --version))"
     local stamp_file="$ROOT/node_modules/.lock.sha256" want
     want="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)"
     if [[ -x "$ROOT/node_modules/.bin/cdk" && -f "$stamp_file" && "$(cat "$stamp_file")" == "$want" ]]; then
         return
     fi
-    say "installing the pinned CDK CLI (npm ci)"
-    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    (cd "$ROOT" && step --expect "~30 MB; seconds" "installing the pinned CDK CLI with npm ci (aws-cdk $(sed -n 's/.*"aws-cdk": "\(.*\)".*/\1/p' package.json))" -- \
+        npm ci --no-audit --no-fund --loglevel=error) || exit 1
     echo "$want" >"$stamp_file"
+}
+
+build_layers() {
+    step --expect "seconds when up to date" "building the Lambda layers for $1 (ffmpeg from the pinned, hash-checked wheel; the Python layer)" -- \
+        "$ROOT/layers/build.sh" "$1" || exit 1
 }

@@ -5,9 +5,10 @@ before anything reaches AWS.
 """
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Iterable, Mapping
 
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
 REFUSED_CLASSES = {
@@ -32,6 +33,20 @@ _SCHEDULE = re.compile(r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|d
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _BOOLS = {"true": True, "false": False}
+
+# Context keys that belong to the CDK, not to this app, as the pinned CLI (aws-cdk 2.1148.1) sends
+# or stores them (tests/infra/test_context_keys.py checks them against the real CLI):
+#   aws:cdk:...         the CLI's switches (enable-path-metadata, version-reporting, bundling-stacks,
+#                       disable-asset-staging, disable-version-reporting, ...)
+#   @aws-cdk/...        feature flags (cdk.json) and settings such as @aws-cdk/core:bootstrapQualifier
+#   <provider>:...      lookup results cached in cdk.context.json (availability-zones:account=...:region=...)
+#   acknowledged-issue-numbers   written by `cdk acknowledge`
+CDK_KEY_PREFIXES = ("aws:cdk:", "@aws-cdk/", "@aws-cdk-containers/")
+CDK_KEYS = frozenset({"acknowledged-issue-numbers"})
+LOOKUP_PROVIDERS = (
+    "ami", "availability-zones", "cc-api-provider", "endpoint-service-availability-zones", "hosted-zone", "key-provider",
+    "load-balancer", "load-balancer-listener", "plugin", "security-group", "ssm", "vpc-provider",
+)  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -129,6 +144,26 @@ def _schedule(value: Any) -> str:
     return text
 
 
+def is_cdk_key(key: str) -> bool:
+    return key in CDK_KEYS or key.startswith(CDK_KEY_PREFIXES) or (":" in key and key.split(":", 1)[0] in LOOKUP_PROVIDERS)
+
+
+def check_keys(keys: Iterable[str]) -> None:
+    """A key neither this app nor the CDK knows is a typo until proven otherwise: it would be ignored."""
+    known = setting_names()
+    unknown = sorted(k for k in keys if k not in known and not is_cdk_key(k))
+    if not unknown:
+        return
+    problems = []
+    for key in unknown:
+        near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        problems.append(f"{key!r} (did you mean {near[0]}?)" if near else repr(key))
+    raise ConfigError(
+        f"unknown setting{'s' if len(problems) > 1 else ''} {', '.join(problems)}: fix or remove "
+        f"{'them' if len(problems) > 1 else 'it'} (-c, cdk.json or cdk.context.json); the settings are listed in README's Configuration"
+    )
+
+
 def default_stack_name(bucket_name: str) -> str:
     return "CallRecordingOptimizer-" + re.sub(r"[^A-Za-z0-9-]", "-", bucket_name)
 
@@ -167,8 +202,13 @@ class OptimizerConfig:
         return 6 * self.converter_timeout_seconds
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any]) -> "OptimizerConfig":
-        """`get` is `node.try_get_context`; absent keys take the defaults above."""
+    def from_mapping(cls, context: Mapping[str, Any]) -> "OptimizerConfig":
+        """The whole context (`app.node.get_all_context()`); absent keys take the defaults above."""
+        check_keys(context)
+        return cls._from_getter(context.get)
+
+    @classmethod
+    def _from_getter(cls, get: Callable[[str], Any]) -> "OptimizerConfig":
 
         def value(key: str) -> Any:
             found = get(key)
@@ -201,6 +241,11 @@ class OptimizerConfig:
             alarm_email=_optional_email(get("alarm_email")),
         )
 
-    @classmethod
-    def from_mapping(cls, context: Mapping[str, Any]) -> "OptimizerConfig":
-        return cls.from_context(context.get)
+
+# Derived from the others, not settable: the converter's timeout and /tmp fit a 4-hour call.
+DERIVED = frozenset({"converter_timeout_seconds", "converter_ephemeral_mb"})
+
+
+def setting_names() -> frozenset[str]:
+    """The context keys this app reads: the fields of OptimizerConfig, but the derived ones."""
+    return frozenset(f.name for f in fields(OptimizerConfig)) - DERIVED

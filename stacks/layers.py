@@ -1,6 +1,8 @@
 """The prebuilt Lambda layers (built by layers/build.sh, never at synth time)."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from aws_cdk import aws_lambda as lambda_
@@ -15,12 +17,26 @@ class LayerNotBuilt(RuntimeError):
     pass
 
 
+def synthesizing_to_destroy() -> bool:
+    """`./cdk-deploy.sh destroy` synthesizes only to learn the stack's name: no layer is needed.
+
+    Such an assembly holds empty layers and must never be deployed; the deploy path unsets this.
+    """
+    return os.environ.get("OPTIMIZER_SYNTH_FOR") == "destroy"
+
+
+def _empty_dir() -> str:
+    return tempfile.mkdtemp(prefix="layer-not-built-")
+
+
 def ffmpeg_layer_dir(architecture: str) -> str:
     binary = FFMPEG_BUILD / architecture / "bin" / "ffmpeg"
     if not binary.exists():
+        if synthesizing_to_destroy():
+            return _empty_dir()
         raise LayerNotBuilt(
             f"the ffmpeg layer for {architecture} is not built ({binary} is missing); "
-            f"run `layers/build.sh {architecture}` first (./cdk-deploy.sh does it for you)"
+            f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh {architecture}`) first"
         )
     return str(FFMPEG_BUILD / architecture)
 
@@ -30,9 +46,11 @@ def python_layer_dir(architecture: str) -> str:
     for package in ("aws_lambda_powertools", "numpy"):
         marker = PYTHON_BUILD / architecture / "python" / package
         if not marker.exists():
+            if synthesizing_to_destroy():
+                return _empty_dir()
             raise LayerNotBuilt(
                 f"the python-deps layer for {architecture} is not built ({marker} is missing); "
-                f"run `layers/build.sh {architecture}` first (./cdk-deploy.sh does it for you)"
+                f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh {architecture}`) first"
             )
     return str(PYTHON_BUILD / architecture)
 

@@ -15,6 +15,9 @@ from .nag import suppress_reviewed_findings
 from .orchestration import Orchestration
 from .queues import WorkQueues
 
+# The outputs are commands ready to paste: a real past day, not a pattern the CLI would refuse.
+EXAMPLE_DAY = "01/31/2022"
+
 
 class OptimizerStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: OptimizerConfig, **kwargs: Any) -> None:
@@ -54,9 +57,9 @@ class OptimizerStack(Stack):
         CfnOutput(
             self,
             "StartExecutionCommand",
-            description="Converts one day by hand (MM/DD/YYYY or YYYY-MM-DD)",
+            description=f"Converts one day by hand, here {EXAMPLE_DAY}: put the day you want (MM/DD/YYYY or YYYY-MM-DD)",
             value=f"aws stepfunctions start-execution --state-machine-arn {state_machine.state_machine_arn} "
-            + "--input '{\"specific_date\":\"MM/DD/YYYY\"}'",
+            + "--input '{\"specific_date\":\"" + EXAMPLE_DAY + "\"}'",
         )
         CfnOutput(
             self,
@@ -72,5 +75,5 @@ class OptimizerStack(Stack):
 
 def add_optimizer_stack(app: cdk.App) -> OptimizerStack:
     """The one way the stack is built, by app.py and by the local emulator alike."""
-    config = OptimizerConfig.from_context(app.node.try_get_context)
+    config = OptimizerConfig.from_mapping(app.node.get_all_context())
     return OptimizerStack(app, config.stack_name, config=config)

@@ -26,9 +26,15 @@ def run(capsys, *argv) -> tuple[int, dict]:
     return code
 
 
+def run_out(capsys, *argv) -> tuple[int, str, str]:
+    code = local_run.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def test_undecodable_recording_exits_3_with_a_dead_letter_and_the_original_unchanged(tmp_path, folder, capsys):
     report_path, out = tmp_path / "report.json", tmp_path / "out"
-    code = run(capsys, "--recordings", folder, "--date", "01/31/2022", "--report", report_path, "--out", out)
+    code, printed, _ = run_out(capsys, "--recordings", folder, "--date", "01/31/2022", "--report", report_path, "--out", out)
     report = json.loads(report_path.read_text())
 
     assert code == 3
@@ -49,6 +55,10 @@ def test_undecodable_recording_exits_3_with_a_dead_letter_and_the_original_uncha
         assert abs(good["size_after"] - good["size_before"] / 4) < 100
         assert (out / name).stat().st_size == good["size_after"]
     assert report["totals"]["converted"] == 2 and report["totals"]["failed"] == 1 and report["totals"]["untouched"] == 1
+    # The size ratio printed is the converted recordings' only, not diluted by the failed one.
+    converted = [o for o in report["objects"] if o["outcome"] == "converted"]
+    before, after = sum(o["size_before"] for o in converted), sum(o["size_after"] for o in converted)
+    assert f"the converted recordings: {before:,} -> {after:,} bytes ({before / after:.2f}x smaller)" in printed
 
 
 def test_a_second_run_converts_nothing_and_adds_no_version(tmp_path, folder, capsys):
@@ -99,8 +109,12 @@ def test_dated_recordings_keep_their_days_and_run_as_a_range(tmp_path, capsys):
     write_wav(root / "2022" / "01" / "03" / "b.wav", 1, seed=2)
     report_path = tmp_path / "report.json"
 
-    assert run(capsys, "--recordings", root, "--dated", "--report", report_path) == 0
+    code, _, err = run_out(capsys, "--recordings", root, "--dated", "--report", report_path)
+    assert code == 0
     report = json.loads(report_path.read_text())
+    # The days show as they are listed, with the recordings done.
+    days = [line.strip() for line in err.splitlines() if line.strip().startswith("day ") and " listed" in line]
+    assert days and days[-1].startswith("day 3/3 listed (2022-01-0") and "2/2 recordings done" in days[-1]
     execution = report["execution"]
     assert execution["input"] == {"start_date": "01/01/2022", "end_date": "01/03/2022"}
     assert (execution["output"]["days"], execution["output"]["converted"], execution["child_executions"]) == (3, 2, 3)
@@ -126,10 +140,45 @@ def test_unversioned_bucket_exits_3_with_versioning_required(tmp_path, folder, c
 
 def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, folder, capsys):
     report_path = tmp_path / "report.json"
-    code = run(capsys, "--recordings", folder, "--input", '{"specific_date": "01/01/2022", "dry_run": true}', "--report", report_path)
+    code, printed, _ = run_out(capsys, "--recordings", folder, "--input", '{"specific_date": "01/01/2022", "dry_run": true}', "--report", report_path)
     report = json.loads(report_path.read_text())
     assert code == 0
     summary = report["execution"]["summary"]
+    # Printed as a sentence, and no "1.00x smaller" of files that were not converted.
+    assert "1.00x" not in printed and "0 converted, 0 skipped, 0 failed, 4 untouched; nothing converted" in printed
+    line = next(line for line in printed.splitlines() if "dry run, nothing changed:" in line)
+    assert f"{summary['recordings']} recordings to convert, {summary['bytes']:,} bytes -> {summary['projected_bytes_after']:,} bytes projected" in line
+    assert "a month in STANDARD ->" in line and "in GLACIER_IR" in line
     assert summary["dry_run"] is True and summary["recordings"] == 3 and summary["enqueued"] == 0
     assert summary["bytes"] == sum(o["size_before"] for o in report["objects"] if o["key"].lower().endswith(".wav"))
     assert all(o["versions"] == 1 and o["outcome"] == "untouched" for o in report["objects"])
+
+
+def test_the_scheduled_input_finds_the_recordings_where_it_looks(tmp_path, folder, capsys):
+    """--input '{}' is the scheduled run: the files are loaded on the day num_days_age days ago."""
+    import datetime as dt
+
+    good = tmp_path / "good"
+    shutil.copytree(folder, good)
+    (good / "undecodable.wav").unlink()
+    report_path = tmp_path / "report.json"
+    code, out, _ = run_out(capsys, "--recordings", good, "--input", "{}", "--report", report_path)
+    report = json.loads(report_path.read_text())
+    scheduled = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)
+    assert code == 0
+    assert report["prefix"] == f"connect/local-instance/CallRecordings/{scheduled:%Y/%m/%d}/"
+    assert report["execution"]["output"]["days"] == 4  # the scheduled day and the 3 catch-up days before it
+    assert report["totals"]["converted"] == 2 and report["totals"]["untouched"] == 1  # notes.txt
+
+
+def test_a_slow_step_says_it_is_still_running(monkeypatch):
+    import io
+    import time
+
+    monkeypatch.setattr(local_run, "HEARTBEAT_S", 0.1)
+    stream = io.StringIO()
+    with local_run.step("synthesizing", stream=stream):
+        time.sleep(0.35)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "synthesizing ..." and lines[-1].startswith("  done in ")
+    assert sum(line.startswith("  ... still synthesizing (") for line in lines) >= 2

@@ -134,7 +134,7 @@ def test_lambda_compute_rule_and_architecture(prices):
     recordings, pages = 36_000_000 / 5, 36_000_000 / 5 / 400
     page_gbs = pages * 2 * 1.0 * 0.25
     arm = year(est(prices)).breakdown["lambda_compute"]
-    assert arm == pytest.approx((recordings * 0.5 * 1.0 + page_gbs) * 0.0000133334)
+    assert arm == pytest.approx((recordings * 0.62 * 0.5 + page_gbs) * 0.0000133334)  # 0.124 s x 5 min at 512 MB
     x86 = year(est(prices, architecture="x86_64")).breakdown["lambda_compute"]
     assert x86 / arm == pytest.approx(0.0000166667 / 0.0000133334)
     slow = year(est(prices, seconds_per_recording=2.0, lambda_memory_mb=2048)).breakdown["lambda_compute"]

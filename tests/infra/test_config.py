@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.config import ConfigError, OptimizerConfig, default_stack_name
-from stacks.preflight import context_from
+from stacks.config import ConfigError, OptimizerConfig, default_stack_name, setting_names
+from stacks.preflight import context_from, shadowed_settings
 
 
 def config(**context) -> OptimizerConfig:
@@ -99,8 +99,78 @@ def test_two_buckets_get_two_stacks():
     assert config(bucket_name="a.b.c").stack_name == "CallRecordingOptimizer-a-b-c"
 
 
-def test_preflight_reads_files_then_command_line(tmp_path):
+def test_preflight_reads_the_context_with_the_cli_precedence(tmp_path):
+    """-c over cdk.json over cdk.context.json over ~/.cdk.json, as the pinned CLI does
+    (tests/infra/test_context_keys.py checks the same files against the CLI itself)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cdk.json").write_text('{"context": {"catch_up_days": 1, "num_days_age": 9}}')
     (tmp_path / "cdk.json").write_text('{"app": "x", "context": {"num_days_age": 3, "bucket_prefix": "json/"}}')
-    (tmp_path / "cdk.context.json").write_text('{"bucket_name": "<REQUIRED>", "num_days_age": 4}')
-    context = context_from(["deploy", "-c", "bucket_name=from-cli", "--context=storage_class=STANDARD", "-cnum_days_age=5", "--profile", "p"], tmp_path)
-    assert context == {"bucket_name": "from-cli", "num_days_age": "5", "bucket_prefix": "json/", "storage_class": "STANDARD"}
+    (tmp_path / "cdk.context.json").write_text('{"bucket_name": "<REQUIRED>", "num_days_age": 4, "bucket_prefix": "ctx/", "catch_up_days": 2}')
+    context = context_from(["deploy", "-c", "bucket_name=from-cli", "--context=storage_class=STANDARD", "--profile", "p"], tmp_path, home)
+    assert context == {"bucket_name": "from-cli", "num_days_age": 3, "bucket_prefix": "json/", "storage_class": "STANDARD", "catch_up_days": 2}
+
+
+@pytest.mark.parametrize("args, says", [(["-cnum_days_age=5"], "-c key=value"), (["-c", "novalue"], "key=value"), (["-c", "=x"], "key=value")])
+def test_preflight_refuses_context_the_cli_would_not_read(tmp_path, args, says):
+    with pytest.raises(ConfigError, match=says):
+        context_from(args, tmp_path, tmp_path)
+
+
+def test_a_setting_in_both_files_is_reported_with_the_one_that_wins(tmp_path):
+    (tmp_path / "cdk.json").write_text('{"app": "x", "context": {"num_days_age": 3, "@aws-cdk/core:checkSecretUsage": true}}')
+    (tmp_path / "cdk.context.json").write_text('{"num_days_age": 4, "bucket_name": "b"}')
+    assert shadowed_settings(tmp_path) == [
+        "num_days_age is set in both cdk.json (3, used) and cdk.context.json (4, ignored): keep it in one file"
+    ]
+    (tmp_path / "cdk.json").write_text('{"app": "x", "context": {}}')
+    assert shadowed_settings(tmp_path) == []
+
+
+@pytest.mark.parametrize("typo, nearest", [("num_day_age", "num_days_age"), ("bucket-prefix", "bucket_prefix"), ("storageclass", "storage_class"),
+                                           ("converter_memory", "converter_memory_mb")])
+def test_an_unknown_key_is_an_error_naming_the_nearest_setting(typo, nearest):
+    with pytest.raises(ConfigError, match=rf"unknown setting '{typo}' \(did you mean {nearest}\?\)"):
+        config(**{typo: "3"})
+
+
+def test_an_unknown_key_with_no_near_setting_is_still_an_error():
+    with pytest.raises(ConfigError, match=r"unknown setting 'zzz':"):
+        config(zzz=1)
+
+
+def test_derived_values_are_not_settings():
+    """The converter's timeout and /tmp are sized for a 4-hour call, not configurable: setting them would be ignored."""
+    with pytest.raises(ConfigError, match="unknown setting 'converter_timeout_seconds'"):
+        config(converter_timeout_seconds=900)
+
+
+def test_every_setting_is_read_from_the_context():
+    read: list[str] = []
+    valid = {"bucket_name": "my-connect-recordings"}
+
+    def get(key):
+        read.append(key)
+        return valid.get(key)
+
+    OptimizerConfig._from_getter(get)
+    assert set(read) == setting_names()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "aws:cdk:enable-path-metadata", "aws:cdk:disable-asset-staging", "@aws-cdk/core:bootstrapQualifier",
+        "@aws-cdk/aws-lambda:recognizeLayerVersion", "@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver",
+        "availability-zones:account=111122223333:region=eu-west-1", "ssm:account=1:parameterName=/x:region=r",
+        "vpc-provider:account=1:filter.isDefault=true:region=r", "acknowledged-issue-numbers",
+    ],
+)  # fmt: skip
+def test_the_cdks_own_keys_pass(key):
+    assert config(**{key: "x"}).bucket_name == "my-connect-recordings"
+
+
+@pytest.mark.parametrize("key", ["aws:other", "ssm", "availability-zones", "@aws-cdk", "cdk:x"])
+def test_lookalikes_of_cdk_keys_are_refused(key):
+    with pytest.raises(ConfigError, match="unknown setting"):
+        config(**{key: "x"})

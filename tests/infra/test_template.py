@@ -237,11 +237,27 @@ def test_no_data_action_on_resource_star(default_synth, custom_synth):
 
 
 def test_outputs_ready_to_paste(default_synth):
+    """Each command output runs as pasted: no pattern to fill in, and an input the state machine accepts."""
+    import datetime as dt
+    import re
+    import shlex
+
+    from optimizer.dates import resolve_request
+
     outputs = {name: flatten(o["Value"]) for name, o in default_synth.template["Outputs"].items()}
     assert {"StateMachineArn", "WorkQueueUrl", "DeadLetterQueueUrl", "StartExecutionCommand", "RedriveDeadLettersCommand"} <= set(outputs)
-    assert outputs["StartExecutionCommand"].startswith("aws stepfunctions start-execution --state-machine-arn <Orchestration")
-    assert outputs["StartExecutionCommand"].endswith("""--input '{"specific_date":"MM/DD/YYYY"}'""")
-    assert outputs["RedriveDeadLettersCommand"].startswith("aws sqs start-message-move-task --source-arn <QueuesDeadLetter")
+    real = {name: re.sub(r"<[^>]+>", "arn:aws:states:eu-west-1:111122223333:stateMachine:Optimizer", value) for name, value in outputs.items()}
+    for name in ("StartExecutionCommand", "BackfillCommand"):
+        words = shlex.split(real[name])
+        assert words[:5] == ["aws", "stepfunctions", "start-execution", "--state-machine-arn", "arn:aws:states:eu-west-1:111122223333:stateMachine:Optimizer"]
+        assert words[5] == "--input" and len(words) == 7, name
+        request = resolve_request(json.loads(words[6]), today=dt.date(2026, 1, 1), num_days_age=7)
+        assert request.source == ("input" if name == "StartExecutionCommand" else "range"), name
+        assert not re.search(r"MM|DD|YYYY|<|>", outputs[name].replace("<Orchestration", "").split("--input")[1]), name
+    assert outputs["StartExecutionCommand"].endswith("""--input '{"specific_date":"01/31/2022"}'""")
+    description = default_synth.template["Outputs"]["StartExecutionCommand"]["Description"]
+    assert "01/31/2022" in description and "MM/DD/YYYY" in description  # the formats are said where they belong
+    assert shlex.split(real["RedriveDeadLettersCommand"])[:4] == ["aws", "sqs", "start-message-move-task", "--source-arn"]
 
 
 def test_destroy_removes_everything_but_the_log_groups(default_synth):

@@ -1,7 +1,7 @@
 """The converter's safety contract against moto's S3 with the real ffmpeg from the layer."""
 from __future__ import annotations
 
-import audioop  # noqa: deprecated in 3.11 but present; pydub needs it anyway
+import audioop  # the standard library up to 3.12, the audioop-lts package from 3.13 on (requirements-local.txt)
 import functools
 import io
 import json
