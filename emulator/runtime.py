@@ -1,5 +1,9 @@
 """Running the real handlers in-process: Lambda invocations from moto's Step Functions engine,
-and the SQS -> converter event source with batches and partial batch responses."""
+and the SQS -> converter event source with batches and partial batch responses.
+
+With a strict deployment (the default), `installed()` also holds the emulator to AWS's rules:
+each handler's requests are signed with its own role's credentials and judged by IAM
+(emulator.iam), and every execution by Step Functions' quotas (emulator.quotas)."""
 from __future__ import annotations
 
 import importlib
@@ -10,7 +14,7 @@ import threading
 import time
 import traceback
 import uuid
-from contextlib import contextmanager, redirect_stdout
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator
 
@@ -18,6 +22,8 @@ import boto3
 import moto.awslambda.models as moto_lambda
 import moto.sqs.models as moto_sqs
 
+from . import iam as strict_iam
+from . import quotas
 from .deploy import REGION, Deployment, EventSource, FunctionSpec
 
 # Handlers read os.environ per invocation and the state machine runs in moto's worker thread
@@ -103,7 +109,10 @@ class InProcessLambdas:
             handler = self._handler(spec)
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
             # Metrics in embedded metric format are printed to stdout, as on Lambda: into the log.
-            with _function_environment(spec), redirect_stdout(self.log_stream or sys.stdout):
+            # Its requests are signed with its role's credentials, as Lambda provides them.
+            with _function_environment(spec), redirect_stdout(self.log_stream or sys.stdout), strict_iam.acting_as(
+                self.deployment.identity_of(function_name)
+            ):
                 try:
                     result = handler(event, LambdaContext(spec))
                     action = event.get("action") if isinstance(event, dict) else None
@@ -133,7 +142,11 @@ class InProcessLambdas:
         # clock; with thousands of messages that dominated a run. Same value, from time.time().
         moto_sqs.unix_time_millis = lambda dt=None: time.time() * 1000.0 if dt is None else slow_clock(dt)
         try:
-            yield self
+            with ExitStack() as strict:
+                if self.deployment.identities is not None:
+                    strict.enter_context(strict_iam.enforced(self.deployment.identities))
+                    strict.enter_context(quotas.enforced())
+                yield self
         finally:
             moto_lambda.LambdaFunction._invoke_lambda = original
             moto_sqs.unix_time_millis = slow_clock
@@ -173,6 +186,11 @@ class QueuePoller:
         self.keys_seen: set[str] = set()  # what reached the converter, observed on the queue
 
     def poll_once(self) -> PollResult:
+        # AWS's event source mapping reads and deletes with the function's execution role.
+        with strict_iam.acting_as(self.lambdas.deployment.identity_of(self.source.function)):
+            return self._poll_once()
+
+    def _poll_once(self) -> PollResult:
         response = self.sqs.receive_message(
             QueueUrl=self.source.queue_url, MaxNumberOfMessages=self.source.batch_size,
             AttributeNames=["All"], MessageAttributeNames=["All"],
