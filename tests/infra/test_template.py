@@ -242,9 +242,8 @@ def test_ledger_table_on_demand_with_ttl_and_scoped_grants(default_synth):
 
 def test_alarms_on_dead_letters_and_failed_executions_notify_an_encrypted_topic(default_synth, custom_synth):
     (topic_id, topic), = default_synth.resources("AWS::SNS::Topic").items()
-    assert flatten(topic["Properties"]["KmsMasterKeyId"]).endswith("alias/aws/sns")
-    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in default_synth.resources("AWS::CloudWatch::Alarm").values()}
-    assert set(alarms) == {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed"}
+    alarms = {lid: a["Properties"] for lid, a in default_synth.resources("AWS::CloudWatch::Alarm").items()}
+    assert {a["MetricName"] for a in alarms.values()} == {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed"}
     for alarm in alarms.values():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
@@ -252,6 +251,32 @@ def test_alarms_on_dead_letters_and_failed_executions_notify_an_encrypted_topic(
     (subscription,) = custom_synth.resources("AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == custom_synth.context["alarm_email"]
+
+
+def test_the_alarms_can_publish_to_their_encrypted_topic(default_synth):
+    """Asserted on the template: the emulator evaluates neither KMS key policies nor topic
+    policies, nor does anything deliver alarm actions. With the AWS-managed alias/aws/sns key, or
+    a topic policy holding only the TLS Deny, every alarm would go to ALARM in silence."""
+    (topic_id, topic), = default_synth.resources("AWS::SNS::Topic").items()
+    (key_id, key), = default_synth.resources("AWS::KMS::Key").items()
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert key["Properties"]["EnableKeyRotation"] is True
+    (for_alarms,) = [st for st in key["Properties"]["KeyPolicy"]["Statement"] if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert (for_alarms["Effect"], sorted(actions(for_alarms))) == ("Allow", ["kms:Decrypt", "kms:GenerateDataKey*"])
+    assert for_alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert flatten(for_alarms["Condition"]["ArnLike"]["aws:SourceArn"]) == "arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*"
+    (policy,) = default_synth.resources("AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    by_effect = {st["Effect"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert by_effect["Deny"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    allow = by_effect["Allow"]
+    assert (allow["Principal"], actions(allow), allow["Resource"]) == ({"Service": "cloudwatch.amazonaws.com"}, ["sns:Publish"], {"Ref": topic_id})
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    alarm_ids = set(default_synth.resources("AWS::CloudWatch::Alarm"))
+    assert {arn["Fn::GetAtt"][0] for arn in allow["Condition"]["ArnLike"]["aws:SourceArn"]} == alarm_ids
+    # Nothing kept after `cdk destroy` is encrypted with this key, so it may go with the stack.
+    encrypted_with_it = [lid for lid, r in default_synth.template["Resources"].items() if key_id in json.dumps(r.get("Properties", {})) and r["Type"] != "AWS::SNS::Topic"]
+    assert encrypted_with_it == []
 
 
 def test_dashboard_shows_runs_queues_conversions_savings_and_errors(default_synth):
