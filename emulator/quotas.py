@@ -92,6 +92,7 @@ class ExecutionRecord:
     limits: Limits
     children: list[Limits] = field(default_factory=list)
     states_entered: list[str] = field(default_factory=list)  # parent's and children's, in order seen
+    map_results: dict[str, int] = field(default_factory=dict)  # Map state -> bytes of the result it built
 
     def largest_child(self) -> dict[str, Any] | None:
         """The largest numbers over the children: most history events, largest state."""
@@ -105,7 +106,8 @@ class ExecutionRecord:
         }
 
     def as_report(self) -> dict[str, Any]:
-        return {**self.limits.as_report(), "child_executions": len(self.children), "largest_child": self.largest_child()}
+        return {**self.limits.as_report(), "child_executions": len(self.children), "largest_child": self.largest_child(),
+                "map_results": dict(self.map_results)}
 
 
 _lock = threading.RLock()
@@ -304,6 +306,7 @@ def _install(p: _Patches) -> None:
             record = record_of(env.states.context_object.context_object_data["Execution"]["Id"])
             if record is not None:
                 record.limits.saw(f"{eval_input.state_name} (Map result)", size)
+                record.map_results[eval_input.state_name] = size
             if size > MAX_PAYLOAD_BYTES:
                 raise data_limit_exceeded(env, eval_input.state_name, "result (the array of its child executions' outputs)", size)
 

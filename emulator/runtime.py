@@ -21,6 +21,7 @@ from typing import IO, Any, Callable, Iterator
 import boto3
 import moto.awslambda.models as moto_lambda
 import moto.sqs.models as moto_sqs
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as moto_retrier
 
 from . import iam as strict_iam
 from . import quotas
@@ -29,6 +30,24 @@ from .deploy import REGION, Deployment, EventSource, FunctionSpec
 # Handlers read os.environ per invocation and the state machine runs in moto's worker thread
 # while the converter runs in ours: one invocation at a time keeps each one's environment its own.
 _INVOKE_LOCK = threading.RLock()
+
+
+@contextmanager
+def scaled_retry_waits(scale: float) -> Iterator[None]:
+    """Retriers wait `scale` times their interval (the attempts are unchanged): for a test or a
+    measurement of thousands of failing days, where the real backoff would take hours."""
+
+    class _Clock:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            time.sleep(seconds * scale)
+
+    original = moto_retrier.time
+    moto_retrier.time = _Clock
+    try:
+        yield
+    finally:
+        moto_retrier.time = original
 
 
 class LambdaContext:
@@ -137,6 +156,11 @@ class InProcessLambdas:
             return json.dumps(result), errored, ""
 
         moto_lambda.LambdaFunction._invoke_lambda = invoke
+        # A handler's environment is set in os.environ for the length of its call (as Lambda's
+        # process has it); moto's Step Functions threads meanwhile create boto3 clients, which read
+        # os.environ too: seen mid-change, a key vanishes (KeyError, a States.Runtime error).
+        # Client creation therefore waits for the running handler.
+        engine_clients = _serialize_engine_clients()
         slow_clock = moto_sqs.unix_time_millis
         # moto checks every queued message's visibility on each receive through a datetime-based
         # clock; with thousands of messages that dominated a run. Same value, from time.time().
@@ -149,10 +173,40 @@ class InProcessLambdas:
                 yield self
         finally:
             moto_lambda.LambdaFunction._invoke_lambda = original
+            for module, original_client_for in engine_clients:
+                module.boto_client_for = original_client_for
             moto_sqs.unix_time_millis = slow_clock
             for handler, stream in reversed(self._redirected):
                 handler.stream = stream
             self._redirected.clear()
+
+
+def _serialize_engine_clients() -> list[tuple[Any, Any]]:
+    """moto's engine makes a new boto3 client for every task (an SSL context each, most of a
+    day's time in a long backfill): one client per region and service is kept instead, as a
+    service would. Creation waits for the running handler (see installed())."""
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto's own version ignores state_credentials (it signs with fixed keys, which
+        # emulator.iam maps to the state machine's role), so one client per region and service.
+        client = clients.get((region, service))
+        if client is not None:
+            return client
+        with _INVOKE_LOCK:
+            if (region, service) not in clients:
+                clients[(region, service)] = original(region, service, state_credentials)
+            return clients[(region, service)]
+
+    patched = []
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original:
+            patched.append((module, original))
+            module.boto_client_for = boto_client_for
+    return patched
 
 
 def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
