@@ -203,3 +203,15 @@ def test_task_parameters_over_256_kib_fail_before_the_call(strict):
     assert (execution["status"], execution["error"]) == ("FAILED", "States.DataLimitExceeded")
     assert "'Send'" in execution["cause"] and "parameters" in execution["cause"]
     assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 1  # only the first run's message
+
+
+def test_an_execution_input_over_256_kib_fails_in_its_first_state(strict):
+    execution = run({"StartAt": "First", "States": {"First": {"Type": "Pass", "End": True}}}, {"x": "i" * 262_144})
+    assert (execution["status"], execution["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert "The input of state 'First' is 262,152 bytes" in execution["cause"]
+
+
+def test_moto_alone_lets_an_input_over_256_kib_through_a_pass_state_s_input(moto_sfn):
+    # (it refuses the Pass state's output instead: the same input, passed on)
+    execution = run({"StartAt": "First", "States": {"First": {"Type": "Pass", "Result": 1, "End": True}}}, {"x": "i" * 262_144})
+    assert execution["status"] == "SUCCEEDED"

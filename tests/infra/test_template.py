@@ -220,6 +220,8 @@ def test_schedule_starts_the_state_machine_daily_with_an_empty_date(default_synt
 
 
 def test_lister_lists_only_under_the_prefix(default_synth):
+    """Asserted on the template: the strict emulator's IAM evaluation (moto's) ignores conditions
+    such as s3:prefix, so there a conditioned Allow counts as unconditioned."""
     (listing,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:ListBucket" in actions(st)]
     assert actions(listing) == ["s3:ListBucket"]
     assert flatten(listing["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
@@ -239,6 +241,7 @@ def test_converter_reads_and_writes_only_under_the_prefix(custom_synth):
 
 
 def test_kms_key_granted_only_when_configured(default_synth, custom_synth):
+    """Asserted on the template: moto ignores kms:ViaService, and the local run has no KMS key."""
     kms = [st for st in statements(custom_synth, "FunctionsConverterRole") if any(a.startswith("kms:") for a in actions(st))]
     assert len(kms) == 1 and kms[0]["Resource"] == custom_synth.context["kms_key_arn"]
     assert sorted(actions(kms[0])) == ["kms:Decrypt", "kms:GenerateDataKey"]
