@@ -1,7 +1,9 @@
 """Creating the stack's resources in moto from the synthesized template itself.
 
 The bucket is the one resource the template does not create (it is imported): the emulator makes
-a versioned one, as Amazon Connect's are.
+a versioned one, as Amazon Connect's are. Each function and the state machine get their own
+AWS::IAM::Role with its AWS::IAM::Policy documents as synthesized; with `strict` (the default)
+emulator.iam and emulator.quotas hold every request and execution to them (see runtime.installed).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from . import iam as strict_iam
 from .synth import Synthesized
 from .template import Resolver, resources_of_type
 
@@ -32,6 +35,7 @@ class FunctionSpec:
     memory_mb: int
     code_dir: Path
     layer_dirs: list[Path] = field(default_factory=list)
+    role: str = ""  # the logical id of its AWS::IAM::Role
 
 
 @dataclass
@@ -53,6 +57,14 @@ class Deployment:
     state_machine_arn: str
     event_sources: list[EventSource]
     outputs: dict[str, Any]
+    # The callers' credentials; None when the emulator runs lenient (moto's defaults).
+    identities: strict_iam.Identities | None = None
+    definition: dict[str, Any] | None = None  # the state machine's, references resolved
+
+    def identity_of(self, function_name: str) -> strict_iam.Identity | None:
+        if self.identities is None:
+            return None
+        return self.identities.roles[self.functions[function_name].role]
 
     def function(self, logical_prefix: str) -> FunctionSpec:
         return next(spec for spec in self.functions.values() if spec.logical_id.startswith(logical_prefix))
@@ -75,8 +87,26 @@ def _asset_dir(synth: Synthesized, resource: dict[str, Any]) -> Path:
     return synth.outdir / path
 
 
-def deploy(synth: Synthesized, *, versioned_bucket: bool = True) -> Deployment:
-    """Must run inside an active moto mock."""
+def for_moto(node: Any) -> Any:
+    """The definition as moto's ASL grammar reads it: ToleratedFailurePercentage must be written
+    as a decimal there (100.0), while AWS and the CDK write any number (100)."""
+    if isinstance(node, list):
+        return [for_moto(item) for item in node]
+    if isinstance(node, dict):
+        return {k: float(v) if k == "ToleratedFailurePercentage" and isinstance(v, int) else for_moto(v) for k, v in node.items()}
+    return node
+
+
+def _role_logical_id(resource: dict[str, Any], what: str) -> str:
+    role = resource["Properties"].get("Role") or resource["Properties"].get("RoleArn")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        target = role["Fn::GetAtt"]
+        return target[0] if isinstance(target, list) else target.split(".", 1)[0]
+    raise ValueError(f"{what}: its role is not a role of this template ({role!r}); the emulator needs the role's policies")
+
+
+def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = True) -> Deployment:
+    """Must run inside an active moto mock. `strict=False` leaves moto lenient (no IAM, no quotas)."""
     template, stack = synth.template, synth.stack_name
     resolver = Resolver(region=REGION, account=ACCOUNT)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -130,14 +160,32 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True) -> Deployment:
         resolver.refs[lid] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{lid}:1"
     layer_dirs = {resolver.refs[lid]: _asset_dir(synth, res) for lid, res in resources_of_type(template, "AWS::Lambda::LayerVersion").items()}
 
-    role = iam.create_role(RoleName=f"{stack}-emulator", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    # Log groups are not created (the handlers log to the local run's log file); their ARNs are
+    # what the roles' policies name.
+    for lid in resources_of_type(template, "AWS::Logs::LogGroup"):
+        name = f"/aws/emulator/{stack}/{lid}"
+        resolver.refs[lid] = name
+        resolver.attributes[(lid, "Arn")] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
+    for lid, res in resources_of_type(template, "AWS::IAM::Role").items():
+        props = res["Properties"]
+        role = iam.create_role(
+            RoleName=f"{stack}-{lid}"[:64], Path=props.get("Path", "/"),
+            AssumeRolePolicyDocument=json.dumps(resolver.resolve(props["AssumeRolePolicyDocument"])),
+        )["Role"]  # fmt: skip
+        resolver.refs[lid], resolver.attributes[(lid, "Arn")] = role["RoleName"], role["Arn"]
+        for managed in resolver.resolve(props.get("ManagedPolicyArns", [])):
+            iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=managed)
+        for inline in props.get("Policies", []):
+            iam.put_role_policy(RoleName=role["RoleName"], PolicyName=inline["PolicyName"], PolicyDocument=json.dumps(resolver.resolve(inline["PolicyDocument"])))
+
     functions: dict[str, FunctionSpec] = {}
     for lid, res in resources_of_type(template, "AWS::Lambda::Function").items():
         props = res["Properties"]
         name = f"{stack}-{lid}"[:64]
+        role_lid = _role_logical_id(res, f"function {lid}")
         environment = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
         arn = lam.create_function(
-            FunctionName=name, Runtime=props["Runtime"], Role=role, Handler=props["Handler"],
+            FunctionName=name, Runtime=props["Runtime"], Role=resolver.attributes[(role_lid, "Arn")], Handler=props["Handler"],
             Code={"ZipFile": _empty_zip()}, Timeout=props.get("Timeout", 3), MemorySize=props.get("MemorySize", 128),
             Environment={"Variables": environment},
         )["FunctionArn"]  # fmt: skip
@@ -145,7 +193,7 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True) -> Deployment:
         functions[name] = FunctionSpec(
             logical_id=lid, name=name, arn=arn, handler=props["Handler"], environment=environment,
             timeout_s=props.get("Timeout", 3), memory_mb=props.get("MemorySize", 128), code_dir=_asset_dir(synth, res),
-            layer_dirs=[layer_dirs[resolver.resolve(layer)] for layer in props.get("Layers", [])],
+            layer_dirs=[layer_dirs[resolver.resolve(layer)] for layer in props.get("Layers", [])], role=role_lid,
         )  # fmt: skip
 
     # Not created in moto: its SQS->Lambda poller delivers one message at a time without partial
@@ -166,8 +214,28 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True) -> Deployment:
 
     (sm_lid, sm_res), = resources_of_type(template, "AWS::StepFunctions::StateMachine").items()
     definition = resolver.resolve(sm_res["Properties"]["DefinitionString"])
-    state_machine_arn = sfn.create_state_machine(name=f"{stack}-{sm_lid}"[:80], definition=definition, roleArn=role)["stateMachineArn"]
+    sm_role = _role_logical_id(sm_res, f"state machine {sm_lid}")
+    state_machine_arn = sfn.create_state_machine(
+        name=f"{stack}-{sm_lid}"[:80], definition=json.dumps(for_moto(json.loads(definition))), roleArn=resolver.attributes[(sm_role, "Arn")]
+    )["stateMachineArn"]
     resolver.refs[sm_lid] = state_machine_arn
+    resolver.attributes[(sm_lid, "Name")] = state_machine_arn.rsplit(":", 1)[-1]
+
+    # Policies last: they name the functions, queues, table and the state machine itself.
+    for lid, res in resources_of_type(template, "AWS::IAM::Policy").items():
+        props = res["Properties"]
+        document = json.dumps(resolver.resolve(props["PolicyDocument"]))
+        for role in props.get("Roles", []):
+            iam.put_role_policy(RoleName=resolver.resolve(role), PolicyName=props["PolicyName"], PolicyDocument=document)
+
+    identities = None
+    if strict:
+        sts = boto3.client("sts", region_name=REGION)
+        identities = strict_iam.Identities(
+            operator=strict_iam.create_operator(iam),
+            roles={lid: strict_iam.assume(sts, lid, resolver.attributes[(lid, "Arn")]) for lid in resources_of_type(template, "AWS::IAM::Role")},
+        )
+        identities.state_machine = identities.roles[sm_role]
 
     outputs = {}
     for name, output in template.get("Outputs", {}).items():
@@ -175,4 +243,4 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True) -> Deployment:
             outputs[name] = resolver.resolve(output["Value"])
         except KeyError:
             pass  # refers to something the emulator does not create (e.g. the schedule)
-    return Deployment(synth, bucket, functions, queues, state_machine_arn, event_sources, outputs)
+    return Deployment(synth, bucket, functions, queues, state_machine_arn, event_sources, outputs, identities, json.loads(definition))

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import boto3
 
+from . import quotas
 from .deploy import REGION, Deployment
 from .history import recording
 from .runtime import InProcessLambdas, QueuePoller
@@ -30,11 +31,14 @@ class Execution:
     child_executions: int = 0
     largest_child_history_events: int = 0
     summary: Any = None  # the Summarize state's output, also when the execution failed
+    # Against Step Functions' quotas (strict emulator): {"largest_state_bytes", "largest_state",
+    # "history_events", "child_executions", "largest_child": the same over its children}
+    limits: dict[str, Any] | None = None
 
     def as_report(self) -> dict[str, Any]:
         return {"status": self.status, "input": self.input, "output": self.output, "error": self.error, "cause": self.cause,
                 "summary": self.summary, "history_events": self.history_events, "child_executions": self.child_executions,
-                "largest_child_history_events": self.largest_child_history_events, "seconds": self.seconds}  # fmt: skip
+                "largest_child_history_events": self.largest_child_history_events, "limits": self.limits, "seconds": self.seconds}  # fmt: skip
 
 
 def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
@@ -68,7 +72,7 @@ def run_execution(
     except ValueError:
         parsed_input = raw_input
     output = described.get("output")
-    return Execution(
+    execution = Execution(
         status=described["status"],
         input=parsed_input,
         output=json.loads(output) if output else None,
@@ -81,6 +85,16 @@ def run_execution(
         child_executions=stats.children,
         largest_child_history_events=stats.largest_child_events,
     )
+    record = quotas.record_of(arn)
+    if record is not None:  # the strict emulator counted every execution, children included
+        child = record.largest_child() or {}
+        execution.limits = record.as_report()
+        execution.history_events = record.limits.history_events
+        execution.states_entered = list(record.states_entered)
+        execution.max_state_bytes = max(record.limits.largest_state_bytes, child.get("largest_state_bytes", 0))
+        execution.child_executions = len(record.children)
+        execution.largest_child_history_events = child.get("history_events", 0)
+    return execution
 
 
 def _run(sfn: Any, deployment: Deployment, raw_input: str, pollers: list[QueuePoller], progress: Any, started: float, timeout_s: float) -> tuple[dict[str, Any], str]:

@@ -1,5 +1,9 @@
 """Running the real handlers in-process: Lambda invocations from moto's Step Functions engine,
-and the SQS -> converter event source with batches and partial batch responses."""
+and the SQS -> converter event source with batches and partial batch responses.
+
+With a strict deployment (the default), `installed()` also holds the emulator to AWS's rules:
+each handler's requests are signed with its own role's credentials and judged by IAM
+(emulator.iam), and every execution by Step Functions' quotas (emulator.quotas)."""
 from __future__ import annotations
 
 import importlib
@@ -10,19 +14,40 @@ import threading
 import time
 import traceback
 import uuid
-from contextlib import contextmanager, redirect_stdout
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator
 
 import boto3
 import moto.awslambda.models as moto_lambda
 import moto.sqs.models as moto_sqs
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as moto_retrier
 
+from . import iam as strict_iam
+from . import quotas
 from .deploy import REGION, Deployment, EventSource, FunctionSpec
 
 # Handlers read os.environ per invocation and the state machine runs in moto's worker thread
 # while the converter runs in ours: one invocation at a time keeps each one's environment its own.
 _INVOKE_LOCK = threading.RLock()
+
+
+@contextmanager
+def scaled_retry_waits(scale: float) -> Iterator[None]:
+    """Retriers wait `scale` times their interval (the attempts are unchanged): for a test or a
+    measurement of thousands of failing days, where the real backoff would take hours."""
+
+    class _Clock:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            time.sleep(seconds * scale)
+
+    original = moto_retrier.time
+    moto_retrier.time = _Clock
+    try:
+        yield
+    finally:
+        moto_retrier.time = original
 
 
 class LambdaContext:
@@ -103,7 +128,10 @@ class InProcessLambdas:
             handler = self._handler(spec)
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
             # Metrics in embedded metric format are printed to stdout, as on Lambda: into the log.
-            with _function_environment(spec), redirect_stdout(self.log_stream or sys.stdout):
+            # Its requests are signed with its role's credentials, as Lambda provides them.
+            with _function_environment(spec), redirect_stdout(self.log_stream or sys.stdout), strict_iam.acting_as(
+                self.deployment.identity_of(function_name)
+            ):
                 try:
                     result = handler(event, LambdaContext(spec))
                     action = event.get("action") if isinstance(event, dict) else None
@@ -128,18 +156,57 @@ class InProcessLambdas:
             return json.dumps(result), errored, ""
 
         moto_lambda.LambdaFunction._invoke_lambda = invoke
+        # A handler's environment is set in os.environ for the length of its call (as Lambda's
+        # process has it); moto's Step Functions threads meanwhile create boto3 clients, which read
+        # os.environ too: seen mid-change, a key vanishes (KeyError, a States.Runtime error).
+        # Client creation therefore waits for the running handler.
+        engine_clients = _serialize_engine_clients()
         slow_clock = moto_sqs.unix_time_millis
         # moto checks every queued message's visibility on each receive through a datetime-based
         # clock; with thousands of messages that dominated a run. Same value, from time.time().
         moto_sqs.unix_time_millis = lambda dt=None: time.time() * 1000.0 if dt is None else slow_clock(dt)
         try:
-            yield self
+            with ExitStack() as strict:
+                if self.deployment.identities is not None:
+                    strict.enter_context(strict_iam.enforced(self.deployment.identities))
+                    strict.enter_context(quotas.enforced())
+                yield self
         finally:
             moto_lambda.LambdaFunction._invoke_lambda = original
+            for module, original_client_for in engine_clients:
+                module.boto_client_for = original_client_for
             moto_sqs.unix_time_millis = slow_clock
             for handler, stream in reversed(self._redirected):
                 handler.stream = stream
             self._redirected.clear()
+
+
+def _serialize_engine_clients() -> list[tuple[Any, Any]]:
+    """moto's engine makes a new boto3 client for every task (an SSL context each, most of a
+    day's time in a long backfill): one client per region and service is kept instead, as a
+    service would. Creation waits for the running handler (see installed())."""
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto's own version ignores state_credentials (it signs with fixed keys, which
+        # emulator.iam maps to the state machine's role), so one client per region and service.
+        client = clients.get((region, service))
+        if client is not None:
+            return client
+        with _INVOKE_LOCK:
+            if (region, service) not in clients:
+                clients[(region, service)] = original(region, service, state_credentials)
+            return clients[(region, service)]
+
+    patched = []
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original:
+            patched.append((module, original))
+            module.boto_client_for = boto_client_for
+    return patched
 
 
 def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +240,11 @@ class QueuePoller:
         self.keys_seen: set[str] = set()  # what reached the converter, observed on the queue
 
     def poll_once(self) -> PollResult:
+        # AWS's event source mapping reads and deletes with the function's execution role.
+        with strict_iam.acting_as(self.lambdas.deployment.identity_of(self.source.function)):
+            return self._poll_once()
+
+    def _poll_once(self) -> PollResult:
         response = self.sqs.receive_message(
             QueueUrl=self.source.queue_url, MaxNumberOfMessages=self.source.batch_size,
             AttributeNames=["All"], MessageAttributeNames=["All"],

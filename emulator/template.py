@@ -35,6 +35,9 @@ class Resolver:
             if name == "Fn::Join":
                 separator, parts = arg
                 return separator.join(str(self.resolve(part)) for part in parts)
+            if name == "Fn::Split":
+                separator, text = arg
+                return str(self.resolve(text)).split(separator)
             if name == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(index)]

@@ -5,7 +5,8 @@ Events (from the state machine):
   {"action": "resolve", "input": <execution input>, "execution": <name>} -> {"run", "days"}
   {"action": "preflight", "run"}                                        -> {"warnings"}
   {"action": "list", "run", "day", "progress" | null}                   -> {"progress", "objects", "counts"}
-  {"action": "summarize", "run", "warnings", "dlq": {"before", "after"}} -> {"failed", "cause", "output"}
+  {"action": "summarize", "run", "warnings", "dlq": {"before", "after"}} -> {"failed", "days_failed", "cause", "output"}
+  {"action": "day_failed", "run", "day", "failure": {"Error", "Cause"}}  -> {} (recorded in the run's ledger)
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any, Iterator, Mapping
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, known_failures, ledger
+from optimizer import aws, day_failures, known_failures, ledger
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_read
@@ -82,8 +83,9 @@ def list_page(
         "progress": advance(progress, page),
         "prefix": prefix,
         "objects": page.items,
-        # This page's own counts: the enqueuer records them once the page is safely enqueued.
-        "counts": {"listed": page.listed, **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS}},
+        # This page's own counts: the enqueuer records them once the page is safely enqueued
+        # (the last page also counts the day done, which the summary checks days against).
+        "counts": {"listed": page.listed, **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS}, "days_done": int(page.exhausted)},
     }
 
 
@@ -115,5 +117,12 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         return list_page(settings, aws.client("s3"), event["run"], event["day"], event.get("progress"), aws.client("dynamodb"))
     if action == "summarize":
         counts = ledger.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
-        return run_summary(event["run"], counts, event["dlq"], event.get("warnings") or [], settings)
+        summary = run_summary(event["run"], counts, event["dlq"], event.get("warnings") or [], settings)
+        failures = day_failures.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
+        return day_failures.with_failed_days(summary, event["run"], failures, counts.get("days_done", 0))
+    if action == "day_failed":
+        failure = event.get("failure") or {}
+        logger.error("day failed", extra={"day": event["day"], "error": failure.get("Error"), "cause": failure.get("Cause")})
+        day_failures.record(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"], event["day"], failure.get("Error"), failure.get("Cause"))
+        return {}
     raise ValueError(f"unknown action {action!r}")

@@ -59,6 +59,7 @@ class OptimizerFunctions(Construct):
             },
         )  # fmt: skip
         ledger.grant_read_data(self.lister)  # GetItem (the run's counts), BatchGetItem (known failures)
+        ledger.grant(self.lister, "dynamodb:UpdateItem")  # a day's failure, recorded by its child execution
         self.lister.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[bucket.bucket_arn])
         )

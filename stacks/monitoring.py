@@ -1,9 +1,10 @@
 """Dashboard and alarms: failures reach a person, not only a log."""
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -28,12 +29,34 @@ class Monitoring(Construct):
         alarm_email: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(
-            self,
-            "Alarms",
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
-            enforce_ssl=True,
+        stack = Stack.of(self)
+        cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        # A CloudWatch alarm can publish to an encrypted topic only if the key's policy lets
+        # cloudwatch.amazonaws.com use it, which an AWS-managed key's (alias/aws/sns) never does
+        # (Amazon SNS developer guide, "Enable compatibility between event sources from AWS
+        # services and encrypted topics"). So a customer-managed key, for this topic only: the
+        # queues keep SSE-SQS and the ledger and log groups their default encryption (README,
+        # Security). Nothing retained on `cdk destroy` is encrypted with it, so it goes with
+        # the stack (KMS waits its pending window before deleting it).
+        self.key = kms.Key(
+            self, "AlarmsKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
+            description="Encrypts the optimizer's alarm topic; CloudWatch alarms of this account may use it to publish",
+        )  # fmt: skip
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsOfThisAccount",
+                principals=[cloudwatch],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                # The alarms' ARNs cannot be named here (the alarms depend on the topic, the
+                # topic on this key); the topic policy below names them exactly.
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"},
+                },
+            )
         )
+        self.topic = sns.Topic(self, "Alarms", master_key=self.key, enforce_ssl=True)
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         notify = cw_actions.SnsAction(self.topic)
@@ -53,6 +76,20 @@ class Monitoring(Construct):
         )  # fmt: skip
         for alarm in (self.dlq_alarm, self.failed_alarm):
             alarm.add_alarm_action(notify)
+        # The topic policy holds the TLS-only Deny (enforce_ssl); without an Allow for CloudWatch
+        # no alarm could publish. Only these alarms, from this account (confused deputy).
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowTheseAlarmsToPublish",
+                principals=[cloudwatch],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": [self.dlq_alarm.alarm_arn, self.failed_alarm.alarm_arn]},
+                },
+            )
+        )
 
         def converter_metric(name: str, statistic: str = "Sum") -> cw.Metric:
             return cw.Metric(namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": "converter"},

@@ -23,9 +23,7 @@ class OptimizerStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: OptimizerConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description="Call-recording cost optimizer (resamples Amazon Connect recordings in place)", **kwargs)
         self.config = config
-        self.queues = WorkQueues(
-            self, "Queues", visibility_timeout_seconds=config.visibility_timeout_seconds, max_receive_count=config.max_receive_count
-        )
+        self.queues = WorkQueues(self, "Queues", config=config)
         self.ledger = RunLedger(self, "Ledger")
         self.functions = OptimizerFunctions(self, "Functions", config=config, queues=self.queues, ledger=self.ledger.table)
         self.orchestration = Orchestration(
@@ -61,11 +59,14 @@ class OptimizerStack(Stack):
             value=f"aws stepfunctions start-execution --state-machine-arn {state_machine.state_machine_arn} "
             + "--input '{\"specific_date\":\"" + EXAMPLE_DAY + "\"}'",
         )
+        # --destination-arn: without it SQS sends a message back to the queue its redrive policy
+        # took it from, which only SQS's own moves record; the converter sends most failures to
+        # the DLQ itself (Amazon SQS API reference, StartMessageMoveTask, DestinationArn).
         CfnOutput(
             self,
             "RedriveDeadLettersCommand",
-            description="After fixing the cause: moves the DLQ messages back to the work queue",
-            value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn}",
+            description="After fixing the cause: moves every DLQ message back to the work queue",
+            value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn} --destination-arn {self.queues.work.queue_arn}",
         )
         suppress_reviewed_findings(
             config, converter_role=self.functions.converter.role, lister_role=self.functions.lister.role,

@@ -67,7 +67,8 @@ def test_queues_encrypted_tls_only_with_redrive_and_visibility(default_synth):
     assert work["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
     assert work["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 3}
     assert work["VisibilityTimeout"] >= 6 * converter["Timeout"]
-    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    # A moved message keeps its enqueue time: the DLQ keeps it longer than the work queue did.
+    assert (work["MessageRetentionPeriod"], dlq["MessageRetentionPeriod"]) == (7 * 24 * 3600, 14 * 24 * 3600)
     policies = default_synth.resources("AWS::SQS::QueuePolicy").values()
     tls_denied = set()
     for policy in policies:
@@ -136,20 +137,76 @@ def test_state_machine_standard_logged_traced_with_timeout_and_retries(default_s
     child = asl["States"]["Days"]["ItemProcessor"]
     assert child["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert asl["States"]["Days"]["MaxConcurrency"] == 4 and asl["States"]["Days"]["ResultPath"] is None
+    assert asl["States"]["RecordingsFailed"]["Error"] == "RecordingsFailed"
+
+
+def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
+    asl = definition(default_synth)
+    child = asl["States"]["Days"]["ItemProcessor"]
     states = {**asl["States"], **child["States"]}
-    for name, state in states.items():
-        if state["Type"] == "Task" and "lambda:invoke" in state["Resource"]:
-            retried = {error for retry in state["Retry"] for error in retry["ErrorEquals"]}
-            assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried, name
-            assert all(retry["BackoffRate"] >= 2 for retry in state["Retry"]), name
-    assert asl["States"]["WaitForQueue"]["Seconds"] == 60 and child["States"]["WaitForRoom"]["Seconds"] == 60
-    assert asl["States"]["Refused"] == {"Type": "Fail", "ErrorPath": "$.error", "CausePath": "$.message.errorMessage"}
+    tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
+    assert len(tasks) == 11
+    for name, state in tasks.items():
+        retried = [error for retry in state["Retry"] for error in retry["ErrorEquals"]]
+        if "aws-sdk:sqs" in state["Resource"]:
+            (retry,) = state["Retry"]
+            assert retry["ErrorEquals"] == ["States.ALL"] and retry["BackoffRate"] >= 2 and retry["MaxAttempts"] >= 3, name
+            continue
+        assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= set(retried), name
+        assert all(r["BackoffRate"] >= 2 for r in state["Retry"] if r["MaxAttempts"]), name
+        if name == "EnqueuePage":  # a second send could double a page's counts: its failure is recorded instead
+            assert "States.TaskFailed" not in retried and "Sandbox.Timedout" not in retried
+        else:
+            assert {"Sandbox.Timedout", "States.TaskFailed"} <= set(retried), name
+    # Refusals first, with no attempt: Retry runs before Catch, and States.TaskFailed matches them too.
+    assert asl["States"]["ResolveRun"]["Retry"][0] == {"ErrorEquals": ["InvalidInput"], "MaxAttempts": 0}
+    assert asl["States"]["Preflight"]["Retry"][0] == {"ErrorEquals": ["VersioningRequired"], "MaxAttempts": 0}
     assert {c["ErrorEquals"][0] for c in asl["States"]["ResolveRun"]["Catch"]} == {"InvalidInput"}
     assert {c["ErrorEquals"][0] for c in asl["States"]["Preflight"]["Catch"]} == {"VersioningRequired"}
-    assert asl["States"]["RecordingsFailed"]["Error"] == "RecordingsFailed"
+    # A day catches its own failure, records it and returns nothing; the Map tolerates the rest.
+    for name in ("CheckQueueRoom", "ListPage", "EnqueuePage"):
+        assert child["States"][name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordDayFailure"}]
+    assert child["States"]["RecordDayFailure"]["Next"] == "DayFailed"
+    for end in ("DayDone", "DayFailed"):
+        assert child["States"][end] == {"Type": "Succeed", "OutputPath": None}
+    assert asl["States"]["Days"]["ToleratedFailurePercentage"] == 100
+    assert asl["States"]["DaysFailed"] == {"Type": "Fail", "Error": "DaysFailed", "CausePath": "$.summary.cause"}
+    assert [c["Next"] for c in asl["States"]["AnyFailed"]["Choices"]] == ["RecordingsFailed", "DaysFailed"]
+
+
+def test_state_machine_waits_and_refusals(default_synth):
+    asl = definition(default_synth)
+    child = asl["States"]["Days"]["ItemProcessor"]
+    assert asl["States"]["WaitForQueue"]["Seconds"] == 60 and child["States"]["WaitForRoom"]["Seconds"] == 60
+    assert asl["States"]["Refused"] == {"Type": "Fail", "ErrorPath": "$.error", "CausePath": "$.message.errorMessage"}
     assert child["States"]["QueueHasRoom"]["Choices"][0]["NumericLessThan"] == 20_000
     # Known failures that could not be read: the page is listed again (listing is idempotent).
     assert any(r["ErrorEquals"] == ["KnownFailuresUnavailable"] for r in child["States"]["ListPage"]["Retry"])
+
+
+def test_no_message_can_outlive_the_work_queue(default_synth, custom_synth):
+    """The worst wait (a full queue and every listing day's page ahead, at the slowest pace, then
+    every receive) stays within the work queue's 7 days; stacks/queues.py has the arithmetic."""
+    from stacks.config import ConfigError, OptimizerConfig
+    from stacks.queues import max_queued, worst_case_message_age_s
+
+    defaults = OptimizerConfig.from_mapping(default_synth.context)
+    assert max_queued(defaults) == 20_000
+    assert worst_case_message_age_s(defaults) == (20_000 + 4 * 1_000 + 50 * 10) / (50 * 10 / 600) + 3 * 3_600 == 40_200
+    custom = OptimizerConfig.from_mapping(custom_synth.context)
+    assert max_queued(custom) == 5_040  # a day at 7 converters x 5 per 600 s
+    child = definition(custom_synth)["States"]["Days"]["ItemProcessor"]
+    assert child["States"]["QueueHasRoom"]["Choices"][0]["NumericLessThan"] == 5_040
+    assert worst_case_message_age_s(custom) < 7 * 86_400
+
+    import aws_cdk as cdk
+    import pytest
+
+    from stacks.optimizer_stack import add_optimizer_stack
+
+    slow = {"bucket_name": "my-connect-recordings", "converter_max_concurrency": 2, "converter_batch_size": 1}
+    with pytest.raises(ConfigError, match="could wait and be retried 17.[0-9] days, longer than the work queue keeps it"):
+        add_optimizer_stack(cdk.App(context=slow))
 
 
 def test_schedule_starts_the_state_machine_daily_with_an_empty_date(default_synth, custom_synth):
@@ -166,6 +223,8 @@ def test_schedule_starts_the_state_machine_daily_with_an_empty_date(default_synt
 
 
 def test_lister_lists_only_under_the_prefix(default_synth):
+    """Asserted on the template: the strict emulator's IAM evaluation (moto's) ignores conditions
+    such as s3:prefix, so there a conditioned Allow counts as unconditioned."""
     (listing,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:ListBucket" in actions(st)]
     assert actions(listing) == ["s3:ListBucket"]
     assert flatten(listing["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
@@ -200,6 +259,7 @@ def test_converter_may_list_the_bucket_so_a_gone_key_answers_404(custom_synth):
 
 
 def test_kms_key_granted_only_when_configured(default_synth, custom_synth):
+    """Asserted on the template: moto ignores kms:ViaService, and the local run has no KMS key."""
     kms = [st for st in statements(custom_synth, "FunctionsConverterRole") if any(a.startswith("kms:") for a in actions(st))]
     assert len(kms) == 1 and kms[0]["Resource"] == custom_synth.context["kms_key_arn"]
     assert sorted(actions(kms[0])) == ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -257,7 +317,10 @@ def test_outputs_ready_to_paste(default_synth):
     assert outputs["StartExecutionCommand"].endswith("""--input '{"specific_date":"01/31/2022"}'""")
     description = default_synth.template["Outputs"]["StartExecutionCommand"]["Description"]
     assert "01/31/2022" in description and "MM/DD/YYYY" in description  # the formats are said where they belong
-    assert shlex.split(real["RedriveDeadLettersCommand"])[:4] == ["aws", "sqs", "start-message-move-task", "--source-arn"]
+    # Every DLQ message goes back, also those the converter sent itself (SQS knows no source for them).
+    work_id = next(lid for lid, q in default_synth.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"])
+    dlq_id = next(lid for lid in default_synth.resources("AWS::SQS::Queue") if lid != work_id)
+    assert outputs["RedriveDeadLettersCommand"] == f"aws sqs start-message-move-task --source-arn <{dlq_id}.Arn> --destination-arn <{work_id}.Arn>"
 
 
 def test_destroy_removes_everything_but_the_log_groups(default_synth):
@@ -281,15 +344,15 @@ def test_ledger_table_on_demand_with_ttl_and_scoped_grants(default_synth):
     assert "Condition" not in writes[("dynamodb:UpdateItem",)]
     assert writes[("dynamodb:PutItem",)]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["failure#*"]}}
     reads = {a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("dynamodb:")}
-    assert {"dynamodb:GetItem", "dynamodb:BatchGetItem"} <= reads
-    assert not any(a in reads for a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"))
+    # UpdateItem: a day's failure (optimizer.day_failures); never PutItem or DeleteItem.
+    assert {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"} <= reads
+    assert not any(a in reads for a in ("dynamodb:PutItem", "dynamodb:DeleteItem"))
 
 
 def test_alarms_on_dead_letters_and_failed_executions_notify_an_encrypted_topic(default_synth, custom_synth):
     (topic_id, topic), = default_synth.resources("AWS::SNS::Topic").items()
-    assert flatten(topic["Properties"]["KmsMasterKeyId"]).endswith("alias/aws/sns")
-    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in default_synth.resources("AWS::CloudWatch::Alarm").values()}
-    assert set(alarms) == {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed"}
+    alarms = {lid: a["Properties"] for lid, a in default_synth.resources("AWS::CloudWatch::Alarm").items()}
+    assert {a["MetricName"] for a in alarms.values()} == {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed"}
     for alarm in alarms.values():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
@@ -297,6 +360,32 @@ def test_alarms_on_dead_letters_and_failed_executions_notify_an_encrypted_topic(
     (subscription,) = custom_synth.resources("AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == custom_synth.context["alarm_email"]
+
+
+def test_the_alarms_can_publish_to_their_encrypted_topic(default_synth):
+    """Asserted on the template: the emulator evaluates neither KMS key policies nor topic
+    policies, nor does anything deliver alarm actions. With the AWS-managed alias/aws/sns key, or
+    a topic policy holding only the TLS Deny, every alarm would go to ALARM in silence."""
+    (topic_id, topic), = default_synth.resources("AWS::SNS::Topic").items()
+    (key_id, key), = default_synth.resources("AWS::KMS::Key").items()
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert key["Properties"]["EnableKeyRotation"] is True
+    (for_alarms,) = [st for st in key["Properties"]["KeyPolicy"]["Statement"] if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert (for_alarms["Effect"], sorted(actions(for_alarms))) == ("Allow", ["kms:Decrypt", "kms:GenerateDataKey*"])
+    assert for_alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert flatten(for_alarms["Condition"]["ArnLike"]["aws:SourceArn"]) == "arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*"
+    (policy,) = default_synth.resources("AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    by_effect = {st["Effect"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert by_effect["Deny"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    allow = by_effect["Allow"]
+    assert (allow["Principal"], actions(allow), allow["Resource"]) == ({"Service": "cloudwatch.amazonaws.com"}, ["sns:Publish"], {"Ref": topic_id})
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    alarm_ids = set(default_synth.resources("AWS::CloudWatch::Alarm"))
+    assert {arn["Fn::GetAtt"][0] for arn in allow["Condition"]["ArnLike"]["aws:SourceArn"]} == alarm_ids
+    # Nothing kept after `cdk destroy` is encrypted with this key, so it may go with the stack.
+    encrypted_with_it = [lid for lid, r in default_synth.template["Resources"].items() if key_id in json.dumps(r.get("Properties", {})) and r["Type"] != "AWS::SNS::Topic"]
+    assert encrypted_with_it == []
 
 
 def test_dashboard_shows_runs_queues_conversions_savings_and_errors(default_synth):

@@ -1,0 +1,350 @@
+"""IAM on the emulator: every request runs as someone, and what their policies do not allow fails.
+
+Who calls: a handler runs with its own function role's credentials (Lambda gives it those), the
+SQS event source with the converter's role (AWS polls with the function's execution role), moto's
+Step Functions engine with the state machine's role, and everything else (the local run, the
+tests) as an operator with an allow-all policy. The roles and their policies are the synthesized
+AWS::IAM::Role / AWS::IAM::Policy resources themselves (emulator.deploy creates them).
+
+The evaluation is moto's own (IAMPolicy, on every request once INITIAL_NO_AUTH_ACTION_COUNT is
+spent), so a role is judged as moto judges any signed request. Added here, each for a call this
+stack makes, where moto 5.2.5 is lenient or wrong:
+
+- The IAM action of an API operation where the names differ (lambda:Invoke is authorized by
+  lambda:InvokeFunction; the SQS batch operations by their single-message actions), and
+  case-insensitive action matching (IAM's rule; the CDK writes `sqs:getQueueAttributes`).
+- The resource of DynamoDB and Lambda requests (moto checks them against "*", which no
+  resource-scoped statement matches).
+- S3: PutObject with a tag set also needs s3:PutObjectTagging, with Object Lock headers
+  s3:PutObjectRetention / s3:PutObjectLegalHold; GetObject and HeadObject return the lock headers
+  only to a caller with s3:GetObjectRetention / s3:GetObjectLegalHold; a missing key answers 403
+  AccessDenied, not 404, to a caller without s3:ListBucket on the bucket (unless the key's current
+  version is a delete marker); and a retain-until date in the past is refused with 400
+  InvalidArgument (Amazon S3 API reference: PutObject, GetObject, HeadObject).
+
+What this cannot evaluate, and tests/infra asserts on the template instead: conditions (moto
+ignores `s3:prefix`, `kms:ViaService`, `aws:SourceArn`...; a conditioned Allow counts as an
+Allow), resource policies (bucket, queue, topic), KMS key policies, and alarm actions.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import unquote, urlparse
+
+from botocore.credentials import Credentials
+from botocore.signers import RequestSigner
+from moto import settings as moto_settings
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import AccessDeniedError, JsonRESTError
+from moto.iam import access_control
+from moto.s3 import responses as s3_responses
+from moto.s3.exceptions import InvalidArgumentError, MissingKey, S3AccessDeniedError
+
+OPERATOR = "emulator-operator"
+# moto's Step Functions engine signs its service calls with these fixed keys
+# (moto/stepfunctions/parser/asl/utils/boto_client.py): they identify the state machine.
+MOTO_SFN_ACCESS_KEY = "ak"
+# API operation -> the IAM action that authorizes it, where the names differ.
+ACTION_OF_OPERATION = {
+    "lambda:invoke": "lambda:InvokeFunction",
+    "sqs:sendmessagebatch": "sqs:SendMessage",
+    "sqs:deletemessagebatch": "sqs:DeleteMessage",
+    "sqs:changemessagevisibilitybatch": "sqs:ChangeMessageVisibility",
+}
+# moto answers a denial in XML; these services speak JSON, where AWS's error is this type / status.
+JSON_ACCESS_DENIED = {"dynamodb": ("AccessDeniedException", 400), "lambda": ("AccessDeniedException", 403),
+                      "awslambda": ("AccessDeniedException", 403), "sqs": ("AccessDenied", 403), "states": ("AccessDeniedException", 400),
+                      "stepfunctions": ("AccessDeniedException", 400), "sts": None}  # fmt: skip
+_LOCK_RETENTION_HEADERS = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date")
+_LOCK_HOLD_HEADER = "x-amz-object-lock-legal-hold"
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str  # the role's (or user's) logical name, for messages
+    arn: str
+    credentials: Credentials
+
+
+@dataclass
+class Identities:
+    operator: Identity
+    roles: dict[str, Identity]  # by the role's logical id in the template
+    state_machine: Identity | None = None
+
+    def role(self, logical_prefix: str) -> Identity:
+        return next(identity for lid, identity in self.roles.items() if lid.startswith(logical_prefix))
+
+
+def create_operator(iam: Any) -> Identity:
+    arn = iam.create_user(UserName=OPERATOR)["User"]["Arn"]
+    iam.put_user_policy(
+        UserName=OPERATOR, PolicyName="everything",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+    )  # fmt: skip
+    key = iam.create_access_key(UserName=OPERATOR)["AccessKey"]
+    return Identity(OPERATOR, arn, Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+
+
+def assume(sts: Any, name: str, role_arn: str) -> Identity:
+    """The role's temporary credentials, as Lambda / Step Functions get them (before auth is on)."""
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=name[:64], DurationSeconds=43200)["Credentials"]
+    return Identity(name, role_arn, Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]))
+
+
+# --- who is calling -----------------------------------------------------------------------
+
+_acting = threading.local()
+
+
+@contextmanager
+def acting_as(identity: Identity | None) -> Iterator[None]:
+    """Requests made by this thread while active are signed with `identity`'s credentials."""
+    stack = _acting.__dict__.setdefault("stack", [])
+    stack.append(identity)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def _caller(identities: Identities, client_credentials: Any) -> Credentials:
+    stack = getattr(_acting, "stack", None)
+    if stack and stack[-1] is not None:
+        return stack[-1].credentials
+    if identities.state_machine is not None and getattr(client_credentials, "access_key", None) == MOTO_SFN_ACCESS_KEY:
+        return identities.state_machine.credentials
+    return identities.operator.credentials
+
+
+# --- moto's evaluation, completed ---------------------------------------------------------
+
+
+def _s3_request(response: Any, action: str) -> Any:
+    """moto's own IAM request for the S3 call being served, asking about `action`."""
+    parsed = urlparse(response.uri)
+    path = response.raw_path + (f"?{parsed.query}" if parsed.query else "")
+    request = access_control.S3IAMRequest(
+        account_id=response.current_account, method=response.method, path=path, data=response.data,
+        body=response.raw_body, headers=response.headers, action=action,
+    )  # fmt: skip
+    request._action = f"s3:{action}"
+    return request
+
+
+def s3_allows(response: Any, action: str, resource: str) -> bool:
+    try:
+        _s3_request(response, action).check_action_permitted(resource)
+    except (S3AccessDeniedError, AccessDeniedError):
+        return False
+    return True
+
+
+def _require(response: Any, action: str, resource: str) -> None:
+    _s3_request(response, action).check_action_permitted(resource)  # raises AccessDenied
+
+
+def _object_arn(response: Any, key_name: str) -> str:
+    return f"arn:aws:s3:::{response.bucket_name}/{key_name}"
+
+
+def _bucket_arn(response: Any) -> str:
+    return f"arn:aws:s3:::{response.bucket_name}"
+
+
+def _put_checks(response: Any, key_name: str) -> None:
+    """What PutObject (and CopyObject) asks beyond s3:PutObject, and a past retention date."""
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    resource = _object_arn(response, key_name)
+    if "x-amz-tagging" in headers:
+        _require(response, "PutObjectTagging", resource)
+    if any(headers.get(h) for h in _LOCK_RETENTION_HEADERS):
+        _require(response, "PutObjectRetention", resource)
+    if headers.get(_LOCK_HOLD_HEADER):
+        _require(response, "PutObjectLegalHold", resource)
+    until = headers.get("x-amz-object-lock-retain-until-date")
+    if until:
+        try:
+            when = dt.datetime.fromisoformat(until.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidArgumentError("The retain until date is not a valid date", "x-amz-object-lock-retain-until-date", until) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        if when <= dt.datetime.now(dt.timezone.utc):
+            raise InvalidArgumentError("The retain until date must be in the future!", "x-amz-object-lock-retain-until-date", until)
+
+
+def _strip_lock_headers(response: Any, key_name: str, headers: dict[str, Any]) -> None:
+    resource = _object_arn(response, key_name)
+    lowered = {k.lower(): k for k in headers}
+    if any(h in lowered for h in _LOCK_RETENTION_HEADERS) and not s3_allows(response, "GetObjectRetention", resource):
+        for h in _LOCK_RETENTION_HEADERS:
+            headers.pop(lowered.get(h, h), None)
+    if _LOCK_HOLD_HEADER in lowered and not s3_allows(response, "GetObjectLegalHold", resource):
+        headers.pop(lowered[_LOCK_HOLD_HEADER], None)
+
+
+def _has_versions(response: Any, key_name: str) -> bool:
+    """A key whose current version is a delete marker still has versions (S3 answers 404)."""
+    bucket = response.backend.get_bucket(response.bucket_name)
+    return bool(bucket.keys.getlist(key_name, []))
+
+
+def _missing_key_is_hidden(response: Any, key_name: str) -> bool:
+    return not _has_versions(response, key_name) and not s3_allows(response, "ListBucket", _bucket_arn(response))
+
+
+def _resource_of(response: Any, resource: str) -> str:
+    """The ARN moto leaves as "*" for the services this stack calls."""
+    service = getattr(response, "service_name", "")
+    region, account = response.region, response.current_account
+    if service == "dynamodb":
+        body = getattr(response, "body", None)
+        table = body.get("TableName") if isinstance(body, Mapping) else None
+        if table:
+            return f"arn:aws:dynamodb:{region}:{account}:table/{table}"
+    if service in ("lambda", "awslambda"):
+        parts = response.path.split("/")
+        if "functions" in parts and len(parts) > parts.index("functions") + 1:
+            name = unquote(parts[parts.index("functions") + 1])
+            return name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
+    return resource
+
+
+class _Patches:
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def wrap(self, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+        original = owner.__dict__[name]
+        self._saved.append((owner, name, original))
+        setattr(owner, name, make(original))
+
+    def undo(self) -> None:
+        for owner, name, value in reversed(self._saved):
+            setattr(owner, name, value)
+        self._saved.clear()
+
+
+def _install(p: _Patches, identities: Identities) -> None:
+    def get_auth_instance(original: Any) -> Any:
+        def wrapper(self: Any, signing_name: str, region_name: str, signature_version: Any = None, request_credentials: Any = None, **kwargs: Any) -> Any:
+            return original(self, signing_name, region_name, signature_version, _caller(identities, self._credentials), **kwargs)
+
+        return wrapper
+
+    p.wrap(RequestSigner, "get_auth_instance", get_auth_instance)
+
+    def request_init(original: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            self._action = ACTION_OF_OPERATION.get(self._action.lower(), self._action)
+
+        return wrapper
+
+    p.wrap(access_control.IAMRequestBase, "__init__", request_init)
+
+    def element_matches(original: Any) -> Any:
+        def wrapper(self: Any, statement_element: Any, value: str) -> bool:
+            if statement_element not in ("Action", "NotAction"):
+                return original(self, statement_element, value)
+            patterns = self._statement[statement_element]
+            patterns = patterns if isinstance(patterns, list) else [patterns]
+            return any(self._match(pattern.lower(), value.lower()) for pattern in patterns)
+
+        return wrapper
+
+    p.wrap(access_control.IAMPolicyStatement, "_check_element_matches", element_matches)
+
+    def normal_action(original: Any) -> Any:
+        def wrapper(self: Any, resource: str = "*") -> None:
+            try:
+                original(self, _resource_of(self, resource))
+            except AccessDeniedError as denied:
+                json_error = JSON_ACCESS_DENIED.get(getattr(self, "service_name", ""))
+                if json_error is None:
+                    raise
+                error = JsonRESTError(json_error[0], denied.message)
+                error.code = json_error[1]
+                raise error from None
+
+        return wrapper
+
+    p.wrap(ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", normal_action)
+
+    def key_put(original: Any) -> Any:
+        def wrapper(self: Any, query: dict[str, Any], key_name: str) -> Any:
+            if not any(q in query for q in ("uploadId", "retention", "legal-hold", "acl", "tagging")):
+                self._set_action("KEY", "PUT", query)
+                self._authenticate_and_authorize_s3_action(bucket_name=self.bucket_name, key_name=key_name)
+                _put_checks(self, key_name)
+            return original(self, query, key_name)
+
+        return wrapper
+
+    p.wrap(s3_responses.S3Response, "_key_response_put", key_put)
+
+    def key_get(original: Any) -> Any:
+        def wrapper(self: Any, query: dict[str, Any], key_name: str) -> Any:
+            try:
+                status, headers, body = original(self, query, key_name)
+            except MissingKey:
+                if _missing_key_is_hidden(self, key_name):
+                    raise S3AccessDeniedError() from None
+                raise
+            if not query:
+                _strip_lock_headers(self, key_name, headers)
+            return status, headers, body
+
+        return wrapper
+
+    p.wrap(s3_responses.S3Response, "_key_response_get", key_get)
+
+    def head(original: Any) -> Any:
+        def wrapper(self: Any, bucket_name: str, query: dict[str, Any], key_name: str, headers: dict[str, Any]) -> Any:
+            status, response_headers, body = original(self, bucket_name, query, key_name, headers)
+            if status == 404 and _missing_key_is_hidden(self, key_name):
+                return 403, {}, ""
+            if status == 200:
+                _strip_lock_headers(self, key_name, response_headers)
+            return status, response_headers, body
+
+        return wrapper
+
+    p.wrap(s3_responses.S3Response, "head_object", head)
+
+
+_lock = threading.Lock()
+_active: list[Identities] = []
+_patches = _Patches()
+
+
+@contextmanager
+def enforced(identities: Identities) -> Iterator[None]:
+    """IAM on every request while active; the previous (lenient) moto behaviour afterwards."""
+    with _lock:
+        if _active:
+            raise RuntimeError("IAM enforcement is already active for another deployment")
+        _active.append(identities)
+        _install(_patches, identities)
+        saved = (moto_settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count)
+        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        ActionAuthenticatorMixin.request_count = 0
+    try:
+        yield
+    finally:
+        with _lock:
+            moto_settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count = saved
+            _patches.undo()
+            _active.clear()
+
+
+def is_access_denied(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("AccessDenied", "AccessDeniedException", "403")
+
