@@ -206,6 +206,8 @@ def _resource_of(response: Any, resource: str) -> str:
     if service == "dynamodb":
         body = getattr(response, "body", None)
         table = body.get("TableName") if isinstance(body, Mapping) else None
+        if table is None and isinstance(body, Mapping) and len(body.get("RequestItems") or {}) == 1:
+            (table,) = body["RequestItems"]  # BatchGetItem / BatchWriteItem on one table
         if table:
             return f"arn:aws:dynamodb:{region}:{account}:table/{table}"
     if service in ("lambda", "awslambda"):

@@ -327,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with step(f"synthesizing the stack (local context, {host_architecture()}; the CDK runs in Node, ~15 s)"):
             synth = synthesize({**LOCAL_CONTEXT, "lambda_architecture": host_architecture()}, scratch / "cdk.out")
         log_path = args.report.with_suffix(".log")
+        args.report.parent.mkdir(parents=True, exist_ok=True)  # the handler log is written there first
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), open(log_path, "w") as handler_log:
             with step("creating the stack's resources in the emulator (moto)"):
                 deployment = deploy(synth, versioned_bucket=not args.unversioned)
@@ -374,7 +375,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "totals": totals(entries),
             }
             warnings = write_out(deployment, prefix, args.out) if args.out else []
-    args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print_summary(report)
     for warning in warnings:

@@ -33,7 +33,8 @@ def run_out(capsys, *argv) -> tuple[int, str, str]:
 
 
 def test_undecodable_recording_exits_3_with_a_dead_letter_and_the_original_unchanged(tmp_path, folder, capsys):
-    report_path, out = tmp_path / "report.json", tmp_path / "out"
+    # A report folder that does not exist yet is made (the handler log is written there first).
+    report_path, out = tmp_path / "reports" / "new" / "report.json", tmp_path / "out"
     code, printed, _ = run_out(capsys, "--recordings", folder, "--date", "01/31/2022", "--report", report_path, "--out", out)
     report = json.loads(report_path.read_text())
 

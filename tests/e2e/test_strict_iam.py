@@ -59,12 +59,17 @@ def test_each_handler_runs_with_its_own_role(stack):
     with acting_as(converter):
         assert s3.get_object(Bucket=deployment.bucket, Key=PREFIX + "in.wav")["Body"].read() == b"x"
         assert error_of(s3.get_object, Bucket=deployment.bucket, Key="elsewhere/out.wav") == ("AccessDenied", 403)
-        assert error_of(s3.list_objects_v2, Bucket=deployment.bucket, Prefix=PREFIX) == ("AccessDenied", 403)
+        # s3:ListBucket, on purpose: a key deleted since listing then answers 404, not 403.
+        assert s3.list_objects_v2(Bucket=deployment.bucket, Prefix=PREFIX)["KeyCount"] == 1
+        assert error_of(s3.delete_object, Bucket=deployment.bucket, Key=PREFIX + "in.wav") == ("AccessDenied", 403)
         assert error_of(ddb.get_item, TableName=table, Key={"run": {"S": "r"}}) == ("AccessDeniedException", 400)
         ddb.update_item(TableName=table, Key={"run": {"S": "r"}}, UpdateExpression="ADD n :one", ExpressionAttributeValues={":one": {"N": "1"}})
     with acting_as(lister):
         assert [o["Key"] for o in s3.list_objects_v2(Bucket=deployment.bucket, Prefix=PREFIX)["Contents"]] == [PREFIX + "in.wav"]
-        assert error_of(s3.get_object, Bucket=deployment.bucket, Key=PREFIX + "in.wav") == ("AccessDenied", 403)
+        # GetObject under the prefix only: the preflight's read probe.
+        assert s3.get_object(Bucket=deployment.bucket, Key=PREFIX + "in.wav", Range="bytes=0-0")["Body"].read() == b"x"
+        assert error_of(s3.get_object, Bucket=deployment.bucket, Key="elsewhere/out.wav") == ("AccessDenied", 403)
+        assert error_of(s3.put_object, Bucket=deployment.bucket, Key=PREFIX + "in.wav", Body=b"y") == ("AccessDenied", 403)
         assert error_of(sqs.send_message, QueueUrl=deployment.queue_url("QueuesWork"), MessageBody="{}") == ("AccessDenied", 403)
     with acting_as(enqueuer):
         sqs.send_message_batch(QueueUrl=deployment.queue_url("QueuesWork"), Entries=[{"Id": "1", "MessageBody": "{}"}])
@@ -183,3 +188,41 @@ def test_the_deployed_definition_passes_asl_validator(stack, tmp_path):
     validator = ROOT / "node_modules" / ".bin" / "asl-validator"
     result = subprocess.run([str(validator), "--json-path", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_batch_get_item_is_judged_against_the_table_it_names(stack):
+    """moto leaves a BatchGetItem's resource as "*"; AWS judges it against each table named."""
+    deployment, _ = stack
+    table = deployment.function("FunctionsLister").environment["LEDGER_TABLE"]
+    keys = {table: {"Keys": [{"run": {"S": "failure#x.wav"}}]}}
+    dynamodb = client("dynamodb")
+    with acting_as(role_with(deployment, ["dynamodb:BatchGetItem"], "arn:aws:dynamodb:us-east-1:123456789012:table/other")):
+        assert error_of(dynamodb.batch_get_item, RequestItems=keys)[0] == "AccessDeniedException"
+    with acting_as(deployment.identities.role("FunctionsListerRole")):  # grant_read_data: the ledger only
+        assert dynamodb.batch_get_item(RequestItems=keys)["Responses"] == {table: []}
+    with acting_as(deployment.identities.role("FunctionsEnqueuerRole")):  # it only adds counts
+        assert error_of(dynamodb.batch_get_item, RequestItems=keys)[0] == "AccessDeniedException"
+
+
+def test_a_key_deleted_after_listing_is_gone_for_the_converter_on_both_paths(stack, ffmpeg):
+    """With s3:ListBucket the converter's GetObject answers 404 whether a delete marker or nothing
+    is left, so the recording ends skipped.gone, never a 403 retried as if transient."""
+    from optimizer.conversion import convert_recording
+    from optimizer.messages import Recording
+    from optimizer.settings import Settings
+
+    deployment, _ = stack
+    s3 = client("s3")
+    settings = Settings(bucket=deployment.bucket, bucket_prefix=deployment.function("FunctionsConverter").environment["BUCKET_PREFIX"],
+                        ffmpeg_path=ffmpeg)  # fmt: skip
+    for name, all_versions in (("marker.wav", False), ("purged.wav", True)):
+        key = settings.bucket_prefix + "2022/01/01/" + name
+        etag = s3.put_object(Bucket=deployment.bucket, Key=key, Body=b"RIFF")["ETag"]
+        if all_versions:
+            for version in s3.list_object_versions(Bucket=deployment.bucket, Prefix=key)["Versions"]:
+                s3.delete_object(Bucket=deployment.bucket, Key=key, VersionId=version["VersionId"])
+        else:
+            s3.delete_object(Bucket=deployment.bucket, Key=key)
+        with acting_as(deployment.identities.role("FunctionsConverterRole")):
+            outcome = convert_recording(Recording(bucket=deployment.bucket, key=key, etag=etag, size=4), s3=client("s3"), settings=settings)
+        assert (outcome.outcome, outcome.reason) == ("skipped", "gone"), name
