@@ -146,7 +146,7 @@ def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, fol
     assert code == 0
     summary = report["execution"]["summary"]
     # Printed as a sentence, and no "1.00x smaller" of files that were not converted.
-    assert "1.00x" not in printed and "0 converted, 0 skipped, 0 failed, 4 untouched; nothing converted" in printed
+    assert "1.00x" not in printed and "0 converted, 0 skipped, 0 known failure(s) skipped, 0 failed, 4 untouched; nothing converted" in printed
     line = next(line for line in printed.splitlines() if "dry run, nothing changed:" in line)
     assert f"{summary['recordings']} recordings to convert, {summary['bytes']:,} bytes -> {summary['projected_bytes_after']:,} bytes projected" in line
     assert "a month in STANDARD ->" in line and "in GLACIER_IR" in line
