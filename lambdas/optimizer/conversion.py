@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 from botocore.exceptions import ClientError
 
+from .aws import DENIED_CODES as _DENIED  # a missing key answers 404: the roles hold s3:ListBucket
 from .audio import AudioMismatch, check_audio
 from .keys import ARCHIVE_CLASSES
 from .messages import Recording
@@ -30,9 +31,6 @@ DEFAULT_CONTENT_TYPE = "audio/wav"
 # Headers of the original that describe how it is served; they are kept on the new version.
 _KEPT_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage")
 _LOCK_HEADERS = ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus")
-# S3 answers these when the caller may not read the object or its key: a configuration problem,
-# not a passing one (a missing key answers 404 because the role holds s3:ListBucket).
-_DENIED = ("AccessDenied", "403", "KMS.AccessDeniedException", "KMS.DisabledException", "KMS.KMSInvalidStateException", "KMS.NotFoundException")
 _CHUNK = 1024 * 1024
 _VERIFY = "verification_failed"
 

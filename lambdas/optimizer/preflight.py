@@ -5,6 +5,7 @@ from typing import Any, Mapping
 
 from botocore.exceptions import ClientError
 
+from .aws import DENIED_CODES as _DENIED
 from .settings import Settings
 
 
@@ -18,7 +19,6 @@ class ReadDenied(Exception):
 
 
 PROBE_DAYS = 7  # how many of the run's first days are looked at for one recording to read
-_DENIED = ("AccessDenied", "403", "KMS.AccessDeniedException", "KMS.DisabledException", "KMS.KMSInvalidStateException", "KMS.NotFoundException")
 
 
 def first_recording(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
