@@ -269,19 +269,35 @@ class Bench:
         return [CountedPoller(source, self.lambdas) for source in self.deployment.event_sources]
 
     def purge_work_queue(self) -> None:
-        """Empties the work queue through moto's backend: not a request of the pipeline, and not
-        subject to PurgeQueue's once-a-minute rule."""
+        """Empties the work queue through moto's backend (not a request of the pipeline, and not
+        subject to PurgeQueue's once-a-minute rule), and accounts each message in its run's
+        ledger with no outcome counts, as the converter would: the run then ends as soon as its
+        last page is enqueued (optimizer/completion.py)."""
+        import json
+
+        import boto3
         from moto.sqs.models import sqs_backends
+
+        from optimizer import ledger
 
         backend = sqs_backends[ACCOUNT][REGION]
         name = self.event_source().queue_url.rsplit("/", 1)[-1]
-        backend.get_queue(name).last_purged_at = None
-        backend.purge_queue(name)
+        queue = backend.get_queue(name)
+        by_run: dict[str, list[tuple[str, dict[str, int]]]] = {}
+        with queue._messages_lock:  # moto's own lock: an enqueuer may be sending meanwhile
+            taken, queue._messages = queue._messages, []
+        for message in taken:
+            body = json.loads(message.body)
+            by_run.setdefault(body.get("run", ""), []).append((body["key"], {}))
+        table = self.deployment.function("FunctionsConverter").environment["LEDGER_TABLE"]
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for run, outcomes in by_run.items():
+            ledger.account(dynamodb, table, run, outcomes)
 
 
 class DiscardingPoller:
     """Stands in for the converter when only listing and enqueueing are measured: empties the
-    work queue (see Bench.purge_work_queue) so the state machine's drain check passes."""
+    work queue and accounts its messages (see Bench.purge_work_queue), so the run can end."""
 
     def __init__(self, bench: Bench, every_s: float = 0.5) -> None:
         from emulator.runtime import PollResult

@@ -14,7 +14,9 @@ stack makes, where moto 5.2.5 is lenient or wrong:
   lambda:InvokeFunction; the SQS batch operations by their single-message actions), and
   case-insensitive action matching (IAM's rule; the CDK writes `sqs:getQueueAttributes`).
 - The resource of DynamoDB and Lambda requests (moto checks them against "*", which no
-  resource-scoped statement matches).
+  resource-scoped statement matches), and TransactWriteItems, authorized action by action
+  (PutItem, UpdateItem, DeleteItem, ConditionCheckItem on each item's table: DynamoDB developer
+  guide, "Using IAM with DynamoDB transactions"), not as an action of its own.
 - S3: PutObject with a tag set also needs s3:PutObjectTagging, with Object Lock headers
   s3:PutObjectRetention / s3:PutObjectLegalHold; GetObject and HeadObject return the lock headers
   only to a caller with s3:GetObjectRetention / s3:GetObjectLegalHold; a missing key answers 403
@@ -199,6 +201,24 @@ def _missing_key_is_hidden(response: Any, key_name: str) -> bool:
     return not _has_versions(response, key_name) and not s3_allows(response, "ListBucket", _bucket_arn(response))
 
 
+_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+_action_override = threading.local()
+
+
+def _transact_actions(response: Any) -> list[tuple[str, str]] | None:
+    """(IAM action, table) for each item of a TransactWriteItems request; None for other requests."""
+    if getattr(response, "service_name", "") != "dynamodb":
+        return None
+    body = getattr(response, "body", None)
+    if not isinstance(body, Mapping) or "TransactItems" not in body:
+        return None
+    actions = []
+    for item in body["TransactItems"]:
+        for operation, request in item.items():
+            actions.append((f"dynamodb:{_TRANSACT_ACTIONS[operation]}", request["TableName"]))
+    return actions
+
+
 def _resource_of(response: Any, resource: str) -> str:
     """The ARN moto leaves as "*" for the services this stack calls."""
     service = getattr(response, "service_name", "")
@@ -245,7 +265,7 @@ def _install(p: _Patches, identities: Identities) -> None:
     def request_init(original: Any) -> Any:
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
             original(self, *args, **kwargs)
-            self._action = ACTION_OF_OPERATION.get(self._action.lower(), self._action)
+            self._action = getattr(_action_override, "action", None) or ACTION_OF_OPERATION.get(self._action.lower(), self._action)
 
         return wrapper
 
@@ -266,7 +286,15 @@ def _install(p: _Patches, identities: Identities) -> None:
     def normal_action(original: Any) -> Any:
         def wrapper(self: Any, resource: str = "*") -> None:
             try:
-                original(self, _resource_of(self, resource))
+                transact = _transact_actions(self)
+                if transact is None:
+                    original(self, _resource_of(self, resource))
+                for action, table in transact or []:
+                    _action_override.action = action
+                    try:
+                        original(self, f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}")
+                    finally:
+                        _action_override.action = None
             except AccessDeniedError as denied:
                 json_error = JSON_ACCESS_DENIED.get(getattr(self, "service_name", ""))
                 if json_error is None:

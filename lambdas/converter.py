@@ -5,11 +5,15 @@ Outcomes per record:
   permanent failure            -> message re-sent to the DLQ with its reason, then deleted; a
                                   content failure is also remembered for that object version
                                   (optimizer/known_failures.py), so later runs skip it
-  transient failure            -> reported in batchItemFailures, SQS retries it; on the last
-                                  receive the converter gives up itself and dead-letters it with
-                                  the reason, rather than let the redrive policy move it mute
-  crash / timeout              -> SQS retries, then its redrive policy moves it to the DLQ
-The outcomes are counted per run in the ledger (one write per batch and run) and published as
+  transient failure            -> reported in batchItemFailures, SQS retries it; on the last of
+                                  its max_receive_count attempts the converter gives up itself
+                                  and dead-letters it with the reason
+  crash / timeout              -> SQS delivers it again; received more than max_receive_count
+                                  times, it is dead-lettered with that reason before any further
+                                  attempt (the queue's redrive threshold sits above, so every
+                                  final failure is the converter's own, with a reason and a count)
+Every final outcome is counted once per recording and run in the ledger (one transaction per
+batch and run: optimizer/ledger.py), which is how the run knows it is finished, and published as
 CloudWatch metrics (embedded metric format).
 """
 from __future__ import annotations
@@ -41,6 +45,13 @@ RESERVED_MS = 20_000
 BYTES_PER_MS = 20_000  # conservative end-to-end throughput (download + ffmpeg + upload)
 
 
+class Crashed(PermanentFailure):
+    """Received more times than the converter may try: each earlier attempt ended without an outcome."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, kind="crashed")
+
+
 def dead_letter_body(record_body: str, reason: str) -> str:
     """The original message plus why it failed: redriving it later still works."""
     try:
@@ -65,13 +76,13 @@ def send_to_dead_letter(settings: Settings, record: SQSRecord, reason: str) -> N
 
 
 class Batch:
-    """Counts of one invocation, written to the ledger and to metrics once at the end."""
+    """The final outcomes of one invocation, accounted per run and published once at the end."""
 
     def __init__(self) -> None:
-        self.by_run: dict[str, Counter] = defaultdict(Counter)
+        self.by_run: dict[str, list[tuple[str, str, Counter]]] = defaultdict(list)  # (message id, key, counts)
 
-    def count(self, run: str, outcome: Outcome) -> None:
-        counts = self.by_run[run]
+    def count(self, run: str, key: str, message_id: str, outcome: Outcome) -> None:
+        counts: Counter = Counter()
         if outcome.outcome == "skipped":
             counts[f"skipped_{outcome.reason}"] += 1
         else:
@@ -81,20 +92,32 @@ class Batch:
         if outcome.outcome == "converted":
             counts["bytes_before"] += outcome.bytes_before
             counts["bytes_after"] += outcome.bytes_after
+        self.by_run[run].append((message_id, key, counts))
         metrics.add_metric(name=f"Recordings{outcome.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
 
-    def flush(self, settings: Settings) -> None:
-        total = Counter()
-        for run, counts in self.by_run.items():
-            total.update(counts)
+    def flush(self, settings: Settings) -> list[str]:
+        """Accounts every outcome; returns the message ids whose outcome could not be recorded.
+
+        Those are handed back to SQS (batchItemFailures): delivered again, they get an outcome
+        again (a converted recording is then skipped as already converted), so the run still
+        finishes with every recording accounted."""
+        unrecorded: list[str] = []
+        total: Counter = Counter()
+        for run, entries in self.by_run.items():
+            for _, _, counts in entries:
+                total.update(counts)
+            if not run:
+                continue  # a message from before runs were named: no ledger to count it in
             try:
-                ledger.add(aws.client("dynamodb"), settings.ledger_table, run, counts)
-            except Exception:  # the recordings are safe; only the run's exact summary suffers
-                logger.exception("ledger write failed; the run's summary will under-count", extra={"run": run, "counts": dict(counts)})
+                ledger.account(aws.client("dynamodb"), settings.ledger_table, run, [(key, counts) for _, key, counts in entries])
+            except Exception:
+                logger.exception("ledger write failed; the recordings go back to the queue to be accounted", extra={"run": run})
                 metrics.add_metric(name="LedgerWriteFailures", unit=MetricUnit.Count, value=1)
+                unrecorded += [message_id for message_id, _, _ in entries]
         if total["bytes_before"]:
             metrics.add_metric(name="BytesBefore", unit=MetricUnit.Bytes, value=total["bytes_before"])
             metrics.add_metric(name="BytesAfter", unit=MetricUnit.Bytes, value=total["bytes_after"])
+        return unrecorded
 
 
 class ReadVersion:
@@ -133,9 +156,15 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     key, run, rec = None, "", None
     s3 = ReadVersion(aws.client("s3"))
     remembered = False
+    receives = int(record.attributes.approximate_receive_count or 1)
     try:
         rec = Recording.from_body(record.body)
         key, run = rec.key, rec.run
+        if receives > settings.max_receive_count:
+            raise Crashed(
+                f"received {receives} times: the converter stopped without an outcome on its {settings.max_receive_count} "
+                "attempt(s) (a crash, a timeout or running out of memory); not tried again. The converter's log group has the error"
+            )
         if context is not None and context.get_remaining_time_in_millis() < RESERVED_MS + rec.size // BYTES_PER_MS:
             raise TransientFailure("not enough time left in this invocation; deferred to a retry")
         outcome = convert_recording(rec, s3=s3, settings=settings)
@@ -146,7 +175,6 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
             remembered = remember_content_failure(settings, rec, s3.etag, str(exc))
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        receives = int(record.attributes.approximate_receive_count or 1)
         if receives < settings.max_receive_count:
             metrics.add_metric(name="RecordingsRetried", unit=MetricUnit.Count, value=1)
             logger.warning(
@@ -166,7 +194,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     if outcome.outcome == "converted":
         metrics.add_metric(name="ConversionSeconds", unit=MetricUnit.Seconds, value=round(seconds, 3))
     if batch is not None:
-        batch.count(run, outcome)
+        batch.count(run, key or f"message:{record.message_id}", record.message_id, outcome)
     return outcome
 
 
@@ -179,6 +207,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return process_record(record, settings, context, batch)
 
     try:
-        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+        response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     finally:
-        batch.flush(settings)
+        unrecorded = batch.flush(settings)
+    failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    response["batchItemFailures"] += [{"itemIdentifier": m} for m in unrecorded if m not in failed]
+    return response

@@ -5,7 +5,8 @@ Events (from the state machine):
   {"action": "resolve", "input": <execution input>, "execution": <name>} -> {"run", "days"}
   {"action": "preflight", "run"}                                        -> {"warnings"}
   {"action": "list", "run", "day", "progress" | null}                   -> {"progress", "objects", "counts"}
-  {"action": "summarize", "run", "warnings", "dlq": {"before", "after"}} -> {"failed", "days_failed", "cause", "output"}
+  {"action": "check", "run", "drain": {"polls", "since"}}                -> {"state", "polls", "since", "wait_seconds", ...}
+  {"action": "summarize", "run", "warnings", "drain"}                   -> {"error", "cause", "output"}
   {"action": "day_failed", "run", "day", "failure": {"Error", "Cause"}}  -> {} (recorded in the run's ledger)
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Iterator, Mapping
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, day_failures, known_failures, ledger
+from optimizer import aws, completion, day_failures, known_failures, ledger
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_read
@@ -66,6 +67,8 @@ def list_page(
 ) -> dict[str, Any]:
     progress = progress or new_progress()
     prefix = day_prefix(settings.bucket_prefix, dt.date.fromisoformat(day))
+    # The page's identity for the enqueuer's marker: the same cursor lists the same page again.
+    page_id = f"{day}#{progress['cursor']['start_after'] or ''}"
     objects = iter_objects(s3, run["bucket"], prefix, progress["cursor"]["start_after"])
     page = take_page(objects, prefix=prefix, target_class=settings.target_class, overwrite=settings.overwrite_converted)
     reads = known_failures.Lookup()
@@ -82,6 +85,7 @@ def list_page(
     return {
         "progress": advance(progress, page),
         "prefix": prefix,
+        "page_id": page_id,
         "objects": page.items,
         # This page's own counts: the enqueuer records them once the page is safely enqueued
         # (the last page also counts the day done, which the summary checks days against).
@@ -115,11 +119,18 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             raise
     if action == "list":
         return list_page(settings, aws.client("s3"), event["run"], event["day"], event.get("progress"), aws.client("dynamodb"))
-    if action == "summarize":
+    if action == "check":
         counts = ledger.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
-        summary = run_summary(event["run"], counts, event["dlq"], event.get("warnings") or [], settings)
-        failures = day_failures.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
-        return day_failures.with_failed_days(summary, event["run"], failures, counts.get("days_done", 0))
+        drain = event.get("drain") or {}
+        return completion.check(
+            counts, polls=int(drain.get("polls", 0)), since=int(drain.get("since", 0)), now=int(time.time()),
+            poll_seconds=settings.queue_poll_seconds, limit_seconds=settings.drain_limit_seconds,
+        )  # fmt: skip
+    if action == "summarize":
+        item = ledger.read_item(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])  # one read: counts and days
+        counts = ledger.counts_of(item)
+        summary = run_summary(event["run"], counts, event.get("drain") or {}, event.get("warnings") or [], settings)
+        return day_failures.with_failed_days(summary, event["run"], day_failures.of_item(item), counts.get("days_done", 0))
     if action == "day_failed":
         failure = event.get("failure") or {}
         logger.error("day failed", extra={"day": event["day"], "error": failure.get("Error"), "cause": failure.get("Cause")})

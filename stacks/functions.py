@@ -1,6 +1,7 @@
 """The three Lambda functions, their roles and log groups, and the converter's SQS trigger."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Size, Stack
@@ -17,7 +18,7 @@ from estimator.prices import load_prices
 from .config import LOG_RETENTION, OptimizerConfig
 from .monitoring import METRICS_NAMESPACE
 from .layers import OptimizerLayers
-from .queues import WorkQueues
+from .queues import WorkQueues, worst_case_message_age_s
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 # Newest Python runtime in aws-cdk-lib. The handlers do not use pydub at run time, so its need
@@ -53,6 +54,9 @@ class OptimizerFunctions(Construct):
             environment={
                 **common_env, "NUM_DAYS_AGE": str(config.num_days_age), "CATCH_UP_DAYS": str(config.catch_up_days),
                 "REQUIRE_VERSIONING": str(config.require_versioning).lower(),
+                # CheckRun: how often, and how long at most, a run waits for its recordings' outcomes
+                "QUEUE_POLL_SECONDS": str(config.queue_poll_seconds),
+                "DRAIN_LIMIT_SECONDS": str(math.ceil(worst_case_message_age_s(config))),
                 # The dry run's projection, from the estimator's one price table.
                 "PRICE_STANDARD_GB_MONTH": str(prices.storage_class("STANDARD").flat_gb_month),
                 "PRICE_TARGET_GB_MONTH": str(prices.storage_class(config.storage_class).flat_gb_month),
@@ -85,7 +89,10 @@ class OptimizerFunctions(Construct):
             environment={**common_env, "QUEUE_URL": queues.work.queue_url},
         )  # fmt: skip
         queues.work.grant_send_messages(self.enqueuer)
-        ledger.grant(self.enqueuer, "dynamodb:UpdateItem")
+        # The page's marker (read, then written with the counters in one transaction) and the
+        # run's counters: optimizer/ledger.py. TransactWriteItems is authorized per action.
+        ledger.grant(self.enqueuer, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.enqueuer.add_to_role_policy(self._ledger_put(ledger, "page#*"))
 
         self.converter = self._function(
             "Converter", "converter.handler",
@@ -97,15 +104,10 @@ class OptimizerFunctions(Construct):
             },
         )  # fmt: skip
         ledger.grant(self.converter, "dynamodb:UpdateItem")
-        # Remembering a content failure (lambdas/optimizer/known_failures.py): PutItem only on the
-        # failure items, so the converter cannot replace a run's counters.
-        self.converter.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:PutItem"],
-                resources=[ledger.table_arn],
-                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["failure#*"]}},
-            )
-        )
+        # Remembering a content failure (lambdas/optimizer/known_failures.py) and marking a
+        # recording accounted in its run (optimizer/ledger.py, in a transaction with the run's
+        # counters): PutItem only on those items, so the converter cannot replace a run's counters.
+        self.converter.add_to_role_policy(self._ledger_put(ledger, "failure#*", "done#*"))
         objects = bucket.arn_for_objects(f"{config.bucket_prefix}*")
         self.converter.add_to_role_policy(
             iam.PolicyStatement(
@@ -135,6 +137,14 @@ class OptimizerFunctions(Construct):
                 max_concurrency=config.converter_max_concurrency,
                 report_batch_item_failures=True,
             )
+        )
+
+    @staticmethod
+    def _ledger_put(ledger: dynamodb.ITable, *leading_keys: str) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            actions=["dynamodb:PutItem"],
+            resources=[ledger.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(leading_keys)}},
         )
 
     def _kms_via_s3(self, key_arn: str, actions: list[str]) -> iam.PolicyStatement:

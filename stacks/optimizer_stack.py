@@ -33,7 +33,6 @@ class OptimizerStack(Stack):
             lister=self.functions.lister,
             enqueuer=self.functions.enqueuer,
             work_queue=self.queues.work,
-            dead_letter_queue=self.queues.dead_letter,
         )
         state_machine = self.orchestration.state_machine
         self.monitoring = Monitoring(

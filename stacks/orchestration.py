@@ -1,5 +1,6 @@
-"""The daily state machine: resolve the day, list and enqueue it page by page, wait for the queue
-to drain, then succeed with a summary or fail with RecordingsFailed / DaysFailed.
+"""The daily state machine: resolve the day, list and enqueue it page by page, wait until every
+recording it enqueued has its outcome in the run's ledger, then succeed with a summary or fail
+with RecordingsFailed / RecordingsUnaccounted / DaysFailed (a dry run always succeeds).
 
 Each day runs as a child execution of a Distributed Map that never fails: a day whose tasks
 still fail after their retries catches its own error, records it in the run's ledger and ends
@@ -29,6 +30,10 @@ from .queues import max_queued
 MAX_RUN = Duration.days(14)
 SCHEDULED_INPUT = {"specific_date": ""}
 _THROTTLES = ["Lambda.TooManyRequestsException"]
+# A day's waits for room in the work queue: each is 13 history events (Wait, CountWait, the
+# queue read, two Choices), 13,000 at most, which leaves a day's pages ~11,000 of the 25,000
+# events an execution may have (about 20 a page: ~500 pages, 250,000 to 500,000 recordings a day).
+MAX_ROOM_WAITS = 1_000
 # Lambda tasks whose function only reads (resolve, preflight, list, summarize) or records a
 # day's failure idempotently may run again after a timeout or an error: Retry runs before Catch
 # (Step Functions developer guide, "Handling errors"). States.TaskFailed matches any error the
@@ -46,11 +51,9 @@ class Orchestration(Construct):
         lister: lambda_.IFunction,
         enqueuer: lambda_.IFunction,
         work_queue: sqs.IQueue,
-        dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self._work_queue = work_queue
-        self._dead_letter_queue = dead_letter_queue
 
         resolve = self._invoke(
             "ResolveRun", lister,
@@ -72,9 +75,6 @@ class Orchestration(Construct):
         )  # fmt: skip
         preflight.add_catch(refused, errors=["VersioningRequired", "ReadDenied"], result_path="$")
 
-        dlq_before = self._queue_attributes(
-            "CountDeadLettersBefore", dead_letter_queue, {"before.$": "$.Attributes.ApproximateNumberOfMessages"}, "$.dlq"
-        )
         days = sfn.DistributedMap(
             self, "Days", items_path="$.days", max_concurrency=config.backfill_concurrency,
             item_selector={"run.$": "$.run", "day.$": "$$.Map.Item.Value"},
@@ -86,52 +86,40 @@ class Orchestration(Construct):
         )  # fmt: skip
         days.item_processor(self._one_day(config, lister, enqueuer))
 
-        wait = sfn.Wait(self, "WaitForQueue", time=sfn.WaitTime.duration(Duration.seconds(config.queue_poll_seconds)))
-        depth = self._queue_depth("ReadQueueDepth")
-        # Approximate counts can read 0 for a moment; a second read one poll later confirms.
-        confirm_wait = sfn.Wait(self, "WaitToConfirm", time=sfn.WaitTime.duration(Duration.seconds(config.queue_poll_seconds)))
-        confirm = self._queue_depth("ConfirmQueueDepth")
-        dlq_after = self._queue_attributes(
-            "CountDeadLettersAfter", dead_letter_queue, {"after.$": "$.Attributes.ApproximateNumberOfMessages"}, "$.dlq_after"
-        )
+        # The run is finished when every recording it put on the queue has its outcome in the
+        # run's ledger (optimizer/completion.py): its own recordings, whatever else the queue
+        # holds, each counted once however often SQS delivers it. The wait is bounded in time and
+        # in polls; CheckRun says when to stop and how long to wait until it asks again.
+        start_waiting = sfn.Pass(self, "StartWaiting", result=sfn.Result.from_object({"polls": 0, "since": 0}), result_path="$.drain")
+        check = self._invoke(
+            "CheckRun", lister, {"action": "check", "run.$": "$.run", "drain.$": "$.drain"},
+            result_selector={"state.$": "$.Payload.state", "polls.$": "$.Payload.polls", "since.$": "$.Payload.since",
+                             "wait_seconds.$": "$.Payload.wait_seconds", "waited_seconds.$": "$.Payload.waited_seconds"},
+            result_path="$.drain", rerunnable=True,
+        )  # fmt: skip
+        wait = sfn.Wait(self, "WaitForRecordings", time=sfn.WaitTime.seconds_path("$.drain.wait_seconds"))
         summarize = self._invoke(
             "Summarize", lister,
-            {"action": "summarize", "run.$": "$.run", "warnings.$": "$.preflight.warnings",
-             "dlq": {"before.$": "$.dlq.before", "after.$": "$.dlq_after.after"}},
-            result_selector={"failed.$": "$.Payload.failed", "days_failed.$": "$.Payload.days_failed",
-                             "cause.$": "$.Payload.cause", "output.$": "$.Payload.output"},
+            {"action": "summarize", "run.$": "$.run", "warnings.$": "$.preflight.warnings", "drain.$": "$.drain"},
+            result_selector={"error.$": "$.Payload.error", "cause.$": "$.Payload.cause", "output.$": "$.Payload.output"},
             result_path="$.summary", rerunnable=True,
         )  # fmt: skip
-        failed = sfn.Fail(self, "RecordingsFailed", error="RecordingsFailed", cause_path="$.summary.cause")
-        days_failed = sfn.Fail(self, "DaysFailed", error="DaysFailed", cause_path="$.summary.cause")
-        done = sfn.Succeed(self, "Done", output_path="$.summary.output")
-        finish = dlq_after.next(summarize).next(
-            sfn.Choice(self, "AnyFailed")
-            .when(sfn.Condition.number_greater_than("$.summary.failed", 0), failed)
-            .when(sfn.Condition.number_greater_than("$.summary.days_failed", 0), days_failed)
-            .otherwise(done)
-        )
+        outcome = sfn.Choice(self, "Outcome").when(sfn.Condition.is_null("$.summary.error"), sfn.Succeed(self, "Done", output_path="$.summary.output"))
+        for error in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed"):
+            outcome.when(sfn.Condition.string_equals("$.summary.error", error), sfn.Fail(self, error, error=error, cause_path="$.summary.cause"))
+        summarize.next(outcome)
 
-        drained = sfn.Condition.and_(
-            sfn.Condition.string_equals("$.queue.visible", "0"),
-            sfn.Condition.string_equals("$.queue.in_flight", "0"),
-            sfn.Condition.string_equals("$.queue.delayed", "0"),
-        )
         definition = (
             resolve.next(preflight)
-            .next(dlq_before)
             .next(days)
+            .next(start_waiting)
             .next(
                 sfn.Choice(self, "DryRun")
-                .when(sfn.Condition.boolean_equals("$.run.dry_run", True), finish)
-                .otherwise(
-                    wait.next(depth).next(
-                        sfn.Choice(self, "QueueDrained")
-                        .when(drained, confirm_wait.next(confirm).next(
-                            sfn.Choice(self, "StillDrained").when(drained, finish).otherwise(wait)))
-                        .otherwise(wait)
-                    )
-                )
+                .when(sfn.Condition.boolean_equals("$.run.dry_run", True), summarize)
+                .otherwise(check.next(
+                    sfn.Choice(self, "AllAccounted")
+                    .when(sfn.Condition.string_equals("$.drain.state", "waiting"), wait.next(check))
+                    .otherwise(summarize)))
             )
         )  # fmt: skip
 
@@ -167,7 +155,7 @@ class Orchestration(Construct):
         so a backfill never floods the queue (a message must be converted within the work queue's
         retention: the arithmetic is in stacks/queues.py).
         """
-        start = sfn.Pass(self, "StartDay", parameters={"run.$": "$.run", "day.$": "$.day", "page": {"progress": {}}})
+        start = sfn.Pass(self, "StartDay", parameters={"run.$": "$.run", "day.$": "$.day", "page": {"progress": {}}, "waits": {"n": 0}})
         # A day that still fails after its retries records why and ends without an output, so
         # that the run's summary names it with the input that re-runs it.
         record_failure = self._invoke(
@@ -180,24 +168,34 @@ class Orchestration(Construct):
             {"queued.$": "States.StringToJson($.Attributes.ApproximateNumberOfMessages)"}, "$.room",
         )  # fmt: skip
         wait_for_room = sfn.Wait(self, "WaitForRoom", time=sfn.WaitTime.duration(Duration.seconds(config.queue_poll_seconds)))
+        # Bounded, so that a day whose queue never drains (converters failing, throttled or
+        # disabled) ends with its own error, named in the summary with the input that re-runs it,
+        # instead of its execution reaching Step Functions' 25,000 history events.
+        count_wait = sfn.Pass(self, "CountWait", parameters={"n.$": "States.MathAdd($.waits.n, 1)"}, result_path="$.waits")
+        not_draining = sfn.Pass(
+            self, "QueueNotDraining", result_path="$.failure",
+            result=sfn.Result.from_object({
+                "Error": "QueueNotDraining",
+                "Cause": f"the work queue held {max_queued(config)} messages or more through {MAX_ROOM_WAITS} checks, "
+                         f"{config.queue_poll_seconds} s apart: the converter is not keeping up or not running (see its "
+                         "Errors and Throttles, and the queue's age alarm); nothing of this day was left half-listed",
+            }),
+        )  # fmt: skip
         list_page = self._invoke(
             "ListPage", lister,
             {"action": "list", "run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
-            result_selector={"progress.$": "$.Payload.progress", "prefix.$": "$.Payload.prefix",
+            result_selector={"progress.$": "$.Payload.progress", "prefix.$": "$.Payload.prefix", "page_id.$": "$.Payload.page_id",
                              "objects.$": "$.Payload.objects", "counts.$": "$.Payload.counts"},
             result_path="$.page", rerunnable=True,
         )  # fmt: skip
-        # Not re-run on a timeout or an unknown error: a second send of a page may follow a first
-        # that got through, and the page's counts would be recorded twice. EnqueueFailed is raised
-        # before anything is counted. The day's failure is recorded instead; re-running the day
-        # is safe (converted recordings are skipped).
         # KnownFailuresUnavailable (DynamoDB kept keys unprocessed) is a States.TaskFailed: ListPage
         # is rerunnable (the cursor is in its input), so the page is simply listed again.
+        # EnqueuePage is rerunnable too: the page's marker in the ledger says which of its
+        # recordings SQS accepted, so another attempt sends only the rest and counts each once.
         enqueue = self._invoke(
             "EnqueuePage", enqueuer, {"run.$": "$.run", "page.$": "$.page"},
-            result_selector={"progress.$": "$.Payload.progress"}, result_path="$.page",
+            result_selector={"progress.$": "$.Payload.progress"}, result_path="$.page", rerunnable=True,
         )  # fmt: skip
-        enqueue.add_retry(errors=["EnqueueFailed"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
         for task in (room, list_page, enqueue):
             task.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
         return start.next(room).next(
@@ -206,7 +204,10 @@ class Orchestration(Construct):
                 sfn.Choice(self, "MorePages")
                 .when(sfn.Condition.boolean_equals("$.page.progress.cursor.done", False), room)
                 .otherwise(sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD))))
-            .otherwise(wait_for_room.next(room))
+            .otherwise(wait_for_room.next(count_wait).next(
+                sfn.Choice(self, "StillWaiting")
+                .when(sfn.Condition.number_greater_than_equals("$.waits.n", MAX_ROOM_WAITS), not_draining.next(record_failure))
+                .otherwise(room)))
         )  # fmt: skip
 
     def _invoke(
@@ -248,15 +249,3 @@ class Orchestration(Construct):
         # A read: any failure (throttling, a 5xx, a network error) is retried with backoff.
         task.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=5, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
         return task
-
-    def _queue_depth(self, name: str) -> tasks.CallAwsService:
-        return self._queue_attributes(
-            name,
-            self._work_queue,
-            {
-                "visible.$": "$.Attributes.ApproximateNumberOfMessages",
-                "in_flight.$": "$.Attributes.ApproximateNumberOfMessagesNotVisible",
-                "delayed.$": "$.Attributes.ApproximateNumberOfMessagesDelayed",
-            },
-            "$.queue",
-        )

@@ -15,11 +15,18 @@ the DLQ to be read and redriven. (The converter's own SendMessage to the DLQ sta
   days listing at once may add one page after its check, at most PAGE_MAX_ITEMS recordings, and
   the converters hold concurrency x batch in flight.
 - A message behind all of those waits (max_queued + backfill_concurrency x PAGE_MAX_ITEMS +
-  concurrency x batch) / pace, then may be received max_receive_count times, each time hidden for
-  the visibility timeout.
+  concurrency x batch) / pace, then may be received max_receive_count + EXTRA_RECEIVES times
+  (the converter's attempts, then its own dead-lettering: see below), each time hidden for the
+  visibility timeout.
 
-At the defaults (50 converters, batches of 10, 600 s, 4 days at once, 3 receives): pace 0.83/s,
-20,000 + 4 x 1,000 + 500 messages -> 29,400 s, plus 3 x 3,600 s = 40,200 s, 11.2 hours of 7 days.
+At the defaults (50 converters, batches of 10, 600 s, 4 days at once, 3 attempts): pace 0.83/s,
+20,000 + 4 x 1,000 + 500 messages -> 29,400 s, plus 5 x 3,600 s = 47,400 s, 13.2 hours of 7 days.
+The same figure bounds how long a run waits for its recordings' outcomes (DRAIN_LIMIT_SECONDS).
+
+The redrive threshold (maxReceiveCount) is max_receive_count + EXTRA_RECEIVES: the converter tries
+a recording max_receive_count times, and dead-letters a message received more often than that
+itself, with the reason and a count in the run's ledger, before trying again. SQS's own move to
+the DLQ, which no code sees, is left for a message whose dead-lettering failed twice.
 `worst_case_message_age_s` computes it for any configuration; the stack refuses to synthesize one
 that could exceed the retention.
 """
@@ -37,6 +44,11 @@ QUEUED_CAP = 20_000
 # A page holds at most 48 KB of items, each at least ~50 bytes ([name, ETag, size] as JSON):
 # optimizer.listing.PAGE_BUDGET_BYTES / 50 < 1,000.
 PAGE_MAX_ITEMS = 1_000
+EXTRA_RECEIVES = 2
+
+
+def redrive_threshold(config: OptimizerConfig) -> int:
+    return config.max_receive_count + EXTRA_RECEIVES
 
 
 def slowest_pace(config: OptimizerConfig) -> float:
@@ -52,7 +64,7 @@ def max_queued(config: OptimizerConfig) -> int:
 def worst_case_message_age_s(config: OptimizerConfig) -> float:
     in_flight = config.converter_max_concurrency * config.converter_batch_size
     ahead = max_queued(config) + config.backfill_concurrency * PAGE_MAX_ITEMS + in_flight
-    return ahead / slowest_pace(config) + config.max_receive_count * config.visibility_timeout_seconds
+    return ahead / slowest_pace(config) + redrive_threshold(config) * config.visibility_timeout_seconds
 
 
 def check_retention(config: OptimizerConfig) -> None:
@@ -85,6 +97,6 @@ class WorkQueues(Construct):
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(config.visibility_timeout_seconds),
             retention_period=WORK_RETENTION,
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter, max_receive_count=config.max_receive_count),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter, max_receive_count=redrive_threshold(config)),
             removal_policy=RemovalPolicy.DESTROY,
         )

@@ -43,7 +43,11 @@ def record(dynamodb: Any, table: str, run_id: str, day: str, error: str, cause: 
 
 def read(dynamodb: Any, table: str, run_id: str) -> dict[str, dict[str, Any]]:
     """{error name: {"days": [sorted ISO dates], "cause": first cause}}."""
-    item = dynamodb.get_item(TableName=table, Key={"run": {"S": run_id}}, ConsistentRead=True).get("Item", {})
+    return of_item(dynamodb.get_item(TableName=table, Key={"run": {"S": run_id}}, ConsistentRead=True).get("Item", {}))
+
+
+def of_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The failed days held in the run's ledger item (optimizer.ledger.read_item)."""
     failures: dict[str, dict[str, Any]] = {}
     for name, value in item.items():
         if name.startswith(DAYS_ATTRIBUTE) and "SS" in value:
@@ -81,7 +85,8 @@ def _describe(day_ranges: list[tuple[str, str]], limit: int) -> str:
 
 
 def with_failed_days(result: Mapping[str, Any], run: Mapping[str, Any], failures: Mapping[str, Mapping[str, Any]], days_done: int) -> dict[str, Any]:
-    """The Summarize result, plus the failed days: `days_failed` > 0 ends the run in DaysFailed.
+    """The Summarize result, plus the failed days: `days_failed` > 0 ends the run in DaysFailed
+    (unless it already fails for its recordings, or is a dry run, which never fails).
 
     Days neither done nor recorded failed (a child execution that failed outside its Catch, e.g.
     on a terminal error) are counted as failed too: they cannot be named, so the cause says where
@@ -119,5 +124,7 @@ def with_failed_days(result: Mapping[str, Any], run: Mapping[str, Any], failures
         )
     cause = " ".join(parts)
     out["cause"] = f"{result['cause']} {cause}" if result.get("cause") else cause
+    if not run.get("dry_run") and not out.get("error"):
+        out["error"] = "DaysFailed"
     out["output"] = output
     return out

@@ -12,7 +12,12 @@ MAX_ATTEMPTS = 5
 
 
 class EnqueueFailed(Exception):
-    """Some messages could not be sent after retries; the state machine retries the whole task."""
+    """Some messages could not be sent after retries; the state machine retries the whole task,
+    which sends only what is still missing (optimizer/ledger.py, the page's marker)."""
+
+    def __init__(self, message: str, accepted: set[int] | None = None) -> None:
+        super().__init__(message)
+        self.accepted: set[int] = set(accepted or ())
 
 
 def recordings_of_page(bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "") -> tuple[list[Recording], int]:
@@ -38,13 +43,17 @@ def chunks(seq: Sequence[Any], size: int = SQS_BATCH) -> Iterable[Sequence[Any]]
 def send_batch(
     sqs: Any,
     queue_url: str,
-    bodies: Sequence[str],
+    bodies: Mapping[int, str],
     *,
     max_attempts: int = MAX_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """Sends up to 10 bodies; retries only the failed entries. Returns the SendMessageBatch calls made."""
-    pending: dict[str, str] = {str(i): body for i, body in enumerate(bodies)}
+) -> tuple[int, set[int]]:
+    """Sends up to 10 bodies, by their index in the page; retries only the failed entries.
+
+    Returns (SendMessageBatch calls made, indexes accepted). Raises EnqueueFailed, which carries
+    the indexes accepted before it gave up, when some were still refused."""
+    pending: dict[str, str] = {str(i): body for i, body in bodies.items()}
+    accepted: set[int] = set()
     calls = 0
     last_failures: list[Mapping[str, Any]] = []
     for attempt in range(max_attempts):
@@ -56,19 +65,34 @@ def send_batch(
         calls += 1
         last_failures = response.get("Failed", [])
         for ok in response.get("Successful", []):
-            pending.pop(ok["Id"], None)
+            if pending.pop(ok["Id"], None) is not None:
+                accepted.add(int(ok["Id"]))
         if not pending:
-            return calls
+            return calls, accepted
         # A sender fault (malformed entry) will fail the same way again: stop now.
         if any(f.get("SenderFault") for f in last_failures):
             break
     reasons = "; ".join(f"{f.get('Code')}: {f.get('Message')}" for f in last_failures) or "unknown"
-    raise EnqueueFailed(f"{len(pending)} of {len(bodies)} messages not accepted after {calls} attempt(s): {reasons}")
+    raise EnqueueFailed(f"{len(pending)} of {len(bodies)} messages not accepted after {calls} attempt(s): {reasons}", accepted)
 
 
-def enqueue(sqs: Any, queue_url: str, recordings: Sequence[Recording], **kwargs: Any) -> int:
-    """Sends every recording; returns the SendMessageBatch calls made."""
-    return sum(send_batch(sqs, queue_url, [r.to_body() for r in chunk], **kwargs) for chunk in chunks(recordings))
+def enqueue(sqs: Any, queue_url: str, recordings: Sequence[Recording], *, skip: Iterable[int] = (), **kwargs: Any) -> tuple[int, set[int]]:
+    """Sends every recording of the page whose index is not in `skip` (already on the queue).
+
+    Returns (SendMessageBatch calls made, indexes accepted); EnqueueFailed carries the indexes
+    accepted before the failure, so that the caller can record them."""
+    skipped = set(skip)
+    todo = [i for i in range(len(recordings)) if i not in skipped]
+    calls, accepted = 0, set()
+    for chunk in chunks(todo):
+        try:
+            made, ok = send_batch(sqs, queue_url, {i: recordings[i].to_body() for i in chunk}, **kwargs)
+        except EnqueueFailed as failed:
+            failed.accepted |= accepted
+            raise
+        calls += made
+        accepted |= ok
+    return calls, accepted
 
 
 ALAW_HEADER_BYTES = 58  # what ffmpeg writes for the converted file (RIFF, fmt, fact, data)

@@ -1,33 +1,198 @@
 """Exact per-run counts in a small on-demand DynamoDB table.
 
-One item per run, counters added with UpdateItem ADD: the enqueuer writes once per page (after
-every message of the page was accepted, so a retried page is counted once) and the converter
-once per batch and run. At on-demand prices that is about one write per ten recordings.
+One item per run holds its counters (UpdateItem ADD). Two kinds of small marker items make the
+counts exact under retries and SQS's at-least-once delivery, each written in the same
+TransactWriteItems as the counters it guards, so a count and its marker exist together or not
+at all:
+
+- `done#<run>#<key>`: the recording has its outcome in this run. The converter writes one per
+  recording with `attribute_not_exists`, so a duplicate delivery (or a redriven message whose
+  recording was already accounted) adds nothing; it writes once per batch and run.
+- `page#<run>#<day>#<cursor>`: which messages of a listed page are on the queue (one character
+  per recording). The enqueuer reads it before sending, sends only what is missing, then records
+  what was accepted, so a retried page counts each recording once, however often it was sent.
+
+A run is finished when `accounted` (outcomes) reaches `enqueued` (messages accepted by SQS).
 """
 from __future__ import annotations
 
+import random
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from botocore.exceptions import ClientError
 
 TTL_DAYS = 90  # Step Functions keeps an execution's history 90 days; the counts live as long
+# TransactWriteItems takes 100 actions: 99 markers and the run's counters.
+MARKERS_PER_TRANSACTION = 99
+# Transactions on the run's item conflict when two touch it at once (TransactionConflict,
+# DynamoDB developer guide, "Transaction conflict handling"); botocore does not retry that.
+CONFLICT_ATTEMPTS = 8
+
+
+class LedgerConflict(Exception):
+    """The run's counters stayed busy with other transactions after every attempt."""
+
+
+class PageChanged(Exception):
+    """The page's marker changed since it was read: another attempt at the same page is running."""
+
+
+def _expiry() -> dict[str, str]:
+    return {"N": str(int(time.time()) + TTL_DAYS * 86400)}
+
+
+def _counter_update(table: str, run_id: str, counts: Mapping[str, int]) -> dict[str, Any]:
+    names = {f"#c{i}": name for i, name in enumerate(sorted(counts))}
+    values: dict[str, Any] = {f":c{i}": {"N": str(counts[name])} for i, name in enumerate(sorted(counts))}
+    values[":ttl"] = _expiry()
+    adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counts)))
+    return {
+        "TableName": table,
+        "Key": {"run": {"S": run_id}},
+        "UpdateExpression": (f"ADD {adds} " if adds else "") + "SET expires_at = if_not_exists(expires_at, :ttl)",
+        **({"ExpressionAttributeNames": names} if names else {}),
+        "ExpressionAttributeValues": values,
+    }
 
 
 def add(dynamodb: Any, table: str, run_id: str, counts: Mapping[str, int]) -> None:
     counts = {name: int(value) for name, value in counts.items() if value}
     if not table or not run_id or not counts:
         return
-    names = {f"#c{i}": name for i, name in enumerate(sorted(counts))}
-    values = {f":c{i}": {"N": str(counts[name])} for i, name in enumerate(sorted(counts))}
-    values[":ttl"] = {"N": str(int(time.time()) + TTL_DAYS * 86400)}
-    dynamodb.update_item(
-        TableName=table,
-        Key={"run": {"S": run_id}},
-        UpdateExpression="ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counts))) + " SET expires_at = if_not_exists(expires_at, :ttl)",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-    )
+    dynamodb.update_item(**_counter_update(table, run_id, counts))
+
+
+def read_item(dynamodb: Any, table: str, run_id: str) -> dict[str, Any]:
+    """The run's item as DynamoDB returns it: its counters, and its failed days (day_failures)."""
+    return dynamodb.get_item(TableName=table, Key={"run": {"S": run_id}}, ConsistentRead=True).get("Item", {})
+
+
+def counts_of(item: Mapping[str, Any]) -> dict[str, int]:
+    return {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "expires_at"}
 
 
 def read(dynamodb: Any, table: str, run_id: str) -> dict[str, int]:
-    item = dynamodb.get_item(TableName=table, Key={"run": {"S": run_id}}, ConsistentRead=True).get("Item", {})
-    return {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "expires_at"}
+    return counts_of(read_item(dynamodb, table, run_id))
+
+
+def _reasons(error: ClientError) -> list[str]:
+    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+
+
+def _conflict_wait(attempt: int) -> float:
+    return random.uniform(0, min(2.0, 0.05 * 2**attempt))  # full jitter
+
+
+def account(
+    dynamodb: Any,
+    table: str,
+    run_id: str,
+    outcomes: Iterable[tuple[str, Mapping[str, int]]],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Counts each (key, counts) once for the run: returns how many were new to it.
+
+    A recording whose marker exists (accounted by an earlier delivery) is dropped from the
+    transaction and the rest written again; the counters only ever hold marked recordings."""
+    if not table or not run_id:
+        return 0
+    unique: dict[str, Mapping[str, int]] = {}
+    for key, counts in outcomes:
+        unique.setdefault(key, counts)  # the same message twice in one batch: one outcome
+    pending = list(unique.items())
+    added = 0
+    for start in range(0, len(pending), MARKERS_PER_TRANSACTION):
+        added += _account_chunk(dynamodb, table, run_id, pending[start : start + MARKERS_PER_TRANSACTION], sleep)
+    return added
+
+
+def _account_chunk(dynamodb: Any, table: str, run_id: str, chunk: list[tuple[str, Mapping[str, int]]], sleep: Callable[[float], None]) -> int:
+    conflicts = 0
+    while chunk:
+        total: dict[str, int] = {"accounted": len(chunk)}
+        for _, counts in chunk:
+            for name, value in counts.items():
+                if value:
+                    total[name] = total.get(name, 0) + int(value)
+        markers = [
+            {"Put": {"TableName": table, "Item": {"run": {"S": done_key(run_id, key)}, "expires_at": _expiry()},
+                     "ConditionExpression": "attribute_not_exists(#run)", "ExpressionAttributeNames": {"#run": "run"}}}
+            for key, _ in chunk
+        ]  # fmt: skip
+        try:
+            dynamodb.transact_write_items(TransactItems=[*markers, {"Update": _counter_update(table, run_id, total)}])
+            return len(chunk)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = _reasons(error)
+            accounted_before = {i for i, code in enumerate(reasons[: len(chunk)]) if code == "ConditionalCheckFailed"}
+            if accounted_before:
+                chunk = [entry for i, entry in enumerate(chunk) if i not in accounted_before]
+                continue
+            if "TransactionConflict" not in reasons:
+                raise
+            conflicts += 1
+            if conflicts >= CONFLICT_ATTEMPTS:
+                raise LedgerConflict(f"the run's counters stayed busy after {conflicts} attempts") from error
+            sleep(_conflict_wait(conflicts))
+    return 0
+
+
+def done_key(run_id: str, key: str) -> str:
+    return f"done#{run_id}#{key}"
+
+
+def page_key(run_id: str, page_id: str) -> str:
+    return f"page#{run_id}#{page_id}"
+
+
+def page_sent(dynamodb: Any, table: str, run_id: str, page_id: str) -> str | None:
+    """The page's marker: one character per recording, "1" once SQS accepted it; None if new."""
+    item = dynamodb.get_item(
+        TableName=table, Key={"run": {"S": page_key(run_id, page_id)}}, ConsistentRead=True, ProjectionExpression="sent"
+    ).get("Item")
+    return None if item is None else item.get("sent", {}).get("S", "")
+
+
+def record_page(
+    dynamodb: Any,
+    table: str,
+    run_id: str,
+    page_id: str,
+    before: str | None,
+    after: str,
+    counts: Mapping[str, int],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Writes the page's new marker and adds `counts`, together, if the marker is still `before`."""
+    counts = {name: int(value) for name, value in counts.items() if value}
+    if before is not None and before == after and not counts:
+        return
+    condition: dict[str, Any] = (
+        {"ConditionExpression": "attribute_not_exists(#run)", "ExpressionAttributeNames": {"#run": "run"}}
+        if before is None
+        else {"ConditionExpression": "sent = :before", "ExpressionAttributeValues": {":before": {"S": before}}}
+    )
+    marker = {"Put": {"TableName": table, "Item": {"run": {"S": page_key(run_id, page_id)}, "sent": {"S": after}, "expires_at": _expiry()}, **condition}}
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            dynamodb.transact_write_items(TransactItems=[marker, {"Update": _counter_update(table, run_id, counts)}])
+            return
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = _reasons(error)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise PageChanged(f"page {page_id!r} of run {run_id} was recorded by another attempt meanwhile") from error
+            if "TransactionConflict" not in reasons:
+                raise
+            sleep(_conflict_wait(attempt))
+    raise LedgerConflict(f"the run's counters stayed busy after {CONFLICT_ATTEMPTS} attempts")
+
+
+def sent_marker(accepted: Sequence[bool]) -> str:
+    return "".join("1" if ok else "0" for ok in accepted)

@@ -19,7 +19,10 @@ class Settings:
     catch_up_days: int = 0
     ledger_table: str = ""
     require_versioning: bool = True
-    max_receive_count: int = 3
+    max_receive_count: int = 3  # the converter's attempts; the queue's redrive threshold is higher
+    queue_poll_seconds: int = 60
+    # The longest a run waits for its recordings' outcomes (stacks/queues.py, worst_case_message_age_s)
+    drain_limit_seconds: int = 86_400
     # $/GB-month from estimator/prices.json, passed at synth time (the dry run's projection)
     price_standard_gb_month: float = 0.023
     price_target_gb_month: float = 0.004
@@ -40,6 +43,8 @@ class Settings:
             ledger_table=env.get("LEDGER_TABLE", ""),
             require_versioning=env.get("REQUIRE_VERSIONING", "true").lower() == "true",
             max_receive_count=int(env.get("MAX_RECEIVE_COUNT", "3")),
+            queue_poll_seconds=int(env.get("QUEUE_POLL_SECONDS", "60")),
+            drain_limit_seconds=int(env.get("DRAIN_LIMIT_SECONDS", "86400")),
             price_standard_gb_month=float(env.get("PRICE_STANDARD_GB_MONTH", "0.023")),
             price_target_gb_month=float(env.get("PRICE_TARGET_GB_MONTH", "0.004")),
         )

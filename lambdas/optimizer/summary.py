@@ -1,4 +1,4 @@
-"""The execution's output: exact counts from the ledger, failures confirmed by the DLQ."""
+"""The execution's output: its own exact counts from the ledger, and why it failed if it did."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -10,26 +10,23 @@ CONVERTER_SKIPS = ("already_converted", "already_alaw", "gone")
 GIB = 1024**3
 
 
-def failures_by_kind(counts: Mapping[str, int], failed: int) -> dict[str, int]:
-    """The run's failures by class (the converter counts failed_<kind>), most frequent first; those
-    the ledger never saw (dead-lettered by SQS's redrive policy after crashes) as `not_recorded`."""
+def failures_by_kind(counts: Mapping[str, int]) -> dict[str, int]:
+    """The run's failures by class (the converter counts failed_<kind>), most frequent first."""
     kinds = {name[len("failed_"):]: n for name, n in counts.items() if name.startswith("failed_") and n}
-    missing = failed - sum(kinds.values())
-    if missing > 0:
-        kinds["not_recorded"] = missing
     return dict(sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
 
 
 def run_summary(
-    run: Mapping[str, Any], counts: Mapping[str, int], dlq: Mapping[str, Any], warnings: list[str], settings: Settings
+    run: Mapping[str, Any], counts: Mapping[str, int], drain: Mapping[str, Any], warnings: list[str], settings: Settings
 ) -> dict[str, Any]:
-    """`failed` > 0 makes the state machine end in RecordingsFailed with `cause`.
+    """The run's own counts from its ledger item. `error` (RecordingsFailed, RecordingsUnaccounted;
+    day_failures adds DaysFailed) ends the execution failed with `cause`; a dry run never fails.
 
-    The ledger counts every permanent failure the converter reported; the DLQ's growth during the
-    run also catches what never reached the ledger (a crashed or timed-out invocation).
-    """
-    dlq_growth = max(0, int(dlq.get("after", 0)) - int(dlq.get("before", 0)))
-    failed = max(counts.get("failed", 0), dlq_growth)
+    Every outcome is the converter's, counted once per recording of this run (optimizer/ledger.py),
+    so other runs' failures and a DLQ redrive during the run change nothing here."""
+    failed = int(counts.get("failed", 0))
+    enqueued = int(counts.get("enqueued", 0))
+    unaccounted = 0 if run["dry_run"] else max(0, enqueued - int(counts.get("accounted", 0)))
     output: dict[str, Any] = {}
     if run["days"] == 1:
         output["date"] = run["start_date"]
@@ -44,6 +41,7 @@ def run_summary(
         converted=counts.get("converted", 0),
         skipped={reason: counts.get(f"skipped_{reason}", 0) for reason in (*SKIP_REASONS, *CONVERTER_SKIPS)},
         failed=failed,
+        unaccounted=unaccounted,
         bytes_before=counts.get("bytes_before", 0),
         bytes_after=counts.get("bytes_after", 0),
         warnings=list(warnings),
@@ -63,17 +61,31 @@ def run_summary(
                 "currency": "USD",
             },
         )
-    cause = None
+    causes, error = [], None
     if failed:
         output["failures_in"] = settings.dlq_url
-        by_kind = failures_by_kind(counts, failed)
+        by_kind = failures_by_kind(counts)
         output["failed_by_kind"] = by_kind
         kinds = ", ".join(f"{n} {kind}" for kind, n in by_kind.items())
-        cause = (
+        causes.append(
             f"{failed} recording(s) of this run failed ({kinds}; README, 'When something fails', says what each "
             f"means and what to do) and are in the dead-letter queue {settings.dlq_url}; "
             "their originals are untouched. Each message says why; fix the cause, then redrive. Those that failed "
             "for their own content are skipped by later runs (skipped.known_failure) until the object changes or "
             "the input says \"retry_failed\": true."
         )
-    return {"failed": failed, "cause": cause, "output": output}
+        error = "RecordingsFailed"
+    if unaccounted:
+        waited = int(drain.get("waited_seconds", 0))
+        causes.append(
+            f"{unaccounted} of the {enqueued} recording(s) this run put on the work queue have no outcome after "
+            f"{waited / 3600:.1f} h of waiting, the longest one of its messages can stay on the queue and be retried: "
+            f"the converter stopped on them (crash, timeout, out of memory) more often than the queue allows, so SQS "
+            f"moved them to {settings.dlq_url} without a reason, or they were deleted from the queue. Their originals are "
+            "untouched. Read the converter's errors in its log group, then redrive the dead-letter queue or re-run the days."
+        )
+        error = error or "RecordingsUnaccounted"
+    cause = " ".join(causes) or None
+    if run["dry_run"]:
+        error = None  # a dry run writes nothing: what it found is in its output, never a failure
+    return {"failed": failed, "unaccounted": unaccounted, "error": error, "cause": cause, "output": output}

@@ -98,7 +98,7 @@ def test_a_dry_run_counts_and_projects_without_writing_anything(stack, wavs):
     assert out["projected_bytes_after"] == sum(projected_size(len(w)) for w in wavs)
     cost = out["projected_monthly_cost"]
     assert cost["storage_class"] == "GLACIER_IR" and cost["currency"] == "USD" and cost["before"] >= cost["after"] >= 0
-    assert "WaitForQueue" not in dry.states_entered and queue_is_empty(deployment)
+    assert "CheckRun" not in dry.states_entered and queue_is_empty(deployment)  # nothing enqueued, nothing awaited
     for key in keys:
         assert len(s3().list_object_versions(Bucket=deployment.bucket, Prefix=key)["Versions"]) == 1
 

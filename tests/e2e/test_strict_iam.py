@@ -64,7 +64,18 @@ def test_each_handler_runs_with_its_own_role(stack):
         assert error_of(s3.delete_object, Bucket=deployment.bucket, Key=PREFIX + "in.wav") == ("AccessDenied", 403)
         assert error_of(ddb.get_item, TableName=table, Key={"run": {"S": "r"}}) == ("AccessDeniedException", 400)
         ddb.update_item(TableName=table, Key={"run": {"S": "r"}}, UpdateExpression="ADD n :one", ExpressionAttributeValues={":one": {"N": "1"}})
+        # TransactWriteItems is authorized per action: the marker's PutItem and the counters' UpdateItem.
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"run": {"S": "done#r#k"}}}},
+            {"Update": {"TableName": table, "Key": {"run": {"S": "r"}}, "UpdateExpression": "ADD accounted :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        ])  # fmt: skip
     with acting_as(lister):
+        # No PutItem for the lister: a transaction holding one is refused as a whole.
+        assert error_of(ddb.transact_write_items, TransactItems=[
+            {"Update": {"TableName": table, "Key": {"run": {"S": "r"}}, "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Put": {"TableName": table, "Item": {"run": {"S": "done#r#other"}}}},
+        ]) == ("AccessDeniedException", 400)  # fmt: skip
         assert [o["Key"] for o in s3.list_objects_v2(Bucket=deployment.bucket, Prefix=PREFIX)["Contents"]] == [PREFIX + "in.wav"]
         # GetObject under the prefix only: the preflight's read probe.
         assert s3.get_object(Bucket=deployment.bucket, Key=PREFIX + "in.wav", Range="bytes=0-0")["Body"].read() == b"x"

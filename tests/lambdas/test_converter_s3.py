@@ -351,7 +351,7 @@ def ledger_env(handler_env, monkeypatch):
     return s3, sqs, settings
 
 
-def test_outcomes_are_counted_per_run_in_one_write_per_batch(ledger_env, stereo_wav, monkeypatch):
+def test_outcomes_are_counted_once_per_recording_and_run_in_one_write_per_batch(ledger_env, stereo_wav, monkeypatch):
     from dataclasses import replace
 
     from optimizer import ledger
@@ -361,17 +361,21 @@ def test_outcomes_are_counted_per_run_in_one_write_per_batch(ledger_env, stereo_
     b = replace(put(s3, DAY + "b.wav", stereo_wav), run="run-1")
     bad = replace(put(s3, DAY + "bad.wav", b"nope"), run="run-2")
     writes = []
-    real_add = ledger.add
-    monkeypatch.setattr(ledger, "add", lambda *args, **kw: (writes.append(args[2]), real_add(*args, **kw)))
+    real_account = ledger.account
+    monkeypatch.setattr(ledger, "account", lambda *args, **kw: (writes.append(args[2]), real_account(*args, **kw))[1])
 
+    # a.wav twice in the batch (SQS delivers at least once): converted, then skipped, one outcome.
     converter.handler(sqs_event(a.to_body(), b.to_body(), bad.to_body(), a.to_body()), Context())
 
     dynamodb = boto3.client("dynamodb")
     one = ledger.read(dynamodb, "ledger", "run-1")
     sizes = sum(s3.head_object(Bucket=BUCKET, Key=k)["ContentLength"] for k in (a.key, b.key))
-    assert one == {"converted": 2, "skipped_already_converted": 1, "bytes_before": 2 * len(stereo_wav), "bytes_after": sizes}
-    assert ledger.read(dynamodb, "ledger", "run-2") == {"failed": 1, "failed_not_wav": 1}  # by kind, for the summary
+    assert one == {"accounted": 2, "converted": 2, "bytes_before": 2 * len(stereo_wav), "bytes_after": sizes}
+    assert ledger.read(dynamodb, "ledger", "run-2") == {"accounted": 1, "failed": 1, "failed_not_wav": 1}  # by kind, for the summary
     assert sorted(writes) == ["run-1", "run-2"]
+    # Delivered once more later (a visibility timeout ran out mid-batch): nothing counted twice.
+    converter.handler(sqs_event(a.to_body()), Context())
+    assert ledger.read(dynamodb, "ledger", "run-1") == one
 
 
 def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(ledger_env, stereo_wav, monkeypatch):
@@ -401,8 +405,49 @@ def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(ledge
     assert converter.handler(event, Context()) == {"batchItemFailures": []}
     (letter,) = dead_letters(sqs, settings.dlq_url)
     assert letter["key"] == rec.key and letter["failure"]["reason"].startswith("gave up after 3 attempts: TransientFailure")
-    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-3") == {"failed": 1, "failed_gave_up": 1}
+    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-3") == {"accounted": 1, "failed": 1, "failed_gave_up": 1}
     assert "converted" not in tags(s3, rec.key)
+
+
+def test_a_message_received_more_often_than_the_converter_may_try_is_dead_lettered_untried(ledger_env, stereo_wav, monkeypatch):
+    """Each earlier receive ended without an outcome (a crash, a timeout): the converter records
+    the failure itself, before SQS's redrive policy (set higher) would move it without a word."""
+    from dataclasses import replace
+
+    from optimizer import ledger
+
+    s3, sqs, settings = ledger_env
+    rec = replace(put(s3, DAY + "crashes.wav", stereo_wav), run="run-4")
+    tried = []
+    monkeypatch.setattr(converter, "convert_recording", lambda *a, **k: tried.append(a) or pytest.fail("tried again"))
+    event = sqs_event(rec.to_body())
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "4"  # MAX_RECEIVE_COUNT is 3
+    assert converter.handler(event, Context()) == {"batchItemFailures": []}
+    (letter,) = dead_letters(sqs, settings.dlq_url)
+    assert letter["key"] == rec.key and letter["failure"]["reason"].startswith("received 4 times: the converter stopped without an outcome on its 3 attempt(s)")
+    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-4") == {"accounted": 1, "failed": 1, "failed_crashed": 1}
+    assert tried == [] and "converted" not in tags(s3, rec.key)
+
+
+def test_an_outcome_the_ledger_could_not_take_goes_back_to_the_queue(ledger_env, stereo_wav, monkeypatch):
+    """Otherwise the run would wait for it in vain; delivered again, it is accounted then."""
+    from dataclasses import replace
+
+    from optimizer import ledger
+
+    s3, sqs, settings = ledger_env
+    rec = replace(put(s3, DAY + "ok.wav", stereo_wav), run="run-5")
+    real_account = ledger.account
+
+    def busy(*args, **kwargs):
+        raise ledger.LedgerConflict("the run's counters stayed busy after 8 attempts")
+
+    monkeypatch.setattr(ledger, "account", busy)
+    assert converter.handler(sqs_event(rec.to_body()), Context()) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert tags(s3, rec.key)["converted"] == "True"  # the recording itself is done
+    monkeypatch.setattr(ledger, "account", real_account)
+    assert converter.handler(sqs_event(rec.to_body()), Context()) == {"batchItemFailures": []}
+    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-5") == {"accounted": 1, "skipped_already_converted": 1}
 
 
 class _Refusing:

@@ -8,6 +8,7 @@ import json
 from urllib.parse import urlencode
 
 import boto3
+from botocore.exceptions import ClientError
 import pytest
 from moto import mock_aws
 
@@ -147,7 +148,12 @@ def test_the_etag_remembered_is_the_version_read_not_the_one_listed(env):
 
 def test_when_the_memory_cannot_be_written_the_recording_is_still_dead_lettered(env, monkeypatch, capsys, caplog):
     s3, dlq = env
-    monkeypatch.setenv("LEDGER_TABLE", "no-such-table")
+    from optimizer import known_failures
+
+    def unavailable(*args, **kwargs):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem")
+
+    monkeypatch.setattr(known_failures, "remember", unavailable)
     rec = put(s3, DAY + "bad.wav", b"not audio at all")
 
     assert converter.handler(sqs_event(rec.to_body()), Context()) == {"batchItemFailures": []}

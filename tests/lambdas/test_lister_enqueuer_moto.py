@@ -107,7 +107,7 @@ def test_enqueuer_makes_no_s3_request(env, monkeypatch):
     monkeypatch.setattr(aws_clients, "client", no_s3)
     run = {"id": "e", "bucket": BUCKET, "dry_run": False}
     progress = {"cursor": {"start_after": "x", "done": True}}
-    page = {"progress": progress, "prefix": DAY, "objects": [["a.wav", '"e"', 5], ["b.txt", '"e"', 5]], "counts": {"listed": 2}}
+    page = {"progress": progress, "prefix": DAY, "page_id": "2022-01-31#", "objects": [["a.wav", '"e"', 5], ["b.txt", '"e"', 5]], "counts": {"listed": 2}}
     result = enqueuer.handler({"run": run, "page": page}, None)
     assert result == {"progress": progress}
     assert ledger.read(boto3.client("dynamodb"), "ledger", "e") == {"listed": 2, "enqueued": 1, "skipped_not_audio": 1}

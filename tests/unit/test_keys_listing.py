@@ -441,24 +441,28 @@ COUNTS = {"listed": 12, "enqueued": 8, "skipped_not_audio": 2, "skipped_already_
 
 
 @pytest.mark.parametrize(
-    "ledger_failed, before, after, failed",
-    [(0, "0", "0", 0), (0, "3", "5", 2), (1, "5", "3", 1), (0, 0, 1, 1), (2, "10", "11", 2), (0, "0", "1000", 1000)],
+    "failed, accounted, error",
+    [(0, 8, None), (2, 8, "RecordingsFailed"), (0, 5, "RecordingsUnaccounted"), (1, 6, "RecordingsFailed")],
 )
-def test_summary_counts_failures_from_the_ledger_confirmed_by_the_dlq(ledger_failed, before, after, failed):
+def test_summary_takes_the_runs_own_outcomes_from_its_ledger(failed, accounted, error):
     from optimizer.summary import run_summary
 
     settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
-    result = run_summary(RUN, {**COUNTS, "failed": ledger_failed}, {"before": before, "after": after}, ["w"], settings)
-    assert result["failed"] == failed
+    counts = {**COUNTS, "failed": failed, "accounted": accounted}
+    result = run_summary(RUN, counts, {"state": "given_up", "waited_seconds": 7200}, ["w"], settings)
+    assert (result["failed"], result["unaccounted"], result["error"]) == (failed, 8 - accounted, error)
     output = result["output"]
     assert (output["date"], output["prefix"], output["listed"], output["enqueued"], output["converted"]) == ("2022-01-31", PREFIX, 12, 8, 6)
     assert output["skipped"] == {"not_audio": 2, "already_target_class": 1, "archived": 1, "known_failure": 0,
                                  "already_converted": 1, "already_alaw": 0, "gone": 0}
     assert (output["bytes_before"], output["bytes_after"], output["warnings"]) == (4000, 1000, ["w"])
+    assert output["unaccounted"] == 8 - accounted
     if failed:
-        assert "dead-letter queue https://dlq" in result["cause"] and str(failed) in result["cause"]
+        assert "dead-letter queue https://dlq" in result["cause"] and f"{failed} recording(s) of this run failed" in result["cause"]
         assert output["failures_in"] == "https://dlq"
-    else:
+    if accounted < 8:
+        assert f"{8 - accounted} of the 8 recording(s) this run put on the work queue have no outcome after 2.0 h" in result["cause"]
+    if error is None:
         assert result["cause"] is None and "failures_in" not in output
     json.dumps(result)  # the state machine receives it as JSON
 
@@ -467,13 +471,27 @@ def test_summary_names_the_failures_by_kind_most_frequent_first():
     from optimizer.summary import run_summary
 
     settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
-    counts = {**COUNTS, "failed": 4, "failed_truncated": 1, "failed_stale_size": 3}
-    # One more dead-lettered by SQS's redrive policy (a crash) never reached the ledger.
-    result = run_summary(RUN, counts, {"before": "0", "after": "5"}, [], settings)
+    counts = {**COUNTS, "accounted": 8, "failed": 5, "failed_truncated": 1, "failed_stale_size": 3, "failed_crashed": 1}
+    result = run_summary(RUN, counts, {}, [], settings)
     assert result["failed"] == 5
-    assert list(result["output"]["failed_by_kind"].items()) == [("stale_size", 3), ("not_recorded", 1), ("truncated", 1)]
-    assert "5 recording(s) of this run failed (3 stale_size, 1 not_recorded, 1 truncated; README" in result["cause"]
-    assert "failed_by_kind" not in run_summary(RUN, COUNTS, {"before": "0", "after": "0"}, [], settings)["output"]
+    assert list(result["output"]["failed_by_kind"].items()) == [("stale_size", 3), ("crashed", 1), ("truncated", 1)]
+    assert "5 recording(s) of this run failed (3 stale_size, 1 crashed, 1 truncated; README" in result["cause"]
+    assert "failed_by_kind" not in run_summary(RUN, {**COUNTS, "accounted": 8}, {}, [], settings)["output"]
+
+
+def test_a_dry_run_never_fails_and_its_findings_stay_in_its_output():
+    from optimizer.day_failures import with_failed_days
+    from optimizer.summary import run_summary
+
+    settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
+    dry = {**RUN, "dry_run": True}
+    result = run_summary(dry, {"listed": 3, "dry_recordings": 3}, {}, [], settings)
+    assert (result["error"], result["unaccounted"]) == (None, 0)  # nothing was enqueued, nothing awaited
+    with_days = with_failed_days(result, dry, {"ListFailed": {"days": ["2022-01-31"], "cause": "c"}}, days_done=0)
+    assert with_days["error"] is None and with_days["days_failed"] == 1
+    assert with_days["output"]["failed_days"]["rerun_inputs"] == [{"specific_date": "2022-01-31", "dry_run": True}]
+    wet = with_failed_days(run_summary(RUN, {**COUNTS, "accounted": 8}, {}, [], settings), RUN, {"ListFailed": {"days": ["2022-01-31"], "cause": "c"}}, 0)
+    assert wet["error"] == "DaysFailed"
 
 
 def test_dry_run_summary_projects_a_quarter_and_prices_both_classes():
@@ -481,7 +499,7 @@ def test_dry_run_summary_projects_a_quarter_and_prices_both_classes():
 
     settings = Settings(bucket="b", bucket_prefix="", price_standard_gb_month=0.023, price_target_gb_month=0.004)
     counts = {"listed": 3, "dry_recordings": 2, "dry_bytes": 100 * GIB, "dry_projected_bytes": 25 * GIB, "skipped_already_target_class": 1}
-    output = run_summary({**RUN, "dry_run": True, "days": 3, "end_date": "2022-02-02"}, counts, {"before": 0, "after": 0}, [], settings)["output"]
+    output = run_summary({**RUN, "dry_run": True, "days": 3, "end_date": "2022-02-02"}, counts, {}, [], settings)["output"]
     assert (output["recordings"], output["bytes"], output["projected_bytes_after"], output["already_converted"]) == (2, 100 * GIB, 25 * GIB, 1)
     assert output["projected_monthly_cost"] == {"before": 2.3, "after": 0.1, "storage_class": "GLACIER_IR", "currency": "USD"}
     assert (output["start_date"], output["end_date"], output["days"]) == ("2022-01-31", "2022-02-02", 3) and "date" not in output

@@ -222,12 +222,12 @@ def test_a_known_failure_is_a_skip_in_the_summary_and_does_not_fail_the_run():
     from optimizer.summary import run_summary
 
     settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
-    result = run_summary(RUN, {"listed": 3, "enqueued": 2, "converted": 2, "skipped_known_failure": 1}, {"before": "1", "after": "1"}, [], settings)
+    result = run_summary(RUN, {"listed": 3, "enqueued": 2, "accounted": 2, "converted": 2, "skipped_known_failure": 1}, {}, [], settings)
     assert result["failed"] == 0 and result["cause"] is None
     assert result["output"]["skipped"]["known_failure"] == 1 and result["output"]["retry_failed"] is False
-    retried = run_summary({**RUN, "retry_failed": True}, {"listed": 3, "enqueued": 3, "failed": 1}, {"before": "1", "after": "2"}, [], settings)
+    retried = run_summary({**RUN, "retry_failed": True}, {"listed": 3, "enqueued": 3, "accounted": 3, "failed": 1}, {}, [], settings)
     assert retried["failed"] == 1 and retried["output"]["retry_failed"] is True
     assert "skipped.known_failure" in retried["cause"] and '"retry_failed": true' in retried["cause"]
     # A run resolved before retry_failed existed (no key in its run) still summarizes.
     legacy = {k: v for k, v in RUN.items() if k != "retry_failed"}
-    assert run_summary(legacy, {}, {"before": 0, "after": 0}, [], settings)["output"]["retry_failed"] is False
+    assert run_summary(legacy, {}, {}, [], settings)["output"]["retry_failed"] is False

@@ -163,7 +163,7 @@ def bodies(n, start=0):
 
 def test_all_accepted_in_one_call():
     sqs, sleeps, sent = FakeSQS(), Sleeps(), bodies(7)
-    assert send_batch(sqs, "https://queue", sent, sleep=sleeps) == 1
+    assert send_batch(sqs, "https://queue", dict(enumerate(sent)), sleep=sleeps) == (1, set(range(7)))
     (call,) = sqs.calls
     assert call["QueueUrl"] == "https://queue"
     assert [e["MessageBody"] for e in call["Entries"]] == sent
@@ -181,7 +181,7 @@ def test_partial_failure_retries_only_the_failed_entries():
         return None
 
     sqs, sleeps = FakeSQS(fail), Sleeps()
-    assert send_batch(sqs, "q", sent, sleep=sleeps) == 2
+    assert send_batch(sqs, "q", dict(enumerate(sent)), sleep=sleeps) == (2, set(range(10)))
     first, second = sqs.calls
     assert [e["MessageBody"] for e in first["Entries"]] == sent
     ids = {e["MessageBody"]: e["Id"] for e in first["Entries"]}
@@ -199,7 +199,7 @@ def test_retries_until_every_entry_is_accepted():
         return {"SenderFault": False, "Code": "Throttled", "Message": "slow"} if attempt <= int(entry["Id"]) else None
 
     sqs, sleeps = FakeSQS(fail), Sleeps()
-    assert send_batch(sqs, "q", sent, sleep=sleeps, max_attempts=5) == 4
+    assert send_batch(sqs, "q", dict(enumerate(sent)), sleep=sleeps, max_attempts=5) == (4, {0, 1, 2, 3})
     assert [len(c["Entries"]) for c in sqs.calls] == [4, 3, 2, 1]
     assert len(sleeps) == 3
 
@@ -214,8 +214,9 @@ def test_persistent_failure_raises_with_the_code():
 
     sqs, sleeps = FakeSQS(fail), Sleeps()
     with pytest.raises(EnqueueFailed) as err:
-        send_batch(sqs, "q", sent, sleep=sleeps, max_attempts=4)
+        send_batch(sqs, "q", dict(enumerate(sent)), sleep=sleeps, max_attempts=4)
     assert "ServiceUnavailable" in str(err.value)
+    assert err.value.accepted == set(range(10)) - {3}  # what SQS took is known, so it is not sent twice
     assert len(sqs.calls) == 4
     assert all(c["Entries"] == [{"Id": "3", "MessageBody": sent[3]}] for c in sqs.calls[1:])
     assert len(sleeps) == 3 and all(s > 0 for s in sleeps)
@@ -231,8 +232,8 @@ def test_sender_fault_stops_immediately():
 
     sqs, sleeps = FakeSQS(fail), Sleeps()
     with pytest.raises(EnqueueFailed) as err:
-        send_batch(sqs, "q", sent, sleep=sleeps)
-    assert "InvalidMessageContents" in str(err.value)
+        send_batch(sqs, "q", dict(enumerate(sent)), sleep=sleeps)
+    assert "InvalidMessageContents" in str(err.value) and err.value.accepted == {0, 2}
     assert len(sqs.calls) == 1
     assert sleeps == []
 
@@ -240,7 +241,7 @@ def test_sender_fault_stops_immediately():
 def test_backoff_is_bounded_and_injected():
     sqs, sleeps = FakeSQS(lambda attempt, entry: {"SenderFault": False, "Code": "X", "Message": "y"}), Sleeps()
     with pytest.raises(EnqueueFailed):
-        send_batch(sqs, "q", bodies(1), sleep=sleeps, max_attempts=12)
+        send_batch(sqs, "q", dict(enumerate(bodies(1))), sleep=sleeps, max_attempts=12)
     assert len(sqs.calls) == 12
     assert len(sleeps) == 11
     assert all(0 < s <= 5.0 for s in sleeps)
@@ -250,7 +251,7 @@ def test_backoff_is_bounded_and_injected():
 def test_enqueue_25_recordings_makes_3_calls_of_10_10_5():
     recordings = [Recording("bkt", f"{PREFIX}{i:03d}.wav", f'"e{i}"', i) for i in range(25)]
     sqs = FakeSQS()
-    assert enqueue(sqs, "q", recordings, sleep=Sleeps()) == 3
+    assert enqueue(sqs, "q", recordings, sleep=Sleeps()) == (3, set(range(25)))
     assert [len(c["Entries"]) for c in sqs.calls] == [10, 10, 5]
     sent = [Recording.from_body(e["MessageBody"]) for c in sqs.calls for e in c["Entries"]]
     assert sent == recordings
@@ -259,11 +260,11 @@ def test_enqueue_25_recordings_makes_3_calls_of_10_10_5():
 def test_enqueue_passes_the_sleep_through_to_retries():
     recordings = [Recording("bkt", f"{PREFIX}{i:03d}.wav", f'"e{i}"', i) for i in range(15)]
 
-    def fail(attempt, entry):  # the second batch's first try loses one entry
-        return {"SenderFault": False, "Code": "InternalError", "Message": ""} if attempt == 2 and entry["Id"] == "0" else None
+    def fail(attempt, entry):  # the second batch's first try loses one entry (Ids are page indexes)
+        return {"SenderFault": False, "Code": "InternalError", "Message": ""} if attempt == 2 and entry["Id"] == "10" else None
 
     sqs, sleeps = FakeSQS(fail), Sleeps()
-    assert enqueue(sqs, "q", recordings, sleep=sleeps) == 3
+    assert enqueue(sqs, "q", recordings, sleep=sleeps) == (3, set(range(15)))
     assert [len(c["Entries"]) for c in sqs.calls] == [10, 5, 1]
     assert Recording.from_body(sqs.calls[2]["Entries"][0]["MessageBody"]) == recordings[10]
     assert len(sleeps) == 1
@@ -271,21 +272,42 @@ def test_enqueue_passes_the_sleep_through_to_retries():
 
 def test_enqueue_nothing_makes_no_call():
     sqs = FakeSQS()
-    assert enqueue(sqs, "q", []) == 0
+    assert enqueue(sqs, "q", []) == (0, set())
     assert sqs.calls == []
 
 
-class FakeDynamo:
-    def __init__(self):
-        self.updates = []
+def test_enqueue_sends_only_what_is_not_on_the_queue_yet_and_reports_what_was_accepted():
+    recordings = [Recording("bkt", f"{PREFIX}{i:03d}.wav", f'"e{i}"', i) for i in range(25)]
 
-    def update_item(self, **kwargs):
-        names, values = kwargs["ExpressionAttributeNames"], kwargs["ExpressionAttributeValues"]
-        self.updates.append({names[f"#c{i}"]: int(values[f":c{i}"]["N"]) for i in range(len(names))})
+    def fail(attempt, entry):  # the second call (recordings 13 to 22) loses recording 20 for good
+        return {"SenderFault": True, "Code": "X", "Message": "no"} if attempt == 2 and entry["Id"] == "20" else None
+
+    sqs = FakeSQS(fail)
+    with pytest.raises(EnqueueFailed) as err:
+        enqueue(sqs, "q", recordings, skip={0, 1, 2}, sleep=Sleeps())
+    assert err.value.accepted == set(range(3, 23)) - {20}
+    assert [int(e["Id"]) for c in sqs.calls for e in c["Entries"]] == list(range(3, 23))  # stopped at the refusal
 
 
-def test_enqueuer_sends_the_page_then_records_its_counts_once():
+@pytest.fixture
+def ledger_table():
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(TableName="ledger", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")  # fmt: skip
+        yield dynamodb
+
+
+def _page(items, counts, page_id="2022-01-31#", progress=None):
+    return {"progress": progress or {}, "prefix": PREFIX, "page_id": page_id, "objects": items, "counts": counts}
+
+
+def test_enqueuer_sends_the_page_then_records_its_counts_once(ledger_table):
     import enqueuer
+    from optimizer import ledger
     from optimizer.settings import Settings
 
     settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
@@ -293,24 +315,51 @@ def test_enqueuer_sends_the_page_then_records_its_counts_once():
     items = [[f"{i:02d}.wav", f'"e{i}"', i] for i in range(12)] + [["x.txt", '"t"', 1]]
     progress = {"cursor": {"start_after": PREFIX + "x.txt", "done": False}}
     counts = {"listed": 14, "skipped_not_audio": 0, "skipped_archived": 1}
-    sqs, dynamo = FakeSQS(), FakeDynamo()
-    result = enqueuer.enqueue_page(settings, sqs, dynamo, run, {"progress": progress, "prefix": PREFIX, "objects": items, "counts": counts})
+    sqs = FakeSQS()
+    result = enqueuer.enqueue_page(settings, sqs, ledger_table, run, _page(items, counts, progress=progress))
     assert result == {"progress": progress}
     assert [c["QueueUrl"] for c in sqs.calls] == ["https://queue", "https://queue"]
     bodies = [Recording.from_body(e["MessageBody"]) for c in sqs.calls for e in c["Entries"]]
     assert [b.key for b in bodies] == [PREFIX + f"{i:02d}.wav" for i in range(12)]
     assert {b.run for b in bodies} == {"exec-1"}
-    assert dynamo.updates == [{"listed": 14, "skipped_not_audio": 1, "skipped_archived": 1, "enqueued": 12}]
+    assert ledger.read(ledger_table, "ledger", "exec-1") == {"listed": 14, "skipped_not_audio": 1, "skipped_archived": 1, "enqueued": 12}
+    # The same page again (a retry after a timeout): nothing sent, nothing counted twice.
+    enqueuer.enqueue_page(settings, sqs, ledger_table, run, _page(items, counts, progress=progress))
+    assert len(sqs.calls) == 2
+    assert ledger.read(ledger_table, "ledger", "exec-1")["enqueued"] == 12
 
 
-def test_enqueuer_dry_run_sends_nothing_and_projects_a_quarter():
+def test_a_retried_page_sends_only_the_missing_recordings_and_counts_each_once(ledger_table):
     import enqueuer
+    from optimizer import ledger
+    from optimizer.settings import Settings
+
+    settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
+    run = {"id": "exec-2", "bucket": "bkt", "dry_run": False}
+    items = [[f"{i:02d}.wav", f'"e{i}"', i] for i in range(15)]
+    page = _page(items, {"listed": 15, "days_done": 1})
+    refused = FakeSQS(lambda attempt, entry: {"SenderFault": True, "Code": "X", "Message": "no"} if entry["Id"] == "12" else None)
+    with pytest.raises(EnqueueFailed):
+        enqueuer.enqueue_page(settings, refused, ledger_table, run, page)
+    assert ledger.read(ledger_table, "ledger", "exec-2") == {"listed": 15, "enqueued": 14}  # the day is not done yet
+    retry = FakeSQS()
+    enqueuer.enqueue_page(settings, retry, ledger_table, run, page)
+    assert [e["MessageBody"] for c in retry.calls for e in c["Entries"]] == [
+        Recording("bkt", PREFIX + "12.wav", '"e12"', 12, run="exec-2").to_body()
+    ]
+    assert ledger.read(ledger_table, "ledger", "exec-2") == {"listed": 15, "enqueued": 15, "days_done": 1}
+
+
+def test_enqueuer_dry_run_sends_nothing_and_projects_a_quarter(ledger_table):
+    import enqueuer
+    from optimizer import ledger
     from optimizer.settings import Settings
 
     settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
     items = [["a.wav", '"e"', 44 + 32_000], ["b.WAV", '"e"', 44 + 64_000]]
-    sqs, dynamo = FakeSQS(), FakeDynamo()
-    enqueuer.enqueue_page(settings, sqs, dynamo, {"id": "r", "bucket": "bkt", "dry_run": True},
-                          {"progress": {}, "prefix": PREFIX, "objects": items, "counts": {"listed": 2}})  # fmt: skip
+    sqs = FakeSQS()
+    for _ in range(2):  # counted once however often the page runs
+        enqueuer.enqueue_page(settings, sqs, ledger_table, {"id": "r", "bucket": "bkt", "dry_run": True}, _page(items, {"listed": 2}))
     assert sqs.calls == []
-    assert dynamo.updates == [{"listed": 2, "dry_recordings": 2, "dry_bytes": 96_088, "dry_projected_bytes": 8_000 + 58 + 16_000 + 58}]
+    assert ledger.read(ledger_table, "ledger", "r") == {"listed": 2, "dry_recordings": 2, "dry_bytes": 96_088,
+                                                        "dry_projected_bytes": 8_000 + 58 + 16_000 + 58}  # fmt: skip

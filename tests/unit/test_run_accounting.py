@@ -1,0 +1,130 @@
+"""A run's own recordings, each accounted once (optimizer/ledger.py), and when it stops waiting
+for them (optimizer/completion.py)."""
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from optimizer import completion, ledger
+
+
+@pytest.fixture
+def dynamodb():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(TableName="ledger", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")  # fmt: skip
+        yield client
+
+
+def converted(n_bytes: int = 100) -> dict[str, int]:
+    return {"converted": 1, "bytes_before": n_bytes, "bytes_after": n_bytes // 4}
+
+
+def test_a_duplicate_delivery_adds_nothing_and_a_new_recording_in_the_same_batch_still_counts(dynamodb):
+    assert ledger.account(dynamodb, "ledger", "run-1", [("a.wav", converted()), ("b.wav", converted())]) == 2
+    # a.wav delivered again (SQS at-least-once), now seen as already converted, beside a new c.wav
+    added = ledger.account(dynamodb, "ledger", "run-1", [("a.wav", {"skipped_already_converted": 1}), ("c.wav", {"failed": 1, "failed_stale_size": 1})])
+    assert added == 1
+    assert ledger.read(dynamodb, "ledger", "run-1") == {"accounted": 3, "converted": 2, "bytes_before": 200, "bytes_after": 50,
+                                                        "failed": 1, "failed_stale_size": 1}  # fmt: skip
+
+
+def test_the_same_recording_twice_in_one_batch_is_one_outcome(dynamodb):
+    assert ledger.account(dynamodb, "ledger", "r", [("a.wav", converted()), ("a.wav", {"skipped_already_converted": 1})]) == 1
+    assert ledger.read(dynamodb, "ledger", "r") == {"accounted": 1, "converted": 1, "bytes_before": 100, "bytes_after": 25}
+
+
+def test_the_same_recording_in_two_runs_counts_in_each(dynamodb):
+    ledger.account(dynamodb, "ledger", "backfill", [("a.wav", converted())])
+    ledger.account(dynamodb, "ledger", "daily", [("a.wav", {"skipped_already_converted": 1})])
+    assert ledger.read(dynamodb, "ledger", "backfill")["accounted"] == 1
+    assert ledger.read(dynamodb, "ledger", "daily") == {"accounted": 1, "skipped_already_converted": 1}
+
+
+def test_more_recordings_than_one_transaction_takes_are_split(dynamodb):
+    outcomes = [(f"{i:03d}.wav", converted()) for i in range(ledger.MARKERS_PER_TRANSACTION * 2 + 3)]
+    assert ledger.account(dynamodb, "ledger", "big", outcomes) == len(outcomes)
+    assert ledger.read(dynamodb, "ledger", "big")["accounted"] == len(outcomes)
+
+
+class Cancelling:
+    """A DynamoDB client whose transactions are cancelled with the given reasons, then pass through."""
+
+    def __init__(self, real, reasons_per_call):
+        self.real, self.reasons = real, list(reasons_per_call)
+        self.calls = 0
+
+    def transact_write_items(self, **kwargs):
+        self.calls += 1
+        if self.reasons:
+            codes = self.reasons.pop(0)
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                               "CancellationReasons": [{"Code": c} for c in codes]}, "TransactWriteItems")  # fmt: skip
+        return self.real.transact_write_items(**kwargs)
+
+
+def test_a_conflict_with_another_transaction_is_retried_with_jitter(dynamodb):
+    client, sleeps = Cancelling(dynamodb, [["None", "TransactionConflict"], ["None", "TransactionConflict"]]), []
+    assert ledger.account(client, "ledger", "r", [("a.wav", converted())], sleep=sleeps.append) == 1
+    assert client.calls == 3 and len(sleeps) == 2 and all(0 <= s <= 2.0 for s in sleeps)
+    assert ledger.read(dynamodb, "ledger", "r")["accounted"] == 1
+
+
+def test_a_conflict_that_never_clears_is_raised_not_swallowed(dynamodb):
+    client = Cancelling(dynamodb, [["None", "TransactionConflict"]] * ledger.CONFLICT_ATTEMPTS)
+    with pytest.raises(ledger.LedgerConflict):
+        ledger.account(client, "ledger", "r", [("a.wav", converted())], sleep=lambda s: None)
+    assert ledger.read(dynamodb, "ledger", "r") == {}
+
+
+def test_any_other_cancellation_is_raised(dynamodb):
+    client = Cancelling(dynamodb, [["ValidationError", "None"]])
+    with pytest.raises(ClientError):
+        ledger.account(client, "ledger", "r", [("a.wav", converted())], sleep=lambda s: None)
+
+
+def test_a_page_marker_written_by_another_attempt_meanwhile_is_refused(dynamodb):
+    ledger.record_page(dynamodb, "ledger", "r", "2022-01-31#", None, "10", {"listed": 2, "enqueued": 1})
+    with pytest.raises(ledger.PageChanged):  # this attempt read no marker, but one exists now
+        ledger.record_page(dynamodb, "ledger", "r", "2022-01-31#", None, "11", {"listed": 2, "enqueued": 2})
+    ledger.record_page(dynamodb, "ledger", "r", "2022-01-31#", "10", "11", {"enqueued": 1})
+    assert ledger.page_sent(dynamodb, "ledger", "r", "2022-01-31#") == "11"
+    assert ledger.read(dynamodb, "ledger", "r") == {"listed": 2, "enqueued": 2}
+
+
+# --- when the run stops waiting ---------------------------------------------------------------
+
+
+def check(counts, polls=0, since=1_000, now=1_000, poll=60, limit=47_400):
+    return completion.check(counts, polls=polls, since=since, now=now, poll_seconds=poll, limit_seconds=limit)
+
+
+def test_the_run_is_finished_when_its_outcomes_reach_what_it_enqueued():
+    assert check({"enqueued": 5, "accounted": 5})["state"] == "finished"
+    assert check({})["state"] == "finished"  # nothing enqueued (an empty day)
+    waiting = check({"enqueued": 5, "accounted": 4})
+    assert (waiting["state"], waiting["polls"], waiting["wait_seconds"]) == ("waiting", 1, 60)
+
+
+def test_the_first_check_starts_the_clock():
+    assert check({"enqueued": 1}, since=0, now=5_000)["since"] == 5_000
+
+
+def test_it_gives_up_once_no_message_of_the_run_can_still_be_on_the_queue():
+    assert check({"enqueued": 5, "accounted": 4}, now=1_000 + 47_399)["state"] == "waiting"
+    given_up = check({"enqueued": 5, "accounted": 4}, now=1_000 + 47_400)
+    assert (given_up["state"], given_up["waited_seconds"]) == ("given_up", 47_400)
+
+
+def test_the_polls_stay_within_the_history_quota_and_still_cover_the_limit():
+    assert completion.MAX_POLLS * 9 + 200 < 25_000  # 9 events a poll, ~200 for the rest of the run
+    assert check({"enqueued": 1}, polls=completion.MAX_POLLS - 1)["state"] == "given_up"
+    # Short polls, a long limit: after STEADY_POLLS the waits stretch so the limit is still reached.
+    now, since, polls, state = 0, 0, 0, {"state": "waiting"}
+    while state["state"] == "waiting":
+        state = check({"enqueued": 1}, polls=polls, since=since, now=now, poll=1, limit=50_000)
+        polls, since, now = state["polls"], state["since"], now + state["wait_seconds"]
+    assert polls <= completion.MAX_POLLS and state["waited_seconds"] >= 50_000  # the limit, not the poll count, ended it
