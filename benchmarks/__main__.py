@@ -127,8 +127,9 @@ def cost_section(results: dict[str, Any], synth: Any) -> dict[str, Any] | None:
         transitions_per_run=thousand["state_transitions"] - per_page * thousand["pages"],
         page_lambda_s=(day["handler_s"]["lister"] + day["handler_s"]["enqueuer"]) / day["pages"],
         page_lambda_memory_mb=int(harness.function_property(synth, "lister", "MemorySize") or 256),
-        dynamodb_writes_per_page=day["requests"]["enqueuer"].get("dynamodb:UpdateItem", 0) / day["pages"],
-        dynamodb_writes_per_converter_batch=no_tags["converter_requests"].get("dynamodb:UpdateItem", 0) / no_tags["converter_invocations"],
+        dynamodb_transactions_per_page=day["requests"]["enqueuer"].get("dynamodb:TransactWriteItems", 0) / day["pages"],
+        dynamodb_reads_per_page=day["requests"]["enqueuer"].get("dynamodb:GetItem", 0) / day["pages"],
+        dynamodb_transactions_per_converter_batch=no_tags["converter_requests"].get("dynamodb:TransactWriteItems", 0) / no_tags["converter_invocations"],
         dynamodb_reads_per_run=thousand["requests"]["lister"].get("dynamodb:GetItem", 0),
         dynamodb_read_units_per_recording=thousand.get("known_failure_read_units", 0) / thousand["recordings"],
     )

@@ -29,6 +29,7 @@ S3_THROUGHPUT_BPS = 50e6  # bytes per second between Lambda and S3 in one stream
 DYNAMODB_WRITE_PER_MILLION = 0.625
 DYNAMODB_READ_PER_MILLION = 0.125
 DYNAMODB_SOURCE = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
+TRANSACTIONAL_WRITE_UNITS = 2  # per item of up to 1 KB written in a transaction
 EVENT_SOURCE_POLLERS = 5  # Lambda's SQS event source starts with 5 long-polling connections
 LONG_POLL_S = 20
 
@@ -48,8 +49,10 @@ class Measured:
     transitions_per_run: float  # outside the page loop, with an immediately drained queue
     page_lambda_s: float  # lister + enqueuer, per page (emulator time, an upper bound)
     page_lambda_memory_mb: int
-    dynamodb_writes_per_page: float = 0.0  # the run ledger (enqueuer)
-    dynamodb_writes_per_converter_batch: float = 0.0  # the run ledger (converter)
+    # The run ledger's writes are transactions: 2 write units per item (DynamoDB pricing).
+    dynamodb_transactions_per_page: float = 0.0  # the enqueuer: the page's marker and the counters
+    dynamodb_reads_per_page: float = 0.0  # the enqueuer reads the page's marker (strongly consistent)
+    dynamodb_transactions_per_converter_batch: float = 0.0  # the counters, plus one marker per recording
     dynamodb_reads_per_run: float = 0.0
     dynamodb_read_units_per_recording: float = 0.0  # the lister's known-failure check (BatchGetItem)
 
@@ -91,9 +94,12 @@ def per_thousand_minutes(m: Measured, s: Settings, prices: Any, *, converter_s: 
         # Send (measured), and per converter batch one ReceiveMessage and one DeleteMessageBatch.
         "sqs": (recordings * m.sqs_send_per_recording + 2 * recordings / s.batch_size) * prices.sqs_per_million / 1e6,
         "stepfunctions": (pages * m.transitions_per_page + drain_transitions) * prices.sfn_per_1000_transitions / 1000,
-        "dynamodb": (pages * m.dynamodb_writes_per_page + recordings / s.batch_size * m.dynamodb_writes_per_converter_batch)
-        * DYNAMODB_WRITE_PER_MILLION / 1e6
-        + recordings * m.dynamodb_read_units_per_recording * DYNAMODB_READ_PER_MILLION / 1e6,
+        "dynamodb": (
+            pages * m.dynamodb_transactions_per_page * 2 * TRANSACTIONAL_WRITE_UNITS
+            + recordings / s.batch_size * m.dynamodb_transactions_per_converter_batch * TRANSACTIONAL_WRITE_UNITS
+            + recordings * TRANSACTIONAL_WRITE_UNITS  # each recording's done marker
+        ) * DYNAMODB_WRITE_PER_MILLION / 1e6
+        + (pages * m.dynamodb_reads_per_page + recordings * m.dynamodb_read_units_per_recording) * DYNAMODB_READ_PER_MILLION / 1e6,
     }
     total = sum(items.values())
     return {

@@ -170,13 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.s3.uploads.append(Upload(key, written, {k.lower(): v for k, v in self.headers.items()}))
         self._reply(200, {"ETag": f'"{hashlib.md5(str(written).encode()).hexdigest()}"'})
 
-    def do_POST(self) -> None:  # noqa: N802 - DynamoDB (JSON protocol): the ledger's UpdateItem
+    def do_POST(self) -> None:  # noqa: N802 - DynamoDB (JSON protocol): the ledger's writes
         target = self.headers.get("X-Amz-Target") or ""
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         operation = target.rsplit(".", 1)[-1] or "POST"
         self.s3.count(operation)
-        if target.startswith("DynamoDB_") and operation == "UpdateItem":
+        if target.startswith("DynamoDB_") and operation in ("UpdateItem", "TransactWriteItems"):
             self._reply(200, {"Content-Type": "application/x-amz-json-1.0"}, b"{}")
         else:
             self._reply(400, {"Content-Type": "application/x-amz-json-1.0"},

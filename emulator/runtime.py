@@ -25,6 +25,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as
 
 from . import iam as strict_iam
 from . import quotas
+from .dynamodb import item_level_transactions
 from .deploy import REGION, Deployment, EventSource, FunctionSpec
 
 # Handlers read os.environ per invocation and the state machine runs in moto's worker thread
@@ -167,6 +168,7 @@ class InProcessLambdas:
         moto_sqs.unix_time_millis = lambda dt=None: time.time() * 1000.0 if dt is None else slow_clock(dt)
         try:
             with ExitStack() as strict:
+                strict.enter_context(item_level_transactions())
                 if self.deployment.identities is not None:
                     strict.enter_context(strict_iam.enforced(self.deployment.identities))
                     strict.enter_context(quotas.enforced())

@@ -10,6 +10,12 @@ CONVERTER_SKIPS = ("already_converted", "already_alaw", "gone")
 GIB = 1024**3
 
 
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{seconds // 60} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def failures_by_kind(counts: Mapping[str, int]) -> dict[str, int]:
     """The run's failures by class (the converter counts failed_<kind>), most frequent first."""
     kinds = {name[len("failed_"):]: n for name, n in counts.items() if name.startswith("failed_") and n}
@@ -79,7 +85,7 @@ def run_summary(
         waited = int(drain.get("waited_seconds", 0))
         causes.append(
             f"{unaccounted} of the {enqueued} recording(s) this run put on the work queue have no outcome after "
-            f"{waited / 3600:.1f} h of waiting, the longest one of its messages can stay on the queue and be retried: "
+            f"{_duration(waited)} of waiting, the longest one of its messages can stay on the queue and be retried: "
             f"the converter stopped on them (crash, timeout, out of memory) more often than the queue allows, so SQS "
             f"moved them to {settings.dlq_url} without a reason, or they were deleted from the queue. Their originals are "
             "untouched. Read the converter's errors in its log group, then redrive the dead-letter queue or re-run the days."

@@ -75,17 +75,18 @@ def test_a_failed_day_does_not_stop_the_others_and_is_named_with_its_rerun_input
 
 @pytest.mark.slow
 def test_a_ten_year_backfill_where_every_day_fails_still_finishes_with_its_summary(stack, monkeypatch):
-    """3,653 child executions, each failing (its enqueuer crashes; not retried, see
-    stacks/orchestration.py): the Map's result stays 3 bytes a day (~11 KB, not the ~1.8 MB of
+    """3,653 child executions, each failing (its enqueuer crashes on every attempt: the first and
+    3 retries, with their backoff scaled down here): the Map's result stays 3 bytes a day (~11 KB, not the ~1.8 MB of
     every child's last state that ended the run in States.DataLimitExceeded), the ledger item holds
     the 3,653 days, the cause stays short."""
     deployment, lambdas = stack
     calls = inject_failure(lambdas, monkeypatch, "FunctionsEnqueuer", lambda e: True)
 
-    execution = run_execution(deployment, lambdas, {"start_date": "01/01/2016", "end_date": "12/31/2025"}, timeout_s=3600)
+    with scaled_retry_waits(0.001):
+        execution = run_execution(deployment, lambdas, {"start_date": "01/01/2016", "end_date": "12/31/2025"}, timeout_s=3600)
 
     assert (execution.status, execution.error) == ("FAILED", "DaysFailed"), execution.cause
-    assert len({c["page"]["prefix"] for c in calls}) == len(calls) == 3653 and execution.child_executions == 3653
+    assert len({c["page"]["prefix"] for c in calls}) == 3653 and len(calls) == 4 * 3653 and execution.child_executions == 3653
     assert execution.cause.startswith("3653 day(s) of this run failed and were not processed: 2016-01-01..2025-12-31. RuntimeError on 3653 day(s)")
     assert """'{"start_date": "2016-01-01", "end_date": "2025-12-31"}'""" in execution.cause and len(execution.cause) < 2_000
     assert execution.limits["map_results"] == {"Days": 2 + 3653 * 2 + 3652}  # [{},{},...]

@@ -120,23 +120,19 @@ def test_a_recording_that_crashes_every_attempt_is_dead_lettered_and_counted_by_
 def test_a_recording_that_never_gets_an_outcome_ends_the_run_unaccounted_at_the_bound(stack, wavs, monkeypatch):
     deployment, lambdas = stack
     s3().put_object(Bucket=deployment.bucket, Key=f"{ROOT}2022/03/01/lost.wav", Body=wavs[0])
-    # Someone purges the work queue before the converter sees it: no outcome can ever come.
+    # Accepted by SQS, then gone before the converter saw it (purged by hand, say): no outcome can come.
     from optimizer import enqueueing
 
-    original = enqueueing.enqueue
-
-    def then_purged(sqs, queue_url, *args, **kwargs):
-        result = original(sqs, queue_url, *args, **kwargs)
-        sqs.purge_queue(QueueUrl=queue_url)
-        return result
-
-    monkeypatch.setattr(enqueueing, "enqueue", then_purged)
+    monkeypatch.setattr(enqueueing, "send_batch", lambda sqs, queue_url, bodies, **kwargs: (1, set(bodies)))
     lister = deployment.function("FunctionsLister")
     monkeypatch.setitem(lister.environment, "DRAIN_LIMIT_SECONDS", "3")  # hours on AWS: the longest a message can wait
 
     execution = run_execution(deployment, lambdas, {"specific_date": "2022-03-01"})
 
     assert (execution.status, execution.error) == ("FAILED", "RecordingsUnaccounted")
-    assert execution.cause.startswith("1 of the 1 recording(s) this run put on the work queue have no outcome after")
-    assert execution.summary["output"]["unaccounted"] == 1
+    assert execution.cause.startswith("1 of the 1 recording(s) this run put on the work queue have no outcome after ")
+    summary = json.loads(lambdas.last_result("Summarize"))
+    assert (summary["output"]["enqueued"], summary["output"]["unaccounted"]) == (1, 1)
+    check_runs = [name for name in execution.states_entered if name == "CheckRun"]
+    assert 2 <= len(check_runs) <= 10  # it waited (3 s at 1 s polls), then stopped
     assert execution.limits["history_events"] < 200
