@@ -15,11 +15,13 @@ PAYLOAD_LIMIT = 64 * 1024
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory, ffmpeg):
+def measured(tmp_path_factory, ffmpeg, shared_synthesis):
+    from emulator.local_run import LOCAL_CONTEXT
     from emulator.samples import write_wav
 
     recording = write_wav(tmp_path_factory.mktemp("recording") / "call.wav", 2, seed=3)
-    synth = harness.synthesize_stack(tmp_path_factory.mktemp("cdk.out"))
+    # The local run's names: the synthesis the end-to-end tests use serves here too (tests/conftest.py).
+    synth = harness.synthesize_stack(tmp_path_factory.mktemp("cdk.out"), **LOCAL_CONTEXT)
     with harness.emulated_stack(synth) as bench:
         days = pipeline.Days()
         return {

@@ -11,7 +11,7 @@ from emulator.run import run_execution
 from emulator.runtime import scaled_retry_waits
 from emulator.samples import write_wav
 
-ROOT = "connect/e2e/CallRecordings/"
+ROOT = "connect/local-instance/CallRecordings/"
 
 
 def s3():

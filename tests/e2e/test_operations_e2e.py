@@ -16,7 +16,7 @@ from emulator.runtime import InProcessLambdas
 from emulator.samples import write_wav
 from optimizer.enqueueing import projected_size
 
-ROOT = "connect/e2e/CallRecordings/"
+ROOT = "connect/local-instance/CallRecordings/"
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 
 

@@ -11,7 +11,7 @@ from emulator.run import run_execution
 from emulator.runtime import QueuePoller
 from emulator.samples import write_wav
 
-KEY = "connect/e2e/CallRecordings/2022/01/01/broken-then-fixed.wav"
+KEY = "connect/local-instance/CallRecordings/2022/01/01/broken-then-fixed.wav"
 
 
 def queue_url_of(arn: str) -> str:

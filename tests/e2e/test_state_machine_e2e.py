@@ -11,9 +11,9 @@ import pytest
 from emulator.run import run_execution
 from emulator.samples import write_wav
 
-DAY = "connect/e2e/CallRecordings/2022/01/01/"
+DAY = "connect/local-instance/CallRecordings/2022/01/01/"
 NO_RULE_WARNING = (
-    "no enabled lifecycle rule expires noncurrent versions under connect/e2e/CallRecordings/: the original recordings "
+    "no enabled lifecycle rule expires noncurrent versions under connect/local-instance/CallRecordings/: the original recordings "
     "stay billed at S3 Standard after conversion until one exists (README: 'Originals, versioning and the lifecycle rule')"
 )
 
@@ -94,7 +94,7 @@ def test_an_empty_day_succeeds_with_zero_counts(stack):
 def test_the_scheduled_input_processes_num_days_age_days_ago(stack, recordings):
     deployment, lambdas = stack
     day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)
-    key = f"connect/e2e/CallRecordings/{day:%Y/%m/%d}/scheduled.wav"
+    key = f"connect/local-instance/CallRecordings/{day:%Y/%m/%d}/scheduled.wav"
     s3().put_object(Bucket=deployment.bucket, Key=key, Body=recordings[1])
     execution = run_execution(deployment, lambdas, {"specific_date": ""})
     assert execution.status == "SUCCEEDED"

@@ -136,12 +136,6 @@ def test_future_date_is_refused(text):
     assert_names_formats(message)
 
 
-def test_invalid_input_is_the_step_functions_error_name():
-    # The state machine catches errors=["InvalidInput"]: the class name is the contract.
-    assert InvalidInput.__name__ == "InvalidInput"
-    assert issubclass(InvalidInput, Exception)
-
-
 # --- prefix -----------------------------------------------------------------------------------
 
 
