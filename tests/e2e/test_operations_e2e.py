@@ -16,6 +16,8 @@ from emulator.runtime import InProcessLambdas
 from emulator.samples import write_wav
 from optimizer.enqueueing import projected_size
 
+pytestmark = pytest.mark.long  # state machine executions on moto
+
 ROOT = "connect/local-instance/CallRecordings/"
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 

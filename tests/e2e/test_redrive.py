@@ -2,6 +2,7 @@
 the messages the converter dead-lettered itself, and they convert once the cause is fixed."""
 from __future__ import annotations
 
+import pytest
 import json
 import shlex
 
@@ -10,6 +11,8 @@ import boto3
 from emulator.run import run_execution
 from emulator.runtime import QueuePoller
 from emulator.samples import write_wav
+
+pytestmark = pytest.mark.long  # a state machine execution and the redrive command
 
 KEY = "connect/local-instance/CallRecordings/2022/01/01/broken-then-fixed.wav"
 

@@ -73,6 +73,7 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
     assert execution.max_state_bytes <= 64 * 1024
 
 
+@pytest.mark.long
 def test_a_second_run_finds_nothing_to_do(stack, recordings):
     deployment, lambdas = stack
     key = DAY + "again.wav"
@@ -84,6 +85,7 @@ def test_a_second_run_finds_nothing_to_do(stack, recordings):
     assert len(s3().list_object_versions(Bucket=deployment.bucket, Prefix=key)["Versions"]) == 2
 
 
+@pytest.mark.long
 def test_an_empty_day_succeeds_with_zero_counts(stack):
     deployment, lambdas = stack
     execution = run_execution(deployment, lambdas, {"specific_date": "01/02/2022"})
@@ -91,6 +93,7 @@ def test_an_empty_day_succeeds_with_zero_counts(stack):
     assert (execution.output["listed"], execution.output["enqueued"]) == (0, 0)
 
 
+@pytest.mark.long
 def test_the_scheduled_input_processes_num_days_age_days_ago(stack, recordings):
     deployment, lambdas = stack
     day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)
@@ -105,6 +108,7 @@ def test_the_scheduled_input_processes_num_days_age_days_ago(stack, recordings):
     assert execution.child_executions == 4
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     "execution_input, says",
     [
@@ -128,6 +132,7 @@ def test_invalid_input_fails_in_the_first_state_and_touches_nothing(stack, recor
     assert s3().get_object(Bucket=deployment.bucket, Key=DAY + "untouched.wav")["Body"].read() == recordings[0]
 
 
+@pytest.mark.long
 def test_a_corrupt_recording_ends_the_run_in_recordings_failed(stack, recordings):
     deployment, lambdas = stack
     good, bad = DAY + "good.wav", DAY + "corrupt.wav"
@@ -147,6 +152,7 @@ def test_a_corrupt_recording_ends_the_run_in_recordings_failed(stack, recordings
     assert s3().head_object(Bucket=deployment.bucket, Key=good)["StorageClass"] == "GLACIER_IR"
 
 
+@pytest.mark.long
 def test_thousands_of_recordings_page_within_the_payload_bound(stack):
     deployment, lambdas = stack
     body = alaw_wav()

@@ -24,16 +24,21 @@ class Aws:
     settings: Settings  # what the handlers read from the environment below
 
 
+@pytest.fixture(scope="session")
+def _clients() -> tuple[Any, Any, Any]:
+    """Made once: a boto3 client takes tens of milliseconds to create, and moto intercepts any
+    client's requests while a mock is active, whenever the client was made."""
+    return boto3.client("s3"), boto3.client("sqs"), boto3.client("dynamodb")
+
+
 @pytest.fixture
-def aws(ffmpeg, monkeypatch) -> Iterator[Aws]:
+def aws(ffmpeg, monkeypatch, _clients) -> Iterator[Aws]:
+    s3, sqs, dynamodb = _clients
     with mock_aws():
-        s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        sqs = boto3.client("sqs")
         queue_url = sqs.create_queue(QueueName="work")["QueueUrl"]
         dlq_url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-        dynamodb = boto3.client("dynamodb")
         create_ledger_table(dynamodb)
         environment = {
             "BUCKET_NAME": BUCKET, "BUCKET_PREFIX": PREFIX, "STORAGE_CLASS": "GLACIER_IR", "NUM_DAYS_AGE": "7",

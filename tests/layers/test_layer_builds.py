@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.long  # builds the layers from the wheel caches
+
 REPO = Path(__file__).resolve().parents[2]
 LAYERS = REPO / "layers"
 FFMPEG_BUILD = LAYERS / "ffmpeg" / "build"
