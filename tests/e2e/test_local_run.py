@@ -20,6 +20,15 @@ def folder(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def good_folder(folder, tmp_path_factory):
+    """The same files without the undecodable one: a run that succeeds."""
+    good = tmp_path_factory.mktemp("good") / "good"
+    shutil.copytree(folder, good)
+    (good / "undecodable.wav").unlink()
+    return good
+
+
 def run(capsys, *argv) -> tuple[int, dict]:
     code = local_run.main([str(a) for a in argv])
     capsys.readouterr()
@@ -63,13 +72,10 @@ def test_undecodable_recording_exits_3_with_a_dead_letter_and_the_original_uncha
 
 
 @pytest.mark.long
-def test_a_second_run_converts_nothing_and_adds_no_version(tmp_path, folder, capsys):
-    good = tmp_path / "good"
-    shutil.copytree(folder, good)
-    (good / "undecodable.wav").unlink()
+def test_a_second_run_converts_nothing_and_adds_no_version(tmp_path, good_folder, capsys):
     report_path = tmp_path / "report.json"
 
-    code = run(capsys, "--recordings", good, "--runs", 2, "--report", report_path)
+    code = run(capsys, "--recordings", good_folder, "--runs", 2, "--report", report_path)
     report = json.loads(report_path.read_text())
 
     assert code == 0
@@ -161,15 +167,12 @@ def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, fol
 
 
 @pytest.mark.long
-def test_the_scheduled_input_finds_the_recordings_where_it_looks(tmp_path, folder, capsys):
+def test_the_scheduled_input_finds_the_recordings_where_it_looks(tmp_path, good_folder, capsys):
     """--input '{}' is the scheduled run: the files are loaded on the day num_days_age days ago."""
     import datetime as dt
 
-    good = tmp_path / "good"
-    shutil.copytree(folder, good)
-    (good / "undecodable.wav").unlink()
     report_path = tmp_path / "report.json"
-    code, out, _ = run_out(capsys, "--recordings", good, "--input", "{}", "--report", report_path)
+    code, out, _ = run_out(capsys, "--recordings", good_folder, "--input", "{}", "--report", report_path)
     report = json.loads(report_path.read_text())
     scheduled = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)
     assert code == 0

@@ -112,10 +112,9 @@ def test_the_scheduled_input_processes_num_days_age_days_ago(stack, recordings):
 @pytest.mark.parametrize(
     "execution_input, says",
     [
+        # Each refusal's message is proven in tests/unit/test_dates.py; here an object input and
+        # one that is not an object (the Catch's ResultPath "$" replaces the state), end to end.
         ({"specific_date": "13/45/2022"}, "not a calendar date"),
-        ({"specific_date": "02/29/2023"}, "not a calendar date"),
-        ({"specific_date": 20220101}, "must be a string"),
-        ({"specific_date": "01/01/2022", "extra": "nonsense"}, "unknown input key"),
         ("[1, 2]", "must be a JSON object"),
     ],
 )

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import boto3
-import pytest
 
 import enqueuer
 import lister
 from optimizer import aws as aws_clients
 from optimizer import ledger
-from optimizer.dates import InvalidInput
 from tests.support import BUCKET, DAY, LEDGER, PREFIX, run_day
 
 
@@ -16,11 +14,6 @@ def test_resolve_uses_the_input_date_and_the_configured_prefix(aws):
     result = lister.handler({"action": "resolve", "input": {"specific_date": "2022-01-01"}, "execution": "e"}, None)
     assert result["run"]["prefix"] == DAY and result["run"]["bucket"] == BUCKET and result["run"]["id"] == "e"
     assert result["days"] == ["2022-01-01"]
-
-
-def test_resolve_rejects_bad_input_with_invalid_input(aws):
-    with pytest.raises(InvalidInput, match="MM/DD/YYYY"):
-        lister.handler({"action": "resolve", "input": {"specific_date": "02/29/2023"}}, None)
 
 
 def test_a_day_is_listed_skipped_and_enqueued_exactly(aws):
