@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need (.venv with requirements-dev.txt, the pinned CDK CLI, both
-# ffmpeg layers) and runs the whole test suite. Extra arguments go to pytest, e.g.
-#   ./run-tests.sh tests/unit -x
+# ffmpeg layers) and runs the tests. Extra arguments go to pytest, e.g.
+#   ./run-tests.sh                     the everyday tier: every part at its cheapest level (~2 min)
+#   ./run-tests.sh --all               the whole suite, with the long end-to-end runs (what .ci/run runs)
+#   ./run-tests.sh tests/unit -x       (the long tests of a file run only with --all)
 #   ./run-tests.sh --bench [options]   runs the benchmark instead (python -m benchmarks --help)
 # VENV_DIR=.venv-other PYTHON=python3.13 ./run-tests.sh ... runs them under another Python.
 set -euo pipefail
@@ -18,4 +20,14 @@ if [[ "${1:-}" == "--bench" ]]; then
     shift
     exec "$VENV_PY" -m benchmarks "$@"
 fi
-exec "$VENV_PY" -m pytest "$@"
+# --all, wherever it stands: the tests marked long too (pytest.ini's -m leaves them out; a later
+# -m wins, so one given after --all still chooses).
+args=()
+for arg in "$@"; do
+    if [[ "$arg" == "--all" ]]; then
+        args=(-m "not coldstart" "${args[@]}")
+    else
+        args+=("$arg")
+    fi
+done
+exec "$VENV_PY" -m pytest "${args[@]}"

@@ -1,6 +1,7 @@
 """Shared fixtures: fake AWS credentials (nothing here may reach AWS) and the built ffmpeg."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -45,3 +46,29 @@ def _fresh_clients():
     aws.client.cache_clear()
     yield
     aws.client.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def shared_synthesis(tmp_path_factory, ffmpeg):
+    """One synthesis per context for the whole session (the CDK takes ~15 s in Node each time).
+
+    emulator.synth.synthesize is wrapped for the session: a second call with the same context
+    (a local run, a deployment into moto, the benchmark's stack) gets the same cloud assembly,
+    in a session folder rather than the caller's. The assembly depends only on the context and
+    the code, and nothing writes into it after synthesis (emulator/deploy.py only reads it).
+    """
+    from emulator import synth as synth_module
+
+    real = synth_module.synthesize
+    assemblies: dict[str, object] = {}
+
+    def synthesize(context, outdir=None):
+        key = json.dumps(dict(context), sort_keys=True)
+        if key not in assemblies:
+            assemblies[key] = real(context, tmp_path_factory.mktemp("cdk.out"))
+        return assemblies[key]
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(synth_module, "synthesize", synthesize)
+    yield synthesize
+    patch.undo()

@@ -2,27 +2,27 @@
 from __future__ import annotations
 
 import io
-import platform
 
 import pytest
 from moto import mock_aws
 
 from emulator.deploy import deploy
+from emulator.local_run import LOCAL_CONTEXT, host_architecture
 from emulator.runtime import InProcessLambdas
 
-CONTEXT = {
-    "bucket_name": "e2e-connect-recordings",
-    "bucket_prefix": "connect/e2e/CallRecordings/",
-    "queue_poll_seconds": 1,
-    "lambda_architecture": "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64",
-}
+# The context ./cdk-deploy.sh --local synthesizes: the local-run tests and the ones below share
+# one synthesis (tests/conftest.py, shared_synthesis).
+CONTEXT = {**LOCAL_CONTEXT, "lambda_architecture": host_architecture()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_synthesis_per_context(shared_synthesis):
+    """Every synthesis in these tests, the local run's included, goes through the shared one."""
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory, ffmpeg):
-    from emulator.synth import synthesize
-
-    return synthesize(CONTEXT, tmp_path_factory.mktemp("cdk.out"))
+def synthesized(shared_synthesis):
+    return shared_synthesis(CONTEXT)
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from emulator.run import run_execution
 from emulator.runtime import scaled_retry_waits
 from emulator.samples import write_wav
 
-ROOT = "connect/e2e/CallRecordings/"
+pytestmark = pytest.mark.long  # state machine executions, one of them a ten-year backfill
+
+ROOT = "connect/local-instance/CallRecordings/"
 
 
 def s3():
@@ -73,7 +75,6 @@ def test_a_failed_day_does_not_stop_the_others_and_is_named_with_its_rerun_input
     assert all(s3().head_object(Bucket=deployment.bucket, Key=key)["StorageClass"] == "GLACIER_IR" for key in keys.values())
 
 
-@pytest.mark.slow
 def test_a_ten_year_backfill_where_every_day_fails_still_finishes_with_its_summary(stack, monkeypatch):
     """3,653 child executions, each failing (its enqueuer crashes on every attempt: the first and
     3 retries, with their backoff scaled down here): the Map's result stays 3 bytes a day (~11 KB, not the ~1.8 MB of

@@ -14,7 +14,9 @@ from emulator.run import run_execution
 from emulator.runtime import QueuePoller
 from emulator.samples import write_wav
 
-ROOT = "connect/e2e/CallRecordings/"
+pytestmark = pytest.mark.long  # state machine executions and a local run
+
+ROOT = "connect/local-instance/CallRecordings/"
 DAY = ROOT + "2022/01/01/"
 BAD = b"RIFF\x24\x00\x00\x00WAVEthis is not audio"
 INPUT = {"specific_date": "01/01/2022"}

@@ -20,6 +20,15 @@ def folder(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def good_folder(folder, tmp_path_factory):
+    """The same files without the undecodable one: a run that succeeds."""
+    good = tmp_path_factory.mktemp("good") / "good"
+    shutil.copytree(folder, good)
+    (good / "undecodable.wav").unlink()
+    return good
+
+
 def run(capsys, *argv) -> tuple[int, dict]:
     code = local_run.main([str(a) for a in argv])
     capsys.readouterr()
@@ -62,13 +71,11 @@ def test_undecodable_recording_exits_3_with_a_dead_letter_and_the_original_uncha
     assert f"the converted recordings: {before:,} -> {after:,} bytes ({before / after:.2f}x smaller)" in printed
 
 
-def test_a_second_run_converts_nothing_and_adds_no_version(tmp_path, folder, capsys):
-    good = tmp_path / "good"
-    shutil.copytree(folder, good)
-    (good / "undecodable.wav").unlink()
+@pytest.mark.long
+def test_a_second_run_converts_nothing_and_adds_no_version(tmp_path, good_folder, capsys):
     report_path = tmp_path / "report.json"
 
-    code = run(capsys, "--recordings", good, "--runs", 2, "--report", report_path)
+    code = run(capsys, "--recordings", good_folder, "--runs", 2, "--report", report_path)
     report = json.loads(report_path.read_text())
 
     assert code == 0
@@ -79,6 +86,7 @@ def test_a_second_run_converts_nothing_and_adds_no_version(tmp_path, folder, cap
     assert [o["versions"] for o in report["objects"] if o["outcome"] == "converted"] == [2, 2]
 
 
+@pytest.mark.long
 def test_invalid_input_exits_3_and_touches_nothing(tmp_path, folder, capsys):
     report_path = tmp_path / "report.json"
     code = run(capsys, "--recordings", folder, "--input", '{"specific_date": "13/45/2022"}', "--report", report_path)
@@ -104,6 +112,7 @@ def test_bad_arguments_exit_2_with_a_message(capsys, argv, says):
     assert says in capsys.readouterr().err
 
 
+@pytest.mark.long
 def test_dated_recordings_keep_their_days_and_run_as_a_range(tmp_path, capsys):
     root = tmp_path / "dated"
     write_wav(root / "2022" / "01" / "01" / "a.wav", 1, seed=1)
@@ -131,6 +140,7 @@ def test_dated_paths_must_start_with_a_day(tmp_path, capsys):
     assert "does not start with YYYY/MM/DD/" in capsys.readouterr().err
 
 
+@pytest.mark.long
 def test_unversioned_bucket_exits_3_with_versioning_required(tmp_path, folder, capsys):
     report_path = tmp_path / "report.json"
     assert run(capsys, "--recordings", folder, "--unversioned", "--report", report_path) == 3
@@ -139,6 +149,7 @@ def test_unversioned_bucket_exits_3_with_versioning_required(tmp_path, folder, c
     assert {o["outcome"] for o in report["objects"]} == {"untouched"}
 
 
+@pytest.mark.long
 def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, folder, capsys):
     report_path = tmp_path / "report.json"
     code, printed, _ = run_out(capsys, "--recordings", folder, "--input", '{"specific_date": "01/01/2022", "dry_run": true}', "--report", report_path)
@@ -155,15 +166,13 @@ def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, fol
     assert all(o["versions"] == 1 and o["outcome"] == "untouched" for o in report["objects"])
 
 
-def test_the_scheduled_input_finds_the_recordings_where_it_looks(tmp_path, folder, capsys):
+@pytest.mark.long
+def test_the_scheduled_input_finds_the_recordings_where_it_looks(tmp_path, good_folder, capsys):
     """--input '{}' is the scheduled run: the files are loaded on the day num_days_age days ago."""
     import datetime as dt
 
-    good = tmp_path / "good"
-    shutil.copytree(folder, good)
-    (good / "undecodable.wav").unlink()
     report_path = tmp_path / "report.json"
-    code, out, _ = run_out(capsys, "--recordings", good, "--input", "{}", "--report", report_path)
+    code, out, _ = run_out(capsys, "--recordings", good_folder, "--input", "{}", "--report", report_path)
     report = json.loads(report_path.read_text())
     scheduled = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)
     assert code == 0

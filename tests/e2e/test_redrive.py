@@ -2,6 +2,7 @@
 the messages the converter dead-lettered itself, and they convert once the cause is fixed."""
 from __future__ import annotations
 
+import pytest
 import json
 import shlex
 
@@ -11,7 +12,9 @@ from emulator.run import run_execution
 from emulator.runtime import QueuePoller
 from emulator.samples import write_wav
 
-KEY = "connect/e2e/CallRecordings/2022/01/01/broken-then-fixed.wav"
+pytestmark = pytest.mark.long  # a state machine execution and the redrive command
+
+KEY = "connect/local-instance/CallRecordings/2022/01/01/broken-then-fixed.wav"
 
 
 def queue_url_of(arn: str) -> str:

@@ -11,9 +11,9 @@ import pytest
 from emulator.run import run_execution
 from emulator.samples import write_wav
 
-DAY = "connect/e2e/CallRecordings/2022/01/01/"
+DAY = "connect/local-instance/CallRecordings/2022/01/01/"
 NO_RULE_WARNING = (
-    "no enabled lifecycle rule expires noncurrent versions under connect/e2e/CallRecordings/: the original recordings "
+    "no enabled lifecycle rule expires noncurrent versions under connect/local-instance/CallRecordings/: the original recordings "
     "stay billed at S3 Standard after conversion until one exists (README: 'Originals, versioning and the lifecycle rule')"
 )
 
@@ -73,6 +73,7 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
     assert execution.max_state_bytes <= 64 * 1024
 
 
+@pytest.mark.long
 def test_a_second_run_finds_nothing_to_do(stack, recordings):
     deployment, lambdas = stack
     key = DAY + "again.wav"
@@ -84,6 +85,7 @@ def test_a_second_run_finds_nothing_to_do(stack, recordings):
     assert len(s3().list_object_versions(Bucket=deployment.bucket, Prefix=key)["Versions"]) == 2
 
 
+@pytest.mark.long
 def test_an_empty_day_succeeds_with_zero_counts(stack):
     deployment, lambdas = stack
     execution = run_execution(deployment, lambdas, {"specific_date": "01/02/2022"})
@@ -91,10 +93,11 @@ def test_an_empty_day_succeeds_with_zero_counts(stack):
     assert (execution.output["listed"], execution.output["enqueued"]) == (0, 0)
 
 
+@pytest.mark.long
 def test_the_scheduled_input_processes_num_days_age_days_ago(stack, recordings):
     deployment, lambdas = stack
     day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)
-    key = f"connect/e2e/CallRecordings/{day:%Y/%m/%d}/scheduled.wav"
+    key = f"connect/local-instance/CallRecordings/{day:%Y/%m/%d}/scheduled.wav"
     s3().put_object(Bucket=deployment.bucket, Key=key, Body=recordings[1])
     execution = run_execution(deployment, lambdas, {"specific_date": ""})
     assert execution.status == "SUCCEEDED"
@@ -105,13 +108,13 @@ def test_the_scheduled_input_processes_num_days_age_days_ago(stack, recordings):
     assert execution.child_executions == 4
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     "execution_input, says",
     [
+        # Each refusal's message is proven in tests/unit/test_dates.py; here an object input and
+        # one that is not an object (the Catch's ResultPath "$" replaces the state), end to end.
         ({"specific_date": "13/45/2022"}, "not a calendar date"),
-        ({"specific_date": "02/29/2023"}, "not a calendar date"),
-        ({"specific_date": 20220101}, "must be a string"),
-        ({"specific_date": "01/01/2022", "extra": "nonsense"}, "unknown input key"),
         ("[1, 2]", "must be a JSON object"),
     ],
 )
@@ -128,6 +131,7 @@ def test_invalid_input_fails_in_the_first_state_and_touches_nothing(stack, recor
     assert s3().get_object(Bucket=deployment.bucket, Key=DAY + "untouched.wav")["Body"].read() == recordings[0]
 
 
+@pytest.mark.long
 def test_a_corrupt_recording_ends_the_run_in_recordings_failed(stack, recordings):
     deployment, lambdas = stack
     good, bad = DAY + "good.wav", DAY + "corrupt.wav"
@@ -147,6 +151,7 @@ def test_a_corrupt_recording_ends_the_run_in_recordings_failed(stack, recordings
     assert s3().head_object(Bucket=deployment.bucket, Key=good)["StorageClass"] == "GLACIER_IR"
 
 
+@pytest.mark.long
 def test_thousands_of_recordings_page_within_the_payload_bound(stack):
     deployment, lambdas = stack
     body = alaw_wav()

@@ -16,7 +16,9 @@ from botocore.exceptions import ClientError
 
 from emulator.iam import Identity, acting_as, assume
 
-PREFIX = "connect/e2e/CallRecordings/"
+pytestmark = pytest.mark.long  # a deployment into moto per test
+
+PREFIX = "connect/local-instance/CallRecordings/"
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -63,6 +63,7 @@ def test_a_state_output_of_exactly_256_kib_passes_one_byte_more_fails_naming_the
     assert "'Big'" in over["cause"]
 
 
+@pytest.mark.long  # what moto alone lets through: why the strict emulator exists
 def test_moto_alone_refuses_an_output_of_exactly_256_kib(moto_sfn):
     # What the strict emulator corrects: moto compares with `<`.
     assert run({"StartAt": "Big", "States": {"Big": pass_with_string(262_144 - 8)}})["status"] == "FAILED"
@@ -92,6 +93,7 @@ def test_states_all_does_not_catch_data_limit_exceeded(strict):
     assert "'aws-sdk:sqs' returned a result with a size exceeding" in execution["cause"]
 
 
+@pytest.mark.long  # what moto alone lets through: why the strict emulator exists
 def test_moto_alone_catches_data_limit_exceeded_with_states_all(moto_sfn):
     assert run(caught_oversized_result())["status"] == "SUCCEEDED"
 
@@ -127,6 +129,7 @@ def test_children_that_return_nothing_keep_the_map_result_small(strict):
     assert limits["largest_child"]["history_events"] == 6
 
 
+@pytest.mark.long  # what moto alone lets through: why the strict emulator exists
 def test_moto_alone_lets_a_map_result_over_256_kib_through(moto_sfn):
     execution = run(distributed_map({"Child": pass_with_string(1_000)}), {"items": list(range(300))})
     assert execution["status"] == "SUCCEEDED"
@@ -180,6 +183,7 @@ def test_a_tolerated_failure_percentage_lets_the_map_finish(strict):
     assert execution["status"] == "SUCCEEDED"
 
 
+@pytest.mark.long  # what moto alone lets through: why the strict emulator exists
 def test_moto_alone_ignores_a_failed_child(moto_sfn):
     assert run(distributed_map(FAILING_CHILD), {"items": list(range(8))})["status"] == "SUCCEEDED"
 
@@ -211,6 +215,7 @@ def test_an_execution_input_over_256_kib_fails_in_its_first_state(strict):
     assert "The input of state 'First' is 262,152 bytes" in execution["cause"]
 
 
+@pytest.mark.long  # what moto alone lets through: why the strict emulator exists
 def test_moto_alone_lets_an_input_over_256_kib_through_a_pass_state_s_input(moto_sfn):
     # (it refuses the Pass state's output instead: the same input, passed on)
     execution = run({"StartAt": "First", "States": {"First": {"Type": "Pass", "Result": 1, "End": True}}}, {"x": "i" * 262_144})

@@ -14,6 +14,8 @@ import pytest
 from stacks.config import is_cdk_key
 from stacks.preflight import context_from
 
+pytestmark = pytest.mark.long  # the CDK CLI's context precedence, through the CLI
+
 ROOT = Path(__file__).resolve().parents[2]
 # Writes the context the CLI passed (CDK_CONTEXT_JSON) and an empty assembly: no jsii, fast.
 DUMP_APP = """

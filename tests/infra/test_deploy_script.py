@@ -17,6 +17,8 @@ import pytest
 
 from fresh import BUILT_LAYERS, INSTALLED, ROOT, fresh_copy  # tests/infra/fresh.py
 
+pytestmark = pytest.mark.long  # ./cdk-deploy.sh driven end to end against fake AWS
+
 FAKE_NPX = r"""#!/usr/bin/env bash
 # Records the command line; `cdk synth` writes the bootstrap requirement the real CLI writes.
 printf '%s\n' "$*" >>"$FAKE_NPX_LOG"

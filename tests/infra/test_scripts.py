@@ -6,6 +6,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.long  # the scripts on fresh clones, the CDK CLI offline: minutes
+
 
 ROOT = Path(__file__).resolve().parents[2]
 

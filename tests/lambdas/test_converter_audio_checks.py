@@ -5,57 +5,22 @@ the right length whose audio is wrong (silence, the first half only, one leg's p
 the format and duration checks pass it, the audio check must not. Cancelling channels need no
 injection: ffmpeg converts them faithfully into silence. Each is refused as a ContentFailure with
 its numbers, and the original stays byte for byte. Recordings that convert correctly (the
-emulator's sample day, a Connect-style speech call) still do."""
+emulator's sample day: test_converter_corpus.py; a Connect-style speech call) still do."""
 from __future__ import annotations
 
-import json
 import wave
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 import converter
 from benchmarks import speech
-from emulator.samples import SAMPLE_DAY_SECONDS, write_sample_day
 from optimizer.conversion import ContentFailure, convert_recording, run_ffmpeg
-from optimizer.messages import Recording
-from optimizer.settings import Settings
+from tests.support import BUCKET, DAY, LambdaContext, assert_untouched, drain, put, sqs_event
 
-BUCKET = "connect-recordings-audio"
-PREFIX = "connect/acme/CallRecordings/"
-DAY = PREFIX + "2022/01/01/"
 SILENCE = 0xD5  # the A-law code of 0
-
-
-@pytest.fixture
-def aws(ffmpeg):
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        sqs = boto3.client("sqs")
-        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-        settings = Settings(bucket=BUCKET, bucket_prefix=PREFIX, target_class="GLACIER_IR", dlq_url=dlq, ffmpeg_path=ffmpeg)
-        yield s3, sqs, settings
-
-
-def put(s3, key: str, body: bytes) -> Recording:
-    response = s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    return Recording(bucket=BUCKET, key=key, etag=response["ETag"], size=len(body))
-
-
-def versions(s3, key: str) -> list[dict]:
-    listed = s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
-    return [v for v in listed if v["Key"] == key]
-
-
-def assert_untouched(s3, rec: Recording, body: bytes) -> None:
-    assert s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read() == body
-    assert len(versions(s3, rec.key)) == 1
-    assert s3.get_object_tagging(Bucket=BUCKET, Key=rec.key)["TagSet"] == []
 
 
 @pytest.fixture(scope="module")
@@ -99,65 +64,39 @@ def write_one_leg_flipped(ffmpeg: str, src: str, dst: str) -> None:
     ids=["silence", "first-half", "one-leg-flipped"],
 )
 def test_a_wrong_output_in_the_right_format_is_refused_and_the_original_kept(aws, call, convert, window):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + f"{convert.__name__}.wav", call)
 
     with pytest.raises(ContentFailure, match=r"^verification failed: the output does not match the source: " + window) as refused:
         convert_recording(rec, s3=s3, settings=settings, convert=convert)
 
     assert "(downmix at -2" in str(refused.value)  # the speech's level in that window
-    assert_untouched(s3, rec, call)
+    assert_untouched(s3, rec.key, call)
 
 
-def test_cancelling_channels_are_refused_through_the_handler_and_dead_lettered(aws, monkeypatch):
+def test_cancelling_channels_are_refused_through_the_handler_and_dead_lettered(aws):
     """The same speech on both channels, one inverted: ffmpeg's faithful downmix is silence."""
-    s3, sqs, settings = aws
-    for name, value in {"BUCKET_NAME": BUCKET, "BUCKET_PREFIX": PREFIX, "STORAGE_CLASS": "GLACIER_IR",
-                        "DLQ_URL": settings.dlq_url, "FFMPEG_PATH": settings.ffmpeg_path}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
+    s3 = aws.s3
     mono = speech.call(8, 8000).sum(axis=1)
     body = speech.wav_bytes(np.stack([mono, -mono], axis=1), 8000)
     rec = put(s3, DAY + "cancelling.wav", body)
-    event = {"Records": [{
-        "messageId": "m0", "receiptHandle": "r0", "body": rec.to_body(), "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1",
-    }]}  # fmt: skip
+    assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {"batchItemFailures": []}
 
-    class Context:
-        def get_remaining_time_in_millis(self) -> int:
-            return 600_000
-
-    assert converter.handler(event, Context()) == {"batchItemFailures": []}
-
-    (letter,) = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=settings.dlq_url, MaxNumberOfMessages=10)["Messages"]]
+    (letter,) = drain(aws.dlq_url)
     assert letter["key"] == rec.key
     assert letter["failure"]["reason"].startswith(
         "verification failed: channels cancel in the mono downmix: at 0-3 s the left channel is at -2"
     )
     assert "but the downmix (L + R) / 2 at digital silence" in letter["failure"]["reason"]
-    assert_untouched(s3, rec, body)
+    assert_untouched(s3, rec.key, body)
 
 
-def test_the_sample_day_still_converts(aws, tmp_path):
-    s3, _, settings = aws
-    for path in write_sample_day(tmp_path):
-        rec = put(s3, DAY + path.name, path.read_bytes())
-        outcome = convert_recording(rec, s3=s3, settings=settings)
-        assert outcome.outcome == "converted", (path.name, outcome)
-        assert outcome.audio["snr_db"] >= 30 and outcome.audio["worst_window_snr_db"] >= 30, (path.name, outcome.audio)
-    assert len(SAMPLE_DAY_SECONDS) == 12
-
-
-def test_a_connect_style_speech_call_converts_and_logs_what_was_measured(aws, monkeypatch, caplog):
-    s3, _, settings = aws
-    for name, value in {"BUCKET_NAME": BUCKET, "BUCKET_PREFIX": PREFIX, "STORAGE_CLASS": "GLACIER_IR",
-                        "DLQ_URL": settings.dlq_url, "FFMPEG_PATH": settings.ffmpeg_path}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
+def test_a_connect_style_speech_call_converts_and_logs_what_was_measured(aws, caplog):
+    s3, settings = aws.s3, aws.settings
     body = speech.wav_bytes(speech.call(60, 8000), 8000)
     rec = put(s3, DAY + "speech-call.wav", body)
 
-    outcome = converter.process_record(_record(rec), Settings.from_env(), None)
+    outcome = converter.process_record(SQSRecord(sqs_event(rec.to_body())["Records"][0]), aws.settings, None)
 
     assert outcome.outcome == "converted"
     assert s3.get_object_tagging(Bucket=BUCKET, Key=rec.key)["TagSet"] == [{"Key": "converted", "Value": "True"}]
@@ -166,9 +105,3 @@ def test_a_connect_style_speech_call_converts_and_logs_what_was_measured(aws, mo
     assert 30 <= outcome.audio["worst_window_snr_db"] <= outcome.audio["snr_db"] + 1 <= 45
     (logged,) = [r for r in caplog.records if r.name == "converter" and r.getMessage() == "recording"]
     assert logged.outcome == "converted" and logged.audio == outcome.audio  # one field of the JSON line
-
-
-def _record(rec: Recording):
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-    return SQSRecord({"messageId": "m0", "receiptHandle": "r0", "body": rec.to_body(), "attributes": {"ApproximateReceiveCount": "1"}})

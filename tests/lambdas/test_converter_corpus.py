@@ -6,44 +6,19 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from emulator.samples import write_sample_day
+from emulator.samples import SAMPLE_DAY_SECONDS, write_sample_day
 from optimizer.conversion import ContentFailure, convert_recording, ffmpeg_command
-from optimizer.messages import Recording
-from optimizer.settings import Settings
 from optimizer.wav import read_wav_info
+from tests.support import BUCKET, DAY, assert_untouched, put
 from tests.wav_corpus import CASES, build, chunk, fmt_chunk, riff
-
-BUCKET = "connect-recordings-test"
-DAY = "connect/acme/CallRecordings/2022/01/01/"
-
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, ffmpeg):
     directory = tmp_path_factory.mktemp("corpus")
     build(ffmpeg, directory)
     return directory
-
-
-@pytest.fixture
-def s3(ffmpeg):
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        yield client
-
-
-def settings(ffmpeg: str) -> Settings:
-    return Settings(bucket=BUCKET, bucket_prefix="connect/acme/CallRecordings/", ffmpeg_path=ffmpeg)
-
-
-def put(s3, name: str, body: bytes) -> Recording:
-    response = s3.put_object(Bucket=BUCKET, Key=DAY + name, Body=body)
-    return Recording(bucket=BUCKET, key=DAY + name, etag=response["ETag"], size=len(body))
 
 
 def ffmpeg_output(ffmpeg: str, source: Path, tmp_path: Path) -> bytes:
@@ -64,14 +39,14 @@ def audio_only(path: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "converted"], ids=lambda c: c.name)
-def test_valid_recording_converts_to_the_same_bytes_as_before(s3, corpus, ffmpeg, tmp_path, case):
+def test_valid_recording_converts_to_the_same_bytes_as_before(aws, corpus, ffmpeg, tmp_path, case):
     source = corpus / case.name
-    rec = put(s3, case.name, source.read_bytes())
+    rec = put(aws.s3, DAY + case.name, source.read_bytes())
 
-    outcome = convert_recording(rec, s3=s3, settings=settings(ffmpeg))
+    outcome = convert_recording(rec, s3=aws.s3, settings=aws.settings)
 
     assert outcome.outcome == "converted", outcome.reason
-    written = s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read()
+    written = aws.s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read()
     reference = source if case.expect_bytes == "same" else audio_only(source, tmp_path)
     assert written == ffmpeg_output(ffmpeg, reference, tmp_path)
     if case.expect_bytes == "audio_only":  # the trailing chunk is not in the audio any more
@@ -79,30 +54,32 @@ def test_valid_recording_converts_to_the_same_bytes_as_before(s3, corpus, ffmpeg
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "skipped"], ids=lambda c: c.name)
-def test_recording_already_in_the_target_format_is_skipped(s3, corpus, ffmpeg, case):
-    rec = put(s3, case.name, (corpus / case.name).read_bytes())
-    outcome = convert_recording(rec, s3=s3, settings=settings(ffmpeg))
+def test_recording_already_in_the_target_format_is_skipped(aws, corpus, ffmpeg, case):
+    rec = put(aws.s3, DAY + case.name, (corpus / case.name).read_bytes())
+    outcome = convert_recording(rec, s3=aws.s3, settings=aws.settings)
     assert (outcome.outcome, outcome.reason) == ("skipped", case.reason)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "failed"], ids=lambda c: c.name)
-def test_broken_recording_is_refused_with_its_reason_and_left_untouched(s3, corpus, ffmpeg, case):
+def test_broken_recording_is_refused_with_its_reason_and_left_untouched(aws, corpus, ffmpeg, case):
     original = (corpus / case.name).read_bytes()
-    rec = put(s3, case.name, original)
+    rec = put(aws.s3, DAY + case.name, original)
 
     with pytest.raises(ContentFailure, match=case.reason) as err:
-        convert_recording(rec, s3=s3, settings=settings(ffmpeg))
+        convert_recording(rec, s3=aws.s3, settings=aws.settings)
     assert err.value.kind == case.kind  # the class the run's summary counts it under
 
-    listed = s3.list_object_versions(Bucket=BUCKET, Prefix=rec.key)["Versions"]
-    assert len(listed) == 1
-    assert s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read() == original
-    assert s3.get_object_tagging(Bucket=BUCKET, Key=rec.key)["TagSet"] == []
+    assert_untouched(aws.s3, rec.key, original)
 
 
-def test_sample_day_converts_to_the_same_bytes_as_before(s3, ffmpeg, tmp_path):
-    for path in write_sample_day(tmp_path / "day"):
-        rec = put(s3, path.name, path.read_bytes())
-        assert convert_recording(rec, s3=s3, settings=settings(ffmpeg)).outcome == "converted"
-        written = s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read()
+def test_sample_day_converts_to_the_same_bytes_as_before_and_passes_the_audio_check(aws, ffmpeg, tmp_path):
+    paths = list(write_sample_day(tmp_path / "day"))
+    assert len(paths) == len(SAMPLE_DAY_SECONDS) == 12
+    for path in paths:
+        rec = put(aws.s3, DAY + path.name, path.read_bytes())
+        outcome = convert_recording(rec, s3=aws.s3, settings=aws.settings)
+        assert outcome.outcome == "converted", (path.name, outcome)
+        # The audio check (tests/lambdas/test_converter_audio_checks.py) passes them with margin.
+        assert outcome.audio["snr_db"] >= 30 and outcome.audio["worst_window_snr_db"] >= 30, (path.name, outcome.audio)
+        written = aws.s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read()
         assert written == ffmpeg_output(ffmpeg, path, tmp_path), path.name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import audioop  # the standard library up to 3.12, the audioop-lts package from 3.13 on (requirements-local.txt)
+import dataclasses
 import functools
 import io
 import json
@@ -10,55 +11,16 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
-from moto import mock_aws
 from pydub import AudioSegment
 
 import converter
-from emulator.samples import write_wav
 from optimizer.conversion import PermanentFailure, TransientFailure, convert_recording, run_ffmpeg
 from optimizer.messages import Recording
-from optimizer.settings import Settings
 from optimizer.wav import read_wav_info
-
-BUCKET = "connect-recordings-test"
-PREFIX = "connect/acme/CallRecordings/"
-DAY = PREFIX + "2022/01/01/"
-
-
-@pytest.fixture(scope="module")
-def stereo_wav(tmp_path_factory) -> bytes:
-    """3 seconds of a Connect-style recording: PCM 16-bit, 8 kHz, 2 channels."""
-    return write_wav(tmp_path_factory.mktemp("wav") / "call.wav", 3, seed=1).read_bytes()
-
-
-@pytest.fixture
-def aws(ffmpeg):
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        sqs = boto3.client("sqs")
-        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-        settings = Settings(bucket=BUCKET, bucket_prefix=PREFIX, target_class="GLACIER_IR", dlq_url=dlq, ffmpeg_path=ffmpeg)
-        yield s3, sqs, settings
-
-
-def put(s3, key: str, body: bytes, **extra) -> Recording:
-    response = s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
-    return Recording(bucket=BUCKET, key=key, etag=response["ETag"], size=len(body))
-
-
-def versions(s3, key: str) -> list[dict]:
-    listed = s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
-    return [v for v in listed if v["Key"] == key]
-
-
-def tags(s3, key: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
-
+from tests.support import BUCKET, DAY, LEDGER, LambdaContext, assert_untouched, drain, put, sqs_event, tags, versions
 
 def test_connect_recording_is_converted_in_place_keeping_everything(aws, stereo_wav):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     kms_key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     key = DAY + "c0ffee00-1111-2222-3333-444455556666_20220101T10:00_UTC.wav"
     rec = put(
@@ -121,7 +83,7 @@ TRICKY_KEYS = [
 
 @pytest.mark.parametrize("name", TRICKY_KEYS, ids=lambda n: n[:24])
 def test_any_key_s3_can_hold_is_converted_under_its_exact_key(aws, stereo_wav, name):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     key = DAY + name
     rec = put(s3, key, stereo_wav)
     # Through the real message format, as the enqueuer sends it.
@@ -140,50 +102,45 @@ def test_any_key_s3_can_hold_is_converted_under_its_exact_key(aws, stereo_wav, n
     ids=["empty", "truncated-header", "random-bytes"],
 )
 def test_bad_recording_fails_permanently_and_original_is_untouched(aws, body, reason):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     key = DAY + "bad.wav"
     rec = put(s3, key, body)
     with pytest.raises(PermanentFailure, match=reason):
         convert_recording(rec, s3=s3, settings=settings)
-    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
-    assert len(versions(s3, key)) == 1
-    assert s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] == []
+    assert_untouched(s3, key, body)
 
 
 def test_audio_ffmpeg_cannot_decode_fails_permanently_untouched(aws, stereo_wav):
     """A valid header over a codec ffmpeg refuses: the conversion step itself fails."""
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     bad = bytearray(stereo_wav)
     bad[22:24] = (0).to_bytes(2, "little")  # zero channels: the header parser refuses it
     rec = put(s3, DAY + "zero-channels.wav", bytes(bad))
     with pytest.raises(PermanentFailure):
         convert_recording(rec, s3=s3, settings=settings)
-    assert s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read() == bytes(bad)
+    assert_untouched(s3, rec.key, bytes(bad))
 
 
-def test_already_converted_is_skipped_without_a_new_version(aws, stereo_wav):
-    s3, _, settings = aws
+@pytest.mark.parametrize(
+    "second_run, outcome, storage_class, versions_after",
+    [
+        ({}, ("skipped", "already_converted"), "GLACIER_IR", 2),
+        ({"overwrite_converted": True, "target_class": "STANDARD_IA"}, ("converted", None), "STANDARD_IA", 3),
+    ],
+    ids=["skipped", "overwrite_converted"],
+)
+def test_a_converted_recording_is_converted_again_only_with_overwrite_converted(aws, stereo_wav, second_run, outcome, storage_class, versions_after):
+    s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + "twice.wav", stereo_wav)
     assert convert_recording(rec, s3=s3, settings=settings).outcome == "converted"
-    again = convert_recording(rec, s3=s3, settings=settings)
-    assert (again.outcome, again.reason) == ("skipped", "already_converted")
-    assert len(versions(s3, rec.key)) == 2
-
-
-def test_overwrite_converted_converts_again(aws, stereo_wav):
-    s3, _, settings = aws
-    rec = put(s3, DAY + "again.wav", stereo_wav)
-    convert_recording(rec, s3=s3, settings=settings)
-    from dataclasses import replace
-
-    outcome = convert_recording(rec, s3=s3, settings=replace(settings, overwrite_converted=True, target_class="STANDARD_IA"))
-    assert outcome.outcome == "converted"
-    assert s3.head_object(Bucket=BUCKET, Key=rec.key)["StorageClass"] == "STANDARD_IA"
-    assert len(versions(s3, rec.key)) == 3
+    again = convert_recording(rec, s3=s3, settings=dataclasses.replace(settings, **second_run))
+    assert (again.outcome, again.reason) == outcome
+    assert s3.head_object(Bucket=BUCKET, Key=rec.key)["StorageClass"] == storage_class
+    assert len(versions(s3, rec.key)) == versions_after
 
 
 def test_untagged_alaw_recording_is_skipped(aws, stereo_wav, ffmpeg, tmp_path):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
     src.write_bytes(stereo_wav)
     run_ffmpeg(ffmpeg, str(src), str(dst))
@@ -194,7 +151,7 @@ def test_untagged_alaw_recording_is_skipped(aws, stereo_wav, ffmpeg, tmp_path):
 
 
 def test_object_changed_between_read_and_write_is_not_overwritten(aws, stereo_wav):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + "race.wav", stereo_wav)
     newer = stereo_wav[:-800]  # someone writes a new version while we convert
 
@@ -209,7 +166,7 @@ def test_object_changed_between_read_and_write_is_not_overwritten(aws, stereo_wa
 
 
 def test_glacier_object_is_skipped_with_reason(aws, stereo_wav):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + "archived.wav", stereo_wav, StorageClass="GLACIER")
     outcome = convert_recording(rec, s3=s3, settings=settings)
     assert (outcome.outcome, outcome.reason) == ("skipped", "archived")
@@ -217,13 +174,13 @@ def test_glacier_object_is_skipped_with_reason(aws, stereo_wav):
 
 
 def test_gone_object_is_skipped(aws):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     outcome = convert_recording(Recording(BUCKET, DAY + "deleted.wav", '"x"', 10), s3=s3, settings=settings)
     assert (outcome.outcome, outcome.reason) == ("skipped", "gone")
 
 
 def test_object_outside_the_configured_prefix_is_refused(aws, stereo_wav):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     rec = put(s3, "elsewhere/2022/01/01/call.wav", stereo_wav)
     with pytest.raises(PermanentFailure, match="outside"):
         convert_recording(rec, s3=s3, settings=settings)
@@ -231,7 +188,7 @@ def test_object_outside_the_configured_prefix_is_refused(aws, stereo_wav):
 
 
 def test_ten_existing_tags_cannot_take_the_converted_tag(aws, stereo_wav):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + "tagged.wav", stereo_wav, Tagging=urlencode({f"k{i}": "v" for i in range(10)}))
     with pytest.raises(PermanentFailure, match="10 tags"):
         convert_recording(rec, s3=s3, settings=settings)
@@ -241,57 +198,26 @@ def test_ten_existing_tags_cannot_take_the_converted_tag(aws, stereo_wav):
 # --- the handler: batches, partial failures, the dead-letter queue --------------------------
 
 
-class Context:
-    def get_remaining_time_in_millis(self) -> int:
-        return 600_000
-
-
-def sqs_event(*bodies: str) -> dict:
-    return {
-        "Records": [
-            {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body, "attributes": {"ApproximateReceiveCount": "1"},
-             "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1"}
-            for i, body in enumerate(bodies)
-        ]
-    }  # fmt: skip
-
-
-@pytest.fixture
-def handler_env(aws, monkeypatch):
-    s3, sqs, settings = aws
-    for name, value in {
-        "BUCKET_NAME": BUCKET, "BUCKET_PREFIX": PREFIX, "STORAGE_CLASS": "GLACIER_IR",
-        "DLQ_URL": settings.dlq_url, "FFMPEG_PATH": settings.ffmpeg_path,
-    }.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    return s3, sqs, settings
-
-
-def dead_letters(sqs, url: str) -> list[dict]:
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
-    return [json.loads(m["Body"]) for m in messages]
-
-
-def test_one_bad_record_in_a_batch_only_it_fails(handler_env, stereo_wav):
-    s3, sqs, settings = handler_env
+def test_one_bad_record_in_a_batch_only_it_fails(aws, stereo_wav):
+    s3 = aws.s3
     good = put(s3, DAY + "good.wav", stereo_wav)
     corrupt = put(s3, DAY + "corrupt.wav", b"not audio at all")
 
-    response = converter.handler(sqs_event(good.to_body(), corrupt.to_body(), "{not json"), Context())
+    response = converter.handler(sqs_event(good.to_body(), corrupt.to_body(), "{not json"), LambdaContext())
 
     # Transient failures are the only ones SQS must retry; permanent ones go to the DLQ at once.
     assert response == {"batchItemFailures": []}
     assert tags(s3, good.key)["converted"] == "True"
     assert s3.get_object(Bucket=BUCKET, Key=corrupt.key)["Body"].read() == b"not audio at all"
-    letters = dead_letters(sqs, settings.dlq_url)
+    letters = drain(aws.dlq_url)
     by_key = {letter.get("key", "<raw>"): letter for letter in letters}
     assert set(by_key) == {corrupt.key, "<raw>"}
     assert "not a RIFF/WAVE" in by_key[corrupt.key]["failure"]["reason"]
     assert by_key["<raw>"]["raw_body"] == "{not json"
 
 
-def test_transient_failure_is_reported_for_that_record_only(handler_env, stereo_wav, monkeypatch):
-    s3, sqs, settings = handler_env
+def test_transient_failure_is_reported_for_that_record_only(aws, stereo_wav, monkeypatch):
+    s3 = aws.s3
     first = put(s3, DAY + "first.wav", stereo_wav)
     second = put(s3, DAY + "second.wav", stereo_wav)
     def flaky(ffmpeg, src, dst):
@@ -303,33 +229,29 @@ def test_transient_failure_is_reported_for_that_record_only(handler_env, stereo_
     flaky.calls = 0
     monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=flaky))
 
-    response = converter.handler(sqs_event(first.to_body(), second.to_body()), Context())
+    response = converter.handler(sqs_event(first.to_body(), second.to_body()), LambdaContext())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert "converted" not in tags(s3, first.key)
     assert tags(s3, second.key)["converted"] == "True"
-    assert dead_letters(sqs, settings.dlq_url) == []
+    assert drain(aws.dlq_url) == []
 
 
-def test_duplicate_delivery_converts_once(handler_env, stereo_wav):
-    s3, sqs, settings = handler_env
+def test_duplicate_delivery_converts_once(aws, stereo_wav):
+    s3 = aws.s3
     rec = put(s3, DAY + "dup.wav", stereo_wav)
-    response = converter.handler(sqs_event(rec.to_body(), rec.to_body()), Context())
+    response = converter.handler(sqs_event(rec.to_body(), rec.to_body()), LambdaContext())
     assert response == {"batchItemFailures": []}
     assert len(versions(s3, rec.key)) == 2
-    response = converter.handler(sqs_event(rec.to_body()), Context())
+    response = converter.handler(sqs_event(rec.to_body()), LambdaContext())
     assert len(versions(s3, rec.key)) == 2
 
 
-def test_record_is_deferred_when_the_invocation_is_about_to_time_out(handler_env, stereo_wav, capsys):
-    s3, sqs, settings = handler_env
+def test_record_is_deferred_when_the_invocation_is_about_to_time_out(aws, stereo_wav, capsys):
+    s3 = aws.s3
     rec = put(s3, DAY + "late.wav", stereo_wav)
 
-    class Late:
-        def get_remaining_time_in_millis(self) -> int:
-            return 1_000
-
-    response = converter.handler(sqs_event(rec.to_body()), Late())
+    response = converter.handler(sqs_event(rec.to_body()), LambdaContext(remaining_ms=1_000))
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert len(versions(s3, rec.key)) == 1
     (metrics_line,) = [line for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
@@ -339,52 +261,36 @@ def test_record_is_deferred_when_the_invocation_is_about_to_time_out(handler_env
 # --- counting: the run ledger and the last receive -------------------------------------------
 
 
-@pytest.fixture
-def ledger_env(handler_env, monkeypatch):
-    s3, sqs, settings = handler_env
-    boto3.client("dynamodb").create_table(
-        TableName="ledger", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-    )  # fmt: skip
-    monkeypatch.setenv("LEDGER_TABLE", "ledger")
-    monkeypatch.setenv("MAX_RECEIVE_COUNT", "3")
-    return s3, sqs, settings
-
-
-def test_outcomes_are_counted_once_per_recording_and_run_in_one_write_per_batch(ledger_env, stereo_wav, monkeypatch):
-    from dataclasses import replace
-
+def test_outcomes_are_counted_once_per_recording_and_run_in_one_write_per_batch(aws, stereo_wav, monkeypatch):
     from optimizer import ledger
 
-    s3, sqs, settings = ledger_env
-    a = replace(put(s3, DAY + "a.wav", stereo_wav), run="run-1")
-    b = replace(put(s3, DAY + "b.wav", stereo_wav), run="run-1")
-    bad = replace(put(s3, DAY + "bad.wav", b"nope"), run="run-2")
+    s3 = aws.s3
+    a = put(s3, DAY + "a.wav", stereo_wav, run="run-1")
+    b = put(s3, DAY + "b.wav", stereo_wav, run="run-1")
+    bad = put(s3, DAY + "bad.wav", b"nope", run="run-2")
     writes = []
     real_account = ledger.account
     monkeypatch.setattr(ledger, "account", lambda *args, **kw: (writes.append(args[2]), real_account(*args, **kw))[1])
 
     # a.wav twice in the batch (SQS delivers at least once): converted, then skipped, one outcome.
-    converter.handler(sqs_event(a.to_body(), b.to_body(), bad.to_body(), a.to_body()), Context())
+    converter.handler(sqs_event(a.to_body(), b.to_body(), bad.to_body(), a.to_body()), LambdaContext())
 
     dynamodb = boto3.client("dynamodb")
-    one = ledger.read(dynamodb, "ledger", "run-1")
+    one = ledger.read(dynamodb, LEDGER, "run-1")
     sizes = sum(s3.head_object(Bucket=BUCKET, Key=k)["ContentLength"] for k in (a.key, b.key))
     assert one == {"accounted": 2, "converted": 2, "bytes_before": 2 * len(stereo_wav), "bytes_after": sizes}
-    assert ledger.read(dynamodb, "ledger", "run-2") == {"accounted": 1, "failed": 1, "failed_not_wav": 1}  # by kind, for the summary
+    assert ledger.read(dynamodb, LEDGER, "run-2") == {"accounted": 1, "failed": 1, "failed_not_wav": 1}  # by kind, for the summary
     assert sorted(writes) == ["run-1", "run-2"]
     # Delivered once more later (a visibility timeout ran out mid-batch): nothing counted twice.
-    converter.handler(sqs_event(a.to_body()), Context())
-    assert ledger.read(dynamodb, "ledger", "run-1") == one
+    converter.handler(sqs_event(a.to_body()), LambdaContext())
+    assert ledger.read(dynamodb, LEDGER, "run-1") == one
 
 
-def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(ledger_env, stereo_wav, monkeypatch):
-    from dataclasses import replace
-
+def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(aws, stereo_wav, monkeypatch):
     from optimizer import ledger
 
-    s3, sqs, settings = ledger_env
-    rec = replace(put(s3, DAY + "flaky.wav", stereo_wav), run="run-3")
+    s3 = aws.s3
+    rec = put(s3, DAY + "flaky.wav", stereo_wav, run="run-3")
 
     def always_changed(ffmpeg, src, dst):
         run_ffmpeg(ffmpeg, src, dst)
@@ -396,58 +302,51 @@ def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(ledge
     always_changed.writes = 0
 
     monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=always_changed))
-    event = sqs_event(rec.to_body())
-    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
-    assert converter.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
-    assert dead_letters(sqs, settings.dlq_url) == []
+    assert converter.handler(sqs_event(rec.to_body(), receive_count=2), LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert drain(aws.dlq_url) == []
 
-    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "3"
-    assert converter.handler(event, Context()) == {"batchItemFailures": []}
-    (letter,) = dead_letters(sqs, settings.dlq_url)
+    assert converter.handler(sqs_event(rec.to_body(), receive_count=3), LambdaContext()) == {"batchItemFailures": []}
+    (letter,) = drain(aws.dlq_url)
     assert letter["key"] == rec.key and letter["failure"]["reason"].startswith("gave up after 3 attempts: TransientFailure")
-    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-3") == {"accounted": 1, "failed": 1, "failed_gave_up": 1}
+    assert ledger.read(boto3.client("dynamodb"), LEDGER, "run-3") == {"accounted": 1, "failed": 1, "failed_gave_up": 1}
     assert "converted" not in tags(s3, rec.key)
 
 
-def test_a_message_received_more_often_than_the_converter_may_try_is_dead_lettered_untried(ledger_env, stereo_wav, monkeypatch):
+def test_a_message_received_more_often_than_the_converter_may_try_is_dead_lettered_untried(aws, stereo_wav, monkeypatch):
     """Each earlier receive ended without an outcome (a crash, a timeout): the converter records
     the failure itself, before SQS's redrive policy (set higher) would move it without a word."""
-    from dataclasses import replace
-
     from optimizer import ledger
 
-    s3, sqs, settings = ledger_env
-    rec = replace(put(s3, DAY + "crashes.wav", stereo_wav), run="run-4")
+    s3 = aws.s3
+    rec = put(s3, DAY + "crashes.wav", stereo_wav, run="run-4")
     tried = []
     monkeypatch.setattr(converter, "convert_recording", lambda *a, **k: tried.append(a) or pytest.fail("tried again"))
-    event = sqs_event(rec.to_body())
-    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "4"  # MAX_RECEIVE_COUNT is 3
-    assert converter.handler(event, Context()) == {"batchItemFailures": []}
-    (letter,) = dead_letters(sqs, settings.dlq_url)
-    assert letter["key"] == rec.key and letter["failure"]["reason"].startswith("received 4 times: the converter stopped without an outcome on its 3 attempt(s)")
-    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-4") == {"accounted": 1, "failed": 1, "failed_crashed": 1}
+    assert aws.settings.max_receive_count == 3
+    assert converter.handler(sqs_event(rec.to_body(), receive_count=4), LambdaContext()) == {"batchItemFailures": []}
+    (letter,) = drain(aws.dlq_url)
+    assert letter["key"] == rec.key
+    assert letter["failure"]["reason"].startswith("received 4 times: the converter stopped without an outcome on its 3 attempt(s)")
+    assert ledger.read(boto3.client("dynamodb"), LEDGER, "run-4") == {"accounted": 1, "failed": 1, "failed_crashed": 1}
     assert tried == [] and "converted" not in tags(s3, rec.key)
 
 
-def test_an_outcome_the_ledger_could_not_take_goes_back_to_the_queue(ledger_env, stereo_wav, monkeypatch):
+def test_an_outcome_the_ledger_could_not_take_goes_back_to_the_queue(aws, stereo_wav, monkeypatch):
     """Otherwise the run would wait for it in vain; delivered again, it is accounted then."""
-    from dataclasses import replace
-
     from optimizer import ledger
 
-    s3, sqs, settings = ledger_env
-    rec = replace(put(s3, DAY + "ok.wav", stereo_wav), run="run-5")
+    s3 = aws.s3
+    rec = put(s3, DAY + "ok.wav", stereo_wav, run="run-5")
     real_account = ledger.account
 
     def busy(*args, **kwargs):
         raise ledger.LedgerConflict("the run's counters stayed busy after 8 attempts")
 
     monkeypatch.setattr(ledger, "account", busy)
-    assert converter.handler(sqs_event(rec.to_body()), Context()) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert tags(s3, rec.key)["converted"] == "True"  # the recording itself is done
     monkeypatch.setattr(ledger, "account", real_account)
-    assert converter.handler(sqs_event(rec.to_body()), Context()) == {"batchItemFailures": []}
-    assert ledger.read(boto3.client("dynamodb"), "ledger", "run-5") == {"accounted": 1, "skipped_already_converted": 1}
+    assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {"batchItemFailures": []}
+    assert ledger.read(boto3.client("dynamodb"), LEDGER, "run-5") == {"accounted": 1, "skipped_already_converted": 1}
 
 
 class _Refusing:
@@ -480,18 +379,17 @@ class _Refusing:
 def test_a_denial_fails_at_once_naming_the_permission_and_is_not_a_content_failure(aws, stereo_wav, method, code, message):
     from optimizer.conversion import ContentFailure
 
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + "denied.wav", stereo_wav)
     with pytest.raises(PermanentFailure) as err:
         convert_recording(rec, s3=_Refusing(s3, method, code, message), settings=settings)
     assert not isinstance(err.value, ContentFailure)  # the object is fine: nothing to remember about it
     assert message in str(err.value) and "kms:Decrypt" in str(err.value) and "s3:GetObject" in str(err.value)
-    assert s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read() == stereo_wav
-    assert len(versions(s3, rec.key)) == 1
+    assert_untouched(s3, rec.key, stereo_wav)
 
 
 def test_s3_refusing_the_new_version_is_permanent(aws, stereo_wav):
-    s3, _, settings = aws
+    s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + "invalid.wav", stereo_wav)
     refusing = _Refusing(s3, "put_object", "InvalidArgument", "The retain until date must be in the future!")
     with pytest.raises(PermanentFailure, match="S3 refused the new version .* retain until date"):

@@ -3,37 +3,14 @@ request, UnprocessedKeys asked again) and dropped from the page; counted, never 
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
-import enqueuer
 import lister
 from optimizer import aws as aws_clients
 from optimizer import known_failures, ledger
-
-BUCKET = "connect-recordings-test"
-PREFIX = "connect/acme/CallRecordings/"
-DAY = PREFIX + "2022/01/01/"
-
-
-@pytest.fixture
-def env(monkeypatch):
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        queue = boto3.client("sqs").create_queue(QueueName="work")["QueueUrl"]
-        boto3.client("dynamodb").create_table(
-            TableName="ledger", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-        )  # fmt: skip
-        for name, value in {"BUCKET_NAME": BUCKET, "BUCKET_PREFIX": PREFIX, "STORAGE_CLASS": "GLACIER_IR",
-                            "NUM_DAYS_AGE": "7", "QUEUE_URL": queue, "LEDGER_TABLE": "ledger"}.items():  # fmt: skip
-            monkeypatch.setenv(name, value)
-        yield s3, queue
-
+from tests.support import BUCKET, DAY, LEDGER, run_day
 
 def batch_get_calls() -> list[int]:
     """Keys asked per BatchGetItem call of the lister's own (cached) client."""
@@ -46,33 +23,16 @@ def batch_get_calls() -> list[int]:
 
 
 def remember(key: str, etag: str, reason: str = "not a RIFF/WAVE file (header missing or corrupt)", now=None) -> None:
-    known_failures.remember(boto3.client("dynamodb"), "ledger", key, etag, reason, run="earlier-run", now=now)
+    known_failures.remember(boto3.client("dynamodb"), LEDGER, key, etag, reason, run="earlier-run", now=now)
 
 
-def run_day(queue, execution_input=None, execution="exec-1") -> tuple[dict, list[str]]:
-    """One day's child execution, page after page, as the state machine drives it."""
-    execution_input = execution_input or {"specific_date": "01/01/2022"}
-    state = lister.handler({"action": "resolve", "input": execution_input, "execution": execution}, None)
-    (day,) = state["days"]
-    progress, pages = {}, 0
-    while True:
-        listed = lister.handler({"action": "list", "run": state["run"], "day": day, "progress": progress}, None)
-        json.dumps(listed)  # what Step Functions carries
-        progress = enqueuer.handler({"run": state["run"], "page": listed}, None)["progress"]
-        pages += 1
-        if progress["cursor"]["done"]:
-            break
-    sqs = boto3.client("sqs")
-    keys = []
-    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-        keys += [json.loads(m["Body"])["key"] for m in messages]
-        sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
-    counts = ledger.read(boto3.client("dynamodb"), "ledger", execution)
-    return {**counts, "pages": pages, "progress": progress}, keys
+def enqueued_keys(*args, **kwargs) -> tuple[dict, list[str]]:
+    counts, bodies = run_day(*args, **kwargs)
+    return counts, [body["key"] for body in bodies]
 
 
-def test_a_known_failure_is_counted_and_not_enqueued_a_changed_one_is(env):
-    s3, queue = env
+def test_a_known_failure_is_counted_and_not_enqueued_a_changed_one_is(aws):
+    s3 = aws.s3
     good = s3.put_object(Bucket=BUCKET, Key=DAY + "good.wav", Body=b"RIFF-good")
     bad = s3.put_object(Bucket=BUCKET, Key=DAY + "bad.wav", Body=b"RIFF-bad")
     replaced = s3.put_object(Bucket=BUCKET, Key=DAY + "replaced.wav", Body=b"RIFF-new")
@@ -81,17 +41,16 @@ def test_a_known_failure_is_counted_and_not_enqueued_a_changed_one_is(env):
     remember(DAY + "replaced.wav", '"etag-of-the-version-that-failed"')
     calls = batch_get_calls()
 
-    counts, enqueued = run_day(queue)
+    counts, enqueued = enqueued_keys(aws.queue_url)
 
     assert sorted(enqueued) == [DAY + "good.wav", DAY + "replaced.wav"]
     assert (counts["listed"], counts["enqueued"], counts["skipped_known_failure"], counts["skipped_not_audio"]) == (4, 2, 1, 1)
-    assert counts["progress"]["totals"]["skipped"]["known_failure"] == 1
     assert calls == [3]  # the page's three candidates in one request; notes.txt is never asked about
     assert good["ETag"] != bad["ETag"]
 
 
-def test_more_than_100_keys_on_a_page_are_asked_100_at_a_time(env):
-    s3, queue = env
+def test_more_than_100_keys_on_a_page_are_asked_100_at_a_time(aws):
+    s3 = aws.s3
     names = [f"{i:04d}.wav" for i in range(250)]
     etags = {name: s3.put_object(Bucket=BUCKET, Key=DAY + name, Body=name.encode())["ETag"] for name in names}
     bad = names[::10]  # 25 known failures spread over the page
@@ -99,20 +58,20 @@ def test_more_than_100_keys_on_a_page_are_asked_100_at_a_time(env):
         remember(DAY + name, etags[name])
     calls = batch_get_calls()
 
-    counts, enqueued = run_day(queue)
+    counts, enqueued = enqueued_keys(aws.queue_url)
 
     assert counts["pages"] == 1 and calls == [100, 100, 50]
     assert (counts["listed"], counts["skipped_known_failure"], counts["enqueued"]) == (250, 25, 225)
     assert sorted(enqueued) == sorted(DAY + n for n in names if n not in bad)
 
 
-def test_unprocessed_keys_are_asked_again_until_every_key_is_read(env, monkeypatch):
-    s3, queue = env
+def test_unprocessed_keys_are_asked_again_until_every_key_is_read(aws, monkeypatch):
+    s3 = aws.s3
     names = [f"{i:03d}.wav" for i in range(30)]
     etags = {name: s3.put_object(Bucket=BUCKET, Key=DAY + name, Body=name.encode())["ETag"] for name in names}
     for name in names[:3]:
         remember(DAY + name, etags[name])
-    monkeypatch.setattr(known_failures.time, "sleep", lambda s: None)
+    monkeypatch.setitem(known_failures.lookup.__kwdefaults__, "sleep", lambda s: None)  # the backoff, not waited
     client = aws_clients.client("dynamodb")
     real = client.batch_get_item
     asked: list[int] = []
@@ -130,47 +89,47 @@ def test_unprocessed_keys_are_asked_again_until_every_key_is_read(env, monkeypat
 
     monkeypatch.setattr(client, "batch_get_item", throttled)
 
-    counts, enqueued = run_day(queue)
+    counts, enqueued = enqueued_keys(aws.queue_url)
 
     assert asked == [30, 15, 8]
     assert (counts["skipped_known_failure"], counts["enqueued"]) == (3, 27)
     assert sorted(enqueued) == [DAY + n for n in names[3:]]
 
 
-def test_keys_still_unprocessed_fail_the_page_without_enqueueing(env, monkeypatch):
-    s3, queue = env
+def test_keys_still_unprocessed_fail_the_page_without_enqueueing(aws, monkeypatch):
+    s3 = aws.s3
     s3.put_object(Bucket=BUCKET, Key=DAY + "a.wav", Body=b"a")
-    monkeypatch.setattr(known_failures.time, "sleep", lambda s: None)
+    monkeypatch.setitem(known_failures.lookup.__kwdefaults__, "sleep", lambda s: None)  # the backoff, not waited
     client = aws_clients.client("dynamodb")
     monkeypatch.setattr(client, "batch_get_item", lambda **kw: {"Responses": {}, "UnprocessedKeys": kw["RequestItems"]})
     state = lister.handler({"action": "resolve", "input": {"specific_date": "01/01/2022"}, "execution": "e"}, None)
     with pytest.raises(known_failures.KnownFailuresUnavailable, match="after 8 BatchGetItem calls"):
         lister.handler({"action": "list", "run": state["run"], "day": state["days"][0], "progress": None}, None)
-    assert ledger.read(boto3.client("dynamodb"), "ledger", "e") == {}
+    assert ledger.read(boto3.client("dynamodb"), LEDGER, "e") == {}
 
 
-def test_retry_failed_enqueues_known_failures_without_reading_them(env):
-    s3, queue = env
+def test_retry_failed_enqueues_known_failures_without_reading_them(aws):
+    s3 = aws.s3
     bad = s3.put_object(Bucket=BUCKET, Key=DAY + "bad.wav", Body=b"RIFF-bad")
     remember(DAY + "bad.wav", bad["ETag"])
     calls = batch_get_calls()
-    counts, enqueued = run_day(queue, {"specific_date": "01/01/2022", "retry_failed": True})
+    counts, enqueued = enqueued_keys(aws.queue_url, {"specific_date": "01/01/2022", "retry_failed": True})
     assert enqueued == [DAY + "bad.wav"] and counts.get("skipped_known_failure", 0) == 0 and calls == []
 
 
-def test_an_expired_memory_is_ignored_even_before_dynamodb_deletes_it(env):
-    s3, queue = env
+def test_an_expired_memory_is_ignored_even_before_dynamodb_deletes_it(aws):
+    s3 = aws.s3
     bad = s3.put_object(Bucket=BUCKET, Key=DAY + "bad.wav", Body=b"RIFF-bad")
     remember(DAY + "bad.wav", bad["ETag"], now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=known_failures.TTL_DAYS + 1))
-    counts, enqueued = run_day(queue)
+    counts, enqueued = enqueued_keys(aws.queue_url)
     assert enqueued == [DAY + "bad.wav"] and counts.get("skipped_known_failure", 0) == 0
 
 
-def test_a_dry_run_counts_known_failures_the_same_way(env):
-    s3, queue = env
+def test_a_dry_run_counts_known_failures_the_same_way(aws):
+    s3 = aws.s3
     bad = s3.put_object(Bucket=BUCKET, Key=DAY + "bad.wav", Body=b"RIFF-bad")
     s3.put_object(Bucket=BUCKET, Key=DAY + "good.wav", Body=b"RIFF-good!")
     remember(DAY + "bad.wav", bad["ETag"])
-    counts, enqueued = run_day(queue, {"specific_date": "01/01/2022", "dry_run": True})
+    counts, enqueued = enqueued_keys(aws.queue_url, {"specific_date": "01/01/2022", "dry_run": True})
     assert enqueued == []
     assert (counts["skipped_known_failure"], counts["dry_recordings"], counts["dry_bytes"]) == (1, 1, len(b"RIFF-good!"))

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.long  # builds the layers from the wheel caches
+
 REPO = Path(__file__).resolve().parents[2]
 LAYERS = REPO / "layers"
 FFMPEG_BUILD = LAYERS / "ffmpeg" / "build"
@@ -126,6 +128,20 @@ def _stamp(path: Path) -> dict[str, str]:
 def _qemu_for(arch: str) -> str | None:
     q = QEMU_NAME[arch]
     return shutil.which(f"qemu-{q}-static") or shutil.which(f"qemu-{q}")
+
+
+def _copy_with_one_byte_flipped(wheel: Path, downloads: Path) -> None:
+    blob = bytearray(wheel.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (downloads / wheel.name).write_bytes(bytes(blob))
+
+
+def _assert_refused_for_its_hash(proc: subprocess.CompletedProcess, sha: str, out: Path) -> None:
+    """The build failed naming the hash it expected, and left neither a layer nor its stamp."""
+    assert proc.returncode != 0
+    assert f"expected {sha}" in proc.stdout + proc.stderr
+    assert "ERROR" in proc.stderr
+    assert not (out / HOST_ARCH).exists() and not (out / f".stamp-{HOST_ARCH}").exists()
 
 
 def _make_stereo_wav(path: Path, seconds: int = 1, rate: int = 8000) -> None:
@@ -285,20 +301,12 @@ def test_corrupted_cached_wheel_fails_the_build(built_layers, tmp_path):
     _, rows = _lock()
     downloads, out = tmp_path / "downloads", tmp_path / "build"
     downloads.mkdir()
-    good = FFMPEG_DOWNLOADS / rows[HOST_ARCH][2]
-    bad = downloads / good.name
-    blob = bytearray(good.read_bytes())
-    blob[len(blob) // 2] ^= 0xFF  # one flipped byte
-    bad.write_bytes(bytes(blob))
+    _copy_with_one_byte_flipped(FFMPEG_DOWNLOADS / rows[HOST_ARCH][2], downloads)
     proc = _run_script(
         LAYERS / "ffmpeg" / "build.sh", HOST_ARCH, timeout=120,
         FFMPEG_DOWNLOAD_DIR=str(downloads), FFMPEG_BUILD_DIR=str(out), FFMPEG_OFFLINE="1",
     )
-    assert proc.returncode != 0
-    assert f"expected {rows[HOST_ARCH][3]}" in proc.stdout + proc.stderr
-    assert "ERROR" in proc.stderr
-    assert not (out / HOST_ARCH).exists()
-    assert not (out / f".stamp-{HOST_ARCH}").exists()
+    _assert_refused_for_its_hash(proc, rows[HOST_ARCH][3], out)
 
 
 def test_wrong_expected_hash_fails_after_download(built_layers, tmp_path):
@@ -465,17 +473,12 @@ def test_python_layer_corrupted_cached_numpy_wheel_fails_the_build(python_layers
     _, _, file, sha = _native_lock()[HOST_ARCH]
     downloads, out = tmp_path / "downloads", tmp_path / "build"
     downloads.mkdir()
-    blob = bytearray((PY_DOWNLOADS / file).read_bytes())
-    blob[len(blob) // 2] ^= 0xFF  # one flipped byte
-    (downloads / file).write_bytes(bytes(blob))
+    _copy_with_one_byte_flipped(PY_DOWNLOADS / file, downloads)
     proc = _run_script(
         LAYERS / "python" / "build.sh", HOST_ARCH, timeout=300,
         PYLAYER_DOWNLOAD_DIR=str(downloads), PYLAYER_BUILD_DIR=str(out), PYLAYER_OFFLINE="1",
     )
-    assert proc.returncode != 0
-    assert f"expected {sha}" in proc.stdout + proc.stderr
-    assert "ERROR" in proc.stderr
-    assert not (out / HOST_ARCH).exists() and not (out / f".stamp-{HOST_ARCH}").exists()
+    _assert_refused_for_its_hash(proc, sha, out)
 
 
 def test_python_layer_wrong_expected_hash_fails_after_download(python_layers, tmp_path):

@@ -112,6 +112,25 @@ def test_invalid_input_names_the_problem_and_the_accepted_formats(execution_inpu
     assert_names_formats(message)
 
 
+@pytest.mark.parametrize(
+    "execution_input, problem",
+    [
+        ({"start_date": "01/05/2022", "end_date": "01/04/2022"}, "is after end_date"),
+        ({"start_date": "01/01/2010", "end_date": "01/02/2020"}, "at most 3653"),
+        ({"start_date": "01/01/2022", "end_date": "03/16/2024"}, "in the future"),
+        ({"start_date": "01/01/2022"}, "needs both start_date and end_date"),
+        ({"start_date": "2022-02-30", "end_date": "2022-03-01"}, "start_date '2022-02-30' is not a calendar date"),
+        ({"specific_date": "01/01/2022", "start_date": "01/01/2022", "end_date": "01/02/2022"}, "not both"),
+        ({"specific_date": "01/01/2022", "dry_run": "yes"}, "dry_run must be true or false"),
+    ],
+)
+def test_a_bad_range_or_option_is_refused_naming_the_problem(execution_input, problem):
+    """Moved from tests/e2e/test_operations_e2e.py, which keeps one range end to end."""
+    with pytest.raises(InvalidInput) as err:
+        resolve_request(execution_input, today=TODAY, num_days_age=AGE)
+    assert problem in str(err.value)
+
+
 @pytest.mark.parametrize("text", ["13/45/2022", "02/29/2023", "2022-1-5", "01-01-2022"])
 def test_invalid_date_text_is_quoted_in_the_message(text):
     with pytest.raises(InvalidInput, match=text):
@@ -134,12 +153,6 @@ def test_future_date_is_refused(text):
     assert "future" in message
     assert TODAY.isoformat() in message  # says what "today" was
     assert_names_formats(message)
-
-
-def test_invalid_input_is_the_step_functions_error_name():
-    # The state machine catches errors=["InvalidInput"]: the class name is the contract.
-    assert InvalidInput.__name__ == "InvalidInput"
-    assert issubclass(InvalidInput, Exception)
 
 
 # --- prefix -----------------------------------------------------------------------------------

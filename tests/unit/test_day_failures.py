@@ -7,6 +7,7 @@ from moto import mock_aws
 
 from optimizer import day_failures
 from optimizer.day_failures import ranges, rerun_inputs, with_failed_days
+from tests.support import create_ledger_table
 
 RUN = {"id": "r1", "days": 10, "dry_run": False, "start_date": "2022-01-01", "end_date": "2022-01-10"}
 CLEAN = {"failed": 0, "cause": None, "output": {"listed": 3}}
@@ -66,8 +67,7 @@ def test_the_cause_stays_bounded_when_failures_are_scattered():
 @mock_aws
 def test_record_is_idempotent_and_read_groups_days_by_error():
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(TableName="ledger", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")  # fmt: skip
+    create_ledger_table(dynamodb)
     for day in ("2022-01-02", "2022-01-01", "2022-01-02"):
         day_failures.record(dynamodb, "ledger", "r1", day, "States.TaskFailed", f"first cause {day}")
     day_failures.record(dynamodb, "ledger", "r1", "2022-01-05", "Sandbox.Timedout", "")

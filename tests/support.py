@@ -1,0 +1,114 @@
+"""Helpers shared by the tests that drive the handlers on moto: the ledger table as the stack
+creates it, a fake Lambda context, an SQS event as Lambda delivers it, and the checks on S3
+objects (the original untouched, the versions and tags of a key). Fixtures built on them are in
+tests/lambdas/conftest.py."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from optimizer.messages import Recording
+
+BUCKET = "connect-recordings-test"
+PREFIX = "connect/acme/CallRecordings/"
+DAY = PREFIX + "2022/01/01/"
+LEDGER = "ledger"
+
+
+def create_ledger_table(dynamodb: Any, name: str = LEDGER) -> str:
+    """The run ledger's table as stacks/ defines it: one string hash key, "run"."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+class LambdaContext:
+    """The part of Lambda's context object the handlers read."""
+
+    def __init__(self, remaining_ms: int = 600_000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def sqs_event(*bodies: str, receive_count: int = 1) -> dict:
+    """An SQS event as Lambda's event source mapping delivers it, one record per body."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": str(receive_count)},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def put(s3: Any, key: str, body: bytes, *, run: str = "", **extra: Any) -> Recording:
+    """Stores a recording and returns the message the enqueuer would send for it."""
+    response = s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
+    return Recording(bucket=BUCKET, key=key, etag=response["ETag"], size=len(body), run=run)
+
+
+def versions(s3: Any, key: str) -> list[dict]:
+    listed = s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
+    return [v for v in listed if v["Key"] == key]
+
+
+def tags(s3: Any, key: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
+
+
+def assert_untouched(s3: Any, key: str, body: bytes) -> None:
+    """The original as it was: the same bytes, no second version, no tag added."""
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
+    assert len(versions(s3, key)) == 1
+    assert tags(s3, key) == {}
+
+
+def drain(queue_url: str) -> list[dict]:
+    """Every message body on a queue (decoded), each deleted once read."""
+    sqs = boto3.client("sqs")
+    bodies: list[dict] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [json.loads(m["Body"]) for m in messages]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        )
+    return bodies
+
+
+def run_day(queue_url: str, execution_input: Any = None, execution: str = "exec-1") -> tuple[dict, list[dict]]:
+    """Drives the lister and the enqueuer the way one day's child execution does, page after
+    page, each state's data through JSON as Step Functions carries it. Returns the run's ledger
+    counts (with "pages" and the last "progress") and the bodies put on the work queue."""
+    import enqueuer
+    import lister
+    from optimizer import ledger
+
+    execution_input = {"specific_date": "01/01/2022"} if execution_input is None else execution_input
+    state = lister.handler({"action": "resolve", "input": execution_input, "execution": execution}, None)
+    (day,) = state["days"]
+    progress, pages = {}, 0
+    while True:
+        listed = json.loads(json.dumps(lister.handler({"action": "list", "run": state["run"], "day": day, "progress": progress}, None)))
+        progress = enqueuer.handler({"run": state["run"], "page": listed}, None)["progress"]
+        pages += 1
+        if progress["cursor"]["done"]:
+            break
+    counts = ledger.read(boto3.client("dynamodb"), LEDGER, execution)
+    return {**counts, "pages": pages, "progress": progress}, drain(queue_url)
