@@ -133,6 +133,7 @@ def cost_section(results: dict[str, Any], synth: Any) -> dict[str, Any] | None:
         dynamodb_read_units_per_recording=thousand.get("known_failure_read_units", 0) / thousand["recordings"],
     )
     from stacks.config import OptimizerConfig
+    from stacks.orchestration import MAX_RUN
 
     config = synth.config  # the defaults, but for the local run's 1-second queue poll
     settings = cost.Settings(
@@ -144,12 +145,7 @@ def cost_section(results: dict[str, Any], synth: Any) -> dict[str, Any] | None:
     longest_info = {"local_s": longest["converter_s"], "bytes": longest["bytes"] + longest["bytes_after"], "seconds_of_audio": longest["seconds_of_audio"]} if longest else None
     table = cost.memory_table(measured, settings, prices, MEMORY_SIZES, longest_info)
     peak = max((row["memory"]["sum_of_peaks_mb"] for row in rows.values() if "memory" in row), default=0.0)
-    try:
-        from stacks.orchestration import MAX_RUN
-
-        max_run_s = MAX_RUN.to_seconds()
-    except ImportError:
-        max_run_s = 14 * 86400
+    max_run_s = MAX_RUN.to_seconds()
     timeout_s = int(harness.function_property(synth, "converter", "Timeout") or 600)
     return {
         "measured": measured.__dict__,

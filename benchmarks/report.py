@@ -113,13 +113,10 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             and m["good_largest_channel_loss_db"] <= t["max_channel_loss_db"] < m["bad_smallest_channel_loss_db"])  # fmt: skip
     b = results.get("backfill")
     if b:
-        if b["status"] == "pending":
-            add("history events of the longest execution, 2,190-day backfill", "< 25,000", "pending (backfill issue)", None)
-        else:
-            add(f"history events of the longest execution, {b['days']:,}-day backfill", "< 25,000",
-                f"{b['longest_history_events']:,} (parent {b['parent_history_events']:,}; {_fmt(b['child_executions'])} child executions, "
-                f"largest {_fmt(b['largest_child_history_events'])}; {b['execution_status']} in {b['seconds']:.0f} s on the emulator)",
-                b["longest_history_events"] < 25_000 and b["execution_status"] == "SUCCEEDED")  # fmt: skip
+        add(f"history events of the longest execution, {b['days']:,}-day backfill", "< 25,000",
+            f"{b['longest_history_events']:,} (parent {b['parent_history_events']:,}; {_fmt(b['child_executions'])} child executions, "
+            f"largest {_fmt(b['largest_child_history_events'])}; {b['execution_status']} in {b['seconds']:.0f} s on the emulator)",
+            b["longest_history_events"] < 25_000 and b["execution_status"] == "SUCCEEDED")  # fmt: skip
     cost = results.get("cost")
     if cost:
         t = cost["per_1000_minutes"]

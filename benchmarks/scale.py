@@ -18,7 +18,6 @@ from .pipeline import Days, contact_key
 
 PAYLOAD_LIMIT = 64 * 1024  # the optimizer's promise (Step Functions allows 256 KB)
 BACKFILL_DAYS = 2190
-BACKFILL_PENDING = "pending (backfill issue): the state machine rejects {start_date, end_date} with InvalidInput"
 
 
 def long_key(prefix: str, day: dt.date, i: int, length: int = 1024) -> str:
@@ -109,9 +108,8 @@ def hundred_thousand_day(bench: Bench, days: Days, n: int = 100_000) -> dict[str
 def backfill_history(bench: Bench, *, days: int = BACKFILL_DAYS, first: dt.date = dt.date(2016, 1, 1), timeout_s: float = 3600) -> dict[str, Any]:
     """History events of the longest execution of a `days`-day backfill.
 
-    Input {"start_date", "end_date"} (YYYY-MM-DD, inclusive). A state machine without backfill
-    refuses it with InvalidInput: the row is then reported as pending. The longest execution is
-    the parent or the largest child execution (one per day) as the emulator reports them.
+    Input {"start_date", "end_date"} (YYYY-MM-DD, inclusive). The longest execution is the parent
+    or the largest child execution (one per day) as the emulator reports them.
     """
     from emulator.run import run_execution
 
@@ -120,10 +118,8 @@ def backfill_history(bench: Bench, *, days: int = BACKFILL_DAYS, first: dt.date 
     bench.put_tiny_objects(contact_key(bench.prefix, first + dt.timedelta(days=d), d) for d in range(0, days, 30))
     execution_input = {"start_date": first.isoformat(), "end_date": last.isoformat()}
     execution = run_execution(bench.deployment, bench.lambdas, execution_input, pollers=[DiscardingPoller(bench)], timeout_s=timeout_s)
-    if execution.status == "FAILED" and execution.error == "InvalidInput":
-        return {"status": "pending", "reason": BACKFILL_PENDING, "input": execution_input, "cause": execution.cause}
-    children = getattr(execution, "child_executions", None)
-    largest_child = getattr(execution, "largest_child_history_events", None)
+    children = execution.child_executions
+    largest_child = execution.largest_child_history_events
     return {
         "status": "measured",
         "input": execution_input,

@@ -10,7 +10,6 @@ count. Each child also gets the two execution events (started, ended) that AWS r
 """
 from __future__ import annotations
 
-import json
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -93,7 +92,3 @@ def _close(stats: HistoryStats, count: int | None) -> None:
     if count is not None:
         stats.children += 1
         stats.largest_child_events = max(stats.largest_child_events, count)
-
-
-def as_json(stats: HistoryStats) -> str:
-    return json.dumps({"children": stats.children, "largest_child_events": stats.largest_child_events, "largest_payload_bytes": stats.largest_payload_bytes})
