@@ -6,9 +6,17 @@ boto3 client and streams over HTTP, as on Lambda; this server (in the benchmark'
 streams objects from disk and writes uploads to disk.
 
 Only what the converter uses is served: GetObject, GetObjectTagging and a conditional
-PutObject, and DynamoDB's UpdateItem (the run ledger) answered with success. Uploads go to a separate file and do not replace the source, so one recording can be
-converted again and again to time it; the If-Match condition is checked against the source's
-ETag.
+PutObject, and DynamoDB's UpdateItem (the run ledger) answered with success. Uploads go to a
+separate file and do not replace the source, so one recording can be converted again and again to
+time it; the If-Match condition is checked against the source's ETag.
+
+Why not moto's ThreadedMotoServer (checked for issue 12): the child converts the *same* recording
+`repeats` times in one process (a warm container, converter_child.py), with no hook between the
+invocations; on moto the first conditional PutObject replaces the source with its A-law copy tagged
+converted=True, so every later invocation would skip it and the warm timings would measure nothing.
+moto also keeps every object in memory in the benchmark's process (a 4-hour source is 461 MB) and
+its server is slower than this one: 200 MB took 1.73 s to PUT and 0.66 s to GET on moto 5.2.5's
+server, 0.75 s and 0.53 s here (on this 2-core machine), time the converter would be charged for.
 """
 from __future__ import annotations
 
