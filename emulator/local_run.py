@@ -162,7 +162,12 @@ def step(label: str, stream: Any = None) -> Iterator[None]:
 
 class Progress:
     """Days listed and recordings done: a bar on a terminal, plain lines otherwise, at least every
-    HEARTBEAT_S seconds even when nothing moved (a backfill lists many empty days)."""
+    HEARTBEAT_S seconds even when nothing moved (a backfill lists many empty days).
+
+    Not tqdm (weighed for issue 12): off a terminal (CI, the cold start's 15-s silence check, a log
+    file) tqdm still redraws one line with carriage returns, so the plain lines would stay ours, and
+    the forced refresh when nothing moved too; tqdm would replace only the four lines of the bar.
+    """
 
     def __init__(self, total: int, *, already_done: int = 0, lambdas: Any = None, stream: Any = None) -> None:
         self.total, self.base, self.lambdas, self.stream = total, already_done, lambdas, stream or sys.stderr
