@@ -5,6 +5,7 @@ Nothing in emulator/ or lambdas/ is changed for this: requests are counted by wr
 botocore hook (the one place every mocked request passes), and invocations are timed by a
 subclass of the emulator's in-process Lambda runtime.
 """
+
 from __future__ import annotations
 
 import collections
@@ -167,11 +168,16 @@ class FfmpegTimer:
             subprocess.run = original  # type: ignore[assignment]
 
 
-def count(requests: Mapping[Key, int], caller: str | None = None, service: str | None = None, operation: str | None = None) -> int:
+def count(
+    requests: Mapping[Key, int], caller: str | None = None, service: str | None = None, operation: str | None = None
+) -> int:
     return sum(
-        n for (c, s, o), n in requests.items()
-        if (caller is None or c == caller) and (service is None or s == service) and (operation is None or o == operation)
-    )  # fmt: skip
+        n
+        for (c, s, o), n in requests.items()
+        if (caller is None or c == caller)
+        and (service is None or s == service)
+        and (operation is None or o == operation)
+    )
 
 
 def by_operation(requests: Mapping[Key, int], caller: str) -> dict[str, int]:

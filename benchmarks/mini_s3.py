@@ -18,6 +18,7 @@ moto also keeps every object in memory in the benchmark's process (a 4-hour sour
 its server is slower than this one: 200 MB took 1.73 s to PUT and 0.66 s to GET on moto 5.2.5's
 server, 0.75 s and 0.53 s here (on this 2-core machine), time the converter would be charged for.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -187,8 +188,11 @@ class _Handler(BaseHTTPRequestHandler):
         if target.startswith("DynamoDB_") and operation == "UpdateItem":
             self._reply(200, {"Content-Type": "application/x-amz-json-1.0"}, b"{}")
         else:
-            self._reply(400, {"Content-Type": "application/x-amz-json-1.0"},
-                        json.dumps({"__type": "UnknownOperationException", "message": target}).encode())  # fmt: skip
+            self._reply(
+                400,
+                {"Content-Type": "application/x-amz-json-1.0"},
+                json.dumps({"__type": "UnknownOperationException", "message": target}).encode(),
+            )
 
     def _receive_body(self, target: Path) -> int:
         """Writes the request body to `target`; aws-chunked bodies are decoded."""

@@ -8,6 +8,7 @@ one worker runs one child at a time, from its first state to its last; the Task 
 started, succeeded) that moto emits from other threads are three per task state and are added by
 count. Each child also gets the two execution events (started, ended) that AWS records.
 """
+
 from __future__ import annotations
 
 import threading

@@ -4,6 +4,7 @@ and the SQS -> converter event source with batches and partial batch responses.
 With a strict deployment (the default), `installed()` also holds the emulator to AWS's rules:
 each handler's requests are signed with its own role's credentials and judged by IAM
 (emulator.iam), and every execution by Step Functions' quotas (emulator.quotas)."""
+
 from __future__ import annotations
 
 import importlib
@@ -70,7 +71,7 @@ def _layer_path(spec: FunctionSpec, value: str) -> str:
     if not value.startswith("/opt/"):
         return value
     for layer in spec.layer_dirs:
-        candidate = layer / value[len("/opt/"):]
+        candidate = layer / value[len("/opt/") :]
         if candidate.exists():
             return str(candidate)
     return value
@@ -129,8 +130,10 @@ class InProcessLambdas:
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
             # Metrics in embedded metric format are printed to stdout, as on Lambda: into the log.
             # Its requests are signed with its role's credentials, as Lambda provides them.
-            with _function_environment(spec), redirect_stdout(self.log_stream or sys.stdout), strict_iam.acting_as(
-                self.deployment.identity_of(function_name)
+            with (
+                _function_environment(spec),
+                redirect_stdout(self.log_stream or sys.stdout),
+                strict_iam.acting_as(self.deployment.identity_of(function_name)),
             ):
                 try:
                     result = handler(event, LambdaContext(spec))
@@ -211,10 +214,15 @@ def _serialize_engine_clients() -> list[tuple[Any, Any]]:
 
 def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     return {
-        name: {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
-               "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+        name: {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
         for name, value in attributes.items()
-    }  # fmt: skip
+    }
 
 
 @dataclass
@@ -246,20 +254,30 @@ class QueuePoller:
 
     def _poll_once(self) -> PollResult:
         response = self.sqs.receive_message(
-            QueueUrl=self.source.queue_url, MaxNumberOfMessages=self.source.batch_size,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
-        )  # fmt: skip
+            QueueUrl=self.source.queue_url,
+            MaxNumberOfMessages=self.source.batch_size,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         messages = response.get("Messages", [])
         if not messages:
             return PollResult()
         event = {
             "Records": [
-                {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                 "attributes": m.get("Attributes", {}), "messageAttributes": _lambda_message_attributes(m.get("MessageAttributes", {})),
-                 "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": self.source.queue_arn, "awsRegion": REGION}
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": _lambda_message_attributes(m.get("MessageAttributes", {})),
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.source.queue_arn,
+                    "awsRegion": REGION,
+                }
                 for m in messages
             ]
-        }  # fmt: skip
+        }
         for m in messages:
             try:
                 self.keys_seen.add(json.loads(m["Body"])["key"])
@@ -274,12 +292,16 @@ class QueuePoller:
         retry = [m for m in messages if m["MessageId"] in failed_ids]
         if done:
             self.sqs.delete_message_batch(
-                QueueUrl=self.source.queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+                QueueUrl=self.source.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
         if retry:
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.source.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(retry)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(retry)
+                ],
             )
         step = PollResult(received=len(messages), failed=len(retry), completed=len(done))
         self.totals.received += step.received

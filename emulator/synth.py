@@ -1,4 +1,5 @@
 """Synthesizing the real stack in-process, with asset paths recorded in the template."""
+
 from __future__ import annotations
 
 import os
@@ -29,4 +30,6 @@ def synthesize(context: Mapping[str, Any], outdir: str | os.PathLike[str]) -> Sy
     stack = add_optimizer_stack(app)
     assembly = app.synth()
     artifact = assembly.get_stack_by_name(stack.stack_name)
-    return Synthesized(template=artifact.template, outdir=Path(assembly.directory), config=stack.config, stack_name=stack.stack_name)
+    return Synthesized(
+        template=artifact.template, outdir=Path(assembly.directory), config=stack.config, stack_name=stack.stack_name
+    )

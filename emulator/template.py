@@ -1,5 +1,6 @@
 """The few CloudFormation intrinsics the optimizer's template uses, resolved against the
 resources the emulator created."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -26,7 +27,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (name, arg), = node.items()
+            ((name, arg),) = node.items()
             if name == "Ref":
                 return self._lookup(self.refs, arg, f"Ref {arg}")
             if name == "Fn::GetAtt":

@@ -43,7 +43,7 @@ class PriceError(ValueError):
 @dataclass(frozen=True)
 class Tier:
     up_to_gb: float | None  # cumulative upper bound of the tier; None = no bound
-    usd: float              # $ per GB-month inside the tier
+    usd: float  # $ per GB-month inside the tier
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,9 @@ def parse_prices(data: Any, path: str = "<data>") -> Prices:
         sfn_per_1000_transitions=float(data["stepfunctions"]["standard_per_1000_transitions"]),
         sfn_source=data["stepfunctions"]["source"],
         lambda_={
-            arch: LambdaPrice(float(lam[arch]["per_gb_second"]), float(lam[arch]["per_million_requests"]), lam[arch]["source"])
+            arch: LambdaPrice(
+                float(lam[arch]["per_gb_second"]), float(lam[arch]["per_million_requests"]), lam[arch]["source"]
+            )
             for arch in ARCHITECTURES
         },
         path=path,

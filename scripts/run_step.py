@@ -10,6 +10,7 @@ fails its last lines are shown and its exit status is returned: a failure is nev
 
 Standard library only: it runs before .venv exists, with the Python the scripts found.
 """
+
 from __future__ import annotations
 
 import collections
@@ -22,7 +23,14 @@ import time
 from typing import IO, Sequence
 
 HEARTBEAT_S = float(os.environ.get("SETUP_HEARTBEAT_SECONDS", "10"))
-PIP_NOTABLE = ("Collecting ", "Downloading ", "Installing collected packages", "Successfully installed", "ERROR", "error:")
+PIP_NOTABLE = (
+    "Collecting ",
+    "Downloading ",
+    "Installing collected packages",
+    "Successfully installed",
+    "ERROR",
+    "error:",
+)
 
 
 def _say(text: str, stream: IO[str]) -> None:
@@ -34,12 +42,15 @@ def _shorten(line: str, width: int = 110) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def run(label: str, command: Sequence[str], *, pip: bool = False, expect: str = "", stream: IO[str] = sys.stderr) -> int:
+def run(
+    label: str, command: Sequence[str], *, pip: bool = False, expect: str = "", stream: IO[str] = sys.stderr
+) -> int:
     started = time.monotonic()
     _say(f"{label}{f' ({expect})' if expect else ''} ...", stream)
     try:
-        process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                   errors="replace")  # fmt: skip
+        process = subprocess.Popen(
+            list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace"
+        )
     except OSError as exc:
         _say(f"{label}: cannot start {command[0]!r}: {exc.strerror}", stream)
         return 127

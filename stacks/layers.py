@@ -1,4 +1,5 @@
 """The prebuilt Lambda layers (built by layers/build.sh, never at synth time)."""
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,9 @@ def python_layer_dir(architecture: str) -> str:
 
 
 class OptimizerLayers(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, architecture: lambda_.Architecture, runtime: lambda_.Runtime) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, architecture: lambda_.Architecture, runtime: lambda_.Runtime
+    ) -> None:
         super().__init__(scope, construct_id)
         self.ffmpeg = lambda_.LayerVersion(
             self,

@@ -14,6 +14,7 @@ Everything else the converter refuses (outside the scope, SSE-C, 10 tags already
 and every transient failure can be fixed without changing the object, so it is never remembered:
 the next run tries it again.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -82,7 +83,9 @@ def failure_item(key: str, etag: str, reason: str, *, run: str, now: dt.datetime
     return item
 
 
-def remember(dynamodb: Any, table: str, key: str, etag: str, reason: str, *, run: str = "", now: dt.datetime | None = None) -> bool:
+def remember(
+    dynamodb: Any, table: str, key: str, etag: str, reason: str, *, run: str = "", now: dt.datetime | None = None
+) -> bool:
     """Writes (or replaces: the latest reason, a new lifetime) the object's failure. False when
     there is no table to write to."""
     if not table:
@@ -97,7 +100,7 @@ def parse_item(item: Mapping[str, Any]) -> KnownFailure | None:
     if not partition.startswith(PARTITION_PREFIX) or "etag" not in item:
         return None
     return KnownFailure(
-        key=partition[len(PARTITION_PREFIX):],
+        key=partition[len(PARTITION_PREFIX) :],
         etag=item["etag"]["S"],
         reason=item.get("reason", {}).get("S", ""),
         failed_at=item.get("failed_at", {}).get("S", ""),
@@ -133,8 +136,10 @@ def lookup(
     unique = list(dict.fromkeys(keys))  # BatchGetItem refuses duplicate keys
     if not table or not unique:
         return result
-    projection = {"ProjectionExpression": "#p, #e, #r, #f, #x",
-                  "ExpressionAttributeNames": {"#p": "run", "#e": "etag", "#r": "reason", "#f": "failed_at", "#x": "expires_at"}}  # fmt: skip
+    projection = {
+        "ProjectionExpression": "#p, #e, #r, #f, #x",
+        "ExpressionAttributeNames": {"#p": "run", "#e": "etag", "#r": "reason", "#f": "failed_at", "#x": "expires_at"},
+    }
     for batch in chunks(unique):
         request: dict[str, Any] = {table: {"Keys": [{"run": {"S": partition_key(k)}} for k in batch], **projection}}
         for attempt in range(max_attempts):
@@ -165,7 +170,9 @@ def is_known(item: Sequence[Any], known: KnownFailure | None, now_epoch: float) 
     return known is not None and known.etag == item[1] and known.expires_at > now_epoch
 
 
-def drop_known_failures(page: Page, prefix: str, known: Mapping[str, KnownFailure], now_epoch: float) -> list[KnownFailure]:
+def drop_known_failures(
+    page: Page, prefix: str, known: Mapping[str, KnownFailure], now_epoch: float
+) -> list[KnownFailure]:
     """Removes the page's known failures from its items and counts them; returns them (to log).
 
     The page may then end in a partial SQS batch (one more SendMessageBatch for that page)."""

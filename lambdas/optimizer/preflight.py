@@ -1,4 +1,5 @@
 """Checks of the bucket before anything is listed: originals must survive the rewrite."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -24,7 +25,10 @@ PROBE_DAYS = 7  # how many of the run's first days are looked at for one recordi
 def first_recording(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
     for prefix in prefixes[:PROBE_DAYS]:
         for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=100).get("Contents", []):
-            if obj["Key"].lower().endswith(".wav") and obj.get("StorageClass", "STANDARD") not in ("GLACIER", "DEEP_ARCHIVE"):
+            if obj["Key"].lower().endswith(".wav") and obj.get("StorageClass", "STANDARD") not in (
+                "GLACIER",
+                "DEEP_ARCHIVE",
+            ):
                 return obj["Key"]
     return None
 
@@ -72,7 +76,12 @@ def _rule_prefix(rule: Mapping[str, Any]) -> str | None:
 def expires_noncurrent(rules: list[Mapping[str, Any]], prefix: str) -> bool:
     for rule in rules:
         rule_prefix = _rule_prefix(rule)
-        if rule.get("Status") == "Enabled" and "NoncurrentVersionExpiration" in rule and rule_prefix is not None and prefix.startswith(rule_prefix):
+        if (
+            rule.get("Status") == "Enabled"
+            and "NoncurrentVersionExpiration" in rule
+            and rule_prefix is not None
+            and prefix.startswith(rule_prefix)
+        ):
             return True
     return False
 
