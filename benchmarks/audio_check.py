@@ -72,7 +72,7 @@ def figures(src: Path, dst: Path) -> dict[str, float]:
 def margins(ffmpeg: Path, work: Path, seconds: float = 10, rates: tuple[int, ...] = RATES) -> dict[str, Any]:
     from optimizer import audio
 
-    good = []
+    good: list[dict[str, Any]] = []
     for rate in rates:
         for encoding in speech.ENCODINGS:
             for channels in (1, 2):
@@ -111,7 +111,7 @@ def margins(ffmpeg: Path, work: Path, seconds: float = 10, rates: tuple[int, ...
             }
         )
 
-    bad = []
+    bad: list[dict[str, Any]] = []
     for rate in (8000, 48000):
         call = speech.call(seconds, rate)
         src = speech.write(work / "in.wav", call, rate)
@@ -190,7 +190,7 @@ def cost(ffmpeg: Path, src: Path, work: Path, repeats: int) -> dict[str, Any]:
         "bare_ffmpeg_s": statistics.median(bare),
         "check_s": statistics.median(checks),
         "ratio": statistics.median(checks) / statistics.median(bare),
-        "ratio_all": [c / b for c, b in zip(checks, bare)],
+        "ratio_all": [c / b for c, b in zip(checks, bare, strict=True)],
         "measured": result.log_field(),
     }
 
@@ -236,7 +236,8 @@ def measure(ffmpeg: Path, data_dir: Path, *, quick: bool) -> dict[str, Any]:
         }
     h = results["hour_8k"]
     print(
-        f"  audio check, 1 h at 8 kHz: {h['check_s']:.3f} s against {h['bare_ffmpeg_s']:.3f} s of bare ffmpeg ({h['ratio']:.2f})",
+        f"  audio check, 1 h at 8 kHz: {h['check_s']:.3f} s against {h['bare_ffmpeg_s']:.3f} s of bare ffmpeg "
+        f"({h['ratio']:.2f})",
         file=sys.stderr,
     )
     return results

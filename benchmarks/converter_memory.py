@@ -257,7 +257,8 @@ def run_converter(
     failures = sum(i["batch_item_failures"] for i in measures["invocations"])
     if failures or len(uploads) != repeats:
         raise RuntimeError(
-            f"{key}: {failures} failed record(s), {len(uploads)} upload(s) for {repeats} invocation(s); see {workdir / 'child.log'}"
+            f"{key}: {failures} failed record(s), {len(uploads)} upload(s) for {repeats} invocation(s); see "
+            f"{workdir / 'child.log'}"
         )
     measures["sampled"] = samples.__dict__
     measures["upload_bytes"] = uploads[-1].bytes
@@ -294,11 +295,11 @@ def measure(synth: Any, lengths: list[tuple[int, int]], *, data_dir: Path, memor
                 path = write_recording(data_dir / f"connect-{seconds}s.wav", seconds, ffmpeg)
                 key = f"{prefix}bench-{seconds}s_20220101T10:00_UTC.wav"
                 mini.add(key, path)
-                common = dict(env=env, scratch=scratch, timeout_s=timeout_s, memory_mb=memory_mb, workdir=work)
-                if repeats > 1:
-                    bare_ffmpeg_seconds(
-                        ffmpeg, path, work / "bare-out.wav", 1
-                    )  # warm: binary and file in the page cache
+                common: dict[str, Any] = dict(
+                    env=env, scratch=scratch, timeout_s=timeout_s, memory_mb=memory_mb, workdir=work
+                )
+                if repeats > 1:  # warm: binary and file in the page cache
+                    bare_ffmpeg_seconds(ffmpeg, path, work / "bare-out.wav", 1)
                 bare = bare_ffmpeg_seconds(ffmpeg, path, work / "bare-out.wav", repeats)
                 memory_only = seconds in memory_lengths and repeats <= 1
                 speed = run_converter(mini, key, repeats=repeats, **common) if repeats and not memory_only else None
@@ -307,16 +308,18 @@ def measure(synth: Any, lengths: list[tuple[int, int]], *, data_dir: Path, memor
                     if seconds in memory_lengths
                     else None
                 )
-                handler = [i["seconds"] for i in (speed or memory)["invocations"]]
+                measured = speed or memory
+                assert measured is not None, f"{seconds} s: neither a speed nor a memory run"
+                handler = [i["seconds"] for i in measured["invocations"]]
                 row = {
                     "seconds_of_audio": seconds,
                     "bytes": path.stat().st_size,
-                    "bytes_after": (speed or memory)["upload_bytes"],
+                    "bytes_after": measured["upload_bytes"],
                     "repeats": len(handler),
                     "bare_ffmpeg_s": statistics.median(bare) if bare else None,
                     "converter_s": statistics.median(handler),
                     "audio_s_per_s_converter": seconds / statistics.median(handler),
-                    "import_s": (speed or memory)["import_s"],
+                    "import_s": measured["import_s"],
                 }
                 if bare:
                     row["audio_s_per_s_bare"] = seconds / statistics.median(bare)

@@ -25,7 +25,8 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     p = results.get("pipeline")
     if p:
         add(
-            f"marginal wall time per {p['recording_seconds'] / 60:.0f}-min recording, full local pipeline / one bare ffmpeg pass "
+            f"marginal wall time per {p['recording_seconds'] / 60:.0f}-min recording, full local pipeline / one bare "
+            "ffmpeg pass "
             f"({p['sizes'][0]} and {p['sizes'][1]} recordings, {p['pairs']} pair(s))",
             "≤ 1.5",
             f"{p['ratio']:.2f} ({p['marginal_s_per_recording'] * 1000:.1f} ms / {p['bare_ffmpeg_s'] * 1000:.1f} ms; "
@@ -58,7 +59,8 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             "DynamoDB reads to check 1,000 listed keys for known failures (lister, BatchGetItem)",
             "batched: ≤ ⌈keys / 100⌉ + 1 per page",
             f"{e['batch_get_item']} requests ({e['pages']} pages), {e['known_failure_read_units']:g} read units "
-            f"(0.5 per key, eventually consistent: ${e['known_failure_read_units'] * DYNAMODB_READ_PER_MILLION / 1e6:.7f})",
+            "(0.5 per key, eventually consistent: "
+            f"${e['known_failure_read_units'] * DYNAMODB_READ_PER_MILLION / 1e6:.7f})",
             e["batch_get_item"] <= bound,
         )
     d = results.get("day")
@@ -73,9 +75,11 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(
             f"a {d['recordings']:,}-recording day: lister + enqueuer on the emulator",
             "report",
-            f"{d['list_enqueue_wall_s']:.1f} s wall; {d['list_objects_v2']} ListObjectsV2, {d['send_message_batch']:,} SendMessageBatch, "
+            f"{d['list_enqueue_wall_s']:.1f} s wall; {d['list_objects_v2']} ListObjectsV2, "
+            f"{d['send_message_batch']:,} SendMessageBatch, "
             + (f"{d['batch_get_item']:,} BatchGetItem, " if "batch_get_item" in d else "")
-            + f"{d['invocations']['lister'] + d['invocations']['enqueuer']} invocations, {d['state_transitions']:,} transitions; history events: "
+            + f"{d['invocations']['lister'] + d['invocations']['enqueuer']} invocations, {d['state_transitions']:,} "
+            "transitions; history events: "
             f"{d['history_events']:,} (run)" + (f", {child:,} (the day's child execution)" if child else ""),
             None,
         )
@@ -107,7 +111,8 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             add(
                 "converter peak RSS, 4-hour recording (Python + ffmpeg), audio check included",
                 "≤ 100 MB",
-                f"{m['sum_of_peaks_mb']:.0f} MB ({m['python_peak_mb']:.0f} + {m['ffmpeg_peak_mb']:.0f}); sampled together "
+                f"{m['sum_of_peaks_mb']:.0f} MB ({m['python_peak_mb']:.0f} + {m['ffmpeg_peak_mb']:.0f}); sampled "
+                "together "
                 f"{m['sampled_tree_peak_mb']:.0f} MB",
                 m["sum_of_peaks_mb"] <= 100,
             )
@@ -121,17 +126,21 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(
             "audio check / one bare ffmpeg pass over the same 1-hour call (8 kHz stereo 16-bit)",
             "≤ 0.25",
-            f"{h['ratio']:.2f} ({h['check_s']:.3f} s / {h['bare_ffmpeg_s']:.3f} s; runs {', '.join(f'{r:.2f}' for r in h['ratio_all'])}); "
+            f"{h['ratio']:.2f} ({h['check_s']:.3f} s / {h['bare_ffmpeg_s']:.3f} s; runs "
+            f"{', '.join(f'{r:.2f}' for r in h['ratio_all'])}); "
             f"48 kHz, 10 min: {hi['ratio']:.2f} ({hi['check_s']:.2f} s / {hi['bare_ffmpeg_s']:.2f} s); "
-            f"numpy + the check imported once per container: {a['import']['import_s']:.2f} s, +{a['import']['rss_added_mb']:.0f} MB",
+            f"numpy + the check imported once per container: {a['import']['import_s']:.2f} s, "
+            f"+{a['import']['rss_added_mb']:.0f} MB",
             h["ratio"] <= 0.25,
         )
         t = m["thresholds"]
         add(
             "audio check thresholds against speech: correct conversions / wrong outputs",
             "margins both ways",
-            f"SNR ≥ {t['min_snr_db']:g} dB: correct ≥ {m['good_lowest_window_snr_db']:.1f} dB ({m['good_lowest_window_case']}), "
-            f"wrong ≤ {m['bad_highest_window_snr_db']:.1f} dB; channel loss ≤ {t['max_channel_loss_db']:g} dB: correct ≤ "
+            f"SNR ≥ {t['min_snr_db']:g} dB: correct ≥ {m['good_lowest_window_snr_db']:.1f} dB "
+            f"({m['good_lowest_window_case']}), "
+            f"wrong ≤ {m['bad_highest_window_snr_db']:.1f} dB; channel loss ≤ {t['max_channel_loss_db']:g} dB: "
+            "correct ≤ "
             f"{m['good_largest_channel_loss_db']:.1f} dB, cancelling ≥ {m['bad_smallest_channel_loss_db']:.1f} dB",
             m["good_lowest_window_snr_db"] >= t["min_snr_db"] > m["bad_highest_window_snr_db"]
             and m["good_largest_channel_loss_db"] <= t["max_channel_loss_db"] < m["bad_smallest_channel_loss_db"],
@@ -141,8 +150,10 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(
             f"history events of the longest execution, {b['days']:,}-day backfill",
             "< 25,000",
-            f"{b['longest_history_events']:,} (parent {b['parent_history_events']:,}; {_fmt(b['child_executions'])} child executions, "
-            f"largest {_fmt(b['largest_child_history_events'])}; {b['execution_status']} in {b['seconds']:.0f} s on the emulator)",
+            f"{b['longest_history_events']:,} (parent {b['parent_history_events']:,}; {_fmt(b['child_executions'])} "
+            "child executions, "
+            f"largest {_fmt(b['largest_child_history_events'])}; {b['execution_status']} in {b['seconds']:.0f} s on "
+            "the emulator)",
             b["longest_history_events"] < 25_000 and b["execution_status"] == "SUCCEEDED",
         )
     cost = results.get("cost")
@@ -159,7 +170,8 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                 if rec and rec["converter_memory_mb"] != t["settings"]["memory_mb"]
                 else ""
             )
-            + f" (S3 PUT ${t['items_usd']['s3_put']:.4f}; break-even at {cost['break_even_converter_s']:.1f} s of converter per 5-min call)",
+            + f" (S3 PUT ${t['items_usd']['s3_put']:.4f}; break-even at {cost['break_even_converter_s']:.1f} s of "
+            "converter per 5-min call)",
             t["total_usd"] <= 0.01,
         )
     rec = (cost or {}).get("recommended")
@@ -218,25 +230,31 @@ def markdown(results: dict[str, Any]) -> str:
     if c:
         out += [
             "",
-            "| recording | size | converter (s) | bare ffmpeg (s) | converter / bare | audio s per s (converter) | audio s per s (ffmpeg) | runs |",
+            "| recording | size | converter (s) | bare ffmpeg (s) | converter / bare | audio s per s (converter) | "
+            "audio s per s (ffmpeg) | runs |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in c["rows"]:
             out.append(
-                f"| {_length(row['seconds_of_audio'])} | {row['bytes'] / 1e6:,.1f} MB | {row['converter_s']:.3f} | {_fmt(row['bare_ffmpeg_s'], '.3f')} | "
-                f"{_fmt(row.get('converter_over_bare'), '.2f')} | {row['audio_s_per_s_converter']:,.0f} | {_fmt(row.get('audio_s_per_s_bare'), ',.0f')} | {row['repeats']} |"
+                f"| {_length(row['seconds_of_audio'])} | {row['bytes'] / 1e6:,.1f} MB | {row['converter_s']:.3f} | "
+                f"{_fmt(row['bare_ffmpeg_s'], '.3f')} | "
+                f"{_fmt(row.get('converter_over_bare'), '.2f')} | {row['audio_s_per_s_converter']:,.0f} | "
+                f"{_fmt(row.get('audio_s_per_s_bare'), ',.0f')} | {row['repeats']} |"
             )
         out += [
             "",
-            "| recording | Python peak | ffmpeg peak | sum | sampled together | /tmp needed | configured memory / /tmp |",
+            "| recording | Python peak | ffmpeg peak | sum | sampled together | /tmp needed | configured memory / "
+            "/tmp |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for row in c["rows"]:
             m = row.get("memory")
             if m:
                 out.append(
-                    f"| {_length(row['seconds_of_audio'])} | {m['python_peak_mb']:.1f} MB | {m['ffmpeg_peak_mb']:.1f} MB | {m['sum_of_peaks_mb']:.1f} MB | "
-                    f"{m['sampled_tree_peak_mb']:.1f} MB | {m['tmp_needed_mb']:,.1f} MB | {m['configured_memory_mb']} / {m['configured_ephemeral_mb']} MB |"
+                    f"| {_length(row['seconds_of_audio'])} | {m['python_peak_mb']:.1f} MB | "
+                    f"{m['ffmpeg_peak_mb']:.1f} MB | {m['sum_of_peaks_mb']:.1f} MB | "
+                    f"{m['sampled_tree_peak_mb']:.1f} MB | {m['tmp_needed_mb']:,.1f} MB | "
+                    f"{m['configured_memory_mb']} / {m['configured_ephemeral_mb']} MB |"
                 )
     a = results.get("audio")
     if a:
@@ -250,13 +268,15 @@ def markdown(results: dict[str, Any]) -> str:
             ("10 min, 48 kHz stereo 16-bit (speech)", a["ten_minutes_48k"]),
         ):
             out.append(
-                f"| {label} | {row['bytes'] / 1e6:,.1f} MB | {row['bare_ffmpeg_s']:.3f} | {row['check_s']:.3f} | {row['ratio']:.2f} | {row['repeats']} |"
+                f"| {label} | {row['bytes'] / 1e6:,.1f} MB | {row['bare_ffmpeg_s']:.3f} | {row['check_s']:.3f} | "
+                f"{row['ratio']:.2f} | {row['repeats']} |"
             )
         m = a["margins"]
         good = m["good"]
         out += [
             "",
-            "| correct conversions of speech | cases | lowest SNR, whole file | lowest SNR, 3-s window | largest channel loss |",
+            "| correct conversions of speech | cases | lowest SNR, whole file | lowest SNR, 3-s window | largest "
+            "channel loss |",
             "|---|---:|---:|---:|---:|",
         ]
         groups: dict[str, list[dict[str, Any]]] = {}
@@ -271,24 +291,28 @@ def markdown(results: dict[str, Any]) -> str:
         for key, rows in groups.items():
             loss = max(r["channel_loss_db"] for r in rows)
             out.append(
-                f"| {key} | {len(rows)} | {min(r['snr_db'] for r in rows):.1f} dB | {min(r['worst_window_snr_db'] for r in rows):.1f} dB | "
+                f"| {key} | {len(rows)} | {min(r['snr_db'] for r in rows):.1f} dB | "
+                f"{min(r['worst_window_snr_db'] for r in rows):.1f} dB | "
                 f"{_db(loss)} |"
             )
         out += [
             "",
-            "| wrong output (must be refused) | rate | SNR, whole file | lowest SNR, 3-s window | largest channel loss |",
+            "| wrong output (must be refused) | rate | SNR, whole file | lowest SNR, 3-s window | largest channel "
+            "loss |",
             "|---|---:|---:|---:|---:|",
         ]
         for row in m["bad"]:
             out.append(
-                f"| {row['case']} | {row['rate']} Hz | {row['snr_db']:.1f} dB | {row['worst_window_snr_db']:.1f} dB | {_db(row['channel_loss_db'])} |"
+                f"| {row['case']} | {row['rate']} Hz | {row['snr_db']:.1f} dB | {row['worst_window_snr_db']:.1f} dB "
+                f"| {_db(row['channel_loss_db'])} |"
             )
     cost = results.get("cost")
     if cost:
         t = cost["per_1000_minutes"]
         out += [
             "",
-            f"| item (per 1,000 call-minutes = {t['recordings']:.0f} calls of {t['call_length_minutes']:g} min) | USD |",
+            f"| item (per 1,000 call-minutes = {t['recordings']:.0f} calls of {t['call_length_minutes']:g} min) | "
+            "USD |",
             "|---|---:|",
         ]
         for name, usd in t["items_usd"].items():
@@ -296,12 +320,14 @@ def markdown(results: dict[str, Any]) -> str:
         out.append(f"| **total** | **{t['total_usd']:.5f}** |")
         out += [
             "",
-            "| converter memory | vCPU | modelled s per 5-min call | USD per 1,000 min | longest call (s) | batch of longest (s) |",
+            "| converter memory | vCPU | modelled s per 5-min call | USD per 1,000 min | longest call (s) | batch of "
+            "longest (s) |",
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for row in cost["memory_table"]:
             out.append(
-                f"| {row['memory_mb']} MB | {row['vcpu']:.2f} | {row['seconds_per_recording']:.3f} | {row['usd_per_1000_minutes']:.5f} | "
+                f"| {row['memory_mb']} MB | {row['vcpu']:.2f} | {row['seconds_per_recording']:.3f} | "
+                f"{row['usd_per_1000_minutes']:.5f} | "
                 f"{_fmt(row.get('longest_call_s'), '.1f')} | {_fmt(row.get('batch_of_longest_s'), '.0f')} |"
             )
     return "\n".join(out) + "\n"

@@ -11,7 +11,8 @@ import collections
 import datetime as dt
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import harness
 from .harness import Bench, DiscardingPoller, count
@@ -55,7 +56,7 @@ def list_and_enqueue(
         bench.deployment,
         bench.lambdas,
         {"specific_date": day.strftime("%m/%d/%Y")},
-        pollers=[poller],
+        pollers=[poller],  # type: ignore[list-item]  # duck-typed: run_execution calls poll_once() only
         timeout_s=timeout_s,
     )
     requests = bench.requests.since(snapshot)
@@ -112,7 +113,8 @@ def list_and_enqueue(
 def enqueue_thousand(bench: Bench, days: Days) -> dict[str, Any]:
     result = list_and_enqueue(bench, days.take(), 1000)
     print(
-        f"  1,000 recordings: {result['send_message_batch']} SendMessageBatch, {result['enqueuer_s3_requests']} S3 requests by the enqueuer",
+        f"  1,000 recordings: {result['send_message_batch']} SendMessageBatch, {result['enqueuer_s3_requests']} S3 "
+        "requests by the enqueuer",
         file=sys.stderr,
     )
     return result
@@ -144,7 +146,11 @@ def backfill_history(
     bench.put_tiny_objects(contact_key(bench.prefix, first + dt.timedelta(days=d), d) for d in range(0, days, 30))
     execution_input = {"start_date": first.isoformat(), "end_date": last.isoformat()}
     execution = run_execution(
-        bench.deployment, bench.lambdas, execution_input, pollers=[DiscardingPoller(bench)], timeout_s=timeout_s
+        bench.deployment,
+        bench.lambdas,
+        execution_input,
+        pollers=[DiscardingPoller(bench)],  # type: ignore[list-item]  # duck-typed: run_execution calls poll_once() only
+        timeout_s=timeout_s,
     )
     children = execution.child_executions
     largest_child = execution.largest_child_history_events

@@ -8,6 +8,7 @@ emulator.iam and emulator.quotas hold every request and execution to them (see r
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
@@ -164,7 +165,7 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
         resolver.refs[lid] = name
         resolver.attributes[(lid, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
 
-    for lid, res in resources_of_type(template, "AWS::Lambda::LayerVersion").items():
+    for lid in resources_of_type(template, "AWS::Lambda::LayerVersion"):
         resolver.refs[lid] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{lid}:1"
     layer_dirs = {
         resolver.refs[lid]: _asset_dir(synth, res)
@@ -256,7 +257,7 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
     resolver.attributes[(sm_lid, "Name")] = state_machine_arn.rsplit(":", 1)[-1]
 
     # Policies last: they name the functions, queues, table and the state machine itself.
-    for lid, res in resources_of_type(template, "AWS::IAM::Policy").items():
+    for res in resources_of_type(template, "AWS::IAM::Policy").values():
         props = res["Properties"]
         document = json.dumps(resolver.resolve(props["PolicyDocument"]))
         for role in props.get("Roles", []):
@@ -278,10 +279,9 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
 
     outputs = {}
     for name, output in template.get("Outputs", {}).items():
-        try:
+        # KeyError: it refers to something the emulator does not create (e.g. the schedule).
+        with contextlib.suppress(KeyError):
             outputs[name] = resolver.resolve(output["Value"])
-        except KeyError:
-            pass  # refers to something the emulator does not create (e.g. the schedule)
     return Deployment(
         synth, bucket, functions, queues, state_machine_arn, event_sources, outputs, identities, json.loads(definition)
     )

@@ -32,9 +32,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from botocore.credentials import Credentials
@@ -191,8 +192,8 @@ def _put_checks(response: Any, key_name: str) -> None:
                 "The retain until date is not a valid date", "x-amz-object-lock-retain-until-date", until
             ) from None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        if when <= dt.datetime.now(dt.timezone.utc):
+            when = when.replace(tzinfo=dt.UTC)
+        if when <= dt.datetime.now(dt.UTC):
             raise InvalidArgumentError(
                 "The retain until date must be in the future!", "x-amz-object-lock-retain-until-date", until
             )

@@ -21,9 +21,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 SAMPLE_DATE = dt.date(2022, 1, 1)
 LOCAL_CONTEXT = {
@@ -50,7 +51,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--recordings",
         type=Path,
         metavar="DIR",
-        help="your recordings: every file under DIR is loaded at <prefix>YYYY/MM/DD/<path relative to DIR> (default: a generated sample day of 12 calls)",
+        help="your recordings: every file under DIR is loaded at <prefix>YYYY/MM/DD/<path relative to DIR> (default: "
+        "a generated sample day of 12 calls)",
     )
     parser.add_argument(
         "--date", metavar="DATE", help="the day to load and process, MM/DD/YYYY or YYYY-MM-DD (default 01/01/2022)"
@@ -79,7 +81,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--dated",
         action="store_true",
-        help="paths under --recordings DIR already start with YYYY/MM/DD/ and keep it (try a range); the default input is then the range of those days",
+        help="paths under --recordings DIR already start with YYYY/MM/DD/ and keep it (try a range); the default "
+        "input is then the range of those days",
     )
     parser.add_argument(
         "--unversioned",
@@ -121,13 +124,12 @@ def resolve_day(args: argparse.Namespace) -> dt.date:
         # Load the recordings where the given input will look: for {} (the scheduled run) the day
         # num_days_age days ago, for a range its last day. Bad input fails in the state machine.
         from optimizer.dates import resolve_request
-
         from stacks.config import OptimizerConfig
 
         try:
             request = resolve_request(
                 json.loads(args.input),
-                today=dt.datetime.now(dt.timezone.utc).date(),
+                today=dt.datetime.now(dt.UTC).date(),
                 num_days_age=OptimizerConfig.num_days_age,
                 catch_up_days=OptimizerConfig.catch_up_days,
             )
@@ -332,7 +334,10 @@ def dry_run_line(summary: dict[str, Any]) -> str:
         summary.get("projected_bytes_after", 0),
     )
     ratio = f" ({now / projected:.2f}x smaller)" if projected else ""
-    line = f"dry run, nothing changed: {count:,} recordings to convert, {now:,} bytes -> {projected:,} bytes projected{ratio}"
+    line = (
+        f"dry run, nothing changed: {count:,} recordings to convert, "
+        f"{now:,} bytes -> {projected:,} bytes projected{ratio}"
+    )
     cost = summary.get("projected_monthly_cost")
     if cost:
         line += (
@@ -417,7 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with lambdas.installed():
                 for run in range(1, args.runs + 1):
                     print(
-                        f"execution {run}/{args.runs}: input {raw_input if isinstance(raw_input, str) else json.dumps(raw_input)}",
+                        f"execution {run}/{args.runs}: input "
+                        f"{raw_input if isinstance(raw_input, str) else json.dumps(raw_input)}",
                         file=sys.stderr,
                     )
                     progress = Progress(audio, already_done=sum(p.totals.completed for p in pollers), lambdas=lambdas)

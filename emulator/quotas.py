@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from moto.stepfunctions.parser import quotas as moto_quotas
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
@@ -140,7 +141,8 @@ def _failure(env: Any, error: StatesErrorNameType, cause: str) -> FailureEventEx
             env=env,
             error_name=name,
             event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(executionFailedEventDetails=details),
+            # moto's TypedDict marks every one of its optional fields as required.
+            event_details=EventDetails(executionFailedEventDetails=details),  # type: ignore[typeddict-item]
         )
     )
 
@@ -411,7 +413,8 @@ def _check_tolerance(env: Any, eval_input: Any, total: int) -> None:
             env,
             StatesErrorNameType.StatesExceedToleratedFailureThreshold,
             f"The Map Run of state '{eval_input.state_name}' failed: {failed} of its {total} child executions failed, "
-            "more than its tolerated failure threshold (ToleratedFailureCount / ToleratedFailurePercentage, 0 by default).",
+            "more than its tolerated failure threshold (ToleratedFailureCount / ToleratedFailurePercentage, 0 by "
+            "default).",
         )
 
 

@@ -15,9 +15,10 @@ import threading
 import time
 import traceback
 import uuid
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 import boto3
 import moto.awslambda.models as moto_lambda
@@ -44,7 +45,7 @@ def scaled_retry_waits(scale: float) -> Iterator[None]:
             time.sleep(seconds * scale)
 
     original = moto_retrier.time
-    moto_retrier.time = _Clock
+    moto_retrier.time = _Clock  # type: ignore[assignment]  # the retrier only calls time.sleep
     try:
         yield
     finally:
@@ -148,7 +149,7 @@ class InProcessLambdas:
                     }, True
 
     @contextmanager
-    def installed(self) -> Iterator["InProcessLambdas"]:
+    def installed(self) -> Iterator[InProcessLambdas]:
         """Routes moto's Lambda invocations (which would need Docker) to the in-process handlers."""
         original = moto_lambda.LambdaFunction._invoke_lambda
         lambdas = self
@@ -158,7 +159,7 @@ class InProcessLambdas:
             result, errored = lambdas.invoke(function.function_name, payload)
             return json.dumps(result), errored, ""
 
-        moto_lambda.LambdaFunction._invoke_lambda = invoke
+        moto_lambda.LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign,assignment]  # the handlers run here
         # A handler's environment is set in os.environ for the length of its call (as Lambda's
         # process has it); moto's Step Functions threads meanwhile create boto3 clients, which read
         # os.environ too: seen mid-change, a key vanishes (KeyError, a States.Runtime error).
@@ -175,7 +176,7 @@ class InProcessLambdas:
                     strict.enter_context(quotas.enforced())
                 yield self
         finally:
-            moto_lambda.LambdaFunction._invoke_lambda = original
+            moto_lambda.LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]  # restored
             for module, original_client_for in engine_clients:
                 module.boto_client_for = original_client_for
             moto_sqs.unix_time_millis = slow_clock
@@ -208,7 +209,7 @@ def _serialize_engine_clients() -> list[tuple[Any, Any]]:
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original:
             patched.append((module, original))
-            module.boto_client_for = boto_client_for
+            setattr(module, "boto_client_for", boto_client_for)  # noqa: B010 - a module attribute mypy cannot see
     return patched
 
 
@@ -279,10 +280,8 @@ class QueuePoller:
             ]
         }
         for m in messages:
-            try:
+            with suppress(ValueError, KeyError, TypeError):
                 self.keys_seen.add(json.loads(m["Body"])["key"])
-            except (ValueError, KeyError, TypeError):
-                pass
         result, errored = self.lambdas.invoke(self.source.function, event)
         if errored or not self.source.report_batch_item_failures:
             failed_ids = {m["MessageId"] for m in messages} if errored else set()

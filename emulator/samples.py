@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import random
+import warnings
 from functools import cache
 from pathlib import Path
-
-import warnings
 
 with warnings.catch_warnings():
     # pydub looks for ffmpeg on PATH at import; generating PCM WAVs does not need it.
@@ -38,7 +37,8 @@ def conversation(seconds: float, seed: int) -> AudioSegment:
     """Two speakers taking turns; each channel is silent while the other speaks."""
     rng = random.Random(seed)
     target = int(seconds * RATE) * 2  # bytes per channel
-    left, right = [], []
+    left: list[bytes] = []
+    right: list[bytes] = []
     size = 0
     speaker = 0
     while size < target:

@@ -3,7 +3,8 @@ resources the emulator created."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class UnsupportedIntrinsic(Exception):

@@ -6,9 +6,10 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn
 
 from . import report
 from .calls import CallLength
@@ -31,7 +32,7 @@ CORRECTED_ONLY = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + message
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
         self.exit(2, f"estimator: error: {message}\n")
 
 
@@ -272,6 +273,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         cfg, est = None, article_estimate(volume, ArticleAssumptions(age_days=args.age_days))
     else:
         cfg = _corrected_config(args)
+        assert prices is not None  # loaded above for the corrected assumptions
         prices.storage_class(cfg.storage_class)  # unknown class: PriceError, exit 2
         est = corrected_estimate(volume, cfg, prices)
     if args.chart:

@@ -44,7 +44,7 @@ def compare(est: Estimate) -> list[Cell]:
     cells = []
     for row in est.years:
         if row.year in TABLE2:
-            for col, published in zip(COLUMNS, TABLE2[row.year]):
+            for col, published in zip(COLUMNS, TABLE2[row.year], strict=True):
                 cells.append(Cell(row.year, col, published, getattr(row, col)))
     return cells
 

@@ -3,9 +3,9 @@ rest of the package (and the dry run that shares prices.py) works without it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import accumulate
 from pathlib import Path
-from typing import Sequence
 
 # Standard red, the costly variant orange, the recommended one green: readable in greyscale too.
 STYLES = ("#c0392b", "#e67e22", "#1e8449", "#7f7f7f")
@@ -21,7 +21,7 @@ def write_chart(path: str | Path, curves: Sequence[tuple[str, Sequence[float]]],
 
     fig, ax = plt.subplots(figsize=(9, 5.2), dpi=110)
     months = 0
-    for (label, monthly), colour in zip(curves, STYLES):
+    for (label, monthly), colour in zip(curves, STYLES, strict=False):
         cum = list(accumulate(monthly))
         months = max(months, len(cum))
         xs = [(m + 1) / 12 for m in range(len(cum))]

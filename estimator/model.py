@@ -7,8 +7,8 @@ chart). Nothing here calls AWS.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .calls import CallLength
 from .cohorts import Cohorts

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from . import article
 from .model import Estimate
@@ -28,7 +29,7 @@ def payback_month(est: Estimate) -> int | None:
     saves, e.g. with no noncurrent-version rule.
     """
     saving, last_negative = 0.0, 0
-    for month, (std, opt) in enumerate(zip(est.monthly_standard, est.monthly_optimized), start=1):
+    for month, (std, opt) in enumerate(zip(est.monthly_standard, est.monthly_optimized, strict=True), start=1):
         saving += std - opt
         if saving < 0:
             last_negative = month
@@ -120,7 +121,8 @@ def render_table(est: Estimate) -> str:
     )
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     text = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in lines
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in lines
     ]
     text.insert(1, "  ".join("-" * w for w in widths))
     text.insert(-1, text[1])
@@ -144,7 +146,7 @@ def render_comparison(est: Estimate) -> str:
             (str(c.year), c.column, f"{c.article:,.0f}", f"{c.model:,.1f}", f"{100 * c.rel_error:+.3f} %{note}")
         )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    text = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    text = ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     worst = max((abs(c.rel_error) for c in cells if c.column in article.COST_COLUMNS), default=0.0)
     text.append(f"Largest relative error over the cost cells: {100 * worst:.3f} %")
     text.append("Table 2's totals row against its own rows:")

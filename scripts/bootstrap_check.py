@@ -21,8 +21,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 OK, NEEDED, UNKNOWN, CANNOT = 0, 10, 11, 2
 TEMPLATE = (
@@ -63,7 +64,8 @@ def requirement(assembly: Path) -> tuple[int, str]:
     parameters = {parameter for _, parameter in found}
     if len(parameters) > 1:
         raise ValueError(
-            f"the assembly uses several bootstrap qualifiers ({', '.join(sorted(parameters))}); deploy it with cdk yourself"
+            f"the assembly uses several bootstrap qualifiers ({', '.join(sorted(parameters))}); deploy it with cdk "
+            "yourself"
         )
     return max(version for version, _ in found), parameters.pop()
 
@@ -107,7 +109,8 @@ def check(assembly: Path, profile: str | None, region: str | None) -> tuple[int,
         if code == "ParameterNotFound":
             return (
                 NEEDED,
-                f"{where} is not bootstrapped ({parameter} does not exist): bootstrapping (the pinned CLI installs version {cli_template_version()})",
+                f"{where} is not bootstrapped ({parameter} does not exist): bootstrapping (the pinned CLI installs "
+                f"version {cli_template_version()})",
             )
         return (
             UNKNOWN,

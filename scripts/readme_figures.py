@@ -54,11 +54,13 @@ def estimator_figures() -> dict[str, Any]:
     for y in est.years:
         a = article.TABLE2[y.year]
         rows.append(
-            f"| {y.year} | {a[2]:,} / {y.standard_cost:,.0f} | {a[3]:,} / {y.processing_cost:,.0f} | {a[4]:,} / {y.optimized_cost:,.1f} |"
+            f"| {y.year} | {a[2]:,} / {y.standard_cost:,.0f} | {a[3]:,} / {y.processing_cost:,.0f} | {a[4]:,} / "
+            f"{y.optimized_cost:,.1f} |"
         )
     t = article.TABLE2_TOTALS
     rows.append(
-        f"| Total | **{t[2]:,}** / {sum(y.standard_cost for y in est.years):,.0f} | {t[3]:,} / {sum(y.processing_cost for y in est.years):,.0f} | "
+        f"| Total | **{t[2]:,}** / {sum(y.standard_cost for y in est.years):,.0f} | {t[3]:,} / "
+        f"{sum(y.processing_cost for y in est.years):,.0f} | "
         f"{t[4]:,} / {sum(y.optimized_cost for y in est.years):,.1f} |"
     )
     return {
@@ -87,9 +89,8 @@ def estimator_figures() -> dict[str, Any]:
 
 
 def sample_day_figures() -> dict[str, Any]:
-    from optimizer.wav import read_wav_info
-
     from emulator.samples import write_sample_day
+    from optimizer.wav import read_wav_info
 
     with tempfile.TemporaryDirectory() as scratch:
         files = write_sample_day(Path(scratch))
@@ -118,8 +119,10 @@ def benchmark_figures() -> dict[str, Any]:
         },
         "backfill": {
             "value": [b["days"], b["seconds"], b["parent_history_events"], b["largest_child_history_events"]],
-            "text": f"a {b['days']:,}-day backfill succeeded in {b['seconds']:.0f} s on the emulator: {b['parent_history_events']} history events "
-            f"in the parent execution, {b['child_executions']:,} child executions, the largest with {b['largest_child_history_events']} events",
+            "text": f"a {b['days']:,}-day backfill succeeded in {b['seconds']:.0f} s on the emulator: "
+            f"{b['parent_history_events']} history events "
+            f"in the parent execution, {b['child_executions']:,} child executions, the largest with "
+            f"{b['largest_child_history_events']} events",
         },
     }
 

@@ -2,8 +2,9 @@
 
     python3 scripts/run_step.py [--pip] [--expect TEXT] LABEL -- COMMAND [ARG ...]
 
-Prints `[setup] LABEL (TEXT) ...` first (TEXT: how long it usually takes), then the command's lines (with --pip only pip's notable ones:
-Collecting, Downloading, Installing, Successfully installed, errors), a line
+Prints `[setup] LABEL (TEXT) ...` first (TEXT: how long it usually takes), then the command's lines
+(with --pip only pip's notable ones: Collecting, Downloading, Installing, Successfully installed,
+errors), a line
 `[setup]   ... still LABEL (N s)` whenever HEARTBEAT_S seconds pass without one (pip is silent
 while it unpacks a large wheel), and `[setup] LABEL: done in N s` at the end. When the command
 fails its last lines are shown and its exit status is returned: a failure is never swallowed.
@@ -20,7 +21,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO, Sequence
+from collections.abc import Sequence
+from typing import IO
 
 HEARTBEAT_S = float(os.environ.get("SETUP_HEARTBEAT_SECONDS", "10"))
 PIP_NOTABLE = (

@@ -37,7 +37,8 @@ def ffmpeg_layer_dir(architecture: str) -> str:
             return _empty_dir()
         raise LayerNotBuilt(
             f"the ffmpeg layer for {architecture} is not built ({binary} is missing); "
-            f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh {architecture}`) first"
+            f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh "
+            f"{architecture}`) first"
         )
     return str(FFMPEG_BUILD / architecture)
 
@@ -51,7 +52,8 @@ def python_layer_dir(architecture: str) -> str:
                 return _empty_dir()
             raise LayerNotBuilt(
                 f"the python-deps layer for {architecture} is not built ({marker} is missing); "
-                f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh {architecture}`) first"
+                f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh "
+                f"{architecture}`) first"
             )
     return str(PYTHON_BUILD / architecture)
 
@@ -74,5 +76,6 @@ class OptimizerLayers(Construct):
             code=lambda_.Code.from_asset(python_layer_dir(architecture.name), exclude=["**/__pycache__"]),
             compatible_runtimes=[runtime],
             compatible_architectures=[architecture],
-            description=f"Pinned Powertools for AWS Lambda, boto3 and numpy for {architecture.name} (lambdas/requirements.txt)",
+            description=f"Pinned Powertools for AWS Lambda, boto3 and numpy for {architecture.name} "
+            "(lambdas/requirements.txt)",
         )

@@ -6,9 +6,8 @@ fails the build until it is fixed or reviewed here.
 
 from __future__ import annotations
 
-from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
-
 from aws_cdk import aws_iam as iam
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from .config import OptimizerConfig

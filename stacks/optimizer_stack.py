@@ -67,7 +67,8 @@ class OptimizerStack(Stack):
         CfnOutput(
             self,
             "StartExecutionCommand",
-            description=f"Converts one day by hand, here {EXAMPLE_DAY}: put the day you want (MM/DD/YYYY or YYYY-MM-DD)",
+            description=f"Converts one day by hand, here {EXAMPLE_DAY}: put the day you want (MM/DD/YYYY or "
+            "YYYY-MM-DD)",
             value=f"aws stepfunctions start-execution --state-machine-arn {state_machine.state_machine_arn} "
             + '--input \'{"specific_date":"'
             + EXAMPLE_DAY
@@ -80,12 +81,16 @@ class OptimizerStack(Stack):
             self,
             "RedriveDeadLettersCommand",
             description="After fixing the cause: moves every DLQ message back to the work queue",
-            value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn} --destination-arn {self.queues.work.queue_arn}",
+            value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn} "
+            f"--destination-arn {self.queues.work.queue_arn}",
         )
+        converter_role, lister_role = self.functions.converter.role, self.functions.lister.role
+        # Optional in the CDK's types; a Function given no role creates its own.
+        assert converter_role is not None and lister_role is not None
         suppress_reviewed_findings(
             config,
-            converter_role=self.functions.converter.role,
-            lister_role=self.functions.lister.role,
+            converter_role=converter_role,
+            lister_role=lister_role,
             state_machine=state_machine,
         )
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -120,7 +121,8 @@ def sample_format(info: WavInfo) -> SampleFormat:
         table = ALAW_TABLE if info.format_tag == ALAW else MULAW_TABLE
         return SampleFormat("u1", 1, info.channels, 1 / 32768, table=table.astype(np.float32))
     raise AudioMismatch(
-        f"cannot decode format 0x{info.format_tag:04x} with {width} bytes per sample ({info.bits_per_sample}-bit) to check the audio"
+        f"cannot decode format 0x{info.format_tag:04x} with {width} bytes per sample ({info.bits_per_sample}-bit) to "
+        "check the audio"
     )
 
 
@@ -374,7 +376,7 @@ def _rounded(value: float | None) -> float | None:
     return round(value, 1) if math.isfinite(value) else (999.0 if value > 0 else -999.0)
 
 
-def _windows(values: list[float], width: int) -> np.ndarray:
+def _windows(values: Sequence[float], width: int) -> np.ndarray:
     """Sums over every run of `width` consecutive seconds (all of them if fewer)."""
     a = np.asarray(values, np.float64)
     if len(a) <= width:
@@ -446,7 +448,8 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
     snr = _db(max(ref_total, floor) / err_total) if err_total > 0 else math.inf
     if snr < MIN_SNR_DB:
         raise AudioMismatch(
-            f"the output does not match the source: its SNR over the whole recording is {snr:.1f} dB, {MIN_SNR_DB:g} dB required"
+            f"the output does not match the source: its SNR over the whole recording is {snr:.1f} dB, {MIN_SNR_DB:g} "
+            "dB required"
         )
     signal = ref >= floor
     best = int(np.argmin(np.where(signal, window_snr, np.inf))) if signal.any() else None

@@ -11,15 +11,16 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from botocore.exceptions import ClientError
 
-from .aws import DENIED_CODES as _DENIED  # a missing key answers 404: the roles hold s3:ListBucket
 from .audio import AudioMismatch, check_audio
+from .aws import DENIED_CODES as _DENIED  # a missing key answers 404: the roles hold s3:ListBucket
 from .keys import ARCHIVE_CLASSES
 from .messages import Recording
 from .settings import Settings
@@ -156,7 +157,7 @@ def put_arguments(
         if original.get(header):
             args[header] = original[header]
     retain_until = original.get("ObjectLockRetainUntilDate")
-    if retain_until and retain_until <= (now or dt.datetime.now(dt.timezone.utc)):
+    if retain_until and retain_until <= (now or dt.datetime.now(dt.UTC)):
         del args["ObjectLockRetainUntilDate"]
         args.pop("ObjectLockMode", None)  # a mode without a date is refused too
     sse = original.get("ServerSideEncryption")
@@ -177,7 +178,8 @@ def _denied(exc: ClientError, action: str, rec: Recording) -> PermanentFailure:
     message = exc.response.get("Error", {}).get("Message", "")
     return PermanentFailure(
         f"{action} s3://{rec.bucket}/{rec.key} was denied ({_error_code(exc)}: {message}). The converter's role needs "
-        "s3:GetObject, s3:PutObject and the tagging actions under the prefix and, for an object encrypted with SSE-KMS, "
+        "s3:GetObject, s3:PutObject and the tagging actions under the prefix and, for an object encrypted with "
+        "SSE-KMS, "
         "kms:Decrypt and kms:GenerateDataKey on its key (set -c kms_key_arn=..., and make sure the key policy lets IAM "
         "policies of this account use the key); a bucket policy may also deny it. Fix that, then redrive.",
         "access_denied",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
 ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run", "retry_failed"})
@@ -76,7 +77,8 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
         execution_input = {}
     if not isinstance(execution_input, Mapping):
         raise InvalidInput(
-            f"the input must be a JSON object, got {type(execution_input).__name__}; {KEYS_HELP}; DATE is {ACCEPTED_FORMATS}"
+            f"the input must be a JSON object, got {type(execution_input).__name__}; {KEYS_HELP}; DATE is "
+            f"{ACCEPTED_FORMATS}"
         )
     unknown = sorted(set(execution_input) - ALLOWED_KEYS)
     if unknown:

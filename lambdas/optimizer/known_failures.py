@@ -20,8 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .conversion import ContentFailure
 from .listing import Page
@@ -75,7 +76,7 @@ def failure_item(key: str, etag: str, reason: str, *, run: str, now: dt.datetime
         "run": {"S": partition_key(key)},
         "etag": {"S": etag},
         "reason": {"S": _cut(reason)},
-        "failed_at": {"S": now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")},
+        "failed_at": {"S": now.astimezone(dt.UTC).isoformat(timespec="seconds")},
         "expires_at": {"N": str(int(now.timestamp()) + TTL_DAYS * 86400)},
     }
     if run:
@@ -90,7 +91,7 @@ def remember(
     there is no table to write to."""
     if not table:
         return False
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     dynamodb.put_item(TableName=table, Item=failure_item(key, etag, reason, run=run, now=now))
     return True
 
@@ -179,7 +180,7 @@ def drop_known_failures(
     kept, dropped = [], []
     for item in page.items:
         remembered = known.get(prefix + item[0])
-        if is_known(item, remembered, now_epoch):
+        if remembered is not None and is_known(item, remembered, now_epoch):
             dropped.append(remembered)
         else:
             kept.append(item)

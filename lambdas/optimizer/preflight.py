@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -50,14 +51,17 @@ def probe_read(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
                 return None
             raise
         kms = (
-            f"; the object is encrypted with the KMS key {head['SSEKMSKeyId']}: deploy with -c kms_key_arn=<that key's ARN> "
+            f"; the object is encrypted with the KMS key {head['SSEKMSKeyId']}: deploy with -c kms_key_arn=<that "
+            "key's ARN> "
             "and make sure its key policy lets this account's IAM policies use it (the default key policy does)"
             if head.get("SSEKMSKeyId")
             else ""
         )
         raise ReadDenied(
-            f"the optimizer may not read s3://{bucket}/{key} ({error.get('Code')}: {error.get('Message', '')}). Its roles "
-            f"need s3:GetObject under the prefix{kms}; a bucket policy may also deny it. Nothing was listed or converted."
+            f"the optimizer may not read s3://{bucket}/{key} ({error.get('Code')}: {error.get('Message', '')}). Its "
+            "roles "
+            f"need s3:GetObject under the prefix{kms}; a bucket policy may also deny it. Nothing was listed or "
+            "converted."
         ) from None
     return key
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 PCM, IEEE_FLOAT, ALAW, MULAW, EXTENSIBLE = 1, 3, 6, 7, 0xFFFE
 CONVERTIBLE = frozenset({PCM, IEEE_FLOAT, ALAW, MULAW})
@@ -181,7 +182,8 @@ def _check_riff_size(riff_size: int, size: int) -> None:
         return  # one pad byte counted but not written, or written but not counted
     raise NotWav(
         f"the RIFF header declares {declared_end} bytes but the object has {size} "
-        f"({'truncated' if declared_end > size else 'bytes past the declared end'}); not converted, so that nothing is dropped",
+        f"({'truncated' if declared_end > size else 'bytes past the declared end'}); not converted, so that nothing "
+        "is dropped",
         kind="riff_size",
     )
 
