@@ -10,8 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
 
-require_prerequisites
-bootstrap_python dev
+bootstrap_python dev  # no Node needed here
 
 PATHS=(app.py stacks lambdas emulator benchmarks estimator scripts tests)
 status=0
@@ -24,6 +23,6 @@ run() {
 # --force-exclude: pyproject's excludes hold for the paths named here too.
 run ruff format --check --force-exclude "${PATHS[@]}"
 run ruff check --force-exclude "${PATHS[@]}"
-# mypy checks the modules below the paths (tests/ and the TEMPORARY files: see pyproject.toml).
+# tests/ joins mypy's paths once its TEMPORARY exclusion (pyproject.toml) is lifted.
 run mypy app.py stacks lambdas emulator benchmarks estimator scripts
 exit $status
