@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """CDK entry point: the context is read and validated once, then the stack is built."""
+
 import os
 import sys
 

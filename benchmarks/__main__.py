@@ -7,6 +7,7 @@ cost per 1,000 call-minutes. Prints the goals table and writes every figure as J
 Sections (all by default): pipeline, requests, enqueue, day, backfill, converter, audio. The cost
 needs requests, enqueue, day and converter.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import harness
 
@@ -30,16 +32,40 @@ MEMORY_SIZES = [512, 768, 1024, 1536, 1769, 2048]
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--quick", action="store_true",
-                        help="a few minutes instead of ~15: 1 pair of pipeline runs, a 10,000-recording day, a 60-day backfill, recordings up to 1 hour")  # fmt: skip
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="FILE", help="where to write the results (default %(default)s)")
-    parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the tables as Markdown (for docs/benchmarks.md)")
-    parser.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION", help=f"run only these sections ({', '.join(SECTIONS)})")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few minutes instead of ~15: 1 pair of pipeline runs, a 10,000-recording day, a 60-day backfill, "
+        "recordings up to 1 hour",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        metavar="FILE",
+        help="where to write the results (default %(default)s)",
+    )
+    parser.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="also write the tables as Markdown (for docs/benchmarks.md)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        metavar="SECTION",
+        help=f"run only these sections ({', '.join(SECTIONS)})",
+    )
     parser.add_argument("--pairs", type=int, help="pairs of pipeline runs (default 5, --quick 1)")
-    parser.add_argument("--day-recordings", type=int, help="recordings of the scale day (default 100,000, --quick 10,000)")
+    parser.add_argument(
+        "--day-recordings", type=int, help="recordings of the scale day (default 100,000, --quick 10,000)"
+    )
     parser.add_argument("--backfill-days", type=int, help="days of the backfill (default 2,190, --quick 60)")
-    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "call-recording-benchmark",
-                        help="where generated recordings are kept between runs (up to 0.6 GB; default %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "call-recording-benchmark",
+        help="where generated recordings are kept between runs (up to 0.6 GB; default %(default)s)",
+    )
     args = parser.parse_args(argv)
     args.sections = tuple(args.only or SECTIONS)
     args.pairs = args.pairs or (1 if args.quick else 5)
@@ -53,7 +79,7 @@ def machine() -> dict[str, Any]:
         try:
             for line in Path(path).read_text().splitlines():
                 if line.startswith(prefix):
-                    return line[len(prefix):].lstrip(sep).strip().strip('"')
+                    return line[len(prefix) :].lstrip(sep).strip().strip('"')
         except OSError:
             pass
         return None
@@ -81,8 +107,11 @@ def machine() -> dict[str, Any]:
         "moto": moto.__version__,
         "boto3": boto3.__version__,
         # A tree exported with `git archive` has no .git: its commit can be written to COMMIT.
-        "commit": run("git", "-C", str(harness.ROOT), "rev-parse", "--short", "HEAD") or first(str(harness.ROOT / "COMMIT"), ""),
-        "uncommitted_changes": bool(run("git", "-C", str(harness.ROOT), "status", "--porcelain", "--", "lambdas", "stacks", "emulator")),
+        "commit": run("git", "-C", str(harness.ROOT), "rev-parse", "--short", "HEAD")
+        or first(str(harness.ROOT / "COMMIT"), ""),
+        "uncommitted_changes": bool(
+            run("git", "-C", str(harness.ROOT), "status", "--porcelain", "--", "lambdas", "stacks", "emulator")
+        ),
     }
 
 
@@ -118,7 +147,11 @@ def cost_section(results: dict[str, Any], synth: Any) -> dict[str, Any] | None:
         converter_local_s=five["converter_s"],
         bytes_in=five["bytes"],
         bytes_out=five["bytes_after"],
-        s3_get=(no_tags["converter_requests"].get("s3:GetObject", 0) + no_tags["converter_requests"].get("s3:GetObjectTagging", 0)) / no_tags["converted"],
+        s3_get=(
+            no_tags["converter_requests"].get("s3:GetObject", 0)
+            + no_tags["converter_requests"].get("s3:GetObjectTagging", 0)
+        )
+        / no_tags["converted"],
         s3_put=no_tags["converter_requests"].get("s3:PutObject", 0) / no_tags["converted"],
         s3_list_per_recording=day["list_objects_v2"] / day["recordings"],
         sqs_send_per_recording=day["send_message_batch"] / day["recordings"],
@@ -134,34 +167,48 @@ def cost_section(results: dict[str, Any], synth: Any) -> dict[str, Any] | None:
         dynamodb_read_units_per_recording=thousand.get("known_failure_read_units", 0) / thousand["recordings"],
     )
     from stacks.config import OptimizerConfig
+    from stacks.orchestration import MAX_RUN
 
     config = synth.config  # the defaults, but for the local run's 1-second queue poll
     settings = cost.Settings(
-        architecture="arm64", storage_class=config.storage_class, memory_mb=config.converter_memory_mb,
-        batch_size=config.converter_batch_size, max_concurrency=config.converter_max_concurrency,
-        poll_seconds=OptimizerConfig.__dataclass_fields__["queue_poll_seconds"].default,
-    )  # fmt: skip
+        architecture="arm64",
+        storage_class=config.storage_class,
+        memory_mb=config.converter_memory_mb,
+        batch_size=config.converter_batch_size,
+        max_concurrency=config.converter_max_concurrency,
+        poll_seconds=OptimizerConfig.queue_poll_seconds,  # the class default, not the local run's 1 s
+    )
     longest = rows.get(14400) or rows.get(3600)
-    longest_info = {"local_s": longest["converter_s"], "bytes": longest["bytes"] + longest["bytes_after"], "seconds_of_audio": longest["seconds_of_audio"]} if longest else None
+    longest_info = (
+        {
+            "local_s": longest["converter_s"],
+            "bytes": longest["bytes"] + longest["bytes_after"],
+            "seconds_of_audio": longest["seconds_of_audio"],
+        }
+        if longest
+        else None
+    )
     table = cost.memory_table(measured, settings, prices, MEMORY_SIZES, longest_info)
     peak = max((row["memory"]["sum_of_peaks_mb"] for row in rows.values() if "memory" in row), default=0.0)
-    try:
-        from stacks.orchestration import MAX_RUN
-
-        max_run_s = MAX_RUN.to_seconds()
-    except ImportError:
-        max_run_s = 14 * 86400
+    max_run_s = MAX_RUN.to_seconds()
     timeout_s = int(harness.function_property(synth, "converter", "Timeout") or 600)
     return {
         "measured": measured.__dict__,
-        "assumptions": {"full_vcpu_mb": cost.FULL_VCPU_MB, "s3_latency_s": cost.S3_LATENCY_S, "s3_throughput_bytes_per_s": cost.S3_THROUGHPUT_BPS,
-                        "prices": str(prices.path), "prices_retrieved": prices.retrieved},  # fmt: skip
+        "assumptions": {
+            "full_vcpu_mb": cost.FULL_VCPU_MB,
+            "s3_latency_s": cost.S3_LATENCY_S,
+            "s3_throughput_bytes_per_s": cost.S3_THROUGHPUT_BPS,
+            "prices": str(prices.path),
+            "prices_retrieved": prices.retrieved,
+        },
         "per_1000_minutes": cost.per_thousand_minutes(measured, settings, prices),
         "fixed": cost.fixed_costs(measured, settings, prices),
         "break_even_converter_s": cost.break_even_converter_seconds(measured, settings, prices),
         "memory_table": table,
         "longest_call": longest_info,
-        "recommended": cost.recommend(measured, settings, table, peak_mb=peak, timeout_s=timeout_s, max_run_s=max_run_s) if longest_info else None,
+        "recommended": cost.recommend(measured, settings, table, peak_mb=peak, timeout_s=timeout_s, max_run_s=max_run_s)
+        if longest_info
+        else None,
     }
 
 
@@ -175,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results: dict[str, Any] = {
         "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "machine": machine(),
         "load_start": load(),
@@ -184,9 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-cdk-") as outdir:
         synth = harness.synthesize_stack(outdir)
         results["configuration"] = {
-            "converter_memory_mb": synth.config.converter_memory_mb, "converter_batch_size": synth.config.converter_batch_size,
-            "converter_max_concurrency": synth.config.converter_max_concurrency, "storage_class": synth.config.storage_class,
-        }  # fmt: skip
+            "converter_memory_mb": synth.config.converter_memory_mb,
+            "converter_batch_size": synth.config.converter_batch_size,
+            "converter_max_concurrency": synth.config.converter_max_concurrency,
+            "storage_class": synth.config.storage_class,
+        }
         time.sleep(3)  # let the synthesis's node process go quiet before anything is timed
         one_minute = converter_memory.write_recording(args.data_dir / "connect-60s.wav", 60, harness.ffmpeg_path())
         days = pipeline.Days()
@@ -194,12 +243,20 @@ def main(argv: list[str] | None = None) -> int:
         if {"pipeline", "requests", "enqueue"} & set(args.sections):
             with harness.emulated_stack(synth) as bench:
                 if "pipeline" in args.sections:
-                    section(results, "pipeline", lambda: pipeline.marginal_ratio(bench, days, one_minute, pairs=args.pairs))
+                    section(
+                        results, "pipeline", lambda: pipeline.marginal_ratio(bench, days, one_minute, pairs=args.pairs)
+                    )
                 if "requests" in args.sections:
-                    section(results, "requests_per_recording", lambda: {
-                        "no_tags": pipeline.requests_per_recording(bench, days, one_minute, 30, tags=None),
-                        "with_tags": pipeline.requests_per_recording(bench, days, one_minute, 30, tags={"team": "sales", "site": "lisbon"}),
-                    })  # fmt: skip
+                    section(
+                        results,
+                        "requests_per_recording",
+                        lambda: {
+                            "no_tags": pipeline.requests_per_recording(bench, days, one_minute, 30, tags=None),
+                            "with_tags": pipeline.requests_per_recording(
+                                bench, days, one_minute, 30, tags={"team": "sales", "site": "lisbon"}
+                            ),
+                        },
+                    )
                 if "enqueue" in args.sections:
                     section(results, "enqueue_1000", lambda: scale.enqueue_thousand(bench, days))
         if "day" in args.sections:
@@ -210,12 +267,19 @@ def main(argv: list[str] | None = None) -> int:
                 section(results, "backfill", lambda: scale.backfill_history(bench, days=args.backfill_days))
         if "converter" in args.sections:
             lengths = [(10, 20), (60, 10), (300, 5), (3600, 1)] + ([] if args.quick else [(14400, 1)])
-            section(results, "converter", lambda: converter_memory.measure(
-                synth, lengths, data_dir=args.data_dir, memory_lengths={60, 300, 3600, 14400}))  # fmt: skip
+            section(
+                results,
+                "converter",
+                lambda: converter_memory.measure(
+                    synth, lengths, data_dir=args.data_dir, memory_lengths={60, 300, 3600, 14400}
+                ),
+            )
         if "audio" in args.sections:
             from . import audio_check
 
-            section(results, "audio", lambda: audio_check.measure(harness.ffmpeg_path(), args.data_dir, quick=args.quick))
+            section(
+                results, "audio", lambda: audio_check.measure(harness.ffmpeg_path(), args.data_dir, quick=args.quick)
+            )
         results["cost"] = cost_section(results, synth)
 
     results["load_end"] = load()
@@ -227,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     print(report.text(results))
     if args.markdown:
         args.markdown.write_text(report.markdown(results))
-    print(f"results: {args.json}" + (f"   markdown: {args.markdown}" if args.markdown else "") + f"   ({results['seconds']:.0f} s)")
+    print(
+        f"results: {args.json}"
+        + (f"   markdown: {args.markdown}" if args.markdown else "")
+        + f"   ({results['seconds']:.0f} s)"
+    )
     return 0
 
 

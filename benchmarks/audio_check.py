@@ -9,6 +9,7 @@ thresholds sit from what it measures on speech.
   SNR and the largest channel loss of the correct conversions, against the highest SNR and the
   smallest loss of the wrong outputs the check must catch.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -71,7 +72,7 @@ def figures(src: Path, dst: Path) -> dict[str, float]:
 def margins(ffmpeg: Path, work: Path, seconds: float = 10, rates: tuple[int, ...] = RATES) -> dict[str, Any]:
     from optimizer import audio
 
-    good = []
+    good: list[dict[str, Any]] = []
     for rate in rates:
         for encoding in speech.ENCODINGS:
             for channels in (1, 2):
@@ -88,15 +89,29 @@ def margins(ffmpeg: Path, work: Path, seconds: float = 10, rates: tuple[int, ...
     }
     for name, frames in extra.items():
         src = speech.write(work / "in.wav", frames, 8000)
-        good.append({"rate": 8000, "encoding": f"s16, {name}", "channels": 2, **figures(src, _convert(ffmpeg, src, work / "out.wav"))})
+        good.append(
+            {
+                "rate": 8000,
+                "encoding": f"s16, {name}",
+                "channels": 2,
+                **figures(src, _convert(ffmpeg, src, work / "out.wav")),
+            }
+        )
     # The resamplers' worst case: white noise at -20 dBFS fills the whole band, the edges of the
     # compared band and everything ffmpeg's filter must keep from aliasing into it.
     noise = np.random.default_rng(0).standard_normal
     for rate in [r for r in rates if r > 8000]:
         src = speech.write(work / "in.wav", 0.1 * noise((int(seconds * rate), 1)), rate, "f32")
-        good.append({"rate": rate, "encoding": "f32, white noise", "channels": 1, **figures(src, _convert(ffmpeg, src, work / "out.wav"))})
+        good.append(
+            {
+                "rate": rate,
+                "encoding": "f32, white noise",
+                "channels": 1,
+                **figures(src, _convert(ffmpeg, src, work / "out.wav")),
+            }
+        )
 
-    bad = []
+    bad: list[dict[str, Any]] = []
     for rate in (8000, 48000):
         call = speech.call(seconds, rate)
         src = speech.write(work / "in.wav", call, rate)
@@ -105,7 +120,9 @@ def margins(ffmpeg: Path, work: Path, seconds: float = 10, rates: tuple[int, ...
         flipped = _convert(ffmpeg, speech.write(work / "flipped.wav", call * [1, -1], rate), work / "flipped-out.wav")
         wrong = {
             "silence over speech": np.full(len(codes), SILENCE, np.uint8),
-            "first half only": np.concatenate([codes[: len(codes) // 2], np.full(len(codes) - len(codes) // 2, SILENCE, np.uint8)]),
+            "first half only": np.concatenate(
+                [codes[: len(codes) // 2], np.full(len(codes) - len(codes) // 2, SILENCE, np.uint8)]
+            ),
             "one leg's polarity flipped": np.frombuffer(flipped.read_bytes()[-len(codes) :], np.uint8),
             "one sample late": np.roll(codes, 1),
         }
@@ -121,8 +138,13 @@ def margins(ffmpeg: Path, work: Path, seconds: float = 10, rates: tuple[int, ...
     snr_cases = [b for b in bad if "channels" not in b["case"]]
     lowest_good = min(good, key=lambda r: r["worst_window_snr_db"])
     return {
-        "thresholds": {"min_snr_db": audio.MIN_SNR_DB, "signal_floor_dbfs": audio.SIGNAL_FLOOR_DBFS,
-                       "max_channel_loss_db": audio.MAX_CHANNEL_LOSS_DB, "window_s": audio.WINDOW_S, "band_hz": audio.BAND_HZ},  # fmt: skip
+        "thresholds": {
+            "min_snr_db": audio.MIN_SNR_DB,
+            "signal_floor_dbfs": audio.SIGNAL_FLOOR_DBFS,
+            "max_channel_loss_db": audio.MAX_CHANNEL_LOSS_DB,
+            "window_s": audio.WINDOW_S,
+            "band_hz": audio.BAND_HZ,
+        },
         "good": good,
         "bad": bad,
         "good_lowest_snr_db": min(r["snr_db"] for r in good),
@@ -161,11 +183,16 @@ def cost(ffmpeg: Path, src: Path, work: Path, repeats: int) -> dict[str, Any]:
         checks += _time(lambda: check_audio(str(src), source, str(dst), output), 1)
     result = check_audio(str(src), source, str(dst), output)
     return {
-        "file": src.name, "bytes": src.stat().st_size, "seconds_of_audio": source.frames / source.sample_rate, "repeats": repeats,
-        "bare_ffmpeg_s": statistics.median(bare), "check_s": statistics.median(checks),
+        "file": src.name,
+        "bytes": src.stat().st_size,
+        "seconds_of_audio": source.frames / source.sample_rate,
+        "repeats": repeats,
+        "bare_ffmpeg_s": statistics.median(bare),
+        "check_s": statistics.median(checks),
         "ratio": statistics.median(checks) / statistics.median(bare),
-        "ratio_all": [c / b for c, b in zip(checks, bare)], "measured": result.log_field(),
-    }  # fmt: skip
+        "ratio_all": [c / b for c, b in zip(checks, bare, strict=True)],
+        "measured": result.log_field(),
+    }
 
 
 def import_cost() -> dict[str, float]:
@@ -175,10 +202,20 @@ def import_cost() -> dict[str, float]:
         "rss = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS:'))\n"
         "print(dt, rss)"
     )
-    base = subprocess.run([sys.executable, "-c", "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS:')))"],
-                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    base = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS:')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lambdas = str(Path(__file__).resolve().parent.parent / "lambdas")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONPATH": lambdas}).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONPATH": lambdas}
+    ).stdout.split()
     return {"import_s": float(out[0]), "rss_added_mb": (int(out[1]) - int(base)) / 1024}
 
 
@@ -198,5 +235,9 @@ def measure(ffmpeg: Path, data_dir: Path, *, quick: bool) -> dict[str, Any]:
             "margins": margins(ffmpeg, work),
         }
     h = results["hour_8k"]
-    print(f"  audio check, 1 h at 8 kHz: {h['check_s']:.3f} s against {h['bare_ffmpeg_s']:.3f} s of bare ffmpeg ({h['ratio']:.2f})", file=sys.stderr)
+    print(
+        f"  audio check, 1 h at 8 kHz: {h['check_s']:.3f} s against {h['bare_ffmpeg_s']:.3f} s of bare ffmpeg "
+        f"({h['ratio']:.2f})",
+        file=sys.stderr,
+    )
     return results

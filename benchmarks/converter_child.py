@@ -11,6 +11,7 @@ Run by benchmarks.converter_memory with the S3 endpoint pointed at benchmarks.mi
     python benchmarks/converter_child.py '<json arguments>'
 Handler logs go to stdout; the measures are written as JSON to the file named in the arguments.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,12 @@ def main() -> None:
         event = {"Records": [args["record"]]}
         started = time.perf_counter()
         response = converter.handler(event, Context(args["timeout_s"], args["memory_mb"]))
-        invocations.append({"seconds": time.perf_counter() - started, "batch_item_failures": len(response.get("batchItemFailures", []))})
+        invocations.append(
+            {
+                "seconds": time.perf_counter() - started,
+                "batch_item_failures": len(response.get("batchItemFailures", [])),
+            }
+        )
     measures["invocations"] = invocations
     measures["python_peak_kb"] = vm_kb("VmHWM")
     measures["ru_maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # for the record: inflated, see above

@@ -6,6 +6,7 @@ measured is the converter's process tree, not the emulator's. A sampler reads /p
 for the RSS of Python and ffmpeg at the same instant and for the bytes in the converter's /tmp.
 Bare ffmpeg passes over the same files are timed in the same run, for the ratio.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,13 +43,34 @@ def write_recording(path: Path, seconds: int, ffmpeg: Path) -> Path:
         return write_wav(path, seconds, seed=seconds)
     tmp = path.with_suffix(".part.wav")
     subprocess.run(
-        [str(ffmpeg), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", f"sine=frequency=150:sample_rate=8000:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency=230:sample_rate=8000:duration={seconds}",
-         "-filter_complex", "[0:a][1:a]amerge=inputs=2", "-ar", "8000", "-c:a", "pcm_s16le",
-         "-map_metadata", "-1", "-bitexact", str(tmp)],
+        [
+            str(ffmpeg),
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=150:sample_rate=8000:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=230:sample_rate=8000:duration={seconds}",
+            "-filter_complex",
+            "[0:a][1:a]amerge=inputs=2",
+            "-ar",
+            "8000",
+            "-c:a",
+            "pcm_s16le",
+            "-map_metadata",
+            "-1",
+            "-bitexact",
+            str(tmp),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     tmp.rename(path)
     return path
 
@@ -112,14 +134,24 @@ def _sample(pid: int, scratch: Path, stop: threading.Event, out: Samples) -> Non
 def child_environment(bench_env: dict[str, str], endpoint: str, scratch: Path) -> dict[str, str]:
     env = {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "HOME") if name in os.environ}
     env.update(bench_env)
-    env.update({
-        "AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark", "AWS_SESSION_TOKEN": "benchmark",
-        "AWS_DEFAULT_REGION": harness.REGION, "AWS_REGION": harness.REGION,
-        # Every AWS endpoint of the child is the local server: nothing can leave this machine.
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_S3": endpoint, "AWS_ENDPOINT_URL_SQS": endpoint,
-        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
-        "TMPDIR": str(scratch), "PYTHONDONTWRITEBYTECODE": "1",
-    })  # fmt: skip
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "benchmark",
+            "AWS_SECRET_ACCESS_KEY": "benchmark",
+            "AWS_SESSION_TOKEN": "benchmark",
+            "AWS_DEFAULT_REGION": harness.REGION,
+            "AWS_REGION": harness.REGION,
+            # Every AWS endpoint of the child is the local server: nothing can leave this machine.
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ENDPOINT_URL_S3": endpoint,
+            "AWS_ENDPOINT_URL_SQS": endpoint,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "TMPDIR": str(scratch),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     return env
 
 
@@ -134,7 +166,11 @@ def converter_environment(synth: Any, endpoint: str, ffmpeg: Path) -> dict[str, 
     out = {}
     for name, value in env.items():
         if not isinstance(value, str):  # a Ref: a queue URL or a table name
-            out[name] = f"{endpoint}/{harness.ACCOUNT}/benchmark-{name.lower()}" if name.endswith("_URL") else f"benchmark-{name.lower()}"
+            out[name] = (
+                f"{endpoint}/{harness.ACCOUNT}/benchmark-{name.lower()}"
+                if name.endswith("_URL")
+                else f"benchmark-{name.lower()}"
+            )
         elif value == "/opt/bin/ffmpeg":
             out[name] = str(ffmpeg)
         else:
@@ -154,29 +190,60 @@ def write_ffmpeg_wrapper(path: Path) -> Path | None:
 
 
 def run_converter(
-    mini: MiniS3, key: str, *, repeats: int, env: dict[str, str], scratch: Path, timeout_s: int, memory_mb: int, workdir: Path,
+    mini: MiniS3,
+    key: str,
+    *,
+    repeats: int,
+    env: dict[str, str],
+    scratch: Path,
+    timeout_s: int,
+    memory_mb: int,
+    workdir: Path,
     ffmpeg_wrapper: Path | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     from optimizer.messages import Recording
 
     obj = mini.objects[key]
     body = Recording(bucket=mini.bucket, key=key, etag=obj.etag, size=obj.path.stat().st_size).to_body()
     record = {
-        "messageId": "benchmark-1", "receiptHandle": "benchmark", "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "benchmark", "ApproximateFirstReceiveTimestamp": "0"},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{harness.REGION}:{harness.ACCOUNT}:benchmark-work", "awsRegion": harness.REGION,
-    }  # fmt: skip
+        "messageId": "benchmark-1",
+        "receiptHandle": "benchmark",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "0",
+            "SenderId": "benchmark",
+            "ApproximateFirstReceiveTimestamp": "0",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{harness.REGION}:{harness.ACCOUNT}:benchmark-work",
+        "awsRegion": harness.REGION,
+    }
     result_file = workdir / "child-result.json"
     result_file.unlink(missing_ok=True)
     ffmpeg_log = workdir / "ffmpeg-peaks.log"
     ffmpeg_log.unlink(missing_ok=True)
     if ffmpeg_wrapper is not None:
-        env = {**env, "BENCH_REAL_FFMPEG": env["FFMPEG_PATH"], "BENCH_FFMPEG_LOG": str(ffmpeg_log), "FFMPEG_PATH": str(ffmpeg_wrapper)}
-    args = {"record": record, "repeats": repeats, "timeout_s": timeout_s, "memory_mb": memory_mb, "result_file": str(result_file)}
+        env = {
+            **env,
+            "BENCH_REAL_FFMPEG": env["FFMPEG_PATH"],
+            "BENCH_FFMPEG_LOG": str(ffmpeg_log),
+            "FFMPEG_PATH": str(ffmpeg_wrapper),
+        }
+    args = {
+        "record": record,
+        "repeats": repeats,
+        "timeout_s": timeout_s,
+        "memory_mb": memory_mb,
+        "result_file": str(result_file),
+    }
     uploads_before = len(mini.uploads)
     with open(workdir / "child.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, str(CHILD), json.dumps(args)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, str(CHILD), json.dumps(args)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         samples, stop = Samples(), threading.Event()
         sampler = threading.Thread(target=_sample, args=(proc.pid, scratch, stop, samples), daemon=True)
         sampler.start()
@@ -189,7 +256,10 @@ def run_converter(
     uploads = mini.uploads[uploads_before:]
     failures = sum(i["batch_item_failures"] for i in measures["invocations"])
     if failures or len(uploads) != repeats:
-        raise RuntimeError(f"{key}: {failures} failed record(s), {len(uploads)} upload(s) for {repeats} invocation(s); see {workdir / 'child.log'}")
+        raise RuntimeError(
+            f"{key}: {failures} failed record(s), {len(uploads)} upload(s) for {repeats} invocation(s); see "
+            f"{workdir / 'child.log'}"
+        )
     measures["sampled"] = samples.__dict__
     measures["upload_bytes"] = uploads[-1].bytes
     measures["upload_storage_class"] = uploads[-1].headers.get("x-amz-storage-class")
@@ -225,23 +295,31 @@ def measure(synth: Any, lengths: list[tuple[int, int]], *, data_dir: Path, memor
                 path = write_recording(data_dir / f"connect-{seconds}s.wav", seconds, ffmpeg)
                 key = f"{prefix}bench-{seconds}s_20220101T10:00_UTC.wav"
                 mini.add(key, path)
-                common = dict(env=env, scratch=scratch, timeout_s=timeout_s, memory_mb=memory_mb, workdir=work)
-                if repeats > 1:
-                    bare_ffmpeg_seconds(ffmpeg, path, work / "bare-out.wav", 1)  # warm: binary and file in the page cache
+                common: dict[str, Any] = dict(
+                    env=env, scratch=scratch, timeout_s=timeout_s, memory_mb=memory_mb, workdir=work
+                )
+                if repeats > 1:  # warm: binary and file in the page cache
+                    bare_ffmpeg_seconds(ffmpeg, path, work / "bare-out.wav", 1)
                 bare = bare_ffmpeg_seconds(ffmpeg, path, work / "bare-out.wav", repeats)
                 memory_only = seconds in memory_lengths and repeats <= 1
                 speed = run_converter(mini, key, repeats=repeats, **common) if repeats and not memory_only else None
-                memory = run_converter(mini, key, repeats=1, ffmpeg_wrapper=wrapper, **common) if seconds in memory_lengths else None
-                handler = [i["seconds"] for i in (speed or memory)["invocations"]]
+                memory = (
+                    run_converter(mini, key, repeats=1, ffmpeg_wrapper=wrapper, **common)
+                    if seconds in memory_lengths
+                    else None
+                )
+                measured = speed or memory
+                assert measured is not None, f"{seconds} s: neither a speed nor a memory run"
+                handler = [i["seconds"] for i in measured["invocations"]]
                 row = {
                     "seconds_of_audio": seconds,
                     "bytes": path.stat().st_size,
-                    "bytes_after": (speed or memory)["upload_bytes"],
+                    "bytes_after": measured["upload_bytes"],
                     "repeats": len(handler),
                     "bare_ffmpeg_s": statistics.median(bare) if bare else None,
                     "converter_s": statistics.median(handler),
                     "audio_s_per_s_converter": seconds / statistics.median(handler),
-                    "import_s": (speed or memory)["import_s"],
+                    "import_s": measured["import_s"],
                 }
                 if bare:
                     row["audio_s_per_s_bare"] = seconds / statistics.median(bare)
@@ -263,8 +341,19 @@ def measure(synth: Any, lengths: list[tuple[int, int]], *, data_dir: Path, memor
                         "conversion_s": memory["invocations"][0]["seconds"],
                     }
                 rows.append(row)
-                print(f"  converter {seconds:>6} s of audio: {row['converter_s']:.3f} s per conversion"
-                      + (f" (bare ffmpeg {row['bare_ffmpeg_s']:.3f} s)" if bare else "")
-                      + (f", peak RSS {row['memory']['python_peak_mb']:.0f} + {row['memory']['ffmpeg_peak_mb']:.0f} MB" if "memory" in row else ""),
-                      file=sys.stderr)  # fmt: skip
-    return {"rows": rows, "configured_memory_mb": memory_mb, "configured_ephemeral_mb": ephemeral_mb, "configured_timeout_s": timeout_s}
+                print(
+                    f"  converter {seconds:>6} s of audio: {row['converter_s']:.3f} s per conversion"
+                    + (f" (bare ffmpeg {row['bare_ffmpeg_s']:.3f} s)" if bare else "")
+                    + (
+                        f", peak RSS {row['memory']['python_peak_mb']:.0f} + {row['memory']['ffmpeg_peak_mb']:.0f} MB"
+                        if "memory" in row
+                        else ""
+                    ),
+                    file=sys.stderr,
+                )
+    return {
+        "rows": rows,
+        "configured_memory_mb": memory_mb,
+        "configured_ephemeral_mb": ephemeral_mb,
+        "configured_timeout_s": timeout_s,
+    }

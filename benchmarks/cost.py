@@ -13,6 +13,7 @@ What is measured and what is assumed:
             as a Graviton core. The transfer term is what the local measure lacks (its S3 is on
             127.0.0.1).
 """
+
 from __future__ import annotations
 
 import math
@@ -69,7 +70,9 @@ class Settings:
     poll_seconds: int = OptimizerConfig.queue_poll_seconds
 
 
-def lambda_seconds(m: Measured, memory_mb: int, *, local_s: float | None = None, bytes_moved: int | None = None) -> float:
+def lambda_seconds(
+    m: Measured, memory_mb: int, *, local_s: float | None = None, bytes_moved: int | None = None
+) -> float:
     local = m.converter_local_s if local_s is None else local_s
     moved = m.bytes_in + m.bytes_out if bytes_moved is None else bytes_moved
     return local * max(1.0, FULL_VCPU_MB / memory_mb) + 2 * S3_LATENCY_S + moved / S3_THROUGHPUT_BPS
@@ -133,15 +136,22 @@ def break_even_converter_seconds(m: Measured, s: Settings, prices: Any, budget_u
     return (budget_usd - base) / (one - base)
 
 
-def memory_table(m: Measured, s: Settings, prices: Any, sizes: list[int], longest: dict[str, float] | None = None) -> list[dict[str, Any]]:
+def memory_table(
+    m: Measured, s: Settings, prices: Any, sizes: list[int], longest: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
     """Modelled cost and duration per memory size; `longest` = {"local_s", "bytes"} of the
     longest call measured, for the batch-in-timeout check."""
     rows = []
     for mb in sizes:
         settings = Settings(**{**asdict(s), "memory_mb": mb})
         cost = per_thousand_minutes(m, settings, prices)
-        row = {"memory_mb": mb, "vcpu": min(1.0, mb / FULL_VCPU_MB), "seconds_per_recording": cost["converter_seconds_per_recording"],
-               "usd_per_1000_minutes": cost["total_usd"], "converter_usd": cost["items_usd"]["lambda_converter_gb_s"]}  # fmt: skip
+        row = {
+            "memory_mb": mb,
+            "vcpu": min(1.0, mb / FULL_VCPU_MB),
+            "seconds_per_recording": cost["converter_seconds_per_recording"],
+            "usd_per_1000_minutes": cost["total_usd"],
+            "converter_usd": cost["items_usd"]["lambda_converter_gb_s"],
+        }
         if longest:
             row["longest_call_s"] = lambda_seconds(m, mb, local_s=longest["local_s"], bytes_moved=int(longest["bytes"]))
             row["batch_of_longest_s"] = row["longest_call_s"] * s.batch_size
@@ -157,8 +167,15 @@ MARGIN = 2.0  # every limit below is met twice over
 
 
 def recommend(
-    m: Measured, s: Settings, table: list[dict[str, Any]], *, peak_mb: float, timeout_s: int, max_run_s: float, memory_floor_mb: int = 512,
-) -> dict[str, Any]:  # fmt: skip
+    m: Measured,
+    s: Settings,
+    table: list[dict[str, Any]],
+    *,
+    peak_mb: float,
+    timeout_s: int,
+    max_run_s: float,
+    memory_floor_mb: int = 512,
+) -> dict[str, Any]:
     """Defaults chosen from the measures, each rule met with a factor MARGIN:
 
     memory       the cheapest size (>= the configuration's floor) that holds the measured peak
@@ -167,7 +184,11 @@ def recommend(
     concurrency  enough converters to drain a 6-year backfill of the reference volume within the
                  state machine's maximum run (each day's recordings wait in the queue meanwhile).
     """
-    fits = [r for r in table if r["memory_mb"] >= max(memory_floor_mb, MARGIN * peak_mb) and r["batch_of_longest_s"] <= timeout_s / MARGIN]
+    fits = [
+        r
+        for r in table
+        if r["memory_mb"] >= max(memory_floor_mb, MARGIN * peak_mb) and r["batch_of_longest_s"] <= timeout_s / MARGIN
+    ]
     best = min(fits or table, key=lambda r: r["usd_per_1000_minutes"])
     batch = max([b for b in range(1, 11) if b * best["longest_call_s"] <= timeout_s / MARGIN] or [1])
     per_day = REFERENCE_MINUTES_PER_MONTH / DAYS_PER_MONTH / m.call_minutes

@@ -5,6 +5,7 @@ Nothing in emulator/ or lambdas/ is changed for this: requests are counted by wr
 botocore hook (the one place every mocked request passes), and invocations are timed by a
 subclass of the emulator's in-process Lambda runtime.
 """
+
 from __future__ import annotations
 
 import collections
@@ -13,9 +14,10 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -94,7 +96,7 @@ class RequestLog:
         key = (self.caller, service, operation)
         with self._lock:
             self._counts[key] += 1
-            self._seconds[key] += seconds
+            self._seconds[key] += seconds  # type: ignore[assignment]  # a Counter of floats (typeshed: int)
 
     def emulator_seconds(self) -> collections.Counter[Key]:
         """Wall time spent inside moto serving requests (the emulator's share, not the pipeline's)."""
@@ -111,7 +113,7 @@ class RequestLog:
         return collections.Counter({k: v for k, v in now.items() if v})
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["RequestLog"]:
+    def installed(self) -> Iterator[RequestLog]:
         from moto.core.botocore_stubber import BotocoreStubber
 
         original = BotocoreStubber.__call__
@@ -126,7 +128,7 @@ class RequestLog:
             finally:
                 log.record(event_name, time.perf_counter() - started)
 
-        BotocoreStubber.__call__ = counting  # type: ignore[method-assign]
+        BotocoreStubber.__call__ = counting  # type: ignore[method-assign,assignment]  # counting moto's requests
         try:
             yield self
         finally:
@@ -143,7 +145,7 @@ class FfmpegTimer:
         self.runs = 0
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["FfmpegTimer"]:
+    def installed(self) -> Iterator[FfmpegTimer]:
         import subprocess
 
         original = subprocess.run
@@ -160,18 +162,23 @@ class FfmpegTimer:
                 timer.seconds += time.perf_counter() - started
                 timer.runs += 1
 
-        subprocess.run = timed  # type: ignore[assignment]
+        subprocess.run = timed  # timing every ffmpeg run
         try:
             yield self
         finally:
-            subprocess.run = original  # type: ignore[assignment]
+            subprocess.run = original
 
 
-def count(requests: Mapping[Key, int], caller: str | None = None, service: str | None = None, operation: str | None = None) -> int:
+def count(
+    requests: Mapping[Key, int], caller: str | None = None, service: str | None = None, operation: str | None = None
+) -> int:
     return sum(
-        n for (c, s, o), n in requests.items()
-        if (caller is None or c == caller) and (service is None or s == service) and (operation is None or o == operation)
-    )  # fmt: skip
+        n
+        for (c, s, o), n in requests.items()
+        if (caller is None or c == caller)
+        and (service is None or s == service)
+        and (operation is None or o == operation)
+    )
 
 
 def by_operation(requests: Mapping[Key, int], caller: str) -> dict[str, int]:
@@ -328,9 +335,9 @@ def emulated_stack(synth: Any, *, log_stream: Any = None) -> Iterator[Bench]:
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     aws.client.cache_clear()  # each stack is a new set of Lambda containers
-    own_stream = log_stream is None
-    stream = open(os.devnull, "w") if own_stream else log_stream
-    try:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(aws.client.cache_clear)
+        stream = log_stream if log_stream is not None else cleanup.enter_context(open(os.devnull, "w"))
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
             deployment = deploy(synth)
             requests = RequestLog()
@@ -338,10 +345,6 @@ def emulated_stack(synth: Any, *, log_stream: Any = None) -> Iterator[Bench]:
             ffmpeg = FfmpegTimer(requests)
             with requests.installed(), lambdas.installed(), ffmpeg.installed():
                 yield Bench(deployment, lambdas, requests, synth, ffmpeg)
-    finally:
-        aws.client.cache_clear()
-        if own_stream:
-            stream.close()
 
 
 def function_property(synth: Any, role: str, prop: str) -> Any:

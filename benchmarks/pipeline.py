@@ -8,6 +8,7 @@ the last converter invocation returns (the last write): after that the state mac
 for the queue to read empty twice, in steps of queue_poll_seconds, which is latency, not work,
 and would quantize T to whole seconds. The execution's own duration is reported next to it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -89,7 +90,9 @@ def run_day(bench: Bench, day: dt.date, recordings: int, original_size: int) -> 
     first_call = len(bench.lambdas.calls)
     times_before = os.times()
     started = time.perf_counter()
-    execution = run_execution(bench.deployment, bench.lambdas, {"specific_date": day.strftime("%m/%d/%Y")}, pollers=pollers)
+    execution = run_execution(
+        bench.deployment, bench.lambdas, {"specific_date": day.strftime("%m/%d/%Y")}, pollers=pollers
+    )
     times_after = os.times()
     calls = bench.lambdas.calls[first_call:]
     requests = bench.requests.since(snapshot)  # before the harness lists the day below
@@ -99,7 +102,9 @@ def run_day(bench: Bench, day: dt.date, recordings: int, original_size: int) -> 
     last_write = max((c.end for c in converter_calls), default=time.perf_counter())
     converter_s = sum(c.end - c.start for c in converter_calls)
     ffmpeg_s = bench.ffmpeg.seconds - ffmpeg_before
-    converter_emulator_s = sum(v for (c, svc, _), v in emulator.items() if c == "converter" and svc in ("s3", "sqs", "dynamodb"))
+    converter_emulator_s = sum(
+        v for (c, svc, _), v in emulator.items() if c == "converter" and svc in ("s3", "sqs", "dynamodb")
+    )
     parts = {
         "ffmpeg": ffmpeg_s,
         "converter_emulated_aws": converter_emulator_s,  # moto serving the converter's requests
@@ -113,7 +118,8 @@ def run_day(bench: Bench, day: dt.date, recordings: int, original_size: int) -> 
         to_last_write_s=last_write - started,
         execution_s=execution.seconds,
         python_cpu_s=(times_after.user - times_before.user) + (times_after.system - times_before.system),
-        ffmpeg_cpu_s=(times_after.children_user - times_before.children_user) + (times_after.children_system - times_before.children_system),
+        ffmpeg_cpu_s=(times_after.children_user - times_before.children_user)
+        + (times_after.children_system - times_before.children_system),
         requests=requests,
         converted=converted_objects(bench, day, original_size),
         execution=execution,
@@ -134,7 +140,13 @@ def bare_passes(ffmpeg: Path, src: Path, dst: Path, repeats: int) -> tuple[list[
 
 
 def marginal_ratio(
-    bench: Bench, days: Days, recording: Path, *, sizes: tuple[int, int] = (20, 60), pairs: int = 3, bare_repeats: int = 10
+    bench: Bench,
+    days: Days,
+    recording: Path,
+    *,
+    sizes: tuple[int, int] = (20, 60),
+    pairs: int = 3,
+    bare_repeats: int = 10,
 ) -> dict[str, Any]:
     ffmpeg = harness.ffmpeg_path()
     body = recording.read_bytes()
@@ -162,16 +174,31 @@ def marginal_ratio(
             if result.status != "SUCCEEDED" or result.converted != n:
                 raise RuntimeError(f"pipeline run of {n} recordings: {result.status}, {result.converted} converted")
             measured[n] = result
-            runs.append({
-                "pair": pair, "recordings": n, "to_last_write_s": result.to_last_write_s, "execution_s": result.execution_s,
-                "python_cpu_s": result.python_cpu_s, "ffmpeg_cpu_s": result.ffmpeg_cpu_s, "parts": result.parts,
-            })  # fmt: skip
-            print(f"  pipeline pair {pair + 1}/{pairs}: {n} recordings, last write after {result.to_last_write_s:.2f} s "
-                  f"(execution {result.execution_s:.2f} s)", file=sys.stderr)  # fmt: skip
+            runs.append(
+                {
+                    "pair": pair,
+                    "recordings": n,
+                    "to_last_write_s": result.to_last_write_s,
+                    "execution_s": result.execution_s,
+                    "python_cpu_s": result.python_cpu_s,
+                    "ffmpeg_cpu_s": result.ffmpeg_cpu_s,
+                    "parts": result.parts,
+                }
+            )
+            print(
+                f"  pipeline pair {pair + 1}/{pairs}: {n} recordings, last write after {result.to_last_write_s:.2f} s "
+                f"(execution {result.execution_s:.2f} s)",
+                file=sys.stderr,
+            )
         marginals.append((measured[large].to_last_write_s - measured[small].to_last_write_s) / (large - small))
-        marginal_parts.append({k: (measured[large].parts[k] - measured[small].parts[k]) / (large - small) for k in measured[large].parts})
+        marginal_parts.append(
+            {k: (measured[large].parts[k] - measured[small].parts[k]) / (large - small) for k in measured[large].parts}
+        )
         marginal_cpus.append(
-            ((measured[large].python_cpu_s + measured[large].ffmpeg_cpu_s) - (measured[small].python_cpu_s + measured[small].ffmpeg_cpu_s))
+            (
+                (measured[large].python_cpu_s + measured[large].ffmpeg_cpu_s)
+                - (measured[small].python_cpu_s + measured[small].ffmpeg_cpu_s)
+            )
             / (large - small)
         )
     walls, cpu = bare_passes(ffmpeg, recording, scratch, bare_repeats)
@@ -201,7 +228,9 @@ def marginal_ratio(
     }
 
 
-def requests_per_recording(bench: Bench, days: Days, recording: Path, n: int, *, tags: dict[str, str] | None) -> dict[str, Any]:
+def requests_per_recording(
+    bench: Bench, days: Days, recording: Path, n: int, *, tags: dict[str, str] | None
+) -> dict[str, Any]:
     """S3 requests the converter makes per converted recording, counted at the emulator."""
     body = recording.read_bytes()
     day = days.take()

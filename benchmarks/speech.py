@@ -6,6 +6,7 @@ tests/fixtures/make_speech.sh, committed so that nothing here needs espeak-ng). 
 them on two channels taking turns, as Amazon Connect records them (agent left, customer right,
 each silent while the other speaks); the writer here is our own (numpy), independent of ffmpeg.
 """
+
 from __future__ import annotations
 
 import struct
@@ -21,9 +22,16 @@ TURN_S = 2.5
 
 # name -> (format tag, bytes per sample)
 ENCODINGS = {
-    "u8": (1, 1), "s16": (1, 2), "s24": (1, 3), "s32": (1, 4), "s64": (1, 8),
-    "f32": (3, 4), "f64": (3, 8), "alaw": (6, 1), "mulaw": (7, 1),
-}  # fmt: skip
+    "u8": (1, 1),
+    "s16": (1, 2),
+    "s24": (1, 3),
+    "s32": (1, 4),
+    "s64": (1, 8),
+    "f32": (3, 4),
+    "f64": (3, 8),
+    "alaw": (6, 1),
+    "mulaw": (7, 1),
+}
 
 
 def talkers() -> tuple[np.ndarray, np.ndarray]:

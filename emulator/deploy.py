@@ -5,8 +5,10 @@ a versioned one, as Amazon Connect's are. Each function and the state machine ge
 AWS::IAM::Role with its AWS::IAM::Policy documents as synthesized; with `strict` (the default)
 emulator.iam and emulator.quotas hold every request and execution to them (see runtime.installed).
 """
+
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
@@ -93,7 +95,10 @@ def for_moto(node: Any) -> Any:
     if isinstance(node, list):
         return [for_moto(item) for item in node]
     if isinstance(node, dict):
-        return {k: float(v) if k == "ToleratedFailurePercentage" and isinstance(v, int) else for_moto(v) for k, v in node.items()}
+        return {
+            k: float(v) if k == "ToleratedFailurePercentage" and isinstance(v, int) else for_moto(v)
+            for k, v in node.items()
+        }
     return node
 
 
@@ -102,7 +107,9 @@ def _role_logical_id(resource: dict[str, Any], what: str) -> str:
     if isinstance(role, dict) and "Fn::GetAtt" in role:
         target = role["Fn::GetAtt"]
         return target[0] if isinstance(target, list) else target.split(".", 1)[0]
-    raise ValueError(f"{what}: its role is not a role of this template ({role!r}); the emulator needs the role's policies")
+    raise ValueError(
+        f"{what}: its role is not a role of this template ({role!r}); the emulator needs the role's policies"
+    )
 
 
 def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = True) -> Deployment:
@@ -150,15 +157,20 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
         props = res["Properties"]
         name = f"{stack}-{lid}"[:255]
         dynamodb.create_table(
-            TableName=name, KeySchema=props["KeySchema"], AttributeDefinitions=props["AttributeDefinitions"],
+            TableName=name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode=props.get("BillingMode", "PROVISIONED"),
-        )  # fmt: skip
+        )
         resolver.refs[lid] = name
         resolver.attributes[(lid, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
 
-    for lid, res in resources_of_type(template, "AWS::Lambda::LayerVersion").items():
+    for lid in resources_of_type(template, "AWS::Lambda::LayerVersion"):
         resolver.refs[lid] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{lid}:1"
-    layer_dirs = {resolver.refs[lid]: _asset_dir(synth, res) for lid, res in resources_of_type(template, "AWS::Lambda::LayerVersion").items()}
+    layer_dirs = {
+        resolver.refs[lid]: _asset_dir(synth, res)
+        for lid, res in resources_of_type(template, "AWS::Lambda::LayerVersion").items()
+    }
 
     # Log groups are not created (the handlers log to the local run's log file); their ARNs are
     # what the roles' policies name.
@@ -169,14 +181,19 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
     for lid, res in resources_of_type(template, "AWS::IAM::Role").items():
         props = res["Properties"]
         role = iam.create_role(
-            RoleName=f"{stack}-{lid}"[:64], Path=props.get("Path", "/"),
+            RoleName=f"{stack}-{lid}"[:64],
+            Path=props.get("Path", "/"),
             AssumeRolePolicyDocument=json.dumps(resolver.resolve(props["AssumeRolePolicyDocument"])),
-        )["Role"]  # fmt: skip
+        )["Role"]
         resolver.refs[lid], resolver.attributes[(lid, "Arn")] = role["RoleName"], role["Arn"]
         for managed in resolver.resolve(props.get("ManagedPolicyArns", [])):
             iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=managed)
         for inline in props.get("Policies", []):
-            iam.put_role_policy(RoleName=role["RoleName"], PolicyName=inline["PolicyName"], PolicyDocument=json.dumps(resolver.resolve(inline["PolicyDocument"])))
+            iam.put_role_policy(
+                RoleName=role["RoleName"],
+                PolicyName=inline["PolicyName"],
+                PolicyDocument=json.dumps(resolver.resolve(inline["PolicyDocument"])),
+            )
 
     functions: dict[str, FunctionSpec] = {}
     for lid, res in resources_of_type(template, "AWS::Lambda::Function").items():
@@ -185,16 +202,28 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
         role_lid = _role_logical_id(res, f"function {lid}")
         environment = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
         arn = lam.create_function(
-            FunctionName=name, Runtime=props["Runtime"], Role=resolver.attributes[(role_lid, "Arn")], Handler=props["Handler"],
-            Code={"ZipFile": _empty_zip()}, Timeout=props.get("Timeout", 3), MemorySize=props.get("MemorySize", 128),
+            FunctionName=name,
+            Runtime=props["Runtime"],
+            Role=resolver.attributes[(role_lid, "Arn")],
+            Handler=props["Handler"],
+            Code={"ZipFile": _empty_zip()},
+            Timeout=props.get("Timeout", 3),
+            MemorySize=props.get("MemorySize", 128),
             Environment={"Variables": environment},
-        )["FunctionArn"]  # fmt: skip
+        )["FunctionArn"]
         resolver.refs[lid], resolver.attributes[(lid, "Arn")] = name, arn
         functions[name] = FunctionSpec(
-            logical_id=lid, name=name, arn=arn, handler=props["Handler"], environment=environment,
-            timeout_s=props.get("Timeout", 3), memory_mb=props.get("MemorySize", 128), code_dir=_asset_dir(synth, res),
-            layer_dirs=[layer_dirs[resolver.resolve(layer)] for layer in props.get("Layers", [])], role=role_lid,
-        )  # fmt: skip
+            logical_id=lid,
+            name=name,
+            arn=arn,
+            handler=props["Handler"],
+            environment=environment,
+            timeout_s=props.get("Timeout", 3),
+            memory_mb=props.get("MemorySize", 128),
+            code_dir=_asset_dir(synth, res),
+            layer_dirs=[layer_dirs[resolver.resolve(layer)] for layer in props.get("Layers", [])],
+            role=role_lid,
+        )
 
     # Not created in moto: its SQS->Lambda poller delivers one message at a time without partial
     # batch responses. The emulator's own driver (emulator.runtime) honours these settings instead.
@@ -202,45 +231,57 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
     for res in resources_of_type(template, "AWS::Lambda::EventSourceMapping").values():
         props = resolver.resolve(res["Properties"])
         queue_arn = props["EventSourceArn"]
-        queue_lid = next(lid for (lid, attr), value in resolver.attributes.items() if attr == "Arn" and value == queue_arn)
+        queue_lid = next(
+            lid for (lid, attr), value in resolver.attributes.items() if attr == "Arn" and value == queue_arn
+        )
         event_sources.append(
             EventSource(
-                function=props["FunctionName"], queue_url=resolver.refs[queue_lid], queue_arn=queue_arn,
+                function=props["FunctionName"],
+                queue_url=resolver.refs[queue_lid],
+                queue_arn=queue_arn,
                 batch_size=int(props.get("BatchSize", 10)),
                 max_concurrency=(props.get("ScalingConfig") or {}).get("MaximumConcurrency"),
                 report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-            )  # fmt: skip
+            )
         )
 
-    (sm_lid, sm_res), = resources_of_type(template, "AWS::StepFunctions::StateMachine").items()
+    ((sm_lid, sm_res),) = resources_of_type(template, "AWS::StepFunctions::StateMachine").items()
     definition = resolver.resolve(sm_res["Properties"]["DefinitionString"])
     sm_role = _role_logical_id(sm_res, f"state machine {sm_lid}")
     state_machine_arn = sfn.create_state_machine(
-        name=f"{stack}-{sm_lid}"[:80], definition=json.dumps(for_moto(json.loads(definition))), roleArn=resolver.attributes[(sm_role, "Arn")]
+        name=f"{stack}-{sm_lid}"[:80],
+        definition=json.dumps(for_moto(json.loads(definition))),
+        roleArn=resolver.attributes[(sm_role, "Arn")],
     )["stateMachineArn"]
     resolver.refs[sm_lid] = state_machine_arn
     resolver.attributes[(sm_lid, "Name")] = state_machine_arn.rsplit(":", 1)[-1]
 
     # Policies last: they name the functions, queues, table and the state machine itself.
-    for lid, res in resources_of_type(template, "AWS::IAM::Policy").items():
+    for res in resources_of_type(template, "AWS::IAM::Policy").values():
         props = res["Properties"]
         document = json.dumps(resolver.resolve(props["PolicyDocument"]))
         for role in props.get("Roles", []):
-            iam.put_role_policy(RoleName=resolver.resolve(role), PolicyName=props["PolicyName"], PolicyDocument=document)
+            iam.put_role_policy(
+                RoleName=resolver.resolve(role), PolicyName=props["PolicyName"], PolicyDocument=document
+            )
 
     identities = None
     if strict:
         sts = boto3.client("sts", region_name=REGION)
         identities = strict_iam.Identities(
             operator=strict_iam.create_operator(iam),
-            roles={lid: strict_iam.assume(sts, lid, resolver.attributes[(lid, "Arn")]) for lid in resources_of_type(template, "AWS::IAM::Role")},
+            roles={
+                lid: strict_iam.assume(sts, lid, resolver.attributes[(lid, "Arn")])
+                for lid in resources_of_type(template, "AWS::IAM::Role")
+            },
         )
         identities.state_machine = identities.roles[sm_role]
 
     outputs = {}
     for name, output in template.get("Outputs", {}).items():
-        try:
+        # KeyError: it refers to something the emulator does not create (e.g. the schedule).
+        with contextlib.suppress(KeyError):
             outputs[name] = resolver.resolve(output["Value"])
-        except KeyError:
-            pass  # refers to something the emulator does not create (e.g. the schedule)
-    return Deployment(synth, bucket, functions, queues, state_machine_arn, event_sources, outputs, identities, json.loads(definition))
+    return Deployment(
+        synth, bucket, functions, queues, state_machine_arn, event_sources, outputs, identities, json.loads(definition)
+    )

@@ -8,13 +8,14 @@ one worker runs one child at a time, from its first state to its last; the Task 
 started, succeeded) that moto emits from other threads are three per task state and are added by
 count. Each child also gets the two execution events (started, ended) that AWS records.
 """
+
 from __future__ import annotations
 
-import json
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from moto.stepfunctions.parser.asl.eval.event import event_manager as moto_events
 
@@ -65,11 +66,11 @@ def recording(first_state: str) -> Iterator[HistoryStats]:
             stats.events.append(_Event(id(self), threading.get_ident(), str(event_type).rsplit(".", 1)[-1], name, size))
         return original(self, context, event_type, event_details, timestamp, update_source_event_id)
 
-    moto_events.EventManager.add_event = add_event
+    moto_events.EventManager.add_event = add_event  # type: ignore[method-assign]  # observing moto's events
     try:
         yield stats
     finally:
-        moto_events.EventManager.add_event = original
+        moto_events.EventManager.add_event = original  # type: ignore[method-assign]  # restored
         _summarize(stats, first_state)
 
 
@@ -93,7 +94,3 @@ def _close(stats: HistoryStats, count: int | None) -> None:
     if count is not None:
         stats.children += 1
         stats.largest_child_events = max(stats.largest_child_events, count)
-
-
-def as_json(stats: HistoryStats) -> str:
-    return json.dumps({"children": stats.children, "largest_child_events": stats.largest_child_events, "largest_payload_bytes": stats.largest_payload_bytes})

@@ -28,14 +28,16 @@ What this cannot evaluate, and tests/infra asserts on the template instead: cond
 ignores `s3:prefix`, `kms:ViaService`, `aws:SourceArn`...; a conditioned Allow counts as an
 Allow), resource policies (bucket, queue, topic), KMS key policies, and alarm actions.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from botocore.credentials import Credentials
@@ -59,9 +61,15 @@ ACTION_OF_OPERATION = {
     "sqs:changemessagevisibilitybatch": "sqs:ChangeMessageVisibility",
 }
 # moto answers a denial in XML; these services speak JSON, where AWS's error is this type / status.
-JSON_ACCESS_DENIED = {"dynamodb": ("AccessDeniedException", 400), "lambda": ("AccessDeniedException", 403),
-                      "awslambda": ("AccessDeniedException", 403), "sqs": ("AccessDenied", 403), "states": ("AccessDeniedException", 400),
-                      "stepfunctions": ("AccessDeniedException", 400), "sts": None}  # fmt: skip
+JSON_ACCESS_DENIED = {
+    "dynamodb": ("AccessDeniedException", 400),
+    "lambda": ("AccessDeniedException", 403),
+    "awslambda": ("AccessDeniedException", 403),
+    "sqs": ("AccessDenied", 403),
+    "states": ("AccessDeniedException", 400),
+    "stepfunctions": ("AccessDeniedException", 400),
+    "sts": None,
+}
 _LOCK_RETENTION_HEADERS = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date")
 _LOCK_HOLD_HEADER = "x-amz-object-lock-legal-hold"
 
@@ -86,9 +94,12 @@ class Identities:
 def create_operator(iam: Any) -> Identity:
     arn = iam.create_user(UserName=OPERATOR)["User"]["Arn"]
     iam.put_user_policy(
-        UserName=OPERATOR, PolicyName="everything",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
-    )  # fmt: skip
+        UserName=OPERATOR,
+        PolicyName="everything",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )
     key = iam.create_access_key(UserName=OPERATOR)["AccessKey"]
     return Identity(OPERATOR, arn, Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
 
@@ -132,9 +143,14 @@ def _s3_request(response: Any, action: str) -> Any:
     parsed = urlparse(response.uri)
     path = response.raw_path + (f"?{parsed.query}" if parsed.query else "")
     request = access_control.S3IAMRequest(
-        account_id=response.current_account, method=response.method, path=path, data=response.data,
-        body=response.raw_body, headers=response.headers, action=action,
-    )  # fmt: skip
+        account_id=response.current_account,
+        method=response.method,
+        path=path,
+        data=response.data,
+        body=response.raw_body,
+        headers=response.headers,
+        action=action,
+    )
     request._action = f"s3:{action}"
     return request
 
@@ -174,11 +190,15 @@ def _put_checks(response: Any, key_name: str) -> None:
         try:
             when = dt.datetime.fromisoformat(until.replace("Z", "+00:00"))
         except ValueError:
-            raise InvalidArgumentError("The retain until date is not a valid date", "x-amz-object-lock-retain-until-date", until) from None
+            raise InvalidArgumentError(
+                "The retain until date is not a valid date", "x-amz-object-lock-retain-until-date", until
+            ) from None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        if when <= dt.datetime.now(dt.timezone.utc):
-            raise InvalidArgumentError("The retain until date must be in the future!", "x-amz-object-lock-retain-until-date", until)
+            when = when.replace(tzinfo=dt.UTC)
+        if when <= dt.datetime.now(dt.UTC):
+            raise InvalidArgumentError(
+                "The retain until date must be in the future!", "x-amz-object-lock-retain-until-date", until
+            )
 
 
 def _strip_lock_headers(response: Any, key_name: str, headers: dict[str, Any]) -> None:
@@ -255,8 +275,17 @@ class _Patches:
 
 def _install(p: _Patches, identities: Identities) -> None:
     def get_auth_instance(original: Any) -> Any:
-        def wrapper(self: Any, signing_name: str, region_name: str, signature_version: Any = None, request_credentials: Any = None, **kwargs: Any) -> Any:
-            return original(self, signing_name, region_name, signature_version, _caller(identities, self._credentials), **kwargs)
+        def wrapper(
+            self: Any,
+            signing_name: str,
+            region_name: str,
+            signature_version: Any = None,
+            request_credentials: Any = None,
+            **kwargs: Any,
+        ) -> Any:
+            return original(
+                self, signing_name, region_name, signature_version, _caller(identities, self._credentials), **kwargs
+            )
 
         return wrapper
 
@@ -377,4 +406,3 @@ def enforced(identities: Identities) -> Iterator[None]:
 def is_access_denied(exc: Exception) -> bool:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     return code in ("AccessDenied", "AccessDeniedException", "403")
-

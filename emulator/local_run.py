@@ -7,6 +7,7 @@ and writes a report judged from the final state of S3 and the dead-letter queue.
 Exit status: 0 every execution succeeded; 3 an execution ran to its end but failed (e.g.
 RecordingsFailed, InvalidInput); 2 the local run itself could not run (bad arguments, ...).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 SAMPLE_DATE = dt.date(2022, 1, 1)
 LOCAL_CONTEXT = {
@@ -45,14 +47,48 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         prog="./cdk-deploy.sh --local",
         description="Run the optimizer end to end on an embedded AWS emulator (moto), in-process.",
     )
-    parser.add_argument("--recordings", type=Path, metavar="DIR", help="your recordings: every file under DIR is loaded at <prefix>YYYY/MM/DD/<path relative to DIR> (default: a generated sample day of 12 calls)")
-    parser.add_argument("--date", metavar="DATE", help="the day to load and process, MM/DD/YYYY or YYYY-MM-DD (default 01/01/2022)")
-    parser.add_argument("--input", metavar="JSON", help="raw execution input instead of {\"specific_date\": DATE}, e.g. to see how bad input fails")
-    parser.add_argument("--report", type=Path, default=Path("local-run-report.json"), metavar="FILE", help="where to write the JSON report (default %(default)s)")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="write the final version of every object under the date prefix here, to listen to")
-    parser.add_argument("--runs", type=int, default=1, metavar="N", help="start the same input N times, one after the other (default 1)")
-    parser.add_argument("--dated", action="store_true", help="paths under --recordings DIR already start with YYYY/MM/DD/ and keep it (try a range); the default input is then the range of those days")
-    parser.add_argument("--unversioned", action="store_true", help="make the demo bucket unversioned, to see the preflight refuse it (VersioningRequired)")
+    parser.add_argument(
+        "--recordings",
+        type=Path,
+        metavar="DIR",
+        help="your recordings: every file under DIR is loaded at <prefix>YYYY/MM/DD/<path relative to DIR> (default: "
+        "a generated sample day of 12 calls)",
+    )
+    parser.add_argument(
+        "--date", metavar="DATE", help="the day to load and process, MM/DD/YYYY or YYYY-MM-DD (default 01/01/2022)"
+    )
+    parser.add_argument(
+        "--input",
+        metavar="JSON",
+        help='raw execution input instead of {"specific_date": DATE}, e.g. to see how bad input fails',
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=Path("local-run-report.json"),
+        metavar="FILE",
+        help="where to write the JSON report (default %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the final version of every object under the date prefix here, to listen to",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=1, metavar="N", help="start the same input N times, one after the other (default 1)"
+    )
+    parser.add_argument(
+        "--dated",
+        action="store_true",
+        help="paths under --recordings DIR already start with YYYY/MM/DD/ and keep it (try a range); the default "
+        "input is then the range of those days",
+    )
+    parser.add_argument(
+        "--unversioned",
+        action="store_true",
+        help="make the demo bucket unversioned, to see the preflight refuse it (VersioningRequired)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
@@ -88,12 +124,15 @@ def resolve_day(args: argparse.Namespace) -> dt.date:
         # Load the recordings where the given input will look: for {} (the scheduled run) the day
         # num_days_age days ago, for a range its last day. Bad input fails in the state machine.
         from optimizer.dates import resolve_request
-
         from stacks.config import OptimizerConfig
 
         try:
-            request = resolve_request(json.loads(args.input), today=dt.datetime.now(dt.timezone.utc).date(),
-                                      num_days_age=OptimizerConfig.num_days_age, catch_up_days=OptimizerConfig.catch_up_days)  # fmt: skip
+            request = resolve_request(
+                json.loads(args.input),
+                today=dt.datetime.now(dt.UTC).date(),
+                num_days_age=OptimizerConfig.num_days_age,
+                catch_up_days=OptimizerConfig.catch_up_days,
+            )
         except (ValueError, InvalidInput):
             return SAMPLE_DATE
         return request.days[-1]
@@ -162,7 +201,12 @@ def step(label: str, stream: Any = None) -> Iterator[None]:
 
 class Progress:
     """Days listed and recordings done: a bar on a terminal, plain lines otherwise, at least every
-    HEARTBEAT_S seconds even when nothing moved (a backfill lists many empty days)."""
+    HEARTBEAT_S seconds even when nothing moved (a backfill lists many empty days).
+
+    Not tqdm (weighed for issue 12): off a terminal (CI, the cold start's 15-s silence check, a log
+    file) tqdm still redraws one line with carriage returns, so the plain lines would stay ours, and
+    the forced refresh when nothing moved too; tqdm would replace only the four lines of the bar.
+    """
 
     def __init__(self, total: int, *, already_done: int = 0, lambdas: Any = None, stream: Any = None) -> None:
         self.total, self.base, self.lambdas, self.stream = total, already_done, lambdas, stream or sys.stderr
@@ -179,7 +223,11 @@ class Progress:
         if state == self.last and now - self.last_shown < HEARTBEAT_S:
             return
         self.last, self.last_shown = state, now
-        days = f"day {days_listed:,}/{days_total:,} listed" + (f" ({self.lambdas.last_day})" if days_listed else "") + ", " if days_total > 1 else ""
+        days = (
+            f"day {days_listed:,}/{days_total:,} listed" + (f" ({self.lambdas.last_day})" if days_listed else "") + ", "
+            if days_total > 1
+            else ""
+        )
         line = f"{days}{done}/{self.total} recordings done ({now - self.started:.0f} s)"
         if self.tty:
             width = 30
@@ -229,7 +277,7 @@ def write_out(deployment: Any, prefix: str, out: Path) -> list[str]:
     warnings = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=deployment.bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            relative = PurePosixPath(obj["Key"][len(prefix):])
+            relative = PurePosixPath(obj["Key"][len(prefix) :])
             if relative.is_absolute() or ".." in relative.parts:
                 warnings.append(f"not written (unsafe path): {obj['Key']}")
                 continue
@@ -248,13 +296,19 @@ def print_summary(report: dict[str, Any], stream: Any = None) -> None:
     width = min(60, max([len(r["key"]) - len(report["prefix"]) for r in rows] + [10]))
     stream.write(f"\n{'recording':<{width}}  {'outcome':<10} {'before':>10} {'after':>10}  reason\n")
     for r in rows:
-        name = r["key"][len(report["prefix"]):]
+        name = r["key"][len(report["prefix"]) :]
         name = name if len(name) <= width else name[: width - 1] + "…"
-        stream.write(f"{name:<{width}}  {r['outcome']:<10} {r['size_before']:>10,} {r['size_after']:>10,}  {r['reason'] or ''}\n")
+        stream.write(
+            f"{name:<{width}}  {r['outcome']:<10} {r['size_before']:>10,} {r['size_after']:>10,}  {r['reason'] or ''}\n"
+        )
     t = report["totals"]
     converted = [r for r in rows if r["outcome"] == "converted"]
     before, after = sum(r["size_before"] for r in converted), sum(r["size_after"] for r in converted)
-    sizes = f"the converted recordings: {before:,} -> {after:,} bytes ({before / after:.2f}x smaller)" if converted and after else "nothing converted"
+    sizes = (
+        f"the converted recordings: {before:,} -> {after:,} bytes ({before / after:.2f}x smaller)"
+        if converted and after
+        else "nothing converted"
+    )
     stream.write(
         f"\n{t['converted']} converted, {t['skipped']} skipped, {t['known_failure']} known failure(s) skipped, "
         f"{t['failed']} failed, {t['untouched']} untouched; {sizes}\n"
@@ -274,13 +328,22 @@ def _usd(value: float) -> str:
 
 def dry_run_line(summary: dict[str, Any]) -> str:
     """The dry run's projection in one sentence (the same figures are in the JSON output)."""
-    count, now, projected = summary.get("recordings", 0), summary.get("bytes", 0), summary.get("projected_bytes_after", 0)
+    count, now, projected = (
+        summary.get("recordings", 0),
+        summary.get("bytes", 0),
+        summary.get("projected_bytes_after", 0),
+    )
     ratio = f" ({now / projected:.2f}x smaller)" if projected else ""
-    line = f"dry run, nothing changed: {count:,} recordings to convert, {now:,} bytes -> {projected:,} bytes projected{ratio}"
+    line = (
+        f"dry run, nothing changed: {count:,} recordings to convert, "
+        f"{now:,} bytes -> {projected:,} bytes projected{ratio}"
+    )
     cost = summary.get("projected_monthly_cost")
     if cost:
-        line += (f"; storage {_usd(cost['before'])} a month in STANDARD -> {_usd(cost['after'])} in {cost['storage_class']}"
-                 f" ({cost.get('currency', 'USD')}, before the originals expire)")  # fmt: skip
+        line += (
+            f"; storage {_usd(cost['before'])} a month in STANDARD -> {_usd(cost['after'])} in {cost['storage_class']}"
+            f" ({cost.get('currency', 'USD')}, before the originals expire)"
+        )
     return line
 
 
@@ -293,7 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         day = resolve_day(args)
         dated_days = None
         if args.dated:
-            dated_days = [dated_day(PurePosixPath(p.relative_to(args.recordings).as_posix())) for p in args.recordings.rglob("*") if p.is_file()]
+            dated_days = [
+                dated_day(PurePosixPath(p.relative_to(args.recordings).as_posix()))
+                for p in args.recordings.rglob("*")
+                if p.is_file()
+            ]
         raw_input = execution_input(args, day, dated_days)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -319,7 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="local-run-") as scratch_dir:
         scratch = Path(scratch_dir)
         try:
-            with step("preparing the recordings" if args.recordings else "generating the sample day (12 calls, 5 s to 5 min)"):
+            with step(
+                "preparing the recordings" if args.recordings else "generating the sample day (12 calls, 5 s to 5 min)"
+            ):
                 root, files = recording_files(args, scratch, day)
         except UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -340,7 +409,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             with step(f"loading {len(files)} file(s) at s3://{deployment.bucket}/{prefix}"):
                 for path in files:
                     key = prefix + path.relative_to(root).as_posix()
-                    response = s3.put_object(Bucket=deployment.bucket, Key=key, Body=path.read_bytes(), ContentType=content_type(path))
+                    response = s3.put_object(
+                        Bucket=deployment.bucket, Key=key, Body=path.read_bytes(), ContentType=content_type(path)
+                    )
                     loaded[key] = Loaded(key, response["ETag"], path.stat().st_size)
             audio = sum(1 for key in loaded if key.lower().endswith(".wav"))
 
@@ -350,7 +421,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             reached: set[str] = set()
             with lambdas.installed():
                 for run in range(1, args.runs + 1):
-                    print(f"execution {run}/{args.runs}: input {raw_input if isinstance(raw_input, str) else json.dumps(raw_input)}", file=sys.stderr)
+                    print(
+                        f"execution {run}/{args.runs}: input "
+                        f"{raw_input if isinstance(raw_input, str) else json.dumps(raw_input)}",
+                        file=sys.stderr,
+                    )
                     progress = Progress(audio, already_done=sum(p.totals.completed for p in pollers), lambdas=lambdas)
                     lambdas.results.clear()
                     for poller in pollers:  # keys_seen holds what this execution sends to the converter
@@ -358,7 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         poller.keys_seen.clear()
                     execution = run_execution(deployment, lambdas, raw_input, pollers=pollers, progress=progress)
                     # Also when the run failed (no output): the summary the Summarize state computed.
-                    execution.summary = json.loads(lambdas.results["Summarize"])["output"] if "Summarize" in lambdas.results else None
+                    execution.summary = (
+                        json.loads(lambdas.results["Summarize"])["output"] if "Summarize" in lambdas.results else None
+                    )
                     executions.append(execution)
                     progress.finish()
             with step("judging every object from the final state of S3 and the dead-letter queue"):
@@ -379,7 +456,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_summary(report)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"\nreport: {args.report}   handler logs: {log_path}" + (f"   converted files: {args.out}" if args.out else ""))
+    print(
+        f"\nreport: {args.report}   handler logs: {log_path}" + (f"   converted files: {args.out}" if args.out else "")
+    )
     print(f"wall time: {time.monotonic() - started:.1f} s", file=sys.stderr)
     return EXIT_OK if all(e.status == "SUCCEEDED" for e in executions) else EXIT_FAILED
 

@@ -23,13 +23,15 @@ moto 5.2.5 runs the real ASL but is lenient where this stack is at risk on AWS:
 Every execution (parent or child) also gets its numbers, for the report: history events and the
 largest state payload with the state it belongs to.
 """
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from moto.stepfunctions.parser import quotas as moto_quotas
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
@@ -39,7 +41,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.state import state as moto_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_map import state_map as moto_state_map
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component as moto_distributed
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+    distributed_iteration_component as moto_distributed,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker as moto_worker,
 )
@@ -48,7 +52,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_fail
     ToleratedFailurePercentageDecl,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda as moto_task_lambda
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service as moto_task_service
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service as moto_task_service,
+)
 from moto.stepfunctions.parser.asl.eval import environment as moto_environment
 from moto.stepfunctions.parser.asl.eval.event import event_manager as moto_events
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
@@ -82,7 +88,11 @@ class Limits:
             self.largest_state_bytes, self.largest_state = size, state
 
     def as_report(self) -> dict[str, Any]:
-        return {"largest_state_bytes": self.largest_state_bytes, "largest_state": self.largest_state, "history_events": self.history_events}
+        return {
+            "largest_state_bytes": self.largest_state_bytes,
+            "largest_state": self.largest_state,
+            "history_events": self.history_events,
+        }
 
 
 @dataclass
@@ -106,8 +116,12 @@ class ExecutionRecord:
         }
 
     def as_report(self) -> dict[str, Any]:
-        return {**self.limits.as_report(), "child_executions": len(self.children), "largest_child": self.largest_child(),
-                "map_results": dict(self.map_results)}
+        return {
+            **self.limits.as_report(),
+            "child_executions": len(self.children),
+            "largest_child": self.largest_child(),
+            "map_results": dict(self.map_results),
+        }
 
 
 _lock = threading.RLock()
@@ -123,16 +137,23 @@ def _failure(env: Any, error: StatesErrorNameType, cause: str) -> FailureEventEx
     name = StatesErrorName(typ=error)
     details = ExecutionFailedEventDetails(error=name.error_name, cause=cause)
     return FailureEventException(
-        FailureEvent(env=env, error_name=name, event_type=HistoryEventType.TaskFailed, event_details=EventDetails(executionFailedEventDetails=details))
+        FailureEvent(
+            env=env,
+            error_name=name,
+            event_type=HistoryEventType.TaskFailed,
+            # moto's TypedDict marks every one of its optional fields as required.
+            event_details=EventDetails(executionFailedEventDetails=details),  # type: ignore[typeddict-item]
+        )
     )
 
 
 def data_limit_exceeded(env: Any, state: str, what: str, size: int) -> FailureEventException:
     return _failure(
-        env, _DATA_LIMIT,
+        env,
+        _DATA_LIMIT,
         f"The {what} of state '{state}' is {size:,} bytes, above Step Functions' quota of {MAX_PAYLOAD_BYTES:,} bytes "
         "for a state's input or output (States.DataLimitExceeded is terminal: no Catch handles it).",
-    )  # fmt: skip
+    )
 
 
 class QuotaEventManager(moto_events.EventManager):
@@ -141,7 +162,9 @@ class QuotaEventManager(moto_events.EventManager):
     `virtual` counts the execution events moto does not emit for a child execution
     (ExecutionStarted now, its end in `close()`)."""
 
-    def __init__(self, limits: Limits, env: Any, record: ExecutionRecord | None, *, virtual: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self, limits: Limits, env: Any, record: ExecutionRecord | None, *, virtual: int = 0, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.limits, self.env, self.record = limits, env, record
         self.limits.history_events += virtual
@@ -149,7 +172,14 @@ class QuotaEventManager(moto_events.EventManager):
         self._ended = False
         self._state: str | None = None
 
-    def add_event(self, context: Any, event_type: Any, event_details: Any = None, timestamp: Any = None, update_source_event_id: bool = True) -> int:
+    def add_event(
+        self,
+        context: Any,
+        event_type: Any,
+        event_details: Any = None,
+        timestamp: Any = None,
+        update_source_event_id: bool = True,
+    ) -> int:
         kind = getattr(event_type, "value", str(event_type))
         with self._guard:
             if self._ended and kind not in _TERMINAL_EVENTS:
@@ -158,10 +188,11 @@ class QuotaEventManager(moto_events.EventManager):
                 # The 25,000th event may only be the execution's end.
                 self._ended = True
                 fail_execution(
-                    self.env, "States.Runtime",
+                    self.env,
+                    "States.Runtime",
                     f"The execution reached Step Functions' quota of {MAX_HISTORY_EVENTS:,} history events "
                     f"(its next event, {kind}, would have been number {self.limits.history_events + 1:,}).",
-                )  # fmt: skip
+                )
                 return context.source_event_id
             self.limits.history_events += 1
             oversized = self._measure(kind, event_details)
@@ -265,7 +296,9 @@ def _install(p: _Patches) -> None:
             record = ExecutionRecord(Limits(arn))
             with _lock:
                 _records[arn] = record
-            env.event_manager = QuotaEventManager(record.limits, env, record, cloud_watch_logging_session=env.cloud_watch_logging_session)
+            env.event_manager = QuotaEventManager(
+                record.limits, env, record, cloud_watch_logging_session=env.cloud_watch_logging_session
+            )
             return env
 
         return wrapper
@@ -308,7 +341,9 @@ def _install(p: _Patches) -> None:
                 record.limits.saw(f"{eval_input.state_name} (Map result)", size)
                 record.map_results[eval_input.state_name] = size
             if size > MAX_PAYLOAD_BYTES:
-                raise data_limit_exceeded(env, eval_input.state_name, "result (the array of its child executions' outputs)", size)
+                raise data_limit_exceeded(
+                    env, eval_input.state_name, "result (the array of its child executions' outputs)", size
+                )
 
         return wrapper
 
@@ -375,10 +410,12 @@ def _check_tolerance(env: Any, eval_input: Any, total: int) -> None:
     )
     if exceeded:
         raise _failure(
-            env, StatesErrorNameType.StatesExceedToleratedFailureThreshold,
+            env,
+            StatesErrorNameType.StatesExceedToleratedFailureThreshold,
             f"The Map Run of state '{eval_input.state_name}' failed: {failed} of its {total} child executions failed, "
-            "more than its tolerated failure threshold (ToleratedFailureCount / ToleratedFailurePercentage, 0 by default).",
-        )  # fmt: skip
+            "more than its tolerated failure threshold (ToleratedFailureCount / ToleratedFailurePercentage, 0 by "
+            "default).",
+        )
 
 
 _installed = 0

@@ -4,6 +4,7 @@ and the SQS -> converter event source with batches and partial batch responses.
 With a strict deployment (the default), `installed()` also holds the emulator to AWS's rules:
 each handler's requests are signed with its own role's credentials and judged by IAM
 (emulator.iam), and every execution by Step Functions' quotas (emulator.quotas)."""
+
 from __future__ import annotations
 
 import importlib
@@ -14,9 +15,10 @@ import threading
 import time
 import traceback
 import uuid
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 import boto3
 import moto.awslambda.models as moto_lambda
@@ -44,7 +46,7 @@ def scaled_retry_waits(scale: float) -> Iterator[None]:
             time.sleep(seconds * scale)
 
     original = moto_retrier.time
-    moto_retrier.time = _Clock
+    moto_retrier.time = _Clock  # type: ignore[assignment]  # the retrier only calls time.sleep
     try:
         yield
     finally:
@@ -71,7 +73,7 @@ def _layer_path(spec: FunctionSpec, value: str) -> str:
     if not value.startswith("/opt/"):
         return value
     for layer in spec.layer_dirs:
-        candidate = layer / value[len("/opt/"):]
+        candidate = layer / value[len("/opt/") :]
         if candidate.exists():
             return str(candidate)
     return value
@@ -130,8 +132,10 @@ class InProcessLambdas:
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
             # Metrics in embedded metric format are printed to stdout, as on Lambda: into the log.
             # Its requests are signed with its role's credentials, as Lambda provides them.
-            with _function_environment(spec), redirect_stdout(self.log_stream or sys.stdout), strict_iam.acting_as(
-                self.deployment.identity_of(function_name)
+            with (
+                _function_environment(spec),
+                redirect_stdout(self.log_stream or sys.stdout),
+                strict_iam.acting_as(self.deployment.identity_of(function_name)),
             ):
                 try:
                     result = handler(event, LambdaContext(spec))
@@ -146,7 +150,7 @@ class InProcessLambdas:
                     }, True
 
     @contextmanager
-    def installed(self) -> Iterator["InProcessLambdas"]:
+    def installed(self) -> Iterator[InProcessLambdas]:
         """Routes moto's Lambda invocations (which would need Docker) to the in-process handlers."""
         original = moto_lambda.LambdaFunction._invoke_lambda
         lambdas = self
@@ -156,7 +160,7 @@ class InProcessLambdas:
             result, errored = lambdas.invoke(function.function_name, payload)
             return json.dumps(result), errored, ""
 
-        moto_lambda.LambdaFunction._invoke_lambda = invoke
+        moto_lambda.LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign,assignment]  # the handlers run here
         # A handler's environment is set in os.environ for the length of its call (as Lambda's
         # process has it); moto's Step Functions threads meanwhile create boto3 clients, which read
         # os.environ too: seen mid-change, a key vanishes (KeyError, a States.Runtime error).
@@ -174,7 +178,7 @@ class InProcessLambdas:
                     strict.enter_context(quotas.enforced())
                 yield self
         finally:
-            moto_lambda.LambdaFunction._invoke_lambda = original
+            moto_lambda.LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]  # restored
             for module, original_client_for in engine_clients:
                 module.boto_client_for = original_client_for
             moto_sqs.unix_time_millis = slow_clock
@@ -207,16 +211,21 @@ def _serialize_engine_clients() -> list[tuple[Any, Any]]:
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original:
             patched.append((module, original))
-            module.boto_client_for = boto_client_for
+            setattr(module, "boto_client_for", boto_client_for)  # noqa: B010 - a module attribute mypy cannot see
     return patched
 
 
 def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     return {
-        name: {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
-               "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+        name: {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
         for name, value in attributes.items()
-    }  # fmt: skip
+    }
 
 
 @dataclass
@@ -248,25 +257,33 @@ class QueuePoller:
 
     def _poll_once(self) -> PollResult:
         response = self.sqs.receive_message(
-            QueueUrl=self.source.queue_url, MaxNumberOfMessages=self.source.batch_size,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
-        )  # fmt: skip
+            QueueUrl=self.source.queue_url,
+            MaxNumberOfMessages=self.source.batch_size,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         messages = response.get("Messages", [])
         if not messages:
             return PollResult()
         event = {
             "Records": [
-                {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                 "attributes": m.get("Attributes", {}), "messageAttributes": _lambda_message_attributes(m.get("MessageAttributes", {})),
-                 "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": self.source.queue_arn, "awsRegion": REGION}
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": _lambda_message_attributes(m.get("MessageAttributes", {})),
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.source.queue_arn,
+                    "awsRegion": REGION,
+                }
                 for m in messages
             ]
-        }  # fmt: skip
+        }
         for m in messages:
-            try:
+            with suppress(ValueError, KeyError, TypeError):
                 self.keys_seen.add(json.loads(m["Body"])["key"])
-            except (ValueError, KeyError, TypeError):
-                pass
         result, errored = self.lambdas.invoke(self.source.function, event)
         if errored or not self.source.report_batch_item_failures:
             failed_ids = {m["MessageId"] for m in messages} if errored else set()
@@ -276,12 +293,16 @@ class QueuePoller:
         retry = [m for m in messages if m["MessageId"] in failed_ids]
         if done:
             self.sqs.delete_message_batch(
-                QueueUrl=self.source.queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+                QueueUrl=self.source.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
         if retry:
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.source.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(retry)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(retry)
+                ],
             )
         step = PollResult(received=len(messages), failed=len(retry), completed=len(done))
         self.totals.received += step.received

@@ -1,12 +1,12 @@
 """Connect-style sample recordings: stereo, 16-bit PCM, 8 kHz, a voice-like signal per channel
 (agent left, customer right, taking turns), built with pydub."""
+
 from __future__ import annotations
 
 import random
+import warnings
 from functools import cache
 from pathlib import Path
-
-import warnings
 
 with warnings.catch_warnings():
     # pydub looks for ffmpeg on PATH at import; generating PCM WAVs does not need it.
@@ -23,7 +23,9 @@ def _syllable(pitch: int) -> bytes:
     """A vowel-ish burst: a fundamental and two harmonics under a short fade in and out."""
     tone = Sine(pitch, sample_rate=RATE, bit_depth=16).to_audio_segment(SYLLABLE_MS, volume=-14)
     for harmonic, gain in ((2, -20), (3, -26)):
-        tone = tone.overlay(Sine(pitch * harmonic, sample_rate=RATE, bit_depth=16).to_audio_segment(SYLLABLE_MS, volume=gain))
+        tone = tone.overlay(
+            Sine(pitch * harmonic, sample_rate=RATE, bit_depth=16).to_audio_segment(SYLLABLE_MS, volume=gain)
+        )
     return tone.set_channels(1).fade_in(30).fade_out(50).raw_data
 
 
@@ -35,12 +37,16 @@ def conversation(seconds: float, seed: int) -> AudioSegment:
     """Two speakers taking turns; each channel is silent while the other speaks."""
     rng = random.Random(seed)
     target = int(seconds * RATE) * 2  # bytes per channel
-    left, right = [], []
+    left: list[bytes] = []
+    right: list[bytes] = []
     size = 0
     speaker = 0
     while size < target:
-        turn = b"".join(_syllable(rng.choice((120, 140, 160) if speaker == 0 else (190, 220, 250))) + _silence(rng.choice((20, 40, 80)))
-                        for _ in range(rng.randint(4, 16)))  # fmt: skip
+        turn = b"".join(
+            _syllable(rng.choice((120, 140, 160) if speaker == 0 else (190, 220, 250)))
+            + _silence(rng.choice((20, 40, 80)))
+            for _ in range(rng.randint(4, 16))
+        )
         gap = _silence(rng.choice((200, 400, 700)))
         talk, quiet = (left, right) if speaker == 0 else (right, left)
         talk += [turn, gap]

@@ -1,10 +1,12 @@
 """Synthesizing the real stack in-process, with asset paths recorded in the template."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -29,4 +31,6 @@ def synthesize(context: Mapping[str, Any], outdir: str | os.PathLike[str]) -> Sy
     stack = add_optimizer_stack(app)
     assembly = app.synth()
     artifact = assembly.get_stack_by_name(stack.stack_name)
-    return Synthesized(template=artifact.template, outdir=Path(assembly.directory), config=stack.config, stack_name=stack.stack_name)
+    return Synthesized(
+        template=artifact.template, outdir=Path(assembly.directory), config=stack.config, stack_name=stack.stack_name
+    )

@@ -1,8 +1,10 @@
 """The few CloudFormation intrinsics the optimizer's template uses, resolved against the
 resources the emulator created."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class UnsupportedIntrinsic(Exception):
@@ -26,7 +28,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (name, arg), = node.items()
+            ((name, arg),) = node.items()
             if name == "Ref":
                 return self._lookup(self.refs, arg, f"Ref {arg}")
             if name == "Fn::GetAtt":

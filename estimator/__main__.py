@@ -6,9 +6,10 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn
 
 from . import report
 from .calls import CallLength
@@ -18,12 +19,20 @@ from .prices import ARCHITECTURES, PriceError, load_prices
 PROG = "python -m estimator"
 # Inputs only the corrected model uses; with --assumptions article they are reported as ignored.
 # Their defaults live in model.Corrected; argparse leaves them unset (SUPPRESS) when not given.
-CORRECTED_ONLY = ("storage_class", "noncurrent_days", "retention_days", "call_length", "architecture",
-                  "lambda_memory_mb", "seconds_per_recording", "without")
+CORRECTED_ONLY = (
+    "storage_class",
+    "noncurrent_days",
+    "retention_days",
+    "call_length",
+    "architecture",
+    "lambda_memory_mb",
+    "seconds_per_recording",
+    "without",
+)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + message
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
         self.exit(2, f"estimator: error: {message}\n")
 
 
@@ -61,6 +70,7 @@ def _growth(text: str) -> float:
 def _days_or(word: str):
     def parse(text: str) -> float | None:
         return None if text.strip().lower() == word else _non_negative(text)
+
     return parse
 
 
@@ -90,38 +100,87 @@ def _rules(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Estimate storage and processing cost of call recordings over N years, "
-                "in S3 Standard and after resampling to A-law in a cheaper class. No AWS calls.")
-    p.add_argument("--minutes-per-month", type=_non_negative, default=3_000_000, metavar="N",
-                   help="recorded minutes a month (default 3,000,000)")
+    p = _Parser(
+        prog=PROG,
+        description="Estimate storage and processing cost of call recordings over N years, "
+        "in S3 Standard and after resampling to A-law in a cheaper class. No AWS calls.",
+    )
+    p.add_argument(
+        "--minutes-per-month",
+        type=_non_negative,
+        default=3_000_000,
+        metavar="N",
+        help="recorded minutes a month (default 3,000,000)",
+    )
     p.add_argument("--years", type=_years, default=6, help="horizon in years (default 6)")
-    p.add_argument("--growth", type=_growth, default=0.0, metavar="G",
-                   help="monthly growth of the volume, 0.01 or 1%% (default 0)")
-    p.add_argument("--storage-class", default=argparse.SUPPRESS, metavar="CLASS",
-                   help="target class of the converted recordings (default GLACIER_IR)")
-    p.add_argument("--age-days", type=_non_negative, default=7.0, metavar="D",
-                   help="days a recording stays PCM in S3 Standard before conversion (default 7)")
-    p.add_argument("--noncurrent-days", type=_days_or("never"), default=argparse.SUPPRESS, metavar="D|never",
-                   help="days the original PCM version is kept after conversion; 'never' = no lifecycle "
-                        "rule (default 1)")
-    p.add_argument("--retention-days", type=_days_or("none"), default=argparse.SUPPRESS, metavar="D|none",
-                   help="days after recording that the recording is deleted (default none: kept)")
-    p.add_argument("--call-length", type=_call_length, default=argparse.SUPPRESS, metavar="DIST",
-                   help="call length in minutes: 5, exp:5, fixed:5 or lognormal:5:SIGMA (default exp:5)")
+    p.add_argument(
+        "--growth", type=_growth, default=0.0, metavar="G", help="monthly growth of the volume, 0.01 or 1%% (default 0)"
+    )
+    p.add_argument(
+        "--storage-class",
+        default=argparse.SUPPRESS,
+        metavar="CLASS",
+        help="target class of the converted recordings (default GLACIER_IR)",
+    )
+    p.add_argument(
+        "--age-days",
+        type=_non_negative,
+        default=7.0,
+        metavar="D",
+        help="days a recording stays PCM in S3 Standard before conversion (default 7)",
+    )
+    p.add_argument(
+        "--noncurrent-days",
+        type=_days_or("never"),
+        default=argparse.SUPPRESS,
+        metavar="D|never",
+        help="days the original PCM version is kept after conversion; 'never' = no lifecycle rule (default 1)",
+    )
+    p.add_argument(
+        "--retention-days",
+        type=_days_or("none"),
+        default=argparse.SUPPRESS,
+        metavar="D|none",
+        help="days after recording that the recording is deleted (default none: kept)",
+    )
+    p.add_argument(
+        "--call-length",
+        type=_call_length,
+        default=argparse.SUPPRESS,
+        metavar="DIST",
+        help="call length in minutes: 5, exp:5, fixed:5 or lognormal:5:SIGMA (default exp:5)",
+    )
     p.add_argument("--architecture", choices=ARCHITECTURES, default=argparse.SUPPRESS, help="Lambda (default arm64)")
-    p.add_argument("--lambda-memory-mb", type=_non_negative, default=argparse.SUPPRESS, metavar="MB",
-                   help="converter memory (default 512, the stack's default, chosen by the benchmark)")
-    p.add_argument("--seconds-per-recording", type=_non_negative, default=argparse.SUPPRESS, metavar="S",
-                   help="converter time per recording (default 0.124 s per audio minute: the benchmark's "
-                        "0.62 s for a 5-minute call at 512 MB)")
+    p.add_argument(
+        "--lambda-memory-mb",
+        type=_non_negative,
+        default=argparse.SUPPRESS,
+        metavar="MB",
+        help="converter memory (default 512, the stack's default, chosen by the benchmark)",
+    )
+    p.add_argument(
+        "--seconds-per-recording",
+        type=_non_negative,
+        default=argparse.SUPPRESS,
+        metavar="S",
+        help="converter time per recording (default 0.124 s per audio minute: the benchmark's "
+        "0.62 s for a 5-minute call at 512 MB)",
+    )
     p.add_argument("--prices", metavar="FILE", help="price table (default estimator/prices.json)")
     p.add_argument("--assumptions", choices=("article", "corrected"), default="corrected")
-    p.add_argument("--without", type=_rules, action="append", default=argparse.SUPPRESS, metavar="RULE[,RULE]",
-                   help=f"switch corrections off: {', '.join(RULES)}")
+    p.add_argument(
+        "--without",
+        type=_rules,
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="RULE[,RULE]",
+        help=f"switch corrections off: {', '.join(RULES)}",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--chart", type=_png_path, metavar="FILE.png", help="write a PNG of cumulative costs")
-    p.add_argument("--compare-article", action="store_true",
-                   help="also compare with the article's Table 2 (its volume only)")
+    p.add_argument(
+        "--compare-article", action="store_true", help="also compare with the article's Table 2 (its volume only)"
+    )
     return p
 
 
@@ -134,20 +193,30 @@ def _corrected_config(args: argparse.Namespace) -> Corrected:
 
 
 def _inputs(args: argparse.Namespace, cfg: Corrected | None, prices: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"minutes_per_month": args.minutes_per_month, "years": args.years,
-                           "growth": args.growth, "age_days": args.age_days}
+    out: dict[str, Any] = {
+        "minutes_per_month": args.minutes_per_month,
+        "years": args.years,
+        "growth": args.growth,
+        "age_days": args.age_days,
+    }
     if cfg is not None:
-        out.update({
-            "storage_class": cfg.storage_class,
-            "noncurrent_days": "never" if cfg.noncurrent_days is None else cfg.noncurrent_days,
-            "retention_days": cfg.retention_days,
-            "call_length": {"kind": cfg.call_length.kind, "mean_minutes": cfg.call_length.mean_minutes,
-                            "sigma": cfg.call_length.sigma},
-            "architecture": cfg.architecture, "lambda_memory_mb": cfg.lambda_memory_mb,
-            "seconds_per_recording": cfg.lambda_seconds,
-            "rules_off": sorted(cfg.disabled),
-            "prices": {"path": prices.path, "region": prices.region, "retrieved": prices.retrieved},
-        })
+        out.update(
+            {
+                "storage_class": cfg.storage_class,
+                "noncurrent_days": "never" if cfg.noncurrent_days is None else cfg.noncurrent_days,
+                "retention_days": cfg.retention_days,
+                "call_length": {
+                    "kind": cfg.call_length.kind,
+                    "mean_minutes": cfg.call_length.mean_minutes,
+                    "sigma": cfg.call_length.sigma,
+                },
+                "architecture": cfg.architecture,
+                "lambda_memory_mb": cfg.lambda_memory_mb,
+                "seconds_per_recording": cfg.lambda_seconds,
+                "rules_off": sorted(cfg.disabled),
+                "prices": {"path": prices.path, "region": prices.region, "retrieved": prices.retrieved},
+            }
+        )
     return out
 
 
@@ -156,24 +225,37 @@ def _chart(args, volume, cfg, prices, est) -> None:
 
     scale = f"{args.minutes_per_month:,.0f} min/month over {args.years} years"
     if cfg is None:
-        curves = [("S3 Standard only (article)", est.monthly_standard),
-                  ("Resampled + Glacier IR (article)", est.monthly_optimized)]
-        write_chart(args.chart, curves, f"Article assumptions, {scale}",
-                    "2 MB/min PCM at $0.023/GB-month, 0.5 MB/min A-law at $0.004/GB-month, $0.11 per 1,000 minutes")
+        curves = [
+            ("S3 Standard only (article)", est.monthly_standard),
+            ("Resampled + Glacier IR (article)", est.monthly_optimized),
+        ]
+        write_chart(
+            args.chart,
+            curves,
+            f"Article assumptions, {scale}",
+            "2 MB/min PCM at $0.023/GB-month, 0.5 MB/min A-law at $0.004/GB-month, $0.11 per 1,000 minutes",
+        )
         return
     rule_on = cfg.disabled - {"noncurrent"}
     days = cfg.noncurrent_days if cfg.noncurrent_days is not None else 1.0
     with_rule = corrected_estimate(volume, replace(cfg, noncurrent_days=days, disabled=rule_on), prices)
     no_rule = corrected_estimate(volume, replace(cfg, noncurrent_days=None, disabled=rule_on), prices)
-    curves = [("S3 Standard only", est.monthly_standard),
-              (f"Resampled to {cfg.storage_class}, no noncurrent-version rule (originals kept)",
-               no_rule.monthly_optimized),
-              (f"Resampled to {cfg.storage_class}, originals expire {days:g} day{'s' * (days != 1)} after conversion",
-               with_rule.monthly_optimized)]
+    curves = [
+        ("S3 Standard only", est.monthly_standard),
+        (f"Resampled to {cfg.storage_class}, no noncurrent-version rule (originals kept)", no_rule.monthly_optimized),
+        (
+            f"Resampled to {cfg.storage_class}, originals expire {days:g} day{'s' * (days != 1)} after conversion",
+            with_rule.monthly_optimized,
+        ),
+    ]
     off = ", ".join(sorted(cfg.disabled)) or "none"
-    write_chart(args.chart, curves, f"Cumulative cost, corrected model, {scale}",
-                f"{prices.region} list prices of {prices.retrieved}; PCM {cfg.age_days:g} days in S3 Standard before "
-                f"conversion; calls {cfg.call_length.kind} mean {cfg.call_length.mean_minutes:g} min; rules off: {off}")
+    write_chart(
+        args.chart,
+        curves,
+        f"Cumulative cost, corrected model, {scale}",
+        f"{prices.region} list prices of {prices.retrieved}; PCM {cfg.age_days:g} days in S3 Standard before "
+        f"conversion; calls {cfg.call_length.kind} mean {cfg.call_length.mean_minutes:g} min; rules off: {off}",
+    )
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -187,11 +269,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "storage_class", "GLACIER_IR").upper() != "GLACIER_IR":
             raise ValueError("--assumptions article models GLACIER_IR only")
         for dest in (d for d in CORRECTED_ONLY if hasattr(args, d) and d != "storage_class"):
-            print(f"estimator: note: --{dest.replace('_', '-')} is ignored with --assumptions article",
-                  file=sys.stderr)
+            print(f"estimator: note: --{dest.replace('_', '-')} is ignored with --assumptions article", file=sys.stderr)
         cfg, est = None, article_estimate(volume, ArticleAssumptions(age_days=args.age_days))
     else:
         cfg = _corrected_config(args)
+        assert prices is not None  # loaded above for the corrected assumptions
         prices.storage_class(cfg.storage_class)  # unknown class: PriceError, exit 2
         est = corrected_estimate(volume, cfg, prices)
     if args.chart:

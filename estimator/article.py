@@ -44,7 +44,7 @@ def compare(est: Estimate) -> list[Cell]:
     cells = []
     for row in est.years:
         if row.year in TABLE2:
-            for col, published in zip(COLUMNS, TABLE2[row.year]):
+            for col, published in zip(COLUMNS, TABLE2[row.year], strict=True):
                 cells.append(Cell(row.year, col, published, getattr(row, col)))
     return cells
 
@@ -57,17 +57,23 @@ def totals_discrepancies() -> list[str]:
         printed, summed = TABLE2_TOTALS[i], sum(column)
         if col == "minutes":
             if printed not in (summed, column[-1]):
-                found.append(f"total minutes: printed {printed:,}, but the rows sum to {summed:,} and "
-                             f"only {column[-1]:,} minutes are recorded in six years "
-                             f"(the printed figure is the rows' sum plus {printed - summed:,}, as if a 7th year "
-                             f"were added)")
+                found.append(
+                    f"total minutes: printed {printed:,}, but the rows sum to {summed:,} and "
+                    f"only {column[-1]:,} minutes are recorded in six years "
+                    f"(the printed figure is the rows' sum plus {printed - summed:,}, as if a 7th year "
+                    f"were added)"
+                )
         elif col == "storage_tb":
             if printed == summed:
-                found.append(f"total storage: {printed:,} TB is the sum of the yearly figures, which are "
-                             f"stocks, not flows; no more than {max(column):,} TB is ever stored")
+                found.append(
+                    f"total storage: {printed:,} TB is the sum of the yearly figures, which are "
+                    f"stocks, not flows; no more than {max(column):,} TB is ever stored"
+                )
             else:
                 found.append(f"total storage: printed {printed:,} TB, rows sum to {summed:,} TB")
         elif printed != summed:
-            found.append(f"total {col.replace('_', ' ')}: printed ${printed:,}, but the rows sum to "
-                         f"${summed:,} (difference ${summed - printed:,})")
+            found.append(
+                f"total {col.replace('_', ' ')}: printed ${printed:,}, but the rows sum to "
+                f"${summed:,} (difference ${summed - printed:,})"
+            )
     return found

@@ -39,7 +39,7 @@ class CallLength:
             raise ValueError("call-length sigma must be positive")
 
     @classmethod
-    def parse(cls, text: str) -> "CallLength":
+    def parse(cls, text: str) -> CallLength:
         """``5`` / ``exp:5`` / ``fixed:5`` / ``lognormal:5:0.8`` (mean minutes[, sigma])."""
         parts = text.strip().split(":")
         kind = "exp" if len(parts) == 1 else parts[0].lower()

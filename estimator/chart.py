@@ -3,16 +3,15 @@ rest of the package (and the dry run that shares prices.py) works without it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import accumulate
 from pathlib import Path
-from typing import Sequence
 
 # Standard red, the costly variant orange, the recommended one green: readable in greyscale too.
 STYLES = ("#c0392b", "#e67e22", "#1e8449", "#7f7f7f")
 
 
-def write_chart(path: str | Path, curves: Sequence[tuple[str, Sequence[float]]], title: str,
-                note: str = "") -> None:
+def write_chart(path: str | Path, curves: Sequence[tuple[str, Sequence[float]]], title: str, note: str = "") -> None:
     """Plot each (label, monthly costs) as a cumulative curve and save a PNG to ``path``."""
     import matplotlib
 
@@ -22,14 +21,22 @@ def write_chart(path: str | Path, curves: Sequence[tuple[str, Sequence[float]]],
 
     fig, ax = plt.subplots(figsize=(9, 5.2), dpi=110)
     months = 0
-    for (label, monthly), colour in zip(curves, STYLES):
+    for (label, monthly), colour in zip(curves, STYLES, strict=False):
         cum = list(accumulate(monthly))
         months = max(months, len(cum))
         xs = [(m + 1) / 12 for m in range(len(cum))]
         ax.plot(xs, cum, label=label, color=colour, linewidth=2.2)
         # End value at the right edge so the reader needs no gridline arithmetic.
-        ax.annotate(f"${cum[-1]:,.0f}", (xs[-1], cum[-1]), xytext=(6, 0), textcoords="offset points",
-                    va="center", color=colour, fontsize=9, fontweight="bold")
+        ax.annotate(
+            f"${cum[-1]:,.0f}",
+            (xs[-1], cum[-1]),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            color=colour,
+            fontsize=9,
+            fontweight="bold",
+        )
     ax.set_xlim(0, months / 12 * 1.16)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("Years after deployment")

@@ -11,7 +11,7 @@ both a daily loop and the end-of-month snapshot the article uses.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class Cohorts:

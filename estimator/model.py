@@ -7,15 +7,15 @@ chart). Nothing here calls AWS.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .calls import CallLength
 from .cohorts import Cohorts
 from .prices import ARCHITECTURES, Prices, StorageClassPrice
 
 DAYS_PER_MONTH = 365 / 12
-PCM_BYTES_PER_SECOND = 8000 * 2 * 2   # 8 kHz x 2 channels x 16 bit = 1.92 MB a minute
+PCM_BYTES_PER_SECOND = 8000 * 2 * 2  # 8 kHz x 2 channels x 16 bit = 1.92 MB a minute
 ALAW_BYTES_PER_SECOND = 8000 * 1 * 1  # 8 kHz x 1 channel x 8 bit = 0.48 MB a minute
 # The converter on Lambda as the benchmark models it at the stack's default 512 MB: 0.62 s for a
 # 5-minute call (docs/benchmarks.md, "cost"), taken as proportional to the audio's length.
@@ -25,14 +25,14 @@ CONVERTER_SECONDS_PER_AUDIO_MINUTE = 0.124
 
 # Switchable corrections of the corrected model (see docs/estimator.md).
 RULES = (
-    "exact-sizes",      # 1.92 / 0.48 MB a minute billed in GiB, not 2 / 0.5 MB in GB
-    "standard-tiers",   # S3 Standard volume tiers (50 TB / 450 TB / over 500 TB)
-    "noncurrent",       # the overwritten PCM stays as a noncurrent version until expired
+    "exact-sizes",  # 1.92 / 0.48 MB a minute billed in GiB, not 2 / 0.5 MB in GB
+    "standard-tiers",  # S3 Standard volume tiers (50 TB / 450 TB / over 500 TB)
+    "noncurrent",  # the overwritten PCM stays as a noncurrent version until expired
     "min-object-size",  # 128 KB minimum billable size (and Glacier per-object overhead)
-    "min-duration",     # early-deletion charge up to the class's minimum storage duration
-    "requests",         # S3 GET/PUT/LIST, SQS, Step Functions transitions, Lambda requests
-    "lambda-compute",   # converter GB-seconds at arm64 or x86_64 prices
-    "tags",             # the converted=True object tag, billed per tag-month
+    "min-duration",  # early-deletion charge up to the class's minimum storage duration
+    "requests",  # S3 GET/PUT/LIST, SQS, Step Functions transitions, Lambda requests
+    "lambda-compute",  # converter GB-seconds at arm64 or x86_64 prices
+    "tags",  # the converted=True object tag, billed per tag-month
 )
 
 
@@ -57,13 +57,13 @@ class Volume:
 @dataclass(frozen=True)
 class YearCost:
     year: int
-    minutes: float            # cumulative minutes recorded by the end of the year
-    minutes_recorded: float   # minutes recorded during the year
-    storage_tb: float         # Standard-only scenario: TB held at year end (1 TB = 10^12 B)
+    minutes: float  # cumulative minutes recorded by the end of the year
+    minutes_recorded: float  # minutes recorded during the year
+    storage_tb: float  # Standard-only scenario: TB held at year end (1 TB = 10^12 B)
     optimized_storage_tb: float  # optimized scenario, all versions, same units
     standard_cost: float
     processing_cost: float
-    optimized_cost: float     # includes processing_cost, as the article's last column does
+    optimized_cost: float  # includes processing_cost, as the article's last column does
     breakdown: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -75,27 +75,41 @@ class Estimate:
     monthly_optimized: tuple[float, ...]
 
 
-def _years(volume: Volume, monthly: list[dict[str, float]], std_key: str, opt_keys: tuple[str, ...],
-           proc_keys: tuple[str, ...], assumptions: str) -> Estimate:
+def _years(
+    volume: Volume,
+    monthly: list[dict[str, float]],
+    std_key: str,
+    opt_keys: tuple[str, ...],
+    proc_keys: tuple[str, ...],
+    assumptions: str,
+) -> Estimate:
     """Fold monthly line items into year rows; ``tb_*`` items are volumes, kept from the last month."""
     minutes = volume.monthly_minutes()
     rows, cum = [], 0.0
     for y in range(volume.years):
-        months = monthly[12 * y: 12 * (y + 1)]
-        recorded = sum(minutes[12 * y: 12 * (y + 1)])
+        months = monthly[12 * y : 12 * (y + 1)]
+        recorded = sum(minutes[12 * y : 12 * (y + 1)])
         cum += recorded
         items = {k: sum(m[k] for m in months) for k in months[0] if not k.startswith("tb_")}
-        rows.append(YearCost(
-            year=y + 1, minutes=cum, minutes_recorded=recorded,
-            storage_tb=months[-1]["tb_std"], optimized_storage_tb=months[-1]["tb_opt"],
-            standard_cost=items[std_key],
-            processing_cost=sum(items[k] for k in proc_keys),
-            optimized_cost=sum(items[k] for k in opt_keys),
-            breakdown={k: v for k, v in items.items() if k != std_key},
-        ))
-    return Estimate(assumptions, tuple(rows),
-                    tuple(m[std_key] for m in monthly),
-                    tuple(sum(m[k] for k in opt_keys) for m in monthly))
+        rows.append(
+            YearCost(
+                year=y + 1,
+                minutes=cum,
+                minutes_recorded=recorded,
+                storage_tb=months[-1]["tb_std"],
+                optimized_storage_tb=months[-1]["tb_opt"],
+                standard_cost=items[std_key],
+                processing_cost=sum(items[k] for k in proc_keys),
+                optimized_cost=sum(items[k] for k in opt_keys),
+                breakdown={k: v for k, v in items.items() if k != std_key},
+            )
+        )
+    return Estimate(
+        assumptions,
+        tuple(rows),
+        tuple(m[std_key] for m in monthly),
+        tuple(sum(m[k] for k in opt_keys) for m in monthly),
+    )
 
 
 # --------------------------------------------------------------------------- article
@@ -105,12 +119,12 @@ def _years(volume: Volume, monthly: list[dict[str, float]], std_key: str, opt_ke
 class ArticleAssumptions:
     """The figures the article states or that its Table 2 implies."""
 
-    pcm_mb_per_minute: float = 2.0      # "approximately 2 MB a minute" (decimal MB, 1 GB = 1000 MB)
-    alaw_mb_per_minute: float = 0.5     # Table 1
-    standard_gb_month: float = 0.023    # flat: no volume tiers
-    target_gb_month: float = 0.004      # Glacier Instant Retrieval
+    pcm_mb_per_minute: float = 2.0  # "approximately 2 MB a minute" (decimal MB, 1 GB = 1000 MB)
+    alaw_mb_per_minute: float = 0.5  # Table 1
+    standard_gb_month: float = 0.023  # flat: no volume tiers
+    target_gb_month: float = 0.004  # Glacier Instant Retrieval
     processing_per_1000_minutes: float = 0.11
-    days_per_month: float = 30.0        # the residual $385/yr fits 7/30 of a month's PCM
+    days_per_month: float = 30.0  # the residual $385/yr fits 7/30 of a month's PCM
     age_days: float = 7.0
 
 
@@ -125,16 +139,19 @@ def article_estimate(volume: Volume, a: ArticleAssumptions = ArticleAssumptions(
     for minutes in volume.monthly_minutes():
         cum += minutes
         waiting_gb = minutes * a.pcm_mb_per_minute / 1000 * a.age_days / a.days_per_month
-        monthly.append({
-            "standard": cum * a.pcm_mb_per_minute / 1000 * a.standard_gb_month,
-            "processing": minutes / 1000 * a.processing_per_1000_minutes,
-            "target_storage": cum * a.alaw_mb_per_minute / 1000 * a.target_gb_month,
-            "pcm_standard": waiting_gb * a.standard_gb_month,
-            "tb_std": cum * a.pcm_mb_per_minute / 1e6,
-            "tb_opt": cum * a.alaw_mb_per_minute / 1e6 + waiting_gb / 1000,
-        })
-    return _years(volume, monthly, "standard", ("processing", "target_storage", "pcm_standard"),
-                  ("processing",), "article")
+        monthly.append(
+            {
+                "standard": cum * a.pcm_mb_per_minute / 1000 * a.standard_gb_month,
+                "processing": minutes / 1000 * a.processing_per_1000_minutes,
+                "target_storage": cum * a.alaw_mb_per_minute / 1000 * a.target_gb_month,
+                "pcm_standard": waiting_gb * a.standard_gb_month,
+                "tb_std": cum * a.pcm_mb_per_minute / 1e6,
+                "tb_opt": cum * a.alaw_mb_per_minute / 1e6 + waiting_gb / 1000,
+            }
+        )
+    return _years(
+        volume, monthly, "standard", ("processing", "target_storage", "pcm_standard"), ("processing",), "article"
+    )
 
 
 # --------------------------------------------------------------------------- corrected
@@ -144,16 +161,16 @@ def article_estimate(volume: Volume, a: ArticleAssumptions = ArticleAssumptions(
 class Pipeline:
     """Requests the pipeline makes, per recording unless named otherwise (from the design)."""
 
-    s3_get: float = 1.0                  # read the PCM
-    s3_put: float = 1.0                  # write the A-law into the target class
-    objects_per_list: float = 1000.0     # one ListObjectsV2 page
-    sqs_requests: float = 0.3            # send, receive, delete in batches of 10
-    recordings_per_page: float = 400.0   # one Step Functions page
+    s3_get: float = 1.0  # read the PCM
+    s3_put: float = 1.0  # write the A-law into the target class
+    objects_per_list: float = 1000.0  # one ListObjectsV2 page
+    sqs_requests: float = 0.3  # send, receive, delete in batches of 10
+    recordings_per_page: float = 400.0  # one Step Functions page
     sfn_transitions_per_page: float = 12.0
     sfn_transitions_per_run: float = 10.0
-    runs_per_day: float = 1.0            # the EventBridge schedule
+    runs_per_day: float = 1.0  # the EventBridge schedule
     recordings_per_invocation: float = 10.0  # SQS batch size of the converter
-    page_invocations: float = 2.0        # list + enqueue Lambdas per page
+    page_invocations: float = 2.0  # list + enqueue Lambdas per page
     # An upper bound: the benchmark measured 0.88 s for both of a page's invocations together,
     # on the emulator; at these volumes the pages cost cents either way.
     page_lambda_seconds: float = 1.0
@@ -164,8 +181,8 @@ class Pipeline:
 class Corrected:
     storage_class: str = "GLACIER_IR"
     age_days: float = 7.0
-    noncurrent_days: float | None = 1.0   # None: no lifecycle rule, originals kept for ever
-    retention_days: float | None = None   # None: recordings outlive the horizon
+    noncurrent_days: float | None = 1.0  # None: no lifecycle rule, originals kept for ever
+    retention_days: float | None = None  # None: recordings outlive the horizon
     call_length: CallLength = CallLength()
     architecture: str = "arm64"
     lambda_memory_mb: float = CONVERTER_MEMORY_MB
@@ -211,13 +228,13 @@ def corrected_estimate(volume: Volume, cfg: Corrected, prices: Prices) -> Estima
     std, target = prices.storage_class("STANDARD"), prices.storage_class(cfg.storage_class)
     lam, p = prices.lambda_[cfg.architecture], cfg.pipeline
     exact = cfg.on("exact-sizes")
-    gb = 2 ** 30 if exact else 1e9
+    gb = 2**30 if exact else 1e9
     pcm_bpm = PCM_BYTES_PER_SECOND * 60 if exact else 2e6
     alaw_bpm = ALAW_BYTES_PER_SECOND * 60 if exact else 5e5
     mean = cfg.call_length.mean_minutes
     per_object = cfg.on("min-object-size")
     uplift = cfg.call_length.size_uplift(target.min_object_bytes, alaw_bpm) if per_object else 0.0
-    oh_class = target.overhead_bytes_in_class / mean if per_object else 0.0   # bytes per minute
+    oh_class = target.overhead_bytes_in_class / mean if per_object else 0.0  # bytes per minute
     oh_std = target.overhead_bytes_in_standard / mean if per_object else 0.0
 
     # Version lifetimes in days of age. Without the noncurrent rule the original
@@ -252,23 +269,39 @@ def corrected_estimate(volume: Volume, cfg: Corrected, prices: Prices) -> Estima
             items = {**_share(std, std_parts, tiered), **_share(target, target_parts, tiered)}
         items["overhead"] += items.pop("overhead_std")
         deleted = flow.reaching(k, gone) if gone is not None else 0.0
-        items["early_delete"] = deleted * alaw_bpm * (1 + uplift) / gb * early_days / DAYS_PER_MONTH \
-            * target.flat_gb_month
+        items["early_delete"] = (
+            deleted * alaw_bpm * (1 + uplift) / gb * early_days / DAYS_PER_MONTH * target.flat_gb_month
+        )
         items["tags"] = alaw_min / mean * prices.s3_tags_per_10000_month / 1e4 if cfg.on("tags") else 0.0
 
         n = flow.reaching(k, age) / mean  # recordings converted this month
         pages = n / p.recordings_per_page
         req = 1.0 if cfg.on("requests") else 0.0
-        items["s3_requests"] = req * n * (p.s3_get * std.get_per_1000 + p.s3_put * target.put_per_1000
-                                          + prices.s3_list_per_1000 / p.objects_per_list) / 1000
+        items["s3_requests"] = (
+            req
+            * n
+            * (
+                p.s3_get * std.get_per_1000
+                + p.s3_put * target.put_per_1000
+                + prices.s3_list_per_1000 / p.objects_per_list
+            )
+            / 1000
+        )
         items["sqs"] = req * n * p.sqs_requests * prices.sqs_per_million / 1e6
         runs = p.runs_per_day * DAYS_PER_MONTH
-        items["stepfunctions"] = req * (pages * p.sfn_transitions_per_page + runs * p.sfn_transitions_per_run) \
-            * prices.sfn_per_1000_transitions / 1000
-        items["lambda_requests"] = req * (n / p.recordings_per_invocation + pages * p.page_invocations) \
-            * lam.per_million_requests / 1e6
-        gb_seconds = n * cfg.lambda_seconds * cfg.lambda_memory_mb / 1024 \
+        items["stepfunctions"] = (
+            req
+            * (pages * p.sfn_transitions_per_page + runs * p.sfn_transitions_per_run)
+            * prices.sfn_per_1000_transitions
+            / 1000
+        )
+        items["lambda_requests"] = (
+            req * (n / p.recordings_per_invocation + pages * p.page_invocations) * lam.per_million_requests / 1e6
+        )
+        gb_seconds = (
+            n * cfg.lambda_seconds * cfg.lambda_memory_mb / 1024
             + pages * p.page_invocations * p.page_lambda_seconds * p.page_lambda_memory_mb / 1024
+        )
         items["lambda_compute"] = gb_seconds * lam.per_gb_second if cfg.on("lambda-compute") else 0.0
         items["standard"] = std.storage_cost(flow.held(k, 0, gone) * pcm_bpm / gb, tiered)
         # Bytes held at the end of the month, in decimal TB; the year row keeps December's.
@@ -277,6 +310,13 @@ def corrected_estimate(volume: Volume, cfg: Corrected, prices: Prices) -> Estima
         items["tb_opt"] = (flow.held_at(t, 0, pcm_end) * pcm_bpm + flow.held_at(t, age, gone) * alaw_bpm) / 1e12
         monthly.append(items)
     processing = ("s3_requests", "sqs", "stepfunctions", "lambda_requests", "lambda_compute")
-    storage = ("pcm_standard", "pcm_noncurrent", "overhead", "target_storage", "min_size_uplift",
-               "early_delete", "tags")
+    storage = (
+        "pcm_standard",
+        "pcm_noncurrent",
+        "overhead",
+        "target_storage",
+        "min_size_uplift",
+        "early_delete",
+        "tags",
+    )
     return _years(volume, monthly, "standard", storage + processing, processing, "corrected")

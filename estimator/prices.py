@@ -3,21 +3,37 @@
 The stack reads it too, at synth time (stacks/functions.py): the two prices
 the dry run's projection needs reach the lister through its environment
 (PRICE_STANDARD_GB_MONTH, PRICE_TARGET_GB_MONTH); the Lambda never reads this
-file. So the loader is dependency-free and fails with one readable sentence
-(:class:`PriceError`) instead of a KeyError deep inside a calculation.
+file. Its form is the JSON Schema ``prices.schema.json`` (jsonschema, pinned in
+requirements.txt since the synth needs it); a bad file fails with one readable
+sentence (:class:`PriceError`) naming the field and what it must hold, instead
+of a KeyError deep inside a calculation.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+import jsonschema
 
 DEFAULT_PATH = Path(__file__).with_name("prices.json")
+SCHEMA_PATH = Path(__file__).with_name("prices.schema.json")
 ARCHITECTURES = ("arm64", "x86_64")
+
+
+def _is_price_number(checker: Any, value: Any) -> bool:
+    # JSON has no NaN or infinity, but Python's json module reads them: not a price either.
+    return jsonschema.Draft202012Validator.TYPE_CHECKER.is_type(value, "number") and math.isfinite(value)
+
+
+_VALIDATOR = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _is_price_number),
+)(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 class PriceError(ValueError):
@@ -27,7 +43,7 @@ class PriceError(ValueError):
 @dataclass(frozen=True)
 class Tier:
     up_to_gb: float | None  # cumulative upper bound of the tier; None = no bound
-    usd: float              # $ per GB-month inside the tier
+    usd: float  # $ per GB-month inside the tier
 
 
 @dataclass(frozen=True)
@@ -93,102 +109,86 @@ class Prices:
             raise PriceError(f"unknown storage class {name!r} (known: {known})") from None
 
 
-def _get(obj: Mapping[str, Any], key: str, where: str) -> Any:
-    if not isinstance(obj, Mapping) or key not in obj:
-        raise PriceError(f"{where}: missing key {key!r}")
-    return obj[key]
+def _where(path: Any) -> str:
+    """'s3.classes.STANDARD.storage_gb_month[0]' for the path of a place in the document."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f"{'.' if out else ''}{part}"
+    return out or "top level"
 
 
-def _price(obj: Mapping[str, Any], key: str, where: str, optional: bool = False) -> float | None:
-    if not isinstance(obj, Mapping):
-        raise PriceError(f"{where}: expected a JSON object")
-    value = obj.get(key) if optional else _get(obj, key, where)
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise PriceError(f"{where}.{key}: expected a non-negative number, got {value!r}")
-    return float(value)
+def _message(error: jsonschema.ValidationError) -> str:
+    """One sentence naming the field and what it must hold, from the schema's titles."""
+    where = _where(error.absolute_path)
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        whys = [error.schema.get("properties", {}).get(k, {}).get("description") for k in missing]
+        named = ", ".join(f"{k!r}" + (f" ({why})" if why else "") for k, why in zip(missing, whys, strict=True))
+        return f"{where}: missing key{'s' if len(missing) > 1 else ''} {named}"
+    return f"{where}: expected {error.schema.get('title', 'what the schema says')}, got {error.instance!r}"
 
 
-def _source(obj: Mapping[str, Any], where: str) -> str:
-    url = _get(obj, "source", where)
-    if not isinstance(url, str) or not url.startswith("https://"):
-        raise PriceError(f"{where}.source: expected an https:// URL, got {url!r}")
-    return url
-
-
-def _tiers(raw: Any, where: str) -> tuple[Tier, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise PriceError(f"{where}: expected a non-empty list of tiers")
-    tiers, last = [], 0.0
+def _check_tiers(raw: list[dict[str, Any]], where: str) -> None:
+    """What JSON Schema cannot say: the tiers' bounds increase and only the last one is open."""
+    last = 0.0
     for i, item in enumerate(raw):
         here = f"{where}[{i}]"
-        bound = _price(item, "up_to_gb", here, optional=True)
+        bound = item.get("up_to_gb")
         if (bound is None) != (i == len(raw) - 1):
             raise PriceError(f"{here}: only the last tier may (and must) have up_to_gb null")
         if bound is not None and bound <= last:
             raise PriceError(f"{here}: tier bounds must increase")
-        tiers.append(Tier(bound, _price(item, "usd", here)))
         last = bound or last
-    return tuple(tiers)
+
+
+def _optional(raw: Mapping[str, Any], key: str) -> float | None:
+    value = raw.get(key)
+    return None if value is None else float(value)
 
 
 def _storage_class(name: str, raw: Mapping[str, Any]) -> StorageClassPrice:
-    where = f"s3.classes.{name}"
-    days, size = _price(raw, "min_storage_days", where), _price(raw, "min_object_bytes", where)
+    where = f"s3.classes.{name}.storage_gb_month"
+    _check_tiers(raw["storage_gb_month"], where)
     return StorageClassPrice(
         name=name,
-        storage_gb_month=_tiers(_get(raw, "storage_gb_month", where), f"{where}.storage_gb_month"),
-        put_per_1000=_price(raw, "put_per_1000", where),
-        get_per_1000=_price(raw, "get_per_1000", where),
-        transition_in_per_1000=_price(raw, "transition_in_per_1000", where, optional=True),
-        retrieval_per_gb=_price(raw, "retrieval_per_gb", where),
-        min_object_bytes=int(size),
-        min_storage_days=int(days),
-        overhead_bytes_in_class=int(_price(raw, "overhead_bytes_in_class", where, optional=True) or 0),
-        overhead_bytes_in_standard=int(_price(raw, "overhead_bytes_in_standard", where, optional=True) or 0),
-        source=_source(raw, where),
+        storage_gb_month=tuple(Tier(_optional(t, "up_to_gb"), float(t["usd"])) for t in raw["storage_gb_month"]),
+        put_per_1000=float(raw["put_per_1000"]),
+        get_per_1000=float(raw["get_per_1000"]),
+        transition_in_per_1000=_optional(raw, "transition_in_per_1000"),
+        retrieval_per_gb=float(raw["retrieval_per_gb"]),
+        min_object_bytes=int(raw["min_object_bytes"]),
+        min_storage_days=int(raw["min_storage_days"]),
+        overhead_bytes_in_class=int(raw.get("overhead_bytes_in_class") or 0),
+        overhead_bytes_in_standard=int(raw.get("overhead_bytes_in_standard") or 0),
+        source=raw["source"],
     )
 
 
 def parse_prices(data: Any, path: str = "<data>") -> Prices:
-    """Validate an already-decoded price document."""
-    if not isinstance(data, Mapping):
-        raise PriceError("top level: expected a JSON object")
-    if _get(data, "schema", "top level") != 1:
-        raise PriceError(f"schema: unsupported version {data['schema']!r} (expected 1)")
-    retrieved = _get(data, "retrieved", "top level")
-    try:
-        _dt.date.fromisoformat(str(retrieved))
-    except ValueError:
-        raise PriceError(f"retrieved: expected an ISO date, got {retrieved!r}") from None
-    s3 = _get(data, "s3", "top level")
-    classes = {name: _storage_class(name, raw) for name, raw in _get(s3, "classes", "s3").items()}
-    if "STANDARD" not in classes:
-        raise PriceError("s3.classes: STANDARD is required (recordings arrive there)")
-    sqs, sfn, lam = (_get(data, k, "top level") for k in ("sqs", "stepfunctions", "lambda"))
-    lambdas = {}
-    for arch in ARCHITECTURES:
-        raw = _get(lam, arch, "lambda")
-        lambdas[arch] = LambdaPrice(
-            _price(raw, "per_gb_second", f"lambda.{arch}"),
-            _price(raw, "per_million_requests", f"lambda.{arch}"),
-            _source(raw, f"lambda.{arch}"),
-        )
+    """Validate an already-decoded price document against prices.schema.json."""
+    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(data))
+    if error is not None:
+        raise PriceError(_message(error))
+    s3, lam = data["s3"], data["lambda"]
     return Prices(
-        region=str(_get(data, "region", "top level")),
-        currency=str(data.get("currency", "USD")),
-        retrieved=str(retrieved),
-        notes=tuple(str(n) for n in data.get("notes", ())),
-        s3_classes=classes,
-        s3_list_per_1000=_price(s3, "list_per_1000", "s3"),
-        s3_tags_per_10000_month=_price(s3, "tags_per_10000_month", "s3"),
-        s3_source=_source(s3, "s3"),
-        sqs_per_million=_price(sqs, "standard_per_million", "sqs"),
-        sqs_source=_source(sqs, "sqs"),
-        sfn_per_1000_transitions=_price(sfn, "standard_per_1000_transitions", "stepfunctions"),
-        sfn_source=_source(sfn, "stepfunctions"),
-        lambda_=lambdas,
+        region=data["region"],
+        currency=data.get("currency", "USD"),
+        retrieved=data["retrieved"],
+        notes=tuple(data.get("notes", ())),
+        s3_classes={name: _storage_class(name, raw) for name, raw in s3["classes"].items()},
+        s3_list_per_1000=float(s3["list_per_1000"]),
+        s3_tags_per_10000_month=float(s3["tags_per_10000_month"]),
+        s3_source=s3["source"],
+        sqs_per_million=float(data["sqs"]["standard_per_million"]),
+        sqs_source=data["sqs"]["source"],
+        sfn_per_1000_transitions=float(data["stepfunctions"]["standard_per_1000_transitions"]),
+        sfn_source=data["stepfunctions"]["source"],
+        lambda_={
+            arch: LambdaPrice(
+                float(lam[arch]["per_gb_second"]), float(lam[arch]["per_million_requests"]), lam[arch]["source"]
+            )
+            for arch in ARCHITECTURES
+        },
         path=path,
     )
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from . import article
 from .model import Estimate
 
-YEAR_KEYS = ("year", "minutes", "minutes_recorded", "storage_tb", "optimized_storage_tb",
-             "standard_cost", "processing_cost", "optimized_cost")
+YEAR_KEYS = (
+    "year",
+    "minutes",
+    "minutes_recorded",
+    "storage_tb",
+    "optimized_storage_tb",
+    "standard_cost",
+    "processing_cost",
+    "optimized_cost",
+)
 
 
 def payback_month(est: Estimate) -> int | None:
@@ -20,7 +29,7 @@ def payback_month(est: Estimate) -> int | None:
     saves, e.g. with no noncurrent-version rule.
     """
     saving, last_negative = 0.0, 0
-    for month, (std, opt) in enumerate(zip(est.monthly_standard, est.monthly_optimized), start=1):
+    for month, (std, opt) in enumerate(zip(est.monthly_standard, est.monthly_optimized, strict=True), start=1):
         saving += std - opt
         if saving < 0:
             last_negative = month
@@ -59,8 +68,16 @@ def to_json(est: Estimate, inputs: Mapping[str, Any] | None = None, compare: boo
     if compare:
         cells = article.compare(est)
         out["article_comparison"] = {
-            "cells": [{"year": c.year, "column": c.column, "article": c.article, "model": round(c.model, 2),
-                       "rel_error": round(c.rel_error, 6)} for c in cells],
+            "cells": [
+                {
+                    "year": c.year,
+                    "column": c.column,
+                    "article": c.article,
+                    "model": round(c.model, 2),
+                    "rel_error": round(c.rel_error, 6),
+                }
+                for c in cells
+            ],
             "max_rel_error_cost": max(abs(c.rel_error) for c in cells if c.column in article.COST_COLUMNS),
             "totals_row_discrepancies": article.totals_discrepancies(),
         }
@@ -79,22 +96,43 @@ def render_table(est: Estimate) -> str:
     head = ("Year", "Minutes (cum.)", "Storage TB", "S3 Standard $", "Processing $", "Optimized $", "Saving $")
     lines = [head]
     for r in est.years:
-        lines.append((str(r.year), f"{r.minutes:,.0f}", f"{r.storage_tb:,.1f}", _money(r.standard_cost),
-                      _money(r.processing_cost), _money(r.optimized_cost),
-                      _money(r.standard_cost - r.optimized_cost)))
+        lines.append(
+            (
+                str(r.year),
+                f"{r.minutes:,.0f}",
+                f"{r.storage_tb:,.1f}",
+                _money(r.standard_cost),
+                _money(r.processing_cost),
+                _money(r.optimized_cost),
+                _money(r.standard_cost - r.optimized_cost),
+            )
+        )
     t = totals(est)
-    lines.append(("Total", f"{t['minutes']:,.0f}", "", _money(t["standard_cost"]), _money(t["processing_cost"]),
-                  _money(t["optimized_cost"]), _money(t["saving"])))
+    lines.append(
+        (
+            "Total",
+            f"{t['minutes']:,.0f}",
+            "",
+            _money(t["standard_cost"]),
+            _money(t["processing_cost"]),
+            _money(t["optimized_cost"]),
+            _money(t["saving"]),
+        )
+    )
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    text = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-            for row in lines]
+    text = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in lines
+    ]
     text.insert(1, "  ".join("-" * w for w in widths))
     text.insert(-1, text[1])
     pb = t["payback_month"]
     text.append("")
-    text.append(f"Before {_usd(t['standard_cost'])}, after {_usd(t['optimized_cost'])}: saving "
-                f"{_usd(t['saving'])} ({t['saving_pct']:.1f} %) over {len(est.years)} years; payback: "
-                + ("never within the horizon" if pb is None else f"month {pb}"))
+    text.append(
+        f"Before {_usd(t['standard_cost'])}, after {_usd(t['optimized_cost'])}: saving "
+        f"{_usd(t['saving'])} ({t['saving_pct']:.1f} %) over {len(est.years)} years; payback: "
+        + ("never within the horizon" if pb is None else f"month {pb}")
+    )
     return "\n".join(text)
 
 
@@ -104,10 +142,11 @@ def render_comparison(est: Estimate) -> str:
     rows = [("Year", "Column", "Article", "Model", "Error")]
     for c in cells:
         note = " (other reading)" if c.column not in article.COST_COLUMNS and c.rel_error else ""
-        rows.append((str(c.year), c.column, f"{c.article:,.0f}", f"{c.model:,.1f}",
-                     f"{100 * c.rel_error:+.3f} %{note}"))
+        rows.append(
+            (str(c.year), c.column, f"{c.article:,.0f}", f"{c.model:,.1f}", f"{100 * c.rel_error:+.3f} %{note}")
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    text = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    text = ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     worst = max((abs(c.rel_error) for c in cells if c.column in article.COST_COLUMNS), default=0.0)
     text.append(f"Largest relative error over the cost cells: {100 * worst:.3f} %")
     text.append("Table 2's totals row against its own rows:")
@@ -118,21 +157,29 @@ def render_comparison(est: Estimate) -> str:
 def render_header(est: Estimate, inputs: Mapping[str, Any]) -> str:
     """Two or three lines saying which model and inputs produced the table."""
     i = inputs
-    lines = [f"Assumptions: {est.assumptions}. {i['minutes_per_month']:,.0f} minutes/month, growth "
-             f"{100 * i['growth']:g} %/month, {i['years']} years, PCM kept {i['age_days']:g} days in S3 Standard."]
+    lines = [
+        f"Assumptions: {est.assumptions}. {i['minutes_per_month']:,.0f} minutes/month, growth "
+        f"{100 * i['growth']:g} %/month, {i['years']} years, PCM kept {i['age_days']:g} days in S3 Standard."
+    ]
     if "storage_class" in i:
         cl = i["call_length"]
         nc, ret = i["noncurrent_days"], i["retention_days"]
         kept = "never expired (no rule)" if nc == "never" else f"kept {nc:g} day(s) after conversion"
-        lines.append(f"Target {i['storage_class']}; originals {kept}; retention "
-                     f"{'beyond the horizon' if ret is None else f'{ret:g} days'}; calls {cl['kind']} mean "
-                     f"{cl['mean_minutes']:g} min; Lambda {i['architecture']} {i['lambda_memory_mb']:g} MB x "
-                     f"{i['seconds_per_recording']:g} s/recording.")
-        lines.append(f"Rules off: {', '.join(i['rules_off']) or 'none'}. Prices: {i['prices']['region']}, "
-                     f"{i['prices']['retrieved']} ({os.path.relpath(i['prices']['path'])}).")
+        lines.append(
+            f"Target {i['storage_class']}; originals {kept}; retention "
+            f"{'beyond the horizon' if ret is None else f'{ret:g} days'}; calls {cl['kind']} mean "
+            f"{cl['mean_minutes']:g} min; Lambda {i['architecture']} {i['lambda_memory_mb']:g} MB x "
+            f"{i['seconds_per_recording']:g} s/recording."
+        )
+        lines.append(
+            f"Rules off: {', '.join(i['rules_off']) or 'none'}. Prices: {i['prices']['region']}, "
+            f"{i['prices']['retrieved']} ({os.path.relpath(i['prices']['path'])})."
+        )
     else:
-        lines.append("Article figures: 2 MB/min PCM, 0.5 MB/min A-law, $0.023 and $0.004 per GB-month (flat), "
-                     "$0.11 per 1,000 minutes processed, storage billed on the end-of-month volume.")
+        lines.append(
+            "Article figures: 2 MB/min PCM, 0.5 MB/min A-law, $0.023 and $0.004 per GB-month (flat), "
+            "$0.11 per 1,000 minutes processed, storage billed on the end-of-month volume."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -141,6 +188,9 @@ def render_breakdown(est: Estimate) -> str:
     keys = est.years[0].breakdown.keys()
     sums = {k: sum(r.breakdown[k] for r in est.years) for k in keys}
     total = sum(sums.values()) or 1.0
-    parts = [f"{k} ${v:,.0f} ({100 * v / total:.1f} %)" for k, v in sorted(sums.items(), key=lambda kv: -kv[1])
-             if round(v) != 0]
+    parts = [
+        f"{k} ${v:,.0f} ({100 * v / total:.1f} %)"
+        for k, v in sorted(sums.items(), key=lambda kv: -kv[1])
+        if round(v) != 0
+    ]
     return "Optimized cost by item over the horizon: " + "; ".join(parts) + "."

@@ -89,7 +89,7 @@ bootstrap_python() {
         # Download sizes and times measured from an empty pip cache on a shared 2-core machine.
         app) file=requirements.txt what="the CDK app's Python packages (aws-cdk-lib, cdk-nag, boto3)" expect="~100 MB to download; about a minute" ;;
         local) file=requirements-local.txt what="the local run's Python packages (the CDK app's + moto, pydub)" expect="~110 MB to download; 1-2 minutes" ;;
-        dev) file=requirements-dev.txt what="the tests' Python packages (the local run's + pytest, cfn-lint, matplotlib)" expect="~130 MB to download, ~20 MB after a local run; under a minute to 2 minutes" ;;
+        dev) file=requirements-dev.txt what="the tests' Python packages (the local run's + pytest, cfn-lint, matplotlib, ruff, mypy)" expect="~130 MB to download, ~20 MB after a local run; under a minute to 2 minutes" ;;
     esac
     step --pip --expect "$expect" "installing $what" -- "$VENV_PY" -m pip install --progress-bar off -r "$ROOT/$file" || exit 1
     # A level includes the ones below it.

@@ -14,17 +14,27 @@ Exit status: 0 bootstrapped at a recent enough version; 10 bootstrap needed (not
 older than required); 11 could not tell (e.g. no permission to read the parameter: the deploy
 checks the version itself); 2 no credentials, no region or no assembly (nothing can be deployed).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 OK, NEEDED, UNKNOWN, CANNOT = 0, 10, 11, 2
-TEMPLATE = Path(__file__).resolve().parent.parent / "node_modules" / "aws-cdk" / "lib" / "api" / "bootstrap" / "bootstrap-template.yaml"
+TEMPLATE = (
+    Path(__file__).resolve().parent.parent
+    / "node_modules"
+    / "aws-cdk"
+    / "lib"
+    / "api"
+    / "bootstrap"
+    / "bootstrap-template.yaml"
+)
 
 
 def cli_template_version(template: Path = TEMPLATE) -> str:
@@ -42,7 +52,10 @@ def requirement(assembly: Path) -> tuple[int, str]:
     """(highest bootstrap version any artifact requires, the SSM parameter that holds the version)."""
     manifest = json.loads((assembly / "manifest.json").read_text())
     found = [
-        (int(props["requiresBootstrapStackVersion"]), props.get("bootstrapStackVersionSsmParameter") or "/cdk-bootstrap/hnb659fds/version")
+        (
+            int(props["requiresBootstrapStackVersion"]),
+            props.get("bootstrapStackVersionSsmParameter") or "/cdk-bootstrap/hnb659fds/version",
+        )
         for artifact in manifest.get("artifacts", {}).values()
         if (props := artifact.get("properties") or {}).get("requiresBootstrapStackVersion") is not None
     ]
@@ -50,7 +63,10 @@ def requirement(assembly: Path) -> tuple[int, str]:
         raise ValueError(f"{assembly}/manifest.json names no bootstrap requirement (no stack synthesized?)")
     parameters = {parameter for _, parameter in found}
     if len(parameters) > 1:
-        raise ValueError(f"the assembly uses several bootstrap qualifiers ({', '.join(sorted(parameters))}); deploy it with cdk yourself")
+        raise ValueError(
+            f"the assembly uses several bootstrap qualifiers ({', '.join(sorted(parameters))}); deploy it with cdk "
+            "yourself"
+        )
     return max(version for version, _ in found), parameters.pop()
 
 
@@ -91,18 +107,33 @@ def check(assembly: Path, profile: str | None, region: str | None) -> tuple[int,
     except errors.ClientError as exc:
         code = exc.response["Error"].get("Code", "")
         if code == "ParameterNotFound":
-            return NEEDED, f"{where} is not bootstrapped ({parameter} does not exist): bootstrapping (the pinned CLI installs version {cli_template_version()})"
-        return UNKNOWN, f"cannot read {parameter} in {where} ({code}): not bootstrapping; cdk deploy checks the version itself"
+            return (
+                NEEDED,
+                f"{where} is not bootstrapped ({parameter} does not exist): bootstrapping (the pinned CLI installs "
+                f"version {cli_template_version()})",
+            )
+        return (
+            UNKNOWN,
+            f"cannot read {parameter} in {where} ({code}): not bootstrapping; cdk deploy checks the version itself",
+        )
     except errors.BotoCoreError as exc:
-        return UNKNOWN, f"cannot read {parameter} in {where} ({exc}): not bootstrapping; cdk deploy checks the version itself"
+        return (
+            UNKNOWN,
+            f"cannot read {parameter} in {where} ({exc}): not bootstrapping; cdk deploy checks the version itself",
+        )
     try:
         version = int(value)
     except ValueError:
         return UNKNOWN, f"{parameter} in {where} holds {value!r}, not a version number: not bootstrapping"
     if version < required:
-        return NEEDED, (f"{where} is bootstrapped at version {version}, older than the {required} this app requires: "
-                        f"bootstrapping (the pinned CLI installs version {cli_template_version()})")
-    return OK, f"{where} is bootstrapped at version {version} (the app requires {required} or newer): no bootstrap needed"
+        return NEEDED, (
+            f"{where} is bootstrapped at version {version}, older than the {required} this app requires: "
+            f"bootstrapping (the pinned CLI installs version {cli_template_version()})"
+        )
+    return (
+        OK,
+        f"{where} is bootstrapped at version {version} (the app requires {required} or newer): no bootstrap needed",
+    )
 
 
 def main(argv: Sequence[str]) -> int:

@@ -11,14 +11,16 @@ own options (--trust, --bootstrap-kms-key-id, ...) only to bootstrap, deploy's o
 --require-approval, --outputs-file, ...) only to deploy, stack names only to deploy / destroy. An
 option no command of COMMAND knows is an error (exit 2): the CLI would only warn and ignore it.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = ROOT / "node_modules" / "aws-cdk" / "lib" / "cli" / "cli-type-registry.json"
@@ -52,7 +54,9 @@ def load_options(registry: Path = REGISTRY) -> dict[str, Option]:
     try:
         data = json.loads(registry.read_text())
     except OSError as exc:
-        raise ArgumentError(f"cannot read the CDK CLI's option table {registry} ({exc.strerror}); run ./cdk-deploy.sh setup") from None
+        raise ArgumentError(
+            f"cannot read the CDK CLI's option table {registry} ({exc.strerror}); run ./cdk-deploy.sh setup"
+        ) from None
     options: dict[str, Option] = {}
 
     def add(name: str, spec: dict[str, Any], scope: str) -> None:
@@ -123,7 +127,9 @@ def route(command: str, target: str, args: Sequence[str], options: dict[str, Opt
             continue
         scopes = item.option.commands
         if not scopes & (understood | {"global"}):
-            raise ArgumentError(f"{item.tokens[0]} is an option of `cdk {'/'.join(sorted(scopes))}`, not of `cdk {command}`")
+            raise ArgumentError(
+                f"{item.tokens[0]} is an option of `cdk {'/'.join(sorted(scopes))}`, not of `cdk {command}`"
+            )
         if "global" in scopes or target in scopes:
             out += item.tokens
     return out

@@ -14,6 +14,7 @@ Each figure has the text README quotes and where it comes from:
 tests/infra/test_docs.py fails when README quotes a figure this file does not hold, or the file
 is stale.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,27 +53,44 @@ def estimator_figures() -> dict[str, Any]:
     rows = []
     for y in est.years:
         a = article.TABLE2[y.year]
-        rows.append(f"| {y.year} | {a[2]:,} / {y.standard_cost:,.0f} | {a[3]:,} / {y.processing_cost:,.0f} | {a[4]:,} / {y.optimized_cost:,.1f} |")
+        rows.append(
+            f"| {y.year} | {a[2]:,} / {y.standard_cost:,.0f} | {a[3]:,} / {y.processing_cost:,.0f} | {a[4]:,} / "
+            f"{y.optimized_cost:,.1f} |"
+        )
     t = article.TABLE2_TOTALS
-    rows.append(f"| Total | **{t[2]:,}** / {sum(y.standard_cost for y in est.years):,.0f} | {t[3]:,} / {sum(y.processing_cost for y in est.years):,.0f} | "
-                f"{t[4]:,} / {sum(y.optimized_cost for y in est.years):,.1f} |")  # fmt: skip
+    rows.append(
+        f"| Total | **{t[2]:,}** / {sum(y.standard_cost for y in est.years):,.0f} | {t[3]:,} / "
+        f"{sum(y.processing_cost for y in est.years):,.0f} | "
+        f"{t[4]:,} / {sum(y.optimized_cost for y in est.years):,.1f} |"
+    )
     return {
         "corrected_standard_total": {"value": standard, "text": _usd(standard)},
         "corrected_optimized_total": {"value": optimized, "text": _usd(optimized)},
         "corrected_processing_total": {"value": processing, "text": _usd(processing)},
-        "corrected_processing_per_year": {"value": processing / 6, "text": f"~${round(processing / 6, -1):,.0f} a year"},
-        "corrected_saving_pct": {"value": 100 * (standard - optimized) / standard, "text": f"{100 * (standard - optimized) / standard:.1f} %"},
-        "corrected_short": {"value": [standard, optimized], "text": f"${standard / 1000:,.0f}k → ${optimized / 1000:,.0f}k"},
-        "no_rule_optimized_total": {"value": sum(y.optimized_cost for y in no_rule.years), "text": _usd(sum(y.optimized_cost for y in no_rule.years))},
+        "corrected_processing_per_year": {
+            "value": processing / 6,
+            "text": f"~${round(processing / 6, -1):,.0f} a year",
+        },
+        "corrected_saving_pct": {
+            "value": 100 * (standard - optimized) / standard,
+            "text": f"{100 * (standard - optimized) / standard:.1f} %",
+        },
+        "corrected_short": {
+            "value": [standard, optimized],
+            "text": f"${standard / 1000:,.0f}k → ${optimized / 1000:,.0f}k",
+        },
+        "no_rule_optimized_total": {
+            "value": sum(y.optimized_cost for y in no_rule.years),
+            "text": _usd(sum(y.optimized_cost for y in no_rule.years)),
+        },
         "article_worst_cost_error_pct": {"value": 100 * worst, "text": f"within {100 * worst:.2f} %"},
         "article_table_rows": {"value": rows, "text": "\n".join(rows)},
     }
 
 
 def sample_day_figures() -> dict[str, Any]:
-    from optimizer.wav import read_wav_info
-
     from emulator.samples import write_sample_day
+    from optimizer.wav import read_wav_info
 
     with tempfile.TemporaryDirectory() as scratch:
         files = write_sample_day(Path(scratch))
@@ -95,11 +113,18 @@ def benchmark_figures() -> dict[str, Any]:
     return {
         "converter_peak_mb": {"value": peak, "text": f"{peak:.0f} MB"},
         "cost_per_1000_minutes": {"value": per_1000, "text": f"${per_1000:.3f} per 1,000 call-minutes"},
-        "largest_state_kb": {"value": r["day"]["max_state_bytes"], "text": f"{r['day']['max_state_bytes'] / 1000:.0f} KB"},
-        "backfill": {"value": [b["days"], b["seconds"], b["parent_history_events"], b["largest_child_history_events"]],
-                     "text": f"a {b['days']:,}-day backfill succeeded in {b['seconds']:.0f} s on the emulator: {b['parent_history_events']} history events "
-                             f"in the parent execution, {b['child_executions']:,} child executions, the largest with {b['largest_child_history_events']} events"},
-    }  # fmt: skip
+        "largest_state_kb": {
+            "value": r["day"]["max_state_bytes"],
+            "text": f"{r['day']['max_state_bytes'] / 1000:.0f} KB",
+        },
+        "backfill": {
+            "value": [b["days"], b["seconds"], b["parent_history_events"], b["largest_child_history_events"]],
+            "text": f"a {b['days']:,}-day backfill succeeded in {b['seconds']:.0f} s on the emulator: "
+            f"{b['parent_history_events']} history events "
+            f"in the parent execution, {b['child_executions']:,} child executions, the largest with "
+            f"{b['largest_child_history_events']} events",
+        },
+    }
 
 
 def measure_local_run() -> dict[str, Any]:
@@ -111,8 +136,13 @@ def measure_local_run() -> dict[str, Any]:
         seconds = time.monotonic() - started
     if code != 0:
         raise SystemExit(f"the local run failed (exit {code}): nothing measured")
-    return {"local_run_seconds": {"value": round(seconds, 1), "text": f"about {round(seconds):.0f} s",
-                                  "command": "./cdk-deploy.sh --local, after set-up, on this machine"}}  # fmt: skip
+    return {
+        "local_run_seconds": {
+            "value": round(seconds, 1),
+            "text": f"about {round(seconds):.0f} s",
+            "command": "./cdk-deploy.sh --local, after set-up, on this machine",
+        }
+    }
 
 
 def measure_setup_times() -> dict[str, Any]:
@@ -124,17 +154,42 @@ def measure_setup_times() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="setup-times-") as scratch:
         clone = Path(scratch) / "clone"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-        subprocess.run(["git", "-C", str(clone), "checkout", "-q", subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-                        capture_output=True, text=True, check=True).stdout.strip()], check=True)  # fmt: skip
-        env = {**os.environ, "PIP_CACHE_DIR": str(Path(scratch) / "pip"), "npm_config_cache": str(Path(scratch) / "npm"), "CDK_DISABLE_VERSION_CHECK": "1"}
-        for name, command in (("local_run", ["./cdk-deploy.sh", "--local"]), ("tests", ["./run-tests.sh", "-q", "-p", "no:cacheprovider"])):
+        subprocess.run(
+            [
+                "git",
+                "-C",
+                str(clone),
+                "checkout",
+                "-q",
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+                ).stdout.strip(),
+            ],
+            check=True,
+        )
+        env = {
+            **os.environ,
+            "PIP_CACHE_DIR": str(Path(scratch) / "pip"),
+            "npm_config_cache": str(Path(scratch) / "npm"),
+            "CDK_DISABLE_VERSION_CHECK": "1",
+        }
+        for name, command in (
+            ("local_run", ["./cdk-deploy.sh", "--local"]),
+            ("tests", ["./run-tests.sh", "-q", "-p", "no:cacheprovider"]),
+        ):
             for when in ("cold", "warm"):
                 started = time.monotonic()
                 done = subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True)
                 if done.returncode != 0:
-                    raise SystemExit(f"{' '.join(command)} failed ({when}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+                    raise SystemExit(
+                        f"{' '.join(command)} failed ({when}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+                    )
                 seconds = round(time.monotonic() - started)
-                out[f"{name}_{when}_seconds"] = {"value": seconds, "text": f"{seconds} s", "command": " ".join(command) + f" ({when}, fresh clone)"}
+                out[f"{name}_{when}_seconds"] = {
+                    "value": seconds,
+                    "text": f"{seconds} s",
+                    "command": " ".join(command) + f" ({when}, fresh clone)",
+                }
     return out
 
 

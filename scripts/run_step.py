@@ -2,14 +2,16 @@
 
     python3 scripts/run_step.py [--pip] [--expect TEXT] LABEL -- COMMAND [ARG ...]
 
-Prints `[setup] LABEL (TEXT) ...` first (TEXT: how long it usually takes), then the command's lines (with --pip only pip's notable ones:
-Collecting, Downloading, Installing, Successfully installed, errors), a line
+Prints `[setup] LABEL (TEXT) ...` first (TEXT: how long it usually takes), then the command's lines
+(with --pip only pip's notable ones: Collecting, Downloading, Installing, Successfully installed,
+errors), a line
 `[setup]   ... still LABEL (N s)` whenever HEARTBEAT_S seconds pass without one (pip is silent
 while it unpacks a large wheel), and `[setup] LABEL: done in N s` at the end. When the command
 fails its last lines are shown and its exit status is returned: a failure is never swallowed.
 
 Standard library only: it runs before .venv exists, with the Python the scripts found.
 """
+
 from __future__ import annotations
 
 import collections
@@ -19,10 +21,18 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO, Sequence
+from collections.abc import Sequence
+from typing import IO
 
 HEARTBEAT_S = float(os.environ.get("SETUP_HEARTBEAT_SECONDS", "10"))
-PIP_NOTABLE = ("Collecting ", "Downloading ", "Installing collected packages", "Successfully installed", "ERROR", "error:")
+PIP_NOTABLE = (
+    "Collecting ",
+    "Downloading ",
+    "Installing collected packages",
+    "Successfully installed",
+    "ERROR",
+    "error:",
+)
 
 
 def _say(text: str, stream: IO[str]) -> None:
@@ -34,12 +44,15 @@ def _shorten(line: str, width: int = 110) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def run(label: str, command: Sequence[str], *, pip: bool = False, expect: str = "", stream: IO[str] = sys.stderr) -> int:
+def run(
+    label: str, command: Sequence[str], *, pip: bool = False, expect: str = "", stream: IO[str] = sys.stderr
+) -> int:
     started = time.monotonic()
     _say(f"{label}{f' ({expect})' if expect else ''} ...", stream)
     try:
-        process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                   errors="replace")  # fmt: skip
+        process = subprocess.Popen(
+            list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace"
+        )
     except OSError as exc:
         _say(f"{label}: cannot start {command[0]!r}: {exc.strerror}", stream)
         return 127

@@ -1,4 +1,5 @@
 """The prebuilt Lambda layers (built by layers/build.sh, never at synth time)."""
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,8 @@ def ffmpeg_layer_dir(architecture: str) -> str:
             return _empty_dir()
         raise LayerNotBuilt(
             f"the ffmpeg layer for {architecture} is not built ({binary} is missing); "
-            f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh {architecture}`) first"
+            f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh "
+            f"{architecture}`) first"
         )
     return str(FFMPEG_BUILD / architecture)
 
@@ -50,13 +52,16 @@ def python_layer_dir(architecture: str) -> str:
                 return _empty_dir()
             raise LayerNotBuilt(
                 f"the python-deps layer for {architecture} is not built ({marker} is missing); "
-                f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh {architecture}`) first"
+                f"run `./cdk-deploy.sh setup -c lambda_architecture={architecture}` (or `layers/build.sh "
+                f"{architecture}`) first"
             )
     return str(PYTHON_BUILD / architecture)
 
 
 class OptimizerLayers(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, architecture: lambda_.Architecture, runtime: lambda_.Runtime) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, architecture: lambda_.Architecture, runtime: lambda_.Runtime
+    ) -> None:
         super().__init__(scope, construct_id)
         self.ffmpeg = lambda_.LayerVersion(
             self,
@@ -71,5 +76,6 @@ class OptimizerLayers(Construct):
             code=lambda_.Code.from_asset(python_layer_dir(architecture.name), exclude=["**/__pycache__"]),
             compatible_runtimes=[runtime],
             compatible_architectures=[architecture],
-            description=f"Pinned Powertools for AWS Lambda, boto3 and numpy for {architecture.name} (lambdas/requirements.txt)",
+            description=f"Pinned Powertools for AWS Lambda, boto3 and numpy for {architecture.name} "
+            "(lambdas/requirements.txt)",
         )

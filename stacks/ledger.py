@@ -1,4 +1,5 @@
 """The run ledger: exact per-run counts (one item per execution, counters added atomically)."""
+
 from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
@@ -16,6 +17,8 @@ class RunLedger(Construct):
             partition_key=dynamodb.Attribute(name="run", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute="expires_at",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
             removal_policy=RemovalPolicy.DESTROY,
         )

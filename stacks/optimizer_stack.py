@@ -1,4 +1,5 @@
 """The optimizer's stack: queues, functions and orchestration around an imported bucket."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,11 +22,18 @@ EXAMPLE_DAY = "01/31/2022"
 
 class OptimizerStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: OptimizerConfig, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, description="Call-recording cost optimizer (resamples Amazon Connect recordings in place)", **kwargs)
+        super().__init__(
+            scope,
+            construct_id,
+            description="Call-recording cost optimizer (resamples Amazon Connect recordings in place)",
+            **kwargs,
+        )
         self.config = config
         self.queues = WorkQueues(self, "Queues", config=config)
         self.ledger = RunLedger(self, "Ledger")
-        self.functions = OptimizerFunctions(self, "Functions", config=config, queues=self.queues, ledger=self.ledger.table)
+        self.functions = OptimizerFunctions(
+            self, "Functions", config=config, queues=self.queues, ledger=self.ledger.table
+        )
         self.orchestration = Orchestration(
             self,
             "Orchestration",
@@ -48,15 +56,22 @@ class OptimizerStack(Stack):
         CfnOutput(self, "WorkQueueUrl", value=self.queues.work.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.queues.dead_letter.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
-        CfnOutput(self, "BackfillCommand", description="Converts a range of days (inclusive; add \"dry_run\": true to only count)",
-                  value=f"aws stepfunctions start-execution --state-machine-arn {state_machine.state_machine_arn} "
-                  + "--input '{\"start_date\":\"01/01/2020\",\"end_date\":\"12/31/2020\"}'")
+        CfnOutput(
+            self,
+            "BackfillCommand",
+            description='Converts a range of days (inclusive; add "dry_run": true to only count)',
+            value=f"aws stepfunctions start-execution --state-machine-arn {state_machine.state_machine_arn} "
+            + '--input \'{"start_date":"01/01/2020","end_date":"12/31/2020"}\'',
+        )
         CfnOutput(
             self,
             "StartExecutionCommand",
-            description=f"Converts one day by hand, here {EXAMPLE_DAY}: put the day you want (MM/DD/YYYY or YYYY-MM-DD)",
+            description=f"Converts one day by hand, here {EXAMPLE_DAY}: put the day you want (MM/DD/YYYY or "
+            "YYYY-MM-DD)",
             value=f"aws stepfunctions start-execution --state-machine-arn {state_machine.state_machine_arn} "
-            + "--input '{\"specific_date\":\"" + EXAMPLE_DAY + "\"}'",
+            + '--input \'{"specific_date":"'
+            + EXAMPLE_DAY
+            + "\"}'",
         )
         # --destination-arn: without it SQS sends a message back to the queue its redrive policy
         # took it from, which only SQS's own moves record; the converter sends most failures to
@@ -65,10 +80,16 @@ class OptimizerStack(Stack):
             self,
             "RedriveDeadLettersCommand",
             description="After fixing the cause: moves every DLQ message back to the work queue",
-            value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn} --destination-arn {self.queues.work.queue_arn}",
+            value=f"aws sqs start-message-move-task --source-arn {self.queues.dead_letter.queue_arn} "
+            f"--destination-arn {self.queues.work.queue_arn}",
         )
+        converter_role, lister_role = self.functions.converter.role, self.functions.lister.role
+        # Optional in the CDK's types; a Function given no role creates its own.
+        assert converter_role is not None and lister_role is not None
         suppress_reviewed_findings(
-            config, converter_role=self.functions.converter.role, lister_role=self.functions.lister.role,
+            config,
+            converter_role=converter_role,
+            lister_role=lister_role,
             state_machine=state_machine,
         )
 

@@ -11,12 +11,14 @@ the matching ffmpeg layer; warns (stderr) when a key is set in both cdk.json and
 cdk.context.json, where one silently shadows the other. Exits 2 with the message otherwise.
 With --architecture-only (./cdk-deploy.sh setup) only lambda_architecture must be valid.
 """
+
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .config import ARCHITECTURES, ConfigError, OptimizerConfig, check_keys
 
@@ -47,7 +49,9 @@ def command_line_context(args: Sequence[str]) -> dict[str, str]:
         elif arg.startswith("--context="):
             pair = arg.split("=", 1)[1]
         elif arg.startswith("-c") and len(arg) > 2:
-            raise ConfigError(f"{arg}: write the context as `-c key=value` (the CDK CLI does not read {arg[:2]} joined to its value)")
+            raise ConfigError(
+                f"{arg}: write the context as `-c key=value` (the CDK CLI does not read {arg[:2]} joined to its value)"
+            )
         else:
             continue
         key, sep, value = pair.partition("=")

@@ -22,10 +22,12 @@ channels, one inverted) is refused even though the output matches that silent do
 Everything is read in chunks: memory does not grow with the recording's length. Thresholds and
 their measured margins: docs/benchmarks.md ("Audio verification").
 """
+
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -103,7 +105,9 @@ def sample_format(info: WavInfo) -> SampleFormat:
         # ffmpeg picks a layout-dependent matrix for more than 2 channels (centre, surround and LFE
         # weighted differently, guessed when the file has no channel mask): not a downmix we can
         # check independently, so such a recording is left as it is rather than converted blind.
-        raise AudioMismatch(f"{info.channels}-channel audio: only mono and stereo downmixes can be verified", "too_many_channels")
+        raise AudioMismatch(
+            f"{info.channels}-channel audio: only mono and stereo downmixes can be verified", "too_many_channels"
+        )
     if info.format_tag == PCM and width in (1, 2, 3, 4, 8):
         if width == 1:
             return SampleFormat("u1", 1, info.channels, 1 / 128, offset=128.0)
@@ -117,7 +121,8 @@ def sample_format(info: WavInfo) -> SampleFormat:
         table = ALAW_TABLE if info.format_tag == ALAW else MULAW_TABLE
         return SampleFormat("u1", 1, info.channels, 1 / 32768, table=table.astype(np.float32))
     raise AudioMismatch(
-        f"cannot decode format 0x{info.format_tag:04x} with {width} bytes per sample ({info.bits_per_sample}-bit) to check the audio"
+        f"cannot decode format 0x{info.format_tag:04x} with {width} bytes per sample ({info.bits_per_sample}-bit) to "
+        "check the audio"
     )
 
 
@@ -211,7 +216,9 @@ def _pair_table(scale: float) -> np.ndarray:
     return pairs
 
 
-def _sums_at_8k(src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: BinaryIO, output: WavInfo, frames: int) -> _Sums:
+def _sums_at_8k(
+    src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: BinaryIO, output: WavInfo, frames: int
+) -> _Sums:
     """Same rate: no resampling, so the downmix and the output are compared sample for sample,
     whole band. Works in the source's units (m = L + R, the output's value x 2) and scales the
     sums, so the samples are converted once."""
@@ -266,7 +273,11 @@ def _reflect(x: np.ndarray, before: int, length: int) -> np.ndarray:
     first and last milliseconds are filtered alike on both sides."""
     after = length - before - len(x)
     if before or after:
-        x = np.pad(x, (before, after), mode="reflect" if len(x) > 1 else "edge") if len(x) else np.zeros(length, x.dtype)
+        x = (
+            np.pad(x, (before, after), mode="reflect" if len(x) > 1 else "edge")
+            if len(x)
+            else np.zeros(length, x.dtype)
+        )
     return x
 
 
@@ -277,7 +288,9 @@ def block_margin(rate: int) -> int:
     return unit * math.ceil(MARGIN_S * TARGET_RATE / unit)
 
 
-def _sums_resampled(src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: BinaryIO, output: WavInfo, frames: int) -> _Sums:
+def _sums_resampled(
+    src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: BinaryIO, output: WavInfo, frames: int
+) -> _Sums:
     """Other rates, one second at a time with MARGIN_S of overlap on each side: both signals into
     the frequency domain with the same bin spacing (the source's spectrum, cut to the 8 kHz
     grid, is the resampled reference), the same band weighted, back to 8 kHz samples."""
@@ -320,7 +333,11 @@ def _sums_resampled(src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: Bina
             m = channels[0]
             m *= np.float32(fmt.scale)
         m = _reflect(m, lead, n_src)
-        y = _reflect(alaw.take(_codes(out, output, o0 - margin_out, o0 + TARGET_RATE + margin_out)), max(0, margin_out - o0), n_out)
+        y = _reflect(
+            alaw.take(_codes(out, output, o0 - margin_out, o0 + TARGET_RATE + margin_out)),
+            max(0, margin_out - o0),
+            n_out,
+        )
         ref_spec = source_spectrum(m) * (mask * (n_out / n_src))
         err_spec = np.fft.rfft(y)[:bins] * mask
         err_spec -= ref_spec
@@ -359,7 +376,7 @@ def _rounded(value: float | None) -> float | None:
     return round(value, 1) if math.isfinite(value) else (999.0 if value > 0 else -999.0)
 
 
-def _windows(values: list[float], width: int) -> np.ndarray:
+def _windows(values: Sequence[float], width: int) -> np.ndarray:
     """Sums over every run of `width` consecutive seconds (all of them if fewer)."""
     a = np.asarray(values, np.float64)
     if len(a) <= width:
@@ -388,7 +405,8 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
         # A float source can hold NaN or infinity: every comparison with NaN is false, so it
         # must be refused here rather than slip through the thresholds.
         raise AudioMismatch(
-            "the source holds samples that are not finite numbers (NaN, infinity or values beyond float range)", "not_finite"
+            "the source holds samples that are not finite numbers (NaN, infinity or values beyond float range)",
+            "not_finite",
         )
     floor = 10 ** (SIGNAL_FLOOR_DBFS / 10)
     total_s = sum(sums.samples) / TARGET_RATE
@@ -430,7 +448,8 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
     snr = _db(max(ref_total, floor) / err_total) if err_total > 0 else math.inf
     if snr < MIN_SNR_DB:
         raise AudioMismatch(
-            f"the output does not match the source: its SNR over the whole recording is {snr:.1f} dB, {MIN_SNR_DB:g} dB required"
+            f"the output does not match the source: its SNR over the whole recording is {snr:.1f} dB, {MIN_SNR_DB:g} "
+            "dB required"
         )
     signal = ref >= floor
     best = int(np.argmin(np.where(signal, window_snr, np.inf))) if signal.any() else None

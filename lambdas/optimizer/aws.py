@@ -1,4 +1,5 @@
 """AWS clients with the retry behaviour the handlers rely on, created once per container."""
+
 from __future__ import annotations
 
 from functools import cache
@@ -12,7 +13,14 @@ from botocore.config import Config
 # What S3 answers when the caller may not read an object or use its KMS key: a configuration
 # problem, never a passing one (the converter and the preflight's read probe both rely on it).
 DENIED_CODES = frozenset(
-    {"AccessDenied", "403", "KMS.AccessDeniedException", "KMS.DisabledException", "KMS.KMSInvalidStateException", "KMS.NotFoundException"}
+    {
+        "AccessDenied",
+        "403",
+        "KMS.AccessDeniedException",
+        "KMS.DisabledException",
+        "KMS.KMSInvalidStateException",
+        "KMS.NotFoundException",
+    }
 )
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=5, read_timeout=60)
 

@@ -3,6 +3,7 @@
 Read -> convert with one ffmpeg pass -> verify -> one conditional PutObject. Anything doubtful
 raises before the write, so the original is never modified by a failed conversion.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,15 +11,16 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from botocore.exceptions import ClientError
 
-from .aws import DENIED_CODES as _DENIED  # a missing key answers 404: the roles hold s3:ListBucket
 from .audio import AudioMismatch, check_audio
+from .aws import DENIED_CODES as _DENIED  # a missing key answers 404: the roles hold s3:ListBucket
 from .keys import ARCHIVE_CLASSES
 from .messages import Recording
 from .settings import Settings
@@ -68,10 +70,29 @@ class Outcome:
 def ffmpeg_command(ffmpeg: str, src: str, dst: str) -> list[str]:
     """One pass: first audio stream, downmixed to mono, 8 kHz, 8-bit A-law in a plain WAV."""
     return [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-i", src, "-map", "0:a:0", "-map_metadata", "-1",
-        "-ac", "1", "-ar", "8000", "-c:a", "pcm_alaw", "-bitexact", "-f", "wav", dst,
-    ]  # fmt: skip
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        src,
+        "-map",
+        "0:a:0",
+        "-map_metadata",
+        "-1",
+        "-ac",
+        "1",
+        "-ar",
+        "8000",
+        "-c:a",
+        "pcm_alaw",
+        "-bitexact",
+        "-f",
+        "wav",
+        dst,
+    ]
 
 
 def run_ffmpeg(ffmpeg: str, src: str, dst: str) -> None:
@@ -84,7 +105,9 @@ def run_ffmpeg(ffmpeg: str, src: str, dst: str) -> None:
 def verify(source: WavInfo, output: WavInfo, tolerance: float = DURATION_TOLERANCE_S) -> None:
     """The output must be what we promise, complete, and as long as the input."""
     if not output.is_alaw_mono_8k:
-        raise ContentFailure(f"verification failed: output is {output.describe()}, expected A-law 8-bit 8000 Hz mono", _VERIFY)
+        raise ContentFailure(
+            f"verification failed: output is {output.describe()}, expected A-law 8-bit 8000 Hz mono", _VERIFY
+        )
     if not output.complete:
         raise ContentFailure(
             f"verification failed: output data chunk holds {output.data_bytes} of {output.declared_data_bytes} bytes",
@@ -108,7 +131,8 @@ def merged_tags(existing: Mapping[str, str]) -> dict[str, str]:
     tags[CONVERTED_TAG[0]] = CONVERTED_TAG[1]
     if len(tags) > MAX_TAGS:
         raise PermanentFailure(
-            f"the object already has {len(existing)} tags; S3 allows {MAX_TAGS}, so converted=True cannot be added", "tag_limit"
+            f"the object already has {len(existing)} tags; S3 allows {MAX_TAGS}, so converted=True cannot be added",
+            "tag_limit",
         )
     return tags
 
@@ -133,7 +157,7 @@ def put_arguments(
         if original.get(header):
             args[header] = original[header]
     retain_until = original.get("ObjectLockRetainUntilDate")
-    if retain_until and retain_until <= (now or dt.datetime.now(dt.timezone.utc)):
+    if retain_until and retain_until <= (now or dt.datetime.now(dt.UTC)):
         del args["ObjectLockRetainUntilDate"]
         args.pop("ObjectLockMode", None)  # a mode without a date is refused too
     sse = original.get("ServerSideEncryption")
@@ -154,7 +178,8 @@ def _denied(exc: ClientError, action: str, rec: Recording) -> PermanentFailure:
     message = exc.response.get("Error", {}).get("Message", "")
     return PermanentFailure(
         f"{action} s3://{rec.bucket}/{rec.key} was denied ({_error_code(exc)}: {message}). The converter's role needs "
-        "s3:GetObject, s3:PutObject and the tagging actions under the prefix and, for an object encrypted with SSE-KMS, "
+        "s3:GetObject, s3:PutObject and the tagging actions under the prefix and, for an object encrypted with "
+        "SSE-KMS, "
         "kms:Decrypt and kms:GenerateDataKey on its key (set -c kms_key_arn=..., and make sure the key policy lets IAM "
         "policies of this account use the key); a bucket policy may also deny it. Fix that, then redrive.",
         "access_denied",
@@ -190,7 +215,9 @@ def convert_recording(
         if code == "InvalidObjectState":
             return Outcome("skipped", "archived")
         if code == "InvalidRequest" and "encrypt" in str(exc).lower():
-            raise PermanentFailure("the object is encrypted with a customer-provided key (SSE-C); it cannot be read", "sse_c") from None
+            raise PermanentFailure(
+                "the object is encrypted with a customer-provided key (SSE-C); it cannot be read", "sse_c"
+            ) from None
         if code in _DENIED:
             raise _denied(exc, "reading", rec) from None
         raise
@@ -236,12 +263,16 @@ def convert_recording(
                 except ClientError as exc:
                     code = _error_code(exc)
                     if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                        raise TransientFailure("the object changed after it was read; not overwritten, retried later") from None
+                        raise TransientFailure(
+                            "the object changed after it was read; not overwritten, retried later"
+                        ) from None
                     if code in _DENIED:
                         raise _denied(exc, "writing", rec) from None
                     if code == "InvalidArgument":  # S3 refused what we asked for: retrying asks again
                         message = exc.response.get("Error", {}).get("Message", "")
-                        raise PermanentFailure(f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}", "s3_refused") from None
+                        raise PermanentFailure(
+                            f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}", "s3_refused"
+                        ) from None
                     raise
             return Outcome("converted", None, size, after, audio=measured.log_field())
     finally:

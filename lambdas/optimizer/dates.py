@@ -1,10 +1,12 @@
 """Which day a run processes: parsing and validating the state machine input."""
+
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
 ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run", "retry_failed"})
@@ -33,8 +35,8 @@ def parse_date(text: str, key: str = "specific_date") -> dt.date:
 
 MAX_RANGE_DAYS = 3653  # ten years, leap days included
 KEYS_HELP = (
-    "accepted inputs: {} (the scheduled day), {\"specific_date\": DATE}, "
-    "{\"start_date\": DATE, \"end_date\": DATE}, each optionally with \"dry_run\": true and/or \"retry_failed\": true"
+    'accepted inputs: {} (the scheduled day), {"specific_date": DATE}, '
+    '{"start_date": DATE, "end_date": DATE}, each optionally with "dry_run": true and/or "retry_failed": true'
 )
 
 
@@ -75,11 +77,14 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
         execution_input = {}
     if not isinstance(execution_input, Mapping):
         raise InvalidInput(
-            f"the input must be a JSON object, got {type(execution_input).__name__}; {KEYS_HELP}; DATE is {ACCEPTED_FORMATS}"
+            f"the input must be a JSON object, got {type(execution_input).__name__}; {KEYS_HELP}; DATE is "
+            f"{ACCEPTED_FORMATS}"
         )
     unknown = sorted(set(execution_input) - ALLOWED_KEYS)
     if unknown:
-        raise InvalidInput(f"unknown input key(s) {', '.join(map(repr, unknown))}; {KEYS_HELP}; DATE is {ACCEPTED_FORMATS}")
+        raise InvalidInput(
+            f"unknown input key(s) {', '.join(map(repr, unknown))}; {KEYS_HELP}; DATE is {ACCEPTED_FORMATS}"
+        )
     dry_run = execution_input.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise InvalidInput(f"dry_run must be true or false, got {dry_run!r}")
@@ -106,7 +111,9 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
             raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
         return RunRequest(tuple(start + dt.timedelta(days=i) for i in range(count)), "range", dry_run, retry_failed)
     target = today - dt.timedelta(days=num_days_age)
-    return RunRequest(tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run, retry_failed)
+    return RunRequest(
+        tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run, retry_failed
+    )
 
 
 def day_prefix(bucket_prefix: str, day: dt.date) -> str:

@@ -1,4 +1,5 @@
 """What counts as a recording, by key."""
+
 from __future__ import annotations
 
 AUDIO_EXTENSIONS = (".wav",)

@@ -14,13 +14,15 @@ Everything else the converter refuses (outside the scope, SSE-C, 10 tags already
 and every transient failure can be fixed without changing the object, so it is never remembered:
 the next run tries it again.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import random
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .conversion import ContentFailure
 from .listing import Page
@@ -74,7 +76,7 @@ def failure_item(key: str, etag: str, reason: str, *, run: str, now: dt.datetime
         "run": {"S": partition_key(key)},
         "etag": {"S": etag},
         "reason": {"S": _cut(reason)},
-        "failed_at": {"S": now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")},
+        "failed_at": {"S": now.astimezone(dt.UTC).isoformat(timespec="seconds")},
         "expires_at": {"N": str(int(now.timestamp()) + TTL_DAYS * 86400)},
     }
     if run:
@@ -82,12 +84,14 @@ def failure_item(key: str, etag: str, reason: str, *, run: str, now: dt.datetime
     return item
 
 
-def remember(dynamodb: Any, table: str, key: str, etag: str, reason: str, *, run: str = "", now: dt.datetime | None = None) -> bool:
+def remember(
+    dynamodb: Any, table: str, key: str, etag: str, reason: str, *, run: str = "", now: dt.datetime | None = None
+) -> bool:
     """Writes (or replaces: the latest reason, a new lifetime) the object's failure. False when
     there is no table to write to."""
     if not table:
         return False
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     dynamodb.put_item(TableName=table, Item=failure_item(key, etag, reason, run=run, now=now))
     return True
 
@@ -97,7 +101,7 @@ def parse_item(item: Mapping[str, Any]) -> KnownFailure | None:
     if not partition.startswith(PARTITION_PREFIX) or "etag" not in item:
         return None
     return KnownFailure(
-        key=partition[len(PARTITION_PREFIX):],
+        key=partition[len(PARTITION_PREFIX) :],
         etag=item["etag"]["S"],
         reason=item.get("reason", {}).get("S", ""),
         failed_at=item.get("failed_at", {}).get("S", ""),
@@ -133,8 +137,10 @@ def lookup(
     unique = list(dict.fromkeys(keys))  # BatchGetItem refuses duplicate keys
     if not table or not unique:
         return result
-    projection = {"ProjectionExpression": "#p, #e, #r, #f, #x",
-                  "ExpressionAttributeNames": {"#p": "run", "#e": "etag", "#r": "reason", "#f": "failed_at", "#x": "expires_at"}}  # fmt: skip
+    projection = {
+        "ProjectionExpression": "#p, #e, #r, #f, #x",
+        "ExpressionAttributeNames": {"#p": "run", "#e": "etag", "#r": "reason", "#f": "failed_at", "#x": "expires_at"},
+    }
     for batch in chunks(unique):
         request: dict[str, Any] = {table: {"Keys": [{"run": {"S": partition_key(k)}} for k in batch], **projection}}
         for attempt in range(max_attempts):
@@ -165,14 +171,16 @@ def is_known(item: Sequence[Any], known: KnownFailure | None, now_epoch: float) 
     return known is not None and known.etag == item[1] and known.expires_at > now_epoch
 
 
-def drop_known_failures(page: Page, prefix: str, known: Mapping[str, KnownFailure], now_epoch: float) -> list[KnownFailure]:
+def drop_known_failures(
+    page: Page, prefix: str, known: Mapping[str, KnownFailure], now_epoch: float
+) -> list[KnownFailure]:
     """Removes the page's known failures from its items and counts them; returns them (to log).
 
     The page may then end in a partial SQS batch (one more SendMessageBatch for that page)."""
     kept, dropped = [], []
     for item in page.items:
         remembered = known.get(prefix + item[0])
-        if is_known(item, remembered, now_epoch):
+        if remembered is not None and is_known(item, remembered, now_epoch):
             dropped.append(remembered)
         else:
             kept.append(item)

@@ -1,7 +1,9 @@
 """Checks of the bucket before anything is listed: originals must survive the rewrite."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -24,7 +26,10 @@ PROBE_DAYS = 7  # how many of the run's first days are looked at for one recordi
 def first_recording(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
     for prefix in prefixes[:PROBE_DAYS]:
         for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=100).get("Contents", []):
-            if obj["Key"].lower().endswith(".wav") and obj.get("StorageClass", "STANDARD") not in ("GLACIER", "DEEP_ARCHIVE"):
+            if obj["Key"].lower().endswith(".wav") and obj.get("StorageClass", "STANDARD") not in (
+                "GLACIER",
+                "DEEP_ARCHIVE",
+            ):
                 return obj["Key"]
     return None
 
@@ -46,14 +51,17 @@ def probe_read(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
                 return None
             raise
         kms = (
-            f"; the object is encrypted with the KMS key {head['SSEKMSKeyId']}: deploy with -c kms_key_arn=<that key's ARN> "
+            f"; the object is encrypted with the KMS key {head['SSEKMSKeyId']}: deploy with -c kms_key_arn=<that "
+            "key's ARN> "
             "and make sure its key policy lets this account's IAM policies use it (the default key policy does)"
             if head.get("SSEKMSKeyId")
             else ""
         )
         raise ReadDenied(
-            f"the optimizer may not read s3://{bucket}/{key} ({error.get('Code')}: {error.get('Message', '')}). Its roles "
-            f"need s3:GetObject under the prefix{kms}; a bucket policy may also deny it. Nothing was listed or converted."
+            f"the optimizer may not read s3://{bucket}/{key} ({error.get('Code')}: {error.get('Message', '')}). Its "
+            "roles "
+            f"need s3:GetObject under the prefix{kms}; a bucket policy may also deny it. Nothing was listed or "
+            "converted."
         ) from None
     return key
 
@@ -72,7 +80,12 @@ def _rule_prefix(rule: Mapping[str, Any]) -> str | None:
 def expires_noncurrent(rules: list[Mapping[str, Any]], prefix: str) -> bool:
     for rule in rules:
         rule_prefix = _rule_prefix(rule)
-        if rule.get("Status") == "Enabled" and "NoncurrentVersionExpiration" in rule and rule_prefix is not None and prefix.startswith(rule_prefix):
+        if (
+            rule.get("Status") == "Enabled"
+            and "NoncurrentVersionExpiration" in rule
+            and rule_prefix is not None
+            and prefix.startswith(rule_prefix)
+        ):
             return True
     return False
 

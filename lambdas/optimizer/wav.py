@@ -11,13 +11,15 @@ two data chunks, a data chunk cut short, a partial last frame. ffmpeg silently d
 header declares (or everything to the end), so without these checks a recording with audio past
 a stale size would lose that audio and still pass a duration check made against the header.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 PCM, IEEE_FLOAT, ALAW, MULAW, EXTENSIBLE = 1, 3, 6, 7, 0xFFFE
 CONVERTIBLE = frozenset({PCM, IEEE_FLOAT, ALAW, MULAW})
@@ -89,7 +91,9 @@ def read_wav_info(path: str | os.PathLike[str]) -> WavInfo:
 def _read(f: BinaryIO, size: int) -> WavInfo:
     head = f.read(12)
     if len(head) == 12 and head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":
-        raise NotWav(f"RF64 is not supported ({head[:4].decode()} header: a 64-bit WAV for recordings over 4 GiB)", kind="rf64")
+        raise NotWav(
+            f"RF64 is not supported ({head[:4].decode()} header: a 64-bit WAV for recordings over 4 GiB)", kind="rf64"
+        )
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise NotWav("not a RIFF/WAVE file (header missing or corrupt)", kind="not_wav")
     riff_size = struct.unpack("<I", head[4:8])[0]
@@ -132,7 +136,9 @@ def _data_chunk(f: BinaryIO, size: int, fmt: tuple[int, int, int, int, int], bod
                 kind="partial_frame",
             )
         # A placeholder declares nothing: what is there is what the writer meant.
-        return WavInfo(tag, channels, rate, block_align, bits, body, audio, audio if placeholder else declared, ends_early)
+        return WavInfo(
+            tag, channels, rate, block_align, bits, body, audio, audio if placeholder else declared, ends_early
+        )
 
     read = _file_reader(f)
     if declared == 0 and _chunk_sequence_end(read, body, size) == size:
@@ -155,7 +161,9 @@ def _data_chunk(f: BinaryIO, size: int, fmt: tuple[int, int, int, int, int], bod
     after = _chunk_sequence_end(read, end, size)
     if after != size:
         if _is_data_at(read, after, size):
-            raise NotWav("more than one data chunk (the audio after the first would be dropped)", kind="two_data_chunks")
+            raise NotWav(
+                "more than one data chunk (the audio after the first would be dropped)", kind="two_data_chunks"
+            )
         extra = size - after
         raise NotWav(
             f"{extra} bytes at byte {after}, after the data chunk's declared {declared} bytes "
@@ -174,7 +182,8 @@ def _check_riff_size(riff_size: int, size: int) -> None:
         return  # one pad byte counted but not written, or written but not counted
     raise NotWav(
         f"the RIFF header declares {declared_end} bytes but the object has {size} "
-        f"({'truncated' if declared_end > size else 'bytes past the declared end'}); not converted, so that nothing is dropped",
+        f"({'truncated' if declared_end > size else 'bytes past the declared end'}); not converted, so that nothing "
+        "is dropped",
         kind="riff_size",
     )
 
@@ -220,7 +229,7 @@ def _trailing_chunks_start(f: BinaryIO, body: int, size: int) -> int | None:
     tail = f.read(size - start)
 
     def read(pos: int, n: int) -> bytes:
-        return tail[pos - start:pos - start + n]
+        return tail[pos - start : pos - start + n]
 
     for match in _CHUNK_ID.finditer(tail):
         pos = start + match.start()
@@ -269,7 +278,10 @@ def _parse_fmt(raw: bytes) -> tuple[int, int, int, int, int]:
             raise NotWav("extensible fmt chunk too short")
         tag = struct.unpack("<H", raw[24:26])[0]  # first two bytes of the sub-format GUID
     if tag not in CONVERTIBLE:
-        raise NotWav(f"unsupported WAV codec (format tag 0x{tag:04x}); only PCM, float, A-law and mu-law are converted", kind="unsupported_codec")
+        raise NotWav(
+            f"unsupported WAV codec (format tag 0x{tag:04x}); only PCM, float, A-law and mu-law are converted",
+            kind="unsupported_codec",
+        )
     if channels < 1 or rate < 1 or block_align < 1 or bits < 1:
         raise NotWav(f"invalid fmt chunk ({channels} channels, {rate} Hz, block align {block_align})")
     if block_align != channels * ((bits + 7) // 8):

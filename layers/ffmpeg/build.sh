@@ -18,7 +18,7 @@
 #      loudly that the binary was NOT executed;
 #   5. move the result into place atomically and write build/.stamp-<arch>
 #      (outside the layer content root).
-# A second run with unchanged lock, script and binary is a no-op.
+# A second run with unchanged lock, scripts (this one and layers/common.sh) and binary is a no-op.
 #
 # Environment knobs (mostly for tests):
 #   FFMPEG_FORCE=1                 rebuild even if up to date
@@ -31,43 +31,14 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
 LOCK_FILE="${FFMPEG_LOCK_FILE:-$HERE/wheels.lock}"
 DOWNLOAD_DIR="${FFMPEG_DOWNLOAD_DIR:-$HERE/downloads}"
 BUILD_DIR="${FFMPEG_BUILD_DIR:-$HERE/build}"
+LOG_TAG=ffmpeg-layer OFFLINE_VAR=FFMPEG_OFFLINE
+usage() { sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+source "$HERE/../common.sh"
 
-log() { printf '[ffmpeg-layer] %s\n' "$*"; }
-die() { printf '[ffmpeg-layer] ERROR: %s\n' "$*" >&2; exit 1; }
-
-usage() {
-    sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-}
-
-# Temporary paths removed on any exit (success or failure).
-CLEANUP=()
-cleanup() {
-    local p
-    for p in "${CLEANUP[@]}"; do rm -rf -- "$p"; done
-}
-trap cleanup EXIT
-
-if [[ -x "$REPO/.venv/bin/python" ]]; then PY=("$REPO/.venv/bin/python"); else PY=(python3); fi
-if [[ -x "$REPO/.venv/bin/pip" ]]; then PIP=("$REPO/.venv/bin/pip"); else PIP=(python3 -m pip); fi
-
-host_arch() {
-    case "$(uname -m)" in
-        aarch64 | arm64) echo arm64 ;;
-        x86_64 | amd64) echo x86_64 ;;
-        *) die "unsupported host architecture '$(uname -m)' (supported: aarch64, x86_64)" ;;
-    esac
-}
-
-# arch -> ELF e_machine / qemu name
-elf_machine() { case "$1" in x86_64) echo 62 ;; arm64) echo 183 ;; esac; }
 qemu_arch() { case "$1" in x86_64) echo x86_64 ;; arm64) echo aarch64 ;; esac; }
-
-sha256_of() { sha256sum -- "$1" | awk '{print $1}'; }
-SCRIPT_SHA256="$(sha256_of "${BASH_SOURCE[0]}")"
 
 # ---------------------------------------------------------------- lock file
 [[ -f "$LOCK_FILE" ]] || die "lock file not found: $LOCK_FILE"
@@ -133,44 +104,6 @@ find_runner() {
 }
 
 # ---------------------------------------------------------------- steps
-# Sets WHEEL_PATH to a local copy of the wheel whose sha256 was verified.
-fetch_wheel() {
-    local arch="$1" dest actual staging
-    dest="$DOWNLOAD_DIR/$W_FILE"
-    mkdir -p "$DOWNLOAD_DIR"
-    if [[ -f "$dest" ]]; then
-        actual="$(sha256_of "$dest")"
-        if [[ "$actual" == "$W_SHA256" ]]; then
-            log "$arch: using cached $dest (sha256 verified)"
-            WHEEL_PATH="$dest"
-            return 0
-        fi
-        log "WARNING: cached $dest has sha256 $actual, expected $W_SHA256; not using it"
-    fi
-    if [[ "${FFMPEG_OFFLINE:-}" == 1 ]]; then
-        die "$arch: FFMPEG_OFFLINE=1 and no local copy of $W_FILE with sha256 $W_SHA256 in $DOWNLOAD_DIR"
-    fi
-    staging="$(mktemp -d "$DOWNLOAD_DIR/.staging.XXXXXX")"
-    CLEANUP+=("$staging")
-    log "$arch: downloading $REQUIREMENT for $W_PLATFORM with pip"
-    "${PIP[@]}" download "$REQUIREMENT" --no-deps --only-binary=:all: --platform "$W_PLATFORM" \
-        --disable-pip-version-check --quiet --dest "$staging" ||
-        die "$arch: pip download of $REQUIREMENT ($W_PLATFORM) failed"
-    if [[ ! -f "$staging/$W_FILE" ]]; then
-        die "$arch: pip did not download the pinned file $W_FILE; got: $(ls -A "$staging" | tr '\n' ' ')"
-    fi
-    actual="$(sha256_of "$staging/$W_FILE")"
-    if [[ "$actual" != "$W_SHA256" ]]; then
-        printf '[ffmpeg-layer] ERROR: SHA256 MISMATCH for %s\n' "$W_FILE" >&2
-        printf '[ffmpeg-layer]   expected: %s\n' "$W_SHA256" >&2
-        printf '[ffmpeg-layer]   actual:   %s\n' "$actual" >&2
-        die "refusing to build the $arch layer from an unverified wheel"
-    fi
-    mv -f -- "$staging/$W_FILE" "$dest"
-    log "$arch: downloaded $dest (sha256 verified)"
-    WHEEL_PATH="$dest"
-}
-
 extract_binary() { # wheel member dest
     "${PY[@]}" - "$1" "$2" "$3" <<'PYEOF'
 import shutil, sys, zipfile
@@ -252,7 +185,7 @@ build_arch() {
 
     if [[ "${FFMPEG_FORCE:-}" != 1 && -f "$stamp" && -x "$out_bin" &&
         "$(stamp_value "$stamp" wheel_sha256)" == "$W_SHA256" &&
-        "$(stamp_value "$stamp" build_script_sha256)" == "$SCRIPT_SHA256" &&
+        "$(stamp_value "$stamp" build_script_sha256)" == "$BUILD_SCRIPTS_SHA256" &&
         "$(stamp_value "$stamp" binary_sha256)" == "$(sha256_of "$out_bin")" ]]; then
         prev_verified="$(stamp_value "$stamp" verified)"
         find_runner "$arch"
@@ -265,7 +198,7 @@ build_arch() {
     fi
 
     log "$arch: building from $W_FILE"
-    fetch_wheel "$arch"
+    fetch_wheel "$arch" "$REQUIREMENT" "$W_PLATFORM" "$W_FILE" "$W_SHA256"
     tmp="$(mktemp -d "$BUILD_DIR/.tmp-$arch.XXXXXX")"
     CLEANUP+=("$tmp")
     mkdir -p "$tmp/bin"
@@ -283,30 +216,15 @@ build_arch() {
         echo "wheel_file=$W_FILE"
         echo "wheel_sha256=$W_SHA256"
         echo "binary_sha256=$(sha256_of "$out_bin")"
-        echo "build_script_sha256=$SCRIPT_SHA256"
+        echo "build_script_sha256=$BUILD_SCRIPTS_SHA256"
         echo "verified=$VERIFIED"
     } >"$stamp"
     log "$arch: built $out_bin ($(stat -c %s "$out_bin") bytes, verified: $VERIFIED) in $((SECONDS - start)) s"
 }
 
 # ---------------------------------------------------------------- main
-if [[ $# -gt 1 ]]; then usage >&2; exit 2; fi
-case "${1:-host}" in
-    -h | --help) usage; exit 0 ;;
-    host) ARCHES=("$(host_arch)") ;;
-    all) ARCHES=(x86_64 arm64) ;;
-    x86_64 | arm64) ARCHES=("$1") ;;
-    aarch64) ARCHES=(arm64) ;;
-    amd64) ARCHES=(x86_64) ;;
-    *) usage >&2; die "unknown architecture '$1'" ;;
-esac
-
-mkdir -p "$BUILD_DIR"
-# Serialise concurrent runs (e.g. tests and a deploy) so outputs are never half-written.
-if command -v flock >/dev/null 2>&1; then
-    exec 9<"${BASH_SOURCE[0]}" # lock the script itself: no lock file in the output
-    flock 9
-fi
+parse_arches "$@"
+lock_build
 
 for arch in "${ARCHES[@]}"; do
     build_arch "$arch"

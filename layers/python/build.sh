@@ -15,7 +15,8 @@
 # checks are what is verified. numpy's test suites (~8 MB) are removed.
 # The result replaces the previous output only once complete and checked, and
 # build/.stamp-<arch> (outside the layer content root) records the sha256 of the requirements,
-# the lock and this script: a second run with all three unchanged is a no-op.
+# the lock and the scripts (this one and layers/common.sh): a second run with all unchanged is a
+# no-op.
 #
 # Environment knobs (mostly for tests):
 #   PYLAYER_FORCE=1                rebuild even if up to date
@@ -34,38 +35,15 @@ LOCK_FILE="${PYLAYER_LOCK_FILE:-$HERE/wheels.lock}"
 DOWNLOAD_DIR="${PYLAYER_DOWNLOAD_DIR:-$HERE/downloads}"
 BUILD_DIR="${PYLAYER_BUILD_DIR:-$HERE/build}"
 PY_VERSION=3.14
-
-log() { printf '[python-layer] %s\n' "$*"; }
-die() { printf '[python-layer] ERROR: %s\n' "$*" >&2; exit 1; }
-
-CLEANUP=()
-cleanup() {
-    local p
-    for p in "${CLEANUP[@]}"; do rm -rf -- "$p"; done
-}
-trap cleanup EXIT
-
+LOG_TAG=python-layer OFFLINE_VAR=PYLAYER_OFFLINE
 usage() { sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+source "$HERE/../common.sh"
 
-host_arch() {
-    case "$(uname -m)" in
-        aarch64 | arm64) echo arm64 ;;
-        x86_64 | amd64) echo x86_64 ;;
-        *) die "unsupported host architecture '$(uname -m)' (supported: aarch64, x86_64)" ;;
-    esac
-}
 # The pure wheels do not depend on it; the locked ones are checked against it.
 pip_platform() { case "$1" in x86_64) echo manylinux_2_28_x86_64 ;; arm64) echo manylinux_2_28_aarch64 ;; esac; }
-elf_machine() { case "$1" in x86_64) echo 62 ;; arm64) echo 183 ;; esac; }
-
-if [[ -x "$REPO/.venv/bin/python" ]]; then PY=("$REPO/.venv/bin/python"); else PY=(python3); fi
-if [[ -x "$REPO/.venv/bin/pip" ]]; then PIP=("$REPO/.venv/bin/pip"); else PIP=(python3 -m pip); fi
-
-sha256_of() { sha256sum -- "$1" | awk '{print $1}'; }
 
 [[ -f "$REQUIREMENTS" ]] || die "requirements file not found: $REQUIREMENTS"
 [[ -f "$LOCK_FILE" ]] || die "lock file not found: $LOCK_FILE"
-SCRIPT_SHA256="$(sha256_of "${BASH_SOURCE[0]}")"
 
 # Sets LOCKED (array of "requirement platform file sha256") for an arch.
 read_lock() {
@@ -84,40 +62,6 @@ read_lock() {
     done < <(awk -v a="$arch" '$1 == "native" && $2 == a' "$LOCK_FILE")
 }
 
-# Sets WHEEL_PATH to a local copy of the locked wheel whose sha256 was verified.
-fetch_wheel() {
-    local arch="$1" req="$2" platform="$3" file="$4" sha="$5" dest actual staging
-    dest="$DOWNLOAD_DIR/$file"
-    mkdir -p "$DOWNLOAD_DIR"
-    if [[ -f "$dest" ]]; then
-        actual="$(sha256_of "$dest")"
-        if [[ "$actual" == "$sha" ]]; then
-            log "$arch: using cached $file (sha256 verified)"
-            WHEEL_PATH="$dest"
-            return 0
-        fi
-        log "WARNING: cached $dest has sha256 $actual, expected $sha; not using it"
-    fi
-    [[ "${PYLAYER_OFFLINE:-}" == 1 ]] && die "$arch: PYLAYER_OFFLINE=1 and no local copy of $file with sha256 $sha in $DOWNLOAD_DIR"
-    staging="$(mktemp -d "$DOWNLOAD_DIR/.staging.XXXXXX")"
-    CLEANUP+=("$staging")
-    log "$arch: downloading $req for $platform, cp$PY_VERSION, with pip"
-    "${PIP[@]}" download "$req" --no-deps --only-binary=:all: --platform "$platform" \
-        --python-version "$PY_VERSION" --implementation cp --disable-pip-version-check --quiet \
-        --dest "$staging" || die "$arch: pip download of $req ($platform) failed"
-    [[ -f "$staging/$file" ]] || die "$arch: pip did not download the pinned file $file; got: $(ls -A "$staging" | tr '\n' ' ')"
-    actual="$(sha256_of "$staging/$file")"
-    if [[ "$actual" != "$sha" ]]; then
-        printf '[python-layer] ERROR: SHA256 MISMATCH for %s\n' "$file" >&2
-        printf '[python-layer]   expected: %s\n' "$sha" >&2
-        printf '[python-layer]   actual:   %s\n' "$actual" >&2
-        die "refusing to build the $arch layer from an unverified wheel"
-    fi
-    mv -f -- "$staging/$file" "$dest"
-    log "$arch: downloaded $file (sha256 verified)"
-    WHEEL_PATH="$dest"
-}
-
 build_arch() {
     local arch="$1" platform out stamp want_stamp start tmp filtered entry req wplatform file sha names=() wheels=()
     start=$SECONDS
@@ -126,7 +70,7 @@ build_arch() {
     stamp="$BUILD_DIR/.stamp-$arch"
     read_lock "$arch"
     want_stamp="$(printf 'requirements_sha256=%s\nlock_sha256=%s\nbuild_script_sha256=%s\n' \
-        "$(sha256_of "$REQUIREMENTS")" "$(sha256_of "$LOCK_FILE")${PYLAYER_WHEEL_SHA256_OVERRIDE:+ override}" "$SCRIPT_SHA256")"
+        "$(sha256_of "$REQUIREMENTS")" "$(sha256_of "$LOCK_FILE")${PYLAYER_WHEEL_SHA256_OVERRIDE:+ override}" "$BUILD_SCRIPTS_SHA256")"
     if [[ "${PYLAYER_FORCE:-}" != 1 && -f "$stamp" && -d "$out/python" && "$(cat "$stamp")" == "$want_stamp" ]]; then
         # Byte code written by local imports (tests) must not leak into the layer asset.
         find "$out/python" -depth -type d -name __pycache__ -exec rm -rf {} +
@@ -136,7 +80,7 @@ build_arch() {
 
     for entry in "${LOCKED[@]}"; do
         read -r req wplatform file sha <<<"$entry"
-        fetch_wheel "$arch" "$req" "$wplatform" "$file" "$sha"
+        fetch_wheel "$arch" "$req" "$wplatform" "$file" "$sha" --python-version "$PY_VERSION" --implementation cp
         wheels+=("$WHEEL_PATH")
         names+=("${req%%==*}")
     done
@@ -231,22 +175,8 @@ PYEOF
     log "$arch: built $out/python ($(du -sh "$out/python" | cut -f1)) in $((SECONDS - start)) s"
 }
 
-if [[ $# -gt 1 ]]; then usage >&2; exit 2; fi
-case "${1:-host}" in
-    -h | --help) usage; exit 0 ;;
-    host) ARCHES=("$(host_arch)") ;;
-    all) ARCHES=(x86_64 arm64) ;;
-    x86_64 | arm64) ARCHES=("$1") ;;
-    aarch64) ARCHES=(arm64) ;;
-    amd64) ARCHES=(x86_64) ;;
-    *) usage >&2; die "unknown architecture '$1'" ;;
-esac
-
-mkdir -p "$BUILD_DIR"
-if command -v flock >/dev/null 2>&1; then
-    exec 9<"${BASH_SOURCE[0]}" # lock the script itself: no lock file in the output
-    flock 9
-fi
+parse_arches "$@"
+lock_build
 # The single-architecture layout of earlier versions (build/python, build/.stamp) is replaced.
 rm -rf -- "$BUILD_DIR/python" "$BUILD_DIR/.stamp"
 

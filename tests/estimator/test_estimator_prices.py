@@ -47,6 +47,9 @@ def test_unknown_class_is_a_price_error():
     (lambda d: d["s3"]["classes"]["STANDARD"]["storage_gb_month"].reverse(), "up_to_gb"),
     (lambda d: d["lambda"].pop("x86_64"), "x86_64"),
     (lambda d: d.update(schema=2), "schema"),
+    # The message names the field, what it must hold and what it got.
+    (lambda d: d.update(retrieved="27/11/2026"), r"^retrieved: expected an ISO date \(YYYY-MM-DD\), got '27/11/2026'$"),
+    (lambda d: d["sqs"].update(standard_per_million=float("nan")), r"^sqs\.standard_per_million: expected a non-negative number, got nan$"),
 ])
 def test_malformed_tables_are_rejected(raw, mutate, message):
     data = copy.deepcopy(raw)
