@@ -162,7 +162,8 @@ def cost_section(results: dict[str, Any], synth: Any) -> dict[str, Any] | None:
         page_lambda_memory_mb=int(harness.function_property(synth, "lister", "MemorySize") or 256),
         dynamodb_transactions_per_page=day["requests"]["enqueuer"].get("dynamodb:TransactWriteItems", 0) / day["pages"],
         dynamodb_reads_per_page=day["requests"]["enqueuer"].get("dynamodb:GetItem", 0) / day["pages"],
-        dynamodb_transactions_per_converter_batch=no_tags["converter_requests"].get("dynamodb:TransactWriteItems", 0) / no_tags["converter_invocations"],
+        dynamodb_transactions_per_converter_batch=no_tags["converter_requests"].get("dynamodb:TransactWriteItems", 0)
+        / no_tags["converter_invocations"],
         dynamodb_reads_per_run=thousand["requests"]["lister"].get("dynamodb:GetItem", 0),
         dynamodb_read_units_per_recording=thousand.get("known_failure_read_units", 0) / thousand["recordings"],
     )

@@ -101,8 +101,12 @@ def per_thousand_minutes(m: Measured, s: Settings, prices: Any, *, converter_s: 
             pages * m.dynamodb_transactions_per_page * 2 * TRANSACTIONAL_WRITE_UNITS
             + recordings / s.batch_size * m.dynamodb_transactions_per_converter_batch * TRANSACTIONAL_WRITE_UNITS
             + recordings * TRANSACTIONAL_WRITE_UNITS  # each recording's done marker
-        ) * DYNAMODB_WRITE_PER_MILLION / 1e6
-        + (pages * m.dynamodb_reads_per_page + recordings * m.dynamodb_read_units_per_recording) * DYNAMODB_READ_PER_MILLION / 1e6,
+        )
+        * DYNAMODB_WRITE_PER_MILLION
+        / 1e6
+        + (pages * m.dynamodb_reads_per_page + recordings * m.dynamodb_read_units_per_recording)
+        * DYNAMODB_READ_PER_MILLION
+        / 1e6,
     }
     total = sum(items.values())
     return {

@@ -8,6 +8,7 @@ other requests wrote meanwhile. It is also a copy of the whole ledger per transa
 grows with every recording accounted. Here a transaction backs up only the items it names and
 restores only those, and the backend's writes run one at a time (DynamoDB isolates a
 transaction from other writes to its items: "Isolation levels for DynamoDB transactions")."""
+
 from __future__ import annotations
 
 import copy
@@ -64,7 +65,9 @@ def item_level_transactions() -> Iterator[None]:
                         current = self.get_item(name, key)
                     except Exception:  # noqa: BLE001 - moto's own call below reports it as DynamoDB does
                         continue
-                    backups.append((name, key, None if current is None else copy.deepcopy(current.to_json()["Attributes"])))
+                    backups.append(
+                        (name, key, None if current is None else copy.deepcopy(current.to_json()["Attributes"]))
+                    )
             try:
                 saved["transact_write_items"](self, transact_items)
             except Exception:

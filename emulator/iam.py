@@ -221,7 +221,12 @@ def _missing_key_is_hidden(response: Any, key_name: str) -> bool:
     return not _has_versions(response, key_name) and not s3_allows(response, "ListBucket", _bucket_arn(response))
 
 
-_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 _action_override = threading.local()
 
 
@@ -294,7 +299,9 @@ def _install(p: _Patches, identities: Identities) -> None:
     def request_init(original: Any) -> Any:
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
             original(self, *args, **kwargs)
-            self._action = getattr(_action_override, "action", None) or ACTION_OF_OPERATION.get(self._action.lower(), self._action)
+            self._action = getattr(_action_override, "action", None) or ACTION_OF_OPERATION.get(
+                self._action.lower(), self._action
+            )
 
         return wrapper
 

@@ -1,12 +1,14 @@
 """The local run's report: every object under the date prefix, judged from the final state of S3,
 the dead-letter queue and the remembered content failures (not from what the handlers say they
 did)."""
+
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import boto3
 
@@ -33,7 +35,9 @@ def dead_letters(deployment: Deployment) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs", region_name=REGION)
     url = deployment.queue_url("QueuesDeadLetter")
     entries = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=900).get("Messages", []):
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=900).get(
+        "Messages", []
+    ):
         for message in messages:
             try:
                 body = json.loads(message["Body"])
@@ -43,7 +47,8 @@ def dead_letters(deployment: Deployment) -> list[dict[str, Any]]:
             entries.append(
                 {
                     "key": body.get("key"),
-                    "reason": failure.get("reason") or f"moved by the redrive policy after {message.get('Attributes', {}).get('ApproximateReceiveCount', 'several')} receives (transient failures, see the converter log)",
+                    "reason": failure.get("reason")
+                    or f"moved by the redrive policy after {message.get('Attributes', {}).get('ApproximateReceiveCount', 'several')} receives (transient failures, see the converter log)",
                 }
             )
     return entries
@@ -85,7 +90,10 @@ def object_entries(
         known = remembered.get(key)
         known = known if known is not None and known.etag == current["ETag"] else None  # for this very version
         if known is not None and key not in reached_last:
-            outcome, reason = "known_failure", f"{known.reason} (remembered {known.failed_at}; skipped until the object changes or \"retry_failed\": true)"
+            outcome, reason = (
+                "known_failure",
+                f'{known.reason} (remembered {known.failed_at}; skipped until the object changes or "retry_failed": true)',
+            )
         elif key in failed:
             outcome, reason = "failed", failed[key]
         elif rewritten and tags.get("converted") == "True":
@@ -106,7 +114,8 @@ def object_entries(
                 "content_type_after": head.get("ContentType"),
                 "metadata_after": head.get("Metadata", {}),
                 "versions": len(versions[key]),
-                "original_version_retained": original is not None and any(v["ETag"] == original.etag for v in versions[key]),
+                "original_version_retained": original is not None
+                and any(v["ETag"] == original.etag for v in versions[key]),
                 # The current version is remembered as a content failure: runs skip it.
                 "known_failure": {"reason": known.reason, "failed_at": known.failed_at} if known else None,
             }

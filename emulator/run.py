@@ -1,11 +1,13 @@
 """Running one execution of the deployed state machine while the converter drains the queue."""
+
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 
@@ -36,9 +38,19 @@ class Execution:
     limits: dict[str, Any] | None = None
 
     def as_report(self) -> dict[str, Any]:
-        return {"status": self.status, "input": self.input, "output": self.output, "error": self.error, "cause": self.cause,
-                "summary": self.summary, "history_events": self.history_events, "child_executions": self.child_executions,
-                "largest_child_history_events": self.largest_child_history_events, "limits": self.limits, "seconds": self.seconds}  # fmt: skip
+        return {
+            "status": self.status,
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "cause": self.cause,
+            "summary": self.summary,
+            "history_events": self.history_events,
+            "child_executions": self.child_executions,
+            "largest_child_history_events": self.largest_child_history_events,
+            "limits": self.limits,
+            "seconds": self.seconds,
+        }
 
 
 def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
@@ -97,8 +109,18 @@ def run_execution(
     return execution
 
 
-def _run(sfn: Any, deployment: Deployment, raw_input: str, pollers: list[QueuePoller], progress: Any, started: float, timeout_s: float) -> tuple[dict[str, Any], str]:
-    arn = sfn.start_execution(stateMachineArn=deployment.state_machine_arn, name=f"local-{uuid.uuid4().hex[:12]}", input=raw_input)["executionArn"]
+def _run(
+    sfn: Any,
+    deployment: Deployment,
+    raw_input: str,
+    pollers: list[QueuePoller],
+    progress: Any,
+    started: float,
+    timeout_s: float,
+) -> tuple[dict[str, Any], str]:
+    arn = sfn.start_execution(
+        stateMachineArn=deployment.state_machine_arn, name=f"local-{uuid.uuid4().hex[:12]}", input=raw_input
+    )["executionArn"]
     while True:
         worked = sum(p.poll_once().received for p in pollers)
         described = sfn.describe_execution(executionArn=arn)
@@ -107,7 +129,9 @@ def _run(sfn: Any, deployment: Deployment, raw_input: str, pollers: list[QueuePo
         if described["status"] != "RUNNING":
             break
         if time.monotonic() - started > timeout_s:
-            sfn.stop_execution(executionArn=arn, error="LocalTimeout", cause=f"the local run took more than {timeout_s} s")
+            sfn.stop_execution(
+                executionArn=arn, error="LocalTimeout", cause=f"the local run took more than {timeout_s} s"
+            )
             described = sfn.describe_execution(executionArn=arn)
             break
         if not worked:

@@ -27,8 +27,8 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl as
 
 from . import iam as strict_iam
 from . import quotas
-from .dynamodb import item_level_transactions
 from .deploy import REGION, Deployment, EventSource, FunctionSpec
+from .dynamodb import item_level_transactions
 
 # Handlers read os.environ per invocation and the state machine runs in moto's worker thread
 # while the converter runs in ours: one invocation at a time keeps each one's environment its own.

@@ -16,6 +16,7 @@ Every final outcome is counted once per recording and run in the ledger (one tra
 batch and run: optimizer/ledger.py), which is how the run knows it is finished, and published as
 CloudWatch metrics (embedded metric format).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -60,7 +61,7 @@ def dead_letter_body(record_body: str, reason: str) -> str:
             raise ValueError
     except ValueError:
         data = {"raw_body": record_body}
-    failure = {"reason": reason, "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    failure = {"reason": reason, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     if isinstance(data.get("failure"), dict):  # failed again after a redrive: keep the history
         data["earlier_failures"] = [*data.get("earlier_failures", []), data["failure"]]
     data["failure"] = failure
@@ -109,9 +110,13 @@ class Batch:
             if not run:
                 continue  # a message from before runs were named: no ledger to count it in
             try:
-                ledger.account(aws.client("dynamodb"), settings.ledger_table, run, [(key, counts) for _, key, counts in entries])
+                ledger.account(
+                    aws.client("dynamodb"), settings.ledger_table, run, [(key, counts) for _, key, counts in entries]
+                )
             except Exception:
-                logger.exception("ledger write failed; the recordings go back to the queue to be accounted", extra={"run": run})
+                logger.exception(
+                    "ledger write failed; the recordings go back to the queue to be accounted", extra={"run": run}
+                )
                 metrics.add_metric(name="LedgerWriteFailures", unit=MetricUnit.Count, value=1)
                 unrecorded += [message_id for message_id, _, _ in entries]
         if total["bytes_before"]:
@@ -144,9 +149,14 @@ def remember_content_failure(settings: Settings, rec: Recording, etag: str | Non
     if not etag:
         return False  # nothing was read: no version to tie the failure to
     try:
-        return known_failures.remember(aws.client("dynamodb"), settings.ledger_table, rec.key, etag, reason, run=rec.run)
+        return known_failures.remember(
+            aws.client("dynamodb"), settings.ledger_table, rec.key, etag, reason, run=rec.run
+        )
     except Exception:
-        logger.exception("content failure not remembered; the next run will try this recording again", extra={"key": rec.key, "etag": etag})
+        logger.exception(
+            "content failure not remembered; the next run will try this recording again",
+            extra={"key": rec.key, "etag": etag},
+        )
         metrics.add_metric(name="KnownFailureWriteFailures", unit=MetricUnit.Count, value=1)
         return False
 
@@ -179,7 +189,13 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
             metrics.add_metric(name="RecordingsRetried", unit=MetricUnit.Count, value=1)
             logger.warning(
                 "recording",
-                extra={"key": key, "outcome": "retry", "reason": reason, "receive_count": receives, "seconds": round(time.monotonic() - started, 3)},
+                extra={
+                    "key": key,
+                    "outcome": "retry",
+                    "reason": reason,
+                    "receive_count": receives,
+                    "seconds": round(time.monotonic() - started, 3),
+                },
             )
             raise
         reason = f"gave up after {receives} attempts: {reason}"
@@ -188,9 +204,17 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     seconds = time.monotonic() - started
     logger.info(
         "recording",
-        extra={"key": key, "outcome": outcome.outcome, "reason": outcome.reason, "bytes_before": outcome.bytes_before,
-               "bytes_after": outcome.bytes_after, "seconds": round(seconds, 3), "remembered": remembered, "audio": outcome.audio},
-    )  # fmt: skip
+        extra={
+            "key": key,
+            "outcome": outcome.outcome,
+            "reason": outcome.reason,
+            "bytes_before": outcome.bytes_before,
+            "bytes_after": outcome.bytes_after,
+            "seconds": round(seconds, 3),
+            "remembered": remembered,
+            "audio": outcome.audio,
+        },
+    )
     if outcome.outcome == "converted":
         metrics.add_metric(name="ConversionSeconds", unit=MetricUnit.Seconds, value=round(seconds, 3))
     if batch is not None:
@@ -207,7 +231,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return process_record(record, settings, context, batch)
 
     try:
-        response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
     finally:
         unrecorded = batch.flush(settings)
     failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}

@@ -4,9 +4,11 @@ which of its recordings SQS accepted (optimizer/ledger.py: the page's marker). N
 Safe to run again on the same page (a retry after a timeout or EnqueueFailed): it sends only the
 recordings the marker does not hold yet, and each is counted once. In a dry run nothing is sent:
 the page is only counted, with its projected size after conversion."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -17,7 +19,9 @@ from optimizer.settings import Settings
 logger = Logger(service="enqueuer")
 
 
-def enqueue_page(settings: Settings, sqs: Any, dynamodb: Any, run: Mapping[str, Any], page: Mapping[str, Any]) -> dict[str, Any]:
+def enqueue_page(
+    settings: Settings, sqs: Any, dynamodb: Any, run: Mapping[str, Any], page: Mapping[str, Any]
+) -> dict[str, Any]:
     recordings, dropped = recordings_of_page(run["bucket"], page["prefix"], page["objects"], run=run["id"])
     page_id = page["page_id"]
     before = ledger.page_sent(dynamodb, settings.ledger_table, run["id"], page_id)
@@ -50,9 +54,16 @@ def enqueue_page(settings: Settings, sqs: Any, dynamodb: Any, run: Mapping[str, 
     ledger.record_page(dynamodb, settings.ledger_table, run["id"], page_id, before, after, counts)
     logger.info(
         "page enqueued",
-        extra={"prefix": page["prefix"], "page_id": page_id, "enqueued": counts.get("enqueued", 0), "sent_before": len(already),
-               "send_batch_calls": calls, "dry_run": run["dry_run"], "complete": complete},
-    )  # fmt: skip
+        extra={
+            "prefix": page["prefix"],
+            "page_id": page_id,
+            "enqueued": counts.get("enqueued", 0),
+            "sent_before": len(already),
+            "send_batch_calls": calls,
+            "dry_run": run["dry_run"],
+            "complete": complete,
+        },
+    )
     if failure is not None:
         raise failure  # the state machine retries the page: only what is missing is sent again
     # Only the cursor travels on in the state; the page's objects are dropped here.

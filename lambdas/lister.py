@@ -9,11 +9,13 @@ Events (from the state machine):
   {"action": "summarize", "run", "warnings", "drain"}                   -> {"error", "cause", "output"}
   {"action": "day_failed", "run", "day", "failure": {"Error", "Cause"}}  -> {} (recorded in the run's ledger)
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -63,7 +65,12 @@ def iter_objects(s3: Any, bucket: str, prefix: str, start_after: str | None) -> 
 
 
 def list_page(
-    settings: Settings, s3: Any, run: Mapping[str, Any], day: str, progress: Mapping[str, Any] | None, dynamodb: Any = None
+    settings: Settings,
+    s3: Any,
+    run: Mapping[str, Any],
+    day: str,
+    progress: Mapping[str, Any] | None,
+    dynamodb: Any = None,
 ) -> dict[str, Any]:
     progress = progress or new_progress()
     prefix = day_prefix(settings.bucket_prefix, dt.date.fromisoformat(day))
@@ -76,12 +83,22 @@ def list_page(
     if page.items and not run.get("retry_failed", False):
         reads = known_failures.lookup(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
         for known in known_failures.drop_known_failures(page, prefix, reads.found, time.time()):
-            logger.info("known failure skipped", extra={"key": known.key, "etag": known.etag, "reason": known.reason, "failed_at": known.failed_at})
+            logger.info(
+                "known failure skipped",
+                extra={"key": known.key, "etag": known.etag, "reason": known.reason, "failed_at": known.failed_at},
+            )
     logger.info(
         "page listed",
-        extra={"prefix": prefix, "listed": page.listed, "to_enqueue": len(page.items), "known_failures": page.skipped["known_failure"],
-               "known_failure_reads": reads.requests, "known_failure_read_units": reads.read_units, "done": page.exhausted},
-    )  # fmt: skip
+        extra={
+            "prefix": prefix,
+            "listed": page.listed,
+            "to_enqueue": len(page.items),
+            "known_failures": page.skipped["known_failure"],
+            "known_failure_reads": reads.requests,
+            "known_failure_read_units": reads.read_units,
+            "done": page.exhausted,
+        },
+    )
     return {
         "progress": advance(progress, page),
         "prefix": prefix,
@@ -89,7 +106,11 @@ def list_page(
         "objects": page.items,
         # This page's own counts: the enqueuer records them once the page is safely enqueued
         # (the last page also counts the day done, which the summary checks days against).
-        "counts": {"listed": page.listed, **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS}, "days_done": int(page.exhausted)},
+        "counts": {
+            "listed": page.listed,
+            **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS},
+            "days_done": int(page.exhausted),
+        },
     }
 
 
@@ -107,7 +128,12 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action")
     if action == "resolve":
         try:
-            return resolve(settings, event.get("input"), str(event.get("execution") or "manual"), dt.datetime.now(dt.timezone.utc).date())
+            return resolve(
+                settings,
+                event.get("input"),
+                str(event.get("execution") or "manual"),
+                dt.datetime.now(dt.UTC).date(),
+            )
         except InvalidInput as exc:
             logger.warning("invalid input", extra={"input": event.get("input"), "reason": str(exc)})
             raise
@@ -118,22 +144,41 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             logger.error("preflight refused the run", extra={"reason": str(exc)})
             raise
     if action == "list":
-        return list_page(settings, aws.client("s3"), event["run"], event["day"], event.get("progress"), aws.client("dynamodb"))
+        return list_page(
+            settings, aws.client("s3"), event["run"], event["day"], event.get("progress"), aws.client("dynamodb")
+        )
     if action == "check":
         counts = ledger.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
         drain = event.get("drain") or {}
         return completion.check(
-            counts, polls=int(drain.get("polls", 0)), since=int(drain.get("since", 0)), now=int(time.time()),
-            poll_seconds=settings.queue_poll_seconds, limit_seconds=settings.drain_limit_seconds,
-        )  # fmt: skip
+            counts,
+            polls=int(drain.get("polls", 0)),
+            since=int(drain.get("since", 0)),
+            now=int(time.time()),
+            poll_seconds=settings.queue_poll_seconds,
+            limit_seconds=settings.drain_limit_seconds,
+        )
     if action == "summarize":
-        item = ledger.read_item(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])  # one read: counts and days
+        item = ledger.read_item(
+            aws.client("dynamodb"), settings.ledger_table, event["run"]["id"]
+        )  # one read: counts and days
         counts = ledger.counts_of(item)
         summary = run_summary(event["run"], counts, event.get("drain") or {}, event.get("warnings") or [], settings)
-        return day_failures.with_failed_days(summary, event["run"], day_failures.of_item(item), counts.get("days_done", 0))
+        return day_failures.with_failed_days(
+            summary, event["run"], day_failures.of_item(item), counts.get("days_done", 0)
+        )
     if action == "day_failed":
         failure = event.get("failure") or {}
-        logger.error("day failed", extra={"day": event["day"], "error": failure.get("Error"), "cause": failure.get("Cause")})
-        day_failures.record(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"], event["day"], failure.get("Error"), failure.get("Cause"))
+        logger.error(
+            "day failed", extra={"day": event["day"], "error": failure.get("Error"), "cause": failure.get("Cause")}
+        )
+        day_failures.record(
+            aws.client("dynamodb"),
+            settings.ledger_table,
+            event["run"]["id"],
+            event["day"],
+            failure.get("Error"),
+            failure.get("Cause"),
+        )
         return {}
     raise ValueError(f"unknown action {action!r}")

@@ -3,12 +3,14 @@
 Every rule lives here so a bad value stops `cdk synth` with a message naming the key and the fix,
 before anything reaches AWS.
 """
+
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
 REFUSED_CLASSES = {
@@ -18,12 +20,29 @@ REFUSED_CLASSES = {
 ARCHITECTURES = ("arm64", "x86_64")
 # CloudWatch Logs accepts only these retentions; the names are aws_logs.RetentionDays members.
 LOG_RETENTION = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
-    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
     3653: "TEN_YEARS",
-}  # fmt: skip
+}
 PLACEHOLDER_MARKERS = ("<", ">", "REQUIRED", "YOUR", "REPLACE", "CHANGE")
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -44,9 +63,19 @@ _BOOLS = {"true": True, "false": False}
 CDK_KEY_PREFIXES = ("aws:cdk:", "@aws-cdk/", "@aws-cdk-containers/")
 CDK_KEYS = frozenset({"acknowledged-issue-numbers"})
 LOOKUP_PROVIDERS = (
-    "ami", "availability-zones", "cc-api-provider", "endpoint-service-availability-zones", "hosted-zone", "key-provider",
-    "load-balancer", "load-balancer-listener", "plugin", "security-group", "ssm", "vpc-provider",
-)  # fmt: skip
+    "ami",
+    "availability-zones",
+    "cc-api-provider",
+    "endpoint-service-availability-zones",
+    "hosted-zone",
+    "key-provider",
+    "load-balancer",
+    "load-balancer-listener",
+    "plugin",
+    "security-group",
+    "ssm",
+    "vpc-provider",
+)
 
 
 class ConfigError(ValueError):
@@ -84,11 +113,20 @@ def validate_bucket_name(value: Any) -> str:
         )
     name = str(value).strip()
     if any(marker in name.upper() for marker in PLACEHOLDER_MARKERS):
-        raise ConfigError(f"bucket_name={name!r} is still the placeholder; " + _how_to_set("bucket_name", "my-connect-recordings"))
-    if not _BUCKET.match(name) or ".." in name or _IPV4.match(name) or name.startswith("xn--") or name.endswith("-s3alias"):
+        raise ConfigError(
+            f"bucket_name={name!r} is still the placeholder; " + _how_to_set("bucket_name", "my-connect-recordings")
+        )
+    if (
+        not _BUCKET.match(name)
+        or ".." in name
+        or _IPV4.match(name)
+        or name.startswith("xn--")
+        or name.endswith("-s3alias")
+    ):
         raise ConfigError(
             f"bucket_name={name!r} is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, dots, "
-            "hyphens; starting and ending with a letter or digit); " + _how_to_set("bucket_name", "my-connect-recordings")
+            "hyphens; starting and ending with a letter or digit); "
+            + _how_to_set("bucket_name", "my-connect-recordings")
         )
     return name
 
@@ -107,7 +145,9 @@ def normalise_prefix(value: Any) -> str:
 def _storage_class(value: Any) -> str:
     name = str(value).strip().upper()
     if name in REFUSED_CLASSES:
-        raise ConfigError(f"storage_class={name} is refused: {REFUSED_CLASSES[name]}; recordings must stay instantly playable. Use one of {', '.join(STORAGE_CLASSES)}")
+        raise ConfigError(
+            f"storage_class={name} is refused: {REFUSED_CLASSES[name]}; recordings must stay instantly playable. Use one of {', '.join(STORAGE_CLASSES)}"
+        )
     if name not in STORAGE_CLASSES:
         raise ConfigError(f"storage_class={value!r} is unknown; use one of {', '.join(STORAGE_CLASSES)}")
     return name
@@ -124,7 +164,9 @@ def _optional_kms(value: Any) -> str | None:
         return None
     arn = str(value).strip()
     if not _KMS_KEY_ARN.match(arn):
-        raise ConfigError(f"kms_key_arn={arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key-id>); leave it empty when the bucket uses SSE-S3")
+        raise ConfigError(
+            f"kms_key_arn={arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key-id>); leave it empty when the bucket uses SSE-S3"
+        )
     return arn
 
 
@@ -140,12 +182,16 @@ def _optional_email(value: Any) -> str | None:
 def _schedule(value: Any) -> str:
     text = str(value).strip()
     if not _SCHEDULE.match(text):
-        raise ConfigError(f"schedule={text!r} is not an EventBridge expression such as 'cron(0 23 * * ? *)' or 'rate(1 day)'")
+        raise ConfigError(
+            f"schedule={text!r} is not an EventBridge expression such as 'cron(0 23 * * ? *)' or 'rate(1 day)'"
+        )
     return text
 
 
 def is_cdk_key(key: str) -> bool:
-    return key in CDK_KEYS or key.startswith(CDK_KEY_PREFIXES) or (":" in key and key.split(":", 1)[0] in LOOKUP_PROVIDERS)
+    return (
+        key in CDK_KEYS or key.startswith(CDK_KEY_PREFIXES) or (":" in key and key.split(":", 1)[0] in LOOKUP_PROVIDERS)
+    )
 
 
 def check_keys(keys: Iterable[str]) -> None:
@@ -202,13 +248,13 @@ class OptimizerConfig:
         return 6 * self.converter_timeout_seconds
 
     @classmethod
-    def from_mapping(cls, context: Mapping[str, Any]) -> "OptimizerConfig":
+    def from_mapping(cls, context: Mapping[str, Any]) -> OptimizerConfig:
         """The whole context (`app.node.get_all_context()`); absent keys take the defaults above."""
         check_keys(context)
         return cls._from_getter(context.get)
 
     @classmethod
-    def _from_getter(cls, get: Callable[[str], Any]) -> "OptimizerConfig":
+    def _from_getter(cls, get: Callable[[str], Any]) -> OptimizerConfig:
 
         def value(key: str) -> Any:
             found = get(key)
@@ -217,7 +263,9 @@ class OptimizerConfig:
         bucket = validate_bucket_name(get("bucket_name"))
         stack_name = str(get("stack_name") or default_stack_name(bucket))
         if not _STACK_NAME.match(stack_name):
-            raise ConfigError(f"stack_name={stack_name!r} must start with a letter and hold only letters, digits and hyphens (max 128)")
+            raise ConfigError(
+                f"stack_name={stack_name!r} must start with a letter and hold only letters, digits and hyphens (max 128)"
+            )
         return cls(
             bucket_name=bucket,
             bucket_prefix=normalise_prefix(value("bucket_prefix")),
@@ -226,17 +274,45 @@ class OptimizerConfig:
             kms_key_arn=_optional_kms(get("kms_key_arn")),
             schedule=_schedule(value("schedule")),
             schedule_timezone=str(value("schedule_timezone")).strip(),
-            lambda_architecture=_choice("lambda_architecture", str(value("lambda_architecture")).strip(), ARCHITECTURES),
-            converter_memory_mb=_int("converter_memory_mb", value("converter_memory_mb"), 512, 10240, " MB (ffmpeg and a 1-hour call need > 256 MB)"),
-            converter_batch_size=_int("converter_batch_size", value("converter_batch_size"), 1, 10, " (one invocation must finish its batch within the timeout)"),
-            converter_max_concurrency=_int("converter_max_concurrency", value("converter_max_concurrency"), 2, 1000, " (the SQS event source's limits)"),
+            lambda_architecture=_choice(
+                "lambda_architecture", str(value("lambda_architecture")).strip(), ARCHITECTURES
+            ),
+            converter_memory_mb=_int(
+                "converter_memory_mb",
+                value("converter_memory_mb"),
+                512,
+                10240,
+                " MB (ffmpeg and a 1-hour call need > 256 MB)",
+            ),
+            converter_batch_size=_int(
+                "converter_batch_size",
+                value("converter_batch_size"),
+                1,
+                10,
+                " (one invocation must finish its batch within the timeout)",
+            ),
+            converter_max_concurrency=_int(
+                "converter_max_concurrency",
+                value("converter_max_concurrency"),
+                2,
+                1000,
+                " (the SQS event source's limits)",
+            ),
             max_receive_count=_int("max_receive_count", value("max_receive_count"), 1, 100),
             queue_poll_seconds=_int("queue_poll_seconds", value("queue_poll_seconds"), 1, 3600),
-            log_retention_days=_choice("log_retention_days", _int("log_retention_days", value("log_retention_days"), 1, 3653), tuple(LOG_RETENTION)),
+            log_retention_days=_choice(
+                "log_retention_days",
+                _int("log_retention_days", value("log_retention_days"), 1, 3653),
+                tuple(LOG_RETENTION),
+            ),
             overwrite_converted=_bool("overwrite_converted", value("overwrite_converted")),
             stack_name=stack_name,
-            backfill_concurrency=_int("backfill_concurrency", value("backfill_concurrency"), 1, 40, " (days listed at once by a backfill)"),
-            catch_up_days=_int("catch_up_days", value("catch_up_days"), 0, 30, " (earlier days the scheduled run re-checks)"),
+            backfill_concurrency=_int(
+                "backfill_concurrency", value("backfill_concurrency"), 1, 40, " (days listed at once by a backfill)"
+            ),
+            catch_up_days=_int(
+                "catch_up_days", value("catch_up_days"), 0, 30, " (earlier days the scheduled run re-checks)"
+            ),
             require_versioning=_bool("require_versioning", value("require_versioning")),
             alarm_email=_optional_email(get("alarm_email")),
         )

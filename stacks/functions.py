@@ -1,4 +1,5 @@
 """The three Lambda functions, their roles and log groups, and the converter's SQS trigger."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,8 @@ from constructs import Construct
 from estimator.prices import load_prices
 
 from .config import LOG_RETENTION, OptimizerConfig
-from .monitoring import METRICS_NAMESPACE
 from .layers import OptimizerLayers
+from .monitoring import METRICS_NAMESPACE
 from .queues import WorkQueues, worst_case_message_age_s
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
@@ -29,15 +30,25 @@ FFMPEG_PATH = "/opt/bin/ffmpeg"
 
 class OptimizerFunctions(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: OptimizerConfig, queues: WorkQueues, ledger: dynamodb.ITable
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: OptimizerConfig,
+        queues: WorkQueues,
+        ledger: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
-        architecture = lambda_.Architecture.ARM_64 if config.lambda_architecture == "arm64" else lambda_.Architecture.X86_64
+        architecture = (
+            lambda_.Architecture.ARM_64 if config.lambda_architecture == "arm64" else lambda_.Architecture.X86_64
+        )
         self._architecture = architecture
         self.layers = OptimizerLayers(self, "Layers", architecture=architecture, runtime=RUNTIME)
         # One asset for the three handlers: they share the `optimizer` package.
-        self._code = lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["requirements.txt", "**/__pycache__", "**/*.pyc"])
+        self._code = lambda_.Code.from_asset(
+            str(LAMBDA_DIR), exclude=["requirements.txt", "**/__pycache__", "**/*.pyc"]
+        )
         bucket = s3.Bucket.from_bucket_name(self, "Recordings", config.bucket_name)
         common_env = {
             "BUCKET_NAME": config.bucket_name,
@@ -50,9 +61,14 @@ class OptimizerFunctions(Construct):
         prices = load_prices()
 
         self.lister = self._function(
-            "Lister", "lister.handler", memory_mb=256, timeout_s=120,
+            "Lister",
+            "lister.handler",
+            memory_mb=256,
+            timeout_s=120,
             environment={
-                **common_env, "NUM_DAYS_AGE": str(config.num_days_age), "CATCH_UP_DAYS": str(config.catch_up_days),
+                **common_env,
+                "NUM_DAYS_AGE": str(config.num_days_age),
+                "CATCH_UP_DAYS": str(config.catch_up_days),
                 "REQUIRE_VERSIONING": str(config.require_versioning).lower(),
                 # CheckRun: how often, and how long at most, a run waits for its recordings' outcomes
                 "QUEUE_POLL_SECONDS": str(config.queue_poll_seconds),
@@ -61,11 +77,13 @@ class OptimizerFunctions(Construct):
                 "PRICE_STANDARD_GB_MONTH": str(prices.storage_class("STANDARD").flat_gb_month),
                 "PRICE_TARGET_GB_MONTH": str(prices.storage_class(config.storage_class).flat_gb_month),
             },
-        )  # fmt: skip
+        )
         ledger.grant_read_data(self.lister)  # GetItem (the run's counts), BatchGetItem (known failures)
         ledger.grant(self.lister, "dynamodb:UpdateItem")  # a day's failure, recorded by its child execution
         self.lister.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[bucket.bucket_arn])
+            iam.PolicyStatement(
+                actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[bucket.bucket_arn]
+            )
         )
         # ListBucket cannot be scoped by resource to a prefix; the s3:prefix condition does it.
         self.lister.add_to_role_policy(
@@ -79,15 +97,20 @@ class OptimizerFunctions(Construct):
         # The preflight reads the first byte of one recording the way the converter reads them
         # all, so a run the converter could not read stops before listing (ReadDenied).
         self.lister.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{config.bucket_prefix}*")])
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{config.bucket_prefix}*")]
+            )
         )
         if config.kms_key_arn:
             self.lister.add_to_role_policy(self._kms_via_s3(config.kms_key_arn, ["kms:Decrypt"]))
 
         self.enqueuer = self._function(
-            "Enqueuer", "enqueuer.handler", memory_mb=256, timeout_s=120,
+            "Enqueuer",
+            "enqueuer.handler",
+            memory_mb=256,
+            timeout_s=120,
             environment={**common_env, "QUEUE_URL": queues.work.queue_url},
-        )  # fmt: skip
+        )
         queues.work.grant_send_messages(self.enqueuer)
         # The page's marker (read, then written with the counters in one transaction) and the
         # run's counters: optimizer/ledger.py. TransactWriteItems is authorized per action.
@@ -95,14 +118,19 @@ class OptimizerFunctions(Construct):
         self.enqueuer.add_to_role_policy(self._ledger_put(ledger, "page#*"))
 
         self.converter = self._function(
-            "Converter", "converter.handler",
-            memory_mb=config.converter_memory_mb, timeout_s=config.converter_timeout_seconds,
-            ephemeral_mb=config.converter_ephemeral_mb, layers=[self.layers.ffmpeg],
+            "Converter",
+            "converter.handler",
+            memory_mb=config.converter_memory_mb,
+            timeout_s=config.converter_timeout_seconds,
+            ephemeral_mb=config.converter_ephemeral_mb,
+            layers=[self.layers.ffmpeg],
             environment={
-                **common_env, "FFMPEG_PATH": FFMPEG_PATH, "MAX_RECEIVE_COUNT": str(config.max_receive_count),
+                **common_env,
+                "FFMPEG_PATH": FFMPEG_PATH,
+                "MAX_RECEIVE_COUNT": str(config.max_receive_count),
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             },
-        )  # fmt: skip
+        )
         ledger.grant(self.converter, "dynamodb:UpdateItem")
         # Remembering a content failure (lambdas/optimizer/known_failures.py) and marking a
         # recording accounted in its run (optimizer/ledger.py, in a transaction with the run's
@@ -112,13 +140,19 @@ class OptimizerFunctions(Construct):
         self.converter.add_to_role_policy(
             iam.PolicyStatement(
                 actions=[
-                    "s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging",
+                    "s3:GetObject",
+                    "s3:GetObjectTagging",
+                    "s3:PutObject",
+                    "s3:PutObjectTagging",
                     # read and re-apply Object Lock retention / legal hold on the new version
-                    "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:PutObjectRetention", "s3:PutObjectLegalHold",
+                    "s3:GetObjectRetention",
+                    "s3:GetObjectLegalHold",
+                    "s3:PutObjectRetention",
+                    "s3:PutObjectLegalHold",
                 ],
                 resources=[objects],
             )
-        )  # fmt: skip
+        )
         # GetObject on a key that is gone answers 404 only to a caller allowed s3:ListBucket on the
         # bucket; without it S3 answers 403 AccessDenied, which must keep meaning a real denial.
         # Unconditioned: a GetObject request carries no s3:prefix for a condition to match, and the
@@ -128,7 +162,9 @@ class OptimizerFunctions(Construct):
             # What S3 asks of the caller for SSE-KMS objects: Decrypt to read, GenerateDataKey to
             # write; only through S3. Written out because grant_encrypt_decrypt adds wildcards
             # (ReEncrypt*, GenerateDataKey*) the converter does not need.
-            self.converter.add_to_role_policy(self._kms_via_s3(config.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"]))
+            self.converter.add_to_role_policy(
+                self._kms_via_s3(config.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"])
+            )
         queues.dead_letter.grant_send_messages(self.converter)
         self.converter.add_event_source(
             sources.SqsEventSource(

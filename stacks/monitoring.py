@@ -1,4 +1,5 @@
 """Dashboard and alarms: failures reach a person, not only a log."""
+
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -39,9 +40,12 @@ class Monitoring(Construct):
         # Security). Nothing retained on `cdk destroy` is encrypted with it, so it goes with
         # the stack (KMS waits its pending window before deleting it).
         self.key = kms.Key(
-            self, "AlarmsKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
+            self,
+            "AlarmsKey",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
             description="Encrypts the optimizer's alarm topic; CloudWatch alarms of this account may use it to publish",
-        )  # fmt: skip
+        )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsOfThisAccount",
@@ -52,7 +56,9 @@ class Monitoring(Construct):
                 # topic on this key); the topic policy below names them exactly.
                 conditions={
                     "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
                 },
             )
         )
@@ -61,19 +67,29 @@ class Monitoring(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         notify = cw_actions.SnsAction(self.topic)
 
-        dead_letters = dead_letter_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5), statistic="Maximum")
+        dead_letters = dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(5), statistic="Maximum"
+        )
         self.dlq_alarm = cw.Alarm(
-            self, "DeadLetters", metric=dead_letters, threshold=0, evaluation_periods=1,
+            self,
+            "DeadLetters",
+            metric=dead_letters,
+            threshold=0,
+            evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description="Recordings are in the dead-letter queue: read the reasons, fix, redrive (README: When something fails)",
-        )  # fmt: skip
+        )
         self.failed_alarm = cw.Alarm(
-            self, "FailedExecutions", metric=state_machine.metric_failed(period=Duration.minutes(5)), threshold=0,
-            evaluation_periods=1, comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            self,
+            "FailedExecutions",
+            metric=state_machine.metric_failed(period=Duration.minutes(5)),
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description="An optimizer run failed (InvalidInput, VersioningRequired, RecordingsFailed, ...): see its cause",
-        )  # fmt: skip
+        )
         for alarm in (self.dlq_alarm, self.failed_alarm):
             alarm.add_alarm_action(notify)
         # The topic policy holds the TLS-only Deny (enforce_ssl); without an Allow for CloudWatch
@@ -92,20 +108,32 @@ class Monitoring(Construct):
         )
 
         def converter_metric(name: str, statistic: str = "Sum") -> cw.Metric:
-            return cw.Metric(namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": "converter"},
-                             statistic=statistic, period=Duration.minutes(5))  # fmt: skip
+            return cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": "converter"},
+                statistic=statistic,
+                period=Duration.minutes(5),
+            )
 
         bytes_saved = cw.MathExpression(
-            expression="before - after", label="bytes saved",
+            expression="before - after",
+            label="bytes saved",
             using_metrics={"before": converter_metric("BytesBefore"), "after": converter_metric("BytesAfter")},
             period=Duration.minutes(5),
-        )  # fmt: skip
+        )
         self.dashboard = cw.Dashboard(self, "Dashboard")  # no dashboard_name: two stacks coexist
         self.dashboard.add_widgets(
-            cw.GraphWidget(title="Executions", left=[state_machine.metric_started(), state_machine.metric_succeeded(), state_machine.metric_failed()]),
+            cw.GraphWidget(
+                title="Executions",
+                left=[state_machine.metric_started(), state_machine.metric_succeeded(), state_machine.metric_failed()],
+            ),
             cw.GraphWidget(
                 title="Work queue",
-                left=[work_queue.metric_approximate_number_of_messages_visible(), work_queue.metric_approximate_number_of_messages_not_visible()],
+                left=[
+                    work_queue.metric_approximate_number_of_messages_visible(),
+                    work_queue.metric_approximate_number_of_messages_not_visible(),
+                ],
                 right=[work_queue.metric_approximate_age_of_oldest_message()],
             ),
             cw.GraphWidget(title="Dead-letter queue", left=[dead_letters]),
@@ -115,7 +143,11 @@ class Monitoring(Construct):
                 title="Recordings",
                 left=[converter_metric(f"Recordings{o}") for o in ("Converted", "Skipped", "Failed", "Retried")],
             ),
-            cw.GraphWidget(title="Bytes", left=[converter_metric("BytesBefore"), converter_metric("BytesAfter")], right=[bytes_saved]),
+            cw.GraphWidget(
+                title="Bytes",
+                left=[converter_metric("BytesBefore"), converter_metric("BytesAfter")],
+                right=[bytes_saved],
+            ),
             cw.GraphWidget(
                 title="Converter",
                 left=[converter.metric_errors(), converter.metric_throttles()],

@@ -7,6 +7,7 @@ still fail after their retries catches its own error, records it in the run's le
 like any other day, returning nothing. So one day cannot stop the others, and the Map's result
 (the array of every child's output, kept by Step Functions even with ResultPath null, within the
 256 KiB state quota: aws-cdk issue 24799) stays 3 bytes a day: ~11 KB for 3,653 days."""
+
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, TimeZone
@@ -56,11 +57,18 @@ class Orchestration(Construct):
         self._work_queue = work_queue
 
         resolve = self._invoke(
-            "ResolveRun", lister,
-            {"action": "resolve", "input": sfn.JsonPath.entire_payload, "execution": sfn.JsonPath.string_at("$$.Execution.Name")},
-            result_selector={"run.$": "$.Payload.run", "days.$": "$.Payload.days"}, result_path="$",
-            refusals=["InvalidInput"], rerunnable=True,
-        )  # fmt: skip
+            "ResolveRun",
+            lister,
+            {
+                "action": "resolve",
+                "input": sfn.JsonPath.entire_payload,
+                "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
+            },
+            result_selector={"run.$": "$.Payload.run", "days.$": "$.Payload.days"},
+            result_path="$",
+            refusals=["InvalidInput"],
+            rerunnable=True,
+        )
         # A refused run (bad input, unversioned bucket) ends with the Lambda's error name and its
         # human-readable message as the cause; the error replaces the state (ResultPath "$"), so
         # even a non-object input fails cleanly.
@@ -69,44 +77,72 @@ class Orchestration(Construct):
         ).next(sfn.Fail(self, "Refused", error_path="$.error", cause_path="$.message.errorMessage"))
         resolve.add_catch(refused, errors=["InvalidInput"], result_path="$")
         preflight = self._invoke(
-            "Preflight", lister, {"action": "preflight", "run.$": "$.run"},
-            result_selector={"warnings.$": "$.Payload.warnings"}, result_path="$.preflight",
-            refusals=["VersioningRequired", "ReadDenied"], rerunnable=True,
-        )  # fmt: skip
+            "Preflight",
+            lister,
+            {"action": "preflight", "run.$": "$.run"},
+            result_selector={"warnings.$": "$.Payload.warnings"},
+            result_path="$.preflight",
+            refusals=["VersioningRequired", "ReadDenied"],
+            rerunnable=True,
+        )
         preflight.add_catch(refused, errors=["VersioningRequired", "ReadDenied"], result_path="$")
 
         days = sfn.DistributedMap(
-            self, "Days", items_path="$.days", max_concurrency=config.backfill_concurrency,
+            self,
+            "Days",
+            items_path="$.days",
+            max_concurrency=config.backfill_concurrency,
             item_selector={"run.$": "$.run", "day.$": "$$.Map.Item.Value"},
             result_path=sfn.JsonPath.DISCARD,  # the ledger holds the counts; the state stays small
             map_execution_type=sfn.StateMachineType.STANDARD,
             # A day that fails outside its own Catch (only a terminal error can) must not stop
             # the other days either: the summary counts the days the ledger does not account for.
             tolerated_failure_percentage=100,
-        )  # fmt: skip
+        )
         days.item_processor(self._one_day(config, lister, enqueuer))
 
         # The run is finished when every recording it put on the queue has its outcome in the
         # run's ledger (optimizer/completion.py): its own recordings, whatever else the queue
         # holds, each counted once however often SQS delivers it. The wait is bounded in time and
         # in polls; CheckRun says when to stop and how long to wait until it asks again.
-        start_waiting = sfn.Pass(self, "StartWaiting", result=sfn.Result.from_object({"polls": 0, "since": 0}), result_path="$.drain")
+        start_waiting = sfn.Pass(
+            self, "StartWaiting", result=sfn.Result.from_object({"polls": 0, "since": 0}), result_path="$.drain"
+        )
         check = self._invoke(
-            "CheckRun", lister, {"action": "check", "run.$": "$.run", "drain.$": "$.drain"},
-            result_selector={"state.$": "$.Payload.state", "polls.$": "$.Payload.polls", "since.$": "$.Payload.since",
-                             "wait_seconds.$": "$.Payload.wait_seconds", "waited_seconds.$": "$.Payload.waited_seconds"},
-            result_path="$.drain", rerunnable=True,
-        )  # fmt: skip
+            "CheckRun",
+            lister,
+            {"action": "check", "run.$": "$.run", "drain.$": "$.drain"},
+            result_selector={
+                "state.$": "$.Payload.state",
+                "polls.$": "$.Payload.polls",
+                "since.$": "$.Payload.since",
+                "wait_seconds.$": "$.Payload.wait_seconds",
+                "waited_seconds.$": "$.Payload.waited_seconds",
+            },
+            result_path="$.drain",
+            rerunnable=True,
+        )
         wait = sfn.Wait(self, "WaitForRecordings", time=sfn.WaitTime.seconds_path("$.drain.wait_seconds"))
         summarize = self._invoke(
-            "Summarize", lister,
+            "Summarize",
+            lister,
             {"action": "summarize", "run.$": "$.run", "warnings.$": "$.preflight.warnings", "drain.$": "$.drain"},
-            result_selector={"error.$": "$.Payload.error", "cause.$": "$.Payload.cause", "output.$": "$.Payload.output"},
-            result_path="$.summary", rerunnable=True,
-        )  # fmt: skip
-        outcome = sfn.Choice(self, "Outcome").when(sfn.Condition.is_null("$.summary.error"), sfn.Succeed(self, "Done", output_path="$.summary.output"))
+            result_selector={
+                "error.$": "$.Payload.error",
+                "cause.$": "$.Payload.cause",
+                "output.$": "$.Payload.output",
+            },
+            result_path="$.summary",
+            rerunnable=True,
+        )
+        outcome = sfn.Choice(self, "Outcome").when(
+            sfn.Condition.is_null("$.summary.error"), sfn.Succeed(self, "Done", output_path="$.summary.output")
+        )
         for error in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed"):
-            outcome.when(sfn.Condition.string_equals("$.summary.error", error), sfn.Fail(self, error, error=error, cause_path="$.summary.cause"))
+            outcome.when(
+                sfn.Condition.string_equals("$.summary.error", error),
+                sfn.Fail(self, error, error=error, cause_path="$.summary.cause"),
+            )
         summarize.next(outcome)
 
         definition = (
@@ -116,18 +152,22 @@ class Orchestration(Construct):
             .next(
                 sfn.Choice(self, "DryRun")
                 .when(sfn.Condition.boolean_equals("$.run.dry_run", True), summarize)
-                .otherwise(check.next(
-                    sfn.Choice(self, "AllAccounted")
-                    .when(sfn.Condition.string_equals("$.drain.state", "waiting"), wait.next(check))
-                    .otherwise(summarize)))
+                .otherwise(
+                    check.next(
+                        sfn.Choice(self, "AllAccounted")
+                        .when(sfn.Condition.string_equals("$.drain.state", "waiting"), wait.next(check))
+                        .otherwise(summarize)
+                    )
+                )
             )
-        )  # fmt: skip
+        )
 
         log_group = logs.LogGroup(
-            self, "Logs",
+            self,
+            "Logs",
             retention=logs.RetentionDays[LOG_RETENTION[config.log_retention_days]],
             removal_policy=RemovalPolicy.RETAIN,
-        )  # fmt: skip
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -148,72 +188,119 @@ class Orchestration(Construct):
             description="Starts the call-recording optimizer for the day num_days_age days ago",
         )
 
-    def _one_day(self, config: OptimizerConfig, lister: lambda_.IFunction, enqueuer: lambda_.IFunction) -> sfn.IChainable:
+    def _one_day(
+        self, config: OptimizerConfig, lister: lambda_.IFunction, enqueuer: lambda_.IFunction
+    ) -> sfn.IChainable:
         """One day, run as a child execution: list a page, enqueue it, until the day is done.
 
         Before each page it waits while the work queue holds max_queued(config) messages or more,
         so a backfill never floods the queue (a message must be converted within the work queue's
         retention: the arithmetic is in stacks/queues.py).
         """
-        start = sfn.Pass(self, "StartDay", parameters={"run.$": "$.run", "day.$": "$.day", "page": {"progress": {}}, "waits": {"n": 0}})
+        start = sfn.Pass(
+            self,
+            "StartDay",
+            parameters={"run.$": "$.run", "day.$": "$.day", "page": {"progress": {}}, "waits": {"n": 0}},
+        )
         # A day that still fails after its retries records why and ends without an output, so
         # that the run's summary names it with the input that re-runs it.
         record_failure = self._invoke(
-            "RecordDayFailure", lister,
+            "RecordDayFailure",
+            lister,
             {"action": "day_failed", "run.$": "$.run", "day.$": "$.day", "failure.$": "$.failure"},
-            result_selector={}, result_path=sfn.JsonPath.DISCARD, rerunnable=True,
-        ).next(sfn.Succeed(self, "DayFailed", output_path=sfn.JsonPath.DISCARD))  # fmt: skip
+            result_selector={},
+            result_path=sfn.JsonPath.DISCARD,
+            rerunnable=True,
+        ).next(sfn.Succeed(self, "DayFailed", output_path=sfn.JsonPath.DISCARD))
         room = self._queue_attributes(
-            "CheckQueueRoom", self._work_queue,
-            {"queued.$": "States.StringToJson($.Attributes.ApproximateNumberOfMessages)"}, "$.room",
-        )  # fmt: skip
-        wait_for_room = sfn.Wait(self, "WaitForRoom", time=sfn.WaitTime.duration(Duration.seconds(config.queue_poll_seconds)))
+            "CheckQueueRoom",
+            self._work_queue,
+            {"queued.$": "States.StringToJson($.Attributes.ApproximateNumberOfMessages)"},
+            "$.room",
+        )
+        wait_for_room = sfn.Wait(
+            self, "WaitForRoom", time=sfn.WaitTime.duration(Duration.seconds(config.queue_poll_seconds))
+        )
         # Bounded, so that a day whose queue never drains (converters failing, throttled or
         # disabled) ends with its own error, named in the summary with the input that re-runs it,
         # instead of its execution reaching Step Functions' 25,000 history events.
-        count_wait = sfn.Pass(self, "CountWait", parameters={"n.$": "States.MathAdd($.waits.n, 1)"}, result_path="$.waits")
+        count_wait = sfn.Pass(
+            self, "CountWait", parameters={"n.$": "States.MathAdd($.waits.n, 1)"}, result_path="$.waits"
+        )
         not_draining = sfn.Pass(
-            self, "QueueNotDraining", result_path="$.failure",
-            result=sfn.Result.from_object({
-                "Error": "QueueNotDraining",
-                "Cause": f"the work queue held {max_queued(config)} messages or more through {MAX_ROOM_WAITS} checks, "
-                         f"{config.queue_poll_seconds} s apart: the converter is not keeping up or not running (see its "
-                         "Errors and Throttles, and the queue's age alarm); nothing of this day was left half-listed",
-            }),
-        )  # fmt: skip
+            self,
+            "QueueNotDraining",
+            result_path="$.failure",
+            result=sfn.Result.from_object(
+                {
+                    "Error": "QueueNotDraining",
+                    "Cause": f"the work queue held {max_queued(config)} messages or more through {MAX_ROOM_WAITS} checks, "
+                    f"{config.queue_poll_seconds} s apart: the converter is not keeping up or not running (see its "
+                    "Errors and Throttles, and the queue's age alarm); nothing of this day was left half-listed",
+                }
+            ),
+        )
         list_page = self._invoke(
-            "ListPage", lister,
+            "ListPage",
+            lister,
             {"action": "list", "run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
-            result_selector={"progress.$": "$.Payload.progress", "prefix.$": "$.Payload.prefix", "page_id.$": "$.Payload.page_id",
-                             "objects.$": "$.Payload.objects", "counts.$": "$.Payload.counts"},
-            result_path="$.page", rerunnable=True,
-        )  # fmt: skip
+            result_selector={
+                "progress.$": "$.Payload.progress",
+                "prefix.$": "$.Payload.prefix",
+                "page_id.$": "$.Payload.page_id",
+                "objects.$": "$.Payload.objects",
+                "counts.$": "$.Payload.counts",
+            },
+            result_path="$.page",
+            rerunnable=True,
+        )
         # KnownFailuresUnavailable (DynamoDB kept keys unprocessed) is a States.TaskFailed: ListPage
         # is rerunnable (the cursor is in its input), so the page is simply listed again.
         # EnqueuePage is rerunnable too: the page's marker in the ledger says which of its
         # recordings SQS accepted, so another attempt sends only the rest and counts each once.
         enqueue = self._invoke(
-            "EnqueuePage", enqueuer, {"run.$": "$.run", "page.$": "$.page"},
-            result_selector={"progress.$": "$.Payload.progress"}, result_path="$.page", rerunnable=True,
-        )  # fmt: skip
+            "EnqueuePage",
+            enqueuer,
+            {"run.$": "$.run", "page.$": "$.page"},
+            result_selector={"progress.$": "$.Payload.progress"},
+            result_path="$.page",
+            rerunnable=True,
+        )
         for task in (room, list_page, enqueue):
             task.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
         return start.next(room).next(
             sfn.Choice(self, "QueueHasRoom")
-            .when(sfn.Condition.number_less_than("$.room.queued", max_queued(config)), list_page.next(enqueue).next(
-                sfn.Choice(self, "MorePages")
-                .when(sfn.Condition.boolean_equals("$.page.progress.cursor.done", False), room)
-                .otherwise(sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD))))
-            .otherwise(wait_for_room.next(count_wait).next(
-                sfn.Choice(self, "StillWaiting")
-                .when(sfn.Condition.number_greater_than_equals("$.waits.n", MAX_ROOM_WAITS), not_draining.next(record_failure))
-                .otherwise(room)))
-        )  # fmt: skip
+            .when(
+                sfn.Condition.number_less_than("$.room.queued", max_queued(config)),
+                list_page.next(enqueue).next(
+                    sfn.Choice(self, "MorePages")
+                    .when(sfn.Condition.boolean_equals("$.page.progress.cursor.done", False), room)
+                    .otherwise(sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD))
+                ),
+            )
+            .otherwise(
+                wait_for_room.next(count_wait).next(
+                    sfn.Choice(self, "StillWaiting")
+                    .when(
+                        sfn.Condition.number_greater_than_equals("$.waits.n", MAX_ROOM_WAITS),
+                        not_draining.next(record_failure),
+                    )
+                    .otherwise(room)
+                )
+            )
+        )
 
     def _invoke(
-        self, name: str, function: lambda_.IFunction, payload: dict, *, result_selector: dict, result_path: str | None,
-        refusals: list[str] | None = None, rerunnable: bool = False,
-    ) -> tasks.LambdaInvoke:  # fmt: skip
+        self,
+        name: str,
+        function: lambda_.IFunction,
+        payload: dict,
+        *,
+        result_selector: dict,
+        result_path: str | None,
+        refusals: list[str] | None = None,
+        rerunnable: bool = False,
+    ) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
             self,
             name,
@@ -227,12 +314,25 @@ class Orchestration(Construct):
             task.add_retry(errors=refusals, max_attempts=0)
         # What retry_on_service_exceptions adds, then throttling, then (idempotent tasks) any failure.
         task.add_retry(
-            errors=["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
-            interval=Duration.seconds(2), max_attempts=6, backoff_rate=2,
-        )  # fmt: skip
+            errors=[
+                "Lambda.ClientExecutionTimeoutException",
+                "Lambda.ServiceException",
+                "Lambda.AWSLambdaException",
+                "Lambda.SdkClientException",
+            ],
+            interval=Duration.seconds(2),
+            max_attempts=6,
+            backoff_rate=2,
+        )
         task.add_retry(errors=_THROTTLES, interval=Duration.seconds(2), max_attempts=6, backoff_rate=2)
         if rerunnable:
-            task.add_retry(errors=_RERUNNABLE, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+            task.add_retry(
+                errors=_RERUNNABLE,
+                interval=Duration.seconds(2),
+                max_attempts=3,
+                backoff_rate=2,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
         return task
 
     def _queue_attributes(self, name: str, queue: sqs.IQueue, selector: dict, result_path: str) -> tasks.CallAwsService:
@@ -247,5 +347,11 @@ class Orchestration(Construct):
             result_path=result_path,
         )
         # A read: any failure (throttling, a 5xx, a network error) is retried with backoff.
-        task.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=5, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+        task.add_retry(
+            errors=["States.ALL"],
+            interval=Duration.seconds(2),
+            max_attempts=5,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         return task

@@ -30,6 +30,7 @@ the DLQ, which no code sees, is left for a message whose dead-lettering failed t
 `worst_case_message_age_s` computes it for any configuration; the stack refuses to synthesize one
 that could exceed the retention.
 """
+
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy

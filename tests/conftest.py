@@ -1,4 +1,5 @@
 """Shared fixtures: fake AWS credentials (nothing here may reach AWS) and the built ffmpeg."""
+
 from __future__ import annotations
 
 import json

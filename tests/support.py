@@ -2,6 +2,7 @@
 creates it, a fake Lambda context, an SQS event as Lambda delivers it, and the checks on S3
 objects (the original untouched, the versions and tags of a key). Fixtures built on them are in
 tests/lambdas/conftest.py."""
+
 from __future__ import annotations
 
 import json
@@ -87,7 +88,8 @@ def drain(queue_url: str) -> list[dict]:
     while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
         bodies += [json.loads(m["Body"]) for m in messages]
         sqs.delete_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
         )
     return bodies
 
@@ -105,7 +107,9 @@ def run_day(queue_url: str, execution_input: Any = None, execution: str = "exec-
     (day,) = state["days"]
     progress, pages = {}, 0
     while True:
-        listed = json.loads(json.dumps(lister.handler({"action": "list", "run": state["run"], "day": day, "progress": progress}, None)))
+        listed = json.loads(
+            json.dumps(lister.handler({"action": "list", "run": state["run"], "day": day, "progress": progress}, None))
+        )
         progress = enqueuer.handler({"run": state["run"], "page": listed}, None)["progress"]
         pages += 1
         if progress["cursor"]["done"]:

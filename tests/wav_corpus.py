@@ -11,6 +11,7 @@ where they are at hand (the layer's ffmpeg for the other rates and formats, to a
 pipe); the header variants other writers leave (SoX on a pipe, recorders that crashed after an
 earlier header flush) are built byte by byte from that audio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from emulator.samples import conversation
 
@@ -31,7 +32,7 @@ RATE = 8000
 @dataclass(frozen=True)
 class Case:
     name: str
-    build: Callable[["Builder"], bytes]
+    build: Callable[[Builder], bytes]
     outcome: str  # converted | skipped | failed
     reason: str | None = None  # a fragment of the skip or failure reason
     kind: str | None = None  # of a failure: the class counted in the run's summary (failed_by_kind)
@@ -68,15 +69,33 @@ class Builder:
         self.pcm = conversation(seconds, seed=7).raw_data  # s16le, 8 kHz, 2 channels
         self.fmt = fmt_chunk(1, 2, RATE, 16)
 
-    def wav(self, *before: bytes, audio: bytes | None = None, data_size: int | None = None, after: bytes = b"") -> bytes:
+    def wav(
+        self, *before: bytes, audio: bytes | None = None, data_size: int | None = None, after: bytes = b""
+    ) -> bytes:
         """fmt, the chunks `before`, data, the chunks `after`, with exact sizes unless told."""
         audio = self.pcm if audio is None else audio
         return riff(self.fmt + b"".join(before) + chunk(b"data", audio, data_size) + after)
 
     def ffmpeg_write(self, *args: str, pipe: bool = False) -> bytes:
         """The conversation re-encoded by ffmpeg: to a seekable file, or to a pipe (placeholders)."""
-        command = [self.ffmpeg, "-nostdin", "-v", "error", "-f", "s16le", "-ar", str(RATE), "-ac", "2", "-i", "pipe:0",
-                   *args, "-f", "wav", "-y"]  # fmt: skip
+        command = [
+            self.ffmpeg,
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "s16le",
+            "-ar",
+            str(RATE),
+            "-ac",
+            "2",
+            "-i",
+            "pipe:0",
+            *args,
+            "-f",
+            "wav",
+            "-y",
+        ]
         if pipe:
             return subprocess.run([*command, "pipe:1"], input=self.pcm, check=True, capture_output=True).stdout
         with tempfile.TemporaryDirectory() as tmp:  # a real file: ffmpeg seeks back and writes the sizes
@@ -149,22 +168,64 @@ def _stereo_inverted(b: Builder) -> bytes:
 CASES: tuple[Case, ...] = (
     # --- odd but valid: converted -----------------------------------------------------------
     Case("connect-standard.wav", lambda b: b.wav(), "converted", expect_bytes="same"),
-    Case("ffmpeg-file-list-before-data.wav", lambda b: b.ffmpeg_write("-c:a", "pcm_s16le"), "converted", expect_bytes="same"),
-    Case("ffmpeg-pipe-placeholders.wav", lambda b: b.ffmpeg_write("-c:a", "pcm_s16le", pipe=True), "converted", expect_bytes="same"),
+    Case(
+        "ffmpeg-file-list-before-data.wav",
+        lambda b: b.ffmpeg_write("-c:a", "pcm_s16le"),
+        "converted",
+        expect_bytes="same",
+    ),
+    Case(
+        "ffmpeg-pipe-placeholders.wav",
+        lambda b: b.ffmpeg_write("-c:a", "pcm_s16le", pipe=True),
+        "converted",
+        expect_bytes="same",
+    ),
     Case("sox-pipe-placeholders.wav", _sox_pipe, "converted", expect_bytes="same"),
     Case("zero-sizes-streaming.wav", _zero_sizes, "converted", expect_bytes="same"),
     Case("list-and-fact-before-data.wav", lambda b: b.wav(LIST_INFO, FACT), "converted", expect_bytes="same"),
     Case("list-after-data.wav", lambda b: b.wav(after=LIST_INFO), "converted", expect_bytes="same"),
     Case("placeholder-sizes-then-list.wav", _placeholder_then_list, "converted", expect_bytes="audio_only"),
-    Case("odd-8bit-with-pad.wav", lambda b: _odd_8bit(b, pad=True, trailing=LIST_INFO), "converted", expect_bytes="same"),
+    Case(
+        "odd-8bit-with-pad.wav", lambda b: _odd_8bit(b, pad=True, trailing=LIST_INFO), "converted", expect_bytes="same"
+    ),
     Case("odd-8bit-pad-missing-at-end.wav", lambda b: _odd_8bit(b, pad=False), "converted", expect_bytes="same"),
-    Case("pcm16-16k-stereo.wav", lambda b: b.ffmpeg_write("-ar", "16000", "-c:a", "pcm_s16le"), "converted", expect_bytes="same"),
-    Case("pcm16-44k1-stereo.wav", lambda b: b.ffmpeg_write("-ar", "44100", "-c:a", "pcm_s16le"), "converted", expect_bytes="same"),
-    Case("pcm16-48k-stereo.wav", lambda b: b.ffmpeg_write("-ar", "48000", "-c:a", "pcm_s16le"), "converted", expect_bytes="same"),
+    Case(
+        "pcm16-16k-stereo.wav",
+        lambda b: b.ffmpeg_write("-ar", "16000", "-c:a", "pcm_s16le"),
+        "converted",
+        expect_bytes="same",
+    ),
+    Case(
+        "pcm16-44k1-stereo.wav",
+        lambda b: b.ffmpeg_write("-ar", "44100", "-c:a", "pcm_s16le"),
+        "converted",
+        expect_bytes="same",
+    ),
+    Case(
+        "pcm16-48k-stereo.wav",
+        lambda b: b.ffmpeg_write("-ar", "48000", "-c:a", "pcm_s16le"),
+        "converted",
+        expect_bytes="same",
+    ),
     Case("pcm8-stereo.wav", lambda b: b.ffmpeg_write("-c:a", "pcm_u8"), "converted", expect_bytes="same"),
-    Case("pcm24-48k-stereo.wav", lambda b: b.ffmpeg_write("-ar", "48000", "-c:a", "pcm_s24le"), "converted", expect_bytes="same"),
-    Case("pcm32-44k1-stereo.wav", lambda b: b.ffmpeg_write("-ar", "44100", "-c:a", "pcm_s32le"), "converted", expect_bytes="same"),
-    Case("float32-16k-stereo.wav", lambda b: b.ffmpeg_write("-ar", "16000", "-c:a", "pcm_f32le"), "converted", expect_bytes="same"),
+    Case(
+        "pcm24-48k-stereo.wav",
+        lambda b: b.ffmpeg_write("-ar", "48000", "-c:a", "pcm_s24le"),
+        "converted",
+        expect_bytes="same",
+    ),
+    Case(
+        "pcm32-44k1-stereo.wav",
+        lambda b: b.ffmpeg_write("-ar", "44100", "-c:a", "pcm_s32le"),
+        "converted",
+        expect_bytes="same",
+    ),
+    Case(
+        "float32-16k-stereo.wav",
+        lambda b: b.ffmpeg_write("-ar", "16000", "-c:a", "pcm_f32le"),
+        "converted",
+        expect_bytes="same",
+    ),
     Case("mulaw-stereo.wav", lambda b: b.ffmpeg_write("-c:a", "pcm_mulaw"), "converted", expect_bytes="same"),
     Case("alaw-stereo.wav", lambda b: b.ffmpeg_write("-c:a", "pcm_alaw"), "converted", expect_bytes="same"),
     Case("pcm16-mono.wav", lambda b: b.ffmpeg_write("-ac", "1", "-c:a", "pcm_s16le"), "converted", expect_bytes="same"),
@@ -172,17 +233,31 @@ CASES: tuple[Case, ...] = (
     Case("already-alaw-mono.wav", lambda b: b.ffmpeg_write("-ac", "1", "-c:a", "pcm_alaw"), "skipped", "already_alaw"),
     # --- broken: refused, original untouched ------------------------------------------------
     Case("stale-sizes-after-crash.wav", _stale, "failed", "audio past a stale data size", "stale_size"),
-    Case("data-declares-half.wav", lambda b: b.wav(data_size=len(b.pcm) // 2), "failed", "audio past a stale data size", "stale_size"),
+    Case(
+        "data-declares-half.wav",
+        lambda b: b.wav(data_size=len(b.pcm) // 2),
+        "failed",
+        "audio past a stale data size",
+        "stale_size",
+    ),
     Case("garbage-after-data.wav", _garbage_after, "failed", "are not RIFF chunks", "stale_size"),
     Case("two-data-chunks.wav", _two_data_chunks, "failed", "more than one data chunk", "two_data_chunks"),
     Case("truncated.wav", _truncated, "failed", "truncated recording", "truncated"),
     Case("riff-size-says-less.wav", _riff_says_less, "failed", "the RIFF header declares", "riff_size"),
-    Case("zero-data-then-list.wav", lambda b: b.wav(audio=b"", after=LIST_INFO), "failed", "no audio frames", "no_audio"),
+    Case(
+        "zero-data-then-list.wav", lambda b: b.wav(audio=b"", after=LIST_INFO), "failed", "no audio frames", "no_audio"
+    ),
     Case("partial-last-frame.wav", lambda b: b.wav(audio=b.pcm[:-3]), "failed", "ends inside a frame", "partial_frame"),
     Case("rf64.wav", _rf64, "failed", "RF64 is not supported", "rf64"),
     Case("empty-object.wav", lambda b: b"", "failed", "the object is empty", "empty"),
     Case("not-a-wav.wav", lambda b: b"ID3\x04\x00" + b.pcm[:4000], "failed", "not a RIFF/WAVE file", "not_wav"),
-    Case("adpcm-codec.wav", lambda b: riff(fmt_chunk(2, 2, RATE, 4)[:8 + 16] + chunk(b"data", b.pcm[:4000])), "failed", "unsupported WAV codec", "unsupported_codec"),
+    Case(
+        "adpcm-codec.wav",
+        lambda b: riff(fmt_chunk(2, 2, RATE, 4)[: 8 + 16] + chunk(b"data", b.pcm[:4000])),
+        "failed",
+        "unsupported WAV codec",
+        "unsupported_codec",
+    ),
     Case("channels-cancel.wav", _stereo_inverted, "failed", "channels cancel", "channels_cancel"),
 )
 
@@ -205,12 +280,17 @@ def main(argv: list[str] | None = None) -> int:
         import platform
 
         arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
-        args.ffmpeg = str(Path(__file__).resolve().parent.parent / "layers" / "ffmpeg" / "build" / arch / "bin" / "ffmpeg")
+        args.ffmpeg = str(
+            Path(__file__).resolve().parent.parent / "layers" / "ffmpeg" / "build" / arch / "bin" / "ffmpeg"
+        )
     cases = build(args.ffmpeg, args.directory)
     expected = {name: {"outcome": c.outcome, "reason": c.reason, "kind": c.kind} for name, c in cases.items()}
     expected_file = args.directory.with_name(args.directory.name + ".expected.json")
     expected_file.write_text(json.dumps(expected, indent=2) + "\n")
-    print(f"{len(cases)} recordings written to {args.directory}, their expected outcomes to {expected_file}", file=sys.stderr)
+    print(
+        f"{len(cases)} recordings written to {args.directory}, their expected outcomes to {expected_file}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -10,10 +10,12 @@ stops waiting at a bound, whichever comes first:
 Polls come every `poll_seconds` for the first half of MAX_POLLS, then stretch so that the rest
 still covers `limit_seconds`.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MAX_POLLS = 2_000
 STEADY_POLLS = MAX_POLLS // 2
@@ -36,5 +38,12 @@ def check(
     wait = poll_seconds
     if polls >= STEADY_POLLS:
         wait = max(poll_seconds, math.ceil((limit_seconds - waited) / max(1, MAX_POLLS - polls)))
-    return {"state": state, "polls": polls, "since": since, "waited_seconds": waited, "wait_seconds": wait,
-            "enqueued": enqueued, "accounted": accounted}  # fmt: skip
+    return {
+        "state": state,
+        "polls": polls,
+        "since": since,
+        "waited_seconds": waited,
+        "wait_seconds": wait,
+        "enqueued": enqueued,
+        "accounted": accounted,
+    }

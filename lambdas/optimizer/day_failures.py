@@ -6,12 +6,14 @@ Kept small whatever fails: one string set of days per error name (a 10-year back
 ten-byte dates, ~40 KB of DynamoDB's 400 KB item limit) and the first cause seen per error name,
 not one cause per day.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .ledger import TTL_DAYS
 
@@ -51,7 +53,7 @@ def of_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     failures: dict[str, dict[str, Any]] = {}
     for name, value in item.items():
         if name.startswith(DAYS_ATTRIBUTE) and "SS" in value:
-            error = name[len(DAYS_ATTRIBUTE):]
+            error = name[len(DAYS_ATTRIBUTE) :]
             cause = item.get(CAUSE_ATTRIBUTE + error, {}).get("S", "")
             failures[error] = {"days": sorted(value["SS"]), "cause": cause}
     return failures
@@ -72,7 +74,9 @@ def rerun_inputs(days: Iterable[str], *, dry_run: bool) -> list[dict[str, Any]]:
     """One execution input per run of consecutive days: together they re-run exactly these days."""
     inputs = []
     for first, last in ranges(days):
-        execution_input: dict[str, Any] = {"specific_date": first} if first == last else {"start_date": first, "end_date": last}
+        execution_input: dict[str, Any] = (
+            {"specific_date": first} if first == last else {"start_date": first, "end_date": last}
+        )
         if dry_run:
             execution_input["dry_run"] = True
         inputs.append(execution_input)
@@ -84,7 +88,9 @@ def _describe(day_ranges: list[tuple[str, str]], limit: int) -> str:
     return text + (f" and {len(day_ranges) - limit} more ranges" if len(day_ranges) > limit else "")
 
 
-def with_failed_days(result: Mapping[str, Any], run: Mapping[str, Any], failures: Mapping[str, Mapping[str, Any]], days_done: int) -> dict[str, Any]:
+def with_failed_days(
+    result: Mapping[str, Any], run: Mapping[str, Any], failures: Mapping[str, Mapping[str, Any]], days_done: int
+) -> dict[str, Any]:
     """The Summarize result, plus the failed days: `days_failed` > 0 ends the run in DaysFailed
     (unless it already fails for its recordings, or is a dry run, which never fails).
 
@@ -110,9 +116,15 @@ def with_failed_days(result: Mapping[str, Any], run: Mapping[str, Any], failures
         output["failed_days"]["unrecorded"] = unrecorded
     parts = []
     if days:
-        errors = "; ".join(f"{error} on {len(f['days'])} day(s): {f['cause'][:300]}" for error, f in sorted(failures.items()))
+        errors = "; ".join(
+            f"{error} on {len(f['days'])} day(s): {f['cause'][:300]}" for error, f in sorted(failures.items())
+        )
         shown = " ".join(f"'{json.dumps(i)}'" for i in inputs[:CAUSE_INPUTS])
-        more = f" (and {len(inputs) - CAUSE_INPUTS} more inputs in this run's Summarize output)" if len(inputs) > CAUSE_INPUTS else ""
+        more = (
+            f" (and {len(inputs) - CAUSE_INPUTS} more inputs in this run's Summarize output)"
+            if len(inputs) > CAUSE_INPUTS
+            else ""
+        )
         parts.append(
             f"{len(days)} day(s) of this run failed and were not processed: {_describe(ranges(days), CAUSE_RANGES)}. "
             f"{errors}. After fixing the cause, re-run just them with start-execution --input {shown}{more}."

@@ -1,8 +1,10 @@
 """Putting a page of recordings on the work queue: 10 per SendMessageBatch, failures retried."""
+
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .keys import is_audio_key
 from .messages import Recording
@@ -20,7 +22,9 @@ class EnqueueFailed(Exception):
         self.accepted: set[int] = set(accepted or ())
 
 
-def recordings_of_page(bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "") -> tuple[list[Recording], int]:
+def recordings_of_page(
+    bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = ""
+) -> tuple[list[Recording], int]:
     """Rebuilds full keys exactly as S3 returned them (no URL decoding) and drops non-audio.
 
     Returns (recordings, number dropped as not audio).
@@ -73,10 +77,14 @@ def send_batch(
         if any(f.get("SenderFault") for f in last_failures):
             break
     reasons = "; ".join(f"{f.get('Code')}: {f.get('Message')}" for f in last_failures) or "unknown"
-    raise EnqueueFailed(f"{len(pending)} of {len(bodies)} messages not accepted after {calls} attempt(s): {reasons}", accepted)
+    raise EnqueueFailed(
+        f"{len(pending)} of {len(bodies)} messages not accepted after {calls} attempt(s): {reasons}", accepted
+    )
 
 
-def enqueue(sqs: Any, queue_url: str, recordings: Sequence[Recording], *, skip: Iterable[int] = (), **kwargs: Any) -> tuple[int, set[int]]:
+def enqueue(
+    sqs: Any, queue_url: str, recordings: Sequence[Recording], *, skip: Iterable[int] = (), **kwargs: Any
+) -> tuple[int, set[int]]:
     """Sends every recording of the page whose index is not in `skip` (already on the queue).
 
     Returns (SendMessageBatch calls made, indexes accepted); EnqueueFailed carries the indexes

@@ -14,11 +14,13 @@ at all:
 
 A run is finished when `accounted` (outcomes) reaches `enqueued` (messages accepted by SQS).
 """
+
 from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -108,7 +110,9 @@ def account(
     return added
 
 
-def _account_chunk(dynamodb: Any, table: str, run_id: str, chunk: list[tuple[str, Mapping[str, int]]], sleep: Callable[[float], None]) -> int:
+def _account_chunk(
+    dynamodb: Any, table: str, run_id: str, chunk: list[tuple[str, Mapping[str, int]]], sleep: Callable[[float], None]
+) -> int:
     conflicts = 0
     while chunk:
         total: dict[str, int] = {"accounted": len(chunk)}
@@ -117,10 +121,16 @@ def _account_chunk(dynamodb: Any, table: str, run_id: str, chunk: list[tuple[str
                 if value:
                     total[name] = total.get(name, 0) + int(value)
         markers = [
-            {"Put": {"TableName": table, "Item": {"run": {"S": done_key(run_id, key)}, "expires_at": _expiry()},
-                     "ConditionExpression": "attribute_not_exists(#run)", "ExpressionAttributeNames": {"#run": "run"}}}
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": {"run": {"S": done_key(run_id, key)}, "expires_at": _expiry()},
+                    "ConditionExpression": "attribute_not_exists(#run)",
+                    "ExpressionAttributeNames": {"#run": "run"},
+                }
+            }
             for key, _ in chunk
-        ]  # fmt: skip
+        ]
         try:
             dynamodb.transact_write_items(TransactItems=[*markers, {"Update": _counter_update(table, run_id, total)}])
             return len(chunk)
@@ -177,7 +187,13 @@ def record_page(
         if before is None
         else {"ConditionExpression": "sent = :before", "ExpressionAttributeValues": {":before": {"S": before}}}
     )
-    marker = {"Put": {"TableName": table, "Item": {"run": {"S": page_key(run_id, page_id)}, "sent": {"S": after}, "expires_at": _expiry()}, **condition}}
+    marker = {
+        "Put": {
+            "TableName": table,
+            "Item": {"run": {"S": page_key(run_id, page_id)}, "sent": {"S": after}, "expires_at": _expiry()},
+            **condition,
+        }
+    }
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             dynamodb.transact_write_items(TransactItems=[marker, {"Update": _counter_update(table, run_id, counts)}])
@@ -187,7 +203,9 @@ def record_page(
                 raise
             reasons = _reasons(error)
             if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise PageChanged(f"page {page_id!r} of run {run_id} was recorded by another attempt meanwhile") from error
+                raise PageChanged(
+                    f"page {page_id!r} of run {run_id} was recorded by another attempt meanwhile"
+                ) from error
             if "TransactionConflict" not in reasons:
                 raise
             sleep(_conflict_wait(attempt))

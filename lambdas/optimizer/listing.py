@@ -1,9 +1,11 @@
 """Paging the recordings of one day into Step Functions-sized pieces."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from .keys import ARCHIVE_CLASSES, is_audio_key
 
@@ -80,7 +82,7 @@ def take_page(
         key = obj["Key"]
         reason = skip_reason(obj, target_class=target_class, overwrite=overwrite)
         if reason is None:
-            item = [key[len(prefix):] if key.startswith(prefix) else key, obj["ETag"], obj["Size"]]
+            item = [key[len(prefix) :] if key.startswith(prefix) else key, obj["ETag"], obj["Size"]]
             size = item_size(item)
             if page.items and used + size > budget_bytes:
                 return _cut_to_whole_batches(page, whole)

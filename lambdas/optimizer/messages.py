@@ -1,4 +1,5 @@
 """The work queue's message: one recording to convert."""
+
 from __future__ import annotations
 
 import json
@@ -29,13 +30,17 @@ class Recording:
         return json.dumps(body)
 
     @classmethod
-    def from_body(cls, body: str) -> "Recording":
+    def from_body(cls, body: str) -> Recording:
         try:
             data: Any = json.loads(body)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
             rec = cls(
-                bucket=data["bucket"], key=data["key"], etag=data.get("etag", ""), size=int(data.get("size", 0)), run=str(data.get("run", ""))
+                bucket=data["bucket"],
+                key=data["key"],
+                etag=data.get("etag", ""),
+                size=int(data.get("size", 0)),
+                run=str(data.get("run", "")),
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise BadMessage(f"message body is not a recording message ({type(exc).__name__}: {exc})") from None

@@ -1,9 +1,10 @@
 """Runtime settings: the stack passes its validated configuration as environment variables."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Settings:
     price_target_gb_month: float = 0.004
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
             bucket=env["BUCKET_NAME"],

@@ -1,7 +1,9 @@
 """The execution's output: its own exact counts from the ledger, and why it failed if it did."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .listing import SKIP_REASONS
 from .settings import Settings
@@ -18,7 +20,7 @@ def _duration(seconds: int) -> str:
 
 def failures_by_kind(counts: Mapping[str, int]) -> dict[str, int]:
     """The run's failures by class (the converter counts failed_<kind>), most frequent first."""
-    kinds = {name[len("failed_"):]: n for name, n in counts.items() if name.startswith("failed_") and n}
+    kinds = {name[len("failed_") :]: n for name, n in counts.items() if name.startswith("failed_") and n}
     return dict(sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
 
 
@@ -78,7 +80,7 @@ def run_summary(
             f"means and what to do) and are in the dead-letter queue {settings.dlq_url}; "
             "their originals are untouched. Each message says why; fix the cause, then redrive. Those that failed "
             "for their own content are skipped by later runs (skipped.known_failure) until the object changes or "
-            "the input says \"retry_failed\": true."
+            'the input says "retry_failed": true.'
         )
         error = "RecordingsFailed"
     if unaccounted:

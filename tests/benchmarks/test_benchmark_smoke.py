@@ -5,6 +5,7 @@ per 1,000 recordings, S3 requests by the enqueuer, the lister's BatchGetItem cal
 failures, the largest state payload. Never a wall time:
 the machine is shared, and the benchmark reports times as ratios measured in one run.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -28,7 +29,9 @@ def measured(tmp_path_factory, ffmpeg, shared_synthesis):
         days = pipeline.Days()
         return {
             "no_tags": pipeline.requests_per_recording(bench, days, recording, 15, tags=None),
-            "with_tags": pipeline.requests_per_recording(bench, days, recording, 15, tags={"team": "sales", "site": "lisbon"}),
+            "with_tags": pipeline.requests_per_recording(
+                bench, days, recording, 15, tags={"team": "sales", "site": "lisbon"}
+            ),
             # 50 keys of S3's maximum length (1,024 bytes) push the pages to their byte budget.
             "thousand": scale.list_and_enqueue(bench, days.take(), 1000, long_keys=50),
         }
@@ -37,7 +40,10 @@ def measured(tmp_path_factory, ffmpeg, shared_synthesis):
 def test_a_recording_without_tags_costs_one_get_and_one_put(measured):
     run = measured["no_tags"]
     assert run["converted"] == 15
-    assert {op: n for op, n in run["converter_requests"].items() if op.startswith("s3:")} == {"s3:GetObject": 15, "s3:PutObject": 15}
+    assert {op: n for op, n in run["converter_requests"].items() if op.startswith("s3:")} == {
+        "s3:GetObject": 15,
+        "s3:PutObject": 15,
+    }
     assert run["s3_per_converted"] == 2
 
 
@@ -45,8 +51,10 @@ def test_a_tagged_recording_adds_one_tagging_read(measured):
     run = measured["with_tags"]
     assert run["converted"] == 15
     assert {op: n for op, n in run["converter_requests"].items() if op.startswith("s3:")} == {
-        "s3:GetObject": 15, "s3:GetObjectTagging": 15, "s3:PutObject": 15,
-    }  # fmt: skip
+        "s3:GetObject": 15,
+        "s3:GetObjectTagging": 15,
+        "s3:PutObject": 15,
+    }
     assert run["s3_per_converted"] == 3
 
 

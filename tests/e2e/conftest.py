@@ -1,4 +1,5 @@
 """The synthesized stack deployed into moto, with the real handlers running in-process."""
+
 from __future__ import annotations
 
 import io

@@ -7,9 +7,11 @@ state's own payload in a situation that must raise it, through the emulator's La
 (its role, its environment), and the errorType it reports must be that name. A renamed class, a
 Catch naming an error nothing raises, or a new name without a case here all fail.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -31,7 +33,12 @@ def lambda_tasks(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
 
 
 def custom_errors(state: dict[str, Any]) -> set[str]:
-    return {e for rule in state.get("Retry", []) + state.get("Catch", []) for e in rule["ErrorEquals"] if not e.startswith(AWS_DEFINED)}
+    return {
+        e
+        for rule in state.get("Retry", []) + state.get("Catch", [])
+        for e in rule["ErrorEquals"]
+        if not e.startswith(AWS_DEFINED)
+    }
 
 
 class Deployed:
@@ -47,7 +54,9 @@ class Deployed:
         """The state's payload: its fixed fields, and a value for each field it takes from the state's data."""
         payload = self.tasks[state]["Parameters"]["Payload"]
         assert {k[:-2] for k in payload if k.endswith(".$")} == set(values), f"{state} takes {sorted(payload)}"
-        return self.lambdas.invoke(self.function[state], {**{k: v for k, v in payload.items() if not k.endswith(".$")}, **values})
+        return self.lambdas.invoke(
+            self.function[state], {**{k: v for k, v in payload.items() if not k.endswith(".$")}, **values}
+        )
 
     def succeed(self, state: str, **values: Any) -> Any:
         result, errored = self.invoke(state, **values)
@@ -95,7 +104,11 @@ def enqueue_failed(deployed: Deployed, monkeypatch) -> tuple[str, dict[str, Any]
     run = deployed.run()
     page = deployed.succeed("ListPage", run=run, day="2022-01-01", progress=None)
     refused = [{"Code": "InvalidParameterValue", "Message": "refused by the test", "SenderFault": True}]
-    monkeypatch.setattr(SQSBackend, "send_message_batch", lambda self, queue, entries: ([], [{"Id": e["Id"], **refused[0]} for e in entries.values()]))
+    monkeypatch.setattr(
+        SQSBackend,
+        "send_message_batch",
+        lambda self, queue, entries: ([], [{"Id": e["Id"], **refused[0]} for e in entries.values()]),
+    )
     return "EnqueuePage", {"run": run, "page": page}
 
 

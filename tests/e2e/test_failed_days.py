@@ -1,5 +1,6 @@
 """A day that still fails after its retries stops nothing: the run finishes, its summary names
 the failed days with their errors and the inputs that re-run just them (strict emulator)."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,12 @@ def test_a_failed_day_does_not_stop_the_others_and_is_named_with_its_rerun_input
     keys = {day: f"{ROOT}2022/01/0{day}/call.wav" for day in range(1, 6)}
     for key in keys.values():
         s3().put_object(Bucket=deployment.bucket, Key=key, Body=wav)
-    calls = inject_failure(lambdas, monkeypatch, "FunctionsLister", lambda e: e.get("action") == "list" and e["day"] in ("2022-01-02", "2022-01-04"))
+    calls = inject_failure(
+        lambdas,
+        monkeypatch,
+        "FunctionsLister",
+        lambda e: e.get("action") == "list" and e["day"] in ("2022-01-02", "2022-01-04"),
+    )
 
     with scaled_retry_waits(0.01):
         execution = run_execution(deployment, lambdas, {"start_date": "2022-01-01", "end_date": "2022-01-05"})
@@ -63,7 +69,10 @@ def test_a_failed_day_does_not_stop_the_others_and_is_named_with_its_rerun_input
     assert list(failed["errors"]) == ["RuntimeError"] and failed["errors"]["RuntimeError"]["days"] == 2
     assert failed["rerun_inputs"] == [{"specific_date": "2022-01-02"}, {"specific_date": "2022-01-04"}]
     # The other days were converted.
-    classes = {day: s3().head_object(Bucket=deployment.bucket, Key=key).get("StorageClass", "STANDARD") for day, key in keys.items()}
+    classes = {
+        day: s3().head_object(Bucket=deployment.bucket, Key=key).get("StorageClass", "STANDARD")
+        for day, key in keys.items()
+    }
     assert classes == {1: "GLACIER_IR", 2: "STANDARD", 3: "GLACIER_IR", 4: "STANDARD", 5: "GLACIER_IR"}
     assert execution.child_executions == 5
 
@@ -72,7 +81,9 @@ def test_a_failed_day_does_not_stop_the_others_and_is_named_with_its_rerun_input
     for rerun in failed["rerun_inputs"]:
         again = run_execution(deployment, lambdas, rerun)
         assert again.status == "SUCCEEDED" and again.output["converted"] == 1
-    assert all(s3().head_object(Bucket=deployment.bucket, Key=key)["StorageClass"] == "GLACIER_IR" for key in keys.values())
+    assert all(
+        s3().head_object(Bucket=deployment.bucket, Key=key)["StorageClass"] == "GLACIER_IR" for key in keys.values()
+    )
 
 
 def test_a_ten_year_backfill_where_every_day_fails_still_finishes_with_its_summary(stack, monkeypatch):
@@ -84,12 +95,23 @@ def test_a_ten_year_backfill_where_every_day_fails_still_finishes_with_its_summa
     calls = inject_failure(lambdas, monkeypatch, "FunctionsEnqueuer", lambda e: True)
 
     with scaled_retry_waits(0.001):
-        execution = run_execution(deployment, lambdas, {"start_date": "01/01/2016", "end_date": "12/31/2025"}, timeout_s=3600)
+        execution = run_execution(
+            deployment, lambdas, {"start_date": "01/01/2016", "end_date": "12/31/2025"}, timeout_s=3600
+        )
 
     assert (execution.status, execution.error) == ("FAILED", "DaysFailed"), execution.cause
-    assert len({c["page"]["prefix"] for c in calls}) == 3653 and len(calls) == 4 * 3653 and execution.child_executions == 3653
-    assert execution.cause.startswith("3653 day(s) of this run failed and were not processed: 2016-01-01..2025-12-31. RuntimeError on 3653 day(s)")
-    assert """'{"start_date": "2016-01-01", "end_date": "2025-12-31"}'""" in execution.cause and len(execution.cause) < 2_000
+    assert (
+        len({c["page"]["prefix"] for c in calls}) == 3653
+        and len(calls) == 4 * 3653
+        and execution.child_executions == 3653
+    )
+    assert execution.cause.startswith(
+        "3653 day(s) of this run failed and were not processed: 2016-01-01..2025-12-31. RuntimeError on 3653 day(s)"
+    )
+    assert (
+        """'{"start_date": "2016-01-01", "end_date": "2025-12-31"}'""" in execution.cause
+        and len(execution.cause) < 2_000
+    )
     assert execution.limits["map_results"] == {"Days": 2 + 3653 * 2 + 3652}  # [{},{},...]
     assert execution.limits["largest_state_bytes"] < 64 * 1024  # the list of days, in the parent's state
     assert execution.limits["largest_child"]["history_events"] < 100

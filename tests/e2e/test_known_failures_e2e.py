@@ -1,6 +1,7 @@
 """A recording that failed for its content, through the synthesized state machine with the real
 handlers: the run that meets it fails, later runs skip it as a known failure and succeed, until the
 object changes or the input says "retry_failed": true."""
+
 from __future__ import annotations
 
 import io
@@ -28,7 +29,9 @@ def s3():
 
 def dead_letter_count(deployment) -> int:
     sqs = boto3.client("sqs", region_name="us-east-1")
-    attrs = sqs.get_queue_attributes(QueueUrl=deployment.queue_url("QueuesDeadLetter"), AttributeNames=["All"])["Attributes"]
+    attrs = sqs.get_queue_attributes(QueueUrl=deployment.queue_url("QueuesDeadLetter"), AttributeNames=["All"])[
+        "Attributes"
+    ]
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
@@ -107,7 +110,7 @@ def test_the_local_report_names_a_known_failure_with_its_reason(tmp_path, capsys
     first, second = report["executions"]
     assert first["error"] == "RecordingsFailed" and second["status"] == "SUCCEEDED"
     assert second["output"]["skipped"]["known_failure"] == 1
-    by_name = {o["key"][len(report["prefix"]):]: o for o in report["objects"]}
+    by_name = {o["key"][len(report["prefix"]) :]: o for o in report["objects"]}
     bad = by_name["bad.wav"]
     (letter,) = report["dead_letter"]  # from the first run only
     assert bad["outcome"] == "known_failure" and bad["reason"].startswith(letter["reason"])

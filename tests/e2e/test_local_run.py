@@ -1,4 +1,5 @@
 """./cdk-deploy.sh --local: the local run's command line, report and exit status."""
+
 from __future__ import annotations
 
 import json
@@ -44,15 +45,19 @@ def run_out(capsys, *argv) -> tuple[int, str, str]:
 def test_undecodable_recording_exits_3_with_a_dead_letter_and_the_original_unchanged(tmp_path, folder, capsys):
     # A report folder that does not exist yet is made (the handler log is written there first).
     report_path, out = tmp_path / "reports" / "new" / "report.json", tmp_path / "out"
-    code, printed, _ = run_out(capsys, "--recordings", folder, "--date", "01/31/2022", "--report", report_path, "--out", out)
+    code, printed, _ = run_out(
+        capsys, "--recordings", folder, "--date", "01/31/2022", "--report", report_path, "--out", out
+    )
     report = json.loads(report_path.read_text())
 
     assert code == 3
     assert report["execution"]["status"] == "FAILED" and report["execution"]["error"] == "RecordingsFailed"
     assert report["prefix"] == "connect/local-instance/CallRecordings/2022/01/31/"
-    by_name = {o["key"][len(report["prefix"]):]: o for o in report["objects"]}
+    by_name = {o["key"][len(report["prefix"]) :]: o for o in report["objects"]}
     assert set(by_name) == {"call one.wav", "agents/ünïcode+plus.WAV", "undecodable.wav", "notes.txt"}
-    assert [(d["key"], bool(d["reason"])) for d in report["dead_letter"]] == [(report["prefix"] + "undecodable.wav", True)]
+    assert [(d["key"], bool(d["reason"])) for d in report["dead_letter"]] == [
+        (report["prefix"] + "undecodable.wav", True)
+    ]
     bad = by_name["undecodable.wav"]
     assert (bad["outcome"], bad["versions"], bad["size_after"]) == ("failed", 1, bad["size_before"])
     assert (out / "undecodable.wav").read_bytes() == (folder / "undecodable.wav").read_bytes()
@@ -129,7 +134,8 @@ def test_dated_recordings_keep_their_days_and_run_as_a_range(tmp_path, capsys):
     assert execution["input"] == {"start_date": "01/01/2022", "end_date": "01/03/2022"}
     assert (execution["output"]["days"], execution["output"]["converted"], execution["child_executions"]) == (3, 2, 3)
     assert [o["key"] for o in report["objects"]] == [
-        "connect/local-instance/CallRecordings/2022/01/01/a.wav", "connect/local-instance/CallRecordings/2022/01/03/b.wav"
+        "connect/local-instance/CallRecordings/2022/01/01/a.wav",
+        "connect/local-instance/CallRecordings/2022/01/03/b.wav",
     ]
     assert execution["summary"] == execution["output"]
 
@@ -152,14 +158,28 @@ def test_unversioned_bucket_exits_3_with_versioning_required(tmp_path, folder, c
 @pytest.mark.long
 def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, folder, capsys):
     report_path = tmp_path / "report.json"
-    code, printed, _ = run_out(capsys, "--recordings", folder, "--input", '{"specific_date": "01/01/2022", "dry_run": true}', "--report", report_path)
+    code, printed, _ = run_out(
+        capsys,
+        "--recordings",
+        folder,
+        "--input",
+        '{"specific_date": "01/01/2022", "dry_run": true}',
+        "--report",
+        report_path,
+    )
     report = json.loads(report_path.read_text())
     assert code == 0
     summary = report["execution"]["summary"]
     # Printed as a sentence, and no "1.00x smaller" of files that were not converted.
-    assert "1.00x" not in printed and "0 converted, 0 skipped, 0 known failure(s) skipped, 0 failed, 4 untouched; nothing converted" in printed
+    assert (
+        "1.00x" not in printed
+        and "0 converted, 0 skipped, 0 known failure(s) skipped, 0 failed, 4 untouched; nothing converted" in printed
+    )
     line = next(line for line in printed.splitlines() if "dry run, nothing changed:" in line)
-    assert f"{summary['recordings']} recordings to convert, {summary['bytes']:,} bytes -> {summary['projected_bytes_after']:,} bytes projected" in line
+    assert (
+        f"{summary['recordings']} recordings to convert, {summary['bytes']:,} bytes -> {summary['projected_bytes_after']:,} bytes projected"
+        in line
+    )
     assert "a month in STANDARD ->" in line and "in GLACIER_IR" in line
     assert summary["dry_run"] is True and summary["recordings"] == 3 and summary["enqueued"] == 0
     assert summary["bytes"] == sum(o["size_before"] for o in report["objects"] if o["key"].lower().endswith(".wav"))
@@ -174,7 +194,7 @@ def test_the_scheduled_input_finds_the_recordings_where_it_looks(tmp_path, good_
     report_path = tmp_path / "report.json"
     code, out, _ = run_out(capsys, "--recordings", good_folder, "--input", "{}", "--report", report_path)
     report = json.loads(report_path.read_text())
-    scheduled = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)
+    scheduled = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=7)
     assert code == 0
     assert report["prefix"] == f"connect/local-instance/CallRecordings/{scheduled:%Y/%m/%d}/"
     assert report["execution"]["output"]["days"] == 4  # the scheduled day and the 3 catch-up days before it

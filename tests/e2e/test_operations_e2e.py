@@ -1,5 +1,6 @@
 """Operations on the emulator: ranges, dry runs, catch-up, preflight, the exact run summary and
 the metrics, through the synthesized state machine with the real handlers."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,7 +20,7 @@ from optimizer.enqueueing import projected_size
 pytestmark = pytest.mark.long  # state machine executions on moto
 
 ROOT = "connect/local-instance/CallRecordings/"
-TODAY = dt.datetime.now(dt.timezone.utc).date()
+TODAY = dt.datetime.now(dt.UTC).date()
 
 
 def s3():
@@ -118,13 +119,21 @@ def test_the_summary_counts_each_outcome_exactly(stack, wavs, ffmpeg, tmp_path):
     src.write_bytes(wavs[0])
     import subprocess
 
-    subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(src), "-ac", "1", "-ar", "8000", "-c:a", "pcm_alaw", str(alaw)], check=True)
+    subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-i", str(src), "-ac", "1", "-ar", "8000", "-c:a", "pcm_alaw", str(alaw)],
+        check=True,
+    )
     good = [put(deployment, "2022/01/01", f"good{i}.wav", wavs[i]) for i in (1, 2)]
     put(deployment, "2022/01/01", "already.wav", alaw.read_bytes())
     put(deployment, "2022/01/01", "corrupt.wav", b"RIFF....WAVEnope")
     put(deployment, "2022/01/01", "notes.txt", b"x")
     put(deployment, "2022/01/01", "cold.wav", wavs[0])
-    s3().copy_object(Bucket=deployment.bucket, Key=f"{ROOT}2022/01/01/cold.wav", CopySource={"Bucket": deployment.bucket, "Key": f"{ROOT}2022/01/01/cold.wav"}, StorageClass="GLACIER")
+    s3().copy_object(
+        Bucket=deployment.bucket,
+        Key=f"{ROOT}2022/01/01/cold.wav",
+        CopySource={"Bucket": deployment.bucket, "Key": f"{ROOT}2022/01/01/cold.wav"},
+        StorageClass="GLACIER",
+    )
 
     execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"})
 
@@ -134,8 +143,15 @@ def test_the_summary_counts_each_outcome_exactly(stack, wavs, ffmpeg, tmp_path):
     summary = json.loads(lambdas.last_result("Summarize"))["output"]
     sizes = [s3().head_object(Bucket=deployment.bucket, Key=key)["ContentLength"] for key in good]
     assert (summary["listed"], summary["enqueued"], summary["converted"], summary["failed"]) == (6, 4, 2, 1)
-    assert summary["skipped"] == {"not_audio": 1, "already_target_class": 0, "archived": 1, "known_failure": 0,
-                                  "already_converted": 0, "already_alaw": 1, "gone": 0}
+    assert summary["skipped"] == {
+        "not_audio": 1,
+        "already_target_class": 0,
+        "archived": 1,
+        "known_failure": 0,
+        "already_converted": 0,
+        "already_alaw": 1,
+        "gone": 0,
+    }
     assert (summary["bytes_before"], summary["bytes_after"]) == (len(wavs[1]) + len(wavs[2]), sum(sizes))
     assert summary["failures_in"] == deployment.queue_url("QueuesDeadLetter")
 
@@ -156,9 +172,17 @@ def test_a_lifecycle_rule_for_the_originals_silences_the_warning(stack, wavs):
     put(deployment, "2022/01/01", "r.wav", wavs[0])
     s3().put_bucket_lifecycle_configuration(
         Bucket=deployment.bucket,
-        LifecycleConfiguration={"Rules": [{"ID": "originals", "Status": "Enabled", "Filter": {"Prefix": "connect/"},
-                                           "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]},
-    )  # fmt: skip
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "originals",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "connect/"},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                }
+            ]
+        },
+    )
     execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"})
     assert execution.status == "SUCCEEDED" and execution.output["warnings"] == []
 

@@ -1,12 +1,13 @@
 """The stack's RedriveDeadLettersCommand brings every DLQ message back to the work queue, also
 the messages the converter dead-lettered itself, and they convert once the cause is fixed."""
+
 from __future__ import annotations
 
-import pytest
 import json
 import shlex
 
 import boto3
+import pytest
 
 from emulator.run import run_execution
 from emulator.runtime import QueuePoller
@@ -29,12 +30,20 @@ def start_message_move_task(source_arn: str, destination_arn: str | None) -> int
     sqs = boto3.client("sqs", region_name="us-east-1")
     source = queue_url_of(source_arn)
     moved = 0
-    while messages := sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", []):
+    while messages := sqs.receive_message(
+        QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
+    ).get("Messages", []):
         for m in messages:
             if destination_arn is None:
-                assert "DeadLetterQueueSourceArn" in m.get("Attributes", {}), "SQS would not know where to move this message"
+                assert "DeadLetterQueueSourceArn" in m.get("Attributes", {}), (
+                    "SQS would not know where to move this message"
+                )
                 destination_arn = m["Attributes"]["DeadLetterQueueSourceArn"]
-            sqs.send_message(QueueUrl=queue_url_of(destination_arn), MessageBody=m["Body"], MessageAttributes=m.get("MessageAttributes", {}))
+            sqs.send_message(
+                QueueUrl=queue_url_of(destination_arn),
+                MessageBody=m["Body"],
+                MessageAttributes=m.get("MessageAttributes", {}),
+            )
             sqs.delete_message(QueueUrl=source, ReceiptHandle=m["ReceiptHandle"])
             moved += 1
     return moved
@@ -51,10 +60,14 @@ def test_the_redrive_command_moves_every_dead_letter_back_and_it_converts(stack,
     assert command[:3] == ["aws", "sqs", "start-message-move-task"]
     args = dict(zip(command[3::2], command[4::2]))
     dlq_url = deployment.queue_url("QueuesDeadLetter")
-    dlq_arn = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
+        QueueUrl=dlq_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
     assert args["--source-arn"] == dlq_arn
     # The converter sent this message itself: only an explicit destination can take it back.
-    (letter,) = boto3.client("sqs", region_name="us-east-1").receive_message(QueueUrl=dlq_url, AttributeNames=["All"], VisibilityTimeout=0)["Messages"]
+    (letter,) = boto3.client("sqs", region_name="us-east-1").receive_message(
+        QueueUrl=dlq_url, AttributeNames=["All"], VisibilityTimeout=0
+    )["Messages"]
     assert "DeadLetterQueueSourceArn" not in letter["Attributes"] and json.loads(letter["Body"])["failure"]["reason"]
 
     s3.put_object(Bucket=deployment.bucket, Key=KEY, Body=write_wav(tmp_path / "fixed.wav", 2, seed=3).read_bytes())

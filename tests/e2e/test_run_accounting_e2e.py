@@ -1,5 +1,6 @@
 """Each run accounts for its own recordings, exactly, under SQS's at-least-once delivery: overlapping
 runs, duplicate deliveries, crashes and messages that never come back (strict emulator)."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,9 @@ from emulator.runtime import QueuePoller
 from emulator.samples import write_wav
 from optimizer import ledger
 
-ROOT = "connect/e2e/CallRecordings/"
+ROOT = "connect/local-instance/CallRecordings/"
+# Several executions each, a few seconds apiece: the whole suite's tier (./run-tests.sh --all).
+pytestmark = pytest.mark.long
 
 
 def s3():
@@ -45,8 +48,12 @@ def send_everything_twice(monkeypatch):
 def run_together(deployment, lambdas, inputs: list[dict], timeout_s: float = 300) -> list[dict]:
     """Starts the executions at once and feeds the converter until all have ended."""
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    arns = [sfn.start_execution(stateMachineArn=deployment.state_machine_arn, name=f"overlap-{uuid.uuid4().hex[:8]}",
-                                input=json.dumps(i))["executionArn"] for i in inputs]  # fmt: skip
+    arns = [
+        sfn.start_execution(
+            stateMachineArn=deployment.state_machine_arn, name=f"overlap-{uuid.uuid4().hex[:8]}", input=json.dumps(i)
+        )["executionArn"]
+        for i in inputs
+    ]
     pollers = [QueuePoller(source, lambdas) for source in deployment.event_sources]
     started = time.monotonic()
     while True:
@@ -73,7 +80,9 @@ def test_overlapping_runs_each_end_with_their_own_exact_counts_despite_duplicate
     send_everything_twice(monkeypatch)
 
     # A backfill of three days, and a run of its middle day started at the same time.
-    backfill, daily = run_together(deployment, lambdas, [{"start_date": "2022-01-01", "end_date": "2022-01-03"}, {"specific_date": "2022-01-02"}])
+    backfill, daily = run_together(
+        deployment, lambdas, [{"start_date": "2022-01-01", "end_date": "2022-01-03"}, {"specific_date": "2022-01-02"}]
+    )
 
     # The daily run does not take the backfill's failure on day 3 as its own, nor wait for its work.
     assert daily["status"] == "SUCCEEDED", daily.get("cause")
@@ -112,7 +121,9 @@ def test_a_recording_that_crashes_every_attempt_is_dead_lettered_and_counted_by_
     assert (execution.status, execution.error) == ("FAILED", "RecordingsFailed")
     assert execution.cause.startswith("1 recording(s) of this run failed (1 crashed;")
     dlq = boto3.client("sqs", region_name=REGION)
-    (message,) = dlq.receive_message(QueueUrl=deployment.queue_url("QueuesDeadLetter"), MaxNumberOfMessages=10)["Messages"]
+    (message,) = dlq.receive_message(QueueUrl=deployment.queue_url("QueuesDeadLetter"), MaxNumberOfMessages=10)[
+        "Messages"
+    ]
     assert json.loads(message["Body"])["failure"]["reason"].startswith("received 4 times")
     assert s3().get_object_tagging(Bucket=deployment.bucket, Key=key)["TagSet"] == []  # the original untouched
 

@@ -1,4 +1,5 @@
 """The synthesized state machine definition executed on moto's engine with the real handlers."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,7 +27,9 @@ def queue_messages(deployment, logical_prefix: str) -> list[dict]:
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = deployment.queue_url(logical_prefix)
     found = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600).get("Messages", []):
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600).get(
+        "Messages", []
+    ):
         found += [json.loads(m["Body"]) for m in messages]
     return found
 
@@ -57,17 +60,34 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
     assert execution.status == "SUCCEEDED", execution.cause
     sizes = [s3().head_object(Bucket=deployment.bucket, Key=key)["ContentLength"] for key in keys]
     assert execution.output == {
-        "date": "2022-01-01", "prefix": DAY, "dry_run": False, "retry_failed": False, "listed": 4, "enqueued": 3, "converted": 3,
+        "date": "2022-01-01",
+        "prefix": DAY,
+        "dry_run": False,
+        "retry_failed": False,
+        "listed": 4,
+        "enqueued": 3,
+        "converted": 3,
         "failed": 0,
-        "skipped": {"not_audio": 1, "already_target_class": 0, "archived": 0, "known_failure": 0, "already_converted": 0,
-                    "already_alaw": 0, "gone": 0},
-        "bytes_before": sum(map(len, recordings)), "bytes_after": sum(sizes), "warnings": [NO_RULE_WARNING],
-    }  # fmt: skip
+        "skipped": {
+            "not_audio": 1,
+            "already_target_class": 0,
+            "archived": 0,
+            "known_failure": 0,
+            "already_converted": 0,
+            "already_alaw": 0,
+            "gone": 0,
+        },
+        "bytes_before": sum(map(len, recordings)),
+        "bytes_after": sum(sizes),
+        "warnings": [NO_RULE_WARNING],
+    }
     for key, body in zip(keys, recordings):
         head = s3().head_object(Bucket=deployment.bucket, Key=key)
         assert head["StorageClass"] == "GLACIER_IR"
         assert abs(head["ContentLength"] - len(body) / 4) < 100
-        assert {"Key": "converted", "Value": "True"} in s3().get_object_tagging(Bucket=deployment.bucket, Key=key)["TagSet"]
+        assert {"Key": "converted", "Value": "True"} in s3().get_object_tagging(Bucket=deployment.bucket, Key=key)[
+            "TagSet"
+        ]
     assert s3().head_object(Bucket=deployment.bucket, Key=DAY + "contact-0.json")["ContentLength"] == 2
     assert queue_messages(deployment, "QueuesDeadLetter") == []
     assert execution.max_state_bytes <= 64 * 1024
@@ -96,7 +116,7 @@ def test_an_empty_day_succeeds_with_zero_counts(stack):
 @pytest.mark.long
 def test_the_scheduled_input_processes_num_days_age_days_ago(stack, recordings):
     deployment, lambdas = stack
-    day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=7)
     key = f"connect/local-instance/CallRecordings/{day:%Y/%m/%d}/scheduled.wav"
     s3().put_object(Bucket=deployment.bucket, Key=key, Body=recordings[1])
     execution = run_execution(deployment, lambdas, {"specific_date": ""})

@@ -3,6 +3,7 @@ run with its own role from the synthesized template, and S3 answers as AWS does.
 
 Not evaluable here (moto ignores conditions; nothing evaluates KMS key policies, SNS topic
 policies or alarm actions): tests/infra/test_template.py asserts those on the template."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,7 +42,12 @@ def role_with(deployment, actions: list[str], resource: str | list[str]) -> Iden
     global _roles
     _roles += 1
     iam = client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": deployment.identities.operator.arn}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": deployment.identities.operator.arn}, "Action": "sts:AssumeRole"}
+        ],
+    }
     arn = iam.create_role(RoleName=f"probe-{_roles}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}
     iam.put_role_policy(RoleName=f"probe-{_roles}", PolicyName="probe", PolicyDocument=json.dumps(policy))
@@ -65,34 +71,71 @@ def test_each_handler_runs_with_its_own_role(stack):
         assert s3.list_objects_v2(Bucket=deployment.bucket, Prefix=PREFIX)["KeyCount"] == 1
         assert error_of(s3.delete_object, Bucket=deployment.bucket, Key=PREFIX + "in.wav") == ("AccessDenied", 403)
         assert error_of(ddb.get_item, TableName=table, Key={"run": {"S": "r"}}) == ("AccessDeniedException", 400)
-        ddb.update_item(TableName=table, Key={"run": {"S": "r"}}, UpdateExpression="ADD n :one", ExpressionAttributeValues={":one": {"N": "1"}})
+        ddb.update_item(
+            TableName=table,
+            Key={"run": {"S": "r"}},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
         # TransactWriteItems is authorized per action: the marker's PutItem and the counters' UpdateItem.
-        ddb.transact_write_items(TransactItems=[
-            {"Put": {"TableName": table, "Item": {"run": {"S": "done#r#k"}}}},
-            {"Update": {"TableName": table, "Key": {"run": {"S": "r"}}, "UpdateExpression": "ADD accounted :one",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-        ])  # fmt: skip
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"run": {"S": "done#r#k"}}}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"run": {"S": "r"}},
+                        "UpdateExpression": "ADD accounted :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+            ]
+        )
     with acting_as(lister):
         # No PutItem for the lister: a transaction holding one is refused as a whole.
-        assert error_of(ddb.transact_write_items, TransactItems=[
-            {"Update": {"TableName": table, "Key": {"run": {"S": "r"}}, "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-            {"Put": {"TableName": table, "Item": {"run": {"S": "done#r#other"}}}},
-        ]) == ("AccessDeniedException", 400)  # fmt: skip
-        assert [o["Key"] for o in s3.list_objects_v2(Bucket=deployment.bucket, Prefix=PREFIX)["Contents"]] == [PREFIX + "in.wav"]
+        assert error_of(
+            ddb.transact_write_items,
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"run": {"S": "r"}},
+                        "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+                {"Put": {"TableName": table, "Item": {"run": {"S": "done#r#other"}}}},
+            ],
+        ) == ("AccessDeniedException", 400)
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=deployment.bucket, Prefix=PREFIX)["Contents"]] == [
+            PREFIX + "in.wav"
+        ]
         # GetObject under the prefix only: the preflight's read probe.
         assert s3.get_object(Bucket=deployment.bucket, Key=PREFIX + "in.wav", Range="bytes=0-0")["Body"].read() == b"x"
         assert error_of(s3.get_object, Bucket=deployment.bucket, Key="elsewhere/out.wav") == ("AccessDenied", 403)
-        assert error_of(s3.put_object, Bucket=deployment.bucket, Key=PREFIX + "in.wav", Body=b"y") == ("AccessDenied", 403)
-        assert error_of(sqs.send_message, QueueUrl=deployment.queue_url("QueuesWork"), MessageBody="{}") == ("AccessDenied", 403)
+        assert error_of(s3.put_object, Bucket=deployment.bucket, Key=PREFIX + "in.wav", Body=b"y") == (
+            "AccessDenied",
+            403,
+        )
+        assert error_of(sqs.send_message, QueueUrl=deployment.queue_url("QueuesWork"), MessageBody="{}") == (
+            "AccessDenied",
+            403,
+        )
     with acting_as(enqueuer):
         sqs.send_message_batch(QueueUrl=deployment.queue_url("QueuesWork"), Entries=[{"Id": "1", "MessageBody": "{}"}])
-        assert error_of(sqs.send_message, QueueUrl=deployment.queue_url("QueuesDeadLetter"), MessageBody="{}") == ("AccessDenied", 403)
+        assert error_of(sqs.send_message, QueueUrl=deployment.queue_url("QueuesDeadLetter"), MessageBody="{}") == (
+            "AccessDenied",
+            403,
+        )
     # SendMessageBatch (above) is authorized by sqs:SendMessage, DeleteMessageBatch by sqs:DeleteMessage.
     with acting_as(converter):
         (message,) = sqs.receive_message(QueueUrl=deployment.queue_url("QueuesWork"))["Messages"]
         entry = [{"Id": "1", "ReceiptHandle": message["ReceiptHandle"]}]
     with acting_as(enqueuer):
-        assert error_of(sqs.delete_message_batch, QueueUrl=deployment.queue_url("QueuesWork"), Entries=entry) == ("AccessDenied", 403)
+        assert error_of(sqs.delete_message_batch, QueueUrl=deployment.queue_url("QueuesWork"), Entries=entry) == (
+            "AccessDenied",
+            403,
+        )
     with acting_as(converter):
         assert sqs.delete_message_batch(QueueUrl=deployment.queue_url("QueuesWork"), Entries=entry)["Successful"]
 
@@ -102,11 +145,18 @@ def test_the_state_machine_role_invokes_its_two_functions_and_reads_its_two_queu
     lam, sqs = client("lambda"), client("sqs")
     other = sqs.create_queue(QueueName="not-the-stacks")["QueueUrl"]
     with acting_as(deployment.identities.state_machine):
-        response = lam.invoke(FunctionName=deployment.function("FunctionsLister").arn, Payload=json.dumps({"action": "nonsense"}))
+        response = lam.invoke(
+            FunctionName=deployment.function("FunctionsLister").arn, Payload=json.dumps({"action": "nonsense"})
+        )
         assert response["StatusCode"] == 200 and "FunctionError" in response  # it ran, and refused the action
-        assert error_of(lam.invoke, FunctionName=deployment.function("FunctionsConverter").arn, Payload=b"{}") == ("AccessDeniedException", 403)
+        assert error_of(lam.invoke, FunctionName=deployment.function("FunctionsConverter").arn, Payload=b"{}") == (
+            "AccessDeniedException",
+            403,
+        )
         # The CDK grants "sqs:getQueueAttributes": IAM matches actions case-insensitively.
-        assert sqs.get_queue_attributes(QueueUrl=deployment.queue_url("QueuesWork"), AttributeNames=["All"])["Attributes"]
+        assert sqs.get_queue_attributes(QueueUrl=deployment.queue_url("QueuesWork"), AttributeNames=["All"])[
+            "Attributes"
+        ]
         assert error_of(sqs.get_queue_attributes, QueueUrl=other, AttributeNames=["All"]) == ("AccessDenied", 403)
 
 
@@ -118,7 +168,10 @@ def test_put_object_with_tags_needs_put_object_tagging(stack):
     s3 = client("s3")
     with acting_as(without):
         s3.put_object(Bucket=deployment.bucket, Key=key, Body=b"x")
-        assert error_of(s3.put_object, Bucket=deployment.bucket, Key=key, Body=b"x", Tagging="converted=True") == ("AccessDenied", 403)
+        assert error_of(s3.put_object, Bucket=deployment.bucket, Key=key, Body=b"x", Tagging="converted=True") == (
+            "AccessDenied",
+            403,
+        )
     with acting_as(with_tagging):
         s3.put_object(Bucket=deployment.bucket, Key=key, Body=b"x", Tagging="converted=True")
     assert s3.get_object_tagging(Bucket=deployment.bucket, Key=key)["TagSet"] == [{"Key": "converted", "Value": "True"}]
@@ -132,7 +185,7 @@ def lock_bucket(stack):
 
 
 def in_a_year() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=365)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=365)
 
 
 def test_put_object_with_lock_headers_needs_retention_and_legal_hold_permissions(stack, lock_bucket):
@@ -153,14 +206,24 @@ def test_lock_headers_are_returned_only_with_the_read_permissions(stack, lock_bu
     deployment, _ = stack
     objects = f"arn:aws:s3:::{lock_bucket}/*"
     s3 = client("s3")
-    s3.put_object(Bucket=lock_bucket, Key="a.wav", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=in_a_year(),
-                  ObjectLockLegalHoldStatus="ON", ChecksumAlgorithm="SHA256")  # fmt: skip
+    s3.put_object(
+        Bucket=lock_bucket,
+        Key="a.wav",
+        Body=b"x",
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=in_a_year(),
+        ObjectLockLegalHoldStatus="ON",
+        ChecksumAlgorithm="SHA256",
+    )
     lock_fields = {"ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus"}
     with acting_as(role_with(deployment, ["s3:GetObject"], objects)):
         assert not lock_fields & set(s3.get_object(Bucket=lock_bucket, Key="a.wav"))
         assert not lock_fields & set(s3.head_object(Bucket=lock_bucket, Key="a.wav"))
     with acting_as(role_with(deployment, ["s3:GetObject", "s3:GetObjectRetention"], objects)):
-        assert set(s3.get_object(Bucket=lock_bucket, Key="a.wav")) & lock_fields == {"ObjectLockMode", "ObjectLockRetainUntilDate"}
+        assert set(s3.get_object(Bucket=lock_bucket, Key="a.wav")) & lock_fields == {
+            "ObjectLockMode",
+            "ObjectLockRetainUntilDate",
+        }
     with acting_as(role_with(deployment, ["s3:GetObject", "s3:GetObjectRetention", "s3:GetObjectLegalHold"], objects)):
         assert lock_fields <= set(s3.head_object(Bucket=lock_bucket, Key="a.wav"))
 
@@ -179,17 +242,30 @@ def test_a_missing_key_is_access_denied_without_list_bucket(stack):
         assert error_of(s3.head_object, Bucket=deployment.bucket, Key=PREFIX + "never.wav")[1] == 403
         # Versioned bucket, current version a delete marker: 404; unversioned, deleted: 403.
         assert error_of(s3.get_object, Bucket=deployment.bucket, Key=PREFIX + "deleted.wav") == ("NoSuchKey", 404)
-        assert error_of(s3.get_object, Bucket="unversioned-recordings", Key=PREFIX + "deleted.wav") == ("AccessDenied", 403)
+        assert error_of(s3.get_object, Bucket="unversioned-recordings", Key=PREFIX + "deleted.wav") == (
+            "AccessDenied",
+            403,
+        )
     with acting_as(role_with(deployment, ["s3:GetObject", "s3:ListBucket"], objects + buckets)):
         assert error_of(s3.get_object, Bucket=deployment.bucket, Key=PREFIX + "never.wav") == ("NoSuchKey", 404)
-        assert error_of(s3.get_object, Bucket="unversioned-recordings", Key=PREFIX + "deleted.wav") == ("NoSuchKey", 404)
+        assert error_of(s3.get_object, Bucket="unversioned-recordings", Key=PREFIX + "deleted.wav") == (
+            "NoSuchKey",
+            404,
+        )
 
 
 def test_a_retain_until_date_in_the_past_is_refused(stack, lock_bucket):
     s3 = client("s3")
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
-    code = error_of(s3.put_object, Bucket=lock_bucket, Key="late.wav", Body=b"x", ObjectLockMode="COMPLIANCE",
-                    ObjectLockRetainUntilDate=past, ChecksumAlgorithm="SHA256")  # fmt: skip
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    code = error_of(
+        s3.put_object,
+        Bucket=lock_bucket,
+        Key="late.wav",
+        Body=b"x",
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=past,
+        ChecksumAlgorithm="SHA256",
+    )
     assert code == ("InvalidArgument", 400)
     assert "Contents" not in s3.list_objects_v2(Bucket=lock_bucket)
 
@@ -209,7 +285,9 @@ def test_batch_get_item_is_judged_against_the_table_it_names(stack):
     table = deployment.function("FunctionsLister").environment["LEDGER_TABLE"]
     keys = {table: {"Keys": [{"run": {"S": "failure#x.wav"}}]}}
     dynamodb = client("dynamodb")
-    with acting_as(role_with(deployment, ["dynamodb:BatchGetItem"], "arn:aws:dynamodb:us-east-1:123456789012:table/other")):
+    with acting_as(
+        role_with(deployment, ["dynamodb:BatchGetItem"], "arn:aws:dynamodb:us-east-1:123456789012:table/other")
+    ):
         assert error_of(dynamodb.batch_get_item, RequestItems=keys)[0] == "AccessDeniedException"
     with acting_as(deployment.identities.role("FunctionsListerRole")):  # grant_read_data: the ledger only
         assert dynamodb.batch_get_item(RequestItems=keys)["Responses"] == {table: []}
@@ -226,8 +304,11 @@ def test_a_key_deleted_after_listing_is_gone_for_the_converter_on_both_paths(sta
 
     deployment, _ = stack
     s3 = client("s3")
-    settings = Settings(bucket=deployment.bucket, bucket_prefix=deployment.function("FunctionsConverter").environment["BUCKET_PREFIX"],
-                        ffmpeg_path=ffmpeg)  # fmt: skip
+    settings = Settings(
+        bucket=deployment.bucket,
+        bucket_prefix=deployment.function("FunctionsConverter").environment["BUCKET_PREFIX"],
+        ffmpeg_path=ffmpeg,
+    )
     for name, all_versions in (("marker.wav", False), ("purged.wav", True)):
         key = settings.bucket_prefix + "2022/01/01/" + name
         etag = s3.put_object(Bucket=deployment.bucket, Key=key, Body=b"RIFF")["ETag"]
@@ -237,5 +318,7 @@ def test_a_key_deleted_after_listing_is_gone_for_the_converter_on_both_paths(sta
         else:
             s3.delete_object(Bucket=deployment.bucket, Key=key)
         with acting_as(deployment.identities.role("FunctionsConverterRole")):
-            outcome = convert_recording(Recording(bucket=deployment.bucket, key=key, etag=etag, size=4), s3=client("s3"), settings=settings)
+            outcome = convert_recording(
+                Recording(bucket=deployment.bucket, key=key, etag=etag, size=4), s3=client("s3"), settings=settings
+            )
         assert (outcome.outcome, outcome.reason) == ("skipped", "gone"), name

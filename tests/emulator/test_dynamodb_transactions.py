@@ -1,5 +1,6 @@
 """The emulator's DynamoDB transactions (emulator/dynamodb.py): all or nothing for the items they
 name, without undoing or tripping over what other threads write meanwhile."""
+
 from __future__ import annotations
 
 import threading
@@ -16,17 +17,35 @@ from emulator.dynamodb import item_level_transactions
 def table():
     with mock_aws(), item_level_transactions():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName="t", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")  # fmt: skip
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         yield client
 
 
 def add(client, key, n=1):
-    return {"Update": {"TableName": "t", "Key": {"run": {"S": key}}, "UpdateExpression": "ADD n :n", "ExpressionAttributeValues": {":n": {"N": str(n)}}}}
+    return {
+        "Update": {
+            "TableName": "t",
+            "Key": {"run": {"S": key}},
+            "UpdateExpression": "ADD n :n",
+            "ExpressionAttributeValues": {":n": {"N": str(n)}},
+        }
+    }
 
 
 def put_new(key):
-    return {"Put": {"TableName": "t", "Item": {"run": {"S": key}}, "ConditionExpression": "attribute_not_exists(#r)", "ExpressionAttributeNames": {"#r": "run"}}}
+    return {
+        "Put": {
+            "TableName": "t",
+            "Item": {"run": {"S": key}},
+            "ConditionExpression": "attribute_not_exists(#r)",
+            "ExpressionAttributeNames": {"#r": "run"},
+        }
+    }
 
 
 def count(client, key):
@@ -38,7 +57,11 @@ def test_a_cancelled_transaction_changes_none_of_its_items(table):
     table.transact_write_items(TransactItems=[put_new("done#a"), add(table, "run")])
     with pytest.raises(ClientError) as cancelled:
         table.transact_write_items(TransactItems=[add(table, "run", 5), put_new("done#b"), put_new("done#a")])
-    assert [r["Code"] for r in cancelled.value.response["CancellationReasons"]] == ["None", "None", "ConditionalCheckFailed"]
+    assert [r["Code"] for r in cancelled.value.response["CancellationReasons"]] == [
+        "None",
+        "None",
+        "ConditionalCheckFailed",
+    ]
     assert count(table, "run") == 1 and count(table, "done#b") is None
 
 

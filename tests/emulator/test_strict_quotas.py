@@ -1,5 +1,6 @@
 """The strict emulator refuses what Step Functions refuses (emulator.quotas), each shown on a
 small state machine run by moto's engine, next to what moto alone lets through."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,9 @@ ROLE = "arn:aws:iam::123456789012:role/quota-tests"
 
 def run(definition: dict, execution_input: dict | None = None, *, timeout_s: float = 60) -> dict:
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    arn = sfn.create_state_machine(name=f"q{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.create_state_machine(name=f"q{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(execution_input or {}))["executionArn"]
     deadline = time.monotonic() + timeout_s
     while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
@@ -78,12 +81,16 @@ def caught_oversized_result() -> dict:
     return {
         "StartAt": "Receive",
         "States": {
-            "Receive": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sqs:receiveMessage",
-                        "Parameters": {"QueueUrl": url, "MaxNumberOfMessages": 10},
-                        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": True},
+            "Receive": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sqs:receiveMessage",
+                "Parameters": {"QueueUrl": url, "MaxNumberOfMessages": 10},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
             "Caught": {"Type": "Succeed"},
         },
-    }  # fmt: skip
+    }
 
 
 def test_states_all_does_not_catch_data_limit_exceeded(strict):
@@ -103,12 +110,20 @@ def distributed_map(child_states: dict, *, result_path=None, **map_fields) -> di
         "StartAt": "Days",
         "States": {
             "Days": {
-                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 4, "ResultPath": result_path,
-                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "Child", "States": child_states},
-                "End": True, **map_fields,
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 4,
+                "ResultPath": result_path,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Child",
+                    "States": child_states,
+                },
+                "End": True,
+                **map_fields,
             }
         },
-    }  # fmt: skip
+    }
 
 
 def test_a_distributed_map_result_over_256_kib_fails_even_with_result_path_null(strict):
@@ -119,7 +134,10 @@ def test_a_distributed_map_result_over_256_kib_fails_even_with_result_path_null(
 
 
 def test_children_that_return_nothing_keep_the_map_result_small(strict):
-    child = {"Child": {"Type": "Pass", "Result": {"x": "a" * 1_000}, "Next": "Done"}, "Done": {"Type": "Succeed", "OutputPath": None}}
+    child = {
+        "Child": {"Type": "Pass", "Result": {"x": "a" * 1_000}, "Next": "Done"},
+        "Done": {"Type": "Succeed", "OutputPath": None},
+    }
     execution = run(distributed_map(child), {"items": list(range(300))})
     assert execution["status"] == "SUCCEEDED"
     limits = execution["record"].as_report()
@@ -140,7 +158,11 @@ LOOP = {
     "States": {
         "Init": {"Type": "Pass", "Result": 0, "ResultPath": "$.n", "Next": "Again"},
         "Again": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "Check"},
-        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": 100000, "Next": "Again"}], "Default": "Done"},
+        "Check": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericLessThan": 100000, "Next": "Again"}],
+            "Default": "Done",
+        },
         "Done": {"Type": "Succeed"},
     },
 }
@@ -152,7 +174,9 @@ def test_an_execution_fails_at_the_history_quota(strict, monkeypatch):
     assert (execution["status"], execution["error"]) == ("FAILED", "States.Runtime")
     assert "quota of 60 history events" in execution["cause"]
     assert execution["record"].limits.history_events == 60
-    events = boto3.client("stepfunctions", region_name="us-east-1").get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    events = boto3.client("stepfunctions", region_name="us-east-1").get_execution_history(
+        executionArn=execution["executionArn"], maxResults=1000
+    )["events"]
     assert len(events) == 60 and events[-1]["type"] == "ExecutionFailed"
 
 
@@ -165,7 +189,11 @@ def test_a_child_execution_has_its_own_history_quota(strict, monkeypatch):
 
 
 FAILING_CHILD = {
-    "Child": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericEquals": 3, "Next": "Broken"}], "Default": "Fine"},
+    "Child": {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$", "NumericEquals": 3, "Next": "Broken"}],
+        "Default": "Fine",
+    },
     "Broken": {"Type": "Fail", "Error": "DayFailed", "Cause": "day 3"},
     "Fine": {"Type": "Succeed"},
 }
@@ -189,7 +217,9 @@ def test_moto_alone_ignores_a_failed_child(moto_sfn):
 
 
 def test_the_execution_timeout_is_enforced(strict):
-    execution = run({"TimeoutSeconds": 1, "StartAt": "Sleep", "States": {"Sleep": {"Type": "Wait", "Seconds": 5, "End": True}}})
+    execution = run(
+        {"TimeoutSeconds": 1, "StartAt": "Sleep", "States": {"Sleep": {"Type": "Wait", "Seconds": 5, "End": True}}}
+    )
     assert execution["status"] == "TIMED_OUT"
 
 
@@ -198,15 +228,32 @@ def test_task_parameters_over_256_kib_fail_before_the_call(strict):
     url = sqs.create_queue(QueueName="quota-tests")["QueueUrl"]
     definition = {
         "StartAt": "Send",
-        "States": {"Send": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sqs:sendMessage",
-                            "Parameters": {"QueueUrl": url, "MessageBody.$": "$.body"}, "End": True}},
-    }  # fmt: skip
+        "States": {
+            "Send": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sqs:sendMessage",
+                "Parameters": {"QueueUrl": url, "MessageBody.$": "$.body"},
+                "End": True,
+            }
+        },
+    }
     execution = run(definition, {"body": "b" * 200_000, "pad": "p" * 50_000})
     assert execution["status"] == "SUCCEEDED"  # a 250,000-byte input is fine, and so are the parameters
-    execution = run(definition | {"States": {"Send": definition["States"]["Send"] | {"Parameters": {"QueueUrl": url, "MessageBody.$": "$.body", "Again.$": "$.body"}}}}, {"body": "b" * 140_000})
+    execution = run(
+        definition
+        | {
+            "States": {
+                "Send": definition["States"]["Send"]
+                | {"Parameters": {"QueueUrl": url, "MessageBody.$": "$.body", "Again.$": "$.body"}}
+            }
+        },
+        {"body": "b" * 140_000},
+    )
     assert (execution["status"], execution["error"]) == ("FAILED", "States.DataLimitExceeded")
     assert "'Send'" in execution["cause"] and "parameters" in execution["cause"]
-    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 1  # only the first run's message
+    assert (
+        len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 1
+    )  # only the first run's message
 
 
 def test_an_execution_input_over_256_kib_fails_in_its_first_state(strict):
@@ -218,5 +265,7 @@ def test_an_execution_input_over_256_kib_fails_in_its_first_state(strict):
 @pytest.mark.long  # what moto alone lets through: why the strict emulator exists
 def test_moto_alone_lets_an_input_over_256_kib_through_a_pass_state_s_input(moto_sfn):
     # (it refuses the Pass state's output instead: the same input, passed on)
-    execution = run({"StartAt": "First", "States": {"First": {"Type": "Pass", "Result": 1, "End": True}}}, {"x": "i" * 262_144})
+    execution = run(
+        {"StartAt": "First", "States": {"First": {"Type": "Pass", "Result": 1, "End": True}}}, {"x": "i" * 262_144}
+    )
     assert execution["status"] == "SUCCEEDED"

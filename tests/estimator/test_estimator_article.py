@@ -22,8 +22,9 @@ def est():
 
 
 @pytest.mark.parametrize("year", sorted(PUBLISHED))
-@pytest.mark.parametrize("column, index", [("minutes", 0), ("standard_cost", 1), ("processing_cost", 2),
-                                           ("optimized_cost", 3)])
+@pytest.mark.parametrize(
+    "column, index", [("minutes", 0), ("standard_cost", 1), ("processing_cost", 2), ("optimized_cost", 3)]
+)
 def test_every_reproduced_cell_within_one_percent(est, year, column, index):
     row = est.years[year - 1]
     assert getattr(row, column) == pytest.approx(PUBLISHED[year][index], rel=0.01)
@@ -52,7 +53,7 @@ def test_published_copy_in_package_matches(est):
 def test_totals_row_discrepancies_are_reported_not_absorbed(est):
     found = " ".join(article.totals_discrepancies())
     assert "$356,664" in found and "$362,664" in found  # S3 Standard total
-    assert "1,008,000,000" in found                     # minutes total
+    assert "1,008,000,000" in found  # minutes total
     assert sum(r.standard_cost for r in est.years) == pytest.approx(362_664)  # the model sums its rows
     assert "processing" not in found and "optimized" not in found  # those totals are right
 
@@ -65,4 +66,4 @@ def test_age_days_drives_the_waiting_pcm_term():
 
 def test_growth_compounds_monthly():
     est = article_estimate(Volume(1000, 1, 0.10))
-    assert est.years[0].minutes_recorded == pytest.approx(sum(1000 * 1.1 ** m for m in range(12)))
+    assert est.years[0].minutes_recorded == pytest.approx(sum(1000 * 1.1**m for m in range(12)))

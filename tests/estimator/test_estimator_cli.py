@@ -24,7 +24,7 @@ def test_article_json_has_the_documented_shape(capsys):
     out = run_json(capsys, "--assumptions", "article")
     assert out["assumptions"] == "article"
     first = out["years"][0]
-    assert YEAR_KEYS <= first.keys() and TOTAL_KEYS <= out["totals"].keys()
+    assert first.keys() >= YEAR_KEYS and out["totals"].keys() >= TOTAL_KEYS
     assert (first["year"], first["minutes"], first["storage_tb"]) == (1, 36_000_000, 72.0)
     assert (first["standard_cost"], first["processing_cost"]) == (10764.0, 3960.0)
     assert first["optimized_cost"] == pytest.approx(4813, rel=0.01)
@@ -34,7 +34,7 @@ def test_article_json_has_the_documented_shape(capsys):
 def test_corrected_json_has_the_same_keys_and_a_saving(capsys):
     out = run_json(capsys)
     assert out["assumptions"] == "corrected" and len(out["years"]) == 6
-    assert YEAR_KEYS <= out["years"][0].keys() and TOTAL_KEYS <= out["totals"].keys()
+    assert out["years"][0].keys() >= YEAR_KEYS and out["totals"].keys() >= TOTAL_KEYS
     t = out["totals"]
     assert t["optimized_cost"] < t["standard_cost"] and t["payback_month"] == 1
     assert out["inputs"]["prices"]["region"] == "us-east-1"
@@ -62,17 +62,20 @@ def test_article_mode_says_which_inputs_it_ignores(capsys):
     assert "--architecture is ignored" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [
-    ["--minutes-per-month", "-5"],
-    ["--storage-class", "FAST_AND_CHEAP"],
-    ["--prices", "/nonexistent/prices.json"],
-    ["--call-length", "gamma:5"],
-    ["--retention-days", "3"],
-    ["--years", "0"],
-    ["--without", "gravity"],
-    ["--assumptions", "article", "--storage-class", "DEEP_ARCHIVE"],
-    ["--compare-article", "--years", "3"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--minutes-per-month", "-5"],
+        ["--storage-class", "FAST_AND_CHEAP"],
+        ["--prices", "/nonexistent/prices.json"],
+        ["--call-length", "gamma:5"],
+        ["--retention-days", "3"],
+        ["--years", "0"],
+        ["--without", "gravity"],
+        ["--assumptions", "article", "--storage-class", "DEEP_ARCHIVE"],
+        ["--compare-article", "--years", "3"],
+    ],
+)
 def test_bad_input_one_line_status_2(capsys, argv):
     try:
         status = main(argv)
@@ -99,21 +102,26 @@ def test_chart_is_a_valid_png(tmp_path, capsys, mode):
     width, height = struct.unpack(">II", data[16:24])
     assert width >= 800 and height >= 400
     from PIL import Image  # installed with matplotlib
+
     with Image.open(png) as img:
         img.verify()
 
 
 def test_runs_as_a_module_without_matplotlib():
     # Block matplotlib, then run the CLI: only --chart may need it.
-    code = ("import sys; sys.modules['matplotlib'] = None; sys.argv = ['estimator', '--json', '--years', '1']; "
-            "import runpy; runpy.run_module('estimator', run_name='__main__')")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; sys.argv = ['estimator', '--json', '--years', '1']; "
+        "import runpy; runpy.run_module('estimator', run_name='__main__')"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["years"][0]["year"] == 1
 
 
 def test_chart_without_matplotlib_is_one_clear_line(tmp_path):
-    code = ("import sys; sys.modules['matplotlib'] = None; from estimator.__main__ import main; "
-            f"sys.exit(main(['--years', '1', '--chart', {str(tmp_path / 'c.png')!r}]))")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from estimator.__main__ import main; "
+        f"sys.exit(main(['--years', '1', '--chart', {str(tmp_path / 'c.png')!r}]))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "needs matplotlib" in done.stderr

@@ -10,7 +10,7 @@ from estimator.cohorts import Cohorts
 from estimator.model import DAYS_PER_MONTH, RULES, Corrected, Volume, article_estimate, corrected_estimate
 from estimator.prices import load_prices
 
-GIB = 2 ** 30
+GIB = 2**30
 PCM_GIB_PER_MIN = 1.92e6 / GIB
 ALAW_GIB_PER_MIN = 0.48e6 / GIB
 VOL = Volume(3_000_000, 3, 0.0)  # steady state from year 2 on
@@ -67,8 +67,12 @@ def test_noncurrent_rule_keeps_the_original_for_its_days(prices):
     row = year(est(prices, noncurrent_days=30, **kw))
     expected = 3_000_000 * PCM_GIB_PER_MIN * 30 / DAYS_PER_MONTH * 0.023 * 12
     assert row.breakdown["pcm_noncurrent"] == pytest.approx(expected)
-    assert year(est(prices, noncurrent_days=30, disabled=frozenset({"standard-tiers", "noncurrent"}))
-                ).breakdown["pcm_noncurrent"] == 0
+    assert (
+        year(est(prices, noncurrent_days=30, disabled=frozenset({"standard-tiers", "noncurrent"}))).breakdown[
+            "pcm_noncurrent"
+        ]
+        == 0
+    )
 
 
 def test_without_a_lifecycle_rule_storage_cost_rises(prices):
@@ -82,8 +86,9 @@ def test_min_object_size_rule(prices):
     row = year(est(prices, call_length=short))
     b = row.breakdown
     assert (b["target_storage"] + b["min_size_uplift"]) / b["target_storage"] == pytest.approx(131072 / 48000)
-    assert year(est(prices, call_length=short, disabled=frozenset({"min-object-size"}))
-                ).breakdown["min_size_uplift"] == 0
+    assert (
+        year(est(prices, call_length=short, disabled=frozenset({"min-object-size"}))).breakdown["min_size_uplift"] == 0
+    )
 
 
 def test_glacier_per_object_overhead_is_part_of_the_object_rules(prices):
@@ -101,7 +106,7 @@ def test_call_length_shortfall_matches_numeric_integration(short_call):
     else:
         s = short_call.sigma
         m = math.log(mu) - s * s / 2
-        pdf = lambda t: math.exp(-(math.log(t) - m) ** 2 / (2 * s * s)) / (t * s * math.sqrt(2 * math.pi))  # noqa: E731
+        pdf = lambda t: math.exp(-((math.log(t) - m) ** 2) / (2 * s * s)) / (t * s * math.sqrt(2 * math.pi))  # noqa: E731
     n = 200_000
     numeric = sum((k - t) * pdf(t) * (k / n) for t in ((i + 0.5) * k / n for i in range(n)))
     assert short_call.shortfall(k) == pytest.approx(numeric, rel=1e-4)
@@ -150,7 +155,7 @@ def test_tags_rule(prices):
 
 
 def test_cohorts_match_a_fine_numeric_integration():
-    months = [100.0 * 1.3 ** m for m in range(6)]
+    months = [100.0 * 1.3**m for m in range(6)]
     flow = Cohorts(months, DAYS_PER_MONTH)
     points = 500
 

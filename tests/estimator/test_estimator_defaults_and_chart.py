@@ -1,5 +1,6 @@
 """The estimator's converter defaults come from the benchmark, and --chart refuses what it cannot
 write before computing anything (run as the user runs it: a subprocess)."""
+
 from __future__ import annotations
 
 import json
@@ -16,14 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def estimator(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "estimator", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "estimator", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_converter_defaults_are_the_benchmarks_and_the_stacks():
     results = json.loads((ROOT / "docs" / "benchmarks-results.json").read_text())
     recommended = results["cost"]["recommended"]
     assert model.CONVERTER_MEMORY_MB == recommended["converter_memory_mb"] == OptimizerConfig.converter_memory_mb
-    assert model.CONVERTER_SECONDS_PER_AUDIO_MINUTE == round(recommended["seconds_per_recording"] / results["cost"]["measured"]["call_minutes"], 3)
+    assert (
+        round(recommended["seconds_per_recording"] / results["cost"]["measured"]["call_minutes"], 3)
+        == model.CONVERTER_SECONDS_PER_AUDIO_MINUTE
+    )
     assert model.Corrected().lambda_memory_mb == OptimizerConfig.converter_memory_mb
 
 
@@ -35,7 +41,11 @@ def test_help_calls_nothing_a_placeholder():
 
 @pytest.mark.parametrize(
     "name, says",
-    [("chart.jpg", "give a file name ending in .png, not"), ("chart", "ending in .png"), ("missing/folder/chart.png", "does not exist")],
+    [
+        ("chart.jpg", "give a file name ending in .png, not"),
+        ("chart", "ending in .png"),
+        ("missing/folder/chart.png", "does not exist"),
+    ],
 )
 def test_a_chart_it_cannot_write_is_one_line_and_status_2(tmp_path, name, says):
     target = tmp_path / name

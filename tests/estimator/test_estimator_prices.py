@@ -22,7 +22,12 @@ def test_default_table_has_provenance_and_the_documented_prices():
     std, gir = p.storage_class("STANDARD"), p.storage_class("GLACIER_IR")
     assert [t.usd for t in std.storage_gb_month] == [0.023, 0.022, 0.021]
     assert [t.up_to_gb for t in std.storage_gb_month] == [51200, 512000, None]
-    assert (gir.flat_gb_month, gir.put_per_1000, gir.min_object_bytes, gir.min_storage_days) == (0.004, 0.02, 131072, 90)
+    assert (gir.flat_gb_month, gir.put_per_1000, gir.min_object_bytes, gir.min_storage_days) == (
+        0.004,
+        0.02,
+        131072,
+        90,
+    )
     assert p.lambda_["arm64"].per_gb_second < p.lambda_["x86_64"].per_gb_second
 
 
@@ -39,18 +44,27 @@ def test_unknown_class_is_a_price_error():
         load_prices().storage_class("REDUCED_REDUNDANCY")
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.pop("retrieved"), "retrieved"),
-    (lambda d: d["s3"]["classes"]["GLACIER_IR"].update(put_per_1000=-1), "non-negative"),
-    (lambda d: d["s3"]["classes"]["GLACIER_IR"].update(source="aws pricing"), "https://"),
-    (lambda d: d["s3"]["classes"].pop("STANDARD"), "STANDARD"),
-    (lambda d: d["s3"]["classes"]["STANDARD"]["storage_gb_month"].reverse(), "up_to_gb"),
-    (lambda d: d["lambda"].pop("x86_64"), "x86_64"),
-    (lambda d: d.update(schema=2), "schema"),
-    # The message names the field, what it must hold and what it got.
-    (lambda d: d.update(retrieved="27/11/2026"), r"^retrieved: expected an ISO date \(YYYY-MM-DD\), got '27/11/2026'$"),
-    (lambda d: d["sqs"].update(standard_per_million=float("nan")), r"^sqs\.standard_per_million: expected a non-negative number, got nan$"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.pop("retrieved"), "retrieved"),
+        (lambda d: d["s3"]["classes"]["GLACIER_IR"].update(put_per_1000=-1), "non-negative"),
+        (lambda d: d["s3"]["classes"]["GLACIER_IR"].update(source="aws pricing"), "https://"),
+        (lambda d: d["s3"]["classes"].pop("STANDARD"), "STANDARD"),
+        (lambda d: d["s3"]["classes"]["STANDARD"]["storage_gb_month"].reverse(), "up_to_gb"),
+        (lambda d: d["lambda"].pop("x86_64"), "x86_64"),
+        (lambda d: d.update(schema=2), "schema"),
+        # The message names the field, what it must hold and what it got.
+        (
+            lambda d: d.update(retrieved="27/11/2026"),
+            r"^retrieved: expected an ISO date \(YYYY-MM-DD\), got '27/11/2026'$",
+        ),
+        (
+            lambda d: d["sqs"].update(standard_per_million=float("nan")),
+            r"^sqs\.standard_per_million: expected a non-negative number, got nan$",
+        ),
+    ],
+)
 def test_malformed_tables_are_rejected(raw, mutate, message):
     data = copy.deepcopy(raw)
     mutate(data)

@@ -1,4 +1,5 @@
 """One synthesis per session (the jsii runtime takes seconds to start), with cdk-nag applied."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ class Synth:
         return resource
 
     def function(self, logical_prefix: str) -> dict[str, Any]:
-        (resource,) = [r for lid, r in self.resources("AWS::Lambda::Function").items() if lid.startswith(logical_prefix)]
+        (resource,) = [
+            r for lid, r in self.resources("AWS::Lambda::Function").items() if lid.startswith(logical_prefix)
+        ]
         return resource
 
 

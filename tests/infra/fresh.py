@@ -1,11 +1,12 @@
 """A fresh clone of the working tree in a temp dir, for the script tests: the tracked files as
 they are now (uncommitted edits included), with chosen generated folders linked from this one."""
+
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = (".venv", "node_modules")
@@ -13,7 +14,9 @@ BUILT_LAYERS = ("layers/ffmpeg/build", "layers/ffmpeg/downloads", "layers/python
 
 
 def fresh_copy(dest: Path, link: Iterable[str] = ()) -> Path:
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    )
     for name in filter(None, tracked):
         source = ROOT / name
         if source.is_file():

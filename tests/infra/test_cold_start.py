@@ -6,6 +6,7 @@ timestamped as it arrives); then `./run-tests.sh tests/unit` there installs the 
 the local run did not) and passes. It takes minutes (pip installs everything into a new venv), so
 the normal run deselects it (pytest.ini) and .ci/run runs it: `./run-tests.sh -m coldstart tests/infra/test_cold_start.py`.
 """
+
 from __future__ import annotations
 
 import glob
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fresh import fresh_copy
 
 pytestmark = pytest.mark.coldstart
@@ -30,7 +30,9 @@ def newest_python() -> str:
     candidates += glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))
     best: tuple[tuple[int, int], str] | None = None
     for path in filter(None, candidates):
-        probe = subprocess.run([path, "-c", "import sys, venv; print(*sys.version_info[:2])"], capture_output=True, text=True)
+        probe = subprocess.run(
+            [path, "-c", "import sys, venv; print(*sys.version_info[:2])"], capture_output=True, text=True
+        )
         if probe.returncode == 0:
             version = tuple(int(x) for x in probe.stdout.split())
             if version >= (3, 11) and (best is None or version > best[0]):
@@ -39,10 +41,20 @@ def newest_python() -> str:
     return best[1]
 
 
-def timed_run(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, list[tuple[float, str]], float]:
+def timed_run(
+    command: list[str], cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[int, list[tuple[float, str]], float]:
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                               stdin=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        stdin=subprocess.DEVNULL,
+    )
     lines = []
     assert process.stdout is not None
     for line in process.stdout:
@@ -69,14 +81,18 @@ def test_a_cold_local_run_and_unit_tests_on_the_newest_python(tmp_path):
     assert status == 0, text
     gap, after = longest_silence(lines, seconds)
     assert gap <= MAX_SILENCE_S, f"silent for {gap:.1f} s after {after!r}\n{text}"
-    version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+    ).stdout.strip()
     assert re.search(rf"creating \.venv with Python {re.escape(version)}", text), text
     assert "12 converted, 0 skipped, 0 known failure(s) skipped, 0 failed, 0 untouched" in text
     assert "pytest" not in (repo / "requirements-local.txt").read_text()
     assert not (repo / ".venv" / "bin" / "pytest").exists()  # the local run installed no test tool
     assert not (repo / "node_modules").exists()  # nor the CDK CLI: the local run synthesizes in-process
 
-    status, lines, seconds = timed_run(["./run-tests.sh", "tests/unit", "-q", "-p", "no:cacheprovider"], repo, env, timeout=1500)
+    status, lines, seconds = timed_run(
+        ["./run-tests.sh", "tests/unit", "-q", "-p", "no:cacheprovider"], repo, env, timeout=1500
+    )
     text = "\n".join(f"{t:7.1f} {line}" for t, line in lines)
     assert status == 0, text
     assert re.search(r"^\s*[\d.]+ \d+ passed", text, re.M), text

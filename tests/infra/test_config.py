@@ -1,4 +1,5 @@
 """Configuration: parsed and validated once; each bad value names its key and the fix."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,13 +14,25 @@ def config(**context) -> OptimizerConfig:
 
 def test_defaults():
     cfg = config()
-    assert (cfg.bucket_prefix, cfg.num_days_age, cfg.storage_class, cfg.lambda_architecture) == ("connect/", 7, "GLACIER_IR", "arm64")
-    assert (cfg.schedule, cfg.schedule_timezone, cfg.overwrite_converted, cfg.kms_key_arn) == ("cron(0 23 * * ? *)", "UTC", False, None)
+    assert (cfg.bucket_prefix, cfg.num_days_age, cfg.storage_class, cfg.lambda_architecture) == (
+        "connect/",
+        7,
+        "GLACIER_IR",
+        "arm64",
+    )
+    assert (cfg.schedule, cfg.schedule_timezone, cfg.overwrite_converted, cfg.kms_key_arn) == (
+        "cron(0 23 * * ? *)",
+        "UTC",
+        False,
+        None,
+    )
     assert cfg.visibility_timeout_seconds == 6 * cfg.converter_timeout_seconds
     assert cfg.stack_name == "CallRecordingOptimizer-my-connect-recordings"
 
 
-@pytest.mark.parametrize("value", [None, "", "  ", "<REQUIRED: the S3 bucket where Amazon Connect writes call recordings>", "your-bucket"])
+@pytest.mark.parametrize(
+    "value", [None, "", "  ", "<REQUIRED: the S3 bucket where Amazon Connect writes call recordings>", "your-bucket"]
+)
 def test_missing_or_placeholder_bucket_names_the_key_and_both_ways_to_set_it(value):
     with pytest.raises(ConfigError) as err:
         OptimizerConfig.from_mapping({"bucket_name": value})
@@ -27,7 +40,21 @@ def test_missing_or_placeholder_bucket_names_the_key_and_both_ways_to_set_it(val
     assert "bucket_name" in message and "-c bucket_name=" in message and "cdk.context.json" in message
 
 
-@pytest.mark.parametrize("name", ["ab", "Upper-Case", "under_score", "-leading", "trailing-", "a..b", "192.168.1.1", "xn--bucket", "b-s3alias", "x" * 64])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ab",
+        "Upper-Case",
+        "under_score",
+        "-leading",
+        "trailing-",
+        "a..b",
+        "192.168.1.1",
+        "xn--bucket",
+        "b-s3alias",
+        "x" * 64,
+    ],
+)
 def test_invalid_bucket_names_are_refused(name):
     with pytest.raises(ConfigError, match="not a valid S3 bucket name"):
         config(bucket_name=name)
@@ -38,7 +65,15 @@ def test_valid_bucket_names_pass(name):
     assert config(bucket_name=name).bucket_name == name
 
 
-@pytest.mark.parametrize("raw, normalised", [("connect", "connect/"), ("connect/acme/CallRecordings", "connect/acme/CallRecordings/"), ("a/", "a/"), ("", "connect/")])
+@pytest.mark.parametrize(
+    "raw, normalised",
+    [
+        ("connect", "connect/"),
+        ("connect/acme/CallRecordings", "connect/acme/CallRecordings/"),
+        ("a/", "a/"),
+        ("", "connect/"),
+    ],
+)
 def test_prefix_is_normalised_to_end_with_a_slash(raw, normalised):
     """An empty value, like an absent one, means the default."""
     assert config(bucket_prefix=raw).bucket_prefix == normalised
@@ -106,19 +141,34 @@ def test_preflight_reads_the_context_with_the_cli_precedence(tmp_path):
     home.mkdir()
     (home / ".cdk.json").write_text('{"context": {"catch_up_days": 1, "num_days_age": 9}}')
     (tmp_path / "cdk.json").write_text('{"app": "x", "context": {"num_days_age": 3, "bucket_prefix": "json/"}}')
-    (tmp_path / "cdk.context.json").write_text('{"bucket_name": "<REQUIRED>", "num_days_age": 4, "bucket_prefix": "ctx/", "catch_up_days": 2}')
-    context = context_from(["deploy", "-c", "bucket_name=from-cli", "--context=storage_class=STANDARD", "--profile", "p"], tmp_path, home)
-    assert context == {"bucket_name": "from-cli", "num_days_age": 3, "bucket_prefix": "json/", "storage_class": "STANDARD", "catch_up_days": 2}
+    (tmp_path / "cdk.context.json").write_text(
+        '{"bucket_name": "<REQUIRED>", "num_days_age": 4, "bucket_prefix": "ctx/", "catch_up_days": 2}'
+    )
+    context = context_from(
+        ["deploy", "-c", "bucket_name=from-cli", "--context=storage_class=STANDARD", "--profile", "p"], tmp_path, home
+    )
+    assert context == {
+        "bucket_name": "from-cli",
+        "num_days_age": 3,
+        "bucket_prefix": "json/",
+        "storage_class": "STANDARD",
+        "catch_up_days": 2,
+    }
 
 
-@pytest.mark.parametrize("args, says", [(["-cnum_days_age=5"], "-c key=value"), (["-c", "novalue"], "key=value"), (["-c", "=x"], "key=value")])
+@pytest.mark.parametrize(
+    "args, says",
+    [(["-cnum_days_age=5"], "-c key=value"), (["-c", "novalue"], "key=value"), (["-c", "=x"], "key=value")],
+)
 def test_preflight_refuses_context_the_cli_would_not_read(tmp_path, args, says):
     with pytest.raises(ConfigError, match=says):
         context_from(args, tmp_path, tmp_path)
 
 
 def test_a_setting_in_both_files_is_reported_with_the_one_that_wins(tmp_path):
-    (tmp_path / "cdk.json").write_text('{"app": "x", "context": {"num_days_age": 3, "@aws-cdk/core:checkSecretUsage": true}}')
+    (tmp_path / "cdk.json").write_text(
+        '{"app": "x", "context": {"num_days_age": 3, "@aws-cdk/core:checkSecretUsage": true}}'
+    )
     (tmp_path / "cdk.context.json").write_text('{"num_days_age": 4, "bucket_name": "b"}')
     assert shadowed_settings(tmp_path) == [
         "num_days_age is set in both cdk.json (3, used) and cdk.context.json (4, ignored): keep it in one file"
@@ -127,8 +177,15 @@ def test_a_setting_in_both_files_is_reported_with_the_one_that_wins(tmp_path):
     assert shadowed_settings(tmp_path) == []
 
 
-@pytest.mark.parametrize("typo, nearest", [("num_day_age", "num_days_age"), ("bucket-prefix", "bucket_prefix"), ("storageclass", "storage_class"),
-                                           ("converter_memory", "converter_memory_mb")])
+@pytest.mark.parametrize(
+    "typo, nearest",
+    [
+        ("num_day_age", "num_days_age"),
+        ("bucket-prefix", "bucket_prefix"),
+        ("storageclass", "storage_class"),
+        ("converter_memory", "converter_memory_mb"),
+    ],
+)
 def test_an_unknown_key_is_an_error_naming_the_nearest_setting(typo, nearest):
     with pytest.raises(ConfigError, match=rf"unknown setting '{typo}' \(did you mean {nearest}\?\)"):
         config(**{typo: "3"})
@@ -160,12 +217,17 @@ def test_every_setting_is_read_from_the_context():
 @pytest.mark.parametrize(
     "key",
     [
-        "aws:cdk:enable-path-metadata", "aws:cdk:disable-asset-staging", "@aws-cdk/core:bootstrapQualifier",
-        "@aws-cdk/aws-lambda:recognizeLayerVersion", "@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver",
-        "availability-zones:account=111122223333:region=eu-west-1", "ssm:account=1:parameterName=/x:region=r",
-        "vpc-provider:account=1:filter.isDefault=true:region=r", "acknowledged-issue-numbers",
+        "aws:cdk:enable-path-metadata",
+        "aws:cdk:disable-asset-staging",
+        "@aws-cdk/core:bootstrapQualifier",
+        "@aws-cdk/aws-lambda:recognizeLayerVersion",
+        "@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver",
+        "availability-zones:account=111122223333:region=eu-west-1",
+        "ssm:account=1:parameterName=/x:region=r",
+        "vpc-provider:account=1:filter.isDefault=true:region=r",
+        "acknowledged-issue-numbers",
     ],
-)  # fmt: skip
+)
 def test_the_cdks_own_keys_pass(key):
     assert config(**{key: "x"}).bucket_name == "my-connect-recordings"
 

@@ -1,6 +1,7 @@
 """The context the pinned CDK CLI gives the app, observed with the CLI itself: which keys it adds
 (they must pass the unknown-key check), its precedence (stacks/preflight.py must read the same),
 and what `cdk context --reset` / `--clear` do to cdk.context.json (README, "Configuration")."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,13 @@ os.makedirs(os.environ["CDK_OUTDIR"], exist_ok=True)
 json.dump({"version": os.environ["CDK_CLI_ASM_VERSION"], "artifacts": {}}, open(os.path.join(os.environ["CDK_OUTDIR"], "manifest.json"), "w"))
 """
 # What aws-cdk 2.1148.1 adds on its own, for `cdk synth` without options / with these options.
-CLI_KEYS = {"@aws-cdk/core:failSynthOnValidationErrors", "aws:cdk:bundling-stacks", "aws:cdk:enable-asset-metadata",
-            "aws:cdk:enable-path-metadata", "aws:cdk:version-reporting"}  # fmt: skip
+CLI_KEYS = {
+    "@aws-cdk/core:failSynthOnValidationErrors",
+    "aws:cdk:bundling-stacks",
+    "aws:cdk:enable-asset-metadata",
+    "aws:cdk:enable-path-metadata",
+    "aws:cdk:version-reporting",
+}
 OPTIONS = ["--no-version-reporting", "--no-path-metadata", "--no-asset-metadata", "--no-staging", "--exclusively"]
 
 
@@ -35,15 +41,32 @@ def project(tmp_path) -> Path:
     (tmp_path / "app.py").write_text(DUMP_APP)
     (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
     (tmp_path / "home").mkdir()
-    (tmp_path / "cdk.json").write_text(json.dumps({"app": f"{sys.executable} app.py", "context": {"in_json": 1, "both": "cdk.json", "all": "cdk.json"}}))
-    (tmp_path / "cdk.context.json").write_text(json.dumps({"in_context": 2, "both": "cdk.context.json", "all": "cdk.context.json", "home_too": "cdk.context.json"}))
-    (tmp_path / "home" / ".cdk.json").write_text(json.dumps({"context": {"home_only": 3, "home_too": "home", "all": "home"}}))
+    (tmp_path / "cdk.json").write_text(
+        json.dumps(
+            {"app": f"{sys.executable} app.py", "context": {"in_json": 1, "both": "cdk.json", "all": "cdk.json"}}
+        )
+    )
+    (tmp_path / "cdk.context.json").write_text(
+        json.dumps(
+            {"in_context": 2, "both": "cdk.context.json", "all": "cdk.context.json", "home_too": "cdk.context.json"}
+        )
+    )
+    (tmp_path / "home" / ".cdk.json").write_text(
+        json.dumps({"context": {"home_only": 3, "home_too": "home", "all": "home"}})
+    )
     return tmp_path
 
 
 def cdk(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HOME": str(project / "home"), "DUMP_TO": str(project / "context.json"), "CDK_DISABLE_VERSION_CHECK": "1"}
-    return subprocess.run(["npx", "--no-install", "cdk", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "HOME": str(project / "home"),
+        "DUMP_TO": str(project / "context.json"),
+        "CDK_DISABLE_VERSION_CHECK": "1",
+    }
+    return subprocess.run(
+        ["npx", "--no-install", "cdk", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def sent(project: Path, *args: str) -> dict:
@@ -65,7 +88,15 @@ def test_the_keys_the_cli_adds_are_known_and_pass(project):
 def test_preflight_reads_the_context_with_the_clis_precedence(project):
     from_cli = sent(project, "-c", "all=cli", "-c", "cli_only=4")
     ours = {k: v for k, v in from_cli.items() if not is_cdk_key(k)}
-    assert ours == {"all": "cli", "both": "cdk.json", "in_json": 1, "in_context": 2, "home_too": "cdk.context.json", "home_only": 3, "cli_only": "4"}
+    assert ours == {
+        "all": "cli",
+        "both": "cdk.json",
+        "in_json": 1,
+        "in_context": 2,
+        "home_too": "cdk.context.json",
+        "home_only": 3,
+        "cli_only": "4",
+    }
     assert context_from(["-c", "all=cli", "-c", "cli_only=4"], project, project / "home") == ours
 
 

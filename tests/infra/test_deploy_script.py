@@ -5,6 +5,7 @@ anywhere, the prerequisites, the routing of cdk's options, bootstrap only when n
 real one is checked in test_scripts.py), and AWS by moto inside each of the script's Python
 processes (fake_aws/sitecustomize.py): nothing here can reach an AWS account.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from fresh import BUILT_LAYERS, INSTALLED, ROOT, fresh_copy  # tests/infra/fresh.py
 
 pytestmark = pytest.mark.long  # ./cdk-deploy.sh driven end to end against fake AWS
@@ -50,14 +50,32 @@ def fake_npx(tmp_path) -> Path:
     return bin_dir
 
 
-def script(repo: Path, *args: str, env: dict[str, str] | None = None, path_prefix: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def script(
+    repo: Path, *args: str, env: dict[str, str] | None = None, path_prefix: Path | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    base.update({"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_CONFIG_FILE": "/nonexistent",
-                 "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "CDK_DISABLE_VERSION_CHECK": "1"})  # fmt: skip
+    base.update(
+        {
+            "AWS_ACCESS_KEY_ID": "",
+            "AWS_SECRET_ACCESS_KEY": "",
+            "AWS_SESSION_TOKEN": "",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "CDK_DISABLE_VERSION_CHECK": "1",
+        }
+    )
     if path_prefix is not None:
         base["PATH"] = f"{path_prefix}:{base['PATH']}"
     base.update(env or {})
-    return subprocess.run([str(repo / "cdk-deploy.sh"), *args], cwd=repo, env=base, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(repo / "cdk-deploy.sh"), *args],
+        cwd=repo,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def calls(log: Path) -> list[list[str]]:
@@ -68,15 +86,25 @@ def calls(log: Path) -> list[list[str]]:
 
 
 def fake_aws(tmp_path: Path, ssm: dict[str, str]) -> dict[str, str]:
-    return {"FAKE_AWS_SSM": json.dumps(ssm), "PYTHONPATH": str(Path(__file__).parent / "fake_aws"), "AWS_REGION": "eu-west-1",
-            "AWS_ACCESS_KEY_ID": "fake", "AWS_SECRET_ACCESS_KEY": "fake", "FAKE_NPX_LOG": str(tmp_path / "npx.log")}  # fmt: skip
+    return {
+        "FAKE_AWS_SSM": json.dumps(ssm),
+        "PYTHONPATH": str(Path(__file__).parent / "fake_aws"),
+        "AWS_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "fake",
+        "AWS_SECRET_ACCESS_KEY": "fake",
+        "FAKE_NPX_LOG": str(tmp_path / "npx.log"),
+    }
 
 
-@pytest.mark.parametrize("args", [["--help"], ["-h"], ["help"], ["-c", "bucket_name=b", "--help"], ["destroy", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["-h"], ["help"], ["-c", "bucket_name=b", "--help"], ["destroy", "--help"]]
+)
 def test_help_prints_the_usage_and_does_nothing_else(repo, args):
     result = script(repo, *args)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("usage:") and "./cdk-deploy.sh --local" in result.stdout and "destroy" in result.stdout
+    assert (
+        result.stdout.startswith("usage:") and "./cdk-deploy.sh --local" in result.stdout and "destroy" in result.stdout
+    )
     assert "[setup]" not in result.stderr and "placeholder" not in result.stderr
 
 
@@ -89,7 +117,9 @@ def test_help_prints_the_usage_and_does_nothing_else(repo, args):
         (["--local", "--input", "{not json"], "not valid JSON"),
     ],
 )
-def test_local_anywhere_never_deploys_and_bad_local_arguments_stop_before_any_setup(repo, fake_npx, tmp_path, args, says):
+def test_local_anywhere_never_deploys_and_bad_local_arguments_stop_before_any_setup(
+    repo, fake_npx, tmp_path, args, says
+):
     log = tmp_path / "npx.log"
     result = script(repo, *args, env={"FAKE_NPX_LOG": str(log)}, path_prefix=fake_npx)
     assert result.returncode == 2
@@ -106,13 +136,28 @@ def _bin_without(tmp_path: Path, *missing: str) -> str:
     """A PATH holding the tools the script needs before its prerequisite check, minus `missing`."""
     bin_dir = tmp_path / "minimal-bin"
     bin_dir.mkdir()
-    for tool in ("bash", "dirname", "cat", "sed", "rm", "mktemp", "sha256sum", "cut", "uname", "node", "npm", "python3"):
+    for tool in (
+        "bash",
+        "dirname",
+        "cat",
+        "sed",
+        "rm",
+        "mktemp",
+        "sha256sum",
+        "cut",
+        "uname",
+        "node",
+        "npm",
+        "python3",
+    ):
         if tool not in missing and (found := shutil.which(tool)):
             (bin_dir / tool).symlink_to(found)
     return str(bin_dir)
 
 
-@pytest.mark.parametrize("args", [["--local"], ["-c", "bucket_name=my-b"], ["destroy", "-c", "bucket_name=my-b"], ["setup"]])
+@pytest.mark.parametrize(
+    "args", [["--local"], ["-c", "bucket_name=my-b"], ["destroy", "-c", "bucket_name=my-b"], ["setup"]]
+)
 def test_without_node_every_path_says_so_before_any_work(repo, tmp_path, args):
     import sys
 
@@ -145,28 +190,80 @@ def test_an_unknown_option_stops_before_any_aws_call(repo, fake_npx, tmp_path):
 
 
 def test_no_credentials_stop_before_the_synthesis(repo, fake_npx, tmp_path):
-    result = script(repo, "-c", "bucket_name=my-b", env={"FAKE_NPX_LOG": str(tmp_path / "npx.log"), "AWS_REGION": "eu-west-1"}, path_prefix=fake_npx)
+    result = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        env={"FAKE_NPX_LOG": str(tmp_path / "npx.log"), "AWS_REGION": "eu-west-1"},
+        path_prefix=fake_npx,
+    )
     assert result.returncode == 2 and "no AWS credentials" in result.stderr
     assert calls(tmp_path / "npx.log") == []
 
 
 def test_a_fresh_account_is_bootstrapped_with_bootstraps_arguments_only(repo, fake_npx, tmp_path):
     result = script(
-        repo, "-c", "bucket_name=my-b", "--require-approval", "never", "--hotswap", "--outputs-file", "out.json",
-        "--trust", "111122223333", "--region", "eu-west-1", "--all", "-v",
-        env=fake_aws(tmp_path, {}), path_prefix=fake_npx,
-    )  # fmt: skip
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        "--require-approval",
+        "never",
+        "--hotswap",
+        "--outputs-file",
+        "out.json",
+        "--trust",
+        "111122223333",
+        "--region",
+        "eu-west-1",
+        "--all",
+        "-v",
+        env=fake_aws(tmp_path, {}),
+        path_prefix=fake_npx,
+    )
     assert result.returncode == 0, result.stderr
     assert "is not bootstrapped (/cdk-bootstrap/hnb659fds/version does not exist): bootstrapping" in result.stderr
     synth, bootstrap, deploy = calls(tmp_path / "npx.log")
     assert synth == ["synth", "--quiet", "-c", "bucket_name=my-b", "--region", "eu-west-1", "-v"]
-    assert bootstrap == ["bootstrap", "--app", "cdk.out", "-c", "bucket_name=my-b", "--trust", "111122223333", "--region", "eu-west-1", "-v"]
-    assert deploy == ["deploy", "--app", "cdk.out", "-c", "bucket_name=my-b", "--require-approval", "never", "--hotswap",
-                      "--outputs-file", "out.json", "--region", "eu-west-1", "--all", "-v"]  # fmt: skip
+    assert bootstrap == [
+        "bootstrap",
+        "--app",
+        "cdk.out",
+        "-c",
+        "bucket_name=my-b",
+        "--trust",
+        "111122223333",
+        "--region",
+        "eu-west-1",
+        "-v",
+    ]
+    assert deploy == [
+        "deploy",
+        "--app",
+        "cdk.out",
+        "-c",
+        "bucket_name=my-b",
+        "--require-approval",
+        "never",
+        "--hotswap",
+        "--outputs-file",
+        "out.json",
+        "--region",
+        "eu-west-1",
+        "--all",
+        "-v",
+    ]
 
 
 def test_a_recent_enough_bootstrap_is_left_alone_and_unused_bootstrap_options_are_said(repo, fake_npx, tmp_path):
-    result = script(repo, "-c", "bucket_name=my-b", "--trust", "111122223333", env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}), path_prefix=fake_npx)
+    result = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        "--trust",
+        "111122223333",
+        env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}),
+        path_prefix=fake_npx,
+    )
     assert result.returncode == 0, result.stderr
     assert "bootstrapped at version 21 (the app requires 6 or newer): no bootstrap needed" in result.stderr
     assert "the bootstrap options given were not used" in result.stderr
@@ -174,7 +271,9 @@ def test_a_recent_enough_bootstrap_is_left_alone_and_unused_bootstrap_options_ar
 
 
 def test_an_older_bootstrap_is_upgraded(repo, fake_npx, tmp_path):
-    result = script(repo, "-c", "bucket_name=my-b", env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "5"}), path_prefix=fake_npx)
+    result = script(
+        repo, "-c", "bucket_name=my-b", env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "5"}), path_prefix=fake_npx
+    )
     assert result.returncode == 0, result.stderr
     assert "bootstrapped at version 5, older than the 6 this app requires: bootstrapping" in result.stderr
     assert [c[0] for c in calls(tmp_path / "npx.log")] == ["synth", "bootstrap", "deploy"]
@@ -183,7 +282,14 @@ def test_an_older_bootstrap_is_upgraded(repo, fake_npx, tmp_path):
 def test_a_custom_qualifier_is_checked_where_the_app_looks(repo, fake_npx, tmp_path):
     qualifier = ["-c", "@aws-cdk/core:bootstrapQualifier=custom1"]
     # The default qualifier's stack is recent, the custom one does not exist: bootstrap, with the qualifier as context.
-    result = script(repo, "-c", "bucket_name=my-b", *qualifier, env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}), path_prefix=fake_npx)
+    result = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        *qualifier,
+        env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}),
+        path_prefix=fake_npx,
+    )
     assert result.returncode == 0, result.stderr
     assert "/cdk-bootstrap/custom1/version does not exist" in result.stderr
     bootstrap = calls(tmp_path / "npx.log")[1]
@@ -191,14 +297,20 @@ def test_a_custom_qualifier_is_checked_where_the_app_looks(repo, fake_npx, tmp_p
 
 
 def test_the_qualifier_option_is_refused_for_the_context_key(repo, fake_npx, tmp_path):
-    result = script(repo, "-c", "bucket_name=my-b", "--qualifier", "q1", env=fake_aws(tmp_path, {}), path_prefix=fake_npx)
+    result = script(
+        repo, "-c", "bucket_name=my-b", "--qualifier", "q1", env=fake_aws(tmp_path, {}), path_prefix=fake_npx
+    )
     assert result.returncode == 2 and "-c @aws-cdk/core:bootstrapQualifier=QUALIFIER" in result.stderr
     assert calls(tmp_path / "npx.log") == []
 
 
 def test_destroy_passes_only_destroys_options(repo, fake_npx, tmp_path):
-    result = script(repo, "destroy", "-c", "bucket_name=my-b", "--force", env=fake_aws(tmp_path, {}), path_prefix=fake_npx)
+    result = script(
+        repo, "destroy", "-c", "bucket_name=my-b", "--force", env=fake_aws(tmp_path, {}), path_prefix=fake_npx
+    )
     assert result.returncode == 0, result.stderr
     assert calls(tmp_path / "npx.log") == [["destroy", "-c", "bucket_name=my-b", "--force"]]
-    refused = script(repo, "destroy", "-c", "bucket_name=my-b", "--hotswap", env=fake_aws(tmp_path, {}), path_prefix=fake_npx)
+    refused = script(
+        repo, "destroy", "-c", "bucket_name=my-b", "--hotswap", env=fake_aws(tmp_path, {}), path_prefix=fake_npx
+    )
     assert refused.returncode == 2 and "not of `cdk destroy`" in refused.stderr

@@ -8,6 +8,7 @@ A shell block carries a marker on the line before it: <!-- docs-check: KIND -->,
   ci           run by .ci/run itself (the test suite cannot run itself);
   slow         minutes of work whose output is a committed file (the benchmark).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from fresh import BUILT_LAYERS, INSTALLED, fresh_copy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def blocks(doc: Path) -> list[Block]:
         i += 1
         body = []
         while not lines[i].strip() == "```":
-            body.append(lines[i][len(indent):])
+            body.append(lines[i][len(indent) :])
             i += 1
         previous = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         marker = _MARKER.match(previous)
@@ -80,17 +80,25 @@ def copy(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("block", [b for b in SHELL_BLOCKS if b.kind == "run"], ids=str)
 def test_offline_examples_run(block, copy):
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=copy, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block.code], cwd=copy, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, f"{block}\n{block.code}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
 
 
 def test_the_estimators_chart_and_table_in_the_docs_are_what_it_prints_now(copy):
     """docs/estimator.md's run block wrote the chart into the copy; the committed one must be it,
     and its "Corrected mode" table must be the estimator's output."""
-    subprocess.run([str(copy / ".venv" / "bin" / "python"), "-m", "estimator", "--chart", "docs/estimator-chart.png"], cwd=copy, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [str(copy / ".venv" / "bin" / "python"), "-m", "estimator", "--chart", "docs/estimator-chart.png"],
+        cwd=copy,
+        check=True,
+        capture_output=True,
+    )
     assert (copy / "docs" / "estimator-chart.png").read_bytes() == (ROOT / "docs" / "estimator-chart.png").read_bytes()
-    printed = subprocess.run([sys.executable, "-m", "estimator"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    printed = subprocess.run(
+        [sys.executable, "-m", "estimator"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     (table,) = [b for b in ALL if b.doc.name == "estimator.md" and b.code.startswith("Year ")]
     lines = [line for line in table.code.splitlines() if line.strip()]
     assert lines == [line for line in printed if line.strip()][3 : 3 + len(lines)]
@@ -100,7 +108,9 @@ def test_ci_examples_are_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text() + (ROOT / "tests" / "infra" / "test_cold_start.py").read_text()
     for block in (b for b in SHELL_BLOCKS if b.kind == "ci"):
         for command in (line.split("#")[0].strip() for line in block.code.splitlines()):
-            assert command and (command in ci or all(f'"{word}"' in ci for word in command.split())), f"{block}: {command!r} is not run by .ci/run"
+            assert command and (command in ci or all(f'"{word}"' in ci for word in command.split())), (
+                f"{block}: {command!r} is not run by .ci/run"
+            )
 
 
 def test_slow_examples_name_real_programs():
@@ -124,7 +134,12 @@ OTHER_DOLLARS = {
 
 
 def test_the_results_file_is_what_the_code_gives_now():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_figures.py"), "--check"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "readme_figures.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -137,10 +152,16 @@ def test_readme_quotes_every_figure_of_the_results_file(section):
 
 
 def test_every_dollar_amount_in_the_readme_comes_from_the_results_file():
-    texts = " ".join(f["text"] for section in ("estimator", "sample_day", "benchmark", "measured")
-                     for f in FIGURES[section].values() if isinstance(f, dict))  # fmt: skip
+    texts = " ".join(
+        f["text"]
+        for section in ("estimator", "sample_day", "benchmark", "measured")
+        for f in FIGURES[section].values()
+        if isinstance(f, dict)
+    )
     amounts = set(re.findall(r"\$\d{1,3}(?:,\d{3})*(?:\.\d+)?k?", README))
-    unexplained = sorted(a for a in amounts if a not in texts and a.lstrip("$").rstrip("k") not in texts and a not in OTHER_DOLLARS)
+    unexplained = sorted(
+        a for a in amounts if a not in texts and a.lstrip("$").rstrip("k") not in texts and a not in OTHER_DOLLARS
+    )
     assert not unexplained, f"dollar amounts README quotes from nowhere: {unexplained}"
 
 
@@ -161,7 +182,9 @@ def test_links_stay_inside_the_repository_and_resolve(doc):
 def test_no_doc_or_help_calls_a_measured_default_a_placeholder():
     for path in [*DOCS, *(ROOT / "estimator").glob("*.py")]:
         text = path.read_text().lower()
-        assert "placeholder until" not in text and "placeholder)" not in text and "**placeholder**" not in text, path.name
+        assert "placeholder until" not in text and "placeholder)" not in text and "**placeholder**" not in text, (
+            path.name
+        )
 
 
 def test_the_nag_suppressions_readme_counts_are_the_code():
@@ -172,6 +195,10 @@ def test_the_nag_suppressions_readme_counts_are_the_code():
 
 def test_the_local_runs_exit_statuses_name_every_failure_of_the_state_machine():
     errors = set(re.findall(r'error="(\w+)"|errors=\["(\w+)"', (ROOT / "stacks" / "orchestration.py").read_text()))
-    names = {name for pair in errors for name in pair if name} & {"RecordingsFailed", "InvalidInput", "VersioningRequired"}
-    status = README[README.index("- Exit status:"):].split("\n-")[0]
+    names = {name for pair in errors for name in pair if name} & {
+        "RecordingsFailed",
+        "InvalidInput",
+        "VersioningRequired",
+    }
+    status = README[README.index("- Exit status:") :].split("\n-")[0]
     assert names and all(f"`{name}`" in status for name in names), (names, status)

@@ -1,5 +1,6 @@
 """The user's entry points: the pinned CDK CLI synthesizes offline; the deploy script refuses a
 missing bucket before touching AWS."""
+
 from __future__ import annotations
 
 import os
@@ -15,14 +16,34 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "CDK_DISABLE_VERSION_CHECK": "1"}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SESSION_TOKEN": "",
+        "CDK_DISABLE_VERSION_CHECK": "1",
+    }
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_npx_cdk_synth_works_offline(tmp_path):
     out = tmp_path / "cdk.out"
-    result = run(["npx", "--no-install", "cdk", "synth", "-c", "bucket_name=my-connect-recordings", "-c", "@aws-cdk/core:bootstrapQualifier=custom1",
-                  "--quiet", "-o", str(out)], tmp_path)  # fmt: skip
+    result = run(
+        [
+            "npx",
+            "--no-install",
+            "cdk",
+            "synth",
+            "-c",
+            "bucket_name=my-connect-recordings",
+            "-c",
+            "@aws-cdk/core:bootstrapQualifier=custom1",
+            "--quiet",
+            "-o",
+            str(out),
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert (out / "CallRecordingOptimizer-my-connect-recordings.template.json").exists()
     # What scripts/bootstrap_check.py reads from the real assembly: the version it requires, and
@@ -54,7 +75,14 @@ def test_plain_npx_cdk_on_a_fresh_clone_says_what_to_set_up(tmp_path):
 
     repo = fresh_copy(tmp_path / "clone", link=["node_modules"])
     env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"}
-    result = subprocess.run(["npx", "--no-install", "cdk", "synth", "-c", "bucket_name=my-b", "--quiet"], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["npx", "--no-install", "cdk", "synth", "-c", "bucket_name=my-b", "--quiet"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "error: .venv/bin/python is missing: run ./cdk-deploy.sh setup first" in result.stderr
 
@@ -67,11 +95,26 @@ def test_destroy_on_a_fresh_clone_needs_no_layer_build(tmp_path):
 
     repo = fresh_copy(tmp_path / "clone", link=INSTALLED)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_REGION": "eu-west-1", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                "CDK_DISABLE_VERSION_CHECK": "1", "AWS_EC2_METADATA_DISABLED": "true",
-                "FAKE_AWS_SSM": "{}", "PYTHONPATH": str(Path(__file__).parent / "fake_aws")})  # fmt: skip
-    result = subprocess.run([str(repo / "cdk-deploy.sh"), "destroy", "-c", "bucket_name=my-b", "--force"], cwd=repo, env=env,
-                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)  # fmt: skip
+    env.update(
+        {
+            "AWS_REGION": "eu-west-1",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "CDK_DISABLE_VERSION_CHECK": "1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "FAKE_AWS_SSM": "{}",
+            "PYTHONPATH": str(Path(__file__).parent / "fake_aws"),
+        }
+    )
+    result = subprocess.run(
+        [str(repo / "cdk-deploy.sh"), "destroy", "-c", "bucket_name=my-b", "--force"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "not built" not in output and "layers/build.sh" not in output, output
@@ -82,7 +125,7 @@ def test_destroy_on_a_fresh_clone_needs_no_layer_build(tmp_path):
 def test_an_assembly_synthesized_for_destroy_is_never_deployed(tmp_path):
     """The deploy path unsets OPTIMIZER_SYNTH_FOR, so its layers are always the built ones."""
     text = (ROOT / "cdk-deploy.sh").read_text()
-    deploy_part = text[text.index("unset OPTIMIZER_SYNTH_FOR"):]
+    deploy_part = text[text.index("unset OPTIMIZER_SYNTH_FOR") :]
     assert deploy_part.count("OPTIMIZER_SYNTH_FOR=destroy") == 1
     assert "OPTIMIZER_SYNTH_FOR=destroy npx --no-install cdk destroy" in deploy_part
 
@@ -94,9 +137,17 @@ def test_the_preflight_warns_of_a_setting_in_both_files_and_refuses_a_typo(tmp_p
     (tmp_path / "cdk.json").write_text('{"app": "x", "context": {"num_days_age": 3}}')
     (tmp_path / "cdk.context.json").write_text('{"bucket_name": "my-b", "num_days_age": 4}')
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
-    ok = subprocess.run([sys.executable, "-m", "stacks.preflight"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "stacks.preflight"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert ok.returncode == 0 and ok.stdout == "arm64\n"
     assert "warning: num_days_age is set in both cdk.json (3, used) and cdk.context.json (4, ignored)" in ok.stderr
-    typo = subprocess.run([sys.executable, "-m", "stacks.preflight", "-c", "num_day_age=3"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    typo = subprocess.run(
+        [sys.executable, "-m", "stacks.preflight", "-c", "num_day_age=3"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert typo.returncode == 2 and "unknown setting 'num_day_age' (did you mean num_days_age?)" in typo.stderr
     assert typo.stdout == ""

@@ -1,5 +1,6 @@
 """The deploy script's helpers: the option routing (by the pinned CLI's own table), the bootstrap
 decision (boto3 against moto) and the step runner that keeps a slow set-up talking."""
+
 from __future__ import annotations
 
 import json
@@ -28,17 +29,34 @@ def options():
     "args, synth, bootstrap, deploy",
     [
         (["-c", "a=1"], ["-c", "a=1"], ["-c", "a=1"], ["-c", "a=1"]),
-        (["--context=a=1", "--profile", "p", "--region=eu-west-1"], ["--context=a=1", "--profile", "p", "--region=eu-west-1"],
-         ["--context=a=1", "--profile", "p", "--region=eu-west-1"], ["--context=a=1", "--profile", "p", "--region=eu-west-1"]),
-        (["--trust", "1", "--bootstrap-kms-key-id", "k", "--cloudformation-execution-policies", "arn:p"], [],
-         ["--trust", "1", "--bootstrap-kms-key-id", "k", "--cloudformation-execution-policies", "arn:p"], []),
-        (["--require-approval", "never", "--hotswap", "-O", "o.json", "--no-rollback", "--concurrency", "2"], [], [],
-         ["--require-approval", "never", "--hotswap", "-O", "o.json", "--no-rollback", "--concurrency", "2"]),
-        (["--toolkit-stack-name", "T", "--tags", "k=v"], [], ["--toolkit-stack-name", "T", "--tags", "k=v"], ["--toolkit-stack-name", "T", "--tags", "k=v"]),
+        (
+            ["--context=a=1", "--profile", "p", "--region=eu-west-1"],
+            ["--context=a=1", "--profile", "p", "--region=eu-west-1"],
+            ["--context=a=1", "--profile", "p", "--region=eu-west-1"],
+            ["--context=a=1", "--profile", "p", "--region=eu-west-1"],
+        ),
+        (
+            ["--trust", "1", "--bootstrap-kms-key-id", "k", "--cloudformation-execution-policies", "arn:p"],
+            [],
+            ["--trust", "1", "--bootstrap-kms-key-id", "k", "--cloudformation-execution-policies", "arn:p"],
+            [],
+        ),
+        (
+            ["--require-approval", "never", "--hotswap", "-O", "o.json", "--no-rollback", "--concurrency", "2"],
+            [],
+            [],
+            ["--require-approval", "never", "--hotswap", "-O", "o.json", "--no-rollback", "--concurrency", "2"],
+        ),
+        (
+            ["--toolkit-stack-name", "T", "--tags", "k=v"],
+            [],
+            ["--toolkit-stack-name", "T", "--tags", "k=v"],
+            ["--toolkit-stack-name", "T", "--tags", "k=v"],
+        ),
         (["MyStack", "-v"], ["-v"], ["-v"], ["MyStack", "-v"]),
         (["--requireApproval", "never"], [], [], ["--requireApproval", "never"]),
     ],
-)  # fmt: skip
+)
 def test_each_command_gets_what_it_understands(options, args, synth, bootstrap, deploy):
     assert cdk_args.route("deploy", "synth", args, options) == synth
     assert cdk_args.route("deploy", "bootstrap", args, options) == bootstrap
@@ -65,10 +83,28 @@ def test_what_no_command_would_use_is_an_error(options, command, args, says):
 
 
 def test_the_command_line_form_prints_nul_separated_arguments():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "cdk_args.py"), "deploy", "bootstrap", "-c", "a=b c", "--trust", "1", "--hotswap"],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "cdk_args.py"),
+            "deploy",
+            "bootstrap",
+            "-c",
+            "a=b c",
+            "--trust",
+            "1",
+            "--hotswap",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.split("\0") == ["-c", "a=b c", "--trust", "1", ""]
-    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "cdk_args.py"), "deploy", "deploy", "--nope"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cdk_args.py"), "deploy", "deploy", "--nope"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown option --nope")
 
 
@@ -79,10 +115,29 @@ def test_option_values_are_read_as_the_cli_reads_them():
 
 
 def assembly(tmp_path: Path, version: int = 6, parameter: str = "/cdk-bootstrap/hnb659fds/version") -> Path:
-    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {
-        "S": {"type": "aws:cloudformation:stack", "properties": {"requiresBootstrapStackVersion": version, "bootstrapStackVersionSsmParameter": parameter}},
-        "S.assets": {"type": "cdk:asset-manifest", "properties": {"requiresBootstrapStackVersion": 6, "bootstrapStackVersionSsmParameter": parameter}},
-        "Tree": {"type": "cdk:tree", "properties": {}}}}))  # fmt: skip
+    (tmp_path / "manifest.json").write_text(
+        json.dumps(
+            {
+                "artifacts": {
+                    "S": {
+                        "type": "aws:cloudformation:stack",
+                        "properties": {
+                            "requiresBootstrapStackVersion": version,
+                            "bootstrapStackVersionSsmParameter": parameter,
+                        },
+                    },
+                    "S.assets": {
+                        "type": "cdk:asset-manifest",
+                        "properties": {
+                            "requiresBootstrapStackVersion": 6,
+                            "bootstrapStackVersionSsmParameter": parameter,
+                        },
+                    },
+                    "Tree": {"type": "cdk:tree", "properties": {}},
+                }
+            }
+        )
+    )
     return tmp_path
 
 
@@ -99,7 +154,9 @@ def assembly(tmp_path: Path, version: int = 6, parameter: str = "/cdk-bootstrap/
 def test_the_bootstrap_decision(tmp_path, stored, required, status, says):
     with mock_aws():
         if stored is not None:
-            boto3.client("ssm", region_name="eu-west-1").put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value=stored, Type="String")
+            boto3.client("ssm", region_name="eu-west-1").put_parameter(
+                Name="/cdk-bootstrap/hnb659fds/version", Value=stored, Type="String"
+            )
         got, message = bootstrap_check.check(assembly(tmp_path, required), None, "eu-west-1")
     assert got == status and says in message and "account 123456789012, region eu-west-1" in message
 
@@ -121,14 +178,20 @@ def test_no_permission_to_read_the_version_does_not_bootstrap(tmp_path, monkeypa
         def client(self, name, *a, **kw):
             made = real_client(self, name, *a, **kw)
             if name == "ssm":
+
                 def denied(**_):
                     raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetParameter")
+
                 made.get_parameter = denied
             return made
 
         monkeypatch.setattr(boto3.Session, "client", client)
         got, message = bootstrap_check.check(assembly(tmp_path), None, "eu-west-1")
-    assert got == bootstrap_check.UNKNOWN and "AccessDeniedException" in message and "cdk deploy checks the version itself" in message
+    assert (
+        got == bootstrap_check.UNKNOWN
+        and "AccessDeniedException" in message
+        and "cdk deploy checks the version itself" in message
+    )
 
 
 def test_no_region_and_no_assembly_are_errors(tmp_path, monkeypatch):
@@ -142,8 +205,13 @@ def test_no_region_and_no_assembly_are_errors(tmp_path, monkeypatch):
 
 
 def step(*argv: str, heartbeat: str = "0.5") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "run_step.py"), *argv], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "SETUP_HEARTBEAT_SECONDS": heartbeat})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_step.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SETUP_HEARTBEAT_SECONDS": heartbeat},
+    )
 
 
 def test_a_silent_step_keeps_talking_and_says_how_long_it_took():
@@ -156,7 +224,11 @@ def test_a_silent_step_keeps_talking_and_says_how_long_it_took():
 
 
 def test_pip_mode_relays_only_notable_lines_and_a_failure_shows_the_end_of_the_output():
-    command = ["bash", "-c", "echo 'Collecting x==1'; echo 'Requirement already satisfied: y'; echo 'the real reason' >&2; exit 3"]
+    command = [
+        "bash",
+        "-c",
+        "echo 'Collecting x==1'; echo 'Requirement already satisfied: y'; echo 'the real reason' >&2; exit 3",
+    ]
     result = step("--pip", "installing", "--", *command)
     assert result.returncode == 3
     assert "[setup]   Collecting x==1" in result.stderr

@@ -1,4 +1,5 @@
 """cdk-nag (AwsSolutions) and cfn-lint on the synthesized templates: zero findings."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,9 +1,9 @@
 """The synthesized template carries every property the design promises."""
+
 from __future__ import annotations
 
 import json
 from typing import Any
-
 
 DATA_ACTION_PREFIXES = ("s3:", "sqs:", "lambda:", "states:", "kms:")
 
@@ -48,10 +48,14 @@ def test_bucket_is_imported_never_created(default_synth):
 
 def test_no_hard_coded_physical_names(default_synth):
     named = {
-        "AWS::Lambda::Function": "FunctionName", "AWS::SQS::Queue": "QueueName", "AWS::IAM::Role": "RoleName",
-        "AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::Scheduler::Schedule": "Name",
-        "AWS::Logs::LogGroup": "LogGroupName", "AWS::Lambda::LayerVersion": "LayerName",
-    }  # fmt: skip
+        "AWS::Lambda::Function": "FunctionName",
+        "AWS::SQS::Queue": "QueueName",
+        "AWS::IAM::Role": "RoleName",
+        "AWS::StepFunctions::StateMachine": "StateMachineName",
+        "AWS::Scheduler::Schedule": "Name",
+        "AWS::Logs::LogGroup": "LogGroupName",
+        "AWS::Lambda::LayerVersion": "LayerName",
+    }
     for cfn_type, prop in named.items():
         for lid, resource in default_synth.resources(cfn_type).items():
             assert prop not in resource.get("Properties", {}), f"{lid} hard-codes {prop}"
@@ -108,7 +112,9 @@ def test_converter_sized_for_a_four_hour_recording(default_synth):
     assert props["Environment"]["Variables"]["FFMPEG_PATH"] == "/opt/bin/ffmpeg"
     layers = {lid: r for lid, r in default_synth.resources("AWS::Lambda::LayerVersion").items()}
     ffmpeg = [lid for lid, r in layers.items() if "ffmpeg" in r["Properties"].get("Description", "")]
-    assert all(r["Properties"].get("CompatibleArchitectures") == ["arm64"] for r in layers.values())  # numpy is compiled too
+    assert all(
+        r["Properties"].get("CompatibleArchitectures") == ["arm64"] for r in layers.values()
+    )  # numpy is compiled too
     assert len(ffmpeg) == 1 and {"Ref": ffmpeg[0]} in props["Layers"]
 
 
@@ -153,7 +159,9 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
         retried = [error for retry in state["Retry"] for error in retry["ErrorEquals"]]
         if "aws-sdk:sqs" in state["Resource"]:
             (retry,) = state["Retry"]
-            assert retry["ErrorEquals"] == ["States.ALL"] and retry["BackoffRate"] >= 2 and retry["MaxAttempts"] >= 3, name
+            assert retry["ErrorEquals"] == ["States.ALL"] and retry["BackoffRate"] >= 2 and retry["MaxAttempts"] >= 3, (
+                name
+            )
             continue
         assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= set(retried), name
         assert all(r["BackoffRate"] >= 2 for r in state["Retry"] if r["MaxAttempts"]), name
@@ -162,12 +170,17 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
         assert {"Sandbox.Timedout", "States.TaskFailed"} <= set(retried), name
     # Refusals first, with no attempt: Retry runs before Catch, and States.TaskFailed matches them too.
     assert asl["States"]["ResolveRun"]["Retry"][0] == {"ErrorEquals": ["InvalidInput"], "MaxAttempts": 0}
-    assert asl["States"]["Preflight"]["Retry"][0] == {"ErrorEquals": ["VersioningRequired", "ReadDenied"], "MaxAttempts": 0}
+    assert asl["States"]["Preflight"]["Retry"][0] == {
+        "ErrorEquals": ["VersioningRequired", "ReadDenied"],
+        "MaxAttempts": 0,
+    }
     assert {c["ErrorEquals"][0] for c in asl["States"]["ResolveRun"]["Catch"]} == {"InvalidInput"}
     assert {c["ErrorEquals"][0] for c in asl["States"]["Preflight"]["Catch"]} == {"VersioningRequired"}
     # A day catches its own failure, records it and returns nothing; the Map tolerates the rest.
     for name in ("CheckQueueRoom", "ListPage", "EnqueuePage"):
-        assert child["States"][name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordDayFailure"}]
+        assert child["States"][name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordDayFailure"}
+        ]
     assert child["States"]["RecordDayFailure"]["Next"] == "DayFailed"
     for end in ("DayDone", "DayFailed"):
         assert child["States"][end] == {"Type": "Succeed", "OutputPath": None}
@@ -176,7 +189,9 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
         assert asl["States"][error] == {"Type": "Fail", "Error": error, "CausePath": "$.summary.cause"}
     choices = asl["States"]["Outcome"]["Choices"]
     assert choices[0] == {"Variable": "$.summary.error", "IsNull": True, "Next": "Done"}
-    assert [(c["StringEquals"], c["Next"]) for c in choices[1:]] == [(e, e) for e in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed")]
+    assert [(c["StringEquals"], c["Next"]) for c in choices[1:]] == [
+        (e, e) for e in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed")
+    ]
 
 
 def test_state_machine_waits_and_refusals(default_synth):
@@ -184,13 +199,21 @@ def test_state_machine_waits_and_refusals(default_synth):
     child = asl["States"]["Days"]["ItemProcessor"]
     # The run waits for its own recordings' outcomes, as long as CheckRun says (its bounds:
     # optimizer/completion.py); a day waits for room in the queue a bounded number of times.
-    assert asl["States"]["WaitForRecordings"] == {"Type": "Wait", "SecondsPath": "$.drain.wait_seconds", "Next": "CheckRun"}
-    assert asl["States"]["AllAccounted"]["Choices"] == [{"Variable": "$.drain.state", "StringEquals": "waiting", "Next": "WaitForRecordings"}]
+    assert asl["States"]["WaitForRecordings"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.drain.wait_seconds",
+        "Next": "CheckRun",
+    }
+    assert asl["States"]["AllAccounted"]["Choices"] == [
+        {"Variable": "$.drain.state", "StringEquals": "waiting", "Next": "WaitForRecordings"}
+    ]
     assert asl["States"]["AllAccounted"]["Default"] == "Summarize"
     lister_env = default_synth.function("FunctionsLister")["Properties"]["Environment"]["Variables"]
     assert (lister_env["QUEUE_POLL_SECONDS"], lister_env["DRAIN_LIMIT_SECONDS"]) == ("60", "47400")
     assert child["States"]["WaitForRoom"]["Seconds"] == 60
-    assert child["States"]["StillWaiting"]["Choices"] == [{"Variable": "$.waits.n", "NumericGreaterThanEquals": 1_000, "Next": "QueueNotDraining"}]
+    assert child["States"]["StillWaiting"]["Choices"] == [
+        {"Variable": "$.waits.n", "NumericGreaterThanEquals": 1_000, "Next": "QueueNotDraining"}
+    ]
     assert child["States"]["QueueNotDraining"]["Result"]["Error"] == "QueueNotDraining"
     assert child["States"]["QueueNotDraining"]["Next"] == "RecordDayFailure"
     # 13 events a wait, at most 13,000 of an execution's 25,000: a day's pages keep the rest.
@@ -228,7 +251,9 @@ def test_no_message_can_outlive_the_work_queue(default_synth, custom_synth):
     from stacks.optimizer_stack import add_optimizer_stack
 
     slow = {"bucket_name": "my-connect-recordings", "converter_max_concurrency": 2, "converter_batch_size": 1}
-    with pytest.raises(ConfigError, match="could wait and be retried 17.[0-9] days, longer than the work queue keeps it"):
+    with pytest.raises(
+        ConfigError, match="could wait and be retried 17.[0-9] days, longer than the work queue keeps it"
+    ):
         add_optimizer_stack(cdk.App(context=slow))
 
 
@@ -252,10 +277,17 @@ def test_lister_lists_only_under_the_prefix(default_synth):
     assert actions(listing) == ["s3:ListBucket"]
     assert flatten(listing["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["connect/*"]}}
-    other_s3 = {a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("s3:") and a != "s3:ListBucket"}
+    other_s3 = {
+        a
+        for st in statements(default_synth, "FunctionsListerRole")
+        for a in actions(st)
+        if a.startswith("s3:") and a != "s3:ListBucket"
+    }
     # The preflight: the bucket's versioning and lifecycle, and one recording's first byte.
     assert other_s3 == {"s3:GetBucketVersioning", "s3:GetLifecycleConfiguration", "s3:GetObject"}
-    (preflight,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:GetBucketVersioning" in actions(st)]
+    (preflight,) = [
+        st for st in statements(default_synth, "FunctionsListerRole") if "s3:GetBucketVersioning" in actions(st)
+    ]
     assert flatten(preflight["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
     (probe,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:GetObject" in actions(st)]
     assert actions(probe) == ["s3:GetObject"]
@@ -263,10 +295,15 @@ def test_lister_lists_only_under_the_prefix(default_synth):
 
 
 def test_converter_reads_and_writes_only_under_the_prefix(custom_synth):
-    s3_statements = [st for st in statements(custom_synth, "FunctionsConverterRole") if any(a.startswith("s3:") for a in actions(st))]
+    s3_statements = [
+        st for st in statements(custom_synth, "FunctionsConverterRole") if any(a.startswith("s3:") for a in actions(st))
+    ]
     objects = [st for st in s3_statements if actions(st) != ["s3:ListBucket"]]
     assert len(objects) == 1
-    assert flatten(objects[0]["Resource"]) == "arn:<AWS::Partition>:s3:::acme.connect.recordings/connect/acme/CallRecordings/*"
+    assert (
+        flatten(objects[0]["Resource"])
+        == "arn:<AWS::Partition>:s3:::acme.connect.recordings/connect/acme/CallRecordings/*"
+    )
     assert {"s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"} <= set(actions(objects[0]))
     assert not any("Delete" in a for st in s3_statements for a in actions(st))
 
@@ -283,23 +320,39 @@ def test_converter_may_list_the_bucket_so_a_gone_key_answers_404(custom_synth):
 
 def test_kms_key_granted_only_when_configured(default_synth, custom_synth):
     """Asserted on the template: moto ignores kms:ViaService, and the local run has no KMS key."""
-    kms = [st for st in statements(custom_synth, "FunctionsConverterRole") if any(a.startswith("kms:") for a in actions(st))]
+    kms = [
+        st
+        for st in statements(custom_synth, "FunctionsConverterRole")
+        if any(a.startswith("kms:") for a in actions(st))
+    ]
     assert len(kms) == 1 and kms[0]["Resource"] == custom_synth.context["kms_key_arn"]
     assert sorted(actions(kms[0])) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert flatten(kms[0]["Condition"]["StringEquals"]["kms:ViaService"]) == "s3.<AWS::Region>.amazonaws.com"
-    assert not [st for st in statements(default_synth, "FunctionsConverterRole") if any(a.startswith("kms:") for a in actions(st))]
+    assert not [
+        st
+        for st in statements(default_synth, "FunctionsConverterRole")
+        if any(a.startswith("kms:") for a in actions(st))
+    ]
     # The preflight's read probe decrypts like the converter reads, and only that.
-    (probe,) = [st for st in statements(custom_synth, "FunctionsListerRole") if any(a.startswith("kms:") for a in actions(st))]
+    (probe,) = [
+        st for st in statements(custom_synth, "FunctionsListerRole") if any(a.startswith("kms:") for a in actions(st))
+    ]
     assert actions(probe) == ["kms:Decrypt"] and probe["Resource"] == custom_synth.context["kms_key_arn"]
     assert flatten(probe["Condition"]["StringEquals"]["kms:ViaService"]) == "s3.<AWS::Region>.amazonaws.com"
-    assert not [st for st in statements(default_synth, "FunctionsListerRole") if any(a.startswith("kms:") for a in actions(st))]
+    assert not [
+        st for st in statements(default_synth, "FunctionsListerRole") if any(a.startswith("kms:") for a in actions(st))
+    ]
 
 
 def test_enqueuer_sends_only_to_the_work_queue(default_synth):
-    work_id = next(lid for lid, q in default_synth.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"])
+    work_id = next(
+        lid for lid, q in default_synth.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]
+    )
     sends = [st for st in statements(default_synth, "FunctionsEnqueuerRole") if "sqs:SendMessage" in actions(st)]
     assert [st["Resource"] for st in sends] == [{"Fn::GetAtt": [work_id, "Arn"]}]
-    assert not any(a.startswith("s3:") for st in statements(default_synth, "FunctionsEnqueuerRole") for a in actions(st))
+    assert not any(
+        a.startswith("s3:") for st in statements(default_synth, "FunctionsEnqueuerRole") for a in actions(st)
+    )
 
 
 def test_state_machine_invokes_its_two_functions_and_reads_only_the_work_queue(default_synth):
@@ -329,11 +382,26 @@ def test_outputs_ready_to_paste(default_synth):
     from optimizer.dates import resolve_request
 
     outputs = {name: flatten(o["Value"]) for name, o in default_synth.template["Outputs"].items()}
-    assert {"StateMachineArn", "WorkQueueUrl", "DeadLetterQueueUrl", "StartExecutionCommand", "RedriveDeadLettersCommand"} <= set(outputs)
-    real = {name: re.sub(r"<[^>]+>", "arn:aws:states:eu-west-1:111122223333:stateMachine:Optimizer", value) for name, value in outputs.items()}
+    assert {
+        "StateMachineArn",
+        "WorkQueueUrl",
+        "DeadLetterQueueUrl",
+        "StartExecutionCommand",
+        "RedriveDeadLettersCommand",
+    } <= set(outputs)
+    real = {
+        name: re.sub(r"<[^>]+>", "arn:aws:states:eu-west-1:111122223333:stateMachine:Optimizer", value)
+        for name, value in outputs.items()
+    }
     for name in ("StartExecutionCommand", "BackfillCommand"):
         words = shlex.split(real[name])
-        assert words[:5] == ["aws", "stepfunctions", "start-execution", "--state-machine-arn", "arn:aws:states:eu-west-1:111122223333:stateMachine:Optimizer"]
+        assert words[:5] == [
+            "aws",
+            "stepfunctions",
+            "start-execution",
+            "--state-machine-arn",
+            "arn:aws:states:eu-west-1:111122223333:stateMachine:Optimizer",
+        ]
         assert words[5] == "--input" and len(words) == 7, name
         request = resolve_request(json.loads(words[6]), today=dt.date(2026, 1, 1), num_days_age=7)
         assert request.source == ("input" if name == "StartExecutionCommand" else "range"), name
@@ -342,9 +410,14 @@ def test_outputs_ready_to_paste(default_synth):
     description = default_synth.template["Outputs"]["StartExecutionCommand"]["Description"]
     assert "01/31/2022" in description and "MM/DD/YYYY" in description  # the formats are said where they belong
     # Every DLQ message goes back, also those the converter sent itself (SQS knows no source for them).
-    work_id = next(lid for lid, q in default_synth.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"])
+    work_id = next(
+        lid for lid, q in default_synth.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]
+    )
     dlq_id = next(lid for lid in default_synth.resources("AWS::SQS::Queue") if lid != work_id)
-    assert outputs["RedriveDeadLettersCommand"] == f"aws sqs start-message-move-task --source-arn <{dlq_id}.Arn> --destination-arn <{work_id}.Arn>"
+    assert (
+        outputs["RedriveDeadLettersCommand"]
+        == f"aws sqs start-message-move-task --source-arn <{dlq_id}.Arn> --destination-arn <{work_id}.Arn>"
+    )
 
 
 def test_destroy_removes_everything_but_the_log_groups(default_synth):
@@ -361,25 +434,37 @@ def test_ledger_table_on_demand_with_ttl_and_scoped_grants(default_synth):
     assert props["KeySchema"] == [{"AttributeName": "run", "KeyType": "HASH"}]
     # The enqueuer reads and writes its pages' markers (PutItem on page#* only, in a transaction
     # with the run's counters: TransactWriteItems is authorized per action) and adds to the counters.
-    enq = {tuple(actions(st)): st for st in statements(default_synth, "FunctionsEnqueuerRole") if any(a.startswith("dynamodb:") for a in actions(st))}
+    enq = {
+        tuple(actions(st)): st
+        for st in statements(default_synth, "FunctionsEnqueuerRole")
+        if any(a.startswith("dynamodb:") for a in actions(st))
+    }
     assert set(enq) == {("dynamodb:GetItem", "dynamodb:UpdateItem"), ("dynamodb:PutItem",)}
     assert all(flatten(st["Resource"]).startswith(f"<{table_id}.Arn>") for st in enq.values())
     assert enq[("dynamodb:PutItem",)]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["page#*"]}}
     # The converter adds to the run's counters, and writes only the remembered failures' items and
     # its recordings' done markers. (Conditions: asserted here, moto's evaluator ignores them.)
-    writes = {tuple(actions(st)): st for st in statements(default_synth, "FunctionsConverterRole") if any(a.startswith("dynamodb:") for a in actions(st))}
+    writes = {
+        tuple(actions(st)): st
+        for st in statements(default_synth, "FunctionsConverterRole")
+        if any(a.startswith("dynamodb:") for a in actions(st))
+    }
     assert set(writes) == {("dynamodb:UpdateItem",), ("dynamodb:PutItem",)}
     assert all(flatten(st["Resource"]).startswith(f"<{table_id}.Arn>") for st in writes.values())
     assert "Condition" not in writes[("dynamodb:UpdateItem",)]
-    assert writes[("dynamodb:PutItem",)]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["failure#*", "done#*"]}}
-    reads = {a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("dynamodb:")}
+    assert writes[("dynamodb:PutItem",)]["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["failure#*", "done#*"]}
+    }
+    reads = {
+        a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("dynamodb:")
+    }
     # UpdateItem: a day's failure (optimizer.day_failures); never PutItem or DeleteItem.
     assert {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"} <= reads
     assert not any(a in reads for a in ("dynamodb:PutItem", "dynamodb:DeleteItem"))
 
 
 def test_alarms_on_dead_letters_and_failed_executions_notify_an_encrypted_topic(default_synth, custom_synth):
-    (topic_id, topic), = default_synth.resources("AWS::SNS::Topic").items()
+    ((topic_id, topic),) = default_synth.resources("AWS::SNS::Topic").items()
     alarms = {lid: a["Properties"] for lid, a in default_synth.resources("AWS::CloudWatch::Alarm").items()}
     assert {a["MetricName"] for a in alarms.values()} == {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed"}
     for alarm in alarms.values():
@@ -395,25 +480,40 @@ def test_the_alarms_can_publish_to_their_encrypted_topic(default_synth):
     """Asserted on the template: the emulator evaluates neither KMS key policies nor topic
     policies, nor does anything deliver alarm actions. With the AWS-managed alias/aws/sns key, or
     a topic policy holding only the TLS Deny, every alarm would go to ALARM in silence."""
-    (topic_id, topic), = default_synth.resources("AWS::SNS::Topic").items()
-    (key_id, key), = default_synth.resources("AWS::KMS::Key").items()
+    ((topic_id, topic),) = default_synth.resources("AWS::SNS::Topic").items()
+    ((key_id, key),) = default_synth.resources("AWS::KMS::Key").items()
     assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert key["Properties"]["EnableKeyRotation"] is True
-    (for_alarms,) = [st for st in key["Properties"]["KeyPolicy"]["Statement"] if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    (for_alarms,) = [
+        st
+        for st in key["Properties"]["KeyPolicy"]["Statement"]
+        if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
     assert (for_alarms["Effect"], sorted(actions(for_alarms))) == ("Allow", ["kms:Decrypt", "kms:GenerateDataKey*"])
     assert for_alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-    assert flatten(for_alarms["Condition"]["ArnLike"]["aws:SourceArn"]) == "arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*"
+    assert (
+        flatten(for_alarms["Condition"]["ArnLike"]["aws:SourceArn"])
+        == "arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*"
+    )
     (policy,) = default_synth.resources("AWS::SNS::TopicPolicy").values()
     assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
     by_effect = {st["Effect"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"]}
     assert by_effect["Deny"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     allow = by_effect["Allow"]
-    assert (allow["Principal"], actions(allow), allow["Resource"]) == ({"Service": "cloudwatch.amazonaws.com"}, ["sns:Publish"], {"Ref": topic_id})
+    assert (allow["Principal"], actions(allow), allow["Resource"]) == (
+        {"Service": "cloudwatch.amazonaws.com"},
+        ["sns:Publish"],
+        {"Ref": topic_id},
+    )
     assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     alarm_ids = set(default_synth.resources("AWS::CloudWatch::Alarm"))
     assert {arn["Fn::GetAtt"][0] for arn in allow["Condition"]["ArnLike"]["aws:SourceArn"]} == alarm_ids
     # Nothing kept after `cdk destroy` is encrypted with this key, so it may go with the stack.
-    encrypted_with_it = [lid for lid, r in default_synth.template["Resources"].items() if key_id in json.dumps(r.get("Properties", {})) and r["Type"] != "AWS::SNS::Topic"]
+    encrypted_with_it = [
+        lid
+        for lid, r in default_synth.template["Resources"].items()
+        if key_id in json.dumps(r.get("Properties", {})) and r["Type"] != "AWS::SNS::Topic"
+    ]
     assert encrypted_with_it == []
 
 
@@ -422,7 +522,15 @@ def test_dashboard_shows_runs_queues_conversions_savings_and_errors(default_synt
     body = flatten(dashboard["Properties"]["DashboardBody"])
     for title in ("Executions", "Work queue", "Dead-letter queue", "Recordings", "Bytes", "Converter"):
         assert f'"title":"{title}"' in body
-    for metric in ("ExecutionsFailed", "ApproximateAgeOfOldestMessage", "RecordingsConverted", "BytesBefore", "Throttles", "Errors", "Duration"):
+    for metric in (
+        "ExecutionsFailed",
+        "ApproximateAgeOfOldestMessage",
+        "RecordingsConverted",
+        "BytesBefore",
+        "Throttles",
+        "Errors",
+        "Duration",
+    ):
         assert metric in body
     assert "before - after" in body and "DashboardName" not in dashboard["Properties"]
 

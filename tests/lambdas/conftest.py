@@ -1,9 +1,11 @@
 """The handlers' world on moto: one versioned bucket, the work and dead-letter queues, the run
 ledger, and the environment the stack gives every function (helpers: tests/support.py)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -41,9 +43,16 @@ def aws(ffmpeg, monkeypatch, _clients) -> Iterator[Aws]:
         dlq_url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
         create_ledger_table(dynamodb)
         environment = {
-            "BUCKET_NAME": BUCKET, "BUCKET_PREFIX": PREFIX, "STORAGE_CLASS": "GLACIER_IR", "NUM_DAYS_AGE": "7",
-            "QUEUE_URL": queue_url, "DLQ_URL": dlq_url, "FFMPEG_PATH": ffmpeg, "LEDGER_TABLE": LEDGER, "MAX_RECEIVE_COUNT": "3",
-        }  # fmt: skip
+            "BUCKET_NAME": BUCKET,
+            "BUCKET_PREFIX": PREFIX,
+            "STORAGE_CLASS": "GLACIER_IR",
+            "NUM_DAYS_AGE": "7",
+            "QUEUE_URL": queue_url,
+            "DLQ_URL": dlq_url,
+            "FFMPEG_PATH": ffmpeg,
+            "LEDGER_TABLE": LEDGER,
+            "MAX_RECEIVE_COUNT": "3",
+        }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         yield Aws(s3, sqs, dynamodb, queue_url, dlq_url, Settings.from_env())

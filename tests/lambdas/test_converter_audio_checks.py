@@ -6,6 +6,7 @@ the format and duration checks pass it, the audio check must not. Cancelling cha
 injection: ffmpeg converts them faithfully into silence. Each is refused as a ContentFailure with
 its numbers, and the original stays byte for byte. Recordings that convert correctly (the
 emulator's sample day: test_converter_corpus.py; a Connect-style speech call) still do."""
+
 from __future__ import annotations
 
 import wave
@@ -59,7 +60,10 @@ def write_one_leg_flipped(ffmpeg: str, src: str, dst: str) -> None:
         (write_first_half, r"at [6-9]-(9|1[0-2]) s its SNR against the source's downmix is 0\.0 dB, 20 dB required"),
         # The right talker speaks at 2.5-5 s and 7.5-10 s: there (L - R) / 2 is the opposite of
         # (L + R) / 2, an error twice the signal.
-        (write_one_leg_flipped, r"at [27]-(5|10) s its SNR against the source's downmix is -[56]\.\d dB, 20 dB required"),
+        (
+            write_one_leg_flipped,
+            r"at [27]-(5|10) s its SNR against the source's downmix is -[56]\.\d dB, 20 dB required",
+        ),
     ],
     ids=["silence", "first-half", "one-leg-flipped"],
 )
@@ -67,7 +71,9 @@ def test_a_wrong_output_in_the_right_format_is_refused_and_the_original_kept(aws
     s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + f"{convert.__name__}.wav", call)
 
-    with pytest.raises(ContentFailure, match=r"^verification failed: the output does not match the source: " + window) as refused:
+    with pytest.raises(
+        ContentFailure, match=r"^verification failed: the output does not match the source: " + window
+    ) as refused:
         convert_recording(rec, s3=s3, settings=settings, convert=convert)
 
     assert "(downmix at -2" in str(refused.value)  # the speech's level in that window

@@ -1,6 +1,7 @@
 """The converter over the WAV corpus (tests/wav_corpus.py) on moto's S3 with the real ffmpeg:
 each odd but valid recording converts to the same bytes as before the byte accounting; each
 broken one is refused with its reason and its original stays exactly as it was."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,6 +14,7 @@ from optimizer.conversion import ContentFailure, convert_recording, ffmpeg_comma
 from optimizer.wav import read_wav_info
 from tests.support import BUCKET, DAY, assert_untouched, put
 from tests.wav_corpus import CASES, build, chunk, fmt_chunk, riff
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, ffmpeg):
@@ -34,7 +36,7 @@ def audio_only(path: Path, tmp_path: Path) -> Path:
     raw = path.read_bytes()
     fmt = fmt_chunk(info.format_tag, info.channels, info.sample_rate, info.bits_per_sample)
     exact = tmp_path / f"{path.stem}.exact.wav"
-    exact.write_bytes(riff(fmt + chunk(b"data", raw[info.data_offset:info.data_offset + info.data_bytes])))
+    exact.write_bytes(riff(fmt + chunk(b"data", raw[info.data_offset : info.data_offset + info.data_bytes])))
     return exact
 
 

@@ -1,10 +1,10 @@
 """The converter's safety contract against moto's S3 with the real ffmpeg from the layer."""
+
 from __future__ import annotations
 
 import audioop  # the standard library up to 3.12, the audioop-lts package from 3.13 on (requirements-local.txt)
 import dataclasses
 import functools
-import io
 import json
 from pathlib import Path
 from urllib.parse import urlencode
@@ -19,15 +19,22 @@ from optimizer.messages import Recording
 from optimizer.wav import read_wav_info
 from tests.support import BUCKET, DAY, LEDGER, LambdaContext, assert_untouched, drain, put, sqs_event, tags, versions
 
+
 def test_connect_recording_is_converted_in_place_keeping_everything(aws, stereo_wav):
     s3, settings = aws.s3, aws.settings
     kms_key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     key = DAY + "c0ffee00-1111-2222-3333-444455556666_20220101T10:00_UTC.wav"
     rec = put(
-        s3, key, stereo_wav, ContentType="audio/x-wav", Metadata={"contact-id": "c0ffee00", "agent": "=?UTF-8?B?Wm/Dqw==?="},
+        s3,
+        key,
+        stereo_wav,
+        ContentType="audio/x-wav",
+        Metadata={"contact-id": "c0ffee00", "agent": "=?UTF-8?B?Wm/Dqw==?="},
         Tagging=urlencode({"team": "sales/support = tier 1+", "retention": "7y"}),
-        ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key, CacheControl="no-store",
-    )  # fmt: skip
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=kms_key,
+        CacheControl="no-store",
+    )
 
     outcome = convert_recording(rec, s3=s3, settings=settings)
 
@@ -129,7 +136,9 @@ def test_audio_ffmpeg_cannot_decode_fails_permanently_untouched(aws, stereo_wav)
     ],
     ids=["skipped", "overwrite_converted"],
 )
-def test_a_converted_recording_is_converted_again_only_with_overwrite_converted(aws, stereo_wav, second_run, outcome, storage_class, versions_after):
+def test_a_converted_recording_is_converted_again_only_with_overwrite_converted(
+    aws, stereo_wav, second_run, outcome, storage_class, versions_after
+):
     s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + "twice.wav", stereo_wav)
     assert convert_recording(rec, s3=s3, settings=settings).outcome == "converted"
@@ -220,6 +229,7 @@ def test_transient_failure_is_reported_for_that_record_only(aws, stereo_wav, mon
     s3 = aws.s3
     first = put(s3, DAY + "first.wav", stereo_wav)
     second = put(s3, DAY + "second.wav", stereo_wav)
+
     def flaky(ffmpeg, src, dst):
         run_ffmpeg(ffmpeg, src, dst)
         if flaky.calls == 0:  # the first record's object changes under us
@@ -279,7 +289,11 @@ def test_outcomes_are_counted_once_per_recording_and_run_in_one_write_per_batch(
     one = ledger.read(dynamodb, LEDGER, "run-1")
     sizes = sum(s3.head_object(Bucket=BUCKET, Key=k)["ContentLength"] for k in (a.key, b.key))
     assert one == {"accounted": 2, "converted": 2, "bytes_before": 2 * len(stereo_wav), "bytes_after": sizes}
-    assert ledger.read(dynamodb, LEDGER, "run-2") == {"accounted": 1, "failed": 1, "failed_not_wav": 1}  # by kind, for the summary
+    assert ledger.read(dynamodb, LEDGER, "run-2") == {
+        "accounted": 1,
+        "failed": 1,
+        "failed_not_wav": 1,
+    }  # by kind, for the summary
     assert sorted(writes) == ["run-1", "run-2"]
     # Delivered once more later (a visibility timeout ran out mid-batch): nothing counted twice.
     converter.handler(sqs_event(a.to_body()), LambdaContext())
@@ -302,17 +316,23 @@ def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(aws, 
     always_changed.writes = 0
 
     monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=always_changed))
-    assert converter.handler(sqs_event(rec.to_body(), receive_count=2), LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert converter.handler(sqs_event(rec.to_body(), receive_count=2), LambdaContext()) == {
+        "batchItemFailures": [{"itemIdentifier": "m0"}]
+    }
     assert drain(aws.dlq_url) == []
 
     assert converter.handler(sqs_event(rec.to_body(), receive_count=3), LambdaContext()) == {"batchItemFailures": []}
     (letter,) = drain(aws.dlq_url)
-    assert letter["key"] == rec.key and letter["failure"]["reason"].startswith("gave up after 3 attempts: TransientFailure")
+    assert letter["key"] == rec.key and letter["failure"]["reason"].startswith(
+        "gave up after 3 attempts: TransientFailure"
+    )
     assert ledger.read(boto3.client("dynamodb"), LEDGER, "run-3") == {"accounted": 1, "failed": 1, "failed_gave_up": 1}
     assert "converted" not in tags(s3, rec.key)
 
 
-def test_a_message_received_more_often_than_the_converter_may_try_is_dead_lettered_untried(aws, stereo_wav, monkeypatch):
+def test_a_message_received_more_often_than_the_converter_may_try_is_dead_lettered_untried(
+    aws, stereo_wav, monkeypatch
+):
     """Each earlier receive ended without an outcome (a crash, a timeout): the converter records
     the failure itself, before SQS's redrive policy (set higher) would move it without a word."""
     from optimizer import ledger
@@ -325,7 +345,9 @@ def test_a_message_received_more_often_than_the_converter_may_try_is_dead_letter
     assert converter.handler(sqs_event(rec.to_body(), receive_count=4), LambdaContext()) == {"batchItemFailures": []}
     (letter,) = drain(aws.dlq_url)
     assert letter["key"] == rec.key
-    assert letter["failure"]["reason"].startswith("received 4 times: the converter stopped without an outcome on its 3 attempt(s)")
+    assert letter["failure"]["reason"].startswith(
+        "received 4 times: the converter stopped without an outcome on its 3 attempt(s)"
+    )
     assert ledger.read(boto3.client("dynamodb"), LEDGER, "run-4") == {"accounted": 1, "failed": 1, "failed_crashed": 1}
     assert tried == [] and "converted" not in tags(s3, rec.key)
 
@@ -342,7 +364,9 @@ def test_an_outcome_the_ledger_could_not_take_goes_back_to_the_queue(aws, stereo
         raise ledger.LedgerConflict("the run's counters stayed busy after 8 attempts")
 
     monkeypatch.setattr(ledger, "account", busy)
-    assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {
+        "batchItemFailures": [{"itemIdentifier": "m0"}]
+    }
     assert tags(s3, rec.key)["converted"] == "True"  # the recording itself is done
     monkeypatch.setattr(ledger, "account", real_account)
     assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {"batchItemFailures": []}
@@ -370,13 +394,19 @@ class _Refusing:
 @pytest.mark.parametrize(
     "method, code, message",
     [
-        ("get_object", "AccessDenied", "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:1:key/k"),
+        (
+            "get_object",
+            "AccessDenied",
+            "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:1:key/k",
+        ),
         ("get_object", "AccessDenied", "Access Denied"),
         ("put_object", "AccessDenied", "Access Denied"),
     ],
     ids=["kms-decrypt-denied", "read-denied", "write-denied"],
 )
-def test_a_denial_fails_at_once_naming_the_permission_and_is_not_a_content_failure(aws, stereo_wav, method, code, message):
+def test_a_denial_fails_at_once_naming_the_permission_and_is_not_a_content_failure(
+    aws, stereo_wav, method, code, message
+):
     from optimizer.conversion import ContentFailure
 
     s3, settings = aws.s3, aws.settings

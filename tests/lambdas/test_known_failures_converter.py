@@ -1,5 +1,6 @@
 """The converter remembers a content failure for the object version it read (moto, real ffmpeg),
 and only a content failure: a tag-limit or out-of-scope refusal is dead-lettered but not remembered."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,18 +22,24 @@ put = functools.partial(support.put, run="exec-1")
 
 
 def remembered(key: str) -> dict | None:
-    return boto3.client("dynamodb").get_item(TableName=LEDGER, Key={"run": {"S": "failure#" + key}}, ConsistentRead=True).get("Item")
+    return (
+        boto3.client("dynamodb")
+        .get_item(TableName=LEDGER, Key={"run": {"S": "failure#" + key}}, ConsistentRead=True)
+        .get("Item")
+    )
 
 
 def recording_logs(caplog) -> list[tuple[str, bool]]:
     """(outcome, remembered) of each per-recording log line."""
-    return [(r.outcome, r.remembered) for r in caplog.records if r.name == "converter" and r.getMessage() == "recording"]
+    return [
+        (r.outcome, r.remembered) for r in caplog.records if r.name == "converter" and r.getMessage() == "recording"
+    ]
 
 
 def test_a_content_failure_is_dead_lettered_and_remembered_for_that_version(aws, caplog):
     s3 = aws.s3
     rec = put(s3, DAY + "bad.wav", b"RIFF\x24\x00\x00\x00WAVEthis is not audio")
-    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
     assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {"batchItemFailures": []}
 
@@ -79,7 +86,9 @@ def test_a_transient_failure_given_up_is_not_remembered(aws, stereo_wav, monkeyp
         run_ffmpeg(ffmpeg, src, dst)
         s3.put_object(Bucket=BUCKET, Key=rec.key, Body=stereo_wav + b"\0\0")
 
-    monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=changed_every_time))
+    monkeypatch.setattr(
+        converter, "convert_recording", functools.partial(convert_recording, convert=changed_every_time)
+    )
     converter.handler(sqs_event(rec.to_body(), receive_count=3), LambdaContext())
     (letter,) = drain(aws.dlq_url)
     assert letter["failure"]["reason"].startswith("gave up after 3 attempts")
@@ -89,7 +98,9 @@ def test_a_transient_failure_given_up_is_not_remembered(aws, stereo_wav, monkeyp
 def test_the_etag_remembered_is_the_version_read_not_the_one_listed(aws):
     s3 = aws.s3
     listed = put(s3, DAY + "swapped.wav", b"RIFF\x24\x00\x00\x00WAVEfirst bytes")
-    read = s3.put_object(Bucket=BUCKET, Key=listed.key, Body=b"RIFF\x24\x00\x00\x00WAVEother bytes")  # replaced after listing
+    read = s3.put_object(
+        Bucket=BUCKET, Key=listed.key, Body=b"RIFF\x24\x00\x00\x00WAVEother bytes"
+    )  # replaced after listing
     converter.handler(sqs_event(listed.to_body()), LambdaContext())
     assert remembered(listed.key)["etag"] == {"S": read["ETag"]} and read["ETag"] != listed.etag
 
@@ -98,7 +109,9 @@ def test_when_the_memory_cannot_be_written_the_recording_is_still_dead_lettered(
     s3 = aws.s3
 
     def unavailable(*args, **kwargs):
-        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem")
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem"
+        )
 
     # The run's ledger takes the outcome; only the memory of the failure cannot be written.
     monkeypatch.setattr(known_failures, "remember", unavailable)

@@ -1,5 +1,6 @@
 """The lister against moto: remembered content failures read with BatchGetItem (at most 100 keys a
 request, UnprocessedKeys asked again) and dropped from the page; counted, never enqueued."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,6 +12,7 @@ import lister
 from optimizer import aws as aws_clients
 from optimizer import known_failures, ledger
 from tests.support import BUCKET, DAY, LEDGER, run_day
+
 
 def batch_get_calls() -> list[int]:
     """Keys asked per BatchGetItem call of the lister's own (cached) client."""
@@ -44,7 +46,12 @@ def test_a_known_failure_is_counted_and_not_enqueued_a_changed_one_is(aws):
     counts, enqueued = enqueued_keys(aws.queue_url)
 
     assert sorted(enqueued) == [DAY + "good.wav", DAY + "replaced.wav"]
-    assert (counts["listed"], counts["enqueued"], counts["skipped_known_failure"], counts["skipped_not_audio"]) == (4, 2, 1, 1)
+    assert (counts["listed"], counts["enqueued"], counts["skipped_known_failure"], counts["skipped_not_audio"]) == (
+        4,
+        2,
+        1,
+        1,
+    )
     assert calls == [3]  # the page's three candidates in one request; notes.txt is never asked about
     assert good["ETag"] != bad["ETag"]
 
@@ -120,7 +127,11 @@ def test_retry_failed_enqueues_known_failures_without_reading_them(aws):
 def test_an_expired_memory_is_ignored_even_before_dynamodb_deletes_it(aws):
     s3 = aws.s3
     bad = s3.put_object(Bucket=BUCKET, Key=DAY + "bad.wav", Body=b"RIFF-bad")
-    remember(DAY + "bad.wav", bad["ETag"], now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=known_failures.TTL_DAYS + 1))
+    remember(
+        DAY + "bad.wav",
+        bad["ETag"],
+        now=dt.datetime.now(dt.UTC) - dt.timedelta(days=known_failures.TTL_DAYS + 1),
+    )
     counts, enqueued = enqueued_keys(aws.queue_url)
     assert enqueued == [DAY + "bad.wav"] and counts.get("skipped_known_failure", 0) == 0
 
@@ -132,4 +143,8 @@ def test_a_dry_run_counts_known_failures_the_same_way(aws):
     remember(DAY + "bad.wav", bad["ETag"])
     counts, enqueued = enqueued_keys(aws.queue_url, {"specific_date": "01/01/2022", "dry_run": True})
     assert enqueued == []
-    assert (counts["skipped_known_failure"], counts["dry_recordings"], counts["dry_bytes"]) == (1, 1, len(b"RIFF-good!"))
+    assert (counts["skipped_known_failure"], counts["dry_recordings"], counts["dry_bytes"]) == (
+        1,
+        1,
+        len(b"RIFF-good!"),
+    )

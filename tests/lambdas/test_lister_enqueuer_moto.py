@@ -1,4 +1,5 @@
 """Lister and enqueuer handlers against moto: what is listed, skipped and enqueued, exactly."""
+
 from __future__ import annotations
 
 import boto3
@@ -31,7 +32,11 @@ def test_a_day_is_listed_skipped_and_enqueued_exactly(aws):
 
     assert totals["listed"] == 9
     assert totals["enqueued"] == len(audio)
-    assert (totals["skipped_not_audio"], totals["skipped_already_target_class"], totals["skipped_archived"]) == (2, 1, 1)
+    assert (totals["skipped_not_audio"], totals["skipped_already_target_class"], totals["skipped_archived"]) == (
+        2,
+        1,
+        1,
+    )
     assert sorted(b["key"] for b in bodies) == sorted(DAY + name for name in audio)
     assert all(b["bucket"] == BUCKET and b["size"] == 4 and b["etag"].startswith('"') for b in bodies)
 
@@ -46,7 +51,13 @@ def test_enqueuer_makes_no_s3_request(aws, monkeypatch):
     monkeypatch.setattr(aws_clients, "client", no_s3)
     run = {"id": "e", "bucket": BUCKET, "dry_run": False}
     progress = {"cursor": {"start_after": "x", "done": True}}
-    page = {"progress": progress, "prefix": DAY, "page_id": "2022-01-31#", "objects": [["a.wav", '"e"', 5], ["b.txt", '"e"', 5]], "counts": {"listed": 2}}
+    page = {
+        "progress": progress,
+        "prefix": DAY,
+        "page_id": "2022-01-31#",
+        "objects": [["a.wav", '"e"', 5], ["b.txt", '"e"', 5]],
+        "counts": {"listed": 2},
+    }
     result = enqueuer.handler({"run": run, "page": page}, None)
     assert result == {"progress": progress}
     assert ledger.read(boto3.client("dynamodb"), LEDGER, "e") == {"listed": 2, "enqueued": 1, "skipped_not_audio": 1}
@@ -71,7 +82,9 @@ def test_no_send_message_batch_exceeds_what_sqs_accepts_even_with_the_longest_ke
     calls: list[tuple[int, int]] = []
     aws_clients.client("sqs").meta.events.register(
         "before-parameter-build.sqs.SendMessageBatch",
-        lambda params, **_: calls.append((len(params["Entries"]), sum(len(e["MessageBody"].encode()) for e in params["Entries"]))),
+        lambda params, **_: calls.append(
+            (len(params["Entries"]), sum(len(e["MessageBody"].encode()) for e in params["Entries"]))
+        ),
     )
 
     totals, bodies = run_day(aws.queue_url)

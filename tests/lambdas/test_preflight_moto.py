@@ -1,4 +1,5 @@
 """The preflight's verdict on real bucket configurations (moto)."""
+
 from __future__ import annotations
 
 import boto3
@@ -66,7 +67,17 @@ def test_opting_out_turns_the_refusal_into_a_warning(s3):
         (rule({"And": {"Prefix": "connect/", "Tags": [{"Key": "converted", "Value": "True"}]}}), True),
         (rule({"Tag": {"Key": "converted", "Value": "True"}}), True),
     ],
-    ids=["no-rule", "parent-prefix", "whole-bucket", "same-prefix", "other-prefix", "disabled", "current-only", "prefix-and-tag", "tag-only"],
+    ids=[
+        "no-rule",
+        "parent-prefix",
+        "whole-bucket",
+        "same-prefix",
+        "other-prefix",
+        "disabled",
+        "current-only",
+        "prefix-and-tag",
+        "tag-only",
+    ],
 )
 def test_warning_unless_a_rule_expires_noncurrent_versions_under_the_prefix(s3, configured, warned):
     version(s3, "Enabled")
@@ -98,7 +109,9 @@ class _DeniedRead:
 
     def get_object(self, **kwargs):
         assert kwargs["Range"] == "bytes=0-0"
-        raise ClientError({"Error": {"Code": self._code, "Message": "not authorized to perform: kms:Decrypt"}}, "GetObject")
+        raise ClientError(
+            {"Error": {"Code": self._code, "Message": "not authorized to perform: kms:Decrypt"}}, "GetObject"
+        )
 
 
 def test_probe_reads_the_first_recording_of_the_first_day_that_has_one(s3):
@@ -114,7 +127,9 @@ def test_probe_with_no_recording_in_the_first_days_reads_nothing(s3):
 
 def test_a_recording_the_role_cannot_decrypt_refuses_the_run_naming_the_key(s3):
     key_id = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
-    s3.put_object(Bucket=BUCKET, Key=DAYS[0] + "a.wav", Body=b"RIFF", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
+    s3.put_object(
+        Bucket=BUCKET, Key=DAYS[0] + "a.wav", Body=b"RIFF", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id
+    )
     with pytest.raises(ReadDenied) as err:
         probe_read(_DeniedRead(s3), BUCKET, DAYS)
     message = str(err.value)

@@ -195,9 +195,25 @@ def _convert_and_check(runner: list[str], ffmpeg: Path, tmp_path: Path) -> None:
     src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
     _make_stereo_wav(src)
     proc = subprocess.run(
-        [*runner, str(ffmpeg), "-hide_banner", "-nostdin", "-y", "-i", str(src),
-         "-ac", "1", "-ar", "8000", "-c:a", "pcm_alaw", str(dst)],
-        capture_output=True, text=True, timeout=300,
+        [
+            *runner,
+            str(ffmpeg),
+            "-hide_banner",
+            "-nostdin",
+            "-y",
+            "-i",
+            str(src),
+            "-ac",
+            "1",
+            "-ar",
+            "8000",
+            "-c:a",
+            "pcm_alaw",
+            str(dst),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     fmt, data = _riff_chunks(dst)
@@ -303,8 +319,12 @@ def test_corrupted_cached_wheel_fails_the_build(built_layers, tmp_path):
     downloads.mkdir()
     _copy_with_one_byte_flipped(FFMPEG_DOWNLOADS / rows[HOST_ARCH][2], downloads)
     proc = _run_script(
-        LAYERS / "ffmpeg" / "build.sh", HOST_ARCH, timeout=120,
-        FFMPEG_DOWNLOAD_DIR=str(downloads), FFMPEG_BUILD_DIR=str(out), FFMPEG_OFFLINE="1",
+        LAYERS / "ffmpeg" / "build.sh",
+        HOST_ARCH,
+        timeout=120,
+        FFMPEG_DOWNLOAD_DIR=str(downloads),
+        FFMPEG_BUILD_DIR=str(out),
+        FFMPEG_OFFLINE="1",
     )
     _assert_refused_for_its_hash(proc, rows[HOST_ARCH][3], out)
 
@@ -314,8 +334,11 @@ def test_wrong_expected_hash_fails_after_download(built_layers, tmp_path):
     downloads, out = tmp_path / "downloads", tmp_path / "build"
     wrong = "0" * 64
     proc = _run_script(
-        LAYERS / "ffmpeg" / "build.sh", HOST_ARCH, timeout=600,
-        FFMPEG_DOWNLOAD_DIR=str(downloads), FFMPEG_BUILD_DIR=str(out),
+        LAYERS / "ffmpeg" / "build.sh",
+        HOST_ARCH,
+        timeout=600,
+        FFMPEG_DOWNLOAD_DIR=str(downloads),
+        FFMPEG_BUILD_DIR=str(out),
         FFMPEG_WHEEL_SHA256_OVERRIDE=wrong,
     )
     assert proc.returncode != 0
@@ -332,14 +355,17 @@ def test_wrong_architecture_binary_fails_the_build(foreign_build, tmp_path):
     lock = tmp_path / "wheels.lock"
     foreign = rows[FOREIGN_ARCH]
     lock.write_text(
-        "requirement imageio-ffmpeg==0.7.0\nffmpeg_version 7.0.2\n"
-        f"wheel {HOST_ARCH} {' '.join(foreign[1:])}\n"
+        f"requirement imageio-ffmpeg==0.7.0\nffmpeg_version 7.0.2\nwheel {HOST_ARCH} {' '.join(foreign[1:])}\n"
     )
     out = tmp_path / "build"
     proc = _run_script(
-        LAYERS / "ffmpeg" / "build.sh", HOST_ARCH, timeout=120,
-        FFMPEG_LOCK_FILE=str(lock), FFMPEG_DOWNLOAD_DIR=str(FFMPEG_DOWNLOADS),
-        FFMPEG_BUILD_DIR=str(out), FFMPEG_OFFLINE="1",
+        LAYERS / "ffmpeg" / "build.sh",
+        HOST_ARCH,
+        timeout=120,
+        FFMPEG_LOCK_FILE=str(lock),
+        FFMPEG_DOWNLOAD_DIR=str(FFMPEG_DOWNLOADS),
+        FFMPEG_BUILD_DIR=str(out),
+        FFMPEG_OFFLINE="1",
     )
     assert proc.returncode != 0
     assert "WRONG ARCHITECTURE" in proc.stderr, proc.stdout + proc.stderr
@@ -383,9 +409,13 @@ def test_foreign_arch_binary_runs_or_is_reported_unexecuted(foreign_build, tmp_p
 def test_static_fallback_when_qemu_is_unavailable(foreign_build, tmp_path):
     out = tmp_path / "build"
     proc = _run_script(
-        LAYERS / "ffmpeg" / "build.sh", FOREIGN_ARCH, timeout=120,
-        FFMPEG_DOWNLOAD_DIR=str(FFMPEG_DOWNLOADS), FFMPEG_BUILD_DIR=str(out),
-        FFMPEG_OFFLINE="1", FFMPEG_NO_QEMU="1",
+        LAYERS / "ffmpeg" / "build.sh",
+        FOREIGN_ARCH,
+        timeout=120,
+        FFMPEG_DOWNLOAD_DIR=str(FFMPEG_DOWNLOADS),
+        FFMPEG_BUILD_DIR=str(out),
+        FFMPEG_OFFLINE="1",
+        FFMPEG_NO_QEMU="1",
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"the {FOREIGN_ARCH} binary was NOT executed" in proc.stdout
@@ -417,7 +447,9 @@ def test_python_layer_imports_pinned_versions(built_layers):
     proc = subprocess.run(
         [sys.executable, "-S", "-s", "-B", "-c", code],  # -B: leave no __pycache__ in the layer
         env={"PYTHONPATH": str(PY_LAYER), "PATH": os.environ.get("PATH", "")},
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
@@ -475,8 +507,12 @@ def test_python_layer_corrupted_cached_numpy_wheel_fails_the_build(python_layers
     downloads.mkdir()
     _copy_with_one_byte_flipped(PY_DOWNLOADS / file, downloads)
     proc = _run_script(
-        LAYERS / "python" / "build.sh", HOST_ARCH, timeout=300,
-        PYLAYER_DOWNLOAD_DIR=str(downloads), PYLAYER_BUILD_DIR=str(out), PYLAYER_OFFLINE="1",
+        LAYERS / "python" / "build.sh",
+        HOST_ARCH,
+        timeout=300,
+        PYLAYER_DOWNLOAD_DIR=str(downloads),
+        PYLAYER_BUILD_DIR=str(out),
+        PYLAYER_OFFLINE="1",
     )
     _assert_refused_for_its_hash(proc, sha, out)
 
@@ -485,8 +521,12 @@ def test_python_layer_wrong_expected_hash_fails_after_download(python_layers, tm
     downloads, out = tmp_path / "downloads", tmp_path / "build"
     wrong = "0" * 64
     proc = _run_script(
-        LAYERS / "python" / "build.sh", HOST_ARCH, timeout=600,
-        PYLAYER_DOWNLOAD_DIR=str(downloads), PYLAYER_BUILD_DIR=str(out), PYLAYER_WHEEL_SHA256_OVERRIDE=wrong,
+        LAYERS / "python" / "build.sh",
+        HOST_ARCH,
+        timeout=600,
+        PYLAYER_DOWNLOAD_DIR=str(downloads),
+        PYLAYER_BUILD_DIR=str(out),
+        PYLAYER_WHEEL_SHA256_OVERRIDE=wrong,
     )
     assert proc.returncode != 0
     assert "SHA256 MISMATCH" in proc.stderr, proc.stdout + proc.stderr
@@ -499,7 +539,13 @@ def test_python_layer_lock_must_match_the_requirements(python_layers, tmp_path):
     reqs = tmp_path / "requirements.txt"
     reqs.write_text(REQUIREMENTS.read_text().replace(f"numpy=={_pins()['numpy']}", "numpy==2.3.0"))
     out = tmp_path / "build"
-    proc = _run_script(LAYERS / "python" / "build.sh", HOST_ARCH, timeout=120, PYLAYER_REQUIREMENTS=str(reqs), PYLAYER_BUILD_DIR=str(out))
+    proc = _run_script(
+        LAYERS / "python" / "build.sh",
+        HOST_ARCH,
+        timeout=120,
+        PYLAYER_REQUIREMENTS=str(reqs),
+        PYLAYER_BUILD_DIR=str(out),
+    )
     assert proc.returncode != 0
     assert f"pins numpy=={_pins()['numpy']}, but" in proc.stderr, proc.stdout + proc.stderr
     assert not (out / HOST_ARCH).exists()
@@ -539,8 +585,12 @@ def test_python_layer_rejects_unlocked_native_wheels(built_layers, tmp_path):
     lock.write_text("# nothing locked\n")
     out = tmp_path / "build"
     proc = _run_script(
-        LAYERS / "python" / "build.sh", HOST_ARCH, timeout=300,
-        PYLAYER_REQUIREMENTS=str(reqs), PYLAYER_LOCK_FILE=str(lock), PYLAYER_BUILD_DIR=str(out),
+        LAYERS / "python" / "build.sh",
+        HOST_ARCH,
+        timeout=300,
+        PYLAYER_REQUIREMENTS=str(reqs),
+        PYLAYER_LOCK_FILE=str(lock),
+        PYLAYER_BUILD_DIR=str(out),
     )
     assert proc.returncode != 0
     assert "BAD fakenative==1.0" in proc.stdout, proc.stdout + proc.stderr
@@ -557,11 +607,18 @@ def test_python_layer_rejects_a_locked_wheel_with_the_wrong_architecture_inside(
     reqs = tmp_path / "requirements.txt"
     reqs.write_text("fakenative==1.0\n")
     lock = tmp_path / "wheels.lock"
-    lock.write_text(f"native {HOST_ARCH} fakenative==1.0 {platform} {wheel.name} {hashlib.sha256(wheel.read_bytes()).hexdigest()}\n")
+    lock.write_text(
+        f"native {HOST_ARCH} fakenative==1.0 {platform} {wheel.name} {hashlib.sha256(wheel.read_bytes()).hexdigest()}\n"
+    )
     proc = _run_script(
-        LAYERS / "python" / "build.sh", HOST_ARCH, timeout=300,
-        PYLAYER_REQUIREMENTS=str(reqs), PYLAYER_LOCK_FILE=str(lock), PYLAYER_DOWNLOAD_DIR=str(downloads),
-        PYLAYER_BUILD_DIR=str(out), PYLAYER_OFFLINE="1",
+        LAYERS / "python" / "build.sh",
+        HOST_ARCH,
+        timeout=300,
+        PYLAYER_REQUIREMENTS=str(reqs),
+        PYLAYER_LOCK_FILE=str(lock),
+        PYLAYER_DOWNLOAD_DIR=str(downloads),
+        PYLAYER_BUILD_DIR=str(out),
+        PYLAYER_OFFLINE="1",
     )
     assert proc.returncode != 0
     assert "WRONG ARCHITECTURE" in proc.stderr, proc.stdout + proc.stderr

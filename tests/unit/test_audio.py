@@ -4,6 +4,7 @@ converter accepts passing after a real ffmpeg pass, and each wrong output refuse
 The speech is the committed espeak-ng fixture (tests/fixtures/speech.wav) through
 benchmarks/speech.py; the sources are written by our own writer, the outputs by the layer's ffmpeg
 with the converter's exact command line."""
+
 from __future__ import annotations
 
 import re
@@ -51,9 +52,23 @@ def replace_output(path: Path, codes: np.ndarray) -> Path:
 def ffmpeg_decode(ffmpeg: str, src: Path) -> np.ndarray:
     """ffmpeg's own decoding of every channel, as 64-bit floats, no resampling, no downmix."""
     raw = subprocess.run(
-        [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(src), "-f", "f64le", "-c:a", "pcm_f64le", "-"],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
+        [
+            ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(src),
+            "-f",
+            "f64le",
+            "-c:a",
+            "pcm_f64le",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
     return np.frombuffer(raw, "<f8")
 
 
@@ -89,13 +104,17 @@ def test_a_format_the_check_cannot_decode_is_refused_with_what_it_is(tmp_path):
     data = bytearray(src.read_bytes())
     data[20:22] = (3).to_bytes(2, "little")  # IEEE float, 16-bit: no such float ffmpeg reads
     src.write_bytes(bytes(data))
-    with pytest.raises(AudioMismatch, match=r"cannot decode format 0x0003 with 2 bytes per sample \(16-bit\) to check the audio"):
+    with pytest.raises(
+        AudioMismatch, match=r"cannot decode format 0x0003 with 2 bytes per sample \(16-bit\) to check the audio"
+    ):
         audio.sample_format(read_wav_info(src))
 
 
 def test_an_output_that_is_not_alaw_mono_8k_is_refused(ffmpeg, tmp_path):
     src = speech.write(tmp_path / "in.wav", speech.call(1, 8000), 8000)
-    with pytest.raises(AudioMismatch, match="the output is format 0x0001, 2 channel\\(s\\), 8000 Hz, expected A-law mono 8000 Hz"):
+    with pytest.raises(
+        AudioMismatch, match="the output is format 0x0001, 2 channel\\(s\\), 8000 Hz, expected A-law mono 8000 Hz"
+    ):
         check(src, src)
 
 
@@ -157,8 +176,12 @@ def test_a_silent_recording_passes(ffmpeg, tmp_path):
     measured = check(src, convert(ffmpeg, src, tmp_path / "out.wav"))
     assert measured.windows_with_signal == 0 and measured.worst_window_snr_db is None
     assert measured.snr_db >= 30  # A-law's 0 decodes to 1/4096: 72 dB below full scale
-    assert measured.log_field() == {"snr_db": measured.snr_db.__round__(1), "worst_window_snr_db": None,
-                                    "worst_window_start_s": None, "windows_with_signal": 0}  # fmt: skip
+    assert measured.log_field() == {
+        "snr_db": measured.snr_db.__round__(1),
+        "worst_window_snr_db": None,
+        "worst_window_start_s": None,
+        "windows_with_signal": 0,
+    }
 
 
 # --- what does not match is refused, with the numbers ----------------------------------------------
@@ -215,8 +238,11 @@ def test_cancelling_channels_are_refused(ffmpeg, tmp_path, rate):
     mono = speech.call(6, rate).sum(axis=1)
     src = speech.write(tmp_path / "in.wav", np.stack([mono, -mono], axis=1), rate)
     out = convert(ffmpeg, src, tmp_path / "out.wav")  # a faithful conversion of a silent downmix
-    with pytest.raises(AudioMismatch, match=r"channels cancel in the mono downmix: at 0-3 s the left channel is at -2\d\.\d dBFS "
-                                            r"but the downmix \(L \+ R\) / 2 at digital silence"):  # fmt: skip
+    with pytest.raises(
+        AudioMismatch,
+        match=r"channels cancel in the mono downmix: at 0-3 s the left channel is at -2\d\.\d dBFS "
+        r"but the downmix \(L \+ R\) / 2 at digital silence",
+    ):
         check(src, out)
 
 
@@ -226,7 +252,9 @@ def test_a_channel_mostly_cancelled_is_refused_and_a_quieter_one_is_not(ffmpeg, 
         src = speech.write(tmp_path / "in.wav", np.stack([mono, gain * mono], axis=1), 8000)
         out = convert(ffmpeg, src, tmp_path / "out.wav")
         if refused:  # (1 - 0.95) / 2 of the left channel: 26 dB below its half
-            with pytest.raises(AudioMismatch, match=r"channels cancel .* (2[5-7]\.\d) dB below half that channel \(20 dB allowed\)"):
+            with pytest.raises(
+                AudioMismatch, match=r"channels cancel .* (2[5-7]\.\d) dB below half that channel \(20 dB allowed\)"
+            ):
                 check(src, out)
         else:  # (1 - 0.5) / 2: 6 dB below its half, still there
             assert check(src, out).snr_db >= 30
@@ -237,8 +265,11 @@ def test_noise_where_the_source_is_silent_is_refused(ffmpeg, tmp_path):
     src = speech.write(tmp_path / "in.wav", frames, 8000)
     out = convert(ffmpeg, src, tmp_path / "out.wav")
     replace_output(out, speech.alaw_codes(0.01 * np.random.default_rng(3).standard_normal(len(frames))))
-    with pytest.raises(AudioMismatch, match=r"at \d-\d s the source's downmix is quiet \(digital silence\) but the output differs "
-                                            r"from it by -40\.\d dBFS, -60 dBFS allowed"):  # fmt: skip
+    with pytest.raises(
+        AudioMismatch,
+        match=r"at \d-\d s the source's downmix is quiet \(digital silence\) but the output differs "
+        r"from it by -40\.\d dBFS, -60 dBFS allowed",
+    ):
         check(src, out)
 
 

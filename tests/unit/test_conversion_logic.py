@@ -1,5 +1,6 @@
 """The converter's decisions before it writes: the ffmpeg command, verification of the output, the
 tags and headers of the new version, and the dead-letter message."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,7 +32,9 @@ def value_after(cmd: list[str], flag: str) -> str:
     return cmd[cmd.index(flag) + 1]
 
 
-@pytest.mark.parametrize("src, dst", [("/tmp/in.wav", "/tmp/out.wav"), ("/tmp/a dir/in put.wav", "/tmp/a dir/out put.wav")])
+@pytest.mark.parametrize(
+    "src, dst", [("/tmp/in.wav", "/tmp/out.wav"), ("/tmp/a dir/in put.wav", "/tmp/a dir/out put.wav")]
+)
 def test_ffmpeg_command_is_one_pass_to_alaw_mono_8k(src, dst):
     cmd = ffmpeg_command("/opt/bin/ffmpeg", src, dst)
     assert cmd[0] == "/opt/bin/ffmpeg"
@@ -111,7 +114,9 @@ def test_verify_refuses_zero_frames_even_from_an_empty_source():
         verify(pcm(0), alaw(0))
 
 
-@pytest.mark.parametrize("tolerance, extra_frames, accepted", [(0.0, 0, True), (0.0, 1, False), (0.05, 400, True), (0.05, 401, False)])
+@pytest.mark.parametrize(
+    "tolerance, extra_frames, accepted", [(0.0, 0, True), (0.0, 1, False), (0.05, 400, True), (0.05, 401, False)]
+)
 def test_verify_tolerance_is_a_parameter(tolerance, extra_frames, accepted):
     output = alaw(8000 + extra_frames)
     if accepted:
@@ -133,7 +138,10 @@ def test_verify_tolerance_is_a_parameter(tolerance, extra_frames, accepted):
         ({"converted": "True"}, {"converted": "True"}),
         ({f"k{i}": str(i) for i in range(9)}, {**{f"k{i}": str(i) for i in range(9)}, "converted": "True"}),
         # Overwriting a converted object that already has the 10 tags S3 allows.
-        ({**{f"k{i}": str(i) for i in range(9)}, "converted": "True"}, {**{f"k{i}": str(i) for i in range(9)}, "converted": "True"}),
+        (
+            {**{f"k{i}": str(i) for i in range(9)}, "converted": "True"},
+            {**{f"k{i}": str(i) for i in range(9)}, "converted": "True"},
+        ),
     ],
 )
 def test_merged_tags_adds_converted_and_keeps_the_others(existing, expected):
@@ -152,14 +160,14 @@ def test_an_eleventh_tag_is_refused():
 # --- the new version's headers ----------------------------------------------------------------
 
 KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-RETAIN = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+RETAIN = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 
 def get_object_response(**overrides):
     response = {
         "ETag": '"0123456789abcdef0123456789abcdef"',
         "ContentLength": 123456,
-        "LastModified": dt.datetime(2022, 1, 31, tzinfo=dt.timezone.utc),
+        "LastModified": dt.datetime(2022, 1, 31, tzinfo=dt.UTC),
         "VersionId": "v1",
         "ContentType": "audio/x-wav",
         "Metadata": {"contact-id": "c-1", "agent": "Zoë"},
@@ -199,8 +207,10 @@ def test_put_arguments_keep_what_describes_the_object():
 
 def test_an_expired_retention_is_not_copied_but_the_legal_hold_is():
     """S3 refuses a PutObject whose retain-until date has passed (400 InvalidArgument)."""
-    now = dt.datetime(2031, 6, 1, tzinfo=dt.timezone.utc)
-    original = get_object_response(ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=RETAIN, ObjectLockLegalHoldStatus="ON")
+    now = dt.datetime(2031, 6, 1, tzinfo=dt.UTC)
+    original = get_object_response(
+        ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=RETAIN, ObjectLockLegalHoldStatus="ON"
+    )
     args = put_arguments(original, {}, storage_class="GLACIER_IR", now=now)
     assert "ObjectLockRetainUntilDate" not in args and "ObjectLockMode" not in args
     assert args["ObjectLockLegalHoldStatus"] == "ON"
@@ -239,7 +249,10 @@ def test_no_metadata_gives_empty_metadata(metadata):
             {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY, "BucketKeyEnabled": False},
             {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY},
         ),
-        ({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY}, {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY}),
+        (
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY},
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY},
+        ),
         (
             {"ServerSideEncryption": "aws:kms:dsse", "SSEKMSKeyId": KMS_KEY},
             {"ServerSideEncryption": "aws:kms:dsse", "SSEKMSKeyId": KMS_KEY},
@@ -328,9 +341,9 @@ def test_dead_letter_body_keeps_the_message_and_adds_the_reason():
 
     rec = Recording("bkt", "p/2022/01/31/a+b %2B ✓\x01.wav", '"etag"', 42)
     original = rec.to_body()
-    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     body = converter.dead_letter_body(original, "verification failed: output lasts 0.5 s")
-    after = dt.datetime.now(dt.timezone.utc)
+    after = dt.datetime.now(dt.UTC)
     data = json.loads(body)
     for field, value in json.loads(original).items():
         assert data[field] == value

@@ -1,4 +1,5 @@
 """The day a run processes: the two accepted formats, the scheduled default, and clear refusals."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -144,7 +145,8 @@ def test_unknown_keys_are_named():
 
 
 @pytest.mark.parametrize(
-    "text", ["03/16/2024", "2024-03-16", "12/31/2099", " 2025-01-01 "],
+    "text",
+    ["03/16/2024", "2024-03-16", "12/31/2099", " 2025-01-01 "],
 )
 def test_future_date_is_refused(text):
     with pytest.raises(InvalidInput) as err:
@@ -209,7 +211,9 @@ def test_retry_failed_true_is_carried_by_every_input_shape(execution_input):
     assert request.dry_run is execution_input.get("dry_run", False)
 
 
-@pytest.mark.parametrize("execution_input", [{}, {"specific_date": "01/05/2022"}, {"specific_date": "01/05/2022", "retry_failed": False}])
+@pytest.mark.parametrize(
+    "execution_input", [{}, {"specific_date": "01/05/2022"}, {"specific_date": "01/05/2022", "retry_failed": False}]
+)
 def test_retry_failed_is_false_unless_asked(execution_input):
     assert resolve_request(execution_input, today=TODAY, num_days_age=AGE).retry_failed is False
 

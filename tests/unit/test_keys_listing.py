@@ -1,5 +1,6 @@
 """Which keys are recordings, why others are skipped, and paging a day's listing into bounded pages
 that together visit every object exactly once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,9 @@ def etag_of(key: str) -> str:
     return '"' + hashlib.md5(key.encode("utf-8")).hexdigest() + '"'
 
 
-def obj(key: str, *, storage_class: str | None = "STANDARD", size: int = 1000, etag: str | None = None) -> dict[str, Any]:
+def obj(
+    key: str, *, storage_class: str | None = "STANDARD", size: int = 1000, etag: str | None = None
+) -> dict[str, Any]:
     o: dict[str, Any] = {"Key": key, "ETag": etag or etag_of(key), "Size": size}
     if storage_class is not None:
         o["StorageClass"] = storage_class
@@ -160,7 +163,13 @@ def test_item_that_would_overflow_is_not_consumed():
     assert len(json.dumps(page.items + [following]).encode()) > budget
     assert page.last_key == PREFIX + f"{n - 1:03d}.wav"
     assert page.listed == n
-    rest = take_page(list_after(objects, page.last_key), prefix=PREFIX, target_class="GLACIER_IR", overwrite=False, budget_bytes=budget)
+    rest = take_page(
+        list_after(objects, page.last_key),
+        prefix=PREFIX,
+        target_class="GLACIER_IR",
+        overwrite=False,
+        budget_bytes=budget,
+    )
     assert rest.items[0] == following
 
 
@@ -271,13 +280,16 @@ def drain(objects, *, target_class="GLACIER_IR", overwrite=False, **limits):
 def mixed_day(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
     """A day with recordings, other files and archived objects; returns objects and the expected reason."""
     rnd = random.Random(seed)
-    names = ["call", "Call+ID", "a%2Bb", "x y", "日本", "😀", "\x01ctl", "q\"uote", "b\\s", ":colon"]
+    names = ["call", "Call+ID", "a%2Bb", "x y", "日本", "😀", "\x01ctl", 'q"uote', "b\\s", ":colon"]
     objects, expected = [], {}
     for i in range(n):
         stem = f"{rnd.choice(names)}-{i:05d}"
         kind = rnd.choice(["wav", "WAV", "Wav", "txt", "json", "wav.txt", "glacier", "deep", "ir"])
         if kind in ("wav", "WAV", "Wav"):
-            o, reason = obj(PREFIX + f"{stem}.{kind}", storage_class=rnd.choice(["STANDARD", None, "STANDARD_IA"])), None
+            o, reason = (
+                obj(PREFIX + f"{stem}.{kind}", storage_class=rnd.choice(["STANDARD", None, "STANDARD_IA"])),
+                None,
+            )
         elif kind in ("txt", "json", "wav.txt"):
             o, reason = obj(PREFIX + f"{stem}.{kind}"), "not_audio"
         elif kind == "glacier":
@@ -347,8 +359,10 @@ def test_advance_adds_counts_and_moves_the_cursor():
     snapshot = json.loads(json.dumps(progress))
     page = take_page(
         [obj(PREFIX + "b.wav"), obj(PREFIX + "c.txt"), obj(PREFIX + "d.wav", storage_class="GLACIER_IR")],
-        prefix=PREFIX, target_class="GLACIER_IR", overwrite=False,
-    )  # fmt: skip
+        prefix=PREFIX,
+        target_class="GLACIER_IR",
+        overwrite=False,
+    )
     after = advance(progress, page)
     assert after["cursor"] == {"start_after": PREFIX + "d.wav", "done": True}
     assert after["totals"]["listed"] == 8
@@ -410,13 +424,24 @@ def test_list_page_state_with_worst_case_keys_fits_in_64_kib(filler):
     bucket = "b" * 63  # the longest bucket name
     settings = Settings(bucket=bucket, bucket_prefix="", target_class="GLACIER_IR")
     prefix = "2022/01/31/"
-    run = {"id": "x" * 80, "bucket": bucket, "source": "input", "dry_run": False, "start_date": "2022-01-31",
-           "end_date": "2022-01-31", "days": 1, "prefix": prefix}  # fmt: skip
-    objects = [
-        obj(worst_key(i, filler, prefix), size=5 * 1024**4, etag='"' + "f" * 32 + '-10000"') for i in range(200)
-    ]
+    run = {
+        "id": "x" * 80,
+        "bucket": bucket,
+        "source": "input",
+        "dry_run": False,
+        "start_date": "2022-01-31",
+        "end_date": "2022-01-31",
+        "days": 1,
+        "prefix": prefix,
+    }
+    objects = [obj(worst_key(i, filler, prefix), size=5 * 1024**4, etag='"' + "f" * 32 + '-10000"') for i in range(200)]
     s3 = FakeS3(objects)
-    state: dict[str, Any] = {"run": run, "day": "2022-01-31", "page": {"progress": new_progress()}, "room": {"queued": 19999}}
+    state: dict[str, Any] = {
+        "run": run,
+        "day": "2022-01-31",
+        "page": {"progress": new_progress()},
+        "room": {"queued": 19999},
+    }
     seen, full_pages = [], 0
     for _ in range(len(objects) + 1):
         state["page"] = lister.list_page(settings, s3, state["run"], state["day"], state["page"]["progress"])
@@ -434,10 +459,27 @@ def test_list_page_state_with_worst_case_keys_fits_in_64_kib(filler):
 # --- the run's summary ------------------------------------------------------------------------
 
 
-RUN = {"id": "exec", "bucket": "recordings", "source": "input", "dry_run": False, "start_date": "2022-01-31",
-       "end_date": "2022-01-31", "days": 1, "prefix": PREFIX}  # fmt: skip
-COUNTS = {"listed": 12, "enqueued": 8, "skipped_not_audio": 2, "skipped_already_target_class": 1, "skipped_archived": 1,
-          "converted": 6, "skipped_already_converted": 1, "bytes_before": 4000, "bytes_after": 1000}  # fmt: skip
+RUN = {
+    "id": "exec",
+    "bucket": "recordings",
+    "source": "input",
+    "dry_run": False,
+    "start_date": "2022-01-31",
+    "end_date": "2022-01-31",
+    "days": 1,
+    "prefix": PREFIX,
+}
+COUNTS = {
+    "listed": 12,
+    "enqueued": 8,
+    "skipped_not_audio": 2,
+    "skipped_already_target_class": 1,
+    "skipped_archived": 1,
+    "converted": 6,
+    "skipped_already_converted": 1,
+    "bytes_before": 4000,
+    "bytes_after": 1000,
+}
 
 
 @pytest.mark.parametrize(
@@ -452,16 +494,35 @@ def test_summary_takes_the_runs_own_outcomes_from_its_ledger(failed, accounted, 
     result = run_summary(RUN, counts, {"state": "given_up", "waited_seconds": 7200}, ["w"], settings)
     assert (result["failed"], result["unaccounted"], result["error"]) == (failed, 8 - accounted, error)
     output = result["output"]
-    assert (output["date"], output["prefix"], output["listed"], output["enqueued"], output["converted"]) == ("2022-01-31", PREFIX, 12, 8, 6)
-    assert output["skipped"] == {"not_audio": 2, "already_target_class": 1, "archived": 1, "known_failure": 0,
-                                 "already_converted": 1, "already_alaw": 0, "gone": 0}
+    assert (output["date"], output["prefix"], output["listed"], output["enqueued"], output["converted"]) == (
+        "2022-01-31",
+        PREFIX,
+        12,
+        8,
+        6,
+    )
+    assert output["skipped"] == {
+        "not_audio": 2,
+        "already_target_class": 1,
+        "archived": 1,
+        "known_failure": 0,
+        "already_converted": 1,
+        "already_alaw": 0,
+        "gone": 0,
+    }
     assert (output["bytes_before"], output["bytes_after"], output["warnings"]) == (4000, 1000, ["w"])
     assert output["unaccounted"] == 8 - accounted
     if failed:
-        assert "dead-letter queue https://dlq" in result["cause"] and f"{failed} recording(s) of this run failed" in result["cause"]
+        assert (
+            "dead-letter queue https://dlq" in result["cause"]
+            and f"{failed} recording(s) of this run failed" in result["cause"]
+        )
         assert output["failures_in"] == "https://dlq"
     if accounted < 8:
-        assert f"{8 - accounted} of the 8 recording(s) this run put on the work queue have no outcome after 2.0 h" in result["cause"]
+        assert (
+            f"{8 - accounted} of the 8 recording(s) this run put on the work queue have no outcome after 2.0 h"
+            in result["cause"]
+        )
     if error is None:
         assert result["cause"] is None and "failures_in" not in output
     json.dumps(result)  # the state machine receives it as JSON
@@ -490,7 +551,12 @@ def test_a_dry_run_never_fails_and_its_findings_stay_in_its_output():
     with_days = with_failed_days(result, dry, {"ListFailed": {"days": ["2022-01-31"], "cause": "c"}}, days_done=0)
     assert with_days["error"] is None and with_days["days_failed"] == 1
     assert with_days["output"]["failed_days"]["rerun_inputs"] == [{"specific_date": "2022-01-31", "dry_run": True}]
-    wet = with_failed_days(run_summary(RUN, {**COUNTS, "accounted": 8}, {}, [], settings), RUN, {"ListFailed": {"days": ["2022-01-31"], "cause": "c"}}, 0)
+    wet = with_failed_days(
+        run_summary(RUN, {**COUNTS, "accounted": 8}, {}, [], settings),
+        RUN,
+        {"ListFailed": {"days": ["2022-01-31"], "cause": "c"}},
+        0,
+    )
     assert wet["error"] == "DaysFailed"
 
 
@@ -498,8 +564,30 @@ def test_dry_run_summary_projects_a_quarter_and_prices_both_classes():
     from optimizer.summary import GIB, run_summary
 
     settings = Settings(bucket="b", bucket_prefix="", price_standard_gb_month=0.023, price_target_gb_month=0.004)
-    counts = {"listed": 3, "dry_recordings": 2, "dry_bytes": 100 * GIB, "dry_projected_bytes": 25 * GIB, "skipped_already_target_class": 1}
-    output = run_summary({**RUN, "dry_run": True, "days": 3, "end_date": "2022-02-02"}, counts, {}, [], settings)["output"]
-    assert (output["recordings"], output["bytes"], output["projected_bytes_after"], output["already_converted"]) == (2, 100 * GIB, 25 * GIB, 1)
-    assert output["projected_monthly_cost"] == {"before": 2.3, "after": 0.1, "storage_class": "GLACIER_IR", "currency": "USD"}
-    assert (output["start_date"], output["end_date"], output["days"]) == ("2022-01-31", "2022-02-02", 3) and "date" not in output
+    counts = {
+        "listed": 3,
+        "dry_recordings": 2,
+        "dry_bytes": 100 * GIB,
+        "dry_projected_bytes": 25 * GIB,
+        "skipped_already_target_class": 1,
+    }
+    output = run_summary({**RUN, "dry_run": True, "days": 3, "end_date": "2022-02-02"}, counts, {}, [], settings)[
+        "output"
+    ]
+    assert (output["recordings"], output["bytes"], output["projected_bytes_after"], output["already_converted"]) == (
+        2,
+        100 * GIB,
+        25 * GIB,
+        1,
+    )
+    assert output["projected_monthly_cost"] == {
+        "before": 2.3,
+        "after": 0.1,
+        "storage_class": "GLACIER_IR",
+        "currency": "USD",
+    }
+    assert (output["start_date"], output["end_date"], output["days"]) == (
+        "2022-01-31",
+        "2022-02-02",
+        3,
+    ) and "date" not in output

@@ -1,5 +1,6 @@
 """Remembered content failures: which failures are remembered, the item written, the batched
 lookup (100 keys a request, UnprocessedKeys retried) and a page's known failures dropped."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +10,6 @@ import pytest
 
 from optimizer.conversion import ContentFailure, PermanentFailure, TransientFailure, merged_tags
 from optimizer.known_failures import (
-    BATCH_KEYS,
     MAX_REASON_BYTES,
     TTL_DAYS,
     KnownFailure,
@@ -26,7 +26,7 @@ from optimizer.listing import SKIP_REASONS, Page, take_page
 from optimizer.messages import BadMessage
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
-NOW = dt.datetime(2024, 3, 15, 12, 0, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 3, 15, 12, 0, 0, tzinfo=dt.UTC)
 TABLE = "ledger"
 
 
@@ -78,8 +78,13 @@ def test_the_item_holds_key_etag_reason_when_and_a_lifetime():
         "expires_at": {"N": str(int(NOW.timestamp()) + TTL_DAYS * 86400)},
         "failed_run": {"S": "exec-1"},
     }
-    assert parse_item(item) == KnownFailure(PREFIX + "bad.wav", '"abc"', "not a RIFF/WAVE file", "2024-03-15T12:00:00+00:00",
-                                            int(NOW.timestamp()) + TTL_DAYS * 86400)  # fmt: skip
+    assert parse_item(item) == KnownFailure(
+        PREFIX + "bad.wav",
+        '"abc"',
+        "not a RIFF/WAVE file",
+        "2024-03-15T12:00:00+00:00",
+        int(NOW.timestamp()) + TTL_DAYS * 86400,
+    )
 
 
 def test_a_long_reason_is_cut_on_a_character_boundary_so_the_item_stays_small():
@@ -106,7 +111,9 @@ class Recorder:
 def test_remember_writes_one_item_and_nothing_without_a_table():
     dynamodb = Recorder()
     assert remember(dynamodb, TABLE, "k.wav", '"e"', "why", run="r", now=NOW) is True
-    assert [p["TableName"] for p in dynamodb.puts] == [TABLE] and dynamodb.puts[0]["Item"]["run"] == {"S": "failure#k.wav"}
+    assert [p["TableName"] for p in dynamodb.puts] == [TABLE] and dynamodb.puts[0]["Item"]["run"] == {
+        "S": "failure#k.wav"
+    }
     assert remember(dynamodb, "", "k.wav", '"e"', "why", now=NOW) is False and len(dynamodb.puts) == 1
 
 
@@ -191,7 +198,9 @@ def test_only_the_version_that_failed_is_known_and_only_while_remembered():
 
 
 def test_a_page_loses_its_known_failures_and_counts_them():
-    objects = [{"Key": PREFIX + f"{i:02d}.wav", "ETag": f'"e{i}"', "Size": 10, "StorageClass": "STANDARD"} for i in range(25)]
+    objects = [
+        {"Key": PREFIX + f"{i:02d}.wav", "ETag": f'"e{i}"', "Size": 10, "StorageClass": "STANDARD"} for i in range(25)
+    ]
     objects.append({"Key": PREFIX + "notes.txt", "ETag": '"t"', "Size": 1})
     page = take_page(objects, prefix=PREFIX, target_class="GLACIER_IR", overwrite=False)
     remembered = {
@@ -213,8 +222,17 @@ def test_known_failure_is_a_skip_reason_of_the_listing():
 # --- the run's summary ------------------------------------------------------------------------
 
 
-RUN = {"id": "exec", "bucket": "recordings", "source": "input", "dry_run": False, "retry_failed": False,
-       "start_date": "2022-01-31", "end_date": "2022-01-31", "days": 1, "prefix": PREFIX}  # fmt: skip
+RUN = {
+    "id": "exec",
+    "bucket": "recordings",
+    "source": "input",
+    "dry_run": False,
+    "retry_failed": False,
+    "start_date": "2022-01-31",
+    "end_date": "2022-01-31",
+    "days": 1,
+    "prefix": PREFIX,
+}
 
 
 def test_a_known_failure_is_a_skip_in_the_summary_and_does_not_fail_the_run():
@@ -222,10 +240,14 @@ def test_a_known_failure_is_a_skip_in_the_summary_and_does_not_fail_the_run():
     from optimizer.summary import run_summary
 
     settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
-    result = run_summary(RUN, {"listed": 3, "enqueued": 2, "accounted": 2, "converted": 2, "skipped_known_failure": 1}, {}, [], settings)
+    result = run_summary(
+        RUN, {"listed": 3, "enqueued": 2, "accounted": 2, "converted": 2, "skipped_known_failure": 1}, {}, [], settings
+    )
     assert result["failed"] == 0 and result["cause"] is None
     assert result["output"]["skipped"]["known_failure"] == 1 and result["output"]["retry_failed"] is False
-    retried = run_summary({**RUN, "retry_failed": True}, {"listed": 3, "enqueued": 3, "accounted": 3, "failed": 1}, {}, [], settings)
+    retried = run_summary(
+        {**RUN, "retry_failed": True}, {"listed": 3, "enqueued": 3, "accounted": 3, "failed": 1}, {}, [], settings
+    )
     assert retried["failed"] == 1 and retried["output"]["retry_failed"] is True
     assert "skipped.known_failure" in retried["cause"] and '"retry_failed": true' in retried["cause"]
     # A run resolved before retry_failed existed (no key in its run) still summarizes.

@@ -1,4 +1,5 @@
 """The work-queue message and putting pages of recordings on the queue (fake SQS, no sleeping)."""
+
 from __future__ import annotations
 
 import copy
@@ -81,10 +82,26 @@ def test_recording_round_trips_byte_for_byte(key):
         '{"bucket": "b", "key": "a.wav", "size": null}',
     ],
     ids=[
-        "empty", "text", "bad-json", "truncated", "array", "string", "null", "number", "bool",
-        "no-key", "no-bucket", "empty-key", "null-key", "int-key", "int-bucket", "list-key", "bad-size", "null-size",
+        "empty",
+        "text",
+        "bad-json",
+        "truncated",
+        "array",
+        "string",
+        "null",
+        "number",
+        "bool",
+        "no-key",
+        "no-bucket",
+        "empty-key",
+        "null-key",
+        "int-key",
+        "int-bucket",
+        "list-key",
+        "bad-size",
+        "null-size",
     ],
-)  # fmt: skip
+)
 def test_from_body_refuses_what_it_cannot_act_on(body):
     with pytest.raises(BadMessage):
         Recording.from_body(body)
@@ -117,7 +134,9 @@ def test_recordings_of_an_empty_page():
     assert recordings_of_page("bkt", PREFIX, []) == ([], 0)
 
 
-@pytest.mark.parametrize("n, sizes", [(0, []), (1, [1]), (9, [9]), (10, [10]), (11, [10, 1]), (25, [10, 10, 5]), (30, [10, 10, 10])])
+@pytest.mark.parametrize(
+    "n, sizes", [(0, []), (1, [1]), (9, [9]), (10, [10]), (11, [10, 1]), (25, [10, 10, 5]), (30, [10, 10, 10])]
+)
 def test_chunks_of_ten(n, sizes):
     seq = list(range(n))
     parts = list(chunks(seq))
@@ -260,7 +279,11 @@ def test_enqueue_passes_the_sleep_through_to_retries():
     recordings = [Recording("bkt", f"{PREFIX}{i:03d}.wav", f'"e{i}"', i) for i in range(15)]
 
     def fail(attempt, entry):  # the second batch's first try loses one entry (Ids are page indexes)
-        return {"SenderFault": False, "Code": "InternalError", "Message": ""} if attempt == 2 and entry["Id"] == "10" else None
+        return (
+            {"SenderFault": False, "Code": "InternalError", "Message": ""}
+            if attempt == 2 and entry["Id"] == "10"
+            else None
+        )
 
     sqs, sleeps = FakeSQS(fail), Sleeps()
     assert enqueue(sqs, "q", recordings, sleep=sleeps) == (3, set(range(15)))
@@ -295,8 +318,12 @@ def ledger_table():
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(TableName="ledger", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
-                              AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")  # fmt: skip
+        dynamodb.create_table(
+            TableName="ledger",
+            KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         yield dynamodb
 
 
@@ -321,7 +348,12 @@ def test_enqueuer_sends_the_page_then_records_its_counts_once(ledger_table):
     bodies = [Recording.from_body(e["MessageBody"]) for c in sqs.calls for e in c["Entries"]]
     assert [b.key for b in bodies] == [PREFIX + f"{i:02d}.wav" for i in range(12)]
     assert {b.run for b in bodies} == {"exec-1"}
-    assert ledger.read(ledger_table, "ledger", "exec-1") == {"listed": 14, "skipped_not_audio": 1, "skipped_archived": 1, "enqueued": 12}
+    assert ledger.read(ledger_table, "ledger", "exec-1") == {
+        "listed": 14,
+        "skipped_not_audio": 1,
+        "skipped_archived": 1,
+        "enqueued": 12,
+    }
     # The same page again (a retry after a timeout): nothing sent, nothing counted twice.
     enqueuer.enqueue_page(settings, sqs, ledger_table, run, _page(items, counts, progress=progress))
     assert len(sqs.calls) == 2
@@ -337,7 +369,9 @@ def test_a_retried_page_sends_only_the_missing_recordings_and_counts_each_once(l
     run = {"id": "exec-2", "bucket": "bkt", "dry_run": False}
     items = [[f"{i:02d}.wav", f'"e{i}"', i] for i in range(15)]
     page = _page(items, {"listed": 15, "days_done": 1})
-    refused = FakeSQS(lambda attempt, entry: {"SenderFault": True, "Code": "X", "Message": "no"} if entry["Id"] == "12" else None)
+    refused = FakeSQS(
+        lambda attempt, entry: {"SenderFault": True, "Code": "X", "Message": "no"} if entry["Id"] == "12" else None
+    )
     with pytest.raises(EnqueueFailed):
         enqueuer.enqueue_page(settings, refused, ledger_table, run, page)
     assert ledger.read(ledger_table, "ledger", "exec-2") == {"listed": 15, "enqueued": 14}  # the day is not done yet
@@ -358,7 +392,13 @@ def test_enqueuer_dry_run_sends_nothing_and_projects_a_quarter(ledger_table):
     items = [["a.wav", '"e"', 44 + 32_000], ["b.WAV", '"e"', 44 + 64_000]]
     sqs = FakeSQS()
     for _ in range(2):  # counted once however often the page runs
-        enqueuer.enqueue_page(settings, sqs, ledger_table, {"id": "r", "bucket": "bkt", "dry_run": True}, _page(items, {"listed": 2}))
+        enqueuer.enqueue_page(
+            settings, sqs, ledger_table, {"id": "r", "bucket": "bkt", "dry_run": True}, _page(items, {"listed": 2})
+        )
     assert sqs.calls == []
-    assert ledger.read(ledger_table, "ledger", "r") == {"listed": 2, "dry_recordings": 2, "dry_bytes": 96_088,
-                                                        "dry_projected_bytes": 8_000 + 58 + 16_000 + 58}  # fmt: skip
+    assert ledger.read(ledger_table, "ledger", "r") == {
+        "listed": 2,
+        "dry_recordings": 2,
+        "dry_bytes": 96_088,
+        "dry_projected_bytes": 8_000 + 58 + 16_000 + 58,
+    }

@@ -1,5 +1,6 @@
 """A run's own recordings, each accounted once (optimizer/ledger.py), and when it stops waiting
 for them (optimizer/completion.py)."""
+
 from __future__ import annotations
 
 import boto3
@@ -14,8 +15,12 @@ from optimizer import completion, ledger
 def dynamodb():
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName="ledger", KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")  # fmt: skip
+        client.create_table(
+            TableName="ledger",
+            KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         yield client
 
 
@@ -26,15 +31,34 @@ def converted(n_bytes: int = 100) -> dict[str, int]:
 def test_a_duplicate_delivery_adds_nothing_and_a_new_recording_in_the_same_batch_still_counts(dynamodb):
     assert ledger.account(dynamodb, "ledger", "run-1", [("a.wav", converted()), ("b.wav", converted())]) == 2
     # a.wav delivered again (SQS at-least-once), now seen as already converted, beside a new c.wav
-    added = ledger.account(dynamodb, "ledger", "run-1", [("a.wav", {"skipped_already_converted": 1}), ("c.wav", {"failed": 1, "failed_stale_size": 1})])
+    added = ledger.account(
+        dynamodb,
+        "ledger",
+        "run-1",
+        [("a.wav", {"skipped_already_converted": 1}), ("c.wav", {"failed": 1, "failed_stale_size": 1})],
+    )
     assert added == 1
-    assert ledger.read(dynamodb, "ledger", "run-1") == {"accounted": 3, "converted": 2, "bytes_before": 200, "bytes_after": 50,
-                                                        "failed": 1, "failed_stale_size": 1}  # fmt: skip
+    assert ledger.read(dynamodb, "ledger", "run-1") == {
+        "accounted": 3,
+        "converted": 2,
+        "bytes_before": 200,
+        "bytes_after": 50,
+        "failed": 1,
+        "failed_stale_size": 1,
+    }
 
 
 def test_the_same_recording_twice_in_one_batch_is_one_outcome(dynamodb):
-    assert ledger.account(dynamodb, "ledger", "r", [("a.wav", converted()), ("a.wav", {"skipped_already_converted": 1})]) == 1
-    assert ledger.read(dynamodb, "ledger", "r") == {"accounted": 1, "converted": 1, "bytes_before": 100, "bytes_after": 25}
+    assert (
+        ledger.account(dynamodb, "ledger", "r", [("a.wav", converted()), ("a.wav", {"skipped_already_converted": 1})])
+        == 1
+    )
+    assert ledger.read(dynamodb, "ledger", "r") == {
+        "accounted": 1,
+        "converted": 1,
+        "bytes_before": 100,
+        "bytes_after": 25,
+    }
 
 
 def test_the_same_recording_in_two_runs_counts_in_each(dynamodb):
@@ -61,8 +85,13 @@ class Cancelling:
         self.calls += 1
         if self.reasons:
             codes = self.reasons.pop(0)
-            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
-                               "CancellationReasons": [{"Code": c} for c in codes]}, "TransactWriteItems")  # fmt: skip
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": [{"Code": c} for c in codes],
+                },
+                "TransactWriteItems",
+            )
         return self.real.transact_write_items(**kwargs)
 
 
@@ -127,4 +156,6 @@ def test_the_polls_stay_within_the_history_quota_and_still_cover_the_limit():
     while state["state"] == "waiting":
         state = check({"enqueued": 1}, polls=polls, since=since, now=now, poll=1, limit=50_000)
         polls, since, now = state["polls"], state["since"], now + state["wait_seconds"]
-    assert polls <= completion.MAX_POLLS and state["waited_seconds"] >= 50_000  # the limit, not the poll count, ended it
+    assert (
+        polls <= completion.MAX_POLLS and state["waited_seconds"] >= 50_000
+    )  # the limit, not the poll count, ended it

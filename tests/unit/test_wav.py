@@ -1,4 +1,5 @@
 """Reading WAV headers: what the converter is told about its input and its output."""
+
 from __future__ import annotations
 
 import random
@@ -24,7 +25,9 @@ def riff(*chunks: bytes) -> bytes:
     return b"RIFF" + struct.pack("<I", len(payload)) + payload
 
 
-def fmt(tag: int, channels: int, rate: int, bits: int, *, block_align: int | None = None, extra: bytes | None = None) -> bytes:
+def fmt(
+    tag: int, channels: int, rate: int, bits: int, *, block_align: int | None = None, extra: bytes | None = None
+) -> bytes:
     align = channels * ((bits + 7) // 8) if block_align is None else block_align
     body = struct.pack("<HHIIHH", tag, channels, rate, rate * align, align, bits)
     if extra is not None:
@@ -71,7 +74,15 @@ def test_pcm_stereo_16_bit_one_second(tmp_path):
 
 @pytest.mark.parametrize(
     "channels, rate, width, frames",
-    [(1, 8000, 1, 8000), (1, 8000, 2, 4000), (2, 44100, 2, 44100), (1, 16000, 3, 1600), (2, 48000, 4, 2400), (6, 48000, 2, 480), (1, 8000, 2, 0)],
+    [
+        (1, 8000, 1, 8000),
+        (1, 8000, 2, 4000),
+        (2, 44100, 2, 44100),
+        (1, 16000, 3, 1600),
+        (2, 48000, 4, 2400),
+        (6, 48000, 2, 480),
+        (1, 8000, 2, 0),
+    ],
 )
 def test_pcm_matrix_agrees_with_the_stdlib(tmp_path, channels, rate, width, frames):
     path = write_pcm(tmp_path / "a.wav", channels=channels, rate=rate, width=width, frames=frames)
@@ -109,7 +120,15 @@ def test_alaw_with_cbsize_as_ffmpeg_writes_it(tmp_path):
 
 @pytest.mark.parametrize(
     "tag, channels, rate, bits",
-    [(MULAW, 1, 8000, 8), (ALAW, 2, 8000, 8), (ALAW, 1, 16000, 8), (ALAW, 1, 11025, 8), (PCM, 1, 8000, 8), (PCM, 1, 8000, 16), (IEEE_FLOAT, 1, 8000, 32)],
+    [
+        (MULAW, 1, 8000, 8),
+        (ALAW, 2, 8000, 8),
+        (ALAW, 1, 16000, 8),
+        (ALAW, 1, 11025, 8),
+        (PCM, 1, 8000, 8),
+        (PCM, 1, 8000, 16),
+        (IEEE_FLOAT, 1, 8000, 32),
+    ],
 )
 def test_other_formats_are_not_alaw_mono_8k(tmp_path, tag, channels, rate, bits):
     align = channels * bits // 8
@@ -126,7 +145,9 @@ def test_other_formats_are_not_alaw_mono_8k(tmp_path, tag, channels, rate, bits)
 def test_wave_format_extensible_resolves_the_sub_format(tmp_path, sub_tag, channels, rate, bits):
     align = channels * bits // 8
     frames = rate // 10
-    info = read_wav_info(write(tmp_path, riff(extensible_fmt(sub_tag, channels, rate, bits), chunk(b"data", b"\x01" * align * frames))))
+    info = read_wav_info(
+        write(tmp_path, riff(extensible_fmt(sub_tag, channels, rate, bits), chunk(b"data", b"\x01" * align * frames)))
+    )
     assert info.format_tag == sub_tag
     assert (info.channels, info.sample_rate, info.bits_per_sample, info.block_align) == (channels, rate, bits, align)
     assert info.frames == frames
@@ -180,8 +201,6 @@ def test_streaming_writer_size_uses_the_bytes_present(tmp_path, declared):
     assert info.complete
 
 
-
-
 # --- refused ----------------------------------------------------------------------------------
 
 
@@ -198,7 +217,11 @@ NOT_WAV = [
     ("header-only", b"RIFF" + struct.pack("<I", 4) + b"WAVE", "data"),
     ("no-data-chunk", riff(fmt(PCM, 1, 8000, 16)), "data"),
     ("no-data-but-list", riff(fmt(PCM, 1, 8000, 16), chunk(b"LIST", b"INFO")), "data"),
-    ("huge-chunk-before-data", riff(fmt(PCM, 1, 8000, 16), chunk(b"LIST", b"INFO", declared=0xFFFFFF00), chunk(b"data", b"\x00" * 16)), "'LIST' chunk at byte 36 declares 4294967040 bytes"),
+    (
+        "huge-chunk-before-data",
+        riff(fmt(PCM, 1, 8000, 16), chunk(b"LIST", b"INFO", declared=0xFFFFFF00), chunk(b"data", b"\x00" * 16)),
+        "'LIST' chunk at byte 36 declares 4294967040 bytes",
+    ),
     ("data-before-fmt", riff(chunk(b"data", b"\x00" * 16), fmt(PCM, 1, 8000, 16)), "fmt"),
     ("mp3-in-wav", riff(fmt(0x0055, 2, 44100, 0, block_align=1), chunk(b"data", b"\xff\xfb" * 100)), "0x0055"),
     ("ms-adpcm", riff(fmt(0x0002, 1, 8000, 4, block_align=256), chunk(b"data", b"\x00" * 512)), "0x0002"),
@@ -211,14 +234,24 @@ NOT_WAV = [
     ("zero-rate", riff(fmt(PCM, 1, 0, 16), chunk(b"data", b"\x00" * 16)), "Hz"),
     ("zero-bits", riff(fmt(PCM, 1, 8000, 0, block_align=1), chunk(b"data", b"\x00" * 16)), "fmt"),
     ("fmt-too-short", riff(fmt_raw(b"\x01\x00" * 7), chunk(b"data", b"\x00" * 16)), "fmt"),
-    ("extensible-too-short", riff(fmt(EXTENSIBLE, 1, 8000, 16, extra=b"\x10\x00"), chunk(b"data", b"\x00" * 16)), "extensible"),
+    (
+        "extensible-too-short",
+        riff(fmt(EXTENSIBLE, 1, 8000, 16, extra=b"\x10\x00"), chunk(b"data", b"\x00" * 16)),
+        "extensible",
+    ),
     # The file ends inside the fmt chunk: its header promises 16 bytes, 6 are there.
     ("truncated-in-fmt", riff(chunk(b"fmt ", struct.pack("<HHI", PCM, 1, 8000), declared=16)), "fmt"),
-    ("truncated-in-extensible-fmt", riff(chunk(b"fmt ", fmt(EXTENSIBLE, 1, 8000, 16, extra=b"\x00" * 22)[8:30], declared=40)), "fmt"),
+    (
+        "truncated-in-extensible-fmt",
+        riff(chunk(b"fmt ", fmt(EXTENSIBLE, 1, 8000, 16, extra=b"\x00" * 22)[8:30], declared=40)),
+        "fmt",
+    ),
 ]
 
 
-@pytest.mark.parametrize("raw, reason", [(raw, reason) for _, raw, reason in NOT_WAV], ids=[name for name, _, _ in NOT_WAV])
+@pytest.mark.parametrize(
+    "raw, reason", [(raw, reason) for _, raw, reason in NOT_WAV], ids=[name for name, _, _ in NOT_WAV]
+)
 def test_not_a_convertible_wav_says_why(tmp_path, raw, reason):
     path = write(tmp_path, raw)
     with pytest.raises(NotWav) as err:
@@ -242,7 +275,10 @@ def test_unsupported_codec_message_names_the_problem(tmp_path):
     "info, parts",
     [
         (WavInfo(ALAW, 1, 8000, 1, 8, 44, 8000, 8000), ["A-law", "8-bit", "8000 Hz", "1 ch", "1.000 s"]),
-        (WavInfo(PCM, 2, 44100, 4, 16, 44, 44100 * 4 * 2, 44100 * 4 * 2), ["PCM", "16-bit", "44100 Hz", "2 ch", "2.000 s"]),
+        (
+            WavInfo(PCM, 2, 44100, 4, 16, 44, 44100 * 4 * 2, 44100 * 4 * 2),
+            ["PCM", "16-bit", "44100 Hz", "2 ch", "2.000 s"],
+        ),
         (WavInfo(MULAW, 1, 8000, 1, 8, 44, 4000, 4000), ["mu-law", "8000 Hz", "0.500 s"]),
     ],
 )

@@ -1,5 +1,6 @@
 """The byte accounting (issue 9, rule 1): every byte of a recording is audio, a chunk, or a reason
 to refuse it. Crafted headers for each rule, then the whole corpus of tests/wav_corpus.py."""
+
 from __future__ import annotations
 
 import struct
@@ -17,7 +18,15 @@ AUDIO = bytes(0x80 | (i * 37 % 128) for i in range(16_000))
 
 
 def header(riff_size: int, data_size: int, *before: bytes) -> bytes:
-    return b"RIFF" + struct.pack("<I", riff_size) + b"WAVE" + FMT + b"".join(before) + b"data" + struct.pack("<I", data_size)
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff_size)
+        + b"WAVE"
+        + FMT
+        + b"".join(before)
+        + b"data"
+        + struct.pack("<I", data_size)
+    )
 
 
 def info_of(tmp_path: Path, raw: bytes):
@@ -37,7 +46,13 @@ def refused(tmp_path: Path, raw: bytes) -> str:
 
 @pytest.mark.parametrize(
     "riff_size, data_size",
-    [(0xFFFFFFFF, 0xFFFFFFFF), (0x7FFFF024, 0x7FFFF000), (0, 0), (len(FMT) + 12 + len(AUDIO), 0xFFFFFFFF), (0xFFFFFFFF, len(AUDIO))],
+    [
+        (0xFFFFFFFF, 0xFFFFFFFF),
+        (0x7FFFF024, 0x7FFFF000),
+        (0, 0),
+        (len(FMT) + 12 + len(AUDIO), 0xFFFFFFFF),
+        (0xFFFFFFFF, len(AUDIO)),
+    ],
     ids=["ffmpeg-pipe", "sox-pipe", "zeros", "real-riff-placeholder-data", "placeholder-riff-real-data"],
 )
 def test_placeholder_sizes_mean_the_audio_runs_to_the_end(tmp_path, riff_size, data_size):
@@ -84,7 +99,9 @@ def test_fix_placeholder_sizes_leaves_a_file_without_trailing_chunks_alone(tmp_p
 
 
 def test_chunks_before_and_after_the_data_are_accepted(tmp_path):
-    raw = riff(FMT + LIST_INFO + chunk(b"fact", b"\x00" * 4) + chunk(b"data", AUDIO) + LIST_INFO + chunk(b"JUNK", b"\x00" * 9))
+    raw = riff(
+        FMT + LIST_INFO + chunk(b"fact", b"\x00" * 4) + chunk(b"data", AUDIO) + LIST_INFO + chunk(b"JUNK", b"\x00" * 9)
+    )
     assert info_of(tmp_path, raw).data_bytes == len(AUDIO)
 
 

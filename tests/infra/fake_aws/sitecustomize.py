@@ -2,6 +2,7 @@
 script then talks to an in-process moto (fake STS and SSM) instead of AWS. FAKE_AWS_SSM holds the
 SSM parameters to create, as JSON ({name: value}); without it nothing happens. Only the script
 that calls AWS (scripts/bootstrap_check.py) loads moto: the other processes stay fast."""
+
 import json
 import os
 import sys
