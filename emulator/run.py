@@ -11,12 +11,12 @@ from typing import Any
 
 import boto3
 
+from stacks.orchestration import FIRST_STATE_OF_A_DAY
+
 from . import quotas
 from .deploy import REGION, Deployment
 from .history import recording
 from .runtime import InProcessLambdas, QueuePoller
-
-CHILD_FIRST_STATE = "StartDay"  # stacks/orchestration.py: the first state of one day
 
 
 @dataclass
@@ -76,7 +76,7 @@ def run_execution(
     pollers = pollers if pollers is not None else [QueuePoller(source, lambdas) for source in deployment.event_sources]
     raw_input = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
     started = time.monotonic()
-    with recording(CHILD_FIRST_STATE) as stats:
+    with recording(FIRST_STATE_OF_A_DAY) as stats:
         described, arn = _run(sfn, deployment, raw_input, pollers, progress, started, timeout_s)
     events = _history(sfn, arn)
     try:

@@ -30,13 +30,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from optimizer import aws, known_failures, ledger
+from optimizer import aws, known_failures, ledger, names
 from optimizer.conversion import Outcome, PermanentFailure, TransientFailure, convert_recording
 from optimizer.messages import BadMessage, Recording
 from optimizer.settings import Settings
 
-logger = Logger(service="converter")
-metrics = Metrics(service="converter")
+logger = Logger(service=names.CONVERTER)
+metrics = Metrics(service=names.CONVERTER)
 # A fully failed batch is reported item by item like a partial one, instead of raising: the
 # invocation's Errors metric then counts crashes only, not recordings waiting for a retry.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -94,7 +94,7 @@ class Batch:
             counts["bytes_before"] += outcome.bytes_before
             counts["bytes_after"] += outcome.bytes_after
         self.by_run[run].append((message_id, key, counts))
-        metrics.add_metric(name=f"Recordings{outcome.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=names.recordings_metric(outcome.outcome), unit=MetricUnit.Count, value=1)
 
     def flush(self, settings: Settings) -> list[str]:
         """Accounts every outcome; returns the message ids whose outcome could not be recorded.
@@ -117,11 +117,11 @@ class Batch:
                 logger.exception(
                     "ledger write failed; the recordings go back to the queue to be accounted", extra={"run": run}
                 )
-                metrics.add_metric(name="LedgerWriteFailures", unit=MetricUnit.Count, value=1)
+                metrics.add_metric(name=names.LEDGER_WRITE_FAILURES, unit=MetricUnit.Count, value=1)
                 unrecorded += [message_id for message_id, _, _ in entries]
         if total["bytes_before"]:
-            metrics.add_metric(name="BytesBefore", unit=MetricUnit.Bytes, value=total["bytes_before"])
-            metrics.add_metric(name="BytesAfter", unit=MetricUnit.Bytes, value=total["bytes_after"])
+            metrics.add_metric(name=names.BYTES_BEFORE, unit=MetricUnit.Bytes, value=total["bytes_before"])
+            metrics.add_metric(name=names.BYTES_AFTER, unit=MetricUnit.Bytes, value=total["bytes_after"])
         return unrecorded
 
 
@@ -157,7 +157,7 @@ def remember_content_failure(settings: Settings, rec: Recording, etag: str | Non
             "content failure not remembered; the next run will try this recording again",
             extra={"key": rec.key, "etag": etag},
         )
-        metrics.add_metric(name="KnownFailureWriteFailures", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=names.KNOWN_FAILURE_WRITE_FAILURES, unit=MetricUnit.Count, value=1)
         return False
 
 
@@ -186,7 +186,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         if receives < settings.max_receive_count:
-            metrics.add_metric(name="RecordingsRetried", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=names.RECORDINGS_RETRIED, unit=MetricUnit.Count, value=1)
             logger.warning(
                 "recording",
                 extra={
@@ -216,7 +216,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
         },
     )
     if outcome.outcome == "converted":
-        metrics.add_metric(name="ConversionSeconds", unit=MetricUnit.Seconds, value=round(seconds, 3))
+        metrics.add_metric(name=names.CONVERSION_SECONDS, unit=MetricUnit.Seconds, value=round(seconds, 3))
     if batch is not None:
         batch.count(run, key or f"message:{record.message_id}", record.message_id, outcome)
     return outcome

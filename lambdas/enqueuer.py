@@ -12,11 +12,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, ledger
+from optimizer import aws, ledger, names
 from optimizer.enqueueing import EnqueueFailed, enqueue, projected_size, recordings_of_page
 from optimizer.settings import Settings
 
-logger = Logger(service="enqueuer")
+logger = Logger(service=names.ENQUEUER)
 
 
 def enqueue_page(

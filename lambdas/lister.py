@@ -19,14 +19,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, completion, day_failures, known_failures, ledger
+from optimizer import aws, completion, day_failures, known_failures, ledger, names
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_read
 from optimizer.settings import Settings
 from optimizer.summary import run_summary
 
-logger = Logger(service="lister")
+logger = Logger(service=names.LISTER)
 
 
 def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.date) -> dict[str, Any]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 from aws_cdk import Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -14,18 +11,14 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from estimator.prices import load_prices
-
 from .config import LOG_RETENTION, OptimizerConfig
 from .layers import OptimizerLayers
-from .monitoring import METRICS_NAMESPACE
-from .queues import WorkQueues, worst_case_message_age_s
+from .queues import WorkQueues
+from .runtime import LAMBDA_DIR, names, runtime_settings
 
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 # Newest Python runtime in aws-cdk-lib. The handlers do not use pydub at run time, so its need
 # for `audioop` (gone from the standard library in 3.13) does not apply to the functions.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-FFMPEG_PATH = "/opt/bin/ffmpeg"
 
 
 class OptimizerFunctions(Construct):
@@ -50,33 +43,20 @@ class OptimizerFunctions(Construct):
             str(LAMBDA_DIR), exclude=["requirements.txt", "**/__pycache__", "**/*.pyc"]
         )
         bucket = s3.Bucket.from_bucket_name(self, "Recordings", config.bucket_name)
-        common_env = {
-            "BUCKET_NAME": config.bucket_name,
-            "BUCKET_PREFIX": config.bucket_prefix,
-            "STORAGE_CLASS": config.storage_class,
-            "OVERWRITE_CONVERTED": str(config.overwrite_converted).lower(),
-            "LEDGER_TABLE": ledger.table_name,
-            "DLQ_URL": queues.dead_letter.queue_url,
-        }
-        prices = load_prices()
+        # Every function reads the same settings (optimizer.settings): one contract, built once.
+        environment = runtime_settings(
+            config,
+            queue_url=queues.work.queue_url,
+            dlq_url=queues.dead_letter.queue_url,
+            ledger_table=ledger.table_name,
+        ).to_env()
 
         self.lister = self._function(
             "Lister",
             "lister.handler",
             memory_mb=256,
             timeout_s=120,
-            environment={
-                **common_env,
-                "NUM_DAYS_AGE": str(config.num_days_age),
-                "CATCH_UP_DAYS": str(config.catch_up_days),
-                "REQUIRE_VERSIONING": str(config.require_versioning).lower(),
-                # CheckRun: how often, and how long at most, a run waits for its recordings' outcomes
-                "QUEUE_POLL_SECONDS": str(config.queue_poll_seconds),
-                "DRAIN_LIMIT_SECONDS": str(math.ceil(worst_case_message_age_s(config))),
-                # The dry run's projection, from the estimator's one price table.
-                "PRICE_STANDARD_GB_MONTH": str(prices.storage_class("STANDARD").flat_gb_month),
-                "PRICE_TARGET_GB_MONTH": str(prices.storage_class(config.storage_class).flat_gb_month),
-            },
+            environment=environment,
         )
         ledger.grant_read_data(self.lister)  # GetItem (the run's counts), BatchGetItem (known failures)
         ledger.grant(self.lister, "dynamodb:UpdateItem")  # a day's failure, recorded by its child execution
@@ -109,7 +89,7 @@ class OptimizerFunctions(Construct):
             "enqueuer.handler",
             memory_mb=256,
             timeout_s=120,
-            environment={**common_env, "QUEUE_URL": queues.work.queue_url},
+            environment=environment,
         )
         queues.work.grant_send_messages(self.enqueuer)
         # The page's marker (read, then written with the counters in one transaction) and the
@@ -124,12 +104,7 @@ class OptimizerFunctions(Construct):
             timeout_s=config.converter_timeout_seconds,
             ephemeral_mb=config.converter_ephemeral_mb,
             layers=[self.layers.ffmpeg],
-            environment={
-                **common_env,
-                "FFMPEG_PATH": FFMPEG_PATH,
-                "MAX_RECEIVE_COUNT": str(config.max_receive_count),
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            },
+            environment={**environment, "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE},
         )
         ledger.grant(self.converter, "dynamodb:UpdateItem")
         # Remembering a content failure (lambdas/optimizer/known_failures.py) and marking a
@@ -222,7 +197,8 @@ class OptimizerFunctions(Construct):
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_s),
             ephemeral_storage_size=Size.mebibytes(ephemeral_mb),
-            environment={**environment, "POWERTOOLS_SERVICE_NAME": name.lower()},
+            # The handler names its Logger/Metrics with the same constant (optimizer/names.py).
+            environment={**environment, "POWERTOOLS_SERVICE_NAME": getattr(names, name.upper())},
             layers=[self.layers.python_deps, *(layers or [])],
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,

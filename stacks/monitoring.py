@@ -14,7 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-METRICS_NAMESPACE = "CallRecordingOptimizer"
+from .runtime import names
 
 
 class Monitoring(Construct):
@@ -109,9 +109,9 @@ class Monitoring(Construct):
 
         def converter_metric(name: str, statistic: str = "Sum") -> cw.Metric:
             return cw.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=names.METRICS_NAMESPACE,
                 metric_name=name,
-                dimensions_map={"service": "converter"},
+                dimensions_map={"service": names.CONVERTER},
                 statistic=statistic,
                 period=Duration.minutes(5),
             )
@@ -119,7 +119,10 @@ class Monitoring(Construct):
         bytes_saved = cw.MathExpression(
             expression="before - after",
             label="bytes saved",
-            using_metrics={"before": converter_metric("BytesBefore"), "after": converter_metric("BytesAfter")},
+            using_metrics={
+                "before": converter_metric(names.BYTES_BEFORE),
+                "after": converter_metric(names.BYTES_AFTER),
+            },
             period=Duration.minutes(5),
         )
         self.dashboard = cw.Dashboard(self, "Dashboard")  # no dashboard_name: two stacks coexist
@@ -141,16 +144,22 @@ class Monitoring(Construct):
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="Recordings",
-                left=[converter_metric(f"Recordings{o}") for o in ("Converted", "Skipped", "Failed", "Retried")],
+                left=[
+                    converter_metric(m)
+                    for m in (*map(names.recordings_metric, names.OUTCOMES), names.RECORDINGS_RETRIED)
+                ],
             ),
             cw.GraphWidget(
                 title="Bytes",
-                left=[converter_metric("BytesBefore"), converter_metric("BytesAfter")],
+                left=[converter_metric(names.BYTES_BEFORE), converter_metric(names.BYTES_AFTER)],
                 right=[bytes_saved],
             ),
             cw.GraphWidget(
                 title="Converter",
                 left=[converter.metric_errors(), converter.metric_throttles()],
-                right=[converter.metric_duration(statistic="p90"), converter_metric("ConversionSeconds", "Average")],
+                right=[
+                    converter.metric_duration(statistic="p90"),
+                    converter_metric(names.CONVERSION_SECONDS, "Average"),
+                ],
             ),
         )

@@ -35,6 +35,8 @@ _THROTTLES = ["Lambda.TooManyRequestsException"]
 # queue read, two Choices), 13,000 at most, which leaves a day's pages ~11,000 of the 25,000
 # events an execution may have (about 20 a page: ~500 pages, 250,000 to 500,000 recordings a day).
 MAX_ROOM_WAITS = 1_000
+# The emulator tells a child execution (one day) by its first state (emulator/run.py).
+FIRST_STATE_OF_A_DAY = "StartDay"
 # Lambda tasks whose function only reads (resolve, preflight, list, summarize) or records a
 # day's failure idempotently may run again after a timeout or an error: Retry runs before Catch
 # (Step Functions developer guide, "Handling errors"). States.TaskFailed matches any error the
@@ -199,7 +201,7 @@ class Orchestration(Construct):
         """
         start = sfn.Pass(
             self,
-            "StartDay",
+            FIRST_STATE_OF_A_DAY,
             parameters={"run.$": "$.run", "day.$": "$.day", "page": {"progress": {}}, "waits": {"n": 0}},
         )
         # A day that still fails after its retries records why and ends without an output, so

@@ -1,34 +1,9 @@
-"""The work queue and its dead-letter queue, and the arithmetic that no message expires unconverted.
+"""The work queue and its dead-letter queue.
 
 A standard queue's message keeps its original enqueue time when the redrive policy moves it to
-the DLQ, so the DLQ must keep messages longer than the work queue does ("it is a best practice to
-always set the retention period of a dead-letter queue to be longer than the retention period of
-the original queue": Amazon SQS developer guide, "Setting-up dead-letter queue retention"). The
-DLQ keeps SQS's maximum, 14 days; the work queue 7, so a moved message stays at least 7 days in
-the DLQ to be read and redriven. (The converter's own SendMessage to the DLQ starts a new 14 days.)
-
-7 days must then outlast the longest a message can wait and be retried, whatever the settings:
-
-- Backpressure: a day's pages wait while the work queue holds `max_queued` messages, at most a
-  day of work at the converters' slowest pace (every batch using its whole timeout: concurrency x
-  batch / timeout recordings a second), never more than 20,000. Each of the `backfill_concurrency`
-  days listing at once may add one page after its check, at most PAGE_MAX_ITEMS recordings, and
-  the converters hold concurrency x batch in flight.
-- A message behind all of those waits (max_queued + backfill_concurrency x PAGE_MAX_ITEMS +
-  concurrency x batch) / pace, then may be received max_receive_count + EXTRA_RECEIVES times
-  (the converter's attempts, then its own dead-lettering: see below), each time hidden for the
-  visibility timeout.
-
-At the defaults (50 converters, batches of 10, 600 s, 4 days at once, 3 attempts): pace 0.83/s,
-20,000 + 4 x 1,000 + 500 messages -> 29,400 s, plus 5 x 3,600 s = 47,400 s, 13.2 hours of 7 days.
-The same figure bounds how long a run waits for its recordings' outcomes (DRAIN_LIMIT_SECONDS).
-
-The redrive threshold (maxReceiveCount) is max_receive_count + EXTRA_RECEIVES: the converter tries
-a recording max_receive_count times, and dead-letters a message received more often than that
-itself, with the reason and a count in the run's ledger, before trying again. SQS's own move to
-the DLQ, which no code sees, is left for a message whose dead-lettering failed twice.
-`worst_case_message_age_s` computes it for any configuration; the stack refuses to synthesize one
-that could exceed the retention.
+the DLQ, so the DLQ keeps messages longer than the work queue does (SQS's maximum, 14 days, against
+7): a moved message stays at least 7 days in the DLQ to be read and redriven. Why 7 days is enough,
+and the redrive threshold: stacks/capacity.py.
 """
 
 from __future__ import annotations
@@ -37,46 +12,20 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .config import ConfigError, OptimizerConfig
+from .capacity import (  # noqa: F401 - re-exported: the arithmetic lives in capacity.py
+    PAGE_MAX_ITEMS,
+    QUEUED_CAP,
+    WORK_RETENTION_S,
+    check_retention,
+    max_queued,
+    redrive_threshold,
+    slowest_pace,
+    worst_case_message_age_s,
+)
+from .config import OptimizerConfig
 
 DLQ_RETENTION = Duration.days(14)  # SQS's maximum: longer than the work queue's, see above
-WORK_RETENTION = Duration.days(7)
-QUEUED_CAP = 20_000
-# A page holds at most 48 KB of items, each at least ~50 bytes ([name, ETag, size] as JSON):
-# optimizer.listing.PAGE_BUDGET_BYTES / 50 < 1,000.
-PAGE_MAX_ITEMS = 1_000
-EXTRA_RECEIVES = 2
-
-
-def redrive_threshold(config: OptimizerConfig) -> int:
-    return config.max_receive_count + EXTRA_RECEIVES
-
-
-def slowest_pace(config: OptimizerConfig) -> float:
-    """Recordings a second when every batch takes the converter's whole timeout."""
-    return config.converter_max_concurrency * config.converter_batch_size / config.converter_timeout_seconds
-
-
-def max_queued(config: OptimizerConfig) -> int:
-    """The backpressure threshold: at most a day of work at the slowest pace."""
-    return max(PAGE_MAX_ITEMS, min(QUEUED_CAP, int(slowest_pace(config) * 86_400)))
-
-
-def worst_case_message_age_s(config: OptimizerConfig) -> float:
-    in_flight = config.converter_max_concurrency * config.converter_batch_size
-    ahead = max_queued(config) + config.backfill_concurrency * PAGE_MAX_ITEMS + in_flight
-    return ahead / slowest_pace(config) + redrive_threshold(config) * config.visibility_timeout_seconds
-
-
-def check_retention(config: OptimizerConfig) -> None:
-    age = worst_case_message_age_s(config)
-    if age > WORK_RETENTION.to_seconds():
-        raise ConfigError(
-            f"with converter_max_concurrency={config.converter_max_concurrency}, converter_batch_size={config.converter_batch_size}, "
-            f"backfill_concurrency={config.backfill_concurrency} and max_receive_count={config.max_receive_count}, a message could "
-            f"wait and be retried {age / 86_400:.1f} days, longer than the work queue keeps it (7 days): raise "
-            "converter_max_concurrency, or lower backfill_concurrency or max_receive_count"
-        )
+WORK_RETENTION = Duration.seconds(WORK_RETENTION_S)
 
 
 class WorkQueues(Construct):

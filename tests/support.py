@@ -5,17 +5,31 @@ tests/lambdas/conftest.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import boto3
 
 from optimizer.messages import Recording
+from optimizer.settings import Settings
 
 BUCKET = "connect-recordings-test"
 PREFIX = "connect/acme/CallRecordings/"
 DAY = PREFIX + "2022/01/01/"
 LEDGER = "ledger"
+
+
+def make_settings(*, bucket: str = BUCKET, bucket_prefix: str = PREFIX, **fields: Any) -> Settings:
+    """The settings the stack would give the functions (stacks/runtime.py) for this bucket with
+    the configuration's defaults; `fields` replaces some (a queue URL, a table name, ...)."""
+    from stacks.config import OptimizerConfig
+    from stacks.runtime import runtime_settings
+
+    config = OptimizerConfig.from_mapping({"bucket_name": BUCKET})
+    resources = {"queue_url": "", "dlq_url": "", "ledger_table": "", "ffmpeg_path": "/opt/bin/ffmpeg"}
+    built = runtime_settings(config, **{k: fields.pop(k) if k in fields else v for k, v in resources.items()})
+    return dataclasses.replace(built, bucket=bucket, bucket_prefix=bucket_prefix, **fields)
 
 
 def create_ledger_table(dynamodb: Any, name: str = LEDGER) -> str:

@@ -1,51 +1,87 @@
-"""Runtime settings: the stack passes its validated configuration as environment variables."""
+"""Runtime settings: the one contract between the stack and the Lambda functions.
+
+The stack builds a Settings from its validated configuration and the resources it creates
+(stacks/runtime.py) and gives each function `settings.to_env()`; a handler reads it back with
+`Settings.from_env()`. Each field's variable is named once, in ENV. There are no defaults here:
+every value comes from the stack's configuration (stacks/config.py holds the defaults), and a
+variable the stack did not set is an error that names it.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+ENV = {
+    "bucket": "BUCKET_NAME",
+    "bucket_prefix": "BUCKET_PREFIX",
+    "target_class": "STORAGE_CLASS",
+    "overwrite_converted": "OVERWRITE_CONVERTED",
+    "num_days_age": "NUM_DAYS_AGE",
+    "catch_up_days": "CATCH_UP_DAYS",
+    "require_versioning": "REQUIRE_VERSIONING",
+    "max_receive_count": "MAX_RECEIVE_COUNT",
+    "queue_poll_seconds": "QUEUE_POLL_SECONDS",
+    "drain_limit_seconds": "DRAIN_LIMIT_SECONDS",
+    "queue_url": "QUEUE_URL",
+    "dlq_url": "DLQ_URL",
+    "ledger_table": "LEDGER_TABLE",
+    "ffmpeg_path": "FFMPEG_PATH",
+    "price_standard_gb_month": "PRICE_STANDARD_GB_MONTH",
+    "price_target_gb_month": "PRICE_TARGET_GB_MONTH",
+}
 
 
-@dataclass(frozen=True)
+class MissingSetting(KeyError):
+    """The function's environment lacks a variable the stack sets."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     bucket: str
     bucket_prefix: str
-    target_class: str = "GLACIER_IR"
-    overwrite_converted: bool = False
-    num_days_age: int = 7
-    queue_url: str = ""
-    dlq_url: str = ""
-    ffmpeg_path: str = "/opt/bin/ffmpeg"
-    catch_up_days: int = 0
-    ledger_table: str = ""
-    require_versioning: bool = True
-    max_receive_count: int = 3  # the converter's attempts; the queue's redrive threshold is higher
-    queue_poll_seconds: int = 60
-    # The longest a run waits for its recordings' outcomes (stacks/queues.py, worst_case_message_age_s)
-    drain_limit_seconds: int = 86_400
+    target_class: str
+    overwrite_converted: bool
+    num_days_age: int
+    catch_up_days: int
+    require_versioning: bool
+    max_receive_count: int  # the converter's attempts; the queue's redrive threshold is higher
+    queue_poll_seconds: int
+    # The longest a run waits for its recordings' outcomes (stacks/capacity.py, worst_case_message_age_s)
+    drain_limit_seconds: int
+    queue_url: str
+    dlq_url: str
+    ledger_table: str
+    ffmpeg_path: str
     # $/GB-month from estimator/prices.json, passed at synth time (the dry run's projection)
-    price_standard_gb_month: float = 0.023
-    price_target_gb_month: float = 0.004
+    price_standard_gb_month: float
+    price_target_gb_month: float
+
+    def to_env(self) -> dict[str, str]:
+        return {ENV[f.name]: _encode(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        return cls(
-            bucket=env["BUCKET_NAME"],
-            bucket_prefix=env.get("BUCKET_PREFIX", ""),
-            target_class=env.get("STORAGE_CLASS", "GLACIER_IR"),
-            overwrite_converted=env.get("OVERWRITE_CONVERTED", "false").lower() == "true",
-            num_days_age=int(env.get("NUM_DAYS_AGE", "7")),
-            queue_url=env.get("QUEUE_URL", ""),
-            dlq_url=env.get("DLQ_URL", ""),
-            ffmpeg_path=env.get("FFMPEG_PATH", "/opt/bin/ffmpeg"),
-            catch_up_days=int(env.get("CATCH_UP_DAYS", "0")),
-            ledger_table=env.get("LEDGER_TABLE", ""),
-            require_versioning=env.get("REQUIRE_VERSIONING", "true").lower() == "true",
-            max_receive_count=int(env.get("MAX_RECEIVE_COUNT", "3")),
-            queue_poll_seconds=int(env.get("QUEUE_POLL_SECONDS", "60")),
-            drain_limit_seconds=int(env.get("DRAIN_LIMIT_SECONDS", "86400")),
-            price_standard_gb_month=float(env.get("PRICE_STANDARD_GB_MONTH", "0.023")),
-            price_target_gb_month=float(env.get("PRICE_TARGET_GB_MONTH", "0.004")),
-        )
+        missing = [ENV[f.name] for f in fields(cls) if ENV[f.name] not in env]
+        if missing:
+            raise MissingSetting(
+                f"the function's environment lacks {', '.join(missing)}: the stack sets every variable of "
+                "optimizer.settings.ENV (stacks/runtime.py); redeploy, or set them when running a handler by hand"
+            )
+        return cls(**{f.name: _decode(str(f.type), env[ENV[f.name]]) for f in fields(cls)})
+
+
+def _encode(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _decode(kind: str, text: str) -> object:
+    if kind == "bool":
+        return text.lower() == "true"
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    return text

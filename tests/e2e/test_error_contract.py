@@ -17,7 +17,6 @@ import boto3
 import pytest
 from moto.s3.exceptions import S3AccessDeniedError
 from moto.s3.models import S3Backend
-from moto.sqs.models import SQSBackend
 
 AWS_DEFINED = ("States.", "Lambda.", "Sandbox.")
 DAY, DATE = "2022/01/01/", "01/01/2022"
@@ -98,25 +97,10 @@ def read_denied(deployed: Deployed, monkeypatch) -> tuple[str, dict[str, Any]]:
     return "Preflight", {"run": deployed.run()}
 
 
-def enqueue_failed(deployed: Deployed, monkeypatch) -> tuple[str, dict[str, Any]]:
-    """SQS refuses every entry of the page's SendMessageBatch (a sender fault: not sent again)."""
-    put_recording(deployed.deployment)
-    run = deployed.run()
-    page = deployed.succeed("ListPage", run=run, day="2022-01-01", progress=None)
-    refused = [{"Code": "InvalidParameterValue", "Message": "refused by the test", "SenderFault": True}]
-    monkeypatch.setattr(
-        SQSBackend,
-        "send_message_batch",
-        lambda self, queue, entries: ([], [{"Id": e["Id"], **refused[0]} for e in entries.values()]),
-    )
-    return "EnqueuePage", {"run": run, "page": page}
-
-
 CASES: dict[str, Callable[[Deployed, Any], tuple[str, dict[str, Any]]]] = {
     "InvalidInput": invalid_input,
     "VersioningRequired": versioning_required,
     "ReadDenied": read_denied,
-    "EnqueueFailed": enqueue_failed,
 }
 
 

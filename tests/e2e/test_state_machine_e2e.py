@@ -68,6 +68,7 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
         "enqueued": 3,
         "converted": 3,
         "failed": 0,
+        "unaccounted": 0,
         "skipped": {
             "not_audio": 1,
             "already_target_class": 0,

@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emulator.iam import Identity, acting_as, assume
+from tests.support import make_settings
 
 pytestmark = pytest.mark.long  # a deployment into moto per test
 
@@ -304,7 +305,7 @@ def test_a_key_deleted_after_listing_is_gone_for_the_converter_on_both_paths(sta
 
     deployment, _ = stack
     s3 = client("s3")
-    settings = Settings(
+    settings = make_settings(
         bucket=deployment.bucket,
         bucket_prefix=deployment.function("FunctionsConverter").environment["BUCKET_PREFIX"],
         ffmpeg_path=ffmpeg,

@@ -133,6 +133,18 @@ def test_environment_carries_the_validated_configuration(custom_synth):
     assert env["STORAGE_CLASS"] == "STANDARD_IA"
     assert env["OVERWRITE_CONVERTED"] == "true"
     assert custom_synth.function("FunctionsConverter")["Properties"]["MemorySize"] == 2048
+    # One contract: every function gets every variable the handlers read (optimizer.settings.ENV),
+    # the same values, so no handler ever falls back on a default of its own.
+    from optimizer.settings import ENV
+
+    envs = {
+        name: custom_synth.function(f"Functions{name}")["Properties"]["Environment"]["Variables"]
+        for name in ("Lister", "Enqueuer", "Converter")
+    }
+    for name, variables in envs.items():
+        assert set(ENV.values()) <= set(variables), name
+        assert {k: variables[k] for k in ENV.values()} == {k: envs["Lister"][k] for k in ENV.values()}, name
+        assert variables["POWERTOOLS_SERVICE_NAME"] == name.lower()
 
 
 def test_state_machine_standard_logged_traced_with_timeout_and_retries(default_synth):

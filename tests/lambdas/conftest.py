@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from emulator.samples import write_wav
 from optimizer.settings import Settings
-from tests.support import BUCKET, LEDGER, PREFIX, create_ledger_table
+from tests.support import BUCKET, LEDGER, create_ledger_table, make_settings
 
 
 @dataclass
@@ -42,18 +42,9 @@ def aws(ffmpeg, monkeypatch, _clients) -> Iterator[Aws]:
         queue_url = sqs.create_queue(QueueName="work")["QueueUrl"]
         dlq_url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
         create_ledger_table(dynamodb)
-        environment = {
-            "BUCKET_NAME": BUCKET,
-            "BUCKET_PREFIX": PREFIX,
-            "STORAGE_CLASS": "GLACIER_IR",
-            "NUM_DAYS_AGE": "7",
-            "QUEUE_URL": queue_url,
-            "DLQ_URL": dlq_url,
-            "FFMPEG_PATH": ffmpeg,
-            "LEDGER_TABLE": LEDGER,
-            "MAX_RECEIVE_COUNT": "3",
-        }
-        for name, value in environment.items():
+        # As the stack builds it (stacks/runtime.py), from the configuration's defaults.
+        settings = make_settings(queue_url=queue_url, dlq_url=dlq_url, ledger_table=LEDGER, ffmpeg_path=ffmpeg)
+        for name, value in settings.to_env().items():
             monkeypatch.setenv(name, value)
         yield Aws(s3, sqs, dynamodb, queue_url, dlq_url, Settings.from_env())
 

@@ -8,6 +8,7 @@ from moto import mock_aws
 
 from optimizer.preflight import VersioningRequired, bucket_warnings
 from optimizer.settings import Settings
+from tests.support import make_settings
 
 BUCKET = "preflight-bucket"
 PREFIX = "connect/acme/CallRecordings/"
@@ -22,7 +23,7 @@ def s3():
 
 
 def settings(**kw) -> Settings:
-    return Settings(bucket=BUCKET, bucket_prefix=PREFIX, **kw)
+    return make_settings(bucket=BUCKET, bucket_prefix=PREFIX, **kw)
 
 
 def version(s3, status: str) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.settings import Settings
+from tests.support import make_settings
 
 TODAY = dt.date(2024, 3, 15)
 AGE = 7
@@ -177,7 +178,7 @@ def test_day_prefix_is_zero_padded_connect_layout(bucket_prefix, day, expected):
 def test_lister_resolve_builds_the_run_from_the_date():
     import lister
 
-    settings = Settings(bucket="recordings", bucket_prefix="connect/acme/CallRecordings/", num_days_age=3)
+    settings = make_settings(bucket="recordings", bucket_prefix="connect/acme/CallRecordings/", num_days_age=3)
     result = lister.resolve(settings, {"specific_date": "01/05/2022"}, "exec-1", TODAY)
     assert result["run"] == {
         "id": "exec-1",
@@ -234,6 +235,6 @@ def test_the_help_names_retry_failed():
 def test_lister_resolve_carries_retry_failed_in_the_run():
     import lister
 
-    settings = Settings(bucket="recordings", bucket_prefix="p/", num_days_age=3)
+    settings = make_settings(bucket="recordings", bucket_prefix="p/", num_days_age=3)
     result = lister.resolve(settings, {"specific_date": "01/05/2022", "retry_failed": True}, "exec-2", TODAY)
     assert result["run"]["retry_failed"] is True

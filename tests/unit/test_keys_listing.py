@@ -14,6 +14,7 @@ import pytest
 from optimizer.keys import is_audio_key
 from optimizer.listing import PAGE_BUDGET_BYTES, SKIP_REASONS, advance, new_progress, skip_reason, take_page
 from optimizer.settings import Settings
+from tests.support import make_settings
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
 STATE_LIMIT = 64 * 1024  # what the project promises for any state (Step Functions allows 256 KB)
@@ -422,7 +423,7 @@ def test_list_page_state_with_worst_case_keys_fits_in_64_kib(filler):
     import lister
 
     bucket = "b" * 63  # the longest bucket name
-    settings = Settings(bucket=bucket, bucket_prefix="", target_class="GLACIER_IR")
+    settings = make_settings(bucket=bucket, bucket_prefix="", target_class="GLACIER_IR")
     prefix = "2022/01/31/"
     run = {
         "id": "x" * 80,
@@ -489,7 +490,7 @@ COUNTS = {
 def test_summary_takes_the_runs_own_outcomes_from_its_ledger(failed, accounted, error):
     from optimizer.summary import run_summary
 
-    settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
+    settings = make_settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
     counts = {**COUNTS, "failed": failed, "accounted": accounted}
     result = run_summary(RUN, counts, {"state": "given_up", "waited_seconds": 7200}, ["w"], settings)
     assert (result["failed"], result["unaccounted"], result["error"]) == (failed, 8 - accounted, error)
@@ -531,7 +532,7 @@ def test_summary_takes_the_runs_own_outcomes_from_its_ledger(failed, accounted, 
 def test_summary_names_the_failures_by_kind_most_frequent_first():
     from optimizer.summary import run_summary
 
-    settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
+    settings = make_settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
     counts = {**COUNTS, "accounted": 8, "failed": 5, "failed_truncated": 1, "failed_stale_size": 3, "failed_crashed": 1}
     result = run_summary(RUN, counts, {}, [], settings)
     assert result["failed"] == 5
@@ -544,7 +545,7 @@ def test_a_dry_run_never_fails_and_its_findings_stay_in_its_output():
     from optimizer.day_failures import with_failed_days
     from optimizer.summary import run_summary
 
-    settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
+    settings = make_settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
     dry = {**RUN, "dry_run": True}
     result = run_summary(dry, {"listed": 3, "dry_recordings": 3}, {}, [], settings)
     assert (result["error"], result["unaccounted"]) == (None, 0)  # nothing was enqueued, nothing awaited
@@ -563,7 +564,7 @@ def test_a_dry_run_never_fails_and_its_findings_stay_in_its_output():
 def test_dry_run_summary_projects_a_quarter_and_prices_both_classes():
     from optimizer.summary import GIB, run_summary
 
-    settings = Settings(bucket="b", bucket_prefix="", price_standard_gb_month=0.023, price_target_gb_month=0.004)
+    settings = make_settings(bucket="b", bucket_prefix="", price_standard_gb_month=0.023, price_target_gb_month=0.004)
     counts = {
         "listed": 3,
         "dry_recordings": 2,

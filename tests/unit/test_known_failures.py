@@ -24,6 +24,7 @@ from optimizer.known_failures import (
 )
 from optimizer.listing import SKIP_REASONS, Page, take_page
 from optimizer.messages import BadMessage
+from tests.support import make_settings
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
 NOW = dt.datetime(2024, 3, 15, 12, 0, 0, tzinfo=dt.UTC)
@@ -239,7 +240,7 @@ def test_a_known_failure_is_a_skip_in_the_summary_and_does_not_fail_the_run():
     from optimizer.settings import Settings
     from optimizer.summary import run_summary
 
-    settings = Settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
+    settings = make_settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")
     result = run_summary(
         RUN, {"listed": 3, "enqueued": 2, "accounted": 2, "converted": 2, "skipped_known_failure": 1}, {}, [], settings
     )

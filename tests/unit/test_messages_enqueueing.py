@@ -9,6 +9,7 @@ import pytest
 
 from optimizer.enqueueing import EnqueueFailed, chunks, enqueue, recordings_of_page, send_batch
 from optimizer.messages import BadMessage, Recording
+from tests.support import make_settings
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
 PRINTABLE_ASCII = set(map(chr, range(0x20, 0x7F)))
@@ -336,7 +337,7 @@ def test_enqueuer_sends_the_page_then_records_its_counts_once(ledger_table):
     from optimizer import ledger
     from optimizer.settings import Settings
 
-    settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
+    settings = make_settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
     run = {"id": "exec-1", "bucket": "bkt", "dry_run": False}
     items = [[f"{i:02d}.wav", f'"e{i}"', i] for i in range(12)] + [["x.txt", '"t"', 1]]
     progress = {"cursor": {"start_after": PREFIX + "x.txt", "done": False}}
@@ -365,7 +366,7 @@ def test_a_retried_page_sends_only_the_missing_recordings_and_counts_each_once(l
     from optimizer import ledger
     from optimizer.settings import Settings
 
-    settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
+    settings = make_settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
     run = {"id": "exec-2", "bucket": "bkt", "dry_run": False}
     items = [[f"{i:02d}.wav", f'"e{i}"', i] for i in range(15)]
     page = _page(items, {"listed": 15, "days_done": 1})
@@ -388,7 +389,7 @@ def test_enqueuer_dry_run_sends_nothing_and_projects_a_quarter(ledger_table):
     from optimizer import ledger
     from optimizer.settings import Settings
 
-    settings = Settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
+    settings = make_settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
     items = [["a.wav", '"e"', 44 + 32_000], ["b.WAV", '"e"', 44 + 64_000]]
     sqs = FakeSQS()
     for _ in range(2):  # counted once however often the page runs

@@ -1,0 +1,54 @@
+"""What the Lambda functions read at run time, built once from the validated configuration.
+
+The stack gives each function `runtime_settings(...).to_env()`; the handlers read the same
+`optimizer.settings.Settings` back with `Settings.from_env()`: one contract, one set of defaults
+(stacks/config.py). Plain Python (no CDK), so the tests build their settings the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from estimator.prices import load_prices
+
+from .capacity import worst_case_message_age_s
+from .config import OptimizerConfig
+
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+# The Lambda code is imported as the Lambda runtime (and pytest.ini) imports it: `optimizer.*`
+# from lambdas/, so the stack, the tests and the handlers share one Settings class.
+if str(LAMBDA_DIR) not in sys.path:
+    sys.path.append(str(LAMBDA_DIR))
+
+from optimizer import names  # noqa: E402,F401 - needs lambdas/ on the path, above; re-exported for the stack
+from optimizer.settings import Settings  # noqa: E402
+
+FFMPEG_PATH = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (layers/ffmpeg)
+
+
+def runtime_settings(
+    config: OptimizerConfig, *, queue_url: str, dlq_url: str, ledger_table: str, ffmpeg_path: str = FFMPEG_PATH
+) -> Settings:
+    """`queue_url`, `dlq_url`, `ledger_table`: the resources' names (CDK tokens in the stack)."""
+    prices = load_prices()
+    return Settings(
+        bucket=config.bucket_name,
+        bucket_prefix=config.bucket_prefix,
+        target_class=config.storage_class,
+        overwrite_converted=config.overwrite_converted,
+        num_days_age=config.num_days_age,
+        catch_up_days=config.catch_up_days,
+        require_versioning=config.require_versioning,
+        max_receive_count=config.max_receive_count,
+        queue_poll_seconds=config.queue_poll_seconds,
+        drain_limit_seconds=math.ceil(worst_case_message_age_s(config)),
+        queue_url=queue_url,
+        dlq_url=dlq_url,
+        ledger_table=ledger_table,
+        ffmpeg_path=ffmpeg_path,
+        # The dry run's projection, from the estimator's one price table.
+        price_standard_gb_month=prices.storage_class("STANDARD").flat_gb_month,
+        price_target_gb_month=prices.storage_class(config.storage_class).flat_gb_month,
+    )
