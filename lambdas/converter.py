@@ -172,8 +172,9 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
         key, run = rec.key, rec.run
         if receives > settings.max_receive_count:
             raise Crashed(
-                f"received {receives} times: the converter stopped without an outcome on its {settings.max_receive_count} "
-                "attempt(s) (a crash, a timeout or running out of memory); not tried again. The converter's log group has the error"
+                f"received {receives} times: the converter stopped without an outcome on its "
+                f"{settings.max_receive_count} attempt(s) (a crash, a timeout or running out of memory); "
+                "not tried again. The converter's log group has the error"
             )
         if context is not None and context.get_remaining_time_in_millis() < RESERVED_MS + rec.size // BYTES_PER_MS:
             raise TransientFailure("not enough time left in this invocation; deferred to a retry")

@@ -33,7 +33,9 @@ def record(dynamodb: Any, table: str, run_id: str, day: str, error: str, cause: 
     dynamodb.update_item(
         TableName=table,
         Key={"run": {"S": run_id}},
-        UpdateExpression="ADD #days :day SET #cause = if_not_exists(#cause, :cause), expires_at = if_not_exists(expires_at, :ttl)",
+        UpdateExpression=(
+            "ADD #days :day SET #cause = if_not_exists(#cause, :cause), expires_at = if_not_exists(expires_at, :ttl)"
+        ),
         ExpressionAttributeNames={"#days": DAYS_ATTRIBUTE + error, "#cause": CAUSE_ATTRIBUTE + error},
         ExpressionAttributeValues={
             ":day": {"SS": [day]},

@@ -397,7 +397,8 @@ class _Refusing:
         (
             "get_object",
             "AccessDenied",
-            "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:1:key/k",
+            "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: kms:Decrypt "
+            "on resource: arn:aws:kms:us-east-1:1:key/k",
         ),
         ("get_object", "AccessDenied", "Access Denied"),
         ("put_object", "AccessDenied", "Access Denied"),
