@@ -14,8 +14,9 @@ from emulator.samples import write_wav
 
 DAY = "connect/local-instance/CallRecordings/2022/01/01/"
 NO_RULE_WARNING = (
-    "no enabled lifecycle rule expires noncurrent versions under connect/local-instance/CallRecordings/: the original recordings "
-    "stay billed at S3 Standard after conversion until one exists (README: 'Originals, versioning and the lifecycle rule')"
+    "no enabled lifecycle rule expires noncurrent versions under connect/local-instance/CallRecordings/: "
+    "the original recordings stay billed at S3 Standard after conversion until one exists "
+    "(README: 'Originals, versioning and the lifecycle rule')"
 )
 
 
@@ -51,7 +52,7 @@ def recordings(tmp_path_factory):
 def test_a_normal_day_converts_every_recording(stack, recordings):
     deployment, lambdas = stack
     keys = [DAY + f"contact-{i}_20220101T0{i}:00_UTC.wav" for i in range(len(recordings))]
-    for key, body in zip(keys, recordings):
+    for key, body in zip(keys, recordings, strict=True):
         s3().put_object(Bucket=deployment.bucket, Key=key, Body=body, ContentType="audio/wav")
     s3().put_object(Bucket=deployment.bucket, Key=DAY + "contact-0.json", Body=b"{}")
 
@@ -81,7 +82,7 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
         "bytes_after": sum(sizes),
         "warnings": [NO_RULE_WARNING],
     }
-    for key, body in zip(keys, recordings):
+    for key, body in zip(keys, recordings, strict=True):
         head = s3().head_object(Bucket=deployment.bucket, Key=key)
         assert head["StorageClass"] == "GLACIER_IR"
         assert abs(head["ContentLength"] - len(body) / 4) < 100

@@ -98,7 +98,7 @@ def test_cancelling_channels_are_refused_through_the_handler_and_dead_lettered(a
 
 
 def test_a_connect_style_speech_call_converts_and_logs_what_was_measured(aws, caplog):
-    s3, settings = aws.s3, aws.settings
+    s3 = aws.s3
     body = speech.wav_bytes(speech.call(60, 8000), 8000)
     rec = put(s3, DAY + "speech-call.wav", body)
 

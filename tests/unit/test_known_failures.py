@@ -185,7 +185,10 @@ def test_no_table_or_no_keys_makes_no_request():
 # --- a page's known failures ------------------------------------------------------------------
 
 
-def known(key, etag='"e1"', expires=NOW.timestamp() + 86400):
+TOMORROW = NOW.timestamp() + 86400
+
+
+def known(key, etag='"e1"', expires=TOMORROW):
     return KnownFailure(key, etag, "not a RIFF/WAVE file", "2024-03-01T00:00:00+00:00", int(expires))
 
 
