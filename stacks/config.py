@@ -82,7 +82,7 @@ class ConfigError(ValueError):
     """A context value is missing or wrong; the message names the key and how to fix it."""
 
 
-def _how_to_set(key: str, example: str) -> str:
+def _how_to_set(key: str, example: object) -> str:
     return f"pass `-c {key}={example}` (to ./cdk-deploy.sh or cdk) or set it in cdk.context.json"
 
 

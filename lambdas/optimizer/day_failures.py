@@ -26,7 +26,7 @@ CAUSE_RANGES = 20
 CAUSE_INPUTS = 5
 
 
-def record(dynamodb: Any, table: str, run_id: str, day: str, error: str, cause: str) -> None:
+def record(dynamodb: Any, table: str, run_id: str, day: str, error: str | None, cause: str | None) -> None:
     """Idempotent: a set holds the day once however often the Catch path is retried."""
     dt.date.fromisoformat(day)  # only a day goes in, never a caller's free text
     error = (error or "Unknown")[:200]
