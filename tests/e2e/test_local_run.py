@@ -30,7 +30,7 @@ def good_folder(folder, tmp_path_factory):
     return good
 
 
-def run(capsys, *argv) -> tuple[int, dict]:
+def run(capsys, *argv) -> int:
     code = local_run.main([str(a) for a in argv])
     capsys.readouterr()
     return code

@@ -144,7 +144,7 @@ def test_invalid_input_fails_in_the_first_state_and_touches_nothing(stack, recor
     s3().put_object(Bucket=deployment.bucket, Key=DAY + "untouched.wav", Body=recordings[0])
     execution = run_execution(deployment, lambdas, execution_input)
     assert execution.status == "FAILED"
-    assert execution.error == "InvalidInput"
+    assert execution.error == "InvalidInput" and execution.cause is not None
     assert says in execution.cause and "MM/DD/YYYY" in execution.cause and "YYYY-MM-DD" in execution.cause
     assert "ListPage" not in execution.states_entered
     assert execution.states_entered[0] == "ResolveRun"
@@ -162,7 +162,7 @@ def test_a_corrupt_recording_ends_the_run_in_recordings_failed(stack, recordings
     execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"})
 
     assert execution.status == "FAILED"
-    assert execution.error == "RecordingsFailed"
+    assert execution.error == "RecordingsFailed" and execution.cause is not None
     assert execution.cause.startswith("1 recording(s) of this run failed (1 corrupt; README, 'When something fails'")
     assert "are in the dead-letter queue https://" in execution.cause
     (letter,) = queue_messages(deployment, "QueuesDeadLetter")

@@ -104,7 +104,7 @@ def test_a_connect_style_speech_call_converts_and_logs_what_was_measured(aws, ca
 
     outcome = converter.process_record(SQSRecord(sqs_event(rec.to_body())["Records"][0]), aws.settings, None)
 
-    assert outcome.outcome == "converted"
+    assert outcome.outcome == "converted" and outcome.audio is not None
     assert s3.get_object_tagging(Bucket=BUCKET, Key=rec.key)["TagSet"] == [{"Key": "converted", "Value": "True"}]
     # 3-second windows of a 60-second call, sliding by 1 s: all 58 hold speech.
     assert outcome.audio["windows_with_signal"] == 58

@@ -162,7 +162,7 @@ def test_lookup_asks_100_keys_a_request_and_finds_the_remembered_ones():
 def test_unprocessed_keys_are_asked_again_with_backoff():
     keys = [f"{PREFIX}{i:04d}.wav" for i in range(120)]
     dynamodb = FakeDynamoDB(items_for(keys), unprocessed=[60, 30, 0])  # first batch: served in three calls
-    sleeps = []
+    sleeps: list[float] = []
     result = lookup(dynamodb, TABLE, keys, sleep=sleeps.append)
     assert [len(call) for call in dynamodb.calls] == [100, 60, 30, 20]
     assert set(result.found) == set(keys) and result.requests == 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 
@@ -111,7 +112,7 @@ def test_from_body_refuses_what_it_cannot_act_on(body):
 
 
 def test_recordings_of_page_rebuilds_full_keys_without_decoding():
-    items = [
+    items: list[list[Any]] = [
         ["a+b.wav", '"e1"', 10],
         ["a%20b.WAV", '"e2"', "20"],
         ["notes.txt", '"e3"', 30],
