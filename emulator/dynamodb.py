@@ -82,7 +82,8 @@ def item_level_transactions() -> Iterator[None]:
     try:
         for name in _WRITES:
             setattr(backend_class, name, serialized(saved[name]))
-        backend_class.transact_write_items = transact_write_items
+        # Deliberate: moto's method is replaced while the block runs and restored below.
+        backend_class.transact_write_items = transact_write_items  # type: ignore[method-assign]
         ddb_models.copy = _NoTableCopy  # type: ignore[assignment]
         yield
     finally:

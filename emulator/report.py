@@ -48,7 +48,9 @@ def dead_letters(deployment: Deployment) -> list[dict[str, Any]]:
                 {
                     "key": body.get("key"),
                     "reason": failure.get("reason")
-                    or f"moved by the redrive policy after {message.get('Attributes', {}).get('ApproximateReceiveCount', 'several')} receives (transient failures, see the converter log)",
+                    or "moved by the redrive policy after "
+                    f"{message.get('Attributes', {}).get('ApproximateReceiveCount', 'several')} receives "
+                    "(transient failures, see the converter log)",
                 }
             )
     return entries
@@ -92,7 +94,8 @@ def object_entries(
         if known is not None and key not in reached_last:
             outcome, reason = (
                 "known_failure",
-                f'{known.reason} (remembered {known.failed_at}; skipped until the object changes or "retry_failed": true)',
+                f"{known.reason} (remembered {known.failed_at}; "
+                'skipped until the object changes or "retry_failed": true)',
             )
         elif key in failed:
             outcome, reason = "failed", failed[key]

@@ -28,6 +28,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from optimizer import aws, known_failures, ledger, names
@@ -172,8 +173,9 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
         key, run = rec.key, rec.run
         if receives > settings.max_receive_count:
             raise Crashed(
-                f"received {receives} times: the converter stopped without an outcome on its {settings.max_receive_count} "
-                "attempt(s) (a crash, a timeout or running out of memory); not tried again. The converter's log group has the error"
+                f"received {receives} times: the converter stopped without an outcome on its "
+                f"{settings.max_receive_count} attempt(s) (a crash, a timeout or running out of memory); "
+                "not tried again. The converter's log group has the error"
             )
         if context is not None and context.get_remaining_time_in_millis() < RESERVED_MS + rec.size // BYTES_PER_MS:
             raise TransientFailure("not enough time left in this invocation; deferred to a retry")
@@ -223,7 +225,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
 
 
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     settings = Settings.from_env()
     batch = Batch()
 

@@ -5,7 +5,8 @@ Events (from the state machine):
   {"action": "resolve", "input": <execution input>, "execution": <name>} -> {"run", "days"}
   {"action": "preflight", "run"}                                        -> {"warnings"}
   {"action": "list", "run", "day", "progress" | null}                   -> {"progress", "objects", "counts"}
-  {"action": "check", "run", "drain": {"polls", "since"}}                -> {"state", "polls", "since", "wait_seconds", ...}
+  {"action": "check", "run", "drain": {"polls", "since"}}               -> {"state", "polls", "since",
+                                                                           "wait_seconds", ...}
   {"action": "summarize", "run", "warnings", "drain"}                   -> {"error", "cause", "output"}
   {"action": "day_failed", "run", "day", "failure": {"Error", "Cause"}}  -> {} (recorded in the run's ledger)
 """

@@ -69,8 +69,9 @@ def check_retention(config: OptimizerConfig) -> None:
     age = worst_case_message_age_s(config)
     if age > WORK_RETENTION_S:
         raise ConfigError(
-            f"with converter_max_concurrency={config.converter_max_concurrency}, converter_batch_size={config.converter_batch_size}, "
-            f"backfill_concurrency={config.backfill_concurrency} and max_receive_count={config.max_receive_count}, a message could "
-            f"wait and be retried {age / 86_400:.1f} days, longer than the work queue keeps it (7 days): raise "
-            "converter_max_concurrency, or lower backfill_concurrency or max_receive_count"
+            f"with converter_max_concurrency={config.converter_max_concurrency}, "
+            f"converter_batch_size={config.converter_batch_size}, "
+            f"backfill_concurrency={config.backfill_concurrency} and max_receive_count={config.max_receive_count}, "
+            f"a message could wait and be retried {age / 86_400:.1f} days, longer than the work queue keeps it "
+            "(7 days): raise converter_max_concurrency, or lower backfill_concurrency or max_receive_count"
         )

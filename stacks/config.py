@@ -82,7 +82,7 @@ class ConfigError(ValueError):
     """A context value is missing or wrong; the message names the key and how to fix it."""
 
 
-def _how_to_set(key: str, example: str) -> str:
+def _how_to_set(key: str, example: object) -> str:
     return f"pass `-c {key}={example}` (to ./cdk-deploy.sh or cdk) or set it in cdk.context.json"
 
 
@@ -146,7 +146,8 @@ def _storage_class(value: Any) -> str:
     name = str(value).strip().upper()
     if name in REFUSED_CLASSES:
         raise ConfigError(
-            f"storage_class={name} is refused: {REFUSED_CLASSES[name]}; recordings must stay instantly playable. Use one of {', '.join(STORAGE_CLASSES)}"
+            f"storage_class={name} is refused: {REFUSED_CLASSES[name]}; recordings must stay instantly playable. "
+            f"Use one of {', '.join(STORAGE_CLASSES)}"
         )
     if name not in STORAGE_CLASSES:
         raise ConfigError(f"storage_class={value!r} is unknown; use one of {', '.join(STORAGE_CLASSES)}")
@@ -165,7 +166,8 @@ def _optional_kms(value: Any) -> str | None:
     arn = str(value).strip()
     if not _KMS_KEY_ARN.match(arn):
         raise ConfigError(
-            f"kms_key_arn={arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key-id>); leave it empty when the bucket uses SSE-S3"
+            f"kms_key_arn={arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key-id>); "
+            "leave it empty when the bucket uses SSE-S3"
         )
     return arn
 
@@ -206,7 +208,8 @@ def check_keys(keys: Iterable[str]) -> None:
         problems.append(f"{key!r} (did you mean {near[0]}?)" if near else repr(key))
     raise ConfigError(
         f"unknown setting{'s' if len(problems) > 1 else ''} {', '.join(problems)}: fix or remove "
-        f"{'them' if len(problems) > 1 else 'it'} (-c, cdk.json or cdk.context.json); the settings are listed in README's Configuration"
+        f"{'them' if len(problems) > 1 else 'it'} (-c, cdk.json or cdk.context.json); "
+        "the settings are listed in README's Configuration"
     )
 
 
@@ -264,7 +267,8 @@ class OptimizerConfig:
         stack_name = str(get("stack_name") or default_stack_name(bucket))
         if not _STACK_NAME.match(stack_name):
             raise ConfigError(
-                f"stack_name={stack_name!r} must start with a letter and hold only letters, digits and hyphens (max 128)"
+                f"stack_name={stack_name!r} must start with a letter and hold only letters, digits and hyphens "
+                "(max 128)"
             )
         return cls(
             bucket_name=bucket,

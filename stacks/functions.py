@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import CfnElement, CfnResource, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -212,5 +212,11 @@ def drop_redundant_role_dependency(resource: Construct, role: iam.IRole) -> None
     them (cfn-lint W3005). Only the dependency on the role's policy is kept: the function (and its
     SQS trigger) must not exist before its permissions do."""
     policy = role.node.try_find_child("DefaultPolicy")
-    depends_on = [Stack.of(resource).get_logical_id(policy.node.default_child)] if policy else []
-    resource.node.default_child.add_override("DependsOn", depends_on)
+    depends_on: list[str] = []
+    if policy:
+        policy_resource = policy.node.default_child
+        assert isinstance(policy_resource, CfnElement), "a role's DefaultPolicy is an iam.Policy over a CfnPolicy"
+        depends_on.append(Stack.of(resource).get_logical_id(policy_resource))
+    function_resource = resource.node.default_child
+    assert isinstance(function_resource, CfnResource), "an L2 construct (Function, StateMachine) over one CfnResource"
+    function_resource.add_override("DependsOn", depends_on)

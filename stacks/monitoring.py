@@ -78,7 +78,9 @@ class Monitoring(Construct):
             evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description="Recordings are in the dead-letter queue: read the reasons, fix, redrive (README: When something fails)",
+            alarm_description=(
+                "Recordings are in the dead-letter queue: read the reasons, fix, redrive (README: When something fails)"
+            ),
         )
         self.failed_alarm = cw.Alarm(
             self,
@@ -88,7 +90,9 @@ class Monitoring(Construct):
             evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description="An optimizer run failed (InvalidInput, VersioningRequired, RecordingsFailed, ...): see its cause",
+            alarm_description=(
+                "An optimizer run failed (InvalidInput, VersioningRequired, RecordingsFailed, ...): see its cause"
+            ),
         )
         for alarm in (self.dlq_alarm, self.failed_alarm):
             alarm.add_alarm_action(notify)

@@ -236,9 +236,11 @@ class Orchestration(Construct):
             result=sfn.Result.from_object(
                 {
                     "Error": "QueueNotDraining",
-                    "Cause": f"the work queue held {max_queued(config)} messages or more through {MAX_ROOM_WAITS} checks, "
-                    f"{config.queue_poll_seconds} s apart: the converter is not keeping up or not running (see its "
-                    "Errors and Throttles, and the queue's age alarm); nothing of this day was left half-listed",
+                    "Cause": (
+                        f"the work queue held {max_queued(config)} messages or more through {MAX_ROOM_WAITS} checks, "
+                        f"{config.queue_poll_seconds} s apart: the converter is not keeping up or not running (see its "
+                        "Errors and Throttles, and the queue's age alarm); nothing of this day was left half-listed"
+                    ),
                 }
             ),
         )

@@ -119,7 +119,8 @@ def run_day(queue_url: str, execution_input: Any = None, execution: str = "exec-
     execution_input = {"specific_date": "01/01/2022"} if execution_input is None else execution_input
     state = lister.handler({"action": "resolve", "input": execution_input, "execution": execution}, None)
     (day,) = state["days"]
-    progress, pages = {}, 0
+    progress: dict[str, Any] = {}
+    pages = 0
     while True:
         listed = json.loads(
             json.dumps(lister.handler({"action": "list", "run": state["run"], "day": day, "progress": progress}, None))

@@ -26,14 +26,16 @@ CAUSE_RANGES = 20
 CAUSE_INPUTS = 5
 
 
-def record(dynamodb: Any, table: str, run_id: str, day: str, error: str, cause: str) -> None:
+def record(dynamodb: Any, table: str, run_id: str, day: str, error: str | None, cause: str | None) -> None:
     """Idempotent: a set holds the day once however often the Catch path is retried."""
     dt.date.fromisoformat(day)  # only a day goes in, never a caller's free text
     error = (error or "Unknown")[:200]
     dynamodb.update_item(
         TableName=table,
         Key={"run": {"S": run_id}},
-        UpdateExpression="ADD #days :day SET #cause = if_not_exists(#cause, :cause), expires_at = if_not_exists(expires_at, :ttl)",
+        UpdateExpression=(
+            "ADD #days :day SET #cause = if_not_exists(#cause, :cause), expires_at = if_not_exists(expires_at, :ttl)"
+        ),
         ExpressionAttributeNames={"#days": DAYS_ATTRIBUTE + error, "#cause": CAUSE_ATTRIBUTE + error},
         ExpressionAttributeValues={
             ":day": {"SS": [day]},

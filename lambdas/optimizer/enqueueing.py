@@ -91,7 +91,7 @@ def enqueue(
     accepted before the failure, so that the caller can record them."""
     skipped = set(skip)
     todo = [i for i in range(len(recordings)) if i not in skipped]
-    calls, accepted = 0, set()
+    calls, accepted = 0, set[int]()
     for chunk in chunks(todo):
         try:
             made, ok = send_batch(sqs, queue_url, {i: recordings[i].to_body() for i in chunk}, **kwargs)

@@ -89,8 +89,9 @@ def run_summary(
             f"{unaccounted} of the {enqueued} recording(s) this run put on the work queue have no outcome after "
             f"{_duration(waited)} of waiting, the longest one of its messages can stay on the queue and be retried: "
             f"the converter stopped on them (crash, timeout, out of memory) more often than the queue allows, so SQS "
-            f"moved them to {settings.dlq_url} without a reason, or they were deleted from the queue. Their originals are "
-            "untouched. Read the converter's errors in its log group, then redrive the dead-letter queue or re-run the days."
+            f"moved them to {settings.dlq_url} without a reason, or they were deleted from the queue. "
+            "Their originals are untouched. Read the converter's errors in its log group, "
+            "then redrive the dead-letter queue or re-run the days."
         )
         error = error or "RecordingsUnaccounted"
     cause = " ".join(causes) or None

@@ -5,6 +5,7 @@ speech, the same ffmpeg); never a time."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def test_correct_conversions_clear_the_thresholds_and_wrong_outputs_do_not(margi
 
 
 def test_the_report_states_the_margins(margins):
-    results = {
+    results: dict[str, Any] = {
         "audio": {
             "hour_8k": {
                 "ratio": 0.1,

@@ -56,7 +56,7 @@ def test_a_failed_day_does_not_stop_the_others_and_is_named_with_its_rerun_input
     with scaled_retry_waits(0.01):
         execution = run_execution(deployment, lambdas, {"start_date": "2022-01-01", "end_date": "2022-01-05"})
 
-    assert (execution.status, execution.error) == ("FAILED", "DaysFailed")
+    assert (execution.status, execution.error) == ("FAILED", "DaysFailed") and execution.cause is not None
     assert "2 day(s) of this run failed and were not processed: 2022-01-02, 2022-01-04" in execution.cause
     assert "RuntimeError on 2 day(s)" in execution.cause and "injected failure" in execution.cause
     assert """'{"specific_date": "2022-01-02"}' '{"specific_date": "2022-01-04"}'""" in execution.cause
@@ -100,6 +100,7 @@ def test_a_ten_year_backfill_where_every_day_fails_still_finishes_with_its_summa
         )
 
     assert (execution.status, execution.error) == ("FAILED", "DaysFailed"), execution.cause
+    assert execution.cause is not None and execution.limits is not None
     assert (
         len({c["page"]["prefix"] for c in calls}) == 3653
         and len(calls) == 4 * 3653

@@ -102,9 +102,9 @@ def test_the_local_report_names_a_known_failure_with_its_reason(tmp_path, capsys
     code = local_run.main(["--recordings", str(folder), "--runs", "2", "--report", str(report_path)])
     capsys.readouterr()
     report = json.loads(report_path.read_text())
-    printed = io.StringIO()
-    local_run.print_summary(report, printed)  # what the command printed, from its report
-    printed = printed.getvalue()
+    buffer = io.StringIO()
+    local_run.print_summary(report, buffer)  # what the command printed, from its report
+    printed = buffer.getvalue()
 
     assert code == 3  # the first execution failed
     first, second = report["executions"]

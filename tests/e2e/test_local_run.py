@@ -30,7 +30,7 @@ def good_folder(folder, tmp_path_factory):
     return good
 
 
-def run(capsys, *argv) -> tuple[int, dict]:
+def run(capsys, *argv) -> int:
     code = local_run.main([str(a) for a in argv])
     capsys.readouterr()
     return code
@@ -177,8 +177,8 @@ def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, fol
     )
     line = next(line for line in printed.splitlines() if "dry run, nothing changed:" in line)
     assert (
-        f"{summary['recordings']} recordings to convert, {summary['bytes']:,} bytes -> {summary['projected_bytes_after']:,} bytes projected"
-        in line
+        f"{summary['recordings']} recordings to convert, "
+        f"{summary['bytes']:,} bytes -> {summary['projected_bytes_after']:,} bytes projected" in line
     )
     assert "a month in STANDARD ->" in line and "in GLACIER_IR" in line
     assert summary["dry_run"] is True and summary["recordings"] == 3 and summary["enqueued"] == 0

@@ -68,7 +68,7 @@ def test_a_bad_range_fails_in_the_first_state(stack, wavs):
     deployment, lambdas = stack
     key = put(deployment, "2022/01/01", "kept.wav", wavs[0])
     execution = run_execution(deployment, lambdas, {"start_date": "01/05/2022", "end_date": "01/04/2022"})
-    assert (execution.status, execution.error) == ("FAILED", "InvalidInput")
+    assert (execution.status, execution.error) == ("FAILED", "InvalidInput") and execution.cause is not None
     assert "is after end_date" in execution.cause
     assert execution.states_entered[0] == "ResolveRun" and "ListPage" not in execution.states_entered
     assert s3().get_object(Bucket=deployment.bucket, Key=key)["Body"].read() == wavs[0]
@@ -137,7 +137,7 @@ def test_the_summary_counts_each_outcome_exactly(stack, wavs, ffmpeg, tmp_path):
 
     execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"})
 
-    assert (execution.status, execution.error) == ("FAILED", "RecordingsFailed")
+    assert (execution.status, execution.error) == ("FAILED", "RecordingsFailed") and execution.cause is not None
     assert execution.cause.startswith("1 recording(s) of this run failed")
     # A failed run has no output; the summary is in the ledger the Summarize state read.
     summary = json.loads(lambdas.last_result("Summarize"))["output"]
@@ -200,7 +200,7 @@ def test_an_unversioned_bucket_is_refused_before_anything_is_listed(unversioned,
     deployment, lambdas = unversioned
     key = put(deployment, "2022/01/01", "only-copy.wav", wavs[0])
     execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"})
-    assert (execution.status, execution.error) == ("FAILED", "VersioningRequired")
+    assert (execution.status, execution.error) == ("FAILED", "VersioningRequired") and execution.cause is not None
     assert "overwrite the original" in execution.cause and "-c require_versioning=false" in execution.cause
     assert "ListPage" not in execution.states_entered
     assert s3().get_object(Bucket=deployment.bucket, Key=key)["Body"].read() == wavs[0]

@@ -58,7 +58,7 @@ def test_the_redrive_command_moves_every_dead_letter_back_and_it_converts(stack,
 
     command = shlex.split(deployment.outputs["RedriveDeadLettersCommand"])
     assert command[:3] == ["aws", "sqs", "start-message-move-task"]
-    args = dict(zip(command[3::2], command[4::2]))
+    args = dict(zip(command[3::2], command[4::2], strict=True))  # every option has its value
     dlq_url = deployment.queue_url("QueuesDeadLetter")
     dlq_arn = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
         QueueUrl=dlq_url, AttributeNames=["QueueArn"]

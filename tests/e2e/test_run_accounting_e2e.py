@@ -118,7 +118,7 @@ def test_a_recording_that_crashes_every_attempt_is_dead_lettered_and_counted_by_
     execution = run_execution(deployment, lambdas, {"specific_date": "2022-02-01"})
 
     assert attempts == ["1", "2", "3"]
-    assert (execution.status, execution.error) == ("FAILED", "RecordingsFailed")
+    assert (execution.status, execution.error) == ("FAILED", "RecordingsFailed") and execution.cause is not None
     assert execution.cause.startswith("1 recording(s) of this run failed (1 crashed;")
     dlq = boto3.client("sqs", region_name=REGION)
     (message,) = dlq.receive_message(QueueUrl=deployment.queue_url("QueuesDeadLetter"), MaxNumberOfMessages=10)[
@@ -140,10 +140,10 @@ def test_a_recording_that_never_gets_an_outcome_ends_the_run_unaccounted_at_the_
 
     execution = run_execution(deployment, lambdas, {"specific_date": "2022-03-01"})
 
-    assert (execution.status, execution.error) == ("FAILED", "RecordingsUnaccounted")
+    assert (execution.status, execution.error) == ("FAILED", "RecordingsUnaccounted") and execution.cause is not None
     assert execution.cause.startswith("1 of the 1 recording(s) this run put on the work queue have no outcome after ")
     summary = json.loads(lambdas.last_result("Summarize"))
     assert (summary["output"]["enqueued"], summary["output"]["unaccounted"]) == (1, 1)
     check_runs = [name for name in execution.states_entered if name == "CheckRun"]
     assert 2 <= len(check_runs) <= 10  # it waited (3 s at 1 s polls), then stopped
-    assert execution.limits["history_events"] < 200
+    assert execution.limits is not None and execution.limits["history_events"] < 200

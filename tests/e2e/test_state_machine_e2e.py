@@ -14,8 +14,9 @@ from emulator.samples import write_wav
 
 DAY = "connect/local-instance/CallRecordings/2022/01/01/"
 NO_RULE_WARNING = (
-    "no enabled lifecycle rule expires noncurrent versions under connect/local-instance/CallRecordings/: the original recordings "
-    "stay billed at S3 Standard after conversion until one exists (README: 'Originals, versioning and the lifecycle rule')"
+    "no enabled lifecycle rule expires noncurrent versions under connect/local-instance/CallRecordings/: "
+    "the original recordings stay billed at S3 Standard after conversion until one exists "
+    "(README: 'Originals, versioning and the lifecycle rule')"
 )
 
 
@@ -51,7 +52,7 @@ def recordings(tmp_path_factory):
 def test_a_normal_day_converts_every_recording(stack, recordings):
     deployment, lambdas = stack
     keys = [DAY + f"contact-{i}_20220101T0{i}:00_UTC.wav" for i in range(len(recordings))]
-    for key, body in zip(keys, recordings):
+    for key, body in zip(keys, recordings, strict=True):
         s3().put_object(Bucket=deployment.bucket, Key=key, Body=body, ContentType="audio/wav")
     s3().put_object(Bucket=deployment.bucket, Key=DAY + "contact-0.json", Body=b"{}")
 
@@ -82,7 +83,7 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
         "bytes_after": sum(sizes),
         "warnings": [NO_RULE_WARNING],
     }
-    for key, body in zip(keys, recordings):
+    for key, body in zip(keys, recordings, strict=True):
         head = s3().head_object(Bucket=deployment.bucket, Key=key)
         assert head["StorageClass"] == "GLACIER_IR"
         assert abs(head["ContentLength"] - len(body) / 4) < 100
@@ -144,7 +145,7 @@ def test_invalid_input_fails_in_the_first_state_and_touches_nothing(stack, recor
     s3().put_object(Bucket=deployment.bucket, Key=DAY + "untouched.wav", Body=recordings[0])
     execution = run_execution(deployment, lambdas, execution_input)
     assert execution.status == "FAILED"
-    assert execution.error == "InvalidInput"
+    assert execution.error == "InvalidInput" and execution.cause is not None
     assert says in execution.cause and "MM/DD/YYYY" in execution.cause and "YYYY-MM-DD" in execution.cause
     assert "ListPage" not in execution.states_entered
     assert execution.states_entered[0] == "ResolveRun"
@@ -162,7 +163,7 @@ def test_a_corrupt_recording_ends_the_run_in_recordings_failed(stack, recordings
     execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"})
 
     assert execution.status == "FAILED"
-    assert execution.error == "RecordingsFailed"
+    assert execution.error == "RecordingsFailed" and execution.cause is not None
     assert execution.cause.startswith("1 recording(s) of this run failed (1 corrupt; README, 'When something fails'")
     assert "are in the dead-letter queue https://" in execution.cause
     (letter,) = queue_messages(deployment, "QueuesDeadLetter")

@@ -301,7 +301,6 @@ def test_a_key_deleted_after_listing_is_gone_for_the_converter_on_both_paths(sta
     is left, so the recording ends skipped.gone, never a 403 retried as if transient."""
     from optimizer.conversion import convert_recording
     from optimizer.messages import Recording
-    from optimizer.settings import Settings
 
     deployment, _ = stack
     s3 = client("s3")

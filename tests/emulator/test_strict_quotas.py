@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -153,7 +154,7 @@ def test_moto_alone_lets_a_map_result_over_256_kib_through(moto_sfn):
     assert execution["status"] == "SUCCEEDED"
 
 
-LOOP = {
+LOOP: dict[str, Any] = {
     "StartAt": "Init",
     "States": {
         "Init": {"Type": "Pass", "Result": 0, "ResultPath": "$.n", "Next": "Again"},
@@ -226,7 +227,7 @@ def test_the_execution_timeout_is_enforced(strict):
 def test_task_parameters_over_256_kib_fail_before_the_call(strict):
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = sqs.create_queue(QueueName="quota-tests")["QueueUrl"]
-    definition = {
+    definition: dict[str, Any] = {
         "StartAt": "Send",
         "States": {
             "Send": {

@@ -77,6 +77,7 @@ def test_article_mode_says_which_inputs_it_ignores(capsys):
     ],
 )
 def test_bad_input_one_line_status_2(capsys, argv):
+    status: int | str | None
     try:
         status = main(argv)
     except SystemExit as exc:  # argparse's own errors

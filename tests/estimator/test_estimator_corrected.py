@@ -57,7 +57,7 @@ def test_standard_tiers_rule(prices):
     flat = est(prices, big, disabled=frozenset({"standard-tiers"}))
     tiered = est(prices, big)
     std = prices.storage_class("STANDARD")
-    for f, t in zip(flat.monthly_standard, tiered.monthly_standard):
+    for f, t in zip(flat.monthly_standard, tiered.monthly_standard, strict=True):
         assert t == pytest.approx(std.storage_cost(f / 0.023))
     assert sum(tiered.monthly_standard) < 0.97 * sum(flat.monthly_standard)
 

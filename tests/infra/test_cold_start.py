@@ -4,7 +4,8 @@ installed (no .venv, no CDK CLI, no layer), under the newest Python this machine
 `./cdk-deploy.sh --local` must succeed and never stay silent for more than 15 s (each line is
 timestamped as it arrives); then `./run-tests.sh tests/unit` there installs the test tools (which
 the local run did not) and passes. It takes minutes (pip installs everything into a new venv), so
-the normal run deselects it (pytest.ini) and .ci/run runs it: `./run-tests.sh -m coldstart tests/infra/test_cold_start.py`.
+the normal run deselects it (pytest.ini) and .ci/run runs it:
+`./run-tests.sh -m coldstart tests/infra/test_cold_start.py`.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def timed_run(
 
 def longest_silence(lines: list[tuple[float, str]], end: float) -> tuple[float, str]:
     times = [0.0] + [t for t, _ in lines] + [end]
-    gaps = [(b - a, lines[i - 1][1] if i else "(start)") for i, (a, b) in enumerate(zip(times, times[1:]))]
+    gaps = [
+        (b - a, lines[i - 1][1] if i else "(start)") for i, (a, b) in enumerate(zip(times, times[1:], strict=False))
+    ]
     return max(gaps)
 
 

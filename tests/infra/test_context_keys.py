@@ -24,7 +24,7 @@ import json, os, sys
 json.dump(json.loads(os.environ.get("CDK_CONTEXT_JSON", "{}")), open(os.environ["DUMP_TO"], "w"))
 os.makedirs(os.environ["CDK_OUTDIR"], exist_ok=True)
 json.dump({"version": os.environ["CDK_CLI_ASM_VERSION"], "artifacts": {}}, open(os.path.join(os.environ["CDK_OUTDIR"], "manifest.json"), "w"))
-"""
+"""  # noqa: E501 (a script the CLI runs: its lines stay whole)
 # What aws-cdk 2.1148.1 adds on its own, for `cdk synth` without options / with these options.
 CLI_KEYS = {
     "@aws-cdk/core:failSynthOnValidationErrors",

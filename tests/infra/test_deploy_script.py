@@ -32,7 +32,7 @@ if [[ "${1:-}" == synth ]]; then
     mkdir -p cdk.out
     printf '{"version": "55.0.0", "artifacts": {"S": {"type": "aws:cloudformation:stack", "properties": {"requiresBootstrapStackVersion": 6, "bootstrapStackVersionSsmParameter": "/cdk-bootstrap/%s/version"}}}}' "$qualifier" >cdk.out/manifest.json
 fi
-"""
+"""  # noqa: E501 (a bash script: the manifest's printf stays one command line)
 DEFAULT_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 
 

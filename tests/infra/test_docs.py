@@ -51,7 +51,7 @@ def blocks(doc: Path) -> list[Block]:
         start, indent, language = i, m.group(1), m.group(2)
         i += 1
         body = []
-        while not lines[i].strip() == "```":
+        while lines[i].strip() != "```":
             body.append(lines[i][len(indent) :])
             i += 1
         previous = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
@@ -127,7 +127,9 @@ README = (ROOT / "README.md").read_text()
 OTHER_DOLLARS = {
     "$0.11": "the article's own processing price per 1,000 minutes, quoted to compare",
     "$3,960": "the article's resampling cost a year, quoted to compare",
-    "$0.07": "the ledger's writes: 0.1 write per recording at $0.625 per million on-demand writes, said in the sentence",
+    "$0.07": (
+        "the ledger's writes: 0.1 write per recording at $0.625 per million on-demand writes, said in the sentence"
+    ),
     "$0.0008": "the dry run example's output (JSON), produced by the local run the e2e tests run",
     "$0.00006": "the known-failure reads per 1,000 keys: 500 read units at $0.125 per million, said in the sentence",
 }

@@ -77,7 +77,7 @@ def test_queues_encrypted_tls_only_with_redrive_and_visibility(default_synth):
     # A moved message keeps its enqueue time: the DLQ keeps it longer than the work queue did.
     assert (work["MessageRetentionPeriod"], dlq["MessageRetentionPeriod"]) == (7 * 24 * 3600, 14 * 24 * 3600)
     policies = default_synth.resources("AWS::SQS::QueuePolicy").values()
-    tls_denied = set()
+    tls_denied: set[str] = set()
     for policy in policies:
         for st in policy["Properties"]["PolicyDocument"]["Statement"]:
             if st["Effect"] == "Deny" and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}:

@@ -98,13 +98,13 @@ def test_cancelling_channels_are_refused_through_the_handler_and_dead_lettered(a
 
 
 def test_a_connect_style_speech_call_converts_and_logs_what_was_measured(aws, caplog):
-    s3, settings = aws.s3, aws.settings
+    s3 = aws.s3
     body = speech.wav_bytes(speech.call(60, 8000), 8000)
     rec = put(s3, DAY + "speech-call.wav", body)
 
     outcome = converter.process_record(SQSRecord(sqs_event(rec.to_body())["Records"][0]), aws.settings, None)
 
-    assert outcome.outcome == "converted"
+    assert outcome.outcome == "converted" and outcome.audio is not None
     assert s3.get_object_tagging(Bucket=BUCKET, Key=rec.key)["TagSet"] == [{"Key": "converted", "Value": "True"}]
     # 3-second windows of a 60-second call, sliding by 1 s: all 58 hold speech.
     assert outcome.audio["windows_with_signal"] == 58

@@ -82,6 +82,7 @@ def test_sample_day_converts_to_the_same_bytes_as_before_and_passes_the_audio_ch
         outcome = convert_recording(rec, s3=aws.s3, settings=aws.settings)
         assert outcome.outcome == "converted", (path.name, outcome)
         # The audio check (tests/lambdas/test_converter_audio_checks.py) passes them with margin.
+        assert outcome.audio is not None, path.name
         assert outcome.audio["snr_db"] >= 30 and outcome.audio["worst_window_snr_db"] >= 30, (path.name, outcome.audio)
         written = aws.s3.get_object(Bucket=BUCKET, Key=rec.key)["Body"].read()
         assert written == ffmpeg_output(ffmpeg, path, tmp_path), path.name

@@ -230,13 +230,15 @@ def test_transient_failure_is_reported_for_that_record_only(aws, stereo_wav, mon
     first = put(s3, DAY + "first.wav", stereo_wav)
     second = put(s3, DAY + "second.wav", stereo_wav)
 
-    def flaky(ffmpeg, src, dst):
-        run_ffmpeg(ffmpeg, src, dst)
-        if flaky.calls == 0:  # the first record's object changes under us
-            s3.put_object(Bucket=BUCKET, Key=first.key, Body=stereo_wav[:-4])
-        flaky.calls += 1
+    calls = 0
 
-    flaky.calls = 0
+    def flaky(ffmpeg, src, dst):
+        nonlocal calls
+        run_ffmpeg(ffmpeg, src, dst)
+        if calls == 0:  # the first record's object changes under us
+            s3.put_object(Bucket=BUCKET, Key=first.key, Body=stereo_wav[:-4])
+        calls += 1
+
     monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=flaky))
 
     response = converter.handler(sqs_event(first.to_body(), second.to_body()), LambdaContext())
@@ -280,7 +282,12 @@ def test_outcomes_are_counted_once_per_recording_and_run_in_one_write_per_batch(
     bad = put(s3, DAY + "bad.wav", b"nope", run="run-2")
     writes = []
     real_account = ledger.account
-    monkeypatch.setattr(ledger, "account", lambda *args, **kw: (writes.append(args[2]), real_account(*args, **kw))[1])
+
+    def recorded_account(*args, **kw):
+        writes.append(args[2])
+        return real_account(*args, **kw)
+
+    monkeypatch.setattr(ledger, "account", recorded_account)
 
     # a.wav twice in the batch (SQS delivers at least once): converted, then skipped, one outcome.
     converter.handler(sqs_event(a.to_body(), b.to_body(), bad.to_body(), a.to_body()), LambdaContext())
@@ -306,14 +313,15 @@ def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(aws, 
     s3 = aws.s3
     rec = put(s3, DAY + "flaky.wav", stereo_wav, run="run-3")
 
-    def always_changed(ffmpeg, src, dst):
-        run_ffmpeg(ffmpeg, src, dst)
-        always_changed.writes += 1  # another writer, with new content (a new ETag) every time
-        newer = bytearray(stereo_wav)
-        newer[-1] = always_changed.writes  # a valid recording with one sample changed: a new ETag
-        s3.put_object(Bucket=BUCKET, Key=rec.key, Body=bytes(newer))
+    writes = 0
 
-    always_changed.writes = 0
+    def always_changed(ffmpeg, src, dst):
+        nonlocal writes
+        run_ffmpeg(ffmpeg, src, dst)
+        writes += 1  # another writer, with new content (a new ETag) every time
+        newer = bytearray(stereo_wav)
+        newer[-1] = writes  # a valid recording with one sample changed: a new ETag
+        s3.put_object(Bucket=BUCKET, Key=rec.key, Body=bytes(newer))
 
     monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=always_changed))
     assert converter.handler(sqs_event(rec.to_body(), receive_count=2), LambdaContext()) == {
@@ -340,7 +348,12 @@ def test_a_message_received_more_often_than_the_converter_may_try_is_dead_letter
     s3 = aws.s3
     rec = put(s3, DAY + "crashes.wav", stereo_wav, run="run-4")
     tried = []
-    monkeypatch.setattr(converter, "convert_recording", lambda *a, **k: tried.append(a) or pytest.fail("tried again"))
+
+    def tried_again(*a, **k):
+        tried.append(a)
+        pytest.fail("tried again")
+
+    monkeypatch.setattr(converter, "convert_recording", tried_again)
     assert aws.settings.max_receive_count == 3
     assert converter.handler(sqs_event(rec.to_body(), receive_count=4), LambdaContext()) == {"batchItemFailures": []}
     (letter,) = drain(aws.dlq_url)
@@ -397,7 +410,8 @@ class _Refusing:
         (
             "get_object",
             "AccessDenied",
-            "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:1:key/k",
+            "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: kms:Decrypt "
+            "on resource: arn:aws:kms:us-east-1:1:key/k",
         ),
         ("get_object", "AccessDenied", "Access Denied"),
         ("put_object", "AccessDenied", "Access Denied"),

@@ -102,7 +102,8 @@ def test_the_etag_remembered_is_the_version_read_not_the_one_listed(aws):
         Bucket=BUCKET, Key=listed.key, Body=b"RIFF\x24\x00\x00\x00WAVEother bytes"
     )  # replaced after listing
     converter.handler(sqs_event(listed.to_body()), LambdaContext())
-    assert remembered(listed.key)["etag"] == {"S": read["ETag"]} and read["ETag"] != listed.etag
+    item = remembered(listed.key)
+    assert item is not None and item["etag"] == {"S": read["ETag"]} and read["ETag"] != listed.etag
 
 
 def test_when_the_memory_cannot_be_written_the_recording_is_still_dead_lettered(aws, monkeypatch, capsys, caplog):

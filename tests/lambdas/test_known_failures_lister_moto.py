@@ -37,7 +37,7 @@ def test_a_known_failure_is_counted_and_not_enqueued_a_changed_one_is(aws):
     s3 = aws.s3
     good = s3.put_object(Bucket=BUCKET, Key=DAY + "good.wav", Body=b"RIFF-good")
     bad = s3.put_object(Bucket=BUCKET, Key=DAY + "bad.wav", Body=b"RIFF-bad")
-    replaced = s3.put_object(Bucket=BUCKET, Key=DAY + "replaced.wav", Body=b"RIFF-new")
+    s3.put_object(Bucket=BUCKET, Key=DAY + "replaced.wav", Body=b"RIFF-new")
     s3.put_object(Bucket=BUCKET, Key=DAY + "notes.txt", Body=b"x")
     remember(DAY + "bad.wav", bad["ETag"])
     remember(DAY + "replaced.wav", '"etag-of-the-version-that-failed"')

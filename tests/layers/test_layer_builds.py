@@ -285,7 +285,7 @@ def test_host_binary_is_the_pinned_version(host_ffmpeg):
 def test_host_binary_has_pcm_alaw_encoder(host_ffmpeg):
     proc = subprocess.run([str(host_ffmpeg), "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    lines = [l.split() for l in proc.stdout.splitlines() if " pcm_alaw " in l]
+    lines = [line.split() for line in proc.stdout.splitlines() if " pcm_alaw " in line]
     assert lines and lines[0][0].startswith("A"), proc.stdout  # an audio encoder
 
 
@@ -456,7 +456,7 @@ def test_python_layer_imports_pinned_versions(built_layers):
     assert found["aws_lambda_powertools"][0] == pins["aws-lambda-powertools"]
     assert found["boto3"][0] == pins["boto3"]
     assert found["botocore"][0] == pins["botocore"]
-    for version, file in found.values():
+    for _version, file in found.values():
         assert Path(file).resolve().is_relative_to(PY_LAYER.resolve()), file
 
 
@@ -469,7 +469,7 @@ def test_python_layer_is_pure_but_for_numpy_built_for_its_architecture(python_la
     dists = {}
     for dist in layer.glob("*.dist-info"):
         wheel = (dist / "WHEEL").read_text()
-        tags = [l.split(": ", 1)[1] for l in wheel.splitlines() if l.startswith("Tag: ")]
+        tags = [line.split(": ", 1)[1] for line in wheel.splitlines() if line.startswith("Tag: ")]
         name, version = dist.name[: -len(".dist-info")].rsplit("-", 1)
         dists[name.lower().replace("_", "-")] = version
         if name == "numpy":
@@ -495,8 +495,8 @@ def test_numpy_is_pinned_alike_for_the_layer_and_the_venv(python_layers):
     rows = _native_lock()
     assert {row[0] for row in rows.values()} == {f"numpy=={_pins()['numpy']}"}
     assert numpy.__version__ == _pins()["numpy"]  # the .venv installs it from lambdas/requirements.txt
-    for arch, (_, platform, file, sha) in rows.items():
-        assert platform.endswith({"x86_64": "x86_64", "arm64": "aarch64"}[arch])
+    for arch, (_, pip_platform, file, sha) in rows.items():
+        assert pip_platform.endswith({"x86_64": "x86_64", "arm64": "aarch64"}[arch])
         assert file.startswith(f"numpy-{_pins()['numpy']}-cp314-cp314-")
         assert hashlib.sha256((PY_DOWNLOADS / file).read_bytes()).hexdigest() == sha
 

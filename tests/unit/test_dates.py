@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
-from optimizer.settings import Settings
 from tests.support import make_settings
 
 TODAY = dt.date(2024, 3, 15)

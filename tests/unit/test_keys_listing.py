@@ -13,7 +13,6 @@ import pytest
 
 from optimizer.keys import is_audio_key
 from optimizer.listing import PAGE_BUDGET_BYTES, SKIP_REASONS, advance, new_progress, skip_reason, take_page
-from optimizer.settings import Settings
 from tests.support import make_settings
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
@@ -241,7 +240,7 @@ def test_an_item_larger_than_the_budget_still_makes_progress_alone():
 
 def test_max_considered_bounds_a_page_of_skipped_objects():
     objects = [obj(PREFIX + f"{i:02d}.txt") for i in range(25)]
-    kwargs = dict(prefix=PREFIX, target_class="GLACIER_IR", overwrite=False, max_considered=10)
+    kwargs: dict[str, Any] = dict(prefix=PREFIX, target_class="GLACIER_IR", overwrite=False, max_considered=10)
     p1 = take_page(objects, **kwargs)
     assert (p1.listed, p1.items, p1.exhausted, p1.last_key) == (10, [], False, PREFIX + "09.txt")
     p2 = take_page(list_after(objects, p1.last_key), **kwargs)
@@ -263,7 +262,7 @@ def test_max_considered_counts_audio_too():
 def drain(objects, *, target_class="GLACIER_IR", overwrite=False, **limits):
     """Runs the list loop as the state machine does, against a simulated StartAfter listing."""
     progress = new_progress()
-    pages, considered = [], []
+    pages, considered = [], list[int]()
     for _ in range(len(objects) + 2):
         start_after = progress["cursor"]["start_after"]
         listing = list_after(objects, start_after)
@@ -443,7 +442,7 @@ def test_list_page_state_with_worst_case_keys_fits_in_64_kib(filler):
         "page": {"progress": new_progress()},
         "room": {"queued": 19999},
     }
-    seen, full_pages = [], 0
+    seen, full_pages = list[str](), 0
     for _ in range(len(objects) + 1):
         state["page"] = lister.list_page(settings, s3, state["run"], state["day"], state["page"]["progress"])
         seen.extend(prefix + item[0] for item in state["page"]["objects"])

@@ -163,7 +163,7 @@ def test_lookup_asks_100_keys_a_request_and_finds_the_remembered_ones():
 def test_unprocessed_keys_are_asked_again_with_backoff():
     keys = [f"{PREFIX}{i:04d}.wav" for i in range(120)]
     dynamodb = FakeDynamoDB(items_for(keys), unprocessed=[60, 30, 0])  # first batch: served in three calls
-    sleeps = []
+    sleeps: list[float] = []
     result = lookup(dynamodb, TABLE, keys, sleep=sleeps.append)
     assert [len(call) for call in dynamodb.calls] == [100, 60, 30, 20]
     assert set(result.found) == set(keys) and result.requests == 4
@@ -186,7 +186,10 @@ def test_no_table_or_no_keys_makes_no_request():
 # --- a page's known failures ------------------------------------------------------------------
 
 
-def known(key, etag='"e1"', expires=NOW.timestamp() + 86400):
+TOMORROW = NOW.timestamp() + 86400
+
+
+def known(key, etag='"e1"', expires=TOMORROW):
     return KnownFailure(key, etag, "not a RIFF/WAVE file", "2024-03-01T00:00:00+00:00", int(expires))
 
 
@@ -237,7 +240,6 @@ RUN = {
 
 
 def test_a_known_failure_is_a_skip_in_the_summary_and_does_not_fail_the_run():
-    from optimizer.settings import Settings
     from optimizer.summary import run_summary
 
     settings = make_settings(bucket="recordings", bucket_prefix="", dlq_url="https://dlq")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 
@@ -112,7 +113,7 @@ def test_from_body_refuses_what_it_cannot_act_on(body):
 
 
 def test_recordings_of_page_rebuilds_full_keys_without_decoding():
-    items = [
+    items: list[list[Any]] = [
         ["a+b.wav", '"e1"', 10],
         ["a%20b.WAV", '"e2"', "20"],
         ["notes.txt", '"e3"', 30],
@@ -335,7 +336,6 @@ def _page(items, counts, page_id="2022-01-31#", progress=None):
 def test_enqueuer_sends_the_page_then_records_its_counts_once(ledger_table):
     import enqueuer
     from optimizer import ledger
-    from optimizer.settings import Settings
 
     settings = make_settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
     run = {"id": "exec-1", "bucket": "bkt", "dry_run": False}
@@ -364,7 +364,6 @@ def test_enqueuer_sends_the_page_then_records_its_counts_once(ledger_table):
 def test_a_retried_page_sends_only_the_missing_recordings_and_counts_each_once(ledger_table):
     import enqueuer
     from optimizer import ledger
-    from optimizer.settings import Settings
 
     settings = make_settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
     run = {"id": "exec-2", "bucket": "bkt", "dry_run": False}
@@ -387,7 +386,6 @@ def test_a_retried_page_sends_only_the_missing_recordings_and_counts_each_once(l
 def test_enqueuer_dry_run_sends_nothing_and_projects_a_quarter(ledger_table):
     import enqueuer
     from optimizer import ledger
-    from optimizer.settings import Settings
 
     settings = make_settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
     items = [["a.wav", '"e"', 44 + 32_000], ["b.WAV", '"e"', 44 + 64_000]]

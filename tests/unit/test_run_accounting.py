@@ -3,6 +3,8 @@ for them (optimizer/completion.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -96,7 +98,8 @@ class Cancelling:
 
 
 def test_a_conflict_with_another_transaction_is_retried_with_jitter(dynamodb):
-    client, sleeps = Cancelling(dynamodb, [["None", "TransactionConflict"], ["None", "TransactionConflict"]]), []
+    client = Cancelling(dynamodb, [["None", "TransactionConflict"], ["None", "TransactionConflict"]])
+    sleeps: list[float] = []
     assert ledger.account(client, "ledger", "r", [("a.wav", converted())], sleep=sleeps.append) == 1
     assert client.calls == 3 and len(sleeps) == 2 and all(0 <= s <= 2.0 for s in sleeps)
     assert ledger.read(dynamodb, "ledger", "r")["accounted"] == 1
@@ -152,7 +155,8 @@ def test_the_polls_stay_within_the_history_quota_and_still_cover_the_limit():
     assert completion.MAX_POLLS * 9 + 200 < 25_000  # 9 events a poll, ~200 for the rest of the run
     assert check({"enqueued": 1}, polls=completion.MAX_POLLS - 1)["state"] == "given_up"
     # Short polls, a long limit: after STEADY_POLLS the waits stretch so the limit is still reached.
-    now, since, polls, state = 0, 0, 0, {"state": "waiting"}
+    now, since, polls = 0, 0, 0
+    state: dict[str, Any] = {"state": "waiting"}
     while state["state"] == "waiting":
         state = check({"enqueued": 1}, polls=polls, since=since, now=now, poll=1, limit=50_000)
         polls, since, now = state["polls"], state["since"], now + state["wait_seconds"]

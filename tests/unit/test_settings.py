@@ -27,7 +27,14 @@ def test_what_the_stack_writes_is_what_a_handler_reads_back():
 def test_the_defaults_are_the_configurations_own():
     """No second set of defaults: a setting left out of the context is the config's default."""
     settings = built()
-    for field in ("num_days_age", "catch_up_days", "max_receive_count", "queue_poll_seconds", "require_versioning", "overwrite_converted"):
+    for field in (
+        "num_days_age",
+        "catch_up_days",
+        "max_receive_count",
+        "queue_poll_seconds",
+        "require_versioning",
+        "overwrite_converted",
+    ):
         assert getattr(settings, field) == getattr(OptimizerConfig, field), field
     assert settings.target_class == OptimizerConfig.storage_class
 
