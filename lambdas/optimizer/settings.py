@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 ENV = {
     "bucket": "BUCKET_NAME",
@@ -77,7 +78,7 @@ def _encode(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _decode(kind: str, text: str) -> object:
+def _decode(kind: str, text: str) -> Any:  # the field's declared type, named by `kind`
     if kind == "bool":
         return text.lower() == "true"
     if kind == "int":
