@@ -127,8 +127,9 @@ README = (ROOT / "README.md").read_text()
 OTHER_DOLLARS = {
     "$0.11": "the article's own processing price per 1,000 minutes, quoted to compare",
     "$3,960": "the article's resampling cost a year, quoted to compare",
-    "$0.07": (
-        "the ledger's writes: 0.1 write per recording at $0.625 per million on-demand writes, said in the sentence"
+    "$1.4": (
+        "the ledger's writes: 2.2 write units per recording at $0.625 per million on-demand write units, "
+        "said in the sentence"
     ),
     "$0.0008": "the dry run example's output (JSON), produced by the local run the e2e tests run",
     "$0.00006": "the known-failure reads per 1,000 keys: 500 read units at $0.125 per million, said in the sentence",
