@@ -50,7 +50,10 @@ class ContentFailure(PermanentFailure):
     """The recording's own bytes are the cause (not a WAV we can convert, audio that does not add
     up, a conversion that fails verification). Unlike a permission, key, throttling or tag-limit
     failure, nothing but a new version of the object can change the outcome, so the failure is
-    remembered for that object version (its ETag)."""
+    remembered for that object version: `etag`, the ETag of the version read, set by
+    convert_recording (also when the object changed after it was listed)."""
+
+    etag: str | None = None
 
 
 class TransientFailure(Exception):
@@ -275,5 +278,8 @@ def convert_recording(
                         ) from None
                     raise
             return Outcome("converted", None, size, after, audio=measured.log_field())
+    except ContentFailure as exc:
+        exc.etag = original.get("ETag")
+        raise
     finally:
         body.close()

@@ -22,6 +22,7 @@ from optimizer.conversion import (
     verify,
 )
 from optimizer.messages import Recording
+from optimizer.outcomes import dead_letter_body
 from optimizer.wav import ALAW, MULAW, PCM, WavInfo, read_wav_info
 
 # --- ffmpeg command ---------------------------------------------------------------------------
@@ -337,12 +338,10 @@ def test_run_ffmpeg_output_verifies_against_its_input(ffmpeg, tmp_path):
 
 
 def test_dead_letter_body_keeps_the_message_and_adds_the_reason():
-    import converter
-
     rec = Recording("bkt", "p/2022/01/31/a+b %2B ✓\x01.wav", '"etag"', 42)
     original = rec.to_body()
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    body = converter.dead_letter_body(original, "verification failed: output lasts 0.5 s")
+    body = dead_letter_body(original, "verification failed: output lasts 0.5 s")
     after = dt.datetime.now(dt.UTC)
     data = json.loads(body)
     for field, value in json.loads(original).items():
@@ -357,16 +356,12 @@ def test_dead_letter_body_keeps_the_message_and_adds_the_reason():
 
 @pytest.mark.parametrize("raw", ["not json {", "", "[1, 2]", '"just a string"', "42", "null"])
 def test_dead_letter_body_keeps_an_unreadable_body_as_raw_body(raw):
-    import converter
-
-    data = json.loads(converter.dead_letter_body(raw, "message body is not a recording message"))
+    data = json.loads(dead_letter_body(raw, "message body is not a recording message"))
     assert data["raw_body"] == raw
     assert data["failure"]["reason"] == "message body is not a recording message"
     assert set(data) == {"raw_body", "failure"}
 
 
 def test_dead_letter_reason_with_unicode_survives():
-    import converter
-
     reason = "ffmpeg could not convert the audio: Données invalides ✗"
-    assert json.loads(converter.dead_letter_body("{}", reason))["failure"]["reason"] == reason
+    assert json.loads(dead_letter_body("{}", reason))["failure"]["reason"] == reason
