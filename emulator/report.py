@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 
 from optimizer import known_failures
+from optimizer.formats import TARGET
 from optimizer.keys import ARCHIVE_CLASSES
 from optimizer.wav import NotWav, read_wav_info
 
@@ -135,8 +136,8 @@ def _skip_reason(s3: Any, bucket: str, key: str, head: Mapping[str, Any], tags: 
         s3.download_fileobj(bucket, key, local)
         local.flush()
         try:
-            if read_wav_info(local.name).is_alaw_mono_8k:
-                return "already_alaw"
+            if TARGET.matches(read_wav_info(local.name)):
+                return TARGET.skip_reason
         except NotWav:
             pass
     return "not rewritten (see the converter log)"

@@ -1,9 +1,10 @@
 """Checking a conversion's audio against its source, sample by sample, independently of ffmpeg.
 
-The format checks (`conversion.verify`) prove the output is A-law mono 8 kHz and as long as the
+The format checks (`conversion.verify`) prove the output is the target format and as long as the
 input; they cannot see what the samples hold. Here the source is decoded by our own code (PCM
 8/16/24/32/64-bit, float 32/64, mu-law, A-law; mono or stereo), downmixed as ffmpeg's `-ac 1`
-does for stereo, (L + R) / 2, and compared with the output decoded through our own A-law table:
+does for stereo, (L + R) / 2, and compared with the output decoded through our own G.711 table
+for the target's format tag (A-law: optimizer/formats.py):
 
 - sources at 8 kHz: sample for sample, the whole band (ffmpeg does not resample them);
 - any other rate: both signals are taken block by block into the frequency domain, the source's
@@ -33,8 +34,11 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .formats import TARGET, TargetFormat
 from .wav import ALAW, IEEE_FLOAT, MULAW, PCM, WavInfo
 
+# The comparison works on 8 kHz mono output (the 8 kHz path sample for sample, the other rates on
+# the 8 kHz grid): a target format of another rate or layout would need more than a new table.
 TARGET_RATE = 8000
 # Thresholds, chosen from measurements on speech (docs/benchmarks.md, "Audio verification").
 # A-law's own error is ~38 dB SNR; every wrong output measured is at or below 3 dB.
@@ -84,6 +88,7 @@ def _mulaw_table() -> np.ndarray:
 
 ALAW_TABLE = _alaw_table()
 MULAW_TABLE = _mulaw_table()
+G711_TABLES = {ALAW: ALAW_TABLE, MULAW: MULAW_TABLE}  # by WAV format tag
 
 
 @dataclass(frozen=True)
@@ -118,8 +123,7 @@ def sample_format(info: WavInfo) -> SampleFormat:
     if info.format_tag == IEEE_FLOAT and width in (4, 8):
         return SampleFormat("<f4" if width == 4 else "<f8", width, info.channels, 1.0)
     if info.format_tag in (ALAW, MULAW) and width == 1:
-        table = ALAW_TABLE if info.format_tag == ALAW else MULAW_TABLE
-        return SampleFormat("u1", 1, info.channels, 1 / 32768, table=table.astype(np.float32))
+        return SampleFormat("u1", 1, info.channels, 1 / 32768, table=G711_TABLES[info.format_tag].astype(np.float32))
     raise AudioMismatch(
         f"cannot decode format 0x{info.format_tag:04x} with {width} bytes per sample ({info.bits_per_sample}-bit) to "
         "check the audio"
@@ -199,18 +203,18 @@ def _read(f: BinaryIO, info: WavInfo, fmt: SampleFormat, start: int, stop: int) 
 
 
 def _codes(f: BinaryIO, output: WavInfo, start: int, stop: int) -> np.ndarray:
-    """A-law codes [start, stop) of the output, clipped to the samples present."""
+    """Codes [start, stop) of the output (one byte per sample), clipped to the samples present."""
     start, stop = max(start, 0), min(stop, output.frames)
     f.seek(output.data_offset + start)
     return np.frombuffer(f.read(max(stop - start, 0)), np.uint8)
 
 
 @functools.lru_cache(maxsize=8)
-def _pair_table(scale: float) -> np.ndarray:
-    """65,536 pairs of decoded A-law samples (x 2, in units of `scale`), indexed by two codes read
+def _pair_table(scale: float, format_tag: int) -> np.ndarray:
+    """65,536 pairs of decoded output samples (x 2, in units of `scale`), indexed by two codes read
     as one little-endian uint16: half as many look-ups as decoding byte by byte (the look-up is
     the 8 kHz path's largest cost). Built once per source format (0.5 ms), then reused."""
-    table = (ALAW_TABLE * (2 / 32768 / scale)).astype(np.float32)
+    table = (G711_TABLES[format_tag] * (2 / 32768 / scale)).astype(np.float32)
     pairs = np.stack([np.tile(table, 256), np.repeat(table, 256)], axis=1)
     pairs.flags.writeable = False
     return pairs
@@ -223,7 +227,7 @@ def _sums_at_8k(
     whole band. Works in the source's units (m = L + R, the output's value x 2) and scales the
     sums, so the samples are converted once."""
     sums = _Sums(fmt.channels)
-    pairs = _pair_table(fmt.scale)
+    pairs = _pair_table(fmt.scale, output.format_tag)
     unit = (fmt.scale / 2) ** 2  # (m / 2 x scale)^2: full scale
     chunk = CHUNK_SECONDS * TARGET_RATE
     for start in range(0, frames, chunk):
@@ -301,7 +305,7 @@ def _sums_resampled(
     mask = band_mask(n_out // 2 + 1, n_out / TARGET_RATE, *compared_band(rate))
     bins = int(np.count_nonzero(mask))
     mask = mask[:bins]
-    alaw = (ALAW_TABLE / 32768).astype(np.float32)
+    decoded = (G711_TABLES[output.format_tag] / 32768).astype(np.float32)
     # A whole multiple of 8 kHz (16, 32, 48, 96 kHz): the block is `factor` interleaved 8 kHz
     # blocks, and one decimation-in-time step gives the source spectrum's first bins from their
     # own small FFTs, about twice as fast as the FFT at the source's rate (the largest cost here).
@@ -334,7 +338,7 @@ def _sums_resampled(
             m *= np.float32(fmt.scale)
         m = _reflect(m, lead, n_src)
         y = _reflect(
-            alaw.take(_codes(out, output, o0 - margin_out, o0 + TARGET_RATE + margin_out)),
+            decoded.take(_codes(out, output, o0 - margin_out, o0 + TARGET_RATE + margin_out)),
             max(0, margin_out - o0),
             n_out,
         )
@@ -463,12 +467,17 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
     )
 
 
-def measure(source_path: str, source: WavInfo, output_path: str, output: WavInfo) -> _Sums:
+def measure(
+    source_path: str, source: WavInfo, output_path: str, output: WavInfo, target: TargetFormat = TARGET
+) -> _Sums:
+    if target.format_tag not in G711_TABLES or target.channels != 1 or target.sample_rate != TARGET_RATE:
+        raise ValueError(f"the audio check compares 8 kHz mono G.711 output only, not {target.describe()}")
     fmt = sample_format(source)
-    if (output.format_tag, output.channels, output.sample_rate, output.block_align) != (ALAW, 1, TARGET_RATE, 1):
+    expected_output = (target.format_tag, target.channels, target.sample_rate, 1)
+    if (output.format_tag, output.channels, output.sample_rate, output.block_align) != expected_output:
         raise AudioMismatch(
             f"the output is format 0x{output.format_tag:04x}, {output.channels} channel(s), {output.sample_rate} Hz, "
-            f"expected A-law mono 8000 Hz"
+            f"expected {target.name} mono {target.sample_rate} Hz"
         )
     # ffmpeg's output may be a few samples longer or shorter (the duration check bounds it).
     expected = source.frames * TARGET_RATE // source.sample_rate
@@ -479,7 +488,9 @@ def measure(source_path: str, source: WavInfo, output_path: str, output: WavInfo
         return _sums_resampled(src, source, fmt, out, output, frames)
 
 
-def check_audio(source_path: str, source: WavInfo, output_path: str, output: WavInfo) -> AudioCheck:
+def check_audio(
+    source_path: str, source: WavInfo, output_path: str, output: WavInfo, target: TargetFormat = TARGET
+) -> AudioCheck:
     """AudioMismatch (the reason with the numbers) unless the output is the source's downmix."""
-    sums = measure(source_path, source, output_path, output)
+    sums = measure(source_path, source, output_path, output, target)
     return judge(sums, band_hz=None if source.sample_rate == TARGET_RATE else compared_band(source.sample_rate)[0])

@@ -7,6 +7,7 @@ raises before the write, so the original is never modified by a failed conversio
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from .audio import AudioMismatch, check_audio
 from .aws import DENIED_CODES as _DENIED  # a missing key answers 404: the roles hold s3:ListBucket
+from .formats import TARGET, TargetFormat
 from .keys import ARCHIVE_CLASSES
 from .messages import Recording
 from .settings import Settings
@@ -29,7 +31,6 @@ from .wav import NotWav, WavInfo, fix_placeholder_sizes, read_wav_info
 CONVERTED_TAG = ("converted", "True")  # the article's tag, exactly
 MAX_TAGS = 10  # S3's limit per object
 DURATION_TOLERANCE_S = 0.010
-DEFAULT_CONTENT_TYPE = "audio/wav"
 # Headers of the original that describe how it is served; they are kept on the new version.
 _KEPT_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage")
 _LOCK_HEADERS = ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus")
@@ -70,8 +71,8 @@ class Outcome:
     audio: Mapping[str, Any] | None = None  # what the audio check measured (AudioCheck.log_field)
 
 
-def ffmpeg_command(ffmpeg: str, src: str, dst: str) -> list[str]:
-    """One pass: first audio stream, downmixed to mono, 8 kHz, 8-bit A-law in a plain WAV."""
+def ffmpeg_command(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> list[str]:
+    """One pass: first audio stream, downmixed and resampled to the target format, in a plain WAV."""
     return [
         ffmpeg,
         "-nostdin",
@@ -85,12 +86,7 @@ def ffmpeg_command(ffmpeg: str, src: str, dst: str) -> list[str]:
         "0:a:0",
         "-map_metadata",
         "-1",
-        "-ac",
-        "1",
-        "-ar",
-        "8000",
-        "-c:a",
-        "pcm_alaw",
+        *target.ffmpeg_output_options(),
         "-bitexact",
         "-f",
         "wav",
@@ -98,18 +94,20 @@ def ffmpeg_command(ffmpeg: str, src: str, dst: str) -> list[str]:
     ]
 
 
-def run_ffmpeg(ffmpeg: str, src: str, dst: str) -> None:
-    proc = subprocess.run(ffmpeg_command(ffmpeg, src, dst), capture_output=True, text=True, errors="replace")
+def run_ffmpeg(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> None:
+    proc = subprocess.run(ffmpeg_command(ffmpeg, src, dst, target), capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
         raise ContentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", "ffmpeg_failed")
 
 
-def verify(source: WavInfo, output: WavInfo, tolerance: float = DURATION_TOLERANCE_S) -> None:
+def verify(
+    source: WavInfo, output: WavInfo, tolerance: float = DURATION_TOLERANCE_S, target: TargetFormat = TARGET
+) -> None:
     """The output must be what we promise, complete, and as long as the input."""
-    if not output.is_alaw_mono_8k:
+    if not target.matches(output):
         raise ContentFailure(
-            f"verification failed: output is {output.describe()}, expected A-law 8-bit 8000 Hz mono", _VERIFY
+            f"verification failed: output is {output.describe()}, expected {target.describe()}", _VERIFY
         )
     if not output.complete:
         raise ContentFailure(
@@ -141,7 +139,12 @@ def merged_tags(existing: Mapping[str, str]) -> dict[str, str]:
 
 
 def put_arguments(
-    original: Mapping[str, Any], tags: Mapping[str, str], *, storage_class: str, now: dt.datetime | None = None
+    original: Mapping[str, Any],
+    tags: Mapping[str, str],
+    *,
+    storage_class: str,
+    now: dt.datetime | None = None,
+    target: TargetFormat = TARGET,
 ) -> dict[str, Any]:
     """Everything the new version keeps from the original, plus the condition on its ETag.
 
@@ -153,7 +156,7 @@ def put_arguments(
         # %20 rather than '+' for spaces: unambiguous in the x-amz-tagging header.
         "Tagging": urlencode(merged_tags(tags), quote_via=quote),
         "Metadata": dict(original.get("Metadata") or {}),
-        "ContentType": original.get("ContentType") or DEFAULT_CONTENT_TYPE,
+        "ContentType": original.get("ContentType") or target.content_type,
         "IfMatch": original["ETag"],
     }
     for header in _KEPT_HEADERS + _LOCK_HEADERS:
@@ -202,8 +205,10 @@ def convert_recording(
     s3: Any,
     settings: Settings,
     workdir: str | None = None,
-    convert: Callable[[str, str, str], None] = run_ffmpeg,
+    convert: Callable[[str, str, str], None] | None = None,
+    target: TargetFormat = TARGET,
 ) -> Outcome:
+    convert = convert or functools.partial(run_ffmpeg, target=target)
     if rec.bucket != settings.bucket or not rec.key.startswith(settings.bucket_prefix):
         raise PermanentFailure(
             f"s3://{rec.bucket}/{rec.key} is outside this optimizer's scope s3://{settings.bucket}/{settings.bucket_prefix}",
@@ -243,8 +248,8 @@ def convert_recording(
                 source = read_wav_info(src)
             except NotWav as exc:
                 raise ContentFailure(str(exc), exc.kind) from None
-            if source.is_alaw_mono_8k and not settings.overwrite_converted:
-                return Outcome("skipped", "already_alaw", size)
+            if target.matches(source) and not settings.overwrite_converted:
+                return Outcome("skipped", target.skip_reason, size)
             if source.frames == 0:
                 raise ContentFailure("the recording has no audio frames", "no_audio")
             fix_placeholder_sizes(src, source)  # our local copy only: ffmpeg must stop where the audio does
@@ -253,12 +258,12 @@ def convert_recording(
                 output = read_wav_info(dst)
             except NotWav as exc:
                 raise ContentFailure(f"verification failed: {exc}", "verification_failed") from None
-            verify(source, output)
+            verify(source, output, target=target)
             try:
-                measured = check_audio(src, source, dst, output)
+                measured = check_audio(src, source, dst, output, target)
             except AudioMismatch as exc:
                 raise ContentFailure(f"verification failed: {exc}", exc.kind) from None
-            args = put_arguments(original, tags, storage_class=settings.target_class)
+            args = put_arguments(original, tags, storage_class=settings.target_class, target=target)
             after = os.path.getsize(dst)
             with open(dst, "rb") as f:
                 try:

@@ -71,10 +71,6 @@ class WavInfo:
         """The data chunk holds every byte its header announces."""
         return self.declared_data_bytes == self.data_bytes
 
-    @property
-    def is_alaw_mono_8k(self) -> bool:
-        return (self.format_tag, self.channels, self.sample_rate, self.bits_per_sample) == (ALAW, 1, 8000, 8)
-
     def describe(self) -> str:
         name = FORMAT_NAMES.get(self.format_tag, f"format 0x{self.format_tag:04x}")
         return f"{name} {self.bits_per_sample}-bit {self.sample_rate} Hz {self.channels} ch, {self.duration:.3f} s"

@@ -21,6 +21,7 @@ from optimizer.conversion import (
     run_ffmpeg,
     verify,
 )
+from optimizer.formats import ALAW_8K_MONO
 from optimizer.messages import Recording
 from optimizer.outcomes import dead_letter_body
 from optimizer.wav import ALAW, MULAW, PCM, WavInfo, read_wav_info
@@ -329,7 +330,7 @@ def test_run_ffmpeg_output_verifies_against_its_input(ffmpeg, tmp_path):
         )
     run_ffmpeg(ffmpeg, str(src), str(dst))
     source, output = read_wav_info(src), read_wav_info(dst)
-    assert output.is_alaw_mono_8k and output.complete
+    assert ALAW_8K_MONO.matches(output) and output.complete
     assert abs(output.frames - 8000 * seconds) <= 80  # within the 10 ms tolerance
     verify(source, output)
 

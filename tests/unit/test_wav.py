@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from optimizer.formats import ALAW_8K_MONO
 from optimizer.wav import ALAW, EXTENSIBLE, IEEE_FLOAT, MULAW, PCM, NotWav, WavInfo, read_wav_info
 
 # The tail of every WAVEFORMATEXTENSIBLE sub-format GUID (the first two bytes hold the format tag).
@@ -69,7 +70,7 @@ def test_pcm_stereo_16_bit_one_second(tmp_path):
     assert info.data_offset == 44  # RIFF header 12 + fmt chunk 8+16 + data header 8
     assert info.data_bytes == info.declared_data_bytes == 8000 * 4
     assert info.complete is True
-    assert info.is_alaw_mono_8k is False
+    assert ALAW_8K_MONO.matches(info) is False
 
 
 @pytest.mark.parametrize(
@@ -103,7 +104,7 @@ def test_pcm_matrix_agrees_with_the_stdlib(tmp_path, channels, rate, width, fram
 def test_alaw_mono_8k(tmp_path):
     data = bytes(range(256)) * 50  # 12,800 bytes = frames at 1 byte per frame
     info = read_wav_info(write(tmp_path, riff(fmt(ALAW, 1, 8000, 8), chunk(b"data", data))))
-    assert info.is_alaw_mono_8k
+    assert ALAW_8K_MONO.matches(info)
     assert info.format_tag == ALAW
     assert info.frames == 12_800
     assert info.duration == 12_800 / 8000
@@ -114,7 +115,7 @@ def test_alaw_mono_8k(tmp_path):
 def test_alaw_with_cbsize_as_ffmpeg_writes_it(tmp_path):
     # Non-PCM fmt chunks usually carry cbSize = 0: an 18-byte fmt chunk.
     info = read_wav_info(write(tmp_path, riff(fmt(ALAW, 1, 8000, 8, extra=b""), chunk(b"data", b"\xd5" * 8000))))
-    assert info.is_alaw_mono_8k and info.frames == 8000 and info.duration == 1.0
+    assert ALAW_8K_MONO.matches(info) and info.frames == 8000 and info.duration == 1.0
     assert info.data_offset == 12 + 8 + 18 + 8
 
 
@@ -133,7 +134,7 @@ def test_alaw_with_cbsize_as_ffmpeg_writes_it(tmp_path):
 def test_other_formats_are_not_alaw_mono_8k(tmp_path, tag, channels, rate, bits):
     align = channels * bits // 8
     info = read_wav_info(write(tmp_path, riff(fmt(tag, channels, rate, bits), chunk(b"data", b"\x00" * align * 100))))
-    assert info.is_alaw_mono_8k is False
+    assert ALAW_8K_MONO.matches(info) is False
     assert info.format_tag == tag
     assert info.frames == 100
 
@@ -153,7 +154,7 @@ def test_wave_format_extensible_resolves_the_sub_format(tmp_path, sub_tag, chann
     assert info.frames == frames
     assert info.duration == pytest.approx(0.1)
     assert info.data_offset == 12 + 8 + 40 + 8
-    assert info.is_alaw_mono_8k is (sub_tag == ALAW)
+    assert ALAW_8K_MONO.matches(info) is (sub_tag == ALAW)
 
 
 def test_extensible_with_unsupported_sub_format(tmp_path):

@@ -1,0 +1,67 @@
+"""What the converter writes: one TargetFormat names the codec for ffmpeg, the WAV it must come
+out as (checked by conversion.verify, decoded by audio.check_audio through the G.711 table of its
+format tag), the skip for a recording already in it, and its size for the dry run's projection.
+
+Only A-law is shipped (TARGET). mu-law would be one more TargetFormat (pcm_mulaw, format tag 7;
+audio.py already decodes it), but the ffmpeg in the layer (imageio-ffmpeg's static build) has no
+pcm_mulaw encoder, so it could not be converted, nor tested end to end, with the shipped binary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .wav import ALAW, WavInfo
+
+
+@dataclass(frozen=True)
+class TargetFormat:
+    name: str  # in messages: "A-law"
+    codec: str  # ffmpeg's encoder
+    format_tag: int  # of the WAV's fmt chunk; also selects the table audio.py decodes the output with
+    sample_rate: int
+    channels: int
+    bits_per_sample: int
+    content_type: str  # given to a new version whose original had none
+    header_bytes: int  # what ffmpeg writes before the samples (RIFF, fmt, fact, data)
+    skip_reason: str  # the outcome of a recording already in this format
+
+    @property
+    def bytes_per_second(self) -> int:
+        return self.sample_rate * self.channels * self.bits_per_sample // 8
+
+    def matches(self, info: WavInfo) -> bool:
+        """The WAV is in this format (a complete one or not: verify checks that separately)."""
+        return (info.format_tag, info.channels, info.sample_rate, info.bits_per_sample) == (
+            self.format_tag,
+            self.channels,
+            self.sample_rate,
+            self.bits_per_sample,
+        )
+
+    def describe(self) -> str:
+        layout = "mono" if self.channels == 1 else f"{self.channels} ch"
+        return f"{self.name} {self.bits_per_sample}-bit {self.sample_rate} Hz {layout}"
+
+    def ffmpeg_output_options(self) -> list[str]:
+        """Downmix, rate and encoder, as ffmpeg's output options."""
+        return ["-ac", str(self.channels), "-ar", str(self.sample_rate), "-c:a", self.codec]
+
+    def projected_size(self, data_bytes: int, source_bytes_per_second: int) -> int:
+        """The converted object's size for `data_bytes` of source samples at that byte rate
+        (Connect's 16-bit stereo 8 kHz: 32,000 B/s, so A-law 8 kHz mono is exactly a quarter)."""
+        return max(0, data_bytes) * self.bytes_per_second // source_bytes_per_second + self.header_bytes
+
+
+ALAW_8K_MONO = TargetFormat(
+    name="A-law",
+    codec="pcm_alaw",
+    format_tag=ALAW,
+    sample_rate=8000,
+    channels=1,
+    bits_per_sample=8,
+    content_type="audio/wav",
+    header_bytes=58,
+    skip_reason="already_alaw",
+)
+TARGET = ALAW_8K_MONO  # the one format the converter writes
