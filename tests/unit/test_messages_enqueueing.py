@@ -10,7 +10,7 @@ import pytest
 
 from optimizer.enqueueing import EnqueueFailed, chunks, enqueue, recordings_of_page, send_batch
 from optimizer.messages import BadMessage, Recording
-from tests.support import make_settings
+from tests.support import create_ledger_table, make_settings
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
 PRINTABLE_ASCII = set(map(chr, range(0x20, 0x7F)))
@@ -317,12 +317,7 @@ def ledger_table():
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="ledger",
-            KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(dynamodb)
         yield dynamodb
 
 
