@@ -22,14 +22,13 @@ logger = Logger(service=names.ENQUEUER)
 def enqueue_page(
     settings: Settings, sqs: Any, dynamodb: Any, run: Mapping[str, Any], page: Mapping[str, Any]
 ) -> dict[str, Any]:
-    recordings, dropped = recordings_of_page(run["bucket"], page["prefix"], page["objects"], run=run["id"])
+    recordings = recordings_of_page(run["bucket"], page["prefix"], page["objects"], run=run["id"])
     page_id = page["page_id"]
     before = ledger.page_sent(dynamodb, settings.ledger_table, run["id"], page_id)
     already = {i for i, mark in enumerate(before or "") if mark == "1"}
     counts: dict[str, int] = {}
     if before is None:  # the page's listing counts, once
         counts = {name: value for name, value in page["counts"].items() if name != "days_done"}
-        counts["skipped_not_audio"] = counts.get("skipped_not_audio", 0) + dropped
         if run["dry_run"]:
             counts.update(
                 dry_recordings=len(recordings),

@@ -1,21 +1,20 @@
 """Lister Lambda: resolves what a run must do, checks the bucket, pages through each day's
 recordings, and writes the run's summary.
 
-Events (from the state machine):
-  {"action": "resolve", "input": <execution input>, "execution": <name>} -> {"run", "days"}
-  {"action": "preflight", "run"}                                        -> {"warnings"}
-  {"action": "list", "run", "day", "progress" | null}                   -> {"progress", "objects", "counts"}
-  {"action": "check", "run", "drain": {"polls", "since"}}               -> {"state", "polls", "since",
-                                                                           "wait_seconds", ...}
-  {"action": "summarize", "run", "warnings", "drain"}                   -> {"error", "cause", "output"}
-  {"action": "day_failed", "run", "day", "failure": {"Error", "Cause"}}  -> {} (recorded in the run's ledger)
+Events (from the state machine), "action" being the state's name (STATES, below):
+  ResolveRun        {"input": <execution input>, "execution": <name>} -> {"run", "days"}
+  Preflight         {"run"}                                          -> {"warnings"}
+  ListPage          {"run", "day", "progress" | null}                -> {"progress", "page_id", "objects", "counts"}
+  RecordDayFailure  {"run", "day", "failure": {"Error", "Cause"}}    -> {} (recorded in the run's ledger)
+  CheckRun          {"run", "drain": {"polls", "since"}}             -> {"state", "polls", "since", "wait_seconds", ...}
+  Summarize         {"run", "warnings", "drain"}                     -> {"error", "cause", "output"}
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -50,19 +49,14 @@ def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.
 
 
 def iter_objects(s3: Any, bucket: str, prefix: str, start_after: str | None) -> Iterator[Mapping[str, Any]]:
-    """ListObjectsV2, lazily: a request is made only when the page still has room.
-
-    boto3 asks S3 for URL-encoded keys and decodes them, so keys arrive exactly as stored.
-    """
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1000}
+    """ListObjectsV2 through boto3's paginator, lazily: the next request is made only when the
+    page still has room. boto3 asks S3 for URL-encoded keys and decodes them, so keys arrive
+    exactly as stored."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "PaginationConfig": {"PageSize": 1000}}
     if start_after:
         kwargs["StartAfter"] = start_after
-    while True:
-        response = s3.list_objects_v2(**kwargs)
+    for response in s3.get_paginator("list_objects_v2").paginate(**kwargs):
         yield from response.get("Contents", [])
-        if not response.get("IsTruncated"):
-            return
-        kwargs["ContinuationToken"] = response["NextContinuationToken"]
 
 
 def list_page(
@@ -124,62 +118,82 @@ def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, 
     return {"warnings": warnings}
 
 
+# One function per state of stacks/orchestration.py, named after it: the state's payload names
+# its function ("action": the state's name).
+
+
+def resolve_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        today = dt.datetime.now(dt.UTC).date()
+        return resolve(settings, event.get("input"), str(event.get("execution") or "manual"), today)
+    except InvalidInput as exc:
+        logger.warning("invalid input", extra={"input": event.get("input"), "reason": str(exc)})
+        raise
+
+
+def check_bucket(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return preflight(settings, aws.client("s3"), event["run"])
+    except (VersioningRequired, ReadDenied) as exc:
+        logger.error("preflight refused the run", extra={"reason": str(exc)})
+        raise
+
+
+def list_next_page(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    s3, dynamodb = aws.client("s3"), aws.client("dynamodb")
+    return list_page(settings, s3, event["run"], event["day"], event.get("progress"), dynamodb)
+
+
+def record_day_failure(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    failure = event.get("failure") or {}
+    error, cause = failure.get("Error"), failure.get("Cause")
+    logger.error("day failed", extra={"day": event["day"], "error": error, "cause": cause})
+    day_failures.record(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"], event["day"], error, cause)
+    return {}
+
+
+def check_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    counts = ledger.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
+    drain = event.get("drain") or {}
+    return completion.check(
+        counts,
+        polls=int(drain.get("polls", 0)),
+        since=int(drain.get("since", 0)),
+        now=int(time.time()),
+        poll_seconds=settings.queue_poll_seconds,
+        limit_seconds=settings.drain_limit_seconds,
+    )
+
+
+def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    run = event["run"]
+    item = ledger.read_item(aws.client("dynamodb"), settings.ledger_table, run["id"])  # counts and failed days
+    counts = ledger.counts_of(item)
+    summary = run_summary(run, counts, event.get("drain") or {}, event.get("warnings") or [], settings)
+    return day_failures.with_failed_days(summary, run, day_failures.of_item(item), counts.get("days_done", 0))
+
+
+STATES: dict[str, Callable[[Settings, Mapping[str, Any]], dict[str, Any]]] = {
+    "ResolveRun": resolve_run,
+    "Preflight": check_bucket,
+    "ListPage": list_next_page,
+    "RecordDayFailure": record_day_failure,
+    "CheckRun": check_run,
+    "Summarize": summarize,
+}
+# The action names of executions started before the states named their functions (a backfill
+# runs for days; an update must not fail it): each maps to its state.
+_EARLIER_NAMES = {
+    "resolve": "ResolveRun",
+    "preflight": "Preflight",
+    "list": "ListPage",
+    "day_failed": "RecordDayFailure",
+}
+
+
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    settings = Settings.from_env()
-    action = event.get("action")
-    if action == "resolve":
-        try:
-            return resolve(
-                settings,
-                event.get("input"),
-                str(event.get("execution") or "manual"),
-                dt.datetime.now(dt.UTC).date(),
-            )
-        except InvalidInput as exc:
-            logger.warning("invalid input", extra={"input": event.get("input"), "reason": str(exc)})
-            raise
-    if action == "preflight":
-        try:
-            return preflight(settings, aws.client("s3"), event["run"])
-        except (VersioningRequired, ReadDenied) as exc:
-            logger.error("preflight refused the run", extra={"reason": str(exc)})
-            raise
-    if action == "list":
-        return list_page(
-            settings, aws.client("s3"), event["run"], event["day"], event.get("progress"), aws.client("dynamodb")
-        )
-    if action == "check":
-        counts = ledger.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
-        drain = event.get("drain") or {}
-        return completion.check(
-            counts,
-            polls=int(drain.get("polls", 0)),
-            since=int(drain.get("since", 0)),
-            now=int(time.time()),
-            poll_seconds=settings.queue_poll_seconds,
-            limit_seconds=settings.drain_limit_seconds,
-        )
-    if action == "summarize":
-        item = ledger.read_item(
-            aws.client("dynamodb"), settings.ledger_table, event["run"]["id"]
-        )  # one read: counts and days
-        counts = ledger.counts_of(item)
-        summary = run_summary(event["run"], counts, event.get("drain") or {}, event.get("warnings") or [], settings)
-        return day_failures.with_failed_days(
-            summary, event["run"], day_failures.of_item(item), counts.get("days_done", 0)
-        )
-    if action == "day_failed":
-        failure = event.get("failure") or {}
-        logger.error(
-            "day failed", extra={"day": event["day"], "error": failure.get("Error"), "cause": failure.get("Cause")}
-        )
-        day_failures.record(
-            aws.client("dynamodb"),
-            settings.ledger_table,
-            event["run"]["id"],
-            event["day"],
-            failure.get("Error"),
-            failure.get("Cause"),
-        )
-        return {}
-    raise ValueError(f"unknown action {action!r}")
+    action = str(event.get("action"))
+    state = STATES.get(_EARLIER_NAMES.get(action, action))
+    if state is None:
+        raise ValueError(f"unknown action {action!r}: one of {', '.join(STATES)}")
+    return state(Settings.from_env(), event)

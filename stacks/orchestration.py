@@ -62,7 +62,7 @@ class Orchestration(Construct):
             "ResolveRun",
             lister,
             {
-                "action": "resolve",
+                "action": "ResolveRun",
                 "input": sfn.JsonPath.entire_payload,
                 "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
             },
@@ -81,7 +81,7 @@ class Orchestration(Construct):
         preflight = self._invoke(
             "Preflight",
             lister,
-            {"action": "preflight", "run.$": "$.run"},
+            {"action": "Preflight", "run.$": "$.run"},
             result_selector={"warnings.$": "$.Payload.warnings"},
             result_path="$.preflight",
             refusals=["VersioningRequired", "ReadDenied"],
@@ -113,7 +113,7 @@ class Orchestration(Construct):
         check = self._invoke(
             "CheckRun",
             lister,
-            {"action": "check", "run.$": "$.run", "drain.$": "$.drain"},
+            {"action": "CheckRun", "run.$": "$.run", "drain.$": "$.drain"},
             result_selector={
                 "state.$": "$.Payload.state",
                 "polls.$": "$.Payload.polls",
@@ -128,7 +128,7 @@ class Orchestration(Construct):
         summarize = self._invoke(
             "Summarize",
             lister,
-            {"action": "summarize", "run.$": "$.run", "warnings.$": "$.preflight.warnings", "drain.$": "$.drain"},
+            {"action": "Summarize", "run.$": "$.run", "warnings.$": "$.preflight.warnings", "drain.$": "$.drain"},
             result_selector={
                 "error.$": "$.Payload.error",
                 "cause.$": "$.Payload.cause",
@@ -209,7 +209,7 @@ class Orchestration(Construct):
         record_failure = self._invoke(
             "RecordDayFailure",
             lister,
-            {"action": "day_failed", "run.$": "$.run", "day.$": "$.day", "failure.$": "$.failure"},
+            {"action": "RecordDayFailure", "run.$": "$.run", "day.$": "$.day", "failure.$": "$.failure"},
             result_selector={},
             result_path=sfn.JsonPath.DISCARD,
             rerunnable=True,
@@ -247,7 +247,7 @@ class Orchestration(Construct):
         list_page = self._invoke(
             "ListPage",
             lister,
-            {"action": "list", "run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
+            {"action": "ListPage", "run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
             result_selector={
                 "progress.$": "$.Payload.progress",
                 "prefix.$": "$.Payload.prefix",

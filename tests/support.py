@@ -117,13 +117,15 @@ def run_day(queue_url: str, execution_input: Any = None, execution: str = "exec-
     from optimizer import ledger
 
     execution_input = {"specific_date": "01/01/2022"} if execution_input is None else execution_input
-    state = lister.handler({"action": "resolve", "input": execution_input, "execution": execution}, None)
+    state = lister.handler({"action": "ResolveRun", "input": execution_input, "execution": execution}, None)
     (day,) = state["days"]
     progress: dict[str, Any] = {}
     pages = 0
     while True:
         listed = json.loads(
-            json.dumps(lister.handler({"action": "list", "run": state["run"], "day": day, "progress": progress}, None))
+            json.dumps(
+                lister.handler({"action": "ListPage", "run": state["run"], "day": day, "progress": progress}, None)
+            )
         )
         progress = enqueuer.handler({"run": state["run"], "page": listed}, None)["progress"]
         pages += 1

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .keys import is_audio_key
 from .messages import Recording
 
 SQS_BATCH = 10
@@ -22,21 +21,10 @@ class EnqueueFailed(Exception):
         self.accepted: set[int] = set(accepted or ())
 
 
-def recordings_of_page(
-    bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = ""
-) -> tuple[list[Recording], int]:
-    """Rebuilds full keys exactly as S3 returned them (no URL decoding) and drops non-audio.
-
-    Returns (recordings, number dropped as not audio).
-    """
-    recordings, dropped = [], 0
-    for relative_key, etag, size in items:
-        key = prefix + relative_key
-        if is_audio_key(key):
-            recordings.append(Recording(bucket=bucket, key=key, etag=etag, size=int(size), run=run))
-        else:
-            dropped += 1
-    return recordings, dropped
+def recordings_of_page(bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "") -> list[Recording]:
+    """Rebuilds full keys exactly as S3 returned them (no URL decoding). The lister has already
+    left out what is not audio (optimizer/listing.py, skip_reason)."""
+    return [Recording(bucket=bucket, key=prefix + rel, etag=etag, size=int(size), run=run) for rel, etag, size in items]
 
 
 def chunks(seq: Sequence[Any], size: int = SQS_BATCH) -> Iterable[Sequence[Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 from .keys import ARCHIVE_CLASSES, is_audio_key
 
 # A state's data must stay well inside Step Functions' 256 KB; we promise 64 KB. The objects of a
-# page get 48 KB, the rest (run, totals, cursor) needs < 2 KB, the remainder is headroom.
+# page get 48 KB, the rest (run, cursor) needs < 2 KB, the remainder is headroom.
 PAGE_BUDGET_BYTES = 48 * 1024
 # Bounds one invocation's work when a day holds mostly objects we skip (nothing fills the page).
 MAX_KEYS_CONSIDERED = 10_000
@@ -23,7 +23,6 @@ SQS_BATCH = 10  # messages per SendMessageBatch
 def new_progress() -> dict[str, Any]:
     return {
         "cursor": {"start_after": None, "done": False},
-        "totals": {"listed": 0, "enqueued": 0, "skipped": {reason: 0 for reason in SKIP_REASONS}},
     }
 
 
@@ -112,10 +111,5 @@ def _cut_to_whole_batches(page: Page, whole: tuple[int, int, str | None, dict[st
 
 
 def advance(progress: Mapping[str, Any], page: Page) -> dict[str, Any]:
-    """The run's progress after a page: cursor moved, listing counts added."""
-    totals = progress["totals"]
-    skipped = {r: totals["skipped"].get(r, 0) + page.skipped.get(r, 0) for r in SKIP_REASONS}
-    return {
-        "cursor": {"start_after": page.last_key or progress["cursor"]["start_after"], "done": page.exhausted},
-        "totals": {**totals, "listed": totals["listed"] + page.listed, "skipped": skipped},
-    }
+    """The day's cursor after a page (the page's counts go to the ledger with the page itself)."""
+    return {"cursor": {"start_after": page.last_key or progress["cursor"]["start_after"], "done": page.exhausted}}

@@ -12,18 +12,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from emulator.dynamodb import item_level_transactions
+from tests.support import create_ledger_table
 
 
 @pytest.fixture
 def table():
     with mock_aws(), item_level_transactions():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(client, "t")  # the ledger's shape: one string hash key
         yield client
 
 

@@ -109,9 +109,9 @@ def test_keys_still_unprocessed_fail_the_page_without_enqueueing(aws, monkeypatc
     monkeypatch.setitem(known_failures.lookup.__kwdefaults__, "sleep", lambda s: None)  # the backoff, not waited
     client = aws_clients.client("dynamodb")
     monkeypatch.setattr(client, "batch_get_item", lambda **kw: {"Responses": {}, "UnprocessedKeys": kw["RequestItems"]})
-    state = lister.handler({"action": "resolve", "input": {"specific_date": "01/01/2022"}, "execution": "e"}, None)
+    state = lister.handler({"action": "ResolveRun", "input": {"specific_date": "01/01/2022"}, "execution": "e"}, None)
     with pytest.raises(known_failures.KnownFailuresUnavailable, match="after 8 BatchGetItem calls"):
-        lister.handler({"action": "list", "run": state["run"], "day": state["days"][0], "progress": None}, None)
+        lister.handler({"action": "ListPage", "run": state["run"], "day": state["days"][0], "progress": None}, None)
     assert ledger.read(boto3.client("dynamodb"), LEDGER, "e") == {}
 
 

@@ -12,7 +12,7 @@ from tests.support import BUCKET, DAY, LEDGER, PREFIX, run_day
 
 
 def test_resolve_uses_the_input_date_and_the_configured_prefix(aws):
-    result = lister.handler({"action": "resolve", "input": {"specific_date": "2022-01-01"}, "execution": "e"}, None)
+    result = lister.handler({"action": "ResolveRun", "input": {"specific_date": "2022-01-01"}, "execution": "e"}, None)
     assert result["run"]["prefix"] == DAY and result["run"]["bucket"] == BUCKET and result["run"]["id"] == "e"
     assert result["days"] == ["2022-01-01"]
 
@@ -55,8 +55,8 @@ def test_enqueuer_makes_no_s3_request(aws, monkeypatch):
         "progress": progress,
         "prefix": DAY,
         "page_id": "2022-01-31#",
-        "objects": [["a.wav", '"e"', 5], ["b.txt", '"e"', 5]],
-        "counts": {"listed": 2},
+        "objects": [["a.wav", '"e"', 5]],
+        "counts": {"listed": 2, "skipped_not_audio": 1},  # b.txt, left out by the lister
     }
     result = enqueuer.handler({"run": run, "page": page}, None)
     assert result == {"progress": progress}

@@ -11,18 +11,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from optimizer import completion, ledger
+from tests.support import create_ledger_table
 
 
 @pytest.fixture
 def dynamodb():
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="ledger",
-            KeySchema=[{"AttributeName": "run", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(client)
         yield client
 
 
