@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from .formats import TARGET
 from .messages import Recording
 
 SQS_BATCH = 10
@@ -91,10 +92,11 @@ def enqueue(
     return calls, accepted
 
 
-ALAW_HEADER_BYTES = 58  # what ffmpeg writes for the converted file (RIFF, fmt, fact, data)
-PCM_HEADER_BYTES = 44
+PCM_HEADER_BYTES = 44  # a plain 16-bit PCM WAV's header, as Connect writes it
+CONNECT_BYTES_PER_SECOND = 32_000  # 16-bit stereo at 8 kHz
 
 
 def projected_size(size: int) -> int:
-    """A-law mono 8 kHz is exactly a quarter of 16-bit stereo 8 kHz PCM, plus its header."""
-    return max(0, size - PCM_HEADER_BYTES) // 4 + ALAW_HEADER_BYTES
+    """The dry run's estimate: the target format's size for a Connect recording of `size` bytes
+    (A-law 8 kHz mono: exactly a quarter of the samples, plus its own header)."""
+    return TARGET.projected_size(size - PCM_HEADER_BYTES, CONNECT_BYTES_PER_SECOND)
