@@ -231,6 +231,7 @@ class Bench:
     requests: RequestLog
     synth: Any
     ffmpeg: FfmpegTimer
+    _ledger_client: Any = None  # made on first use (purge_work_queue)
 
     @property
     def prefix(self) -> str:
@@ -297,7 +298,14 @@ class Bench:
             body = json.loads(message.body)
             by_run.setdefault(body.get("run", ""), []).append((body["key"], {}))
         table = self.deployment.function("FunctionsConverter").environment["LEDGER_TABLE"]
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        # A handler running in moto's thread swaps os.environ, which boto3 reads to make a
+        # client: made once, while no handler runs (the runtime's lock), as the engine's are.
+        if self._ledger_client is None:
+            from emulator.runtime import _INVOKE_LOCK
+
+            with _INVOKE_LOCK:
+                self._ledger_client = boto3.client("dynamodb", region_name=REGION)
+        dynamodb = self._ledger_client
         for run, outcomes in by_run.items():
             ledger.account(dynamodb, table, run, outcomes)
 
