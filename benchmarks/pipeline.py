@@ -3,10 +3,10 @@ bare ffmpeg pass, and the requests each converted recording costs.
 
 Marginal time: the same day is run with two batch sizes; (T(large) - T(small)) / (large - small)
 is the time one more recording adds, with every fixed cost (execution start, first listing,
-handler imports, the drain check) cancelled out. T is measured from StartExecution to the moment
+handler imports, the end check) cancelled out. T is measured from StartExecution to the moment
 the last converter invocation returns (the last write): after that the state machine only waits
-for the queue to read empty twice, in steps of queue_poll_seconds, which is latency, not work,
-and would quantize T to whole seconds. The execution's own duration is reported next to it.
+for its next CheckRun, in steps of queue_poll_seconds, which is latency, not work, and would
+quantize T to whole seconds. The execution's own duration is reported next to it.
 """
 
 from __future__ import annotations

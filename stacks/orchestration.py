@@ -24,10 +24,10 @@ from .config import LOG_RETENTION, OptimizerConfig
 from .functions import drop_redundant_role_dependency
 from .queues import max_queued
 
-# A guard, not a schedule: a run ends when its queue drains. A backfill may take days (no message
-# outlives the work queue's 7 days: stacks/queues.py). The parent polls the queue only after its
-# last day is listed (the days' own waits happen in their child executions), so its history stays
-# small however long the run is.
+# A guard, not a schedule: a run ends when its own recordings are accounted for (CheckRun), or at
+# CheckRun's bound. A backfill may take days (no message outlives the work queue's 7 days:
+# stacks/capacity.py). The parent polls its ledger only after its last day is listed (the days'
+# own waits happen in their child executions), so its history stays small however long the run is.
 MAX_RUN = Duration.days(14)
 SCHEDULED_INPUT = {"specific_date": ""}
 _THROTTLES = ["Lambda.TooManyRequestsException"]

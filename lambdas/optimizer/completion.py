@@ -3,7 +3,7 @@
 The state machine asks after its last day is listed, then every `wait_seconds` (CheckRun). It
 stops waiting at a bound, whichever comes first:
 - `limit_seconds`, the longest one of its messages can wait on the queue and be received
-  (stacks/queues.py, worst_case_message_age_s): past it, a recording without an outcome will not
+  (stacks/capacity.py, worst_case_message_age_s): past it, a recording without an outcome will not
   get one (SQS's redrive policy moved it, or it was deleted by hand);
 - MAX_POLLS, so the execution's history stays under Step Functions' 25,000 events (each poll is
   9 events: the Wait, the task and the Choice).
