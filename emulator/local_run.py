@@ -259,9 +259,9 @@ def observed_lambdas(deployment: Any, **kwargs: Any) -> Any:
             result, errored = super().invoke(function_name, event)
             action = event.get("action") if isinstance(event, dict) else None
             if not errored and isinstance(result, dict):
-                if action == "resolve":
+                if action == "ResolveRun":
                     self.days_total, self.days_listed = len(result.get("days") or ()), set()
-                elif action == "list" and ((result.get("progress") or {}).get("cursor") or {}).get("done"):
+                elif action == "ListPage" and ((result.get("progress") or {}).get("cursor") or {}).get("done"):
                     self.days_listed.add(str(event.get("day")))
                     self.last_day = str(event.get("day"))
             return result, errored

@@ -140,7 +140,8 @@ class InProcessLambdas:
                 try:
                     result = handler(event, LambdaContext(spec))
                     action = event.get("action") if isinstance(event, dict) else None
-                    self.results[str(action).capitalize() if action else spec.logical_id] = json.dumps(result)
+                    # Keyed by the state that invoked it (its payload names it: lister.STATES).
+                    self.results[str(action) if action else spec.logical_id] = json.dumps(result)
                     return result, False
                 except Exception as exc:  # what the Lambda runtime reports for an unhandled error
                     return {

@@ -50,7 +50,7 @@ def test_a_failed_day_does_not_stop_the_others_and_is_named_with_its_rerun_input
         lambdas,
         monkeypatch,
         "FunctionsLister",
-        lambda e: e.get("action") == "list" and e["day"] in ("2022-01-02", "2022-01-04"),
+        lambda e: e.get("action") == "ListPage" and e["day"] in ("2022-01-02", "2022-01-04"),
     )
 
     with scaled_retry_waits(0.01):
