@@ -62,7 +62,6 @@ class Orchestration(Construct):
             "ResolveRun",
             lister,
             {
-                "action": "ResolveRun",
                 "input": sfn.JsonPath.entire_payload,
                 "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
             },
@@ -81,7 +80,7 @@ class Orchestration(Construct):
         preflight = self._invoke(
             "Preflight",
             lister,
-            {"action": "Preflight", "run.$": "$.run"},
+            {"run.$": "$.run"},
             result_selector={"warnings.$": "$.Payload.warnings"},
             result_path="$.preflight",
             refusals=["VersioningRequired", "ReadDenied"],
@@ -113,7 +112,7 @@ class Orchestration(Construct):
         check = self._invoke(
             "CheckRun",
             lister,
-            {"action": "CheckRun", "run.$": "$.run", "drain.$": "$.drain"},
+            {"run.$": "$.run", "drain.$": "$.drain"},
             result_selector={
                 "state.$": "$.Payload.state",
                 "polls.$": "$.Payload.polls",
@@ -128,7 +127,7 @@ class Orchestration(Construct):
         summarize = self._invoke(
             "Summarize",
             lister,
-            {"action": "Summarize", "run.$": "$.run", "warnings.$": "$.preflight.warnings", "drain.$": "$.drain"},
+            {"run.$": "$.run", "warnings.$": "$.preflight.warnings", "drain.$": "$.drain"},
             result_selector={
                 "error.$": "$.Payload.error",
                 "cause.$": "$.Payload.cause",
@@ -209,7 +208,7 @@ class Orchestration(Construct):
         record_failure = self._invoke(
             "RecordDayFailure",
             lister,
-            {"action": "RecordDayFailure", "run.$": "$.run", "day.$": "$.day", "failure.$": "$.failure"},
+            {"run.$": "$.run", "day.$": "$.day", "failure.$": "$.failure"},
             result_selector={},
             result_path=sfn.JsonPath.DISCARD,
             rerunnable=True,
@@ -247,7 +246,7 @@ class Orchestration(Construct):
         list_page = self._invoke(
             "ListPage",
             lister,
-            {"action": "ListPage", "run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
+            {"run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
             result_selector={
                 "progress.$": "$.Payload.progress",
                 "prefix.$": "$.Payload.prefix",
@@ -309,7 +308,8 @@ class Orchestration(Construct):
             self,
             name,
             lambda_function=function,
-            payload=sfn.TaskInput.from_object(payload),
+            # The payload names its state: the function looks its code up by it (lister.STATES).
+            payload=sfn.TaskInput.from_object({"action": name, **payload}),
             result_selector=result_selector,
             result_path=result_path,
             retry_on_service_exceptions=False,  # added below, after the refusals
