@@ -45,11 +45,6 @@ def record(dynamodb: Any, table: str, run_id: str, day: str, error: str | None, 
     )
 
 
-def read(dynamodb: Any, table: str, run_id: str) -> dict[str, dict[str, Any]]:
-    """{error name: {"days": [sorted ISO dates], "cause": first cause}}."""
-    return of_item(dynamodb.get_item(TableName=table, Key={"run": {"S": run_id}}, ConsistentRead=True).get("Item", {}))
-
-
 def of_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The failed days held in the run's ledger item (optimizer.ledger.read_item)."""
     failures: dict[str, dict[str, Any]] = {}

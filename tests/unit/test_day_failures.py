@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from optimizer import day_failures
+from optimizer import day_failures, ledger
 from optimizer.day_failures import ranges, rerun_inputs, with_failed_days
 from tests.support import create_ledger_table
 
@@ -97,7 +97,8 @@ def test_record_is_idempotent_and_read_groups_days_by_error():
     for day in ("2022-01-02", "2022-01-01", "2022-01-02"):
         day_failures.record(dynamodb, "ledger", "r1", day, "States.TaskFailed", f"first cause {day}")
     day_failures.record(dynamodb, "ledger", "r1", "2022-01-05", "Sandbox.Timedout", "")
-    assert day_failures.read(dynamodb, "ledger", "r1") == {
+    # As Summarize reads them: the run's one ledger item, which also holds its counts.
+    assert day_failures.of_item(ledger.read_item(dynamodb, "ledger", "r1")) == {
         "States.TaskFailed": {"days": ["2022-01-01", "2022-01-02"], "cause": "first cause 2022-01-02"},
         "Sandbox.Timedout": {"days": ["2022-01-05"], "cause": "(no cause given)"},
     }
