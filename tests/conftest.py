@@ -49,6 +49,20 @@ def _fresh_clients():
     aws.client.cache_clear()
 
 
+@pytest.fixture
+def ledger_dynamodb():
+    """A DynamoDB client on moto with the run ledger's table ("ledger"), as the stack creates it."""
+    import boto3
+    from moto import mock_aws
+
+    from tests.support import create_ledger_table
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_ledger_table(client)
+        yield client
+
+
 @pytest.fixture(scope="session")
 def shared_synthesis(tmp_path_factory, ffmpeg):
     """One synthesis per context for the whole session (the CDK takes ~15 s in Node each time).

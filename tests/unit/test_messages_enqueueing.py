@@ -10,7 +10,7 @@ import pytest
 
 from optimizer.enqueueing import EnqueueFailed, chunks, enqueue, recordings_of_page, send_batch
 from optimizer.messages import BadMessage, Recording
-from tests.support import create_ledger_table, make_settings
+from tests.support import make_settings
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
 PRINTABLE_ASCII = set(map(chr, range(0x20, 0x7F)))
@@ -311,14 +311,8 @@ def test_enqueue_sends_only_what_is_not_on_the_queue_yet_and_reports_what_was_ac
 
 
 @pytest.fixture
-def ledger_table():
-    import boto3
-    from moto import mock_aws
-
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_ledger_table(dynamodb)
-        yield dynamodb
+def ledger_table(ledger_dynamodb):
+    return ledger_dynamodb
 
 
 def _page(items, counts, page_id="2022-01-31#", progress=None):

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from optimizer import completion, ledger
-from tests.support import create_ledger_table
 
 
 @pytest.fixture
-def dynamodb():
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_ledger_table(client)
-        yield client
+def dynamodb(ledger_dynamodb):
+    return ledger_dynamodb
 
 
 def converted(n_bytes: int = 100) -> dict[str, int]:
