@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import boto3
+import pytest
 
 import enqueuer
 import lister
@@ -15,6 +16,22 @@ def test_resolve_uses_the_input_date_and_the_configured_prefix(aws):
     result = lister.handler({"action": "ResolveRun", "input": {"specific_date": "2022-01-01"}, "execution": "e"}, None)
     assert result["run"]["prefix"] == DAY and result["run"]["bucket"] == BUCKET and result["run"]["id"] == "e"
     assert result["days"] == ["2022-01-01"]
+
+
+def test_an_execution_started_before_the_states_named_their_functions_still_runs(aws):
+    """A backfill in flight during an update sends the earlier action names: same functions."""
+    aws.s3.put_object(Bucket=BUCKET, Key=DAY + "a.wav", Body=b"RIFF")
+    event = {"input": {"specific_date": "2022-01-01"}, "execution": "e"}
+    resolved = lister.handler({"action": "resolve", **event}, None)
+    assert resolved == lister.handler({"action": "ResolveRun", **event}, None)
+    page = {"run": resolved["run"], "day": "2022-01-01", "progress": None}
+    listed = lister.handler({"action": "list", **page}, None)
+    assert listed["objects"] == lister.handler({"action": "ListPage", **page}, None)["objects"] != []
+    # Its summary cannot be exact (it predates per-run accounting): refused, saying what to do.
+    with pytest.raises(ValueError, match="started before the update to per-run accounting.*re-run its days"):
+        lister.handler({"action": "summarize", "run": resolved["run"], "dlq": {"before": 0, "after": 0}}, None)
+    with pytest.raises(ValueError, match="unknown action 'nonsense': one of ResolveRun"):
+        lister.handler({"action": "nonsense", "run": resolved["run"]}, None)
 
 
 def test_a_day_is_listed_skipped_and_enqueued_exactly(aws):
