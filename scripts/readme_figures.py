@@ -219,7 +219,7 @@ def compute(previous: dict[str, Any], measure: bool, setup_times: bool) -> dict[
         "estimator": estimator_figures(),
         "sample_day": sample_day_figures(),
         "benchmark": {
-            "source": "docs/benchmarks-results-strict.json; the converter's memory: docs/benchmarks-results-memory.json",
+            "source": "docs/benchmarks-results-strict.json; memory: docs/benchmarks-results-memory.json",
             **benchmark_figures(),
         },
         "measured": measured,

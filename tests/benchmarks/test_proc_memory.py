@@ -35,9 +35,7 @@ while not os.path.exists(sys.argv[3]):
 
 def run_tree(tmp_path: Path, parent_mb: int, child_mb: int) -> TreeSampler:
     ready, go = tmp_path / "ready", tmp_path / "go"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(parent_mb), CHILD, str(child_mb), str(ready), str(go)]
-    )
+    proc = subprocess.Popen([sys.executable, "-c", PARENT, str(parent_mb), CHILD, str(child_mb), str(ready), str(go)])
     try:
         with TreeSampler(proc.pid, interval_s=0.005) as sampler:
             deadline = time.monotonic() + 60
