@@ -80,3 +80,20 @@ def test_a_figure_that_cannot_be_read_is_unreadable_never_a_pass(outcome, says):
     with pytest.raises(cc.Unreadable) as raised:
         cc.read_unreserved(_Session(outcome), "account 1, region r")
     assert says in str(raised.value)
+
+
+def test_the_premise_no_function_of_the_stack_reserves_concurrency(default_synth):
+    """The check compares the converters' maximum with the *unreserved* pool because every converter
+    comes from it: no function of the stack has ReservedConcurrentExecutions, and the converter's only
+    cap is the event source's MaximumConcurrency, which reserves nothing
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html; a reservation would
+    instead take its share out of the unreserved pool, which Lambda keeps at 100 or more:
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)."""
+    functions = default_synth.resources("AWS::Lambda::Function")
+    assert functions
+    assert all("ReservedConcurrentExecutions" not in f["Properties"] for f in functions.values())
+    from stacks.config import OptimizerConfig
+
+    mapping = default_synth.one("AWS::Lambda::EventSourceMapping")["Properties"]
+    # The setting the check reads is the converters' cap (its default when nothing is set).
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": OptimizerConfig.converter_max_concurrency}
