@@ -14,7 +14,10 @@ usage:
 
 deploy   to the account and region of your AWS credentials: sets up .venv and the pinned CDK CLI,
          validates the configuration (cdk.json, cdk.context.json, -c; README "Configuration")
-         before any AWS call, builds the Lambda layers, synthesizes, runs `cdk bootstrap` only
+         before any AWS call, refuses a converter_max_concurrency that would leave the account's
+         other Lambda functions under 100 or half of its unreserved concurrency (read with boto3,
+         lambda:GetAccountSettings; OPTIMIZER_UNRESERVED_CONCURRENCY=N gives it when that read is
+         not allowed), builds the Lambda layers, synthesizes, runs `cdk bootstrap` only
          when the account/region is not bootstrapped or older than the app requires (read with
          boto3; a custom -c @aws-cdk/core:bootstrapQualifier=Q is honoured), then `cdk deploy`.
          cdk's own options are passed on by the pinned CLI's option table: global ones (--profile,
@@ -96,6 +99,8 @@ case "$command" in
         routed synth "$@"; synth_args=("${ROUTED[@]}")
         # Credentials and region first: a missing one would otherwise show only after the synthesis.
         "$VENV_PY" scripts/bootstrap_check.py --whoami --cdk-args "$@" || exit 2
+        # The converters' maximum against the account's unreserved Lambda concurrency (read with boto3).
+        "$VENV_PY" scripts/concurrency_check.py --cdk-args "$@" || exit 2
         build_layers "$architecture"
         step --expect "about 15 s" "synthesizing the stack into cdk.out" -- npx --no-install cdk synth --quiet "${synth_args[@]}" || exit 1
         status=0

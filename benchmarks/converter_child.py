@@ -3,9 +3,9 @@ does (from lambdas/), invokes it with a one-record SQS event a number of times, 
 peak resident memory.
 
 The peak is VmHWM of /proc/self/status, the high-water mark of this process's own address space.
-Not getrusage's ru_maxrss: Linux records in it the RSS of the *parent* at the moment of exec (the
-benchmark's own process, hundreds of MB), for this process and for every ffmpeg it starts alike.
-ffmpeg's peak is measured by GNU time around it (see converter_memory.FFMPEG_WRAPPER).
+Not getrusage's ru_maxrss: Linux folds into a process's ru_maxrss the RSS of the address space it
+left at its exec, so a child's figure carries its parent's (here the benchmark's own process,
+hundreds of MB). ffmpeg's peak is sampled from /proc by the parent (benchmarks/proc_memory.py).
 
 Run by benchmarks.converter_memory with the S3 endpoint pointed at benchmarks.mini_s3:
     python benchmarks/converter_child.py '<json arguments>'

@@ -2,31 +2,49 @@
 
 Each length runs in a fresh process (`converter_child.py`) that imports the real handler and
 converts one recording through the real boto3 client against `mini_s3` on 127.0.0.1, so what is
-measured is the converter's process tree, not the emulator's. A sampler reads /proc every 20 ms
-for the RSS of Python and ffmpeg at the same instant and for the bytes in the converter's /tmp.
-Bare ffmpeg passes over the same files are timed in the same run, for the ratio.
+measured is the converter's process tree, not the emulator's. `proc_memory.TreeSampler` reads
+/proc every 2 ms: Python's and ffmpeg's own peaks (VmHWM, each of its own address space), and
+the highest sum of their RSS at one instant, the figure Lambda's memory limit sees; also the
+bytes in the converter's /tmp. ffmpeg's binary is dropped from the page cache before each memory
+run (see drop_from_page_cache). Bare ffmpeg passes over the same files are timed in the same run,
+for the ratio.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import harness
 from .mini_s3 import MiniS3, scratch_size
+from .proc_memory import TreeSampler
 
 CHILD = Path(__file__).resolve().parent / "converter_child.py"
-SAMPLE_EVERY_S = 0.02
-GNU_TIME = "/usr/bin/time"
+SAMPLE_EVERY_S = 0.002  # a 1-minute call's ffmpeg lives ~30 ms: several samples of it
+
+
+def drop_from_page_cache(path: Path) -> None:
+    """Evicts a file's pages from the page cache (fsync, then POSIX_FADV_DONTNEED).
+
+    ffmpeg is a static 80 MB binary, and its resident size is mostly its own mapped pages: 13 MB
+    when the binary is read back from disk, 31 MB when its pages are still in the page cache from
+    being written in 1 MB chunks (a layer just built: layers/ffmpeg/build.sh extracts it so; the
+    kernel then maps larger folios at once). Measured by hand, the anonymous part 2.6 MB either way.
+    Dropping the pages first makes the figure independent of what last wrote the binary."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def write_recording(path: Path, seconds: int, ffmpeg: Path) -> Path:
@@ -88,49 +106,6 @@ def bare_ffmpeg_seconds(ffmpeg: Path, src: Path, dst: Path, repeats: int) -> lis
     return times
 
 
-def _rss_kb(pid: int, field: str = "VmRSS") -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    """Every descendant: ffmpeg may run under a wrapper (sh, GNU time)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            direct = [int(p) for p in f.read().split()]
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-    return direct + [grandchild for child in direct for grandchild in _children(child)]
-
-
-@dataclass
-class Samples:
-    tree_peak_kb: int = 0  # Python + ffmpeg at the same instant
-    python_peak_kb: int = 0
-    ffmpeg_peak_kb: int = 0
-    tmp_peak_bytes: int = 0
-    samples: int = 0
-
-
-def _sample(pid: int, scratch: Path, stop: threading.Event, out: Samples) -> None:
-    while not stop.is_set():
-        python = _rss_kb(pid)
-        children = _children(pid)
-        ffmpeg = sum(_rss_kb(child) for child in children)
-        out.python_peak_kb = max(out.python_peak_kb, python)
-        out.ffmpeg_peak_kb = max([out.ffmpeg_peak_kb] + [_rss_kb(child, "VmHWM") for child in children])
-        out.tree_peak_kb = max(out.tree_peak_kb, python + ffmpeg)
-        out.tmp_peak_bytes = max(out.tmp_peak_bytes, scratch_size(scratch))
-        out.samples += 1
-        stop.wait(SAMPLE_EVERY_S)
-
-
 def child_environment(bench_env: dict[str, str], endpoint: str, scratch: Path) -> dict[str, str]:
     env = {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "HOME") if name in os.environ}
     env.update(bench_env)
@@ -178,17 +153,6 @@ def converter_environment(synth: Any, endpoint: str, ffmpeg: Path) -> dict[str, 
     return out
 
 
-def write_ffmpeg_wrapper(path: Path) -> Path | None:
-    """FFMPEG_PATH for the memory runs: GNU time around the real ffmpeg, appending its peak RSS
-    (KB) to $BENCH_FFMPEG_LOG. GNU time is a small process, so the RSS that Linux carries over
-    the exec is its own (~2 MB), not the converter's: the figure is ffmpeg's."""
-    if not Path(GNU_TIME).exists():
-        return None
-    path.write_text(f'#!/bin/sh\nexec {GNU_TIME} -f "%M" -a -o "$BENCH_FFMPEG_LOG" "$BENCH_REAL_FFMPEG" "$@"\n')
-    path.chmod(0o755)
-    return path
-
-
 def run_converter(
     mini: MiniS3,
     key: str,
@@ -199,7 +163,7 @@ def run_converter(
     timeout_s: int,
     memory_mb: int,
     workdir: Path,
-    ffmpeg_wrapper: Path | None = None,
+    sample_memory: bool = False,
 ) -> dict[str, Any]:
     from optimizer.messages import Recording
 
@@ -223,15 +187,6 @@ def run_converter(
     }
     result_file = workdir / "child-result.json"
     result_file.unlink(missing_ok=True)
-    ffmpeg_log = workdir / "ffmpeg-peaks.log"
-    ffmpeg_log.unlink(missing_ok=True)
-    if ffmpeg_wrapper is not None:
-        env = {
-            **env,
-            "BENCH_REAL_FFMPEG": env["FFMPEG_PATH"],
-            "BENCH_FFMPEG_LOG": str(ffmpeg_log),
-            "FFMPEG_PATH": str(ffmpeg_wrapper),
-        }
     args = {
         "record": record,
         "repeats": repeats,
@@ -244,12 +199,10 @@ def run_converter(
         proc = subprocess.Popen(
             [sys.executable, str(CHILD), json.dumps(args)], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        samples, stop = Samples(), threading.Event()
-        sampler = threading.Thread(target=_sample, args=(proc.pid, scratch, stop, samples), daemon=True)
-        sampler.start()
-        code = proc.wait()
-        stop.set()
-        sampler.join()
+        # Only the memory runs are sampled: the sampler's reads would cost the speed rows a little.
+        sampler = TreeSampler(proc.pid, SAMPLE_EVERY_S, also=lambda: scratch_size(scratch))
+        with sampler if sample_memory else contextlib.nullcontext():
+            code = proc.wait()
     if code != 0 or not result_file.exists():
         raise RuntimeError(f"converter child failed (exit {code}); see {workdir / 'child.log'}")
     measures = json.loads(result_file.read_text())
@@ -260,23 +213,22 @@ def run_converter(
             f"{key}: {failures} failed record(s), {len(uploads)} upload(s) for {repeats} invocation(s); see "
             f"{workdir / 'child.log'}"
         )
-    measures["sampled"] = samples.__dict__
     measures["upload_bytes"] = uploads[-1].bytes
     measures["upload_storage_class"] = uploads[-1].headers.get("x-amz-storage-class")
-    if ffmpeg_wrapper is not None:
-        peaks = [int(line) for line in ffmpeg_log.read_text().split() if line.isdigit()]
-        measures["ffmpeg_peak_kb"] = max(peaks)
-        measures["ffmpeg_peak_source"] = "GNU time around ffmpeg"
-    else:
-        measures["ffmpeg_peak_kb"] = samples.ffmpeg_peak_kb
-        measures["ffmpeg_peak_source"] = "VmHWM sampled every 20 ms"
+    if sample_memory:
+        measures["sampled"] = sampler.result()
+        measures["tmp_peak_bytes"] = sampler.also_peak
+        ffmpeg_peak = sampler.peak_of("ffmpeg")
+        if ffmpeg_peak is None:
+            raise RuntimeError(f"{key}: no ffmpeg was seen in {sampler.samples} samples of the converter's processes")
+        measures["ffmpeg"] = ffmpeg_peak.__dict__
     return measures
 
 
 def measure(synth: Any, lengths: list[tuple[int, int]], *, data_dir: Path, memory_lengths: set[int]) -> dict[str, Any]:
     """lengths: (seconds of audio, repeats). Per length: `repeats` conversions in one process for
-    the speed and, for memory_lengths, one conversion in a fresh process with ffmpeg's peak taken
-    by GNU time (the wrapper's fork would cost a short recording's speed row a few percent). A
+    the speed and, for memory_lengths, one conversion in a fresh process sampled from /proc (the
+    sampler's reads would cost a short recording's speed row a few percent). A
     length measured once (the long ones) gets the memory run only, and its speed from it."""
     ffmpeg = harness.ffmpeg_path()
     memory_mb = int(harness.function_property(synth, "converter", "MemorySize") or 0)
@@ -288,7 +240,6 @@ def measure(synth: Any, lengths: list[tuple[int, int]], *, data_dir: Path, memor
         work = Path(work_dir)
         scratch = work / "tmp"
         scratch.mkdir()
-        wrapper = write_ffmpeg_wrapper(work / "ffmpeg-with-time")
         with MiniS3(synth.config.bucket_name, work) as mini:
             env = child_environment(converter_environment(synth, mini.endpoint, ffmpeg), mini.endpoint, scratch)
             for seconds, repeats in lengths:
@@ -303,8 +254,10 @@ def measure(synth: Any, lengths: list[tuple[int, int]], *, data_dir: Path, memor
                 bare = bare_ffmpeg_seconds(ffmpeg, path, work / "bare-out.wav", repeats)
                 memory_only = seconds in memory_lengths and repeats <= 1
                 speed = run_converter(mini, key, repeats=repeats, **common) if repeats and not memory_only else None
+                if seconds in memory_lengths:
+                    drop_from_page_cache(ffmpeg)
                 memory = (
-                    run_converter(mini, key, repeats=1, ffmpeg_wrapper=wrapper, **common)
+                    run_converter(mini, key, repeats=1, sample_memory=True, **common)
                     if seconds in memory_lengths
                     else None
                 )
@@ -325,15 +278,24 @@ def measure(synth: Any, lengths: list[tuple[int, int]], *, data_dir: Path, memor
                     row["audio_s_per_s_bare"] = seconds / statistics.median(bare)
                     row["converter_over_bare"] = statistics.median(handler) / statistics.median(bare)
                 if memory is not None:
-                    sampled = memory["sampled"]
+                    sampled, ffmpeg_peak = memory["sampled"], memory["ffmpeg"]
+                    together = sampled["together_parts_kb"]
                     row["memory"] = {
+                        "source": f"/proc, every {SAMPLE_EVERY_S * 1000:g} ms ({sampled['samples']} samples); "
+                        "Python's VmHWM read by itself at the end",
+                        # Each process's own high-water mark (VmHWM), not at the same instant.
                         "python_peak_mb": memory["python_peak_kb"] / 1024,
-                        "ffmpeg_peak_mb": memory["ffmpeg_peak_kb"] / 1024,
-                        "ffmpeg_peak_source": memory["ffmpeg_peak_source"],
-                        "sum_of_peaks_mb": (memory["python_peak_kb"] + memory["ffmpeg_peak_kb"]) / 1024,
-                        "sampled_tree_peak_mb": sampled["tree_peak_kb"] / 1024,
+                        "ffmpeg_peak_mb": ffmpeg_peak["hwm_kb"] / 1024,
+                        "ffmpeg_anon_mb": ffmpeg_peak["rss_anon_kb"] / 1024,
+                        "ffmpeg_file_mb": ffmpeg_peak["rss_file_kb"] / 1024,
+                        "ffmpeg_samples": ffmpeg_peak["seen"],
+                        "sum_of_peaks_mb": (memory["python_peak_kb"] + ffmpeg_peak["hwm_kb"]) / 1024,
+                        # The highest sum of RSS at one instant, and its parts: what a limit on the tree sees.
+                        "peak_together_mb": sampled["together_kb"] / 1024,
+                        "python_at_peak_together_mb": together.get("root", 0) / 1024,
+                        "ffmpeg_at_peak_together_mb": together.get("ffmpeg", 0) / 1024,
                         "python_after_import_mb": memory["rss_after_import_kb"] / 1024,
-                        "tmp_peak_mb_sampled": sampled["tmp_peak_bytes"] / 2**20,
+                        "tmp_peak_mb_sampled": memory["tmp_peak_bytes"] / 2**20,
                         "tmp_needed_mb": (path.stat().st_size + memory["upload_bytes"]) / 2**20,
                         "configured_memory_mb": memory_mb,
                         "configured_ephemeral_mb": ephemeral_mb,
@@ -345,7 +307,8 @@ def measure(synth: Any, lengths: list[tuple[int, int]], *, data_dir: Path, memor
                     f"  converter {seconds:>6} s of audio: {row['converter_s']:.3f} s per conversion"
                     + (f" (bare ffmpeg {row['bare_ffmpeg_s']:.3f} s)" if bare else "")
                     + (
-                        f", peak RSS {row['memory']['python_peak_mb']:.0f} + {row['memory']['ffmpeg_peak_mb']:.0f} MB"
+                        f", peak RSS together {row['memory']['peak_together_mb']:.0f} MB (Python "
+                        f"{row['memory']['python_peak_mb']:.0f}, ffmpeg {row['memory']['ffmpeg_peak_mb']:.0f})"
                         if "memory" in row
                         else ""
                     ),

@@ -2,7 +2,8 @@
 
 Only what is deterministic is asserted: requests per converted recording, SendMessageBatch calls
 per 1,000 recordings, S3 requests by the enqueuer, the lister's BatchGetItem calls for the known
-failures, the largest state payload. Never a wall time:
+failures, the largest state payload; and that the converter's memory run samples both processes.
+Never a wall time:
 the machine is shared, and the benchmark reports times as ratios measured in one run.
 """
 
@@ -92,3 +93,34 @@ def test_the_known_failure_check_reads_in_batches_of_100_keys(measured):
     # counts and failed days, one item); no per-key read.
     check_runs = thousand["transitions_by_state"]["CheckRun"]
     assert check_runs >= 1 and thousand["requests"]["lister"].get("dynamodb:GetItem", 0) == check_runs + 1
+
+
+@pytest.fixture(scope="module")
+def memory_row(tmp_path_factory, ffmpeg, shared_synthesis):
+    from benchmarks import converter_memory
+    from emulator.local_run import LOCAL_CONTEXT
+
+    synth = harness.synthesize_stack(tmp_path_factory.mktemp("cdk.out"), **LOCAL_CONTEXT)
+    # A 5-minute call: ffmpeg lives ~0.1 s, dozens of 2 ms samples (the run fails if none saw it).
+    result = converter_memory.measure(
+        synth, [(300, 1)], data_dir=tmp_path_factory.mktemp("recordings"), memory_lengths={300}
+    )
+    [row] = result["rows"]
+    return row
+
+
+def test_the_memory_run_samples_python_and_ffmpeg_apart_and_together(memory_row):
+    from benchmarks import report
+
+    m = memory_row["memory"]
+    assert m["ffmpeg_samples"] >= 1
+    # ffmpeg's figure is its own, not the converter's carried over the exec (~70 MB of Python).
+    assert 0 < m["ffmpeg_peak_mb"] < m["python_peak_mb"]
+    assert m["ffmpeg_anon_mb"] + m["ffmpeg_file_mb"] <= m["ffmpeg_peak_mb"] + 0.01
+    # The peak of the sum is one instant's: never above the sum of the two peaks, and made of both.
+    assert m["python_at_peak_together_mb"] > 0 and m["ffmpeg_at_peak_together_mb"] > 0
+    assert m["peak_together_mb"] == pytest.approx(m["python_at_peak_together_mb"] + m["ffmpeg_at_peak_together_mb"])
+    assert m["peak_together_mb"] <= m["sum_of_peaks_mb"]
+    assert m["tmp_peak_mb_sampled"] > 0
+    table = report.markdown({"goals": [], "converter": {"rows": [memory_row]}})
+    assert f"| 5 min | {m['python_peak_mb']:.1f} MB | {m['ffmpeg_peak_mb']:.1f} MB" in table

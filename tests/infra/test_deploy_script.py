@@ -85,9 +85,12 @@ def calls(log: Path) -> list[list[str]]:
     return [line.split()[2:] for line in log.read_text().splitlines()]
 
 
-def fake_aws(tmp_path: Path, ssm: dict[str, str]) -> dict[str, str]:
+def fake_aws(tmp_path: Path, ssm: dict[str, str], lambda_account: dict | None = None) -> dict[str, str]:
+    """lambda_account: what Lambda's GetAccountSettings answers (fake_aws/sitecustomize.py); by
+    default a default account's 1,000 unreserved concurrent executions."""
     return {
         "FAKE_AWS_SSM": json.dumps(ssm),
+        "FAKE_AWS_LAMBDA_ACCOUNT": json.dumps(lambda_account or {"unreserved": 1000}),
         "PYTHONPATH": str(Path(__file__).parent / "fake_aws"),
         "AWS_REGION": "eu-west-1",
         "AWS_ACCESS_KEY_ID": "fake",
@@ -314,3 +317,158 @@ def test_destroy_passes_only_destroys_options(repo, fake_npx, tmp_path):
         repo, "destroy", "-c", "bucket_name=my-b", "--hotswap", env=fake_aws(tmp_path, {}), path_prefix=fake_npx
     )
     assert refused.returncode == 2 and "not of `cdk destroy`" in refused.stderr
+
+
+# The converters' maximum against the account's unreserved concurrency (scripts/concurrency_check.py).
+
+
+def test_a_max_concurrency_that_leaves_too_little_unreserved_concurrency_is_refused_before_the_synthesis(
+    repo, fake_npx, tmp_path
+):
+    result = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        "-c",
+        "converter_max_concurrency=600",
+        env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, {"unreserved": 1000}),
+        path_prefix=fake_npx,
+    )
+    assert result.returncode == 2
+    assert (
+        "converter_max_concurrency=600 against 1000 unreserved concurrent executions in account 123456789012, "
+        "region eu-west-1: with that many converters running, 400 are left to the account's other functions, "
+        "under the 500 the deployment requires" in result.stderr
+    ), result.stderr
+    assert "lower converter_max_concurrency to 500 or less (-c converter_max_concurrency=500" in result.stderr
+    assert "Service Quotas" in result.stderr and "MaximumConcurrency reserves nothing" in result.stderr
+    assert calls(tmp_path / "npx.log") == []  # nothing synthesized, bootstrapped or deployed
+    assert "Traceback" not in result.stderr
+
+
+def test_the_default_on_a_small_account_is_refused_with_the_floor_of_100(repo, fake_npx, tmp_path):
+    # 140 unreserved: half would allow 70, the floor of 100 left allows 40; the default is 50.
+    result = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, {"unreserved": 140, "total": 400}),
+        path_prefix=fake_npx,
+    )
+    assert result.returncode == 2
+    assert "converter_max_concurrency=50 against 140 unreserved" in result.stderr, result.stderr
+    assert "90 are left" in result.stderr and "under the 100 the deployment requires" in result.stderr
+    assert "lower converter_max_concurrency to 40 or less" in result.stderr
+    assert calls(tmp_path / "npx.log") == []
+
+
+def test_an_account_too_small_for_any_setting_is_told_to_raise_its_quota(repo, fake_npx, tmp_path):
+    result = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        "-c",
+        "converter_max_concurrency=2",
+        env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, {"unreserved": 10}),
+        path_prefix=fake_npx,
+    )
+    assert result.returncode == 2
+    assert "8 are left" in result.stderr and "raise the account's concurrency quota" in result.stderr
+    assert "lower converter_max_concurrency" not in result.stderr  # the minimum (2) does not fit either
+    assert calls(tmp_path / "npx.log") == []
+
+
+def test_a_max_concurrency_within_the_margin_is_deployed_and_the_check_is_said(repo, fake_npx, tmp_path):
+    # 500 of 1,000: exactly half left, the largest setting the margin allows.
+    result = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        "-c",
+        "converter_max_concurrency=500",
+        env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, {"unreserved": 1000}),
+        path_prefix=fake_npx,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[concurrency] converter_max_concurrency=500 against 1000 unreserved" in result.stderr
+    assert "500 are left to the account's other functions" in result.stderr
+    assert [c[0] for c in calls(tmp_path / "npx.log")] == ["synth", "deploy"]
+
+
+def test_the_setting_is_read_from_cdk_context_json_too(repo, fake_npx, tmp_path):
+    context_file = repo / "cdk.context.json"
+    original = context_file.read_text()
+    try:
+        context_file.write_text(json.dumps({**json.loads(original), "converter_max_concurrency": 300}))
+        refused = script(
+            repo,
+            "-c",
+            "bucket_name=my-b",
+            env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, {"unreserved": 500}),
+            path_prefix=fake_npx,
+        )
+        # -c wins over cdk.context.json, as for the app.
+        accepted = script(
+            repo,
+            "-c",
+            "bucket_name=my-b",
+            "-c",
+            "converter_max_concurrency=250",
+            env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, {"unreserved": 500}),
+            path_prefix=fake_npx,
+        )
+    finally:
+        context_file.write_text(original)
+    assert refused.returncode == 2 and "converter_max_concurrency=300 against 500 unreserved" in refused.stderr
+    assert accepted.returncode == 0, accepted.stderr
+    assert "converter_max_concurrency=250 against 500 unreserved" in accepted.stderr
+
+
+def test_without_permission_to_read_the_account_the_deployment_stops_and_says_which_permission(
+    repo, fake_npx, tmp_path
+):
+    denied = {"error": "AccessDeniedException", "status": 403}
+    result = script(
+        repo, "-c", "bucket_name=my-b", env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, denied), path_prefix=fake_npx
+    )
+    assert result.returncode == 2
+    assert (
+        "the credentials may not read the account's Lambda concurrency in account 123456789012, region eu-west-1 "
+        "(AccessDeniedException): they need lambda:GetAccountSettings" in result.stderr
+    ), result.stderr
+    assert "Not deploying with converter_max_concurrency=50 unchecked" in result.stderr
+    assert "OPTIMIZER_UNRESERVED_CONCURRENCY=N" in result.stderr
+    assert calls(tmp_path / "npx.log") == []
+    # The figure given by hand is checked like the one read: refused below the margin, deployed within it.
+    low = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        env={**fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, denied), "OPTIMIZER_UNRESERVED_CONCURRENCY": "120"},
+        path_prefix=fake_npx,
+    )
+    assert low.returncode == 2 and "70 are left" in low.stderr and "as you gave it" in low.stderr
+    assert calls(tmp_path / "npx.log") == []
+    given = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        env={**fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, denied), "OPTIMIZER_UNRESERVED_CONCURRENCY": "1000"},
+        path_prefix=fake_npx,
+    )
+    assert given.returncode == 0, given.stderr
+    assert [c[0] for c in calls(tmp_path / "npx.log")] == ["synth", "deploy"]
+
+
+def test_any_other_failure_to_read_the_account_stops_the_deployment_too(repo, fake_npx, tmp_path):
+    failing = {"error": "ServiceException", "status": 500}
+    result = script(
+        repo, "-c", "bucket_name=my-b", env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}, failing), path_prefix=fake_npx
+    )
+    assert result.returncode == 2
+    assert (
+        "cannot read the account's Lambda concurrency in account 123456789012, region eu-west-1 (ServiceException"
+        in (result.stderr)
+    ), result.stderr
+    assert "Not deploying with converter_max_concurrency=50 unchecked" in result.stderr
+    assert calls(tmp_path / "npx.log") == []
