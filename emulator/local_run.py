@@ -5,7 +5,10 @@ loads recordings (yours or a generated sample day), runs the state machine with 
 and writes a report judged from the final state of S3 and the dead-letter queue.
 
 Exit status: 0 every execution succeeded; 3 an execution ran to its end but failed (e.g.
-RecordingsFailed, InvalidInput); 2 the local run itself could not run (bad arguments, ...).
+RecordingsFailed, InvalidInput); 4 an execution's summary disagrees with the truth check
+(emulator/truth.py: its counts against S3's versions, the dead-letter queue and the loaded
+recordings), whatever the executions' statuses; 2 the local run itself could not run (bad
+arguments, ...).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ LOCAL_CONTEXT = {
     "bucket_prefix": "connect/local-instance/CallRecordings/",
     "queue_poll_seconds": 1,
 }
-EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_FAILED, EXIT_TRUTH = 0, 2, 3, 4
 # Nothing stays silent longer than this: a step that takes longer says so (README promises a
 # visible step at least every 15 s, from a cold start).
 HEARTBEAT_S = 10.0
@@ -347,6 +350,37 @@ def dry_run_line(summary: dict[str, Any]) -> str:
     return line
 
 
+def check_truth(deployment: Any, loaded: Any) -> list[Any]:
+    """Each execution's summary against the truth (emulator/truth.py), oldest first."""
+    from .truth import check
+
+    with step("checking every execution's summary against S3's versions, the dead-letter queue and the inputs"):
+        return check(deployment, loaded=list(loaded))
+
+
+def add_truth(report: dict[str, Any], checks: list[Any]) -> None:
+    """Each execution's report gets its `truth`: the truth's counts and the differences."""
+    for execution, checked in zip(report["executions"], checks, strict=False):
+        execution["truth"] = {**checked.truth.as_report(), "differences": checked.differences}
+    report["execution"] = report["executions"][-1]
+
+
+def print_truth(checks: list[Any], stream: Any = None) -> bool:
+    """Says plainly whether every summary agrees with the truth; True if it does."""
+    from .truth import plain
+
+    stream = stream or sys.stdout
+    differences = plain(checks)
+    if differences:
+        stream.write(
+            "\nTRUTH CHECK FAILED: a summary disagrees with what S3 and the dead-letter queue show "
+            f"(exit {EXIT_TRUTH}):\n{differences}\n"
+        )
+        return False
+    stream.write(f"truth check: all {len(checks)} execution(s) agree with S3's versions and the dead-letter queue\n")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # ./cdk-deploy.sh checks the arguments with the system Python before it sets anything up.
@@ -438,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     executions.append(execution)
                     progress.finish()
+            truth_checks = check_truth(deployment, loaded)  # before the judging below hides the DLQ a while
             with step("judging every object from the final state of S3 and the dead-letter queue"):
                 dlq = dead_letters(deployment)
                 reached_last = set().union(*(p.keys_seen for p in pollers))
@@ -451,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "dead_letter": dlq,
                 "totals": totals(entries),
             }
+            add_truth(report, truth_checks)
             warnings = write_out(deployment, prefix, args.out) if args.out else []
     args.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print_summary(report)
@@ -460,6 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nreport: {args.report}   handler logs: {log_path}" + (f"   converted files: {args.out}" if args.out else "")
     )
     print(f"wall time: {time.monotonic() - started:.1f} s", file=sys.stderr)
+    if not print_truth(truth_checks):
+        return EXIT_TRUTH
     return EXIT_OK if all(e.status == "SUCCEEDED" for e in executions) else EXIT_FAILED
 
 

@@ -25,6 +25,7 @@ from .aws import DENIED_CODES as _DENIED  # a missing key answers 404: the roles
 from .formats import TARGET, TargetFormat
 from .keys import ARCHIVE_CLASSES
 from .messages import Recording
+from .provenance import Provenance
 from .settings import Settings
 from .wav import NotWav, WavInfo, fix_placeholder_sizes, read_wav_info
 
@@ -145,6 +146,7 @@ def put_arguments(
     storage_class: str,
     now: dt.datetime | None = None,
     target: TargetFormat = TARGET,
+    provenance: Provenance | None = None,
 ) -> dict[str, Any]:
     """Everything the new version keeps from the original, plus the condition on its ETag.
 
@@ -155,7 +157,7 @@ def put_arguments(
         "StorageClass": storage_class,
         # %20 rather than '+' for spaces: unambiguous in the x-amz-tagging header.
         "Tagging": urlencode(merged_tags(tags), quote_via=quote),
-        "Metadata": dict(original.get("Metadata") or {}),
+        "Metadata": {**(original.get("Metadata") or {}), **(provenance.to_metadata() if provenance else {})},
         "ContentType": original.get("ContentType") or target.content_type,
         "IfMatch": original["ETag"],
     }
@@ -263,7 +265,13 @@ def convert_recording(
                 measured = check_audio(src, source, dst, output, target)
             except AudioMismatch as exc:
                 raise ContentFailure(f"verification failed: {exc}", exc.kind) from None
-            args = put_arguments(original, tags, storage_class=settings.target_class, target=target)
+            # Stand-in until the converter computes the digest while reading (issue 16, conv).
+            provenance = Provenance(
+                run=rec.run, original_version_id=original.get("VersionId", ""), original_size=size, original_sha256=""
+            )
+            args = put_arguments(
+                original, tags, storage_class=settings.target_class, target=target, provenance=provenance
+            )
             after = os.path.getsize(dst)
             with open(dst, "rb") as f:
                 try:

@@ -33,3 +33,43 @@ def stack(synthesized):
         lambdas = InProcessLambdas(deployment, log_stream=io.StringIO())
         with lambdas.installed():
             yield deployment, lambdas
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After every end-to-end test that passed, while its emulator still stands: each execution's
+    summary against the truth in S3 and the DLQ (emulator/truth.py). Any difference fails the test.
+
+    A test whose scenario makes the truth legitimately differ says so with
+    @pytest.mark.truth_differs(reason="..."): its differences must then exist (a marker the truth
+    no longer needs fails too), and are kept in the test's user properties."""
+    result = yield
+    deployments = [
+        value[0] for value in item.funcargs.values() if isinstance(value, tuple) and value and _is_deployment(value[0])
+    ]
+    if not deployments:
+        return result
+    from emulator import truth
+
+    checks = [check for deployment in deployments for check in truth.check(deployment)]
+    differences = truth.plain(checks)
+    marker = item.get_closest_marker("truth_differs")
+    if marker is None:
+        if differences:
+            pytest.fail(f"the run summaries disagree with the truth (emulator/truth.py):\n{differences}", pytrace=False)
+        return result
+    if not marker.kwargs.get("reason"):
+        pytest.fail("@pytest.mark.truth_differs needs reason=...: why this scenario's truth differs", pytrace=False)
+    if not differences:
+        pytest.fail(
+            f"marked truth_differs ({marker.kwargs['reason']}), but every run agrees with the truth: remove the marker",
+            pytrace=False,
+        )
+    item.user_properties.append(("truth_differences", differences))
+    return result
+
+
+def _is_deployment(value) -> bool:
+    from emulator.deploy import Deployment
+
+    return isinstance(value, Deployment)

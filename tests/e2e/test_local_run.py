@@ -70,6 +70,15 @@ def test_undecodable_recording_exits_3_with_a_dead_letter_and_the_original_uncha
         assert abs(good["size_after"] - good["size_before"] / 4) < 100
         assert (out / name).stat().st_size == good["size_after"]
     assert report["totals"]["converted"] == 2 and report["totals"]["failed"] == 1 and report["totals"]["untouched"] == 1
+    # The truth check: this run's counts from S3's versions and the DLQ agree with its summary.
+    truth = report["execution"]["truth"]
+    assert (truth["listed"], truth["converted"], truth["failed"], truth["differences"]) == (4, 2, 1, [])
+    assert (
+        truth["bytes_before"]
+        == report["execution"]["summary"]["bytes_before"]
+        == sum(by_name[n]["size_before"] for n in ("call one.wav", "agents/ünïcode+plus.WAV"))
+    )
+    assert "truth check: all 1 execution(s) agree" in printed
     # The size ratio printed is the converted recordings' only, not diluted by the failed one.
     converted = [o for o in report["objects"] if o["outcome"] == "converted"]
     before, after = sum(o["size_before"] for o in converted), sum(o["size_after"] for o in converted)
@@ -138,6 +147,28 @@ def test_dated_recordings_keep_their_days_and_run_as_a_range(tmp_path, capsys):
         "connect/local-instance/CallRecordings/2022/01/03/b.wav",
     ]
     assert execution["summary"] == execution["output"]
+
+
+@pytest.mark.long
+def test_a_summary_that_disagrees_with_the_truth_exits_4_and_says_how(tmp_path, good_folder, capsys, monkeypatch):
+    """The summary claims a conversion S3 does not hold (its ledger counts one more)."""
+    from optimizer import ledger
+
+    real = ledger.counts_of
+    monkeypatch.setattr(
+        ledger, "counts_of", lambda item: {**real(item), "converted": real(item).get("converted", 0) + 1}
+    )
+    report_path = tmp_path / "report.json"
+
+    code, printed, _ = run_out(capsys, "--recordings", good_folder, "--report", report_path)
+
+    assert code == local_run.EXIT_TRUTH == 4
+    report = json.loads(report_path.read_text())
+    assert report["execution"]["status"] == "SUCCEEDED"  # the execution itself saw nothing wrong
+    truth = report["execution"]["truth"]
+    assert (truth["converted"], report["execution"]["summary"]["converted"]) == (2, 3)
+    assert truth["differences"][0].startswith("converted: the summary says 3, the truth is 2 (S3 holds its conversions")
+    assert "TRUTH CHECK FAILED" in printed and truth["differences"][0] in printed
 
 
 def test_dated_paths_must_start_with_a_day(tmp_path, capsys):

@@ -49,6 +49,11 @@ def start_message_move_task(source_arn: str, destination_arn: str | None) -> int
     return moved
 
 
+@pytest.mark.truth_differs(
+    reason="the redrive brings the run's dead letter back after the run ended and converts it under that run's id: "
+    "S3 then holds a conversion by the run and the DLQ no longer its failure, while its summary, written at its end, "
+    "rightly says failed 1, converted 0"
+)
 def test_the_redrive_command_moves_every_dead_letter_back_and_it_converts(stack, tmp_path):
     deployment, lambdas = stack
     s3 = boto3.client("s3", region_name="us-east-1")

@@ -14,6 +14,7 @@ import pytest
 from pydub import AudioSegment
 
 import converter
+from optimizer import provenance
 from optimizer.conversion import PermanentFailure, TransientFailure, convert_recording, run_ffmpeg
 from optimizer.messages import Recording
 from optimizer.wav import read_wav_info
@@ -46,8 +47,13 @@ def test_connect_recording_is_converted_in_place_keeping_everything(aws, stereo_
     assert abs(outcome.bytes_after - len(stereo_wav) / 4) < 100
     assert head["StorageClass"] == "GLACIER_IR"
     assert head["ContentType"] == "audio/x-wav"
-    # S3 returns non-ASCII metadata RFC 2047-encoded; it must come back exactly as it was.
-    assert head["Metadata"] == {"contact-id": "c0ffee00", "agent": "=?UTF-8?B?Wm/Dqw==?="}
+    # S3 returns non-ASCII metadata RFC 2047-encoded; it must come back exactly as it was, beside
+    # the provenance the converter adds (optimizer/provenance.py).
+    kept = {k: v for k, v in head["Metadata"].items() if k not in provenance.KEYS}
+    assert kept == {"contact-id": "c0ffee00", "agent": "=?UTF-8?B?Wm/Dqw==?="}
+    assert provenance.Provenance.of(head["Metadata"]) == provenance.Provenance(
+        rec.run, versions(s3, key)[-1]["VersionId"], len(stereo_wav), ""
+    )
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == kms_key
     assert head["CacheControl"] == "no-store"
     assert tags(s3, key) == {"team": "sales/support = tier 1+", "retention": "7y", "converted": "True"}

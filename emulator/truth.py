@@ -1,0 +1,497 @@
+"""The truth check: each run's summary against what S3 and the dead-letter queue show, without
+the ledger.
+
+The truth of a run (an execution; its run id is the execution's name):
+- converted: the versions it wrote. The converter marks each version it creates with the run of
+  the message (`converted-by-run`, lambdas/optimizer/provenance.py); a version without that
+  metadata is nobody's conversion (an upload, a copy, a version from before). Bytes before are
+  the version's `original-size`, checked against the size of the version its
+  `original-version-id` names while that one exists; bytes after are the version's own size.
+- failed: the distinct keys among the dead letters whose body's `run` is this run and that carry
+  the converter's `failure`, by `failure.kind` where the converter writes one. A dead letter
+  without `failure` was moved there by the queue's redrive policy: the run cannot have counted
+  it, its summary must hold it among the unaccounted.
+- listed: the objects under its days' prefixes when it started (what the local run loaded, or in
+  the tests what S3's versions say was there at the execution's start).
+
+The comparison (compare) then holds the summary (optimizer/summary.py) to that truth, exactly
+where the truth is exact: converted, bytes_before, bytes_after, failed and failed_by_kind, listed
+and not_audio, and that every listed recording has exactly one outcome among the summary's own
+fields. A dry run's projection is not compared; a run refused before it listed anything has no
+summary, and must have no conversion and no dead letter. Each difference is one sentence.
+
+The pure part (truth_of, compare, listed_keys) takes plain data; the reading of S3, the DLQ and
+the executions' histories (check) is apart, at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from optimizer.keys import is_audio_key
+from optimizer.listing import SKIP_REASONS
+from optimizer.provenance import Provenance
+from optimizer.summary import CONVERTER_SKIPS
+
+NAMED = 8  # keys named in one difference, at most
+
+
+@dataclass(frozen=True)
+class Version:
+    """One entry of ListObjectVersions, with the version's user metadata where it was read."""
+
+    key: str
+    version_id: str
+    size: int
+    last_modified: dt.datetime
+    storage_class: str = "STANDARD"
+    delete_marker: bool = False
+    is_latest: bool = False
+    metadata: Mapping[str, str] | None = None  # None: not read (older than every run checked)
+    tagged_converted: bool = False  # carries converted=True (read only where provenance is missing)
+
+    @property
+    def provenance(self) -> Provenance | None:
+        return None if self.delete_marker else Provenance.of(self.metadata)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A DLQ message, as far as the truth needs it."""
+
+    key: str
+    run: str
+    reason: str | None  # the converter's failure.reason; None: moved by the redrive policy
+    kind: str | None = None  # failure.kind, once the converter writes it
+    at: str = ""  # failure.at (ISO 8601)
+
+    @classmethod
+    def of_body(cls, body: str) -> DeadLetter | None:
+        """None for a body that names no key (not a recording message)."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("key"), str):
+            return None
+        failure = data.get("failure") if isinstance(data.get("failure"), dict) else None
+        return cls(
+            key=data["key"],
+            run=str(data.get("run", "")),
+            reason=str(failure.get("reason", "")) if failure is not None else None,
+            kind=str(failure["kind"]) if failure is not None and failure.get("kind") else None,
+            at=str(failure.get("at", "")) if failure is not None else "",
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution: what it was asked (from its ResolveRun state) and what it said (Summarize)."""
+
+    id: str
+    status: str
+    started: dt.datetime
+    error: str | None = None
+    listed_days: bool = True  # False: refused before ResolveRun resolved its days (InvalidInput)
+    dry_run: bool = False
+    prefixes: tuple[str, ...] = ()  # its days' prefixes
+    summary: Mapping[str, Any] | None = None  # the Summarize state's output; None: it never summarized
+
+
+@dataclass(frozen=True)
+class Conversion:
+    key: str
+    version_id: str
+    bytes_before: int
+    bytes_after: int
+
+
+@dataclass
+class Truth:
+    run: str
+    listed: int | None = None  # None: the inputs are not known
+    not_audio: int | None = None
+    conversions: dict[str, Conversion] = field(default_factory=dict)
+    failures: dict[str, str | None] = field(default_factory=dict)  # key -> failure kind (None: not said)
+    moved: list[str] = field(default_factory=list)  # dead letters the redrive policy moved (no outcome)
+    anomalies: list[str] = field(default_factory=list)  # S3 or the DLQ contradict themselves
+    unattributed: list[str] = field(default_factory=list)  # converted=True versions without provenance
+
+    @property
+    def bytes_before(self) -> int:
+        return sum(c.bytes_before for c in self.conversions.values())
+
+    @property
+    def bytes_after(self) -> int:
+        return sum(c.bytes_after for c in self.conversions.values())
+
+    def failed_by_kind(self) -> dict[str, int] | None:
+        """None when some failure says no kind (a converter that does not write failure.kind yet)."""
+        if any(kind is None for kind in self.failures.values()):
+            return None
+        return dict(Counter(kind for kind in self.failures.values() if kind))
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "listed": self.listed,
+            "not_audio": self.not_audio,
+            "converted": len(self.conversions),
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+            "failed": len(self.failures),
+            "failed_by_kind": self.failed_by_kind(),
+            "moved_by_redrive_policy": len(self.moved),
+            "converted_keys": sorted(self.conversions),
+            "failed_keys": sorted(self.failures),
+            "anomalies": list(self.anomalies),
+            "unattributed_versions": list(self.unattributed),
+        }
+
+
+def _named(keys: Iterable[str]) -> str:
+    keys = sorted(keys)
+    shown = ", ".join(keys[:NAMED])
+    return shown + (f" and {len(keys) - NAMED} more" if len(keys) > NAMED else "")
+
+
+def _under(key: str, prefixes: Sequence[str]) -> bool:
+    return any(key.startswith(prefix) for prefix in prefixes)
+
+
+def _second(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(microsecond=0)
+
+
+def listed_keys(versions: Iterable[Version], prefixes: Sequence[str], at: dt.datetime) -> list[str]:
+    """The keys a listing under the prefixes saw at `at`: those whose newest entry by then is an
+    object, not a delete marker (ListObjectsV2 lists current versions only).
+
+    S3 gives LastModified to the second: an entry of the same second as `at` counts as before it
+    (it may be just after), and of two entries of a key in one second the current one is newer."""
+    newest: dict[str, Version] = {}
+    for version in versions:
+        if version.last_modified > at or not _under(version.key, prefixes):
+            continue
+        known = newest.get(version.key)
+        if (
+            known is None
+            or version.last_modified > known.last_modified
+            or (version.last_modified == known.last_modified and version.is_latest)
+        ):
+            newest[version.key] = version
+    return sorted(key for key, version in newest.items() if not version.delete_marker)
+
+
+def truth_of(
+    run: Run, versions: Sequence[Version], dead_letters: Iterable[DeadLetter], listed: Iterable[str] | None
+) -> Truth:
+    """The run's truth from S3's versions (all of them, of any key), the DLQ's messages and the
+    keys it listed (None: unknown, then listed and not_audio are not judged)."""
+    truth = Truth(run.id)
+    if listed is not None:
+        keys = sorted(set(listed))
+        truth.listed = len(keys)
+        truth.not_audio = sum(1 for key in keys if not is_audio_key(key))
+    by_id = {(v.key, v.version_id): v for v in versions if not v.delete_marker}
+    mine: dict[str, list[Version]] = defaultdict(list)
+    for version in versions:
+        provenance = version.provenance
+        if provenance is not None and provenance.run == run.id:
+            mine[version.key].append(version)
+        elif (
+            provenance is None
+            and version.tagged_converted
+            and version.last_modified >= _second(run.started)
+            and _under(version.key, run.prefixes)
+        ):
+            truth.unattributed.append(f"{version.key} (version {version.version_id})")
+    for key, written in sorted(mine.items()):
+        written.sort(key=lambda v: v.last_modified)
+        first = written[0]
+        if len(written) > 1:
+            truth.anomalies.append(
+                f"{key}: this run wrote {len(written)} converted versions "
+                f"({', '.join(v.version_id for v in written)}); a recording is converted once"
+            )
+        provenance = first.provenance
+        assert provenance is not None
+        before = provenance.original_size
+        original = by_id.get((key, provenance.original_version_id))
+        if before < 0:
+            truth.anomalies.append(
+                f"{key}: version {first.version_id} has no valid original-size"
+                + (f"; its original {provenance.original_version_id} holds {original.size} bytes" if original else "")
+            )
+            before = original.size if original else 0
+        elif original is not None and original.size != before:
+            truth.anomalies.append(
+                f"{key}: version {first.version_id} says its original ({provenance.original_version_id}) held "
+                f"{before} bytes, that version holds {original.size}"
+            )
+        truth.conversions[key] = Conversion(key, first.version_id, before, first.size)
+    letters = sorted((d for d in dead_letters if d.run == run.id), key=lambda d: d.at)
+    moved: set[str] = set()
+    for letter in letters:
+        if letter.key in truth.conversions:
+            truth.anomalies.append(
+                f"{letter.key}: dead-lettered ({letter.reason or 'moved by the redrive policy'}) although this run "
+                f"converted it (version {truth.conversions[letter.key].version_id})"
+            )
+        elif letter.reason is None:
+            moved.add(letter.key)
+        elif letter.key not in truth.failures:  # the first failure is the one the run counts
+            truth.failures[letter.key] = letter.kind
+    truth.moved = sorted(moved - set(truth.failures))
+    return truth
+
+
+def compare(run: Run, truth: Truth) -> list[str]:
+    """The differences between the run's summary and its truth, each a sentence; [] if they agree."""
+    out = [f"S3 or the dead-letter queue contradict themselves: {anomaly}" for anomaly in truth.anomalies]
+    summary = run.summary
+    if summary is None:
+        done = [
+            f"{len(truth.conversions)} conversion(s) ({_named(truth.conversions)})" if truth.conversions else "",
+            f"{len(truth.failures) + len(truth.moved)} dead letter(s) ({_named([*truth.failures, *truth.moved])})"
+            if truth.failures or truth.moved
+            else "",
+        ]
+        said = " and ".join(d for d in done if d)
+        if said:
+            out.append(f"it ended {run.status} ({run.error}) without a summary, but S3 and the DLQ hold {said} of it")
+        return out
+
+    def differ(name: str, says: Any, truth_value: Any, detail: str = "") -> None:
+        if says != truth_value:
+            out.append(f"{name}: the summary says {says}, the truth is {truth_value}{detail}")
+
+    skipped = summary.get("skipped") or {}
+    days_failed = "failed_days" in summary
+    if truth.listed is not None and not days_failed:
+        differ("listed", summary.get("listed", 0), truth.listed, " (the objects under its days' prefixes)")
+        differ("skipped.not_audio", skipped.get("not_audio", 0), truth.not_audio, " (the listed keys not ending .wav)")
+    unattributed = (
+        f"; {len(truth.unattributed)} version(s) under its days tagged converted=True since it started carry no "
+        "converted-by-run metadata, so S3 cannot say which run wrote them (a converter that does not write "
+        f"provenance, lambdas/optimizer/provenance.py): {_named(truth.unattributed)}"
+        if truth.unattributed
+        else ""
+    )
+    mine = f" (S3 holds its conversions of: {_named(truth.conversions)})" if truth.conversions else ""
+    differ("converted", summary.get("converted", 0), len(truth.conversions), mine + unattributed)
+    differ("bytes_before", summary.get("bytes_before", 0), truth.bytes_before, " (original-size of its conversions)")
+    differ("bytes_after", summary.get("bytes_after", 0), truth.bytes_after, " (the sizes of its converted versions)")
+    letters = f" (its dead letters: {_named(truth.failures)})" if truth.failures else ""
+    differ("failed", summary.get("failed", 0), len(truth.failures), letters)
+    kinds = truth.failed_by_kind()
+    if kinds is not None:
+        differ("failed_by_kind", dict(summary.get("failed_by_kind") or {}), kinds)
+    unaccounted = int(summary.get("unaccounted", 0))
+    if len(truth.moved) > unaccounted:
+        out.append(
+            f"unaccounted: the summary says {unaccounted}, but the redrive policy moved {len(truth.moved)} of its "
+            f"recordings to the DLQ without an outcome ({_named(truth.moved)})"
+        )
+    listed = int(summary.get("listed", 0))
+    lister_skips = sum(int(skipped.get(reason, 0)) for reason in SKIP_REASONS)
+    if run.dry_run or summary.get("dry_run"):
+        recordings = int(summary.get("recordings", 0))
+        if listed != recordings + lister_skips:
+            out.append(
+                f"a listed recording without exactly one outcome: listed {listed} != {recordings} to convert + "
+                f"{lister_skips} skipped by the lister ({', '.join(SKIP_REASONS)})"
+            )
+        return out
+    enqueued = int(summary.get("enqueued", 0))
+    if listed != enqueued + lister_skips:
+        out.append(
+            f"a listed recording without exactly one outcome: listed {listed} != enqueued {enqueued} + {lister_skips} "
+            f"skipped by the lister ({', '.join(SKIP_REASONS)})"
+        )
+    converter_skips = sum(int(skipped.get(reason, 0)) for reason in CONVERTER_SKIPS)
+    converted, failed = int(summary.get("converted", 0)), int(summary.get("failed", 0))
+    if enqueued != converted + converter_skips + failed + unaccounted:
+        out.append(
+            f"an enqueued recording without exactly one outcome: enqueued {enqueued} != converted {converted} + "
+            f"{converter_skips} skipped by the converter ({', '.join(CONVERTER_SKIPS)}) + failed {failed} + "
+            f"unaccounted {unaccounted}"
+        )
+    return out
+
+
+@dataclass
+class RunCheck:
+    run: Run
+    truth: Truth
+    differences: list[str]
+
+    def as_report(self) -> dict[str, Any]:
+        return {"run": self.run.id, "truth": self.truth.as_report(), "differences": list(self.differences)}
+
+
+def check_runs(
+    runs: Sequence[Run],
+    versions: Sequence[Version],
+    dead_letters: Sequence[DeadLetter],
+    loaded: Iterable[str] | None = None,
+) -> list[RunCheck]:
+    """Every run against its truth. `loaded`: the keys that were in the bucket before the first
+    run (the local run's); without it each run's listing is read from the versions at its start."""
+    loaded = None if loaded is None else sorted(set(loaded))
+    checks = []
+    for run in runs:
+        if not run.listed_days:
+            listed: list[str] | None = None
+        elif loaded is not None:
+            listed = [key for key in loaded if _under(key, run.prefixes)]
+        else:
+            listed = listed_keys(versions, run.prefixes, run.started)
+        truth = truth_of(run, versions, dead_letters, listed)
+        checks.append(RunCheck(run, truth, compare(run, truth)))
+    return checks
+
+
+def plain(checks: Sequence[RunCheck]) -> str:
+    """The differences as lines, run by run ("" when every run agrees)."""
+    lines = []
+    for check in checks:
+        if check.differences:
+            lines.append(f"run {check.run.id} ({check.run.status}):")
+            lines += [f"  - {difference}" for difference in check.differences]
+    return "\n".join(lines)
+
+
+# --- reading the emulator (boto3) ---------------------------------------------------------------
+
+
+def read_runs(sfn: Any, state_machine_arn: str, bucket_prefix: str) -> list[Run]:
+    """Every execution of the state machine, oldest first, from its history: the ResolveRun
+    state's output (run id, dry run, days) and the Summarize state's (the summary, also of a run
+    that failed)."""
+    from optimizer.dates import day_prefix
+
+    executions = [
+        e
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn)
+        for e in page["executions"]
+    ]
+    runs = []
+    for execution in sorted(executions, key=lambda e: e["startDate"]):
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        exited: dict[str, Any] = {}
+        for event in _history(sfn, execution["executionArn"]):
+            details = event.get("stateExitedEventDetails")
+            if details and details.get("name") in ("ResolveRun", "Summarize") and details.get("output"):
+                exited[details["name"]] = json.loads(details["output"])
+        resolved = exited.get("ResolveRun")
+        if not isinstance(resolved, dict) or "run" not in resolved:
+            resolved = None  # refused (InvalidInput): the Catch put the error in the state's place
+        summarized = exited.get("Summarize")
+        run = (resolved or {}).get("run") or {}
+        runs.append(
+            Run(
+                id=str(run.get("id") or execution["name"]),
+                status=described["status"],
+                started=described["startDate"],
+                error=described.get("error"),
+                listed_days=resolved is not None,
+                dry_run=bool(run.get("dry_run", False)),
+                prefixes=tuple(
+                    day_prefix(bucket_prefix, dt.date.fromisoformat(day)) for day in (resolved or {}).get("days", [])
+                ),
+                summary=((summarized or {}).get("summary") or {}).get("output"),
+            )
+        )
+    return runs
+
+
+def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    events, kwargs = [], {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def read_versions(s3: Any, bucket: str, prefix: str, since: dt.datetime | None) -> list[Version]:
+    """Every version and delete marker under the prefix; the metadata of each version written
+    since `since` (an older one cannot be a conversion of the runs checked; LastModified is to the
+    second, so from the second of `since` on), and for those without provenance whether they carry
+    converted=True (one request each)."""
+    versions = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for marker in page.get("DeleteMarkers", []):
+            versions.append(
+                Version(
+                    marker["Key"],
+                    marker["VersionId"],
+                    0,
+                    marker["LastModified"],
+                    delete_marker=True,
+                    is_latest=bool(marker.get("IsLatest")),
+                )
+            )
+        for listed in page.get("Versions", []):
+            metadata, tagged = None, False
+            if since is None or listed["LastModified"] >= _second(since):
+                # An unversioned bucket's only version is "null": asked for without an id (moto
+                # refuses VersionId=null).
+                which = {"VersionId": listed["VersionId"]} if listed["VersionId"] != "null" else {}
+                metadata = s3.head_object(Bucket=bucket, Key=listed["Key"], **which).get("Metadata", {})
+                if Provenance.of(metadata) is None:
+                    try:
+                        tags = s3.get_object_tagging(Bucket=bucket, Key=listed["Key"], **which)["TagSet"]
+                    except ClientError:  # moto refuses it for an archived version: no conversion either
+                        tags = []
+                    tagged = {"Key": "converted", "Value": "True"} in tags
+            versions.append(
+                Version(
+                    key=listed["Key"],
+                    version_id=listed["VersionId"],
+                    size=int(listed["Size"]),
+                    last_modified=listed["LastModified"],
+                    storage_class=listed.get("StorageClass", "STANDARD"),
+                    is_latest=bool(listed.get("IsLatest")),
+                    metadata=metadata,
+                    tagged_converted=tagged,
+                )
+            )
+    return versions
+
+
+def read_dead_letters(queue_url: str) -> list[DeadLetter]:
+    """Every message of the DLQ, from the emulator's own SQS (moto's backend): also those in
+    flight, made invisible by a reader (a test, the report) or being redriven, and none is
+    received, so nothing changes on the queue. On AWS no API shows in-flight messages."""
+    from moto.sqs.models import sqs_backends
+
+    from .deploy import ACCOUNT, REGION
+
+    queue = sqs_backends[ACCOUNT][REGION].get_queue(queue_url.rstrip("/").rsplit("/", 1)[-1])
+    letters = [DeadLetter.of_body(message.body) for message in list(queue._messages)]
+    return [letter for letter in letters if letter is not None]
+
+
+def check(deployment: Any, loaded: Iterable[str] | None = None) -> list[RunCheck]:
+    """Every execution of the deployment's state machine against the truth in its bucket and DLQ."""
+    import boto3
+
+    from .deploy import REGION
+
+    bucket_prefix = deployment.synthesized.config.bucket_prefix
+    runs = read_runs(boto3.client("stepfunctions", region_name=REGION), deployment.state_machine_arn, bucket_prefix)
+    if not runs:
+        return []
+    since = min(run.started for run in runs)
+    versions = read_versions(boto3.client("s3", region_name=REGION), deployment.bucket, bucket_prefix, since)
+    dead = read_dead_letters(deployment.queue_url("QueuesDeadLetter"))
+    return check_runs(runs, versions, dead, loaded)
