@@ -83,9 +83,7 @@ def _other_shard(shard: int | None) -> int:
     return (shard + random.randrange(1, SHARDS)) % SHARDS
 
 
-def _counter_update(
-    table: str, run_id: str, counts: Mapping[str, int], *, shard: int | None = None
-) -> dict[str, Any]:
+def _counter_update(table: str, run_id: str, counts: Mapping[str, int], *, shard: int | None = None) -> dict[str, Any]:
     """The update that adds `counts` to one of the run's shards (`shard`, or one at random)."""
     shard = random.randrange(SHARDS) if shard is None else shard
     names = {f"#c{i}": name for i, name in enumerate(sorted(counts))}
@@ -108,9 +106,7 @@ def add(dynamodb: Any, table: str, run_id: str, counts: Mapping[str, int]) -> No
     dynamodb.update_item(**_counter_update(table, run_id, counts))
 
 
-def read_item(
-    dynamodb: Any, table: str, run_id: str, *, sleep: Callable[[float], None] = time.sleep
-) -> dict[str, Any]:
+def read_item(dynamodb: Any, table: str, run_id: str, *, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """The run's item as DynamoDB returns it (its failed days: day_failures), with the run's
     counters summed over its shards merged in (and any counter the item holds itself), so that
     counts_of() gives the run's counts. Consistent reads, one BatchGetItem per 100 keys;

@@ -187,13 +187,20 @@ def test_the_counters_live_on_shards_and_a_conflict_retries_on_another_shard(dyn
     assert all(a != b for a, b in zip(client.shards, client.shards[1:], strict=False))  # never the same one twice
     # Nothing on the run's own item: the summed shards are the counts.
     assert "Item" not in dynamodb.get_item(TableName="ledger", Key={"run": {"S": "r"}})
-    assert ledger.read(dynamodb, "ledger", "r") == {"accounted": 1, "converted": 1, "bytes_before": 100, "bytes_after": 25}
+    assert ledger.read(dynamodb, "ledger", "r") == {
+        "accounted": 1,
+        "converted": 1,
+        "bytes_before": 100,
+        "bytes_after": 25,
+    }
 
 
 def test_read_sums_every_shard_and_the_run_item_and_keeps_the_item_s_other_attributes(dynamodb):
     for n in range(ledger.SHARDS):
         dynamodb.update_item(**ledger._counter_update("ledger", "r", {"accounted": 1, "converted": n % 2}, shard=n))
-    dynamodb.put_item(TableName="ledger", Item={"run": {"S": "r"}, "days": {"SS": ["2022-01-01"]}, "listed": {"N": "7"}})
+    dynamodb.put_item(
+        TableName="ledger", Item={"run": {"S": "r"}, "days": {"SS": ["2022-01-01"]}, "listed": {"N": "7"}}
+    )
     item = ledger.read_item(dynamodb, "ledger", "r")
     assert item["days"] == {"SS": ["2022-01-01"]}
     assert ledger.counts_of(item) == {"accounted": ledger.SHARDS, "converted": ledger.SHARDS // 2, "listed": 7}
