@@ -65,10 +65,11 @@ def remember_content_failure(settings: Settings, rec: Recording, etag: str, reas
 class Attempts:
     """The converter's own attempts at one recording in its run (optimizer/ledger.py's attempt
     item), and its dead letter, sent once. A message without a run (from before runs were
-    named) has no ledger: its receives stand in for its attempts, as they used to."""
+    named) has no ledger: its receives stand in for its attempts, as they used to. A dead letter
+    redriven to the work queue (its body has `failure`) is a new generation: tried afresh."""
 
-    def __init__(self, settings: Settings, rec: Recording | None, receives: int) -> None:
-        self.settings, self.rec, self.receives = settings, rec, receives
+    def __init__(self, settings: Settings, rec: Recording | None, receives: int, generation: int = 0) -> None:
+        self.settings, self.rec, self.receives, self.generation = settings, rec, receives, generation
         self.tracked = bool(rec is not None and rec.run and settings.ledger_table)
         self.state = ledger.Attempts()
         self.count = 0 if self.tracked else receives
@@ -80,9 +81,10 @@ class Attempts:
     def begin(self) -> None:
         """Called by convert_recording once the recording needs converting, before its body is read."""
         if self.tracked:
-            self.state = ledger.start_attempt(*self._args())
+            self.state = ledger.start_attempt(*self._args(), self.generation)
             self.count = self.state.attempts
-            if self.state.dead:  # dead-lettered by an earlier delivery of this run: the same outcome
+            if self.state.dead and self.state.dead_generation >= self.generation:
+                # dead-lettered by an earlier delivery of this message: the same outcome, not tried again
                 raise PermanentFailure(self.state.dead_reason, self.state.dead_kind or "other")
         outcomes.check_attempt(self.count, self.receives, self.settings.max_receive_count)
 
@@ -117,7 +119,12 @@ class Attempts:
             send_to_dead_letter(self.settings, record, verdict.reason, kind)
             return True
         claim = ledger.claim_dead_letter(
-            *self._args(), kind or "other", verdict.reason, now=time.time(), stale_after_s=outcomes.DEAD_LETTER_STALE_S
+            *self._args(),
+            kind or "other",
+            verdict.reason,
+            now=time.time(),
+            stale_after_s=outcomes.DEAD_LETTER_STALE_S,
+            generation=self.generation,
         )
         if claim is not None:
             if claim.dead == ledger.DEAD_SENT:
@@ -139,7 +146,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     attempts = Attempts(settings, None, receives)
     try:
         rec = Recording.from_body(record.body)
-        attempts = Attempts(settings, rec, receives)
+        attempts = Attempts(settings, rec, receives, outcomes.generation(record.body))
         remaining_ms = None if context is None else context.get_remaining_time_in_millis()
         outcomes.check_time(remaining_ms=remaining_ms, size=rec.size)
         outcome = convert_recording(rec, s3=aws.client("s3"), settings=settings, begin_attempt=attempts.begin)

@@ -233,6 +233,8 @@ class Attempts:
     dead_at: int = 0  # epoch seconds of the claim
     dead_kind: str = ""
     dead_reason: str = ""
+    generation: int = 0  # of the message: 0 as enqueued, n after its n-th dead letter was redriven
+    dead_generation: int = 0
 
     @classmethod
     def of(cls, item: Mapping[str, Any] | None) -> Attempts:
@@ -252,6 +254,8 @@ class Attempts:
             dead_at=num("dead_at"),
             dead_kind=text("dead_kind"),
             dead_reason=text("dead_reason"),
+            generation=num("gen"),
+            dead_generation=num("dead_gen"),
         )
 
 
@@ -267,16 +271,36 @@ def _attempt_item_key(run_id: str, key: str) -> dict[str, Any]:
     return {"run": {"S": attempt_key(run_id, key)}}
 
 
-def start_attempt(dynamodb: Any, table: str, run_id: str, key: str) -> Attempts:
+def start_attempt(dynamodb: Any, table: str, run_id: str, key: str, generation: int = 0) -> Attempts:
     """Counts one more attempt of the converter at the recording in the run; returns the item
-    as it is now (this attempt included). One UpdateItem: 1 write unit."""
-    response = dynamodb.update_item(
-        TableName=table,
-        Key=_attempt_item_key(run_id, key),
-        UpdateExpression="ADD attempts :one SET expires_at = if_not_exists(expires_at, :ttl)",
-        ExpressionAttributeValues={":one": {"N": "1"}, ":ttl": _expiry()},
-        ReturnValues="ALL_NEW",
-    )
+    as it is now (this attempt included). One UpdateItem: 1 write unit. A redriven dead letter
+    (`generation` above the item's) starts afresh: its attempts, kills and dead letter are reset,
+    as SQS resets a redriven message's receive count."""
+    key_of = _attempt_item_key(run_id, key)
+    try:
+        response = dynamodb.update_item(
+            TableName=table,
+            Key=key_of,
+            UpdateExpression=(
+                "ADD attempts :one SET gen = if_not_exists(gen, :g), expires_at = if_not_exists(expires_at, :ttl)"
+            ),
+            ConditionExpression="attribute_not_exists(gen) OR gen >= :g",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":g": {"N": str(generation)}, ":ttl": _expiry()},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        response = dynamodb.update_item(
+            TableName=table,
+            Key=key_of,
+            UpdateExpression=(
+                "SET attempts = :one, gen = :g, expires_at = if_not_exists(expires_at, :ttl) "
+                "REMOVE killed, killed_etag, dead, dead_at, dead_kind, dead_reason, dead_gen"
+            ),
+            ExpressionAttributeValues={":one": {"N": "1"}, ":g": {"N": str(generation)}, ":ttl": _expiry()},
+            ReturnValues="ALL_NEW",
+        )
     return Attempts.of(response.get("Attributes"))
 
 
@@ -296,7 +320,16 @@ def record_kill(dynamodb: Any, table: str, run_id: str, key: str, etag: str, kil
 
 
 def claim_dead_letter(
-    dynamodb: Any, table: str, run_id: str, key: str, kind: str, reason: str, *, now: float, stale_after_s: float
+    dynamodb: Any,
+    table: str,
+    run_id: str,
+    key: str,
+    kind: str,
+    reason: str,
+    *,
+    now: float,
+    stale_after_s: float,
+    generation: int = 0,
 ) -> Attempts | None:
     """Before a dead letter is sent: None when this delivery is to send it (the item now says
     pending, with the kind and reason); otherwise the item as another delivery left it: its dead
@@ -309,16 +342,19 @@ def claim_dead_letter(
             TableName=table,
             Key=_attempt_item_key(run_id, key),
             UpdateExpression=(
-                "SET dead = :pending, dead_at = :now, dead_kind = :kind, dead_reason = :reason, "
+                "SET dead = :pending, dead_at = :now, dead_kind = :kind, dead_reason = :reason, dead_gen = :g, "
                 "expires_at = if_not_exists(expires_at, :ttl)"
             ),
-            ConditionExpression="attribute_not_exists(dead) OR (dead = :pending AND dead_at < :stale)",
+            ConditionExpression=(
+                "attribute_not_exists(dead) OR dead_gen < :g OR (dead = :pending AND dead_at < :stale)"
+            ),
             ExpressionAttributeValues={
                 ":pending": {"S": DEAD_PENDING},
                 ":now": {"N": str(int(now))},
                 ":stale": {"N": str(int(now - stale_after_s))},
                 ":kind": {"S": kind},
                 ":reason": {"S": cut},
+                ":g": {"N": str(generation)},
                 ":ttl": _expiry(),
             },
         )

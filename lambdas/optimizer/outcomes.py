@@ -139,6 +139,19 @@ def dead_letter_body(record_body: str, reason: str, kind: str | None = None, now
     return json.dumps(data)
 
 
+def generation(record_body: str) -> int:
+    """0 for a message as the enqueuer sent it; n for a dead letter redriven n times (its body
+    keeps each failure: dead_letter_body)."""
+    try:
+        data = json.loads(record_body)
+    except ValueError:
+        return 0
+    if not isinstance(data, dict) or not isinstance(data.get("failure"), dict):
+        return 0
+    earlier = data.get("earlier_failures")
+    return 1 + (len(earlier) if isinstance(earlier, list) else 0)
+
+
 def counts(outcome: Outcome) -> Counter[str]:
     """What one final outcome adds to its run's ledger counts."""
     added: Counter[str] = Counter()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import json
 import os
 import stat
 import subprocess
@@ -311,3 +312,27 @@ def test_metadata_with_no_room_for_the_provenance_is_refused_before_anything_is_
     assert ledger.read_attempts(boto3.client("dynamodb"), LEDGER, "run-k", rec.key).attempts == 0
     assert known_failures.lookup(boto3.client("dynamodb"), LEDGER, [rec.key]).found == {}  # not the audio's fault
     assert_untouched(s3, rec.key, stereo_wav)
+
+
+def test_a_redriven_dead_letter_is_tried_afresh_not_answered_from_the_attempt_item(aws, stereo_wav, monkeypatch):
+    """After its cause is fixed, a dead letter moved back to the work queue must be converted: its
+    body carries `failure`, a new generation, so the attempts and the dead letter's claim of the
+    earlier one do not apply (SQS too counts a redriven message's receives afresh)."""
+    s3 = aws.s3
+    rec = put(s3, DAY + "redriven.wav", stereo_wav, run="run-l")
+
+    def crashing(ffmpeg, src, dst):
+        raise Crash
+
+    with monkeypatch.context() as patched:
+        patched.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=crashing))
+        for receive in (1, 2, 3):
+            with pytest.raises(Crash):
+                converter.handler(sqs_event(rec.to_body(), receive_count=receive), LambdaContext())
+        assert converter.handler(sqs_event(rec.to_body(), receive_count=4), LambdaContext()) == NO_FAILURES
+    (letter,) = drain(aws.dlq_url)
+    assert letter["failure"]["kind"] == "crashed"
+    # The cause fixed (more memory, say), the dead letter is redriven as it is.
+    assert converter.handler(sqs_event(json.dumps(letter)), LambdaContext()) == NO_FAILURES
+    assert tags(s3, rec.key)["converted"] == "True" and len(versions(s3, rec.key)) == 2
+    assert drain(aws.dlq_url) == []

@@ -164,3 +164,10 @@ def test_a_batch_accounts_per_named_run_and_totals_every_outcome():
     assert per_run["r2"][0].counts == {"skipped_gone": 1}
     total = batch.total()
     assert (total["converted"], total["bytes_before"], total["bytes_after"]) == (3, 444, 111)
+
+
+def test_a_redriven_dead_letter_is_a_new_generation_of_its_message():
+    original = '{"key": "a.wav", "run": "r"}'
+    once = outcomes.dead_letter_body(original, "first", "crashed")
+    twice = outcomes.dead_letter_body(once, "second", "crashed")
+    assert [outcomes.generation(b) for b in (original, once, twice, "{not json", "[1]")] == [0, 1, 2, 0, 0]

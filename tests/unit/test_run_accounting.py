@@ -255,3 +255,17 @@ def test_a_dead_letter_is_claimed_once_and_a_stale_claim_is_taken_over(dynamodb)
     ledger.dead_letter_sent(dynamodb, "ledger", "r", "a.wav")
     sent = claim(dynamodb, "ledger", "r", "a.wav", "not_wav", "bad", now=99_999, stale_after_s=60)
     assert sent is not None and sent.dead == ledger.DEAD_SENT
+
+
+def test_a_new_generation_of_the_message_starts_its_attempts_and_dead_letter_afresh(dynamodb):
+    for _ in range(3):
+        ledger.start_attempt(dynamodb, "ledger", "r", "a.wav")
+    ledger.record_kill(dynamodb, "ledger", "r", "a.wav", '"e1"', 3)
+    assert ledger.claim_dead_letter(dynamodb, "ledger", "r", "a.wav", "crashed", "x", now=1, stale_after_s=60) is None
+    ledger.dead_letter_sent(dynamodb, "ledger", "r", "a.wav")
+    fresh = ledger.start_attempt(dynamodb, "ledger", "r", "a.wav", generation=1)
+    assert (fresh.attempts, fresh.killed, fresh.dead, fresh.generation) == (1, 0, "", 1)
+    # a late duplicate of the older generation does not undo it
+    assert ledger.start_attempt(dynamodb, "ledger", "r", "a.wav", generation=0).attempts == 2
+    claim = ledger.claim_dead_letter
+    assert claim(dynamodb, "ledger", "r", "a.wav", "crashed", "y", now=2, stale_after_s=60, generation=1) is None
