@@ -25,7 +25,7 @@ from optimizer import aws, conversion, known_failures, ledger
 from optimizer.conversion import convert_recording, run_ffmpeg
 from tests.support import BUCKET, DAY, LEDGER, LambdaContext, assert_untouched, drain, put, sqs_event, tags, versions
 
-NO_FAILURES = {"batchItemFailures": []}
+NO_FAILURES: dict[str, list[dict[str, str]]] = {"batchItemFailures": []}
 RETRIED = {"batchItemFailures": [{"itemIdentifier": "m0"}]}
 
 

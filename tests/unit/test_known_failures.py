@@ -289,9 +289,9 @@ def _kinds_raised() -> set[str]:
                     (k.value for k in node.keywords if k.arg == "kind"), node.args[1] if len(node.args) > 1 else None
                 )
                 if isinstance(arg, ast.Constant):
-                    kinds.add(arg.value)
+                    kinds.add(str(arg.value))
                 elif isinstance(arg, ast.Name):
-                    kinds.add(constants[arg.id])
+                    kinds.add(str(constants[arg.id]))
             if isinstance(node, ast.FunctionDef) and node.name == "__init__":
                 for default in node.args.defaults:
                     if isinstance(default, ast.Constant) and isinstance(default.value, str):
