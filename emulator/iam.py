@@ -24,8 +24,12 @@ stack makes, where moto 5.2.5 is lenient or wrong:
   version is a delete marker); and a retain-until date in the past is refused with 400
   InvalidArgument (Amazon S3 API reference: PutObject, GetObject, HeadObject).
 
-What this cannot evaluate, and tests/infra asserts on the template instead: conditions (moto
-ignores `s3:prefix`, `kms:ViaService`, `aws:SourceArn`...; a conditioned Allow counts as an
+- DynamoDB's `dynamodb:LeadingKeys` condition (`ForAllValues:StringLike`, `ForAllValues:StringEquals`):
+  a statement applies only when every partition key the request (or the transaction's item)
+  touches matches one of its patterns, so a role is held to its own item prefixes.
+
+What this cannot evaluate, and tests/infra asserts on the template instead: other conditions
+(moto ignores `s3:prefix`, `kms:ViaService`, `aws:SourceArn`...; a conditioned Allow counts as an
 Allow), resource policies (bucket, queue, topic), KMS key policies, and alarm actions.
 """
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -228,6 +233,76 @@ _TRANSACT_ACTIONS = {
     "ConditionCheck": "ConditionCheckItem",
 }
 _action_override = threading.local()
+_leading = threading.local()  # the partition keys of the DynamoDB request (or item) being judged
+_LEADING_KEYS = "dynamodb:leadingkeys"
+
+
+def _hash_key_attribute(response: Any, table: str) -> str | None:
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        return str(dynamodb_backends[response.current_account][response.region].get_table(table).hash_key_attr)
+    except Exception:
+        return None
+
+
+def _partition_values(response: Any, table: str, keys: list[Mapping[str, Any]]) -> list[str] | None:
+    attribute = _hash_key_attribute(response, table)
+    if attribute is None:
+        return None
+    values = []
+    for key in keys:
+        typed = key.get(attribute)
+        if not isinstance(typed, Mapping) or not typed:
+            return None
+        values.append(str(next(iter(typed.values()))))
+    return values
+
+
+def _request_keys(response: Any, table: str, request: Mapping[str, Any]) -> list[str] | None:
+    """The partition keys one DynamoDB request (or one transaction item) touches; None if unknown."""
+    if "Key" in request:
+        return _partition_values(response, table, [request["Key"]])
+    if "Item" in request:
+        return _partition_values(response, table, [request["Item"]])
+    if "Keys" in request:  # BatchGetItem
+        return _partition_values(response, table, list(request["Keys"]))
+    if isinstance(request, list):  # BatchWriteItem's requests
+        return None
+    return None
+
+
+def _leading_keys_of(response: Any) -> list[str] | None:
+    if getattr(response, "service_name", "") != "dynamodb":
+        return None
+    body = getattr(response, "body", None)
+    if not isinstance(body, Mapping):
+        return None
+    if "TableName" in body:
+        return _request_keys(response, body["TableName"], body)
+    items = body.get("RequestItems")
+    if isinstance(items, Mapping) and len(items) == 1:
+        ((table, request),) = items.items()
+        if isinstance(request, Mapping):
+            return _request_keys(response, table, request)
+    return None
+
+
+def _leading_keys_allow(statement: Mapping[str, Any], keys: list[str]) -> bool | None:
+    """Whether a statement's dynamodb:LeadingKeys condition lets these keys through; None when
+    the statement has no such condition."""
+    for operator, values in (statement.get("Condition") or {}).items():
+        for name, patterns in values.items():
+            if name.lower() != _LEADING_KEYS:
+                continue
+            patterns = patterns if isinstance(patterns, list) else [patterns]
+            if operator == "ForAllValues:StringLike":
+                regexes = [re.compile("^" + ".*".join(map(re.escape, p.split("*"))) + "$") for p in patterns]
+                return all(any(r.match(k) for r in regexes) for k in keys)
+            if operator == "ForAllValues:StringEquals":
+                return all(k in patterns for k in keys)
+            return False  # an operator this emulator does not evaluate: not granted
+    return None
 
 
 def _transact_actions(response: Any) -> list[tuple[str, str]] | None:
@@ -242,6 +317,12 @@ def _transact_actions(response: Any) -> list[tuple[str, str]] | None:
         for operation, request in item.items():
             actions.append((f"dynamodb:{_TRANSACT_ACTIONS[operation]}", request["TableName"]))
     return actions
+
+
+def _transact_requests(response: Any) -> list[Mapping[str, Any]]:
+    if _transact_actions(response) is None:
+        return []
+    return [request for item in response.body["TransactItems"] for request in item.values()]
 
 
 def _resource_of(response: Any, resource: str) -> str:
@@ -319,18 +400,35 @@ def _install(p: _Patches, identities: Identities) -> None:
 
     p.wrap(access_control.IAMPolicyStatement, "_check_element_matches", element_matches)
 
+    def statement_permitted(original: Any) -> Any:
+        def wrapper(self: Any, action: str, resource: str = "*", *args: Any, **kwargs: Any) -> Any:
+            keys = getattr(_leading, "keys", None)
+            if keys is not None and _leading_keys_allow(self._statement, keys) is False:
+                return access_control.PermissionResult.NEUTRAL
+            return original(self, action, resource, *args, **kwargs)
+
+        return wrapper
+
+    p.wrap(access_control.IAMPolicyStatement, "is_action_permitted", statement_permitted)
+
     def normal_action(original: Any) -> Any:
         def wrapper(self: Any, resource: str = "*") -> None:
             try:
                 transact = _transact_actions(self)
                 if transact is None:
-                    original(self, _resource_of(self, resource))
-                for action, table in transact or []:
+                    _leading.keys = _leading_keys_of(self)
+                    try:
+                        original(self, _resource_of(self, resource))
+                    finally:
+                        _leading.keys = None
+                for (action, table), request in zip(transact or [], _transact_requests(self), strict=True):
                     _action_override.action = action
+                    _leading.keys = _request_keys(self, table, request)
                     try:
                         original(self, f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}")
                     finally:
                         _action_override.action = None
+                        _leading.keys = None
             except AccessDeniedError as denied:
                 json_error = JSON_ACCESS_DENIED.get(getattr(self, "service_name", ""))
                 if json_error is None:

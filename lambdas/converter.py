@@ -17,7 +17,15 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from optimizer import aws, known_failures, ledger, names, outcomes
-from optimizer.conversion import Outcome, convert_recording
+from optimizer.conversion import (
+    ContentFailure,
+    FfmpegKilled,
+    Outcome,
+    PermanentFailure,
+    TransientFailure,
+    clear_leftovers,
+    convert_recording,
+)
 from optimizer.messages import Recording
 from optimizer.outcomes import Batch
 from optimizer.settings import Settings
@@ -29,21 +37,21 @@ metrics = Metrics(service=names.CONVERTER)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def send_to_dead_letter(settings: Settings, record: SQSRecord, reason: str) -> None:
+def send_to_dead_letter(settings: Settings, record: SQSRecord, reason: str, kind: str | None) -> None:
     aws.client("sqs").send_message(
         QueueUrl=settings.dlq_url,
-        MessageBody=outcomes.dead_letter_body(record.body, reason),
+        MessageBody=outcomes.dead_letter_body(record.body, reason, kind),
         MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
     )
 
 
-def remember_content_failure(settings: Settings, rec: Recording, etag: str, reason: str) -> bool:
+def remember_content_failure(settings: Settings, rec: Recording, etag: str, reason: str, kind: str | None) -> bool:
     """After the dead letter is sent. A failed write leaves the recording dead-lettered and the run
     failed, as before; it only means the next run tries the recording once more, so it is logged
     and counted (KnownFailureWriteFailures), not retried at the price of a second dead letter."""
     try:
         return known_failures.remember(
-            aws.client("dynamodb"), settings.ledger_table, rec.key, etag, reason, run=rec.run
+            aws.client("dynamodb"), settings.ledger_table, rec.key, etag, reason, run=rec.run, kind=kind or ""
         )
     except Exception:
         logger.exception(
@@ -54,18 +62,97 @@ def remember_content_failure(settings: Settings, rec: Recording, etag: str, reas
         return False
 
 
+class Attempts:
+    """The converter's own attempts at one recording in its run (optimizer/ledger.py's attempt
+    item), and its dead letter, sent once. A message without a run (from before runs were
+    named) has no ledger: its receives stand in for its attempts, as they used to. A dead letter
+    redriven to the work queue (its body has `failure`) is a new generation: tried afresh."""
+
+    def __init__(self, settings: Settings, rec: Recording | None, receives: int, generation: int = 0) -> None:
+        self.settings, self.rec, self.receives, self.generation = settings, rec, receives, generation
+        self.tracked = bool(rec is not None and rec.run and settings.ledger_table)
+        self.state = ledger.Attempts()
+        self.count = 0 if self.tracked else receives
+
+    def _args(self) -> tuple[Any, str, str, str]:
+        assert self.rec is not None
+        return aws.client("dynamodb"), self.settings.ledger_table, self.rec.run, self.rec.key
+
+    def begin(self) -> None:
+        """Called by convert_recording once the recording needs converting, before its body is read."""
+        if self.tracked:
+            self.state = ledger.start_attempt(*self._args(), self.generation)
+            self.count = self.state.attempts
+            if self.state.dead and self.state.dead_generation >= self.generation:
+                # dead-lettered by an earlier delivery of this message: the same outcome, not tried again
+                raise PermanentFailure(self.state.dead_reason, self.state.dead_kind or "other")
+        outcomes.check_attempt(self.count, self.receives, self.settings.max_receive_count)
+
+    def killed(self, exc: FfmpegKilled) -> Exception:
+        """ffmpeg died of a signal: recorded with the version; a content failure once it did on
+        every attempt of the run at that version, otherwise retried."""
+        if not self.tracked or exc.etag is None:
+            return exc
+        in_a_row = self.state.killed + 1 if self.state.killed_etag == exc.etag else 1
+        try:
+            ledger.record_kill(*self._args(), exc.etag, in_a_row)
+        except Exception:
+            logger.exception(
+                "ffmpeg's death not recorded; retried as transient", extra={"key": self.rec and self.rec.key}
+            )
+            return exc
+        if not outcomes.killed_every_time(in_a_row, self.count, self.settings.max_receive_count):
+            return exc
+        failure = ContentFailure(
+            f"ffmpeg was killed by signal {exc.signal} on each of this run's {self.count} attempts at this version",
+            "ffmpeg_killed",
+        )
+        failure.etag = exc.etag
+        return failure
+
+    def dead_letter(self, record: SQSRecord, verdict: outcomes.Verdict) -> bool:
+        """Sends the record's dead letter unless an earlier delivery of this run did; True when
+        this call sent it. Raises TransientFailure while another delivery is sending it."""
+        assert verdict.outcome is not None
+        kind = verdict.outcome.kind
+        if not self.tracked:
+            send_to_dead_letter(self.settings, record, verdict.reason, kind)
+            return True
+        claim = ledger.claim_dead_letter(
+            *self._args(),
+            kind or "other",
+            verdict.reason,
+            now=time.time(),
+            stale_after_s=outcomes.DEAD_LETTER_STALE_S,
+            generation=self.generation,
+        )
+        if claim is not None:
+            if claim.dead == ledger.DEAD_SENT:
+                return False
+            raise TransientFailure("another delivery of this recording is sending its dead letter; retried later")
+        send_to_dead_letter(self.settings, record, verdict.reason, kind)  # raises if the DLQ is unreachable: retried
+        try:
+            ledger.dead_letter_sent(*self._args())
+        except Exception:  # sent already: at worst a later delivery sends it a second time, never none
+            logger.exception("dead letter sent but not marked sent", extra={"key": self.rec and self.rec.key})
+        return True
+
+
 def process_record(record: SQSRecord, settings: Settings, context: Any, batch: Batch | None = None) -> Outcome:
     started = time.monotonic()
     rec: Recording | None = None
     remembered = False
     receives = int(record.attributes.approximate_receive_count or 1)
+    attempts = Attempts(settings, None, receives)
     try:
         rec = Recording.from_body(record.body)
+        attempts = Attempts(settings, rec, receives, outcomes.generation(record.body))
         remaining_ms = None if context is None else context.get_remaining_time_in_millis()
-        outcomes.check_attempt(receives, settings.max_receive_count, remaining_ms=remaining_ms, size=rec.size)
-        outcome = convert_recording(rec, s3=aws.client("s3"), settings=settings)
-    except Exception as exc:
-        verdict = outcomes.judge(exc, receives, settings.max_receive_count)
+        outcomes.check_time(remaining_ms=remaining_ms, size=rec.size)
+        outcome = convert_recording(rec, s3=aws.client("s3"), settings=settings, begin_attempt=attempts.begin)
+    except Exception as caught:
+        exc: Exception = attempts.killed(caught) if isinstance(caught, FfmpegKilled) else caught
+        verdict = outcomes.judge(exc, attempts.count, settings.max_receive_count, receives=receives)
         if verdict.outcome is None:
             metrics.add_metric(name=names.RECORDINGS_RETRIED, unit=MetricUnit.Count, value=1)
             logger.warning(
@@ -75,14 +162,15 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
                     "outcome": "retry",
                     "reason": verdict.reason,
                     "receive_count": receives,
+                    "attempts": attempts.count,
                     "seconds": round(time.monotonic() - started, 3),
                 },
             )
             raise
-        send_to_dead_letter(settings, record, verdict.reason)  # raises if the DLQ is unreachable: retried
+        sent = attempts.dead_letter(record, verdict)
         outcome = verdict.outcome
-        if rec is not None and verdict.remember_etag:
-            remembered = remember_content_failure(settings, rec, verdict.remember_etag, verdict.reason)
+        if sent and rec is not None and verdict.remember_etag:
+            remembered = remember_content_failure(settings, rec, verdict.remember_etag, verdict.reason, outcome.kind)
     seconds = time.monotonic() - started
     logger.info(
         "recording",
@@ -94,6 +182,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
             "bytes_after": outcome.bytes_after,
             "seconds": round(seconds, 3),
             "remembered": remembered,
+            "attempts": attempts.count,
             "audio": outcome.audio,
         },
     )
@@ -109,9 +198,10 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
 def account(batch: Batch, settings: Settings) -> list[str]:
     """Accounts every outcome; returns the message ids whose outcome could not be recorded.
 
-    Those are handed back to SQS (batchItemFailures): delivered again, they get an outcome
-    again (a converted recording is then skipped as already converted), so the run still
-    finishes with every recording accounted."""
+    Those are handed back to SQS (batchItemFailures): delivered again, they get the same outcome
+    again without a new attempt (a recording this run converted is recognised by its provenance
+    and counted converted with its bytes; a dead-lettered one keeps its dead letter, not sent
+    twice), so the run still finishes with every recording accounted."""
     unrecorded: list[str] = []
     for run, entries in batch.to_account().items():
         try:
@@ -132,6 +222,9 @@ def account(batch: Batch, settings: Settings) -> list[str]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     settings = Settings.from_env()
+    cleared = clear_leftovers()
+    if cleared:
+        logger.info("cleared leftovers of earlier invocations from /tmp", extra={"folders": len(cleared)})
     batch = Batch()
     try:
         response = process_partial_response(

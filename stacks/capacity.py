@@ -17,36 +17,47 @@ the DLQ to be read and redriven. (The converter's own SendMessage to the DLQ sta
   days listing at once may add one page after its check, at most PAGE_MAX_ITEMS recordings, and
   the converters hold concurrency x batch in flight.
 - A message behind all of those waits (max_queued + backfill_concurrency x PAGE_MAX_ITEMS +
-  concurrency x batch) / pace, then may be received max_receive_count + EXTRA_RECEIVES times
-  (the converter's attempts, then its own dead-lettering: see below), each time hidden for the
-  visibility timeout.
+  concurrency x batch) / pace, then may be received up to the redrive threshold (below), each
+  time hidden for the visibility timeout.
 
 At the defaults (50 converters, batches of 10, 600 s, 4 days at once, 3 attempts): pace 0.83/s,
-20,000 + 4 x 1,000 + 500 messages -> 29,400 s, plus 5 x 3,600 s = 47,400 s, 13.2 hours of 7 days.
+20,000 + 4 x 1,000 + 500 messages -> 29,400 s, plus 9 x 3,600 s = 61,800 s, 17.2 hours of 7 days.
 The same figure bounds how long a run waits for its recordings' outcomes (DRAIN_LIMIT_SECONDS).
 
-The redrive threshold (maxReceiveCount) is max_receive_count + EXTRA_RECEIVES: the converter tries
-a recording max_receive_count times, and dead-letters a message received more often than that
-itself, with the reason and a count in the run's ledger, before trying again. SQS's own move to
-the DLQ, which no code sees, is left for a message whose dead-lettering failed twice.
+The redrive threshold (maxReceiveCount) is max_receive_count + EXTRA_RECEIVES
+(lambdas/optimizer/receives.py, declared once for the converter and the queue): the converter
+tries a recording max_receive_count times (its own attempts, counted in the ledger), lets
+RECEIVE_ROOM receives more through for the receives that were not attempts (Lambda throttled it,
+its batch came back whole, a ledger write failed), then dead-letters it itself, with the reason
+and a count in the run's ledger. SQS's own move to the DLQ, which no code sees, is left for a
+message whose dead-lettering failed twice (DEAD_LETTER_ROOM).
 `worst_case_message_age_s` computes it for any configuration; the stack refuses to synthesize one
 that could exceed the retention.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from .config import ConfigError, OptimizerConfig
+
+_LAMBDA_DIR = str(Path(__file__).resolve().parent.parent / "lambdas")
+if _LAMBDA_DIR not in sys.path:
+    sys.path.append(_LAMBDA_DIR)
+
+from optimizer import receives  # noqa: E402 - needs lambdas/ on the path, above
 
 WORK_RETENTION_S = 7 * 86_400  # the work queue's retention (stacks/queues.py)
 QUEUED_CAP = 20_000
 # A page holds at most 48 KB of items, each at least ~50 bytes ([name, ETag, size] as JSON):
 # optimizer.listing.PAGE_BUDGET_BYTES / 50 < 1,000.
 PAGE_MAX_ITEMS = 1_000
-EXTRA_RECEIVES = 2
+EXTRA_RECEIVES = receives.EXTRA_RECEIVES
 
 
 def redrive_threshold(config: OptimizerConfig) -> int:
-    return config.max_receive_count + EXTRA_RECEIVES
+    return receives.redrive_threshold(config.max_receive_count)
 
 
 def slowest_pace(config: OptimizerConfig) -> float:

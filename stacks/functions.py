@@ -58,7 +58,8 @@ class OptimizerFunctions(Construct):
             timeout_s=120,
             environment=environment,
         )
-        ledger.grant_read_data(self.lister)  # GetItem (the run's counts), BatchGetItem (known failures)
+        # BatchGetItem: the run's counters, summed over their shards, and the known failures.
+        ledger.grant_read_data(self.lister)
         ledger.grant(self.lister, "dynamodb:UpdateItem")  # a day's failure, recorded by its child execution
         self.lister.add_to_role_policy(
             iam.PolicyStatement(
@@ -106,11 +107,14 @@ class OptimizerFunctions(Construct):
             layers=[self.layers.ffmpeg],
             environment={**environment, "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE},
         )
-        ledger.grant(self.converter, "dynamodb:UpdateItem")
         # Remembering a content failure (lambdas/optimizer/known_failures.py) and marking a
         # recording accounted in its run (optimizer/ledger.py, in a transaction with the run's
         # counters): PutItem only on those items, so the converter cannot replace a run's counters.
         self.converter.add_to_role_policy(self._ledger_put(ledger, "failure#*", "done#*"))
+        # The run's counter shards (ADD) and its own attempt items (ADD, the dead letter's claim),
+        # each prefix by itself: the converter cannot touch a run's item, a page or a day.
+        self.converter.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:UpdateItem"], "count#*", "attempt#*"))
+        self.converter.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:GetItem"], "attempt#*"))
         objects = bucket.arn_for_objects(f"{config.bucket_prefix}*")
         self.converter.add_to_role_policy(
             iam.PolicyStatement(
@@ -152,8 +156,13 @@ class OptimizerFunctions(Construct):
 
     @staticmethod
     def _ledger_put(ledger: dynamodb.ITable, *leading_keys: str) -> iam.PolicyStatement:
+        return OptimizerFunctions._ledger_items(ledger, ["dynamodb:PutItem"], *leading_keys)
+
+    @staticmethod
+    def _ledger_items(ledger: dynamodb.ITable, actions: list[str], *leading_keys: str) -> iam.PolicyStatement:
+        """`actions` on the ledger's items whose key starts with one of `leading_keys` only."""
         return iam.PolicyStatement(
-            actions=["dynamodb:PutItem"],
+            actions=actions,
             resources=[ledger.table_arn],
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(leading_keys)}},
         )

@@ -2,16 +2,32 @@
 
 Read -> convert with one ffmpeg pass -> verify -> one conditional PutObject. Anything doubtful
 raises before the write, so the original is never modified by a failed conversion.
+
+Every version written carries its provenance (optimizer/provenance.py: the run, the original's
+version, size and SHA-256, computed while the body streams to /tmp). A version this message's run
+already wrote (its outcome lost: a crash after the PutObject, a lost response, a failed ledger
+write) is that run's conversion, counted `converted` with its bytes, without reading its body;
+one written by another run is `already_converted` for this one, so two overlapping runs count
+each conversion once.
+
+/tmp is Lambda's and outlives an invocation: leftovers of earlier invocations (`convert-*`
+folders) are cleared, and free space is checked before the download and before ffmpeg writes its
+output; running out of space, or any OS error, is transient, never the recording's fault.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import errno
 import functools
+import glob
+import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -37,6 +53,15 @@ _KEPT_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage")
 _LOCK_HEADERS = ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus")
 _CHUNK = 1024 * 1024
 _VERIFY = "verification_failed"
+# S3 refuses more than 2 KB of user metadata (the UTF-8 bytes of each key and value, summed:
+# Amazon S3 user guide, "Working with object metadata").
+MAX_METADATA_BYTES = 2048
+_SHA256_HEX = 64
+# Free space kept beyond what a conversion needs in /tmp (the runtime and ffmpeg write there too).
+TMP_MARGIN_BYTES = 16 * 1024 * 1024
+WORK_PREFIX = "convert-"
+_PRECONDITION_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+_NO_SPACE = "No space left on device"
 
 
 class PermanentFailure(Exception):
@@ -59,7 +84,17 @@ class ContentFailure(PermanentFailure):
 
 
 class TransientFailure(Exception):
-    """Worth retrying later (object changed under us, throttling, time running out)."""
+    """Worth retrying later (object changed under us, throttling, time running out, no room in /tmp)."""
+
+
+class FfmpegKilled(TransientFailure):
+    """ffmpeg died of a signal (the out-of-memory killer, a SIGKILL): retried. It becomes a content
+    failure only when the same version kills it on every attempt of the run (optimizer/outcomes.py)."""
+
+    def __init__(self, reason: str, signal: int) -> None:
+        super().__init__(reason)
+        self.signal = signal
+        self.etag: str | None = None  # the version read, set by convert_recording
 
 
 @dataclass(frozen=True)
@@ -97,9 +132,81 @@ def ffmpeg_command(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGE
 
 def run_ffmpeg(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> None:
     proc = subprocess.run(ffmpeg_command(ffmpeg, src, dst, target), capture_output=True, text=True, errors="replace")
-    if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise ContentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", "ffmpeg_failed")
+    if proc.returncode == 0:
+        return
+    detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
+    if proc.returncode < 0:  # killed by a signal: not something the recording's bytes told it
+        raise FfmpegKilled(f"ffmpeg was killed by signal {-proc.returncode}", -proc.returncode)
+    if _NO_SPACE in proc.stderr:
+        raise TransientFailure(f"ffmpeg ran out of space in /tmp (exit {proc.returncode}): {detail}")
+    raise ContentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", "ffmpeg_failed")
+
+
+# The work folders of conversions running in this process (the local emulator runs several
+# invocations in one process; on Lambda an instance runs one at a time): never cleared.
+_active_work: set[str] = set()
+_active_lock = threading.Lock()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def clear_leftovers(parent: str | None = None) -> list[str]:
+    """Removes the work folders (`convert-<pid>-*`) that earlier invocations left in /tmp: a
+    timeout or a crash skips their cleanup, and Lambda keeps /tmp between invocations. A folder
+    of a conversion running now (in this process, or in another live process sharing /tmp, as on
+    a developer's machine) is kept. Returns the folders removed."""
+    parent = parent or tempfile.gettempdir()
+    with _active_lock:
+        active = set(_active_work)
+    cleared = []
+    for path in glob.glob(os.path.join(glob.escape(parent), WORK_PREFIX + "*-*")):
+        pid_text = os.path.basename(path)[len(WORK_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or path in active or not os.path.isdir(path):
+            continue
+        pid = int(pid_text)
+        if pid == os.getpid() or not _alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+            cleared.append(path)
+    return cleared
+
+
+def check_free_space(path: str, needed: int, what: str) -> None:
+    free = shutil.disk_usage(path).free
+    if free < needed + TMP_MARGIN_BYTES:
+        raise TransientFailure(
+            f"not enough space in {path} for {what}: {needed + TMP_MARGIN_BYTES} bytes needed "
+            f"(with a {TMP_MARGIN_BYTES} byte margin), {free} free; retried later"
+        )
+
+
+def projected_output_bytes(source: WavInfo, target: TargetFormat = TARGET) -> int:
+    """The output's size: the source's duration at the target's rate and frame size, plus a header."""
+    frames = -(-source.frames * target.sample_rate // source.sample_rate)
+    return frames * target.channels * max(1, target.bits_per_sample // 8) + 1024
+
+
+def metadata_bytes(metadata: Mapping[str, str]) -> int:
+    return sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in metadata.items())
+
+
+def _download(body: Any, path: str) -> tuple[int, str]:
+    """Streams the body to `path`: (bytes written, their SHA-256 in hex)."""
+    digest = hashlib.sha256()
+    written = 0
+    with open(path, "wb") as f:
+        while chunk := body.read(_CHUNK):
+            digest.update(chunk)
+            f.write(chunk)
+            written += len(chunk)
+    return written, digest.hexdigest()
 
 
 def verify(
@@ -144,11 +251,12 @@ def put_arguments(
     tags: Mapping[str, str],
     *,
     storage_class: str,
+    provenance: Provenance | None = None,
     now: dt.datetime | None = None,
     target: TargetFormat = TARGET,
-    provenance: Provenance | None = None,
 ) -> dict[str, Any]:
-    """Everything the new version keeps from the original, plus the condition on its ETag.
+    """Everything the new version keeps from the original, its provenance, and the condition on
+    the original's ETag.
 
     An Object Lock retention that has expired is not copied: S3 refuses a PutObject whose
     retain-until date is in the past (400 InvalidArgument), and the bucket's default retention, if
@@ -201,6 +309,45 @@ def _read_tags(s3: Any, rec: Recording, original: Mapping[str, Any]) -> dict[str
     return {t["Key"]: t["Value"] for t in tag_set}
 
 
+def _metadata_limit(rec: Recording, original: Mapping[str, Any]) -> None:
+    """Refused before anything is read or written: the original's metadata leaves no room for the
+    provenance within S3's 2 KB (the SHA-256 is 64 hex digits whatever the bytes)."""
+    planned = Provenance(
+        rec.run, str(original.get("VersionId") or "null"), int(original.get("ContentLength", 0)), "0" * _SHA256_HEX
+    )
+    total = metadata_bytes({**(original.get("Metadata") or {}), **planned.to_metadata()})
+    if total > MAX_METADATA_BYTES:
+        raise PermanentFailure(
+            f"s3://{rec.bucket}/{rec.key} has {metadata_bytes(original.get('Metadata') or {})} bytes of user metadata; "
+            f"with the converted version's provenance it would be {total}, over S3's {MAX_METADATA_BYTES}. Not "
+            "converted; the original is untouched",
+            "metadata_limit",
+        )
+
+
+def _own_conversion(rec: Recording, original: Mapping[str, Any]) -> Outcome | None:
+    """The version read was written by this message's run: its conversion, whose outcome was lost."""
+    provenance = Provenance.of(original.get("Metadata"))
+    if not rec.run or provenance is None or provenance.run != rec.run:
+        return None
+    return Outcome("converted", None, max(0, provenance.original_size), int(original.get("ContentLength", 0)))
+
+
+def _written_by_us(s3: Any, rec: Recording, read_version: str, after: int) -> Outcome | None:
+    """After a 412: was the current version written by this very conversion (a PutObject whose
+    response was lost and that botocore sent again)? One HEAD, on this path only."""
+    try:
+        head = s3.head_object(Bucket=rec.bucket, Key=rec.key)
+    except ClientError:
+        return None
+    provenance = Provenance.of(head.get("Metadata"))
+    if provenance is None or not rec.run or provenance.run != rec.run:
+        return None
+    if provenance.original_version_id != read_version or int(head.get("ContentLength", -1)) != after:
+        return None
+    return Outcome("converted", None, provenance.original_size, after)
+
+
 def convert_recording(
     rec: Recording,
     *,
@@ -209,7 +356,10 @@ def convert_recording(
     workdir: str | None = None,
     convert: Callable[[str, str, str], None] | None = None,
     target: TargetFormat = TARGET,
+    begin_attempt: Callable[[], None] | None = None,
 ) -> Outcome:
+    """`begin_attempt` is called once the GetObject shows the recording needs converting, before
+    its body is read: the converter counts its own attempts there (it may raise to stop)."""
     convert = convert or functools.partial(run_ffmpeg, target=target)
     if rec.bucket != settings.bucket or not rec.key.startswith(settings.bucket_prefix):
         raise PermanentFailure(
@@ -233,66 +383,103 @@ def convert_recording(
         raise
     body = original["Body"]
     size = int(original.get("ContentLength", 0))
+    read_version = str(original.get("VersionId") or "null")
     try:
         storage_class = original.get("StorageClass", "STANDARD")
         if storage_class in ARCHIVE_CLASSES:
             return Outcome("skipped", "archived", size)
+        own = _own_conversion(rec, original)
+        if own is not None:
+            return own  # the body is not read: closed below
         tags = _read_tags(s3, rec, original)
         if tags.get(CONVERTED_TAG[0]) == CONVERTED_TAG[1] and not settings.overwrite_converted:
             return Outcome("skipped", "already_converted", size)
-        with tempfile.TemporaryDirectory(dir=workdir, prefix="convert-") as tmp:
-            src, dst = os.path.join(tmp, "in.wav"), os.path.join(tmp, "out.wav")
-            with open(src, "wb") as f:
-                shutil.copyfileobj(body, f, _CHUNK)
-            if os.path.getsize(src) != size:
-                raise TransientFailure(f"read {os.path.getsize(src)} of {size} bytes from S3")
-            try:
-                source = read_wav_info(src)
-            except NotWav as exc:
-                raise ContentFailure(str(exc), exc.kind) from None
-            if target.matches(source) and not settings.overwrite_converted:
-                return Outcome("skipped", target.skip_reason, size)
-            if source.frames == 0:
-                raise ContentFailure("the recording has no audio frames", "no_audio")
-            fix_placeholder_sizes(src, source)  # our local copy only: ffmpeg must stop where the audio does
-            convert(settings.ffmpeg_path, src, dst)
-            try:
-                output = read_wav_info(dst)
-            except NotWav as exc:
-                raise ContentFailure(f"verification failed: {exc}", "verification_failed") from None
-            verify(source, output, target=target)
-            try:
-                measured = check_audio(src, source, dst, output, target)
-            except AudioMismatch as exc:
-                raise ContentFailure(f"verification failed: {exc}", exc.kind) from None
-            # Stand-in until the converter computes the digest while reading (issue 16, conv).
-            provenance = Provenance(
-                run=rec.run, original_version_id=original.get("VersionId", ""), original_size=size, original_sha256=""
-            )
-            args = put_arguments(
-                original, tags, storage_class=settings.target_class, target=target, provenance=provenance
-            )
-            after = os.path.getsize(dst)
-            with open(dst, "rb") as f:
-                try:
-                    s3.put_object(Bucket=rec.bucket, Key=rec.key, Body=f, **args)
-                except ClientError as exc:
-                    code = _error_code(exc)
-                    if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                        raise TransientFailure(
-                            "the object changed after it was read; not overwritten, retried later"
-                        ) from None
-                    if code in _DENIED:
-                        raise _denied(exc, "writing", rec) from None
-                    if code == "InvalidArgument":  # S3 refused what we asked for: retrying asks again
-                        message = exc.response.get("Error", {}).get("Message", "")
-                        raise PermanentFailure(
-                            f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}", "s3_refused"
-                        ) from None
-                    raise
-            return Outcome("converted", None, size, after, audio=measured.log_field())
+        merged_tags(tags)  # ten tags already: refused before anything is read
+        _metadata_limit(rec, original)
+        parent = workdir or tempfile.gettempdir()
+        check_free_space(parent, size, f"the recording ({size} bytes)")  # a full /tmp uses up no attempt
+        if begin_attempt is not None:
+            begin_attempt()
+        tmp = tempfile.mkdtemp(dir=parent, prefix=f"{WORK_PREFIX}{os.getpid()}-")
+        with _active_lock:
+            _active_work.add(tmp)
+        try:
+            return _convert_read(rec, original, body, tmp, size, read_version, tags, s3, settings, convert, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            with _active_lock:
+                _active_work.discard(tmp)
     except ContentFailure as exc:
         exc.etag = original.get("ETag")
         raise
+    except FfmpegKilled as exc:
+        exc.etag = original.get("ETag")
+        raise
+    except OSError as exc:  # ENOSPC, EIO...: the disk's or the runtime's, never the recording's
+        space = " (no space left in /tmp)" if exc.errno == errno.ENOSPC else ""
+        raise TransientFailure(f"{type(exc).__name__}{space}: {exc}") from exc
     finally:
         body.close()
+
+
+def _convert_read(
+    rec: Recording,
+    original: Mapping[str, Any],
+    body: Any,
+    tmp: str,
+    size: int,
+    read_version: str,
+    tags: Mapping[str, str],
+    s3: Any,
+    settings: Settings,
+    convert: Callable[[str, str, str], None],
+    target: TargetFormat,
+) -> Outcome:
+    src, dst = os.path.join(tmp, "in.wav"), os.path.join(tmp, "out.wav")
+    written, sha256 = _download(body, src)
+    if written != size:
+        raise TransientFailure(f"read {written} of {size} bytes from S3")
+    try:
+        source = read_wav_info(src)
+    except NotWav as exc:
+        raise ContentFailure(str(exc), exc.kind) from None
+    if target.matches(source) and not settings.overwrite_converted:
+        return Outcome("skipped", target.skip_reason, size)
+    if source.frames == 0:
+        raise ContentFailure("the recording has no audio frames", "no_audio")
+    check_free_space(tmp, projected_output_bytes(source, target), "ffmpeg's output")
+    fix_placeholder_sizes(src, source)  # our local copy only: ffmpeg must stop where the audio does
+    convert(settings.ffmpeg_path, src, dst)
+    try:
+        output = read_wav_info(dst)
+    except NotWav as exc:
+        raise ContentFailure(f"verification failed: {exc}", "verification_failed") from None
+    verify(source, output, target=target)
+    try:
+        measured = check_audio(src, source, dst, output, target)
+    except AudioMismatch as exc:
+        raise ContentFailure(f"verification failed: {exc}", exc.kind) from None
+    provenance = Provenance(rec.run, read_version, size, sha256)
+    args = put_arguments(original, tags, storage_class=settings.target_class, provenance=provenance, target=target)
+    after = os.path.getsize(dst)
+    audio = {**measured.log_field(), **({"dropped_bytes": source.partial_bytes} if source.partial_bytes else {})}
+    with open(dst, "rb") as f:
+        try:
+            s3.put_object(Bucket=rec.bucket, Key=rec.key, Body=f, **args)
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code in _PRECONDITION_CODES:
+                ours = _written_by_us(s3, rec, read_version, after)
+                if ours is not None:  # our own write, answered 412 when botocore sent it again
+                    return dataclasses.replace(ours, audio=audio)
+                raise TransientFailure("the object changed after it was read; not overwritten, retried later") from None
+            if code in _DENIED:
+                raise _denied(exc, "writing", rec) from None
+            if code in ("InvalidArgument", "MetadataTooLarge"):  # S3 refused what we asked for: retrying asks again
+                message = exc.response.get("Error", {}).get("Message", "")
+                raise PermanentFailure(
+                    f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}",
+                    "metadata_limit" if code == "MetadataTooLarge" else "s3_refused",
+                ) from None
+            raise
+    return Outcome("converted", None, size, after, audio=audio)

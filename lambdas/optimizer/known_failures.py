@@ -10,6 +10,11 @@ one: they are counted `skipped_known_failure`, not enqueued, and do not fail the
 version of the object (another ETag) is enqueued as usual; the input "retry_failed": true
 enqueues them all.
 
+Only a failure of a kind the code still refuses is skipped (REMEMBERED_KINDS, declared once
+here): a kind the converter no longer refuses (the odd data size was `partial_frame`; ffmpeg out
+of space or killed was `ffmpeg_failed`) is enqueued again, whatever the memory says. Items
+written before the kind was stored are judged by their reason.
+
 Everything else the converter refuses (outside the scope, SSE-C, 10 tags already, a bad message)
 and every transient failure can be fixed without changing the object, so it is never remembered:
 the next run tries it again.
@@ -43,6 +48,31 @@ BACKOFF_BASE_S = 0.05
 BACKOFF_CAP_S = 2.0
 
 
+# The kinds of content failure (ContentFailure.kind) the converter refuses and remembers: the
+# refusals of optimizer/wav.py (NotWav), optimizer/audio.py (AudioMismatch) and conversion.py.
+REMEMBERED_KINDS = frozenset(
+    {
+        "empty",
+        "not_wav",
+        "rf64",
+        "corrupt",
+        "unsupported_codec",
+        "stale_size",
+        "two_data_chunks",
+        "truncated",
+        "riff_size",
+        "partial_frame",
+        "no_audio",
+        "channels_cancel",
+        "too_many_channels",
+        "not_finite",
+        "ffmpeg_failed",
+        "ffmpeg_killed",
+        "verification_failed",
+    }
+)
+
+
 class KnownFailuresUnavailable(Exception):
     """The remembered failures could not be read; the page is not listed (the state machine
     retries it) rather than enqueue recordings that may be known failures, or drop any."""
@@ -55,6 +85,17 @@ class KnownFailure:
     reason: str
     failed_at: str
     expires_at: int
+    kind: str = ""  # "" for an item written before the kind was stored
+
+
+def still_refused(known: KnownFailure) -> bool:
+    """Whether the code still refuses a recording for the failure remembered."""
+    if known.kind:
+        return known.kind in REMEMBERED_KINDS
+    reason = known.reason
+    if "No space left on device" in reason or "could not convert the audio (exit -" in reason:
+        return False
+    return not ("ends inside a frame" in reason and " and 1 byte(s) more" in reason)
 
 
 def remembers(exc: BaseException) -> bool:
@@ -70,7 +111,7 @@ def _cut(text: str, max_bytes: int = MAX_REASON_BYTES) -> str:
     return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
 
 
-def failure_item(key: str, etag: str, reason: str, *, run: str, now: dt.datetime) -> dict[str, Any]:
+def failure_item(key: str, etag: str, reason: str, *, run: str, now: dt.datetime, kind: str = "") -> dict[str, Any]:
     """The ledger item of one remembered failure, in DynamoDB's typed form."""
     item = {
         "run": {"S": partition_key(key)},
@@ -81,18 +122,28 @@ def failure_item(key: str, etag: str, reason: str, *, run: str, now: dt.datetime
     }
     if run:
         item["failed_run"] = {"S": run}
+    if kind:
+        item["kind"] = {"S": kind}
     return item
 
 
 def remember(
-    dynamodb: Any, table: str, key: str, etag: str, reason: str, *, run: str = "", now: dt.datetime | None = None
+    dynamodb: Any,
+    table: str,
+    key: str,
+    etag: str,
+    reason: str,
+    *,
+    run: str = "",
+    kind: str = "",
+    now: dt.datetime | None = None,
 ) -> bool:
     """Writes (or replaces: the latest reason, a new lifetime) the object's failure. False when
     there is no table to write to."""
     if not table:
         return False
     now = now or dt.datetime.now(dt.UTC)
-    dynamodb.put_item(TableName=table, Item=failure_item(key, etag, reason, run=run, now=now))
+    dynamodb.put_item(TableName=table, Item=failure_item(key, etag, reason, run=run, now=now, kind=kind))
     return True
 
 
@@ -106,6 +157,7 @@ def parse_item(item: Mapping[str, Any]) -> KnownFailure | None:
         reason=item.get("reason", {}).get("S", ""),
         failed_at=item.get("failed_at", {}).get("S", ""),
         expires_at=int(item.get("expires_at", {}).get("N", "0")),
+        kind=item.get("kind", {}).get("S", ""),
     )
 
 
@@ -138,8 +190,15 @@ def lookup(
     if not table or not unique:
         return result
     projection = {
-        "ProjectionExpression": "#p, #e, #r, #f, #x",
-        "ExpressionAttributeNames": {"#p": "run", "#e": "etag", "#r": "reason", "#f": "failed_at", "#x": "expires_at"},
+        "ProjectionExpression": "#p, #e, #r, #f, #x, #k",
+        "ExpressionAttributeNames": {
+            "#p": "run",
+            "#e": "etag",
+            "#r": "reason",
+            "#f": "failed_at",
+            "#x": "expires_at",
+            "#k": "kind",
+        },
     }
     for batch in chunks(unique):
         request: dict[str, Any] = {table: {"Keys": [{"run": {"S": partition_key(k)}} for k in batch], **projection}}
@@ -167,8 +226,9 @@ def lookup(
 def is_known(item: Sequence[Any], known: KnownFailure | None, now_epoch: float) -> bool:
     """A listed item [relative key, ETag, size] is a known failure when the very version that failed
     is listed again (same ETag) and the memory has not expired (DynamoDB deletes expired items
-    only within a few days, so the lifetime is checked here)."""
-    return known is not None and known.etag == item[1] and known.expires_at > now_epoch
+    only within a few days, so the lifetime is checked here), and the code still refuses that
+    kind of failure (still_refused)."""
+    return known is not None and known.etag == item[1] and known.expires_at > now_epoch and still_refused(known)
 
 
 def drop_known_failures(

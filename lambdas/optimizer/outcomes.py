@@ -3,16 +3,24 @@ error means, what is dead-lettered and with which reason, and what one invocatio
 
 Outcomes per record:
   converted / skipped          -> message deleted (success)
-  permanent failure            -> message re-sent to the DLQ with its reason, then deleted; a
-                                  content failure is also remembered for that object version
-                                  (optimizer/known_failures.py), so later runs skip it
+  permanent failure            -> message re-sent to the DLQ with its reason and kind, then
+                                  deleted; a content failure is also remembered for that object
+                                  version (optimizer/known_failures.py), so later runs skip it.
+                                  Dead-lettered once per recording and run: the attempt item says
+                                  whether its dead letter went out (optimizer/ledger.py)
   transient failure            -> reported in batchItemFailures, SQS retries it; on the last of
                                   its max_receive_count attempts the converter gives up itself
                                   and dead-letters it with the reason
-  crash / timeout              -> SQS delivers it again; received more than max_receive_count
-                                  times, it is dead-lettered with that reason before any further
-                                  attempt (the queue's redrive threshold sits above, so every
-                                  final failure is the converter's own, with a reason and a count)
+  crash / timeout              -> SQS delivers it again; when an attempt would be the
+                                  (max_receive_count + 1)-th, the recording is dead-lettered as
+                                  `crashed` instead of tried
+Attempts are the converter's own, counted in the ledger when it starts reading a recording that
+needs converting, not SQS's receives: a message that Lambda throttled, that came back with its
+whole batch, or whose outcome the ledger could not take uses up none, and a recording this run
+already converted is counted converted, never dead-lettered. The queue lets a message be received
+RECEIVE_ROOM more times than it may be tried; past that the converter dead-letters it itself
+(`gave_up`, never tried again), and DEAD_LETTER_ROOM receives more are left before SQS's redrive
+policy moves it without a reason (for a message whose dead-lettering failed).
 Every final outcome is counted once per recording and run in the ledger (one transaction per
 batch and run: optimizer/ledger.py), which is how the run knows it is finished.
 """
@@ -27,32 +35,59 @@ from dataclasses import dataclass
 from . import known_failures
 from .conversion import Outcome, PermanentFailure, TransientFailure
 from .messages import BadMessage
+from .receives import (  # noqa: F401 - re-exported: the policy reads them from here
+    DEAD_LETTER_ROOM,
+    EXTRA_RECEIVES,
+    RECEIVE_ROOM,
+    receive_limit,
+    redrive_threshold,
+)
 
 # Time kept back so a record is not started when the invocation would be killed mid-write;
 # a killed record is safe (nothing is written before verification) but costs a full retry.
 RESERVED_MS = 20_000
 BYTES_PER_MS = 20_000  # conservative end-to-end throughput (download + ffmpeg + upload)
+# A dead letter claimed (pending) longer than this, never marked sent: its sender crashed before
+# or after SendMessage; another delivery sends it (a failure must stay visible).
+DEAD_LETTER_STALE_S = 60
 
 
 class Crashed(PermanentFailure):
-    """Received more times than the converter may try: each earlier attempt ended without an outcome."""
+    """Tried max_receive_count times already: each earlier attempt ended without an outcome."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason, kind="crashed")
 
 
-def check_attempt(receives: int, max_receive_count: int, *, remaining_ms: int | None, size: int) -> None:
-    """Before a recording is tried: Crashed once it was received more than max_receive_count
-    times; TransientFailure when the invocation has too little time left for its size
-    (remaining_ms None: no deadline known)."""
-    if receives > max_receive_count:
-        raise Crashed(
-            f"received {receives} times: the converter stopped without an outcome on its "
-            f"{max_receive_count} attempt(s) (a crash, a timeout or running out of memory); "
-            "not tried again. The converter's log group has the error"
-        )
+def check_time(*, remaining_ms: int | None, size: int) -> None:
+    """Before a recording is read: TransientFailure when the invocation has too little time left
+    for its size (remaining_ms None: no deadline known). Uses up no attempt."""
     if remaining_ms is not None and remaining_ms < RESERVED_MS + size // BYTES_PER_MS:
         raise TransientFailure("not enough time left in this invocation; deferred to a retry")
+
+
+def check_attempt(attempt: int, receives: int, max_attempts: int) -> None:
+    """When the converter starts its `attempt`-th attempt at a recording (receives: the message's
+    ApproximateReceiveCount): Crashed when the earlier max_attempts attempts all ended without an
+    outcome; a permanent `gave_up` when the message was received more often than the queue leaves
+    room for, so that the converter, not SQS's redrive, dead-letters it with a reason."""
+    if attempt > max_attempts:
+        raise Crashed(
+            f"tried {attempt - 1} times: each attempt stopped without an outcome (a crash, a timeout or "
+            "running out of memory); not tried again. The converter's log group has the error"
+        )
+    if receives > receive_limit(max_attempts):
+        raise PermanentFailure(
+            f"gave up after {receives} receives and {attempt - 1} attempts: the message kept coming back without "
+            "an outcome (throttled, returned with its batch, or a failed ledger write)",
+            "gave_up",
+        )
+
+
+def killed_every_time(killed_in_a_row: int, attempt: int, max_attempts: int) -> bool:
+    """ffmpeg killed by a signal becomes a content failure only when the same version killed it on
+    every attempt of the run, and this was the last attempt."""
+    return attempt >= max_attempts and killed_in_a_row >= attempt
 
 
 @dataclass(frozen=True)
@@ -70,20 +105,26 @@ class Verdict:
         return self.outcome is None
 
 
-def judge(exc: Exception, receives: int, max_receive_count: int) -> Verdict:
-    """The verdict on an error raised while a record was tried (its receive_count-th delivery)."""
+def judge(exc: Exception, attempts: int, max_attempts: int, *, receives: int = 1) -> Verdict:
+    """The verdict on an error raised while a record was handled: `attempts` the converter's own
+    so far (this one included), `receives` the message's. A transient error is retried until
+    the last attempt, or the last receive the queue leaves room for."""
     if isinstance(exc, PermanentFailure | BadMessage):
         reason = str(exc)
         etag = getattr(exc, "etag", None) if known_failures.remembers(exc) else None
         return Verdict(Outcome("failed", reason, kind=getattr(exc, "kind", "bad_message")), reason, etag)
     reason = f"{type(exc).__name__}: {exc}"
-    if receives < max_receive_count:
+    if attempts < max_attempts and receives < receive_limit(max_attempts):
         return Verdict(None, reason)
-    reason = f"gave up after {receives} attempts: {reason}"
+    reason = (
+        f"gave up after {attempts} attempts: {reason}"
+        if attempts >= max_attempts
+        else f"gave up after {receives} receives and {attempts} attempts: {reason}"
+    )
     return Verdict(Outcome("failed", reason, kind="gave_up"), reason)
 
 
-def dead_letter_body(record_body: str, reason: str, now: dt.datetime | None = None) -> str:
+def dead_letter_body(record_body: str, reason: str, kind: str | None = None, now: dt.datetime | None = None) -> str:
     """The original message plus why it failed: redriving it later still works."""
     try:
         data = json.loads(record_body)
@@ -94,8 +135,21 @@ def dead_letter_body(record_body: str, reason: str, now: dt.datetime | None = No
     at = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     if isinstance(data.get("failure"), dict):  # failed again after a redrive: keep the history
         data["earlier_failures"] = [*data.get("earlier_failures", []), data["failure"]]
-    data["failure"] = {"reason": reason, "at": at}
+    data["failure"] = {"reason": reason, "at": at, "kind": kind or "other"}
     return json.dumps(data)
+
+
+def generation(record_body: str) -> int:
+    """0 for a message as the enqueuer sent it; n for a dead letter redriven n times (its body
+    keeps each failure: dead_letter_body)."""
+    try:
+        data = json.loads(record_body)
+    except ValueError:
+        return 0
+    if not isinstance(data, dict) or not isinstance(data.get("failure"), dict):
+        return 0
+    earlier = data.get("earlier_failures")
+    return 1 + (len(earlier) if isinstance(earlier, list) else 0)
 
 
 def counts(outcome: Outcome) -> Counter[str]:

@@ -7,9 +7,11 @@ placeholder sizes.
 
 The reader walks every chunk to the end of the object and refuses (NotWav) any file whose bytes
 it cannot account for: a header that contradicts the object's size, audio past a stale data size,
-two data chunks, a data chunk cut short, a partial last frame. ffmpeg silently decodes what a
-header declares (or everything to the end), so without these checks a recording with audio past
-a stale size would lose that audio and still pass a duration check made against the header.
+two data chunks, a data chunk cut short, a last frame cut by more than one byte (one byte more
+than whole frames, the odd data size, is half a sample: dropped, and counted in partial_bytes).
+ffmpeg silently decodes what a header declares (or everything to the end), so without these
+checks a recording with audio past a stale size would lose that audio and still pass a duration
+check made against the header.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ class WavInfo:
     # The header's sizes are placeholders and trailing chunks follow the audio: a decoder that
     # trusts the header would read those chunks as audio (see fix_placeholder_sizes).
     audio_ends_early: bool = False
+    # The odd data size: a data chunk one byte longer than its whole frames (a 16-bit writer that
+    # wrote an odd byte count). That byte is half a sample, no frame: decoders drop it, and so
+    # does the conversion. Counted here, outside data_bytes, so that what is dropped is exact.
+    partial_bytes: int = 0
 
     @property
     def frames(self) -> int:
@@ -125,7 +131,21 @@ def _data_chunk(f: BinaryIO, size: int, fmt: tuple[int, int, int, int, int], bod
     available = size - body
 
     def info(audio: int, *, ends_early: bool = False, placeholder: bool = False) -> WavInfo:
-        if audio % block_align:
+        partial = audio % block_align
+        if partial == 1 and block_align > 1:  # the odd data size: half a sample, dropped
+            return WavInfo(
+                tag,
+                channels,
+                rate,
+                block_align,
+                bits,
+                body,
+                audio - 1,
+                audio - 1 if placeholder else declared - 1,
+                ends_early,
+                partial_bytes=1,
+            )
+        if partial:
             raise NotWav(
                 f"the audio ends inside a frame: {audio} data bytes are {audio // block_align} frames of "
                 f"{block_align} bytes and {audio % block_align} byte(s) more (a recording cut off mid-write)",

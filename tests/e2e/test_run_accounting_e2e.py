@@ -107,11 +107,26 @@ def test_a_recording_that_crashes_every_attempt_is_dead_lettered_and_counted_by_
     original = lambdas.invoke
     attempts = []
 
+    from optimizer import conversion
+
+    class Killed(BaseException):
+        """The process dies while converting: nothing in the handler can catch it."""
+
+    def killed(*args, **kwargs):
+        raise Killed
+
     def crash_first_attempts(function_name, event):
+        """The first 3 deliveries die inside the conversion, after the converter started its
+        attempt (counted in the ledger): attempts, not receives, make it crashed (issue 16)."""
         records = event.get("Records") if isinstance(event, dict) else None
         if records and int(records[0]["attributes"]["ApproximateReceiveCount"]) <= 3:  # MAX_RECEIVE_COUNT
             attempts.append(records[0]["attributes"]["ApproximateReceiveCount"])
-            return {"errorType": "Runtime.ExitError", "errorMessage": "killed (out of memory)"}, True
+            with monkeypatch.context() as dying:
+                dying.setattr(conversion, "run_ffmpeg", killed)
+                try:
+                    return original(function_name, event)
+                except Killed:
+                    return {"errorType": "Runtime.ExitError", "errorMessage": "killed (out of memory)"}, True
         return original(function_name, event)
 
     monkeypatch.setattr(lambdas, "invoke", crash_first_attempts)
@@ -124,7 +139,9 @@ def test_a_recording_that_crashes_every_attempt_is_dead_lettered_and_counted_by_
     (message,) = dlq.receive_message(QueueUrl=deployment.queue_url("QueuesDeadLetter"), MaxNumberOfMessages=10)[
         "Messages"
     ]
-    assert json.loads(message["Body"])["failure"]["reason"].startswith("received 4 times")
+    failure = json.loads(message["Body"])["failure"]
+    assert failure["reason"].startswith("tried 3 times: each attempt stopped without an outcome")
+    assert failure["kind"] == "crashed"
     assert s3().get_object_tagging(Bucket=deployment.bucket, Key=key)["TagSet"] == []  # the original untouched
 
 

@@ -71,27 +71,34 @@ def test_each_handler_runs_with_its_own_role(stack):
         # s3:ListBucket, on purpose: a key deleted since listing then answers 404, not 403.
         assert s3.list_objects_v2(Bucket=deployment.bucket, Prefix=PREFIX)["KeyCount"] == 1
         assert error_of(s3.delete_object, Bucket=deployment.bucket, Key=PREFIX + "in.wav") == ("AccessDenied", 403)
+        # Each DynamoDB action on its own item prefixes only (dynamodb:LeadingKeys): the attempt
+        # items (GetItem, UpdateItem), the counter shards (UpdateItem), never the run's item.
         assert error_of(ddb.get_item, TableName=table, Key={"run": {"S": "r"}}) == ("AccessDeniedException", 400)
-        ddb.update_item(
-            TableName=table,
-            Key={"run": {"S": "r"}},
-            UpdateExpression="ADD n :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
+        assert "Item" not in ddb.get_item(TableName=table, Key={"run": {"S": "attempt#r#k"}})
+
+        def add(key: str) -> dict:
+            return {
+                "TableName": table,
+                "Key": {"run": {"S": key}},
+                "UpdateExpression": "ADD n :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            }
+
+        ddb.update_item(**add("attempt#r#k"))
+        ddb.update_item(**add("count#r#7"))
+        assert error_of(ddb.update_item, **add("r")) == ("AccessDeniedException", 400)
+        assert error_of(ddb.update_item, **add("page#r#2022-01-01#")) == ("AccessDeniedException", 400)
+        # TransactWriteItems is authorized per action and item: the marker's PutItem and the
+        # counters' UpdateItem on a shard; on the run's own item the whole transaction is refused.
+        marker = {"Put": {"TableName": table, "Item": {"run": {"S": "done#r#k"}}}}
+        ddb.transact_write_items(TransactItems=[marker, {"Update": add("count#r#3")}])
+        assert error_of(ddb.transact_write_items, TransactItems=[marker, {"Update": add("r")}]) == (
+            "AccessDeniedException",
+            400,
         )
-        # TransactWriteItems is authorized per action: the marker's PutItem and the counters' UpdateItem.
-        ddb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": table, "Item": {"run": {"S": "done#r#k"}}}},
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": {"run": {"S": "r"}},
-                        "UpdateExpression": "ADD accounted :one",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}},
-                    }
-                },
-            ]
-        )
+        assert error_of(
+            ddb.transact_write_items, TransactItems=[{"Put": {"TableName": table, "Item": {"run": {"S": "r"}}}}]
+        ) == ("AccessDeniedException", 400)
     with acting_as(lister):
         # No PutItem for the lister: a transaction holding one is refused as a whole.
         assert error_of(

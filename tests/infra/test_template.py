@@ -69,9 +69,11 @@ def test_queues_encrypted_tls_only_with_redrive_and_visibility(default_synth):
     converter = default_synth.function("FunctionsConverter")["Properties"]
 
     assert work["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
-    # Above the converter's 3 attempts: it dead-letters a message received more often itself, with
-    # a reason and a count in the run's ledger; SQS's silent move is left for when that fails twice.
-    assert work["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 5}
+    # The converter's 3 attempts (its own, in the ledger), 4 receives more that were not attempts
+    # (throttled, returned with a batch, a failed ledger write; AWS advises at least 5 for a queue
+    # feeding Lambda), then it dead-letters the message itself with a reason; SQS's silent move is
+    # left for when that fails twice: 3 + 4 + 2.
+    assert work["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 9}
     assert converter["Environment"]["Variables"]["MAX_RECEIVE_COUNT"] == "3"
     assert work["VisibilityTimeout"] >= 6 * converter["Timeout"]
     # A moved message keeps its enqueue time: the DLQ keeps it longer than the work queue did.
@@ -221,7 +223,7 @@ def test_state_machine_waits_and_refusals(default_synth):
     ]
     assert asl["States"]["AllAccounted"]["Default"] == "Summarize"
     lister_env = default_synth.function("FunctionsLister")["Properties"]["Environment"]["Variables"]
-    assert (lister_env["QUEUE_POLL_SECONDS"], lister_env["DRAIN_LIMIT_SECONDS"]) == ("60", "47400")
+    assert (lister_env["QUEUE_POLL_SECONDS"], lister_env["DRAIN_LIMIT_SECONDS"]) == ("60", "61800")
     assert child["States"]["WaitForRoom"]["Seconds"] == 60
     assert child["States"]["StillWaiting"]["Choices"] == [
         {"Variable": "$.waits.n", "NumericGreaterThanEquals": 1_000, "Next": "QueueNotDraining"}
@@ -249,8 +251,8 @@ def test_no_message_can_outlive_the_work_queue(default_synth, custom_synth):
 
     defaults = OptimizerConfig.from_mapping(default_synth.context)
     assert max_queued(defaults) == 20_000
-    # 3 attempts + 2 receives for the converter's own dead-lettering, each hidden for 3,600 s
-    assert worst_case_message_age_s(defaults) == (20_000 + 4 * 1_000 + 50 * 10) / (50 * 10 / 600) + 5 * 3_600 == 47_400
+    # every receive up to the redrive threshold (3 attempts + 4 + 2), each hidden for 3,600 s
+    assert worst_case_message_age_s(defaults) == (20_000 + 4 * 1_000 + 50 * 10) / (50 * 10 / 600) + 9 * 3_600 == 61_800
     custom = OptimizerConfig.from_mapping(custom_synth.context)
     assert max_queued(custom) == 5_040  # a day at 7 converters x 5 per 600 s
     child = definition(custom_synth)["States"]["Days"]["ItemProcessor"]
@@ -454,23 +456,29 @@ def test_ledger_table_on_demand_with_ttl_and_scoped_grants(default_synth):
     assert set(enq) == {("dynamodb:GetItem", "dynamodb:UpdateItem"), ("dynamodb:PutItem",)}
     assert all(flatten(st["Resource"]).startswith(f"<{table_id}.Arn>") for st in enq.values())
     assert enq[("dynamodb:PutItem",)]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["page#*"]}}
-    # The converter adds to the run's counters, and writes only the remembered failures' items and
-    # its recordings' done markers. (Conditions: asserted here, moto's evaluator ignores them.)
+    # The converter adds to the run's counter shards and its attempt items, reads its attempt
+    # items, and writes only the remembered failures' items and its recordings' done markers: each
+    # action on its own prefixes, never the run's item, a page or a day. (Conditions: asserted
+    # here, moto's evaluator ignores them.)
     writes = {
         tuple(actions(st)): st
         for st in statements(default_synth, "FunctionsConverterRole")
         if any(a.startswith("dynamodb:") for a in actions(st))
     }
-    assert set(writes) == {("dynamodb:UpdateItem",), ("dynamodb:PutItem",)}
+    assert set(writes) == {("dynamodb:UpdateItem",), ("dynamodb:PutItem",), ("dynamodb:GetItem",)}
     assert all(flatten(st["Resource"]).startswith(f"<{table_id}.Arn>") for st in writes.values())
-    assert "Condition" not in writes[("dynamodb:UpdateItem",)]
-    assert writes[("dynamodb:PutItem",)]["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["failure#*", "done#*"]}
-    }
+
+    def leading_keys(action: str) -> list[str]:
+        return writes[(action,)]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+
+    assert leading_keys("dynamodb:UpdateItem") == ["count#*", "attempt#*"]
+    assert leading_keys("dynamodb:GetItem") == ["attempt#*"]
+    assert leading_keys("dynamodb:PutItem") == ["failure#*", "done#*"]
     reads = {
         a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("dynamodb:")
     }
-    # UpdateItem: a day's failure (optimizer.day_failures); never PutItem or DeleteItem.
+    # BatchGetItem: the run's counters summed over their shards (optimizer.ledger.read), and the
+    # known failures. UpdateItem: a day's failure (optimizer.day_failures); never PutItem or DeleteItem.
     assert {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"} <= reads
     assert not any(a in reads for a in ("dynamodb:PutItem", "dynamodb:DeleteItem"))
 

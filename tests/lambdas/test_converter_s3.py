@@ -5,6 +5,7 @@ from __future__ import annotations
 import audioop  # the standard library up to 3.12, the audioop-lts package from 3.13 on (requirements-local.txt)
 import dataclasses
 import functools
+import hashlib
 import json
 from pathlib import Path
 from urllib.parse import urlencode
@@ -14,7 +15,6 @@ import pytest
 from pydub import AudioSegment
 
 import converter
-from optimizer import provenance
 from optimizer.conversion import PermanentFailure, TransientFailure, convert_recording, run_ffmpeg
 from optimizer.messages import Recording
 from optimizer.wav import read_wav_info
@@ -35,7 +35,9 @@ def test_connect_recording_is_converted_in_place_keeping_everything(aws, stereo_
         ServerSideEncryption="aws:kms",
         SSEKMSKeyId=kms_key,
         CacheControl="no-store",
+        run="run-1",
     )
+    original_version = s3.head_object(Bucket=BUCKET, Key=key)["VersionId"]
 
     outcome = convert_recording(rec, s3=s3, settings=settings)
 
@@ -48,12 +50,15 @@ def test_connect_recording_is_converted_in_place_keeping_everything(aws, stereo_
     assert head["StorageClass"] == "GLACIER_IR"
     assert head["ContentType"] == "audio/x-wav"
     # S3 returns non-ASCII metadata RFC 2047-encoded; it must come back exactly as it was, beside
-    # the provenance the converter adds (optimizer/provenance.py).
-    kept = {k: v for k, v in head["Metadata"].items() if k not in provenance.KEYS}
-    assert kept == {"contact-id": "c0ffee00", "agent": "=?UTF-8?B?Wm/Dqw==?="}
-    assert provenance.Provenance.of(head["Metadata"]) == provenance.Provenance(
-        rec.run, versions(s3, key)[-1]["VersionId"], len(stereo_wav), ""
-    )
+    # the new version's provenance: the run, and the original's version, size and SHA-256.
+    assert head["Metadata"] == {
+        "contact-id": "c0ffee00",
+        "agent": "=?UTF-8?B?Wm/Dqw==?=",
+        "converted-by-run": "run-1",
+        "original-version-id": original_version,
+        "original-size": str(len(stereo_wav)),
+        "original-sha256": hashlib.sha256(stereo_wav).hexdigest(),
+    }
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == kms_key
     assert head["CacheControl"] == "no-store"
     assert tags(s3, key) == {"team": "sales/support = tier 1+", "retention": "7y", "converted": "True"}
@@ -313,7 +318,7 @@ def test_outcomes_are_counted_once_per_recording_and_run_in_one_write_per_batch(
     assert ledger.read(dynamodb, LEDGER, "run-1") == one
 
 
-def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(aws, stereo_wav, monkeypatch):
+def test_the_last_attempt_dead_letters_a_transient_failure_with_its_reason(aws, stereo_wav, monkeypatch):
     from optimizer import ledger
 
     s3 = aws.s3
@@ -330,9 +335,10 @@ def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(aws, 
         s3.put_object(Bucket=BUCKET, Key=rec.key, Body=bytes(newer))
 
     monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=always_changed))
-    assert converter.handler(sqs_event(rec.to_body(), receive_count=2), LambdaContext()) == {
-        "batchItemFailures": [{"itemIdentifier": "m0"}]
-    }
+    for receive in (1, 2):  # the converter's attempts 1 and 2: retried
+        assert converter.handler(sqs_event(rec.to_body(), receive_count=receive), LambdaContext()) == {
+            "batchItemFailures": [{"itemIdentifier": "m0"}]
+        }
     assert drain(aws.dlq_url) == []
 
     assert converter.handler(sqs_event(rec.to_body(), receive_count=3), LambdaContext()) == {"batchItemFailures": []}
@@ -340,39 +346,59 @@ def test_the_last_receive_dead_letters_a_transient_failure_with_its_reason(aws, 
     assert letter["key"] == rec.key and letter["failure"]["reason"].startswith(
         "gave up after 3 attempts: TransientFailure"
     )
+    assert letter["failure"]["kind"] == "gave_up"
     assert ledger.read(boto3.client("dynamodb"), LEDGER, "run-3") == {"accounted": 1, "failed": 1, "failed_gave_up": 1}
     assert "converted" not in tags(s3, rec.key)
 
 
-def test_a_message_received_more_often_than_the_converter_may_try_is_dead_lettered_untried(
-    aws, stereo_wav, monkeypatch
-):
-    """Each earlier receive ended without an outcome (a crash, a timeout): the converter records
-    the failure itself, before SQS's redrive policy (set higher) would move it without a word."""
+class Crash(BaseException):
+    """The invocation dies (killed, out of memory, timed out): nothing the handler can catch."""
+
+
+def test_a_recording_whose_attempts_all_crashed_is_dead_lettered_untried(aws, stereo_wav, monkeypatch):
+    """Each of the converter's max_receive_count attempts started (counted in the ledger) and ended
+    without an outcome: the next delivery dead-letters it as crashed, before any further attempt."""
     from optimizer import ledger
 
     s3 = aws.s3
     rec = put(s3, DAY + "crashes.wav", stereo_wav, run="run-4")
     tried = []
 
-    def tried_again(*a, **k):
-        tried.append(a)
-        pytest.fail("tried again")
+    def crashing(ffmpeg, src, dst):
+        tried.append(src)
+        raise Crash
 
-    monkeypatch.setattr(converter, "convert_recording", tried_again)
+    monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=crashing))
     assert aws.settings.max_receive_count == 3
+    for receive in (1, 2, 3):
+        with pytest.raises(Crash):
+            converter.handler(sqs_event(rec.to_body(), receive_count=receive), LambdaContext())
+    assert len(tried) == 3
     assert converter.handler(sqs_event(rec.to_body(), receive_count=4), LambdaContext()) == {"batchItemFailures": []}
     (letter,) = drain(aws.dlq_url)
-    assert letter["key"] == rec.key
-    assert letter["failure"]["reason"].startswith(
-        "received 4 times: the converter stopped without an outcome on its 3 attempt(s)"
-    )
+    assert letter["key"] == rec.key and letter["failure"]["kind"] == "crashed"
+    assert letter["failure"]["reason"].startswith("tried 3 times: each attempt stopped without an outcome")
     assert ledger.read(boto3.client("dynamodb"), LEDGER, "run-4") == {"accounted": 1, "failed": 1, "failed_crashed": 1}
-    assert tried == [] and "converted" not in tags(s3, rec.key)
+    assert len(tried) == 3 and "converted" not in tags(s3, rec.key)
 
 
-def test_an_outcome_the_ledger_could_not_take_goes_back_to_the_queue(aws, stereo_wav, monkeypatch):
-    """Otherwise the run would wait for it in vain; delivered again, it is accounted then."""
+def test_receives_that_were_not_attempts_use_none_up(aws, stereo_wav):
+    """A message received 6 times (throttled by Lambda, returned with its batch) but never tried:
+    the converter tries it, and converts it."""
+    s3 = aws.s3
+    rec = put(s3, DAY + "throttled.wav", stereo_wav, run="run-6")
+    assert converter.handler(sqs_event(rec.to_body(), receive_count=6), LambdaContext()) == {"batchItemFailures": []}
+    assert tags(s3, rec.key)["converted"] == "True"
+    assert drain(aws.dlq_url) == []
+
+
+def test_an_outcome_the_ledger_could_not_take_goes_back_to_the_queue_and_comes_back_converted(
+    aws, stereo_wav, monkeypatch
+):
+    """Otherwise the run would wait for it in vain. Delivered again, it is accounted as what it is:
+    converted by this run, with its bytes (this test asserted `skipped_already_converted` before
+    issue 16: a conversion of this run counted as none), and a ledger that fails on every delivery
+    never turns it into a crashed dead letter: those deliveries were not attempts."""
     from optimizer import ledger
 
     s3 = aws.s3
@@ -383,13 +409,25 @@ def test_an_outcome_the_ledger_could_not_take_goes_back_to_the_queue(aws, stereo
         raise ledger.LedgerConflict("the run's counters stayed busy after 8 attempts")
 
     monkeypatch.setattr(ledger, "account", busy)
-    assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {
-        "batchItemFailures": [{"itemIdentifier": "m0"}]
-    }
-    assert tags(s3, rec.key)["converted"] == "True"  # the recording itself is done
+    for receive in range(1, 8):  # up to the last receive at which the converter still works on it
+        assert converter.handler(sqs_event(rec.to_body(), receive_count=receive), LambdaContext()) == {
+            "batchItemFailures": [{"itemIdentifier": "m0"}]
+        }
+    assert tags(s3, rec.key)["converted"] == "True"  # the recording itself is done, once
+    assert len(versions(s3, rec.key)) == 2
+    assert drain(aws.dlq_url) == []
+    dynamodb = boto3.client("dynamodb")
+    assert ledger.read_attempts(dynamodb, LEDGER, "run-5", rec.key).attempts == 1
     monkeypatch.setattr(ledger, "account", real_account)
-    assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {"batchItemFailures": []}
-    assert ledger.read(boto3.client("dynamodb"), LEDGER, "run-5") == {"accounted": 1, "skipped_already_converted": 1}
+    assert converter.handler(sqs_event(rec.to_body(), receive_count=8), LambdaContext()) == {"batchItemFailures": []}
+    after = s3.head_object(Bucket=BUCKET, Key=rec.key)["ContentLength"]
+    assert ledger.read(dynamodb, LEDGER, "run-5") == {
+        "accounted": 1,
+        "converted": 1,
+        "bytes_before": len(stereo_wav),
+        "bytes_after": after,
+    }
+    assert drain(aws.dlq_url) == []
 
 
 class _Refusing:

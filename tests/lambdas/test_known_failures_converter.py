@@ -82,16 +82,23 @@ def test_a_transient_failure_given_up_is_not_remembered(aws, stereo_wav, monkeyp
     s3 = aws.s3
     rec = put(s3, DAY + "flaky.wav", stereo_wav)
 
+    writes = 0
+
     def changed_every_time(ffmpeg, src, dst):
+        nonlocal writes
         run_ffmpeg(ffmpeg, src, dst)
-        s3.put_object(Bucket=BUCKET, Key=rec.key, Body=stereo_wav + b"\0\0")
+        writes += 1  # a valid recording with its last sample changed: a new ETag each time
+        s3.put_object(Bucket=BUCKET, Key=rec.key, Body=stereo_wav[:-1] + bytes([writes]))
 
     monkeypatch.setattr(
         converter, "convert_recording", functools.partial(convert_recording, convert=changed_every_time)
     )
-    converter.handler(sqs_event(rec.to_body(), receive_count=3), LambdaContext())
+    # Three real attempts (the converter's own, in the ledger), not a receive count of 3.
+    for receive in (1, 2, 3):
+        converter.handler(sqs_event(rec.to_body(), receive_count=receive), LambdaContext())
     (letter,) = drain(aws.dlq_url)
     assert letter["failure"]["reason"].startswith("gave up after 3 attempts")
+    assert letter["failure"]["kind"] == "gave_up"
     assert remembered(rec.key) is None
 
 

@@ -256,3 +256,70 @@ def test_a_known_failure_is_a_skip_in_the_summary_and_does_not_fail_the_run():
     # A run resolved before retry_failed existed (no key in its run) still summarizes.
     legacy = {k: v for k, v in RUN.items() if k != "retry_failed"}
     assert run_summary(legacy, {}, {}, [], settings)["output"]["retry_failed"] is False
+
+
+# --- only a kind the code still refuses is skipped ---------------------------------------------
+
+
+def _kinds_raised() -> set[str]:
+    """Every kind a content failure is raised with: the literal `kind` of each NotWav,
+    AudioMismatch and ContentFailure the code raises, and their defaults."""
+    import ast
+    import inspect
+
+    from optimizer import audio, conversion, wav
+
+    kinds: set[str] = set()
+    for module in (wav, audio, conversion):
+        tree = ast.parse(inspect.getsource(module))
+        constants = {
+            t.id: n.value.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in (
+                "NotWav",
+                "AudioMismatch",
+                "ContentFailure",
+            ):
+                arg = next(
+                    (k.value for k in node.keywords if k.arg == "kind"), node.args[1] if len(node.args) > 1 else None
+                )
+                if isinstance(arg, ast.Constant):
+                    kinds.add(str(arg.value))
+                elif isinstance(arg, ast.Name):
+                    kinds.add(str(constants[arg.id]))
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                for default in node.args.defaults:
+                    if isinstance(default, ast.Constant) and isinstance(default.value, str):
+                        kinds.add(default.value)
+    return kinds
+
+
+def test_every_kind_of_content_failure_the_code_raises_is_declared_once():
+    from optimizer import known_failures
+
+    raised = _kinds_raised() | {"ffmpeg_killed"}  # converter.py turns repeated kills into this one
+    assert {"partial_frame", "stale_size", "ffmpeg_failed", "channels_cancel"} <= raised  # the scan sees them
+    assert raised - {"other"} <= known_failures.REMEMBERED_KINDS
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason", "skipped"),
+    [
+        ("not_wav", "not a RIFF/WAVE file", True),
+        ("no_longer_a_refusal", "whatever", False),  # a kind the code does not refuse (any more)
+        ("", "the audio ends inside a frame: 9 data bytes are 2 frames of 4 bytes and 1 byte(s) more (a ...)", False),
+        ("", "the audio ends inside a frame: 10 data bytes are 2 frames of 4 bytes and 2 byte(s) more (a ...)", True),
+        ("", "ffmpeg could not convert the audio (exit 1): out.wav: No space left on device", False),
+        ("", "ffmpeg could not convert the audio (exit -9): no message", False),
+        ("", "ffmpeg could not convert the audio (exit 1): Invalid data found", True),
+    ],
+    ids=["kind-refused", "kind-not-refused", "odd-size", "partial-frame", "enospc", "killed", "ffmpeg-failed"],
+)
+def test_a_remembered_failure_is_skipped_only_while_the_code_still_refuses_it(kind, reason, skipped):
+    remembered = KnownFailure(PREFIX + "x.wav", '"e1"', reason, "2024-03-01T00:00:00+00:00", int(TOMORROW), kind)
+    assert is_known(["x.wav", '"e1"', 100], remembered, NOW.timestamp()) is skipped

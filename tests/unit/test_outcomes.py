@@ -15,30 +15,51 @@ from optimizer.messages import BadMessage
 from optimizer.outcomes import Batch, Crashed, check_attempt, counts, judge
 
 # --- before a recording is tried --------------------------------------------------------------
+# Attempts are the converter's own (counted in the ledger when it starts reading a recording), not
+# SQS's receives: a message throttled or returned untried comes back with more receives only.
 
 
-@pytest.mark.parametrize("receives", [1, 2, 3])
-def test_up_to_max_receive_count_deliveries_are_tried(receives):
-    check_attempt(receives, 3, remaining_ms=None, size=10**9)
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_up_to_max_receive_count_attempts_are_tried_whatever_the_receives(attempt):
+    check_attempt(attempt, outcomes.receive_limit(3), 3)
 
 
-def test_a_delivery_beyond_max_receive_count_is_a_crash_with_its_count():
-    with pytest.raises(Crashed, match="received 4 times.*on its 3 attempt") as caught:
-        check_attempt(4, 3, remaining_ms=10**9, size=0)
+def test_an_attempt_beyond_max_receive_count_is_a_crash_with_its_count():
+    with pytest.raises(Crashed, match="tried 3 times: each attempt stopped without an outcome") as caught:
+        check_attempt(4, 4, 3)
     assert caught.value.kind == "crashed"
     assert isinstance(caught.value, PermanentFailure)
 
 
+def test_a_message_received_past_the_queue_s_room_is_dead_lettered_by_the_converter_not_by_sqs():
+    with pytest.raises(PermanentFailure, match="gave up after 8 receives and 1 attempts") as caught:
+        check_attempt(2, outcomes.receive_limit(3) + 1, 3)
+    assert caught.value.kind == "gave_up" and not isinstance(caught.value, Crashed)
+    # and that is before SQS's own redrive: DEAD_LETTER_ROOM receives are left for a failed send
+    assert outcomes.receive_limit(3) + outcomes.DEAD_LETTER_ROOM == outcomes.redrive_threshold(3)
+
+
+def test_the_queue_leaves_room_for_throttles_as_aws_advises():
+    """AWS advises a redrive threshold of at least 5 for an SQS event source."""
+    assert outcomes.redrive_threshold(1) >= 5
+    assert outcomes.redrive_threshold(3) - 3 == outcomes.EXTRA_RECEIVES
+
+
 def test_too_little_time_left_for_the_recording_defers_it():
     size = 100 * outcomes.BYTES_PER_MS  # needs 100 ms beyond the reserve
-    check_attempt(1, 3, remaining_ms=outcomes.RESERVED_MS + 100, size=size)
+    outcomes.check_time(remaining_ms=outcomes.RESERVED_MS + 100, size=size)
     with pytest.raises(TransientFailure, match="not enough time left"):
-        check_attempt(1, 3, remaining_ms=outcomes.RESERVED_MS + 99, size=size)
+        outcomes.check_time(remaining_ms=outcomes.RESERVED_MS + 99, size=size)
 
 
-def test_the_crash_rule_comes_before_the_time_check():
-    with pytest.raises(Crashed):
-        check_attempt(5, 3, remaining_ms=0, size=0)
+@pytest.mark.parametrize(
+    ("killed_in_a_row", "attempt", "content_failure"),
+    [(1, 1, False), (2, 2, False), (3, 3, True), (2, 3, False), (4, 4, True)],
+)
+def test_a_killed_ffmpeg_is_a_content_failure_only_when_it_died_on_every_attempt(
+    killed_in_a_row, attempt, content_failure
+):
+    assert outcomes.killed_every_time(killed_in_a_row, attempt, 3) is content_failure
 
 
 # --- what an error means ----------------------------------------------------------------------
@@ -87,7 +108,7 @@ def test_on_the_last_attempt_the_converter_gives_up_with_the_count_and_the_error
 
 def test_a_crash_is_dead_lettered_as_crashed():
     with pytest.raises(Crashed) as caught:
-        check_attempt(4, 3, remaining_ms=None, size=0)
+        check_attempt(4, 4, 3)
     verdict = judge(caught.value, 4, 3)
     assert verdict.outcome is not None and verdict.outcome.kind == "crashed"
 
@@ -100,8 +121,19 @@ def test_a_second_failure_after_a_redrive_keeps_the_first_in_the_history():
     once = outcomes.dead_letter_body('{"key": "a.wav"}', "first", now=first_at)
     twice = json.loads(outcomes.dead_letter_body(once, "second", now=second_at))
     assert twice["key"] == "a.wav"
-    assert twice["failure"] == {"reason": "second", "at": "2024-01-03T00:00:00+00:00"}
-    assert twice["earlier_failures"] == [{"reason": "first", "at": "2024-01-02T00:00:00+00:00"}]
+    assert twice["failure"] == {"reason": "second", "at": "2024-01-03T00:00:00+00:00", "kind": "other"}
+    assert twice["earlier_failures"] == [{"reason": "first", "at": "2024-01-02T00:00:00+00:00", "kind": "other"}]
+
+
+def test_the_dead_letter_names_its_failure_kind():
+    body = json.loads(outcomes.dead_letter_body('{"key": "a.wav", "run": "r"}', "not a WAV", "not_wav"))
+    assert body["failure"]["kind"] == "not_wav" and body["run"] == "r"
+
+
+@pytest.mark.parametrize("receives", [1, 7])
+def test_a_transient_failure_is_retried_by_attempts_not_receives(receives):
+    """Many receives (throttles, returned batches) but 1 attempt: retried, until the queue's room ends."""
+    assert judge(TransientFailure("x"), 1, 3, receives=receives).retry is (receives < outcomes.receive_limit(3))
 
 
 # --- counting ---------------------------------------------------------------------------------
@@ -132,3 +164,10 @@ def test_a_batch_accounts_per_named_run_and_totals_every_outcome():
     assert per_run["r2"][0].counts == {"skipped_gone": 1}
     total = batch.total()
     assert (total["converted"], total["bytes_before"], total["bytes_after"]) == (3, 444, 111)
+
+
+def test_a_redriven_dead_letter_is_a_new_generation_of_its_message():
+    original = '{"key": "a.wav", "run": "r"}'
+    once = outcomes.dead_letter_body(original, "first", "crashed")
+    twice = outcomes.dead_letter_body(once, "second", "crashed")
+    assert [outcomes.generation(b) for b in (original, once, twice, "{not json", "[1]")] == [0, 1, 2, 0, 0]

@@ -160,7 +160,20 @@ def test_a_real_riff_size_that_disagrees_with_the_object_is_refused(tmp_path, de
 
 
 def test_partial_last_frame_is_refused(tmp_path):
-    assert "ends inside a frame" in refused(tmp_path, riff(FMT + chunk(b"data", AUDIO[:-3])))
+    # Two bytes of a 4-byte frame: a whole sample of one channel without the other's, not the odd size.
+    assert "ends inside a frame" in refused(tmp_path, riff(FMT + chunk(b"data", AUDIO[:-2])))
+    assert "and 3 byte(s) more" in refused(tmp_path, riff(FMT + chunk(b"data", AUDIO[:-1])))
+
+
+@pytest.mark.parametrize("fmt, frame", [(FMT, 4), (fmt_chunk(1, 1, 8000, 16), 2)], ids=["stereo", "mono"])
+def test_the_odd_data_size_is_whole_frames_and_half_a_sample_dropped(tmp_path, fmt, frame):
+    """A 16-bit data chunk one byte longer than its whole frames (and its pad byte): it converts,
+    and the byte that is no sample is counted, not hidden: data_bytes holds the whole frames only."""
+    audio = AUDIO[: 400 * frame + 1]
+    info = info_of(tmp_path, riff(fmt + chunk(b"data", audio)))
+    assert (info.frames, info.data_bytes, info.partial_bytes, info.complete) == (400, 400 * frame, 1, True)
+    placeholder = info_of(tmp_path, header(0xFFFFFFFF, 0xFFFFFFFF).replace(FMT, fmt) + audio)
+    assert (placeholder.frames, placeholder.partial_bytes) == (400, 1)
 
 
 def test_partial_frame_with_placeholder_sizes_is_refused(tmp_path):
