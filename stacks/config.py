@@ -143,13 +143,18 @@ def normalise_prefix(value: Any) -> str:
     return prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
 
 
+def storage_class_refusal(name: str) -> str | None:
+    """Why a storage class is refused (None when it is not): the stack's reason, said by the estimator too."""
+    reason = REFUSED_CLASSES.get(name.strip().upper())
+    if reason is None:
+        return None
+    return f"{reason}; recordings must stay instantly playable. Use one of {', '.join(STORAGE_CLASSES)}"
+
+
 def _storage_class(value: Any) -> str:
     name = str(value).strip().upper()
-    if name in REFUSED_CLASSES:
-        raise ConfigError(
-            f"storage_class={name} is refused: {REFUSED_CLASSES[name]}; recordings must stay instantly playable. "
-            f"Use one of {', '.join(STORAGE_CLASSES)}"
-        )
+    if (refusal := storage_class_refusal(name)) is not None:
+        raise ConfigError(f"storage_class={name} is refused: {refusal}")
     if name not in STORAGE_CLASSES:
         raise ConfigError(f"storage_class={value!r} is unknown; use one of {', '.join(STORAGE_CLASSES)}")
     return name
