@@ -11,9 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import report
 from stacks.config import storage_class_refusal  # the stack's refusals and reasons, one declaration
 
+from . import report
 from .calls import CallLength
 from .model import RULES, ArticleAssumptions, Corrected, Volume, article_estimate, corrected_estimate
 from .prices import ARCHITECTURES, PriceError, load_prices

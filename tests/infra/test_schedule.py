@@ -104,7 +104,9 @@ def test_iana_time_zones_are_accepted(zone):
     assert OptimizerConfig.from_mapping({"bucket_name": "my-b", "schedule_timezone": zone}).schedule_timezone == zone
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus", "Europe/Pariss", "CEST+2", "../etc/passwd", "/usr/share/zoneinfo/UTC"])
+@pytest.mark.parametrize(
+    "zone", ["Mars/Olympus", "Europe/Pariss", "CEST+2", "../etc/passwd", "/usr/share/zoneinfo/UTC"]
+)
 def test_unknown_time_zones_are_refused_naming_the_key(zone):
     with pytest.raises(ConfigError) as refused:
         OptimizerConfig.from_mapping({"bucket_name": "my-b", "schedule_timezone": zone})
