@@ -110,7 +110,7 @@ bootstrap_boto3() {
         # Quicker on a fresh clone: no pip in the new venv yet (ensurepip takes seconds): this
         # machine's pip fills it; bootstrap_python adds pip before the big install.
         step --expect "a second" "creating ${VENV_DIR#"$ROOT"/} with $("$SETUP_PYTHON" --version)" -- "$SETUP_PYTHON" -m venv --without-pip "$VENV_DIR" || exit 1
-        installer=("$SETUP_PYTHON" -m pip --python "$VENV_PY")
+        installer=(env PIP_ROOT_USER_ACTION=ignore "$SETUP_PYTHON" -m pip --python "$VENV_PY")
     else
         prepare_venv
         "$VENV_PY" -c 'import boto3' >/dev/null 2>&1 && return
