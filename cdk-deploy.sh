@@ -2,6 +2,7 @@
 # ./cdk-deploy.sh: deploys the optimizer, removes it, or runs it locally. ./cdk-deploy.sh --help
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+source scripts/bootstrap.sh  # functions and settings only (PYTHON_RANGE): it sets nothing up by itself
 
 usage() {
     cat <<'USAGE'
@@ -12,9 +13,12 @@ usage:
   ./cdk-deploy.sh --local  [local run options]        (./cdk-deploy.sh --local --help lists them)
   ./cdk-deploy.sh --help
 
-deploy   to the account and region of your AWS credentials: sets up .venv and the pinned CDK CLI,
-         validates the configuration (cdk.json, cdk.context.json, -c; README "Configuration")
-         before any AWS call, refuses a converter_max_concurrency that would leave the account's
+Before any set-up, on this machine's Python: a word that is no command, option or stack of this
+app is refused, then the configuration (cdk.json, cdk.context.json, -c; README "Configuration").
+deploy   to the account and region of your AWS credentials: installs boto3 alone (pinned) and
+         checks that there are credentials and a region (boto3's own chain: profiles, SSO,
+         credential_process, roles), then sets up the pinned CDK CLI (checking every option against
+         its option table) and .venv, refuses a converter_max_concurrency that would leave the account's
          other Lambda functions under 100 or half of its unreserved concurrency (read with boto3,
          lambda:GetAccountSettings; OPTIMIZER_UNRESERVED_CONCURRENCY=N gives it when that read is
          not allowed), builds the Lambda layers, synthesizes, runs `cdk bootstrap` only
@@ -24,19 +28,18 @@ deploy   to the account and region of your AWS credentials: sets up .venv and th
          --region, --verbose, ...) to every command, bootstrap's (--trust, ...) to bootstrap only,
          deploy's (--require-approval, --hotswap, --outputs-file, ...) to deploy only. An option
          neither knows is an error.
-destroy  removes the stack of that bucket (`cdk destroy`); needs no layer build. The bucket and the
-         recordings are never touched; the log groups are retained.
+destroy  removes the stack of that bucket (`cdk destroy`); checks credentials and region first, as
+         deploy does; needs no layer build. The bucket and the recordings are never touched; the
+         log groups are retained.
 setup    only sets up .venv, the CDK CLI and the layers, so that plain `npx cdk synth|diff|...` works.
 --local  (anywhere among the arguments) the whole pipeline on an embedded emulator: no AWS account,
          no Docker, never a deployment.
-
-Needs Python 3.11+ (PYTHON=/path/to/python to choose one) and Node.js 18+.
 USAGE
+    echo "Needs Python $PYTHON_RANGE (PYTHON=/path/to/python3.x chooses one and rebuilds .venv with it) and Node.js 18+."
 }
 
 for arg in "$@"; do
     if [[ "$arg" == "--local" ]]; then
-        source scripts/bootstrap.sh
         local_args=()
         for a in "$@"; do [[ "$a" == "--local" ]] || local_args+=("$a"); done
         find_python
@@ -61,21 +64,27 @@ for arg in "$@"; do
     if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then usage; exit 0; fi
 done
 
-source scripts/bootstrap.sh
 require_prerequisites
-bootstrap_python app
 unset OPTIMIZER_SYNTH_FOR
-# Stops here, before any AWS call, when bucket_name (or any other key) is missing or wrong.
+# Before any set-up, on this machine's Python (both scripts use the standard library only): a word
+# that is no command, option or stack of this app (`deploi`), then bucket_name or any other key.
+"$SETUP_PYTHON" scripts/cdk_args.py --check "$command" "$@" || exit 2
 if [[ "$command" == setup ]]; then
-    architecture="$("$VENV_PY" -m stacks.preflight --architecture-only "$@")"
+    architecture="$("$SETUP_PYTHON" -m stacks.preflight --architecture-only "$@")"
 else
-    architecture="$("$VENV_PY" -m stacks.preflight "$@")"
+    architecture="$("$SETUP_PYTHON" -m stacks.preflight "$@")"
+    # Credentials and region with boto3 alone (its own chain: SSO, credential_process, roles), before the big install.
+    bootstrap_boto3
+    "$VENV_PY" scripts/bootstrap_check.py --whoami --cdk-args "$@" || exit 2
 fi
 bootstrap_node
+# With the CLI's option table installed, every option is checked, still before the big install.
+[[ "$command" == setup ]] || "$SETUP_PYTHON" scripts/cdk_args.py --check "$command" "$@" || exit 2
+bootstrap_python app
 
 routed() {  # the user's arguments that `cdk $1` understands (scripts/cdk_args.py)
     local target="$1"; shift
-    "$VENV_PY" scripts/cdk_args.py "$command" "$target" "$@" >"$args_file" || exit 2
+    "$SETUP_PYTHON" scripts/cdk_args.py "$command" "$target" "$@" >"$args_file" || exit 2
     mapfile -d '' -t ROUTED <"$args_file"
 }
 args_file="$(mktemp)"
@@ -88,7 +97,6 @@ case "$command" in
         ;;
     destroy)
         routed destroy "$@"
-        "$VENV_PY" scripts/bootstrap_check.py --whoami --cdk-args "$@" || exit 2
         # The synthesis only names the stack: a fresh clone needs no layer build to remove it.
         say "removing the stack (cdk destroy asks for confirmation unless --force)"
         OPTIMIZER_SYNTH_FOR=destroy npx --no-install cdk destroy "${ROUTED[@]}"
@@ -97,8 +105,6 @@ case "$command" in
         routed deploy "$@"; deploy_args=("${ROUTED[@]}")
         routed bootstrap "$@"; bootstrap_args=("${ROUTED[@]}")
         routed synth "$@"; synth_args=("${ROUTED[@]}")
-        # Credentials and region first: a missing one would otherwise show only after the synthesis.
-        "$VENV_PY" scripts/bootstrap_check.py --whoami --cdk-args "$@" || exit 2
         # The converters' maximum against the account's unreserved Lambda concurrency (read with boto3).
         "$VENV_PY" scripts/concurrency_check.py --cdk-args "$@" || exit 2
         build_layers "$architecture"

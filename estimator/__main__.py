@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from stacks.config import storage_class_refusal  # the stack's refusals and reasons, one declaration
+
 from . import report
 from .calls import CallLength
 from .model import RULES, ArticleAssumptions, Corrected, Volume, article_estimate, corrected_estimate
@@ -61,10 +63,37 @@ def _years(text: str) -> int:
 
 
 def _growth(text: str) -> float:
-    value = _number(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    """0.01 or 1%: a plain number is a fraction, and one of 1 or more (100 % a month) needs its '%'."""
+    text = text.strip()
+    percent = text.endswith("%")
+    value = _number(text.rstrip("%").strip()) / (100 if percent else 1)
+    if not percent and abs(value) >= 1:
+        raise argparse.ArgumentTypeError(
+            f"--growth {text} without '%' would mean {value * 100:,.0f} % a month; "
+            f"write --growth {text}% for {text} % a month, or --growth {value * 100:g}% if you mean it"
+        )
     if value <= -1:
-        raise argparse.ArgumentTypeError(f"growth must be above -100 %: {text!r}")
+        raise argparse.ArgumentTypeError(f"growth must be above -100 % a month: {text!r}")
     return value
+
+
+def _storage_class(text: str) -> str:
+    name = text.strip().upper()
+    if (refusal := storage_class_refusal(name)) is not None:
+        raise argparse.ArgumentTypeError(f"{name} is refused, as the stack refuses it: {refusal}")
+    return name
+
+
+def _bounded(lo: float, hi: float, what: str):
+    """A number within what Lambda allows: beyond it the figure is a mistake, and may overflow the costs."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} is outside {lo:g} to {hi:g} ({what})")
+        return value
+
+    return parse
 
 
 def _days_or(word: str):
@@ -114,13 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--years", type=_years, default=6, help="horizon in years (default 6)")
     p.add_argument(
-        "--growth", type=_growth, default=0.0, metavar="G", help="monthly growth of the volume, 0.01 or 1%% (default 0)"
+        "--growth",
+        type=_growth,
+        default=0.0,
+        metavar="G",
+        help="monthly growth of the volume: a fraction (0.01) or a percentage (1%%); over 100 %% a month needs "
+        "the %% sign (200%%): a plain number of 1 or more is refused, since 2 reads as 2 %% but would mean 200 %% "
+        "(default 0)",
     )
     p.add_argument(
         "--storage-class",
+        type=_storage_class,
         default=argparse.SUPPRESS,
         metavar="CLASS",
-        help="target class of the converted recordings (default GLACIER_IR)",
+        help="target class of the converted recordings (default GLACIER_IR); GLACIER and DEEP_ARCHIVE are refused, "
+        "as the stack refuses them (a recording must stay instantly playable)",
     )
     p.add_argument(
         "--age-days",
@@ -153,14 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--architecture", choices=ARCHITECTURES, default=argparse.SUPPRESS, help="Lambda (default arm64)")
     p.add_argument(
         "--lambda-memory-mb",
-        type=_non_negative,
+        type=_bounded(128, 10240, "the memory Lambda allows, in MB"),
         default=argparse.SUPPRESS,
         metavar="MB",
         help="converter memory (default 512, the stack's default, chosen by the benchmark)",
     )
     p.add_argument(
         "--seconds-per-recording",
-        type=_non_negative,
+        type=_bounded(0, 900, "a recording is converted within one invocation, at most 900 s"),
         default=argparse.SUPPRESS,
         metavar="S",
         help="converter time per recording (default 0.124 s per audio minute: the benchmark's "
@@ -302,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:  # only --chart imports anything optional
         print(f"estimator: error: --chart needs matplotlib ({exc}); install requirements-dev.txt", file=sys.stderr)
         return 1
+    except OverflowError as exc:  # a combination of inputs the checks above let through
+        print(f"estimator: error: the inputs are too large to compute ({exc}): lower them", file=sys.stderr)
+        return 2
     except (PriceError, ValueError, OSError) as exc:  # bad input: one line, status 2
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"estimator: error: {message}", file=sys.stderr)

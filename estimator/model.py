@@ -7,6 +7,7 @@ chart). Nothing here calls AWS.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -36,6 +37,11 @@ RULES = (
 )
 
 
+# Ten billion call-minutes a month, thousands of times the largest contact centres: above it a
+# projection is an input mistake (a growth without its %), and its costs would overflow a float.
+MAX_MINUTES_PER_MONTH = 10_000_000_000
+
+
 @dataclass(frozen=True)
 class Volume:
     minutes_per_month: float = 3_000_000
@@ -49,6 +55,22 @@ class Volume:
             raise ValueError("years must be at least 1")
         if self.growth <= -1:
             raise ValueError("growth must be above -100 % a month")
+        if self.minutes_per_month > MAX_MINUTES_PER_MONTH:
+            raise ValueError(
+                f"{self.minutes_per_month:,.0f} minutes a month is more than the {MAX_MINUTES_PER_MONTH:,.0f} the "
+                "estimator models"
+            )
+        months = 12 * self.years
+        if self.minutes_per_month > 0 and self.growth > 0:
+            # In logarithms: the volume itself may not fit in a float.
+            peak = math.log10(self.minutes_per_month) + (months - 1) * math.log10(1 + self.growth)
+            if peak > math.log10(MAX_MINUTES_PER_MONTH):
+                raise ValueError(
+                    f"a growth of {self.growth * 100:g} % a month over {self.years} years takes "
+                    f"{self.minutes_per_month:,.0f} minutes a month to about 10^{peak:.0f} in month {months}, more "
+                    f"than the {MAX_MINUTES_PER_MONTH:,.0f} the estimator models: lower the growth, the years or the "
+                    "minutes"
+                )
 
     def monthly_minutes(self) -> list[float]:
         return [self.minutes_per_month * (1 + self.growth) ** m for m in range(12 * self.years)]

@@ -1,7 +1,9 @@
 # Sourced by ./run-tests.sh and ./cdk-deploy.sh: checks the prerequisites and sets up what a command
 # needs on a fresh machine, and nothing when it is already up to date. Every step says what it
 # does, how long it usually takes, and keeps printing while it runs (scripts/run_step.py).
-#   require_prerequisites   Python 3.11+ and Node.js 18+, or a message saying what to install
+#   require_prerequisites   Python $PYTHON_RANGE and Node.js 18+, or a message saying what to install
+#   bootstrap_boto3         $VENV_DIR with boto3 alone (its pins from lambdas/requirements.txt): enough
+#                           for ./cdk-deploy.sh to check credentials and region before the big install
 #   bootstrap_python LEVEL  $VENV_DIR (default .venv) with the packages of one level:
 #                             app   requirements.txt        the CDK app, the deploy script's checks
 #                             local requirements-local.txt  + the emulator (./cdk-deploy.sh --local)
@@ -18,30 +20,36 @@ VENV_PY="$VENV_DIR/bin/python"
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="${JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION:-20}"
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# The Pythons the project runs on, said from here everywhere (./cdk-deploy.sh --help, README, the
+# checks below): numpy, pinned in lambdas/requirements.txt, has wheels for 3.11 to 3.14 only.
+PYTHON_OLDEST=11
+PYTHON_NEWEST=14
+PYTHON_RANGE="3.$PYTHON_OLDEST to 3.$PYTHON_NEWEST"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
-python_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; }
+python_ok() { "$1" -c "import sys; sys.exit(not (3, $PYTHON_OLDEST) <= sys.version_info[:2] <= (3, $PYTHON_NEWEST))" >/dev/null 2>&1; }
 python_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
 
 # Sets SETUP_PYTHON: $PYTHON when given, else the newest python3.x on PATH that runs; as the
 # interpreter's own path (a pyenv shim costs a second per call).
 find_python() {
-    local candidate
+    local candidate minor candidates=()
     [[ -n "${SETUP_PYTHON:-}" ]] && return
     if [[ -n "${PYTHON:-}" ]]; then
-        python_ok "$PYTHON" || die "PYTHON=$PYTHON is not a working Python 3.11 or newer"
+        python_ok "$PYTHON" || die "PYTHON=$PYTHON is not a working Python $PYTHON_RANGE"
         SETUP_PYTHON="$("$PYTHON" -c 'import sys; print(sys.executable)')"
         return
     fi
-    for candidate in python3.14 python3.13 python3.12 python3.11 python3; do
+    for ((minor = PYTHON_NEWEST; minor >= PYTHON_OLDEST; minor--)); do candidates+=("python3.$minor"); done
+    for candidate in "${candidates[@]}" python3; do
         if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
             SETUP_PYTHON="$("$candidate" -c 'import sys; print(sys.executable)')"
             return
         fi
     done
-    die "Python 3.11 or newer is required: install it (e.g. apt-get install python3 python3-venv, or from python.org), or set PYTHON=/path/to/python3.11 if it is not on PATH"
+    die "Python $PYTHON_RANGE is required: install it (e.g. apt-get install python3 python3-venv, or from python.org), or set PYTHON=/path/to/python3.$PYTHON_OLDEST if it is not on PATH"
 }
 
 require_node() {
@@ -69,22 +77,57 @@ level_files() {
 }
 level_stamp() { (cd "$ROOT" && cat $(level_files "$1")) | sha256sum | cut -d' ' -f1; }
 
-bootstrap_python() {
-    local level="$1" file what expect lower
+# $VENV_DIR exists with a working Python of the range; with PYTHON= given, of that Python's version
+# (an existing one of another version is rebuilt, and that is said).
+prepare_venv() {
+    local want have
     find_python
-    if [[ -f "$VENV_DIR/.stamp-$level" && "$(cat "$VENV_DIR/.stamp-$level")" == "$(level_stamp "$level")" ]] && python_ok "$VENV_PY"; then
-        return
-    fi
     if [[ -e "$VENV_DIR" ]] && ! python_ok "$VENV_PY"; then
-        say "${VENV_DIR#"$ROOT"/} does not hold a working Python 3.11+ (its interpreter moved or is too old): recreating it"
+        say "${VENV_DIR#"$ROOT"/} does not hold a working Python $PYTHON_RANGE (its interpreter moved or is out of range): recreating it"
         rm -rf "$VENV_DIR"
     fi
-    if [[ -n "${PYTHON:-}" && -x "$VENV_PY" && "$(python_version "$VENV_PY")" != "$(python_version "$PYTHON")" ]]; then
-        die "${VENV_DIR#"$ROOT"/} uses Python $(python_version "$VENV_PY") but PYTHON=$PYTHON is $(python_version "$PYTHON"): remove it (rm -rf ${VENV_DIR#"$ROOT"/}) or use another VENV_DIR"
+    if [[ -n "${PYTHON:-}" && -x "$VENV_PY" ]]; then
+        want="$(python_version "$SETUP_PYTHON")" have="$(python_version "$VENV_PY")"
+        if [[ "$want" != "$have" ]]; then
+            say "${VENV_DIR#"$ROOT"/} uses Python $have, PYTHON=$PYTHON is Python $want: rebuilding ${VENV_DIR#"$ROOT"/} with it (unset PYTHON to keep $have)"
+            rm -rf "$VENV_DIR"
+        fi
     fi
     if [[ ! -x "$VENV_PY" ]]; then
         step --expect "a few seconds" "creating ${VENV_DIR#"$ROOT"/} with $("$SETUP_PYTHON" --version)" -- "$SETUP_PYTHON" -m venv "$VENV_DIR" || exit 1
+    elif ! "$VENV_PY" -m pip --version >/dev/null 2>&1; then  # created without pip by bootstrap_boto3
+        step --expect "a few seconds" "adding pip to ${VENV_DIR#"$ROOT"/}" -- "$VENV_PY" -m ensurepip --default-pip || exit 1
     fi
+}
+
+bootstrap_boto3() {
+    local pins installer
+    find_python
+    [[ -n "${PYTHON:-}" || ! -x "$VENV_PY" ]] || ! "$VENV_PY" -c 'import boto3' >/dev/null 2>&1 || return 0
+    # boto3 and its dependencies at the versions of lambdas/requirements.txt (one version everywhere).
+    mapfile -t pins < <(grep -E '^(boto3|botocore|s3transfer|jmespath|python-dateutil|six|urllib3)==' "$ROOT/lambdas/requirements.txt")
+    if [[ ! -e "$VENV_DIR" ]] && "$SETUP_PYTHON" -m pip --python "$SETUP_PYTHON" --version >/dev/null 2>&1; then
+        # Quicker on a fresh clone: no pip in the new venv yet (ensurepip takes seconds): this
+        # machine's pip fills it; bootstrap_python adds pip before the big install.
+        step --expect "a second" "creating ${VENV_DIR#"$ROOT"/} with $("$SETUP_PYTHON" --version)" -- "$SETUP_PYTHON" -m venv --without-pip "$VENV_DIR" || exit 1
+        installer=(env PIP_ROOT_USER_ACTION=ignore "$SETUP_PYTHON" -m pip --python "$VENV_PY")
+    else
+        prepare_venv
+        "$VENV_PY" -c 'import boto3' >/dev/null 2>&1 && return
+        installer=("$VENV_PY" -m pip)
+    fi
+    step --pip --expect "~17 MB to download; seconds" "installing boto3 alone (${pins[0]}), to check credentials and region first" -- \
+        "${installer[@]}" install --progress-bar off --no-compile "${pins[@]}" || exit 1
+}
+
+bootstrap_python() {
+    local level="$1" file what expect lower
+    find_python
+    if [[ -f "$VENV_DIR/.stamp-$level" && "$(cat "$VENV_DIR/.stamp-$level")" == "$(level_stamp "$level")" ]] && python_ok "$VENV_PY" &&
+        [[ -z "${PYTHON:-}" || "$(python_version "$VENV_PY")" == "$(python_version "$SETUP_PYTHON")" ]]; then
+        return
+    fi
+    prepare_venv
     case "$level" in
         # Download sizes and times measured from an empty pip cache on a shared 2-core machine.
         app) file=requirements.txt what="the CDK app's Python packages (aws-cdk-lib, cdk-nag, boto3)" expect="~100 MB to download; about a minute" ;;

@@ -3,6 +3,7 @@ option table (node_modules/aws-cdk/lib/cli/cli-type-registry.json), so that each
 only what it understands.
 
     python3 scripts/cdk_args.py COMMAND TARGET [ARG ...]
+    python3 scripts/cdk_args.py --check COMMAND [ARG ...]
 
 COMMAND is what the user asked for (deploy or destroy); TARGET is the cdk command about to run:
 synth, bootstrap, deploy or destroy. Prints TARGET's arguments NUL-separated, in the order given.
@@ -10,10 +11,19 @@ The CLI's global options (-c, --profile, --region, --verbose, ...) go to every c
 own options (--trust, --bootstrap-kms-key-id, ...) only to bootstrap, deploy's own (--hotswap,
 --require-approval, --outputs-file, ...) only to deploy, stack names only to deploy / destroy. An
 option no command of COMMAND knows is an error (exit 2): the CLI would only warn and ignore it.
+So is a word that is neither an option (nor an option's value) nor the stack of this app: a
+misspelt command (`./cdk-deploy.sh deploi`) would otherwise be taken as a stack name.
+
+--check runs before any set-up, on the system Python (standard library only): it refuses such a
+word, and, once the CLI is installed, any option COMMAND does not understand. Without the CLI's
+option table (a fresh clone, before `npm ci`) the word after an option may be its value, so it is
+left to the routing, which runs before the big install.
 """
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import json
 import re
 import sys
@@ -24,6 +34,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = ROOT / "node_modules" / "aws-cdk" / "lib" / "cli" / "cli-type-registry.json"
+COMMANDS = ("deploy", "destroy", "setup")
 REFUSED = {
     "app": "this script deploys this repository's app (app.py)",
     "output": "the script synthesizes into cdk.out and deploys that assembly",
@@ -113,11 +124,75 @@ def parse(args: Sequence[str], options: dict[str, Option]) -> list[Parsed]:
     return parsed
 
 
+def _words_without_table(args: Sequence[str]) -> list[str]:
+    """The words that are surely no option's value, without knowing which options take one."""
+    words: list[str] = []
+    value_may_follow = False
+    for arg in args:
+        if arg.startswith("-") and arg != "-":
+            # -c/--context take one value; --name=value holds its own; any other may take the next word.
+            value_may_follow = "=" not in arg
+        elif value_may_follow:
+            value_may_follow = False
+        else:
+            words.append(arg)
+    return words
+
+
+def check_words(command: str, args: Sequence[str], stack: str | None, options: dict[str, Option] | None) -> None:
+    """Every word that is not an option nor an option's value must name (or match) the stack of this app."""
+    words = (
+        [item.tokens[0] for item in parse(args, options) if item.option is None]
+        if options is not None
+        else _words_without_table(args)
+    )
+    for word in words:
+        if command != "setup" and stack is not None and fnmatch.fnmatchcase(stack, word):
+            continue
+        near = difflib.get_close_matches(word.lower(), COMMANDS, n=1, cutoff=0.6)
+        hint = f" (did you mean `./cdk-deploy.sh {near[0]}`?)" if near else ""
+        commands = "a command of ./cdk-deploy.sh (deploy, destroy, setup, --local, --help)"
+        if command == "setup":
+            what = f"neither {commands} nor an option (setup takes no stack name)"
+        elif stack is not None:
+            what = f"neither {commands}, an option, nor the stack of this app ({stack})"
+        else:
+            what = (
+                f"neither {commands}, an option, nor a stack of this app "
+                "(stack_name, or CallRecordingOptimizer-<bucket_name>)"
+            )
+        raise ArgumentError(f"{word!r} is {what}{hint}; see ./cdk-deploy.sh --help")
+
+
+def stack_name(args: Sequence[str]) -> str | None:
+    """The stack this app would synthesize with these arguments' context, or None if not known yet."""
+    sys.path.insert(0, str(ROOT))
+    from stacks.config import ConfigError, default_stack_name, validate_bucket_name
+    from stacks.preflight import context_from
+
+    try:
+        context = context_from(args, root=ROOT)
+        return str(context.get("stack_name") or default_stack_name(validate_bucket_name(context.get("bucket_name"))))
+    except ConfigError:
+        return None  # the configuration's own check says why
+
+
+def check(command: str, args: Sequence[str], registry: Path = REGISTRY) -> None:
+    """Before any set-up: the words, and the options too once the CLI's option table is installed."""
+    if command not in COMMANDS:
+        raise ArgumentError(f"unknown command {command!r}; use one of {', '.join(COMMANDS)}")
+    options = load_options(registry) if registry.exists() else None
+    check_words(command, args, stack_name(args), options)
+    if options is not None and command != "setup":
+        route(command, command, args, options)
+
+
 def route(command: str, target: str, args: Sequence[str], options: dict[str, Option] | None = None) -> list[str]:
     """The arguments of `cdk TARGET` when the user asked for COMMAND (deploy or destroy)."""
     if command not in ("deploy", "destroy") or target not in ("synth", "bootstrap", "deploy", "destroy"):
         raise ArgumentError(f"cannot route {command!r} arguments to {target!r}")
     options = options if options is not None else load_options()
+    check_words(command, args, stack_name(args), options)
     understood = {"deploy": {"deploy", "bootstrap"}, "destroy": {"destroy"}}[command]
     out: list[str] = []
     for item in parse(args, options):
@@ -151,6 +226,9 @@ def main(argv: Sequence[str]) -> int:
         sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
         return 2
     try:
+        if argv[0] == "--check":
+            check(argv[1], argv[2:])
+            return 0
         routed = route(argv[0], argv[1], argv[2:])
     except ArgumentError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .schedule import EXAMPLES, GUIDE, ScheduleError, check_expression, check_timezone
+
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
 REFUSED_CLASSES = {
     "GLACIER": "GLACIER (Flexible Retrieval) needs a restore before a recording can be played",
@@ -48,7 +50,6 @@ PLACEHOLDER_MARKERS = ("<", ">", "REQUIRED", "YOUR", "REPLACE", "CHANGE")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-_SCHEDULE = re.compile(r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _BOOLS = {"true": True, "false": False}
@@ -142,13 +143,18 @@ def normalise_prefix(value: Any) -> str:
     return prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
 
 
+def storage_class_refusal(name: str) -> str | None:
+    """Why a storage class is refused (None when it is not): the stack's reason, said by the estimator too."""
+    reason = REFUSED_CLASSES.get(name.strip().upper())
+    if reason is None:
+        return None
+    return f"{reason}; recordings must stay instantly playable. Use one of {', '.join(STORAGE_CLASSES)}"
+
+
 def _storage_class(value: Any) -> str:
     name = str(value).strip().upper()
-    if name in REFUSED_CLASSES:
-        raise ConfigError(
-            f"storage_class={name} is refused: {REFUSED_CLASSES[name]}; recordings must stay instantly playable. "
-            f"Use one of {', '.join(STORAGE_CLASSES)}"
-        )
+    if (refusal := storage_class_refusal(name)) is not None:
+        raise ConfigError(f"storage_class={name} is refused: {refusal}")
     if name not in STORAGE_CLASSES:
         raise ConfigError(f"storage_class={value!r} is unknown; use one of {', '.join(STORAGE_CLASSES)}")
     return name
@@ -183,11 +189,23 @@ def _optional_email(value: Any) -> str | None:
 
 def _schedule(value: Any) -> str:
     text = str(value).strip()
-    if not _SCHEDULE.match(text):
+    try:
+        check_expression(text)
+    except ScheduleError as exc:
         raise ConfigError(
-            f"schedule={text!r} is not an EventBridge expression such as 'cron(0 23 * * ? *)' or 'rate(1 day)'"
-        )
+            f"schedule={text!r} is not an EventBridge Scheduler expression: {exc}; use e.g. {EXAMPLES} "
+            f"({GUIDE}); " + _how_to_set("schedule", "'cron(0 23 * * ? *)'")
+        ) from None
     return text
+
+
+def _timezone(value: Any) -> str:
+    name = str(value).strip()
+    try:
+        check_timezone(name)
+    except ScheduleError as exc:
+        raise ConfigError(f"schedule_timezone={exc}; " + _how_to_set("schedule_timezone", "Europe/Paris")) from None
+    return name
 
 
 def is_cdk_key(key: str) -> bool:
@@ -277,7 +295,7 @@ class OptimizerConfig:
             storage_class=_storage_class(value("storage_class")),
             kms_key_arn=_optional_kms(get("kms_key_arn")),
             schedule=_schedule(value("schedule")),
-            schedule_timezone=str(value("schedule_timezone")).strip(),
+            schedule_timezone=_timezone(value("schedule_timezone")),
             lambda_architecture=_choice(
                 "lambda_architecture", str(value("lambda_architecture")).strip(), ARCHITECTURES
             ),

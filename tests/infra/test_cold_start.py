@@ -101,3 +101,66 @@ def test_a_cold_local_run_and_unit_tests_on_the_newest_python(tmp_path):
     assert re.search(r"^\s*[\d.]+ \d+ passed", text, re.M), text
     gap, after = longest_silence(lines, seconds)
     assert gap <= MAX_SILENCE_S, f"silent for {gap:.1f} s after {after!r}\n{text}"
+
+
+def _no_aws(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIRTUAL_ENV", "PYTEST"))}
+    env.update(
+        {
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "CDK_DISABLE_VERSION_CHECK": "1",
+            **extra,
+        }
+    )
+    return env
+
+
+@pytest.mark.parametrize(
+    "args, env, says",
+    [
+        (["destroy", "-c", "bucket_name=my-b"], {"AWS_REGION": "eu-west-1"}, "error: no AWS credentials"),
+        (["-c", "bucket_name=my-b"], {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}, "error: no AWS region"),
+    ],
+)
+def test_deploy_and_destroy_say_credentials_or_region_are_missing_before_the_big_install(tmp_path, args, env, says):
+    """On a fresh clone, boto3 alone is installed (its pins), and its own credential chain and region
+    resolution answer within 15 s: the CDK app's ~100 MB are not installed."""
+    repo = fresh_copy(tmp_path / "clone")
+    status, lines, seconds = timed_run(["./cdk-deploy.sh", *args], repo, _no_aws(**env), timeout=300)
+    text = "\n".join(f"{t:7.1f} {line}" for t, line in lines)
+    assert status == 2 and says in text, text
+    assert seconds < MAX_SILENCE_S, f"{seconds:.1f} s\n{text}"
+    site = next((repo / ".venv" / "lib").glob("python3.*/site-packages"))
+    assert (site / "boto3").is_dir() and not (site / "aws_cdk").exists(), sorted(p.name for p in site.iterdir())
+    assert not (repo / "node_modules").exists()
+
+
+def test_python_given_for_a_venv_of_another_version_rebuilds_it_and_says_so(tmp_path):
+    """.venv set up already with another Python: PYTHON= is not ignored without a word."""
+    python = newest_python()
+    repo = fresh_copy(tmp_path / "clone")
+    venv_bin = repo / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    # A venv interpreter that says it is 3.10 (the machine may have one Python only).
+    fake = venv_bin / "python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'if [[ "$1" == -c && "$2" == *\'%d.%d\'* ]]; then echo 3.10; exit 0; fi\n'
+        f'exec {python} "$@"\n'
+    )
+    fake.chmod(0o755)
+    status, lines, _ = timed_run(
+        ["./cdk-deploy.sh", "destroy", "-c", "bucket_name=my-b"],
+        repo,
+        _no_aws(PYTHON=python, AWS_REGION="eu-west-1"),
+        timeout=300,
+    )
+    text = "\n".join(line for _, line in lines)
+    version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+    ).stdout.strip()
+    assert f".venv uses Python 3.10, PYTHON={python} is Python {version}: rebuilding .venv with it" in text, text
+    assert status == 2 and "error: no AWS credentials" in text, text
+    assert not (repo / ".venv" / "bin" / "python").read_bytes().startswith(b"#!")  # a real interpreter now

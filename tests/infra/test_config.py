@@ -111,7 +111,7 @@ def test_storage_class_is_case_insensitive_and_checked():
         ("overwrite_converted", "yes", "must be true or false"),
         ("lambda_architecture", "arm", "must be one of arm64, x86_64"),
         ("kms_key_arn", "alias/recordings", "not a KMS key ARN"),
-        ("schedule", "every day", "not an EventBridge expression"),
+        ("schedule", "every day", "schedule=.every day. is not an EventBridge Scheduler expression"),
         ("stack_name", "1stack", "must start with a letter"),
         ("backfill_concurrency", 0, "backfill_concurrency=0 is out of range"),
         ("catch_up_days", 31, "catch_up_days=31 is out of range"),

@@ -174,7 +174,7 @@ def test_without_node_every_path_says_so_before_any_work(repo, tmp_path, args):
 def test_without_a_usable_python_every_path_says_so_before_any_work(repo, args):
     result = script(repo, *args, env={"PYTHON": "/nonexistent/python3.11"})
     assert result.returncode == 2
-    assert "error: PYTHON=/nonexistent/python3.11 is not a working Python 3.11 or newer" in result.stderr
+    assert "error: PYTHON=/nonexistent/python3.11 is not a working Python 3.11 to 3.14" in result.stderr
     assert "[setup]" not in result.stderr
 
 
@@ -472,3 +472,81 @@ def test_any_other_failure_to_read_the_account_stops_the_deployment_too(repo, fa
     ), result.stderr
     assert "Not deploying with converter_max_concurrency=50 unchecked" in result.stderr
     assert calls(tmp_path / "npx.log") == []
+
+
+# Refused before any set-up (issue 19): on a bare fresh clone, nothing installed, within seconds.
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory) -> Path:
+    """A fresh clone with nothing installed: no .venv, no node_modules, no layer."""
+    return fresh_copy(tmp_path_factory.mktemp("bare"))
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (
+            ["deploi", "-c", "bucket_name=my-b"],
+            "'deploi' is neither a command of ./cdk-deploy.sh (deploy, destroy, setup, --local, --help), an option, "
+            "nor the stack of this app (CallRecordingOptimizer-my-b) (did you mean `./cdk-deploy.sh deploy`?)",
+        ),
+        (["destroi"], "'destroi' is neither a command of ./cdk-deploy.sh"),
+        (["-c", "bucket_name=my-b", "stak"], "'stak' is neither a command"),
+        (["destroy", "-c", "bucket_name=my-b", "Other*"], "nor the stack of this app (CallRecordingOptimizer-my-b)"),
+        (["setup", "x86_64"], "'x86_64' is neither a command of ./cdk-deploy.sh (deploy, destroy, setup"),
+        (
+            ["-c", "bucket_name=my-b", "-c", "schedule=cron(0 25 * * ? *)"],
+            "schedule='cron(0 25 * * ? *)' is not an EventBridge Scheduler expression: the hours field has 25",
+        ),
+        (
+            ["destroy", "-c", "bucket_name=my-b", "-c", "schedule_timezone=Mars/Olympus"],
+            "schedule_timezone='Mars/Olympus' is not an IANA time zone",
+        ),
+    ],
+)
+def test_a_wrong_word_or_setting_is_refused_before_anything_is_installed(bare, fake_npx, tmp_path, args, says):
+    import time
+
+    log = tmp_path / "npx.log"
+    started = time.monotonic()
+    result = script(bare, *args, env={"FAKE_NPX_LOG": str(log), "AWS_REGION": "eu-west-1"}, path_prefix=fake_npx)
+    seconds = time.monotonic() - started
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "[setup]" not in result.stderr
+    assert not (bare / ".venv").exists() and not (bare / "node_modules").exists() and calls(log) == []
+    assert seconds < 10, f"{seconds:.1f} s"
+
+
+def test_the_apps_stack_is_accepted_by_name_or_pattern(repo, fake_npx, tmp_path):
+    for word in ("CallRecordingOptimizer-my-b", "CallRecording*"):
+        result = script(
+            repo,
+            "-c",
+            "bucket_name=my-b",
+            word,
+            env=fake_aws(tmp_path, {DEFAULT_PARAMETER: "21"}),
+            path_prefix=fake_npx,
+        )
+        assert result.returncode == 0, result.stderr
+        assert calls(tmp_path / "npx.log")[-1][-1] == word  # given to cdk deploy
+
+
+def test_with_the_cli_installed_a_word_after_a_flag_is_judged_too(repo, fake_npx, tmp_path):
+    """--all takes no value (the CLI's option table says so): the word after it is a stack name,
+    refused before any AWS call."""
+    result = script(repo, "-c", "bucket_name=my-b", "--all", "stak", env=fake_aws(tmp_path, {}), path_prefix=fake_npx)
+    assert result.returncode == 2 and "'stak' is neither a command" in result.stderr, result.stderr
+    assert "deploying to" not in result.stderr and calls(tmp_path / "npx.log") == []
+
+
+def test_the_usage_says_the_python_range_of_the_bootstrap(repo):
+    usage = script(repo, "--help").stdout
+    readme = (ROOT / "README.md").read_text()
+    bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    import re
+
+    oldest, newest = (re.search(rf"^PYTHON_{w}=(\d+)$", bootstrap, re.M).group(1) for w in ("OLDEST", "NEWEST"))  # type: ignore[union-attr]
+    said = f"Python 3.{oldest} to 3.{newest}"
+    assert f"Needs {said} " in usage and f"needs {said} and Node.js" in readme
+    assert "3.11+" not in usage + readme and "3.11 or newer" not in usage + readme

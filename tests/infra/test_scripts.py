@@ -63,6 +63,24 @@ def test_synth_without_bucket_stops_with_the_key_named(tmp_path):
     assert "bucket_name" in result.stderr and "cdk.context.json" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "setting, says",
+    [
+        ("schedule=cron(0 25 * * ? *)", "schedule='cron(0 25 * * ? *)' is not an EventBridge Scheduler expression: "),
+        ("schedule_timezone=Mars/Olympus", "schedule_timezone='Mars/Olympus' is not an IANA time zone"),
+    ],
+)
+def test_synth_refuses_a_schedule_or_time_zone_eventbridge_scheduler_would_refuse(tmp_path, setting, says):
+    """Before issue 19 both synthesized and failed only inside CloudFormation, after the layer upload."""
+    result = run(
+        ["npx", "--no-install", "cdk", "synth", "--quiet", "-o", str(tmp_path / "cdk.out"), "-c", "bucket_name=b-x"]
+        + ["-c", setting],
+        tmp_path,
+    )
+    assert result.returncode != 0 and says in result.stderr, result.stderr
+    assert not (tmp_path / "cdk.out" / "CallRecordingOptimizer-b-x.template.json").exists()
+
+
 def test_deploy_script_stops_before_aws_without_a_usable_bucket(tmp_path):
     result = run([str(ROOT / "cdk-deploy.sh")], tmp_path)
     assert result.returncode == 2

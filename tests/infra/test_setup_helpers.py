@@ -53,7 +53,12 @@ def options():
             ["--toolkit-stack-name", "T", "--tags", "k=v"],
             ["--toolkit-stack-name", "T", "--tags", "k=v"],
         ),
-        (["MyStack", "-v"], ["-v"], ["-v"], ["MyStack", "-v"]),
+        (
+            ["-c", "stack_name=MyStack", "MyStack", "-v"],
+            ["-c", "stack_name=MyStack", "-v"],
+            ["-c", "stack_name=MyStack", "-v"],
+            ["-c", "stack_name=MyStack", "MyStack", "-v"],
+        ),
         (["--requireApproval", "never"], [], [], ["--requireApproval", "never"]),
     ],
 )
@@ -67,6 +72,8 @@ def test_each_command_gets_what_it_understands(options, args, synth, bootstrap, 
     "command, args, says",
     [
         ("deploy", ["--bogus"], "unknown option --bogus"),
+        ("deploy", ["-c", "bucket_name=my-b", "MyStack"], "'MyStack' is neither a command of ./cdk-deploy.sh"),
+        ("destroy", ["-c", "bucket_name=my-b", "--force", "deploi"], "did you mean `./cdk-deploy.sh deploy`"),
         ("deploy", ["--app", "x"], "this repository's app"),
         ("deploy", ["-o", "elsewhere"], "synthesizes into cdk.out"),
         ("deploy", ["--qualifier", "q"], "@aws-cdk/core:bootstrapQualifier"),
