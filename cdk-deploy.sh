@@ -6,8 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 usage() {
     cat <<'USAGE'
 usage:
-  ./cdk-deploy.sh [deploy] -c bucket_name=BUCKET [-c key=value ...] [cdk options]
-  ./cdk-deploy.sh destroy  -c bucket_name=BUCKET [cdk destroy options]
+  ./cdk-deploy.sh [deploy] -c bucket_name=BUCKET -c bucket_prefix=PREFIX [-c key=value ...] [cdk options]
+  ./cdk-deploy.sh destroy  -c bucket_name=BUCKET -c bucket_prefix=PREFIX [cdk destroy options]
   ./cdk-deploy.sh setup    [-c lambda_architecture=arm64|x86_64]
   ./cdk-deploy.sh --local  [local run options]        (./cdk-deploy.sh --local --help lists them)
   ./cdk-deploy.sh --help
@@ -65,7 +65,7 @@ source scripts/bootstrap.sh
 require_prerequisites
 bootstrap_python app
 unset OPTIMIZER_SYNTH_FOR
-# Stops here, before any AWS call, when bucket_name (or any other key) is missing or wrong.
+# Stops here, before any AWS call, when bucket_name or bucket_prefix (or any other key) is missing or wrong.
 if [[ "$command" == setup ]]; then
     architecture="$("$VENV_PY" -m stacks.preflight --architecture-only "$@")"
 else

@@ -131,6 +131,40 @@ def validate_bucket_name(value: Any) -> str:
     return name
 
 
+CONNECT_LAYOUT = "connect/<instance-alias>/CallRecordings/"
+_PREFIX_HELP = (
+    "Amazon Connect writes each call under connect/<instance-alias>/CallRecordings/YYYY/MM/DD/, so the prefix is "
+    f"everything before the date, e.g. {CONNECT_LAYOUT} (your instance's own: the BucketPrefix of "
+    "`aws connect list-instance-storage-configs --instance-id <id> --resource-type CALL_RECORDINGS`); "
+)
+# The former default: no Connect recording lies directly under it, so every run listed nothing.
+FORMER_DEFAULT_PREFIX = "connect/"
+
+
+def validate_bucket_prefix(value: Any) -> str:
+    """Required, like bucket_name: a wrong prefix lists no recording and every run "succeeds"."""
+    example = "connect/my-instance/CallRecordings/"
+    if value is None or str(value).strip() == "":
+        raise ConfigError(
+            "bucket_prefix is required: the path in the bucket up to the date. "
+            + _PREFIX_HELP
+            + _how_to_set("bucket_prefix", example)
+        )
+    text = str(value).strip()
+    if "<" in text or ">" in text:
+        raise ConfigError(
+            f"bucket_prefix={text!r} is still the placeholder. " + _PREFIX_HELP + _how_to_set("bucket_prefix", example)
+        )
+    prefix = normalise_prefix(text)
+    if prefix == FORMER_DEFAULT_PREFIX:
+        raise ConfigError(
+            f"bucket_prefix={text!r} holds no recording directly: it lacks the instance's folder. "
+            + _PREFIX_HELP
+            + _how_to_set("bucket_prefix", example)
+        )
+    return prefix
+
+
 def normalise_prefix(value: Any) -> str:
     prefix = str(value).strip()
     if prefix.startswith("/"):
@@ -220,12 +254,14 @@ def default_stack_name(bucket_name: str) -> str:
 @dataclass(frozen=True)
 class OptimizerConfig:
     bucket_name: str
-    bucket_prefix: str = "connect/"
+    bucket_prefix: str  # required, no default: validate_bucket_prefix
     num_days_age: int = 7
     storage_class: str = "GLACIER_IR"
     kms_key_arn: str | None = None
     schedule: str = "cron(0 23 * * ? *)"
     schedule_timezone: str = "UTC"
+    # false: everything is deployed, the schedule in State DISABLED (README, "Before production")
+    schedule_enabled: bool = True
     lambda_architecture: str = "arm64"
     # Defaults from the benchmark (docs/benchmarks.md); reasons in README's configuration table.
     converter_memory_mb: int = 512
@@ -272,12 +308,13 @@ class OptimizerConfig:
             )
         return cls(
             bucket_name=bucket,
-            bucket_prefix=normalise_prefix(value("bucket_prefix")),
+            bucket_prefix=validate_bucket_prefix(get("bucket_prefix")),
             num_days_age=_int("num_days_age", value("num_days_age"), 1, 3650),
             storage_class=_storage_class(value("storage_class")),
             kms_key_arn=_optional_kms(get("kms_key_arn")),
             schedule=_schedule(value("schedule")),
             schedule_timezone=str(value("schedule_timezone")).strip(),
+            schedule_enabled=_bool("schedule_enabled", value("schedule_enabled")),
             lambda_architecture=_choice(
                 "lambda_architecture", str(value("lambda_architecture")).strip(), ARCHITECTURES
             ),

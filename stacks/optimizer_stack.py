@@ -56,6 +56,16 @@ class OptimizerStack(Stack):
         CfnOutput(self, "WorkQueueUrl", value=self.queues.work.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.queues.dead_letter.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        # The dashboard's name is generated (two stacks coexist), so its link is an output. The
+        # console's domain is the commercial partition's: a condition on the partition would be
+        # a CloudFormation intrinsic for a link (in AWS China the console is console.amazonaws.cn).
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            description="The optimizer's CloudWatch dashboard: runs, queues, recordings, bytes saved, errors",
+            value=f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#dashboards/dashboard/{self.monitoring.dashboard.dashboard_name}",
+        )
         CfnOutput(
             self,
             "BackfillCommand",
