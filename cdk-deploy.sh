@@ -7,7 +7,7 @@ usage() {
     cat <<'USAGE'
 usage:
   ./cdk-deploy.sh [deploy] -c bucket_name=BUCKET -c bucket_prefix=PREFIX [-c key=value ...] [cdk options]
-  ./cdk-deploy.sh destroy  -c bucket_name=BUCKET -c bucket_prefix=PREFIX [cdk destroy options]
+  ./cdk-deploy.sh destroy  -c bucket_name=BUCKET [cdk destroy options]
   ./cdk-deploy.sh setup    [-c lambda_architecture=arm64|x86_64]
   ./cdk-deploy.sh --local  [local run options]        (./cdk-deploy.sh --local --help lists them)
   ./cdk-deploy.sh --help
@@ -68,6 +68,8 @@ unset OPTIMIZER_SYNTH_FOR
 # Stops here, before any AWS call, when bucket_name or bucket_prefix (or any other key) is missing or wrong.
 if [[ "$command" == setup ]]; then
     architecture="$("$VENV_PY" -m stacks.preflight --architecture-only "$@")"
+elif [[ "$command" == destroy ]]; then  # only the stack's name matters: bucket_prefix may be absent
+    architecture="$("$VENV_PY" -m stacks.preflight --to-destroy "$@")"
 else
     architecture="$("$VENV_PY" -m stacks.preflight "$@")"
 fi

@@ -139,6 +139,9 @@ _PREFIX_HELP = (
 )
 # The former default: no Connect recording lies directly under it, so every run listed nothing.
 FORMER_DEFAULT_PREFIX = "connect/"
+# What a synthesis made only to remove the stack uses when bucket_prefix is not given: it needs
+# only the stack's name (./cdk-deploy.sh destroy -c bucket_name=...), and is never deployed.
+DESTROY_ONLY_PREFIX = "destroy-only/"
 
 
 def validate_bucket_prefix(value: Any) -> str:
@@ -287,9 +290,17 @@ class OptimizerConfig:
         return 6 * self.converter_timeout_seconds
 
     @classmethod
-    def from_mapping(cls, context: Mapping[str, Any]) -> OptimizerConfig:
-        """The whole context (`app.node.get_all_context()`); absent keys take the defaults above."""
+    def from_mapping(cls, context: Mapping[str, Any], *, to_destroy: bool = False) -> OptimizerConfig:
+        """The whole context (`app.node.get_all_context()`); absent keys take the defaults above.
+
+        to_destroy: the synthesis only names the stack to remove (./cdk-deploy.sh destroy), so a
+        missing or placeholder bucket_prefix is not an error there; every other rule holds."""
         check_keys(context)
+        if to_destroy:
+            try:
+                validate_bucket_prefix(context.get("bucket_prefix"))
+            except ConfigError:
+                context = {**context, "bucket_prefix": DESTROY_ONLY_PREFIX}
         return cls._from_getter(context.get)
 
     @classmethod

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from .config import OptimizerConfig
 from .functions import OptimizerFunctions
+from .layers import synthesizing_to_destroy
 from .ledger import RunLedger
 from .monitoring import Monitoring
 from .nag import suppress_reviewed_findings
@@ -106,5 +107,5 @@ class OptimizerStack(Stack):
 
 def add_optimizer_stack(app: cdk.App) -> OptimizerStack:
     """The one way the stack is built, by app.py and by the local emulator alike."""
-    config = OptimizerConfig.from_mapping(app.node.get_all_context())
+    config = OptimizerConfig.from_mapping(app.node.get_all_context(), to_destroy=synthesizing_to_destroy())
     return OptimizerStack(app, config.stack_name, config=config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.config import ConfigError, OptimizerConfig, default_stack_name, setting_names
+from stacks.config import DESTROY_ONLY_PREFIX, ConfigError, OptimizerConfig, default_stack_name, setting_names
 from stacks.preflight import context_from, shadowed_settings
 
 PREFIX = "connect/my-instance/CallRecordings/"
@@ -284,3 +284,17 @@ def test_the_cdks_own_keys_pass(key):
 def test_lookalikes_of_cdk_keys_are_refused(key):
     with pytest.raises(ConfigError, match="unknown setting"):
         config(**{key: "x"})
+
+
+@pytest.mark.parametrize("prefix", [None, "", "<REQUIRED: the path up to the date>", "connect/"])
+def test_a_synthesis_to_destroy_needs_no_prefix_but_the_bucket_still(prefix):
+    """./cdk-deploy.sh destroy only names the stack: bucket_prefix may be missing or the placeholder."""
+    context = {"bucket_name": "my-connect-recordings"} | ({} if prefix is None else {"bucket_prefix": prefix})
+    cfg = OptimizerConfig.from_mapping(context, to_destroy=True)
+    assert cfg.stack_name == config().stack_name  # the stack the deployment made
+    assert cfg.bucket_prefix == DESTROY_ONLY_PREFIX
+    assert OptimizerConfig.from_mapping({**context, "bucket_prefix": PREFIX}, to_destroy=True).bucket_prefix == PREFIX
+    with pytest.raises(ConfigError, match="bucket_name is required"):
+        OptimizerConfig.from_mapping({"bucket_prefix": PREFIX}, to_destroy=True)
+    with pytest.raises(ConfigError, match="unknown setting"):
+        OptimizerConfig.from_mapping({**context, "num_day_age": 3}, to_destroy=True)
