@@ -7,7 +7,7 @@ source scripts/bootstrap.sh  # functions and settings only (PYTHON_RANGE): it se
 usage() {
     cat <<'USAGE'
 usage:
-  ./cdk-deploy.sh [deploy] -c bucket_name=BUCKET [-c key=value ...] [cdk options]
+  ./cdk-deploy.sh [deploy] -c bucket_name=BUCKET -c bucket_prefix=PREFIX [-c key=value ...] [cdk options]
   ./cdk-deploy.sh destroy  -c bucket_name=BUCKET [cdk destroy options]
   ./cdk-deploy.sh setup    [-c lambda_architecture=arm64|x86_64]
   ./cdk-deploy.sh --local  [local run options]        (./cdk-deploy.sh --local --help lists them)
@@ -67,12 +67,17 @@ done
 require_prerequisites
 unset OPTIMIZER_SYNTH_FOR
 # Before any set-up, on this machine's Python (both scripts use the standard library only): a word
-# that is no command, option or stack of this app (`deploi`), then bucket_name or any other key.
+# that is no command, option or stack of this app (`deploi`), then bucket_name, bucket_prefix or any
+# other key.
 "$SETUP_PYTHON" scripts/cdk_args.py --check "$command" "$@" || exit 2
 if [[ "$command" == setup ]]; then
     architecture="$("$SETUP_PYTHON" -m stacks.preflight --architecture-only "$@")"
 else
-    architecture="$("$SETUP_PYTHON" -m stacks.preflight "$@")"
+    if [[ "$command" == destroy ]]; then  # only the stack's name matters: bucket_prefix may be absent
+        architecture="$("$SETUP_PYTHON" -m stacks.preflight --to-destroy "$@")"
+    else
+        architecture="$("$SETUP_PYTHON" -m stacks.preflight "$@")"
+    fi
     # Credentials and region with boto3 alone (its own chain: SSO, credential_process, roles), before the big install.
     bootstrap_boto3
     "$VENV_PY" scripts/bootstrap_check.py --whoami --cdk-args "$@" || exit 2

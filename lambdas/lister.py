@@ -40,6 +40,7 @@ def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.
         "source": request.source,
         "dry_run": request.dry_run,
         "retry_failed": request.retry_failed,
+        "force": request.force,
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
         "days": len(request.days),

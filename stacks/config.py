@@ -132,6 +132,43 @@ def validate_bucket_name(value: Any) -> str:
     return name
 
 
+CONNECT_LAYOUT = "connect/<instance-alias>/CallRecordings/"
+_PREFIX_HELP = (
+    "Amazon Connect writes each call under connect/<instance-alias>/CallRecordings/YYYY/MM/DD/, so the prefix is "
+    f"everything before the date, e.g. {CONNECT_LAYOUT} (your instance's own: the BucketPrefix of "
+    "`aws connect list-instance-storage-configs --instance-id <id> --resource-type CALL_RECORDINGS`); "
+)
+# The former default: no Connect recording lies directly under it, so every run listed nothing.
+FORMER_DEFAULT_PREFIX = "connect/"
+# What a synthesis made only to remove the stack uses when bucket_prefix is not given: it needs
+# only the stack's name (./cdk-deploy.sh destroy -c bucket_name=...), and is never deployed.
+DESTROY_ONLY_PREFIX = "destroy-only/"
+
+
+def validate_bucket_prefix(value: Any) -> str:
+    """Required, like bucket_name: a wrong prefix lists no recording and every run "succeeds"."""
+    example = "connect/my-instance/CallRecordings/"
+    if value is None or str(value).strip() == "":
+        raise ConfigError(
+            "bucket_prefix is required: the path in the bucket up to the date. "
+            + _PREFIX_HELP
+            + _how_to_set("bucket_prefix", example)
+        )
+    text = str(value).strip()
+    if "<" in text or ">" in text:
+        raise ConfigError(
+            f"bucket_prefix={text!r} is still the placeholder. " + _PREFIX_HELP + _how_to_set("bucket_prefix", example)
+        )
+    prefix = normalise_prefix(text)
+    if prefix == FORMER_DEFAULT_PREFIX:
+        raise ConfigError(
+            f"bucket_prefix={text!r} holds no recording directly: it lacks the instance's folder. "
+            + _PREFIX_HELP
+            + _how_to_set("bucket_prefix", example)
+        )
+    return prefix
+
+
 def normalise_prefix(value: Any) -> str:
     prefix = str(value).strip()
     if prefix.startswith("/"):
@@ -238,12 +275,14 @@ def default_stack_name(bucket_name: str) -> str:
 @dataclass(frozen=True)
 class OptimizerConfig:
     bucket_name: str
-    bucket_prefix: str = "connect/"
+    bucket_prefix: str  # required, no default: validate_bucket_prefix
     num_days_age: int = 7
     storage_class: str = "GLACIER_IR"
     kms_key_arn: str | None = None
     schedule: str = "cron(0 23 * * ? *)"
     schedule_timezone: str = "UTC"
+    # false: everything is deployed, the schedule in State DISABLED (README, "Before production")
+    schedule_enabled: bool = True
     lambda_architecture: str = "arm64"
     # Defaults from the benchmark (docs/benchmarks.md); reasons in README's configuration table.
     converter_memory_mb: int = 512
@@ -269,9 +308,17 @@ class OptimizerConfig:
         return 6 * self.converter_timeout_seconds
 
     @classmethod
-    def from_mapping(cls, context: Mapping[str, Any]) -> OptimizerConfig:
-        """The whole context (`app.node.get_all_context()`); absent keys take the defaults above."""
+    def from_mapping(cls, context: Mapping[str, Any], *, to_destroy: bool = False) -> OptimizerConfig:
+        """The whole context (`app.node.get_all_context()`); absent keys take the defaults above.
+
+        to_destroy: the synthesis only names the stack to remove (./cdk-deploy.sh destroy), so a
+        missing or placeholder bucket_prefix is not an error there; every other rule holds."""
         check_keys(context)
+        if to_destroy:
+            try:
+                validate_bucket_prefix(context.get("bucket_prefix"))
+            except ConfigError:
+                context = {**context, "bucket_prefix": DESTROY_ONLY_PREFIX}
         return cls._from_getter(context.get)
 
     @classmethod
@@ -290,12 +337,13 @@ class OptimizerConfig:
             )
         return cls(
             bucket_name=bucket,
-            bucket_prefix=normalise_prefix(value("bucket_prefix")),
+            bucket_prefix=validate_bucket_prefix(get("bucket_prefix")),
             num_days_age=_int("num_days_age", value("num_days_age"), 1, 3650),
             storage_class=_storage_class(value("storage_class")),
             kms_key_arn=_optional_kms(get("kms_key_arn")),
             schedule=_schedule(value("schedule")),
             schedule_timezone=_timezone(value("schedule_timezone")),
+            schedule_enabled=_bool("schedule_enabled", value("schedule_enabled")),
             lambda_architecture=_choice(
                 "lambda_architecture", str(value("lambda_architecture")).strip(), ARCHITECTURES
             ),

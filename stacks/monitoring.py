@@ -67,37 +67,70 @@ class Monitoring(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         notify = cw_actions.SnsAction(self.topic)
 
+        period = Duration.minutes(5)
         dead_letters = dead_letter_queue.metric_approximate_number_of_messages_visible(
-            period=Duration.minutes(5), statistic="Maximum"
+            period=period, statistic="Maximum"
         )
-        self.dlq_alarm = cw.Alarm(
-            self,
-            "DeadLetters",
-            metric=dead_letters,
-            threshold=0,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description=(
-                "Recordings are in the dead-letter queue: read the reasons, fix, redrive (README: When something fails)"
+        # The converter sends most failures to the DLQ itself (SendMessage), which SQS counts in
+        # the DLQ's NumberOfMessagesSent; a message the redrive policy moves there (a converter
+        # that crashed on it every time) is not counted in that metric (Amazon SQS developer
+        # guide, "Using dead-letter queues": NumberOfMessagesSent and dead-letter queues). So both:
+        # the depth alarm for anything left in the DLQ (it stays in ALARM while old dead letters
+        # remain, up to the DLQ's 14 days, and so says nothing of new ones), and this one for new
+        # dead letters: back to OK after 5 quiet minutes, so each new failure notifies again.
+        new_dead_letters = dead_letter_queue.metric_number_of_messages_sent(period=period, statistic="Sum")
+        # AWS/States, per state machine: every way an execution can end without succeeding has its
+        # metric, ExecutionsFailed, ExecutionsTimedOut, ExecutionsAborted (Step Functions developer
+        # guide, "Monitoring Step Functions metrics using Amazon CloudWatch"; the same three are in
+        # the CloudWatch user guide's list of Step Functions execution-level metrics). A backfill that
+        # outlives the state machine's timeout ends TIMED_OUT, a StopExecution ends ABORTED:
+        # neither is a failure, and both would end in silence with an alarm on failures only.
+        watched = {
+            "DeadLetters": (
+                dead_letters,
+                "Recordings are in the dead-letter queue: read the reasons, fix, redrive (README: When something "
+                "fails). Stays in ALARM while any dead letter remains; NewDeadLetters says when more arrive",
             ),
-        )
-        self.failed_alarm = cw.Alarm(
-            self,
-            "FailedExecutions",
-            metric=state_machine.metric_failed(period=Duration.minutes(5)),
-            threshold=0,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description=(
-                "An optimizer run failed (InvalidInput, VersioningRequired, RecordingsFailed, ...): see its cause"
+            "NewDeadLetters": (
+                new_dead_letters,
+                "New recordings were sent to the dead-letter queue in the last 5 minutes (by the converter; those "
+                "moved by the queue's redrive policy show in DeadLetters only): read the reasons (README: When "
+                "something fails)",
             ),
-        )
-        for alarm in (self.dlq_alarm, self.failed_alarm):
+            "FailedExecutions": (
+                state_machine.metric_failed(period=period),
+                "An optimizer run failed (InvalidInput, VersioningRequired, RecordingsFailed, ...): see its cause",
+            ),
+            "TimedOutExecutions": (
+                state_machine.metric_timed_out(period=period),
+                "An optimizer run reached the state machine's timeout and was stopped (TIMED_OUT): a backfill too "
+                "long for one run. Split the range, and re-run the days its summary does not cover",
+            ),
+            "AbortedExecutions": (
+                state_machine.metric_aborted(period=period),
+                "An optimizer run was stopped (ABORTED, e.g. StopExecution): the days it had not finished are not "
+                "converted; run them again",
+            ),
+        }
+        self.alarms: dict[str, cw.Alarm] = {
+            name: cw.Alarm(
+                self,
+                name,
+                metric=metric,
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            )
+            for name, (metric, description) in watched.items()
+        }
+        self.dlq_alarm, self.failed_alarm = self.alarms["DeadLetters"], self.alarms["FailedExecutions"]
+        for alarm in self.alarms.values():
             alarm.add_alarm_action(notify)
         # The topic policy holds the TLS-only Deny (enforce_ssl); without an Allow for CloudWatch
-        # no alarm could publish. Only these alarms, from this account (confused deputy).
+        # no alarm could publish. Only these alarms, every one of them, from this account
+        # (confused deputy).
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowTheseAlarmsToPublish",
@@ -106,7 +139,7 @@ class Monitoring(Construct):
                 resources=[self.topic.topic_arn],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {"aws:SourceArn": [self.dlq_alarm.alarm_arn, self.failed_alarm.alarm_arn]},
+                    "ArnLike": {"aws:SourceArn": [alarm.alarm_arn for alarm in self.alarms.values()]},
                 },
             )
         )
@@ -133,7 +166,13 @@ class Monitoring(Construct):
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="Executions",
-                left=[state_machine.metric_started(), state_machine.metric_succeeded(), state_machine.metric_failed()],
+                left=[
+                    state_machine.metric_started(),
+                    state_machine.metric_succeeded(),
+                    state_machine.metric_failed(),
+                    state_machine.metric_timed_out(),
+                    state_machine.metric_aborted(),
+                ],
             ),
             cw.GraphWidget(
                 title="Work queue",
@@ -143,7 +182,7 @@ class Monitoring(Construct):
                 ],
                 right=[work_queue.metric_approximate_age_of_oldest_message()],
             ),
-            cw.GraphWidget(title="Dead-letter queue", left=[dead_letters]),
+            cw.GraphWidget(title="Dead-letter queue", left=[dead_letters], right=[new_dead_letters]),
         )
         self.dashboard.add_widgets(
             cw.GraphWidget(

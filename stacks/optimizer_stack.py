@@ -10,6 +10,7 @@ from constructs import Construct
 
 from .config import OptimizerConfig
 from .functions import OptimizerFunctions
+from .layers import synthesizing_to_destroy
 from .ledger import RunLedger
 from .monitoring import Monitoring
 from .nag import suppress_reviewed_findings
@@ -56,6 +57,16 @@ class OptimizerStack(Stack):
         CfnOutput(self, "WorkQueueUrl", value=self.queues.work.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.queues.dead_letter.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        # The dashboard's name is generated (two stacks coexist), so its link is an output. The
+        # console's domain is the commercial partition's: a condition on the partition would be
+        # a CloudFormation intrinsic for a link (in AWS China the console is console.amazonaws.cn).
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            description="The optimizer's CloudWatch dashboard: runs, queues, recordings, bytes saved, errors",
+            value=f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#dashboards/dashboard/{self.monitoring.dashboard.dashboard_name}",
+        )
         CfnOutput(
             self,
             "BackfillCommand",
@@ -96,5 +107,5 @@ class OptimizerStack(Stack):
 
 def add_optimizer_stack(app: cdk.App) -> OptimizerStack:
     """The one way the stack is built, by app.py and by the local emulator alike."""
-    config = OptimizerConfig.from_mapping(app.node.get_all_context())
+    config = OptimizerConfig.from_mapping(app.node.get_all_context(), to_destroy=synthesizing_to_destroy())
     return OptimizerStack(app, config.stack_name, config=config)

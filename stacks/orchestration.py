@@ -187,6 +187,7 @@ class Orchestration(Construct):
                 self.state_machine, input=scheduler.ScheduleTargetInput.from_object(SCHEDULED_INPUT)
             ),
             description="Starts the call-recording optimizer for the day num_days_age days ago",
+            enabled=config.schedule_enabled,  # false: deployed paused (README, "Before production")
         )
 
     def _one_day(

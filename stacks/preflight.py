@@ -2,6 +2,7 @@
 
     python -m stacks.preflight [cdk arguments ...]
     python -m stacks.preflight --architecture-only [cdk arguments ...]
+    python -m stacks.preflight --to-destroy [cdk arguments ...]
 
 Reads the context the pinned CDK CLI would give the app, with its precedence (checked against the
 CLI in tests/infra/test_context_keys.py): every `-c key=value` / `--context key=value` among the
@@ -9,7 +10,8 @@ arguments first, then cdk.json's "context", then cdk.context.json, then ~/.cdk.j
 Validates it as `cdk synth` does and prints the Lambda architecture, so the deploy script builds
 the matching ffmpeg layer; warns (stderr) when a key is set in both cdk.json and
 cdk.context.json, where one silently shadows the other. Exits 2 with the message otherwise.
-With --architecture-only (./cdk-deploy.sh setup) only lambda_architecture must be valid.
+With --architecture-only (./cdk-deploy.sh setup) only lambda_architecture must be valid; with
+--to-destroy (./cdk-deploy.sh destroy) bucket_prefix may be missing: removing needs the stack's name.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def shadowed_settings(root: Path | None = None) -> list[str]:
 def main(argv: Sequence[str]) -> int:
     args = list(argv)
     architecture_only = bool(args) and args[0] == "--architecture-only"
-    if architecture_only:
+    to_destroy = bool(args) and args[0] == "--to-destroy"
+    if architecture_only or to_destroy:
         args = args[1:]
     try:
         context = context_from(args)
@@ -104,7 +107,7 @@ def main(argv: Sequence[str]) -> int:
             if architecture not in ARCHITECTURES:
                 raise ConfigError(f"lambda_architecture={architecture!r} must be one of {', '.join(ARCHITECTURES)}")
         else:
-            architecture = OptimizerConfig.from_mapping(context).lambda_architecture
+            architecture = OptimizerConfig.from_mapping(context, to_destroy=to_destroy).lambda_architecture
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

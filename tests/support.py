@@ -26,7 +26,7 @@ def make_settings(*, bucket: str = BUCKET, bucket_prefix: str = PREFIX, **fields
     from stacks.config import OptimizerConfig
     from stacks.runtime import runtime_settings
 
-    config = OptimizerConfig.from_mapping({"bucket_name": BUCKET})
+    config = OptimizerConfig.from_mapping({"bucket_name": BUCKET, "bucket_prefix": PREFIX})
     resources = {"queue_url": "", "dlq_url": "", "ledger_table": "", "ffmpeg_path": "/opt/bin/ffmpeg"}
     built = runtime_settings(config, **{k: fields.pop(k) if k in fields else v for k, v in resources.items()})
     return dataclasses.replace(built, bucket=bucket, bucket_prefix=bucket_prefix, **fields)

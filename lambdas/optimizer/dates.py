@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
-ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run", "retry_failed"})
+ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run", "retry_failed", "force"})
 
 _US = re.compile(r"^([0-9]{2})/([0-9]{2})/([0-9]{4})$")
 _ISO = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
@@ -36,7 +36,8 @@ def parse_date(text: str, key: str = "specific_date") -> dt.date:
 MAX_RANGE_DAYS = 3653  # ten years, leap days included
 KEYS_HELP = (
     'accepted inputs: {} (the scheduled day), {"specific_date": DATE}, '
-    '{"start_date": DATE, "end_date": DATE}, each optionally with "dry_run": true and/or "retry_failed": true'
+    '{"start_date": DATE, "end_date": DATE}, each optionally with "dry_run": true and/or "retry_failed": true; '
+    'a day younger than num_days_age also needs "force": true'
 )
 
 
@@ -46,6 +47,7 @@ class RunRequest:
     source: str  # schedule | input | range
     dry_run: bool = False
     retry_failed: bool = False  # enqueue the recordings remembered as content failures too
+    force: bool = False  # the input allowed days younger than num_days_age (never today or later)
 
 
 def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
@@ -58,12 +60,39 @@ def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
 
 
 def _not_future(day: dt.date, key: str, today: dt.date) -> dt.date:
+    """Today and later are refused, force or not: today's calls are still being written."""
     if day > today:
         raise InvalidInput(
             f"{key} {day:%m/%d/%Y} is in the future (today is {today.isoformat()} UTC); nothing to convert yet. "
             f"Give a past day as {ACCEPTED_FORMATS}"
         )
+    if day == today:
+        raise InvalidInput(
+            f"{key} {day:%m/%d/%Y} is today ({today.isoformat()} UTC): calls are still being recorded and "
+            '"force": true does not change that. Give a past day as ' + ACCEPTED_FORMATS
+        )
     return day
+
+
+def _old_enough(days: tuple[dt.date, ...], today: dt.date, num_days_age: int, force: bool) -> tuple[dt.date, ...]:
+    """A manual run of a day the schedule has not reached yet (younger than num_days_age) needs
+    "force": true: its analytics or QA may still read the original recording."""
+    newest_allowed = today - dt.timedelta(days=num_days_age)
+    young = [day for day in days if day > newest_allowed]
+    if young and not force:
+        which = (
+            f"{young[0]:%m/%d/%Y} is"
+            if len(young) == 1
+            else f"{len(young)} days of the range ({young[0]:%m/%d/%Y} to {young[-1]:%m/%d/%Y}) are"
+        )
+        raise InvalidInput(
+            f"{which} younger than num_days_age={num_days_age} (today is {today.isoformat()} UTC): the scheduled "
+            "run leaves recordings that long for analytics and QA. Wait until "
+            f"{young[-1] + dt.timedelta(days=num_days_age):%m/%d/%Y}"
+            + (f" (or end the range at {newest_allowed:%m/%d/%Y})" if len(days) > len(young) else "")
+            + ', or add "force": true to the input to convert them now'
+        )
+    return days
 
 
 def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, catch_up_days: int = 0) -> RunRequest:
@@ -94,12 +123,19 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
             f"retry_failed must be true or false (JSON booleans, not strings), got {retry_failed!r}; "
             "true enqueues again the recordings earlier runs remembered as content failures"
         )
+    force = execution_input.get("force", False)
+    if not isinstance(force, bool):
+        raise InvalidInput(
+            f"force must be true or false (JSON booleans, not strings), got {force!r}; true lets a specific_date or "
+            "range hold days younger than num_days_age (never today or later)"
+        )
     specific = _date_field(execution_input, "specific_date")
     start, end = _date_field(execution_input, "start_date"), _date_field(execution_input, "end_date")
     if specific and (start or end):
         raise InvalidInput(f"give either specific_date or start_date and end_date, not both; {KEYS_HELP}")
     if specific:
-        return RunRequest((_not_future(specific, "specific_date", today),), "input", dry_run, retry_failed)
+        days = _old_enough((_not_future(specific, "specific_date", today),), today, num_days_age, force)
+        return RunRequest(days, "input", dry_run, retry_failed, force)
     if start or end:
         if not (start and end):
             raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
@@ -109,7 +145,13 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
         count = (end - start).days + 1
         if count > MAX_RANGE_DAYS:
             raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
-        return RunRequest(tuple(start + dt.timedelta(days=i) for i in range(count)), "range", dry_run, retry_failed)
+        days = _old_enough(tuple(start + dt.timedelta(days=i) for i in range(count)), today, num_days_age, force)
+        return RunRequest(days, "range", dry_run, retry_failed, force)
+    if force:
+        raise InvalidInput(
+            '"force": true applies to a specific_date or a range only; the scheduled run takes the day num_days_age '
+            "days ago, which needs no force"
+        )
     target = today - dt.timedelta(days=num_days_age)
     return RunRequest(
         tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run, retry_failed

@@ -67,7 +67,7 @@ def ranges(days: Iterable[str]) -> list[tuple[str, str]]:
     return found
 
 
-def rerun_inputs(days: Iterable[str], *, dry_run: bool) -> list[dict[str, Any]]:
+def rerun_inputs(days: Iterable[str], *, dry_run: bool, force: bool = False) -> list[dict[str, Any]]:
     """One execution input per run of consecutive days: together they re-run exactly these days."""
     inputs = []
     for first, last in ranges(days):
@@ -76,6 +76,8 @@ def rerun_inputs(days: Iterable[str], *, dry_run: bool) -> list[dict[str, Any]]:
         )
         if dry_run:
             execution_input["dry_run"] = True
+        if force:  # the run was allowed days younger than num_days_age: so is its re-run
+            execution_input["force"] = True
         inputs.append(execution_input)
     return inputs
 
@@ -102,7 +104,7 @@ def with_failed_days(
     if not out["days_failed"]:
         out["output"] = output
         return out
-    inputs = rerun_inputs(days, dry_run=bool(run.get("dry_run")))
+    inputs = rerun_inputs(days, dry_run=bool(run.get("dry_run")), force=bool(run.get("force")))
     output["failed_days"] = {
         "count": len(days),
         "days": [first if first == last else f"{first}..{last}" for first, last in ranges(days)],

@@ -111,6 +111,24 @@ def test_invalid_input_exits_3_and_touches_nothing(tmp_path, folder, capsys):
     assert all(o["versions"] == 1 for o in report["objects"])
 
 
+@pytest.mark.long
+@pytest.mark.parametrize("force", [False, True])
+def test_a_manual_run_of_today_exits_3_invalid_input_force_or_not(tmp_path, good_folder, capsys, force):
+    """Today's calls are still being written: refused in the first state, nothing touched."""
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    report_path = tmp_path / "report.json"
+    execution_input = json.dumps({"specific_date": today.isoformat(), "force": force})
+    code = run(capsys, "--recordings", good_folder, "--input", execution_input, "--report", report_path)
+    report = json.loads(report_path.read_text())
+    assert code == 3
+    assert report["execution"]["error"] == "InvalidInput"
+    assert f"is today ({today.isoformat()} UTC)" in report["execution"]["cause"]
+    assert {o["outcome"] for o in report["objects"]} == {"untouched"}
+    assert all(o["versions"] == 1 for o in report["objects"])
+
+
 @pytest.mark.parametrize(
     "argv, says",
     [

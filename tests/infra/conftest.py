@@ -58,8 +58,11 @@ def _synth(context: dict[str, Any], tmp_path_factory) -> Synth:
 
 @pytest.fixture(scope="session")
 def default_synth(tmp_path_factory) -> Synth:
-    """Only the required key: every other value is the default."""
-    return _synth({"bucket_name": "my-connect-recordings"}, tmp_path_factory)
+    """Only the required keys: every other value is the default."""
+    return _synth(
+        {"bucket_name": "my-connect-recordings", "bucket_prefix": "connect/my-instance/CallRecordings/"},
+        tmp_path_factory,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +83,7 @@ def custom_synth(tmp_path_factory) -> Synth:
             "overwrite_converted": "true",
             "schedule": "cron(30 2 * * ? *)",
             "schedule_timezone": "Europe/Paris",
+            "schedule_enabled": "false",
             "alarm_email": "ops@example.com",
             "backfill_concurrency": 8,
         },

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import concurrency_check as cc  # noqa: E402
 
 ENV = cc.ENV
+PREFIX = "bucket_prefix=connect/my-instance/CallRecordings/"  # required, like bucket_name
 
 
 @pytest.mark.parametrize(
@@ -28,14 +29,16 @@ def test_the_largest_setting_leaves_100_and_half_the_pool(unreserved, allowed):
 
 
 def test_the_default_on_a_default_account_passes_and_the_whole_pool_is_refused():
-    status, message = cc.check(["-c", "bucket_name=my-b"], {ENV: "1000"})
+    status, message = cc.check(["-c", "bucket_name=my-b", "-c", PREFIX], {ENV: "1000"})
     assert status == cc.OK and "converter_max_concurrency=50 against 1000" in message and "950 are left" in message
-    status, message = cc.check(["-c", "bucket_name=my-b", "-c", "converter_max_concurrency=1000"], {ENV: "1000"})
+    status, message = cc.check(
+        ["-c", "bucket_name=my-b", "-c", PREFIX, "-c", "converter_max_concurrency=1000"], {ENV: "1000"}
+    )
     assert status == cc.REFUSED and "0 are left" in message and "-c converter_max_concurrency=500" in message
 
 
 def test_a_figure_that_is_not_a_number_is_refused():
-    status, message = cc.check(["-c", "bucket_name=my-b"], {ENV: "lots"})
+    status, message = cc.check(["-c", "bucket_name=my-b", "-c", PREFIX], {ENV: "lots"})
     assert status == cc.REFUSED and f"{ENV}='lots' must be a whole number" in message
 
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.config import ConfigError, OptimizerConfig, default_stack_name, setting_names
+from stacks.config import DESTROY_ONLY_PREFIX, ConfigError, OptimizerConfig, default_stack_name, setting_names
 from stacks.preflight import context_from, shadowed_settings
+
+PREFIX = "connect/my-instance/CallRecordings/"
 
 
 def config(**context) -> OptimizerConfig:
-    return OptimizerConfig.from_mapping({"bucket_name": "my-connect-recordings", **context})
+    return OptimizerConfig.from_mapping({"bucket_name": "my-connect-recordings", "bucket_prefix": PREFIX, **context})
 
 
 def test_defaults():
     cfg = config()
     assert (cfg.bucket_prefix, cfg.num_days_age, cfg.storage_class, cfg.lambda_architecture) == (
-        "connect/",
+        PREFIX,
         7,
         "GLACIER_IR",
         "arm64",
@@ -26,6 +28,7 @@ def test_defaults():
         False,
         None,
     )
+    assert cfg.schedule_enabled is True
     assert cfg.visibility_timeout_seconds == 6 * cfg.converter_timeout_seconds
     assert cfg.stack_name == "CallRecordingOptimizer-my-connect-recordings"
 
@@ -35,7 +38,7 @@ def test_defaults():
 )
 def test_missing_or_placeholder_bucket_names_the_key_and_both_ways_to_set_it(value):
     with pytest.raises(ConfigError) as err:
-        OptimizerConfig.from_mapping({"bucket_name": value})
+        OptimizerConfig.from_mapping({"bucket_name": value, "bucket_prefix": PREFIX})
     message = str(err.value)
     assert "bucket_name" in message and "-c bucket_name=" in message and "cdk.context.json" in message
 
@@ -68,15 +71,59 @@ def test_valid_bucket_names_pass(name):
 @pytest.mark.parametrize(
     "raw, normalised",
     [
-        ("connect", "connect/"),
+        ("connect/acme", "connect/acme/"),
         ("connect/acme/CallRecordings", "connect/acme/CallRecordings/"),
+        (" connect/acme/CallRecordings/ ", "connect/acme/CallRecordings/"),
         ("a/", "a/"),
-        ("", "connect/"),
     ],
 )
 def test_prefix_is_normalised_to_end_with_a_slash(raw, normalised):
-    """An empty value, like an absent one, means the default."""
     assert config(bucket_prefix=raw).bucket_prefix == normalised
+
+
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        (None, "bucket_prefix is required"),
+        ("", "bucket_prefix is required"),
+        ("  ", "bucket_prefix is required"),
+        ("<REQUIRED: the path up to the date, e.g. connect/<instance-alias>/CallRecordings/>", "still the placeholder"),
+        ("connect/<instance-alias>/CallRecordings/", "still the placeholder"),
+        # The former default: it lacks the instance's folder, so every run listed nothing.
+        ("connect/", "holds no recording directly"),
+        ("connect", "holds no recording directly"),
+    ],
+)
+def test_a_missing_or_placeholder_prefix_names_the_key_and_shows_connects_layout(value, says):
+    context = {"bucket_name": "my-connect-recordings"} | ({} if value is None else {"bucket_prefix": value})
+    with pytest.raises(ConfigError) as err:
+        OptimizerConfig.from_mapping(context)
+    message = str(err.value)
+    assert says in message
+    assert "connect/<instance-alias>/CallRecordings/YYYY/MM/DD/" in message  # Connect's layout
+    assert "-c bucket_prefix=connect/my-instance/CallRecordings/" in message and "cdk.context.json" in message
+    assert "list-instance-storage-configs" in message  # where to read the instance's own prefix
+
+
+def test_the_shipped_context_file_holds_placeholders_for_both_required_keys():
+    """cdk.context.json as committed: synth refuses it until both are set."""
+    import json
+    from pathlib import Path
+
+    shipped = json.loads((Path(__file__).resolve().parents[2] / "cdk.context.json").read_text())
+    with pytest.raises(ConfigError, match="bucket_name=.* is still the placeholder"):
+        OptimizerConfig.from_mapping(shipped)
+    with pytest.raises(ConfigError, match="bucket_prefix=.* is still the placeholder"):
+        OptimizerConfig.from_mapping({**shipped, "bucket_name": "my-connect-recordings"})
+    assert (
+        OptimizerConfig.from_mapping({**shipped, "bucket_name": "b-b-b", "bucket_prefix": PREFIX}).bucket_prefix
+        == PREFIX
+    )
+
+
+@pytest.mark.parametrize("value, enabled", [(True, True), ("true", True), ("FALSE", False), (False, False)])
+def test_schedule_enabled_is_a_boolean(value, enabled):
+    assert config(schedule_enabled=value).schedule_enabled is enabled
 
 
 @pytest.mark.parametrize("raw, says", [("/connect", "leading|start with '/'"), ("connect/*", r"'\*' or '\?'")])
@@ -117,6 +164,7 @@ def test_storage_class_is_case_insensitive_and_checked():
         ("catch_up_days", 31, "catch_up_days=31 is out of range"),
         ("require_versioning", "maybe", "must be true or false"),
         ("alarm_email", "not-an-address", "not an e-mail address"),
+        ("schedule_enabled", "paused", "schedule_enabled='paused' must be true or false"),
     ],
 )
 def test_each_bad_value_names_its_key(key, value, says):
@@ -204,7 +252,7 @@ def test_derived_values_are_not_settings():
 
 def test_every_setting_is_read_from_the_context():
     read: list[str] = []
-    valid = {"bucket_name": "my-connect-recordings"}
+    valid = {"bucket_name": "my-connect-recordings", "bucket_prefix": PREFIX}
 
     def get(key):
         read.append(key)
@@ -236,3 +284,17 @@ def test_the_cdks_own_keys_pass(key):
 def test_lookalikes_of_cdk_keys_are_refused(key):
     with pytest.raises(ConfigError, match="unknown setting"):
         config(**{key: "x"})
+
+
+@pytest.mark.parametrize("prefix", [None, "", "<REQUIRED: the path up to the date>", "connect/"])
+def test_a_synthesis_to_destroy_needs_no_prefix_but_the_bucket_still(prefix):
+    """./cdk-deploy.sh destroy only names the stack: bucket_prefix may be missing or the placeholder."""
+    context = {"bucket_name": "my-connect-recordings"} | ({} if prefix is None else {"bucket_prefix": prefix})
+    cfg = OptimizerConfig.from_mapping(context, to_destroy=True)
+    assert cfg.stack_name == config().stack_name  # the stack the deployment made
+    assert cfg.bucket_prefix == DESTROY_ONLY_PREFIX
+    assert OptimizerConfig.from_mapping({**context, "bucket_prefix": PREFIX}, to_destroy=True).bucket_prefix == PREFIX
+    with pytest.raises(ConfigError, match="bucket_name is required"):
+        OptimizerConfig.from_mapping({"bucket_prefix": PREFIX}, to_destroy=True)
+    with pytest.raises(ConfigError, match="unknown setting"):
+        OptimizerConfig.from_mapping({**context, "num_day_age": 3}, to_destroy=True)

@@ -38,7 +38,13 @@ DEFAULT_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    return fresh_copy(tmp_path_factory.mktemp("clone"), link=INSTALLED + BUILT_LAYERS)
+    """A user's copy: bucket_prefix filled in in cdk.context.json, bucket_name given with -c."""
+    copy = fresh_copy(tmp_path_factory.mktemp("clone"), link=INSTALLED + BUILT_LAYERS)
+    context = json.loads((copy / "cdk.context.json").read_text())
+    (copy / "cdk.context.json").write_text(
+        json.dumps({**context, "bucket_prefix": "connect/my-instance/CallRecordings/"}, indent=2)
+    )
+    return copy
 
 
 @pytest.fixture

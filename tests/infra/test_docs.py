@@ -133,7 +133,32 @@ OTHER_DOLLARS = {
     ),
     "$0.0008": "the dry run example's output (JSON), produced by the local run the e2e tests run",
     "$0.00006": "the known-failure reads per 1,000 keys: 500 read units at $0.125 per million, said in the sentence",
+    # "Before production", Glacier IR's fees: estimator/prices.json's, checked by the test below.
+    "$0.004": "GLACIER_IR storage per GB-month (estimator/prices.json)",
+    "$0.023": "STANDARD's first-tier storage per GB-month (estimator/prices.json)",
+    "$0.01": "GLACIER_IR GETs per 1,000 (estimator/prices.json)",
+    "$0.03": "GLACIER_IR retrieval per GB (estimator/prices.json)",
 }
+
+
+def test_the_glacier_ir_fees_readme_states_are_the_price_tables():
+    """README's "Before production": each figure is estimator/prices.json's, so they cannot drift."""
+    from estimator.prices import load_prices
+
+    prices = load_prices()
+    ir, standard = prices.storage_class("GLACIER_IR"), prices.storage_class("STANDARD")
+    start = README.index("**Glacier Instant Retrieval is cheap to keep")
+    fees = " ".join(README[start : README.index("- **Mono merges", start)].split())
+
+    def usd(value: float) -> str:
+        return f"${value:g}"
+
+    assert f"storage ({usd(ir.flat_gb_month)} per GB-month against Standard's {usd(standard.flat_gb_month)})" in fees
+    assert f"**{usd(ir.retrieval_per_gb)} per GB retrieved** (plus {usd(ir.get_per_1000)} per 1,000 GETs)" in fees
+    assert f"at least **{ir.min_storage_days} days**" in fees
+    assert f"at least **{ir.min_object_bytes // 1024} KB**" in fees
+    # ~16 s of A-law (8,000 bytes a second) fit in the minimum billable size.
+    assert f"(about {round(ir.min_object_bytes / 8000)} s of A-law)" in fees
 
 
 def test_the_results_file_is_what_the_code_gives_now():

@@ -37,6 +37,8 @@ def test_npx_cdk_synth_works_offline(tmp_path):
             "-c",
             "bucket_name=my-connect-recordings",
             "-c",
+            "bucket_prefix=connect/my-instance/CallRecordings/",
+            "-c",
             "@aws-cdk/core:bootstrapQualifier=custom1",
             "--quiet",
             "-o",
@@ -88,6 +90,20 @@ def test_deploy_script_stops_before_aws_without_a_usable_bucket(tmp_path):
     assert "bootstrapping" not in result.stderr
 
 
+def test_deploy_script_and_synth_stop_without_a_usable_prefix(tmp_path):
+    """The shipped placeholder of bucket_prefix stops the deploy script's early validation and a
+    plain synth alike, naming the key and Connect's layout."""
+    result = run([str(ROOT / "cdk-deploy.sh"), "-c", "bucket_name=my-b"], tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "bucket_prefix=" in result.stderr and "is still the placeholder" in result.stderr
+    assert "connect/<instance-alias>/CallRecordings/YYYY/MM/DD/" in result.stderr
+    synth = run(
+        ["npx", "--no-install", "cdk", "synth", "-c", "bucket_name=my-b", "--quiet", "-o", str(tmp_path / "out")],
+        tmp_path,
+    )
+    assert synth.returncode != 0 and "bucket_prefix" in synth.stderr and "CallRecordings/YYYY/MM/DD/" in synth.stderr
+
+
 def test_plain_npx_cdk_on_a_fresh_clone_says_what_to_set_up(tmp_path):
     from fresh import fresh_copy
 
@@ -125,6 +141,7 @@ def test_destroy_on_a_fresh_clone_needs_no_layer_build(tmp_path):
         }
     )
     result = subprocess.run(
+        # No bucket_prefix: cdk.context.json's placeholder stands; removing needs only the name.
         [str(repo / "cdk-deploy.sh"), "destroy", "-c", "bucket_name=my-b", "--force"],
         cwd=repo,
         env=env,
@@ -153,7 +170,9 @@ def test_the_preflight_warns_of_a_setting_in_both_files_and_refuses_a_typo(tmp_p
     import sys
 
     (tmp_path / "cdk.json").write_text('{"app": "x", "context": {"num_days_age": 3}}')
-    (tmp_path / "cdk.context.json").write_text('{"bucket_name": "my-b", "num_days_age": 4}')
+    (tmp_path / "cdk.context.json").write_text(
+        '{"bucket_name": "my-b", "bucket_prefix": "connect/i/CallRecordings/", "num_days_age": 4}'
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
     ok = subprocess.run(
         [sys.executable, "-m", "stacks.preflight"], cwd=tmp_path, env=env, capture_output=True, text=True

@@ -264,7 +264,12 @@ def test_no_message_can_outlive_the_work_queue(default_synth, custom_synth):
 
     from stacks.optimizer_stack import add_optimizer_stack
 
-    slow = {"bucket_name": "my-connect-recordings", "converter_max_concurrency": 2, "converter_batch_size": 1}
+    slow = {
+        "bucket_name": "my-connect-recordings",
+        "bucket_prefix": "connect/my-instance/CallRecordings/",
+        "converter_max_concurrency": 2,
+        "converter_batch_size": 1,
+    }
     with pytest.raises(
         ConfigError, match="could wait and be retried 17.[0-9] days, longer than the work queue keeps it"
     ):
@@ -284,13 +289,24 @@ def test_schedule_starts_the_state_machine_daily_with_an_empty_date(default_synt
         assert schedule["Target"]["Arn"] == {"Ref": machine_id}
 
 
+def test_schedule_enabled_false_deploys_the_schedule_disabled(default_synth, custom_synth):
+    """EventBridge Scheduler's State: ENABLED by default; -c schedule_enabled=false (custom_synth)
+    deploys everything with the schedule DISABLED, so nothing runs until it is enabled."""
+    assert default_synth.one("AWS::Scheduler::Schedule")["Properties"]["State"] == "ENABLED"
+    assert custom_synth.context["schedule_enabled"] == "false"
+    assert custom_synth.one("AWS::Scheduler::Schedule")["Properties"]["State"] == "DISABLED"
+    # Everything else is deployed all the same.
+    for cfn_type in ("AWS::StepFunctions::StateMachine", "AWS::Lambda::Function", "AWS::SQS::Queue"):
+        assert len(custom_synth.resources(cfn_type)) == len(default_synth.resources(cfn_type)), cfn_type
+
+
 def test_lister_lists_only_under_the_prefix(default_synth):
     """Asserted on the template: the strict emulator's IAM evaluation (moto's) ignores conditions
     such as s3:prefix, so there a conditioned Allow counts as unconditioned."""
     (listing,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:ListBucket" in actions(st)]
     assert actions(listing) == ["s3:ListBucket"]
     assert flatten(listing["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["connect/*"]}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [default_synth.context["bucket_prefix"] + "*"]}}
     other_s3 = {
         a
         for st in statements(default_synth, "FunctionsListerRole")
@@ -305,7 +321,9 @@ def test_lister_lists_only_under_the_prefix(default_synth):
     assert flatten(preflight["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings"
     (probe,) = [st for st in statements(default_synth, "FunctionsListerRole") if "s3:GetObject" in actions(st)]
     assert actions(probe) == ["s3:GetObject"]
-    assert flatten(probe["Resource"]) == "arn:<AWS::Partition>:s3:::my-connect-recordings/connect/*"
+    assert flatten(probe["Resource"]) == (
+        "arn:<AWS::Partition>:s3:::my-connect-recordings/" + default_synth.context["bucket_prefix"] + "*"
+    )
 
 
 def test_converter_reads_and_writes_only_under_the_prefix(custom_synth):
@@ -483,17 +501,47 @@ def test_ledger_table_on_demand_with_ttl_and_scoped_grants(default_synth):
     assert not any(a in reads for a in ("dynamodb:PutItem", "dynamodb:DeleteItem"))
 
 
-def test_alarms_on_dead_letters_and_failed_executions_notify_an_encrypted_topic(default_synth, custom_synth):
+# Every way a run or a recording can end without success, and the alarm that reports it.
+ALARMED = {
+    ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum"),  # anything left in the DLQ
+    ("AWS/SQS", "NumberOfMessagesSent", "Sum"),  # new dead letters (the converter's own sends)
+    ("AWS/States", "ExecutionsFailed", "Sum"),
+    ("AWS/States", "ExecutionsTimedOut", "Sum"),
+    ("AWS/States", "ExecutionsAborted", "Sum"),
+}
+
+
+def test_alarms_on_every_silent_ending_notify_an_encrypted_topic(default_synth, custom_synth):
     ((topic_id, topic),) = default_synth.resources("AWS::SNS::Topic").items()
     alarms = {lid: a["Properties"] for lid, a in default_synth.resources("AWS::CloudWatch::Alarm").items()}
-    assert {a["MetricName"] for a in alarms.values()} == {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed"}
+    assert {(a["Namespace"], a["MetricName"], a["Statistic"]) for a in alarms.values()} == ALARMED
+    assert len(alarms) == len(ALARMED)
+    queues = default_synth.resources("AWS::SQS::Queue")
+    (dlq_id,) = [lid for lid, q in queues.items() if "RedrivePolicy" not in q["Properties"]]
+    (state_machine_id,) = default_synth.resources("AWS::StepFunctions::StateMachine")
     for alarm in alarms.values():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert (alarm["EvaluationPeriods"], alarm["Period"], alarm["TreatMissingData"]) == (1, 300, "notBreaching")
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["AlarmDescription"]  # says what happened and where to look
+        (dimension,) = alarm["Dimensions"]
+        if alarm["Namespace"] == "AWS/SQS":  # both on the dead-letter queue, not the work queue
+            assert dimension == {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}
+        else:
+            assert dimension == {"Name": "StateMachineArn", "Value": {"Ref": state_machine_id}}
     assert default_synth.resources("AWS::SNS::Subscription") == {}
     (subscription,) = custom_synth.resources("AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == custom_synth.context["alarm_email"]
+
+
+def test_the_dashboard_url_is_an_output(default_synth):
+    (dashboard_id,) = default_synth.resources("AWS::CloudWatch::Dashboard")
+    output = default_synth.template["Outputs"]["DashboardUrl"]
+    assert flatten(output["Value"]) == (
+        f"https://console.aws.amazon.com/cloudwatch/home?region=<AWS::Region>#dashboards/dashboard/<{dashboard_id}>"
+    )
+    assert "dashboard" in output["Description"]
 
 
 def test_the_alarms_can_publish_to_their_encrypted_topic(default_synth):
@@ -544,6 +592,9 @@ def test_dashboard_shows_runs_queues_conversions_savings_and_errors(default_synt
         assert f'"title":"{title}"' in body
     for metric in (
         "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionsAborted",
+        "NumberOfMessagesSent",
         "ApproximateAgeOfOldestMessage",
         "RecordingsConverted",
         "BytesBefore",

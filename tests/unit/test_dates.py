@@ -44,9 +44,9 @@ def assert_names_formats(message: str) -> None:
         # 2024 is a leap year.
         ("02/29/2024", dt.date(2024, 2, 29)),
         ("2024-02-29", dt.date(2024, 2, 29)),
-        # Today itself is not in the future.
-        ("03/15/2024", TODAY),
-        ("2024-03-15", TODAY),
+        # The newest day a manual run takes without "force": the scheduled run's own day.
+        ("03/08/2024", TODAY - dt.timedelta(days=AGE)),
+        ("2024-03-08", TODAY - dt.timedelta(days=AGE)),
     ],
 )
 def test_specific_date_in_either_format_is_used_as_given(text, expected):
@@ -185,6 +185,7 @@ def test_lister_resolve_builds_the_run_from_the_date():
         "source": "input",
         "dry_run": False,
         "retry_failed": False,
+        "force": False,
         "start_date": "2022-01-05",
         "end_date": "2022-01-05",
         "days": 1,
@@ -237,3 +238,98 @@ def test_lister_resolve_carries_retry_failed_in_the_run():
     settings = make_settings(bucket="recordings", bucket_prefix="p/", num_days_age=3)
     result = lister.resolve(settings, {"specific_date": "01/05/2022", "retry_failed": True}, "exec-2", TODAY)
     assert result["run"]["retry_failed"] is True
+
+
+# --- young days, today, force -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize(
+    "execution_input",
+    [
+        {"specific_date": "03/15/2024"},
+        {"specific_date": "2024-03-15"},
+        {"start_date": "03/01/2024", "end_date": "03/15/2024"},
+        {"start_date": "2024-03-15", "end_date": "2024-03-15"},
+    ],
+)
+def test_today_is_always_refused_force_or_not(execution_input, force):
+    with pytest.raises(InvalidInput) as err:
+        resolve_request({**execution_input, "force": force}, today=TODAY, num_days_age=AGE)
+    message = str(err.value)
+    assert "is today" in message and TODAY.isoformat() in message
+    assert '"force": true does not change that' in message
+    assert_names_formats(message)
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize(
+    "execution_input",
+    [{"specific_date": "03/16/2024"}, {"start_date": "03/10/2024", "end_date": "2024-03-20"}],
+)
+def test_the_future_is_always_refused_force_or_not(execution_input, force):
+    with pytest.raises(InvalidInput, match="in the future"):
+        resolve_request({**execution_input, "force": force}, today=TODAY, num_days_age=AGE)
+
+
+@pytest.mark.parametrize("age", [1, 3, 7, 30])
+def test_every_day_younger_than_num_days_age_needs_force(age):
+    """Yesterday back to the day after the scheduled day: refused without force, taken with it."""
+    for days_ago in range(1, age):
+        day = TODAY - dt.timedelta(days=days_ago)
+        with pytest.raises(InvalidInput) as err:
+            resolve_request({"specific_date": day.isoformat()}, today=TODAY, num_days_age=age)
+        message = str(err.value)
+        # Why, and the two ways out: the day it becomes old enough, or force.
+        assert f"{day:%m/%d/%Y} is younger than num_days_age={age}" in message
+        assert f"Wait until {day + dt.timedelta(days=age):%m/%d/%Y}" in message
+        assert 'add "force": true' in message
+        forced = resolve_request({"specific_date": day.isoformat(), "force": True}, today=TODAY, num_days_age=age)
+        assert (forced.days, forced.source, forced.force) == ((day,), "input", True)
+    oldest_young = TODAY - dt.timedelta(days=age)  # the scheduled day itself: old enough
+    assert resolve_request({"specific_date": oldest_young.isoformat()}, today=TODAY, num_days_age=age).days == (
+        oldest_young,
+    )
+
+
+def test_a_range_with_any_young_day_needs_force():
+    # 03/01 .. 03/09: 03/09 is 6 days old, younger than 7; the others are old enough.
+    young_end = {"start_date": "03/01/2024", "end_date": "03/09/2024"}
+    with pytest.raises(InvalidInput) as err:
+        resolve_request(young_end, today=TODAY, num_days_age=AGE)
+    message = str(err.value)
+    assert "03/09/2024 is younger than num_days_age=7" in message
+    assert "or end the range at 03/08/2024" in message and 'add "force": true' in message
+    with pytest.raises(InvalidInput, match=r"6 days of the range \(03/09/2024 to 03/14/2024\) are younger"):
+        resolve_request({"start_date": "03/01/2024", "end_date": "03/14/2024"}, today=TODAY, num_days_age=AGE)
+    forced = resolve_request({**young_end, "force": True}, today=TODAY, num_days_age=AGE)
+    assert forced.days == tuple(dt.date(2024, 3, d) for d in range(1, 10)) and forced.force is True
+    old_enough = resolve_request({"start_date": "03/01/2024", "end_date": "03/08/2024"}, today=TODAY, num_days_age=AGE)
+    assert len(old_enough.days) == 8 and old_enough.force is False
+
+
+def test_the_scheduled_run_is_not_affected_and_force_alone_is_refused():
+    scheduled = resolve_request({"specific_date": ""}, today=TODAY, num_days_age=AGE, catch_up_days=3)
+    assert scheduled.source == "schedule" and scheduled.days[-1] == TODAY - dt.timedelta(days=AGE)
+    with pytest.raises(InvalidInput, match="applies to a specific_date or a range only"):
+        resolve_request({"force": True}, today=TODAY, num_days_age=AGE)
+
+
+@pytest.mark.parametrize("value", ["true", 1, None, []])
+def test_force_must_be_a_json_boolean(value):
+    with pytest.raises(InvalidInput, match="force must be true or false"):
+        resolve_request({"specific_date": "03/14/2024", "force": value}, today=TODAY, num_days_age=AGE)
+
+
+def test_a_forced_run_carries_force_into_its_run_and_its_rerun_inputs():
+    import lister
+    from optimizer.day_failures import rerun_inputs
+
+    settings = make_settings(bucket="recordings", bucket_prefix="p/", num_days_age=AGE)
+    result = lister.resolve(settings, {"specific_date": "03/14/2024", "force": True}, "exec-3", TODAY)
+    assert result["run"]["force"] is True and result["days"] == ["2024-03-14"]
+    # A failed day of a forced run is re-run with force, or it would be refused while still young.
+    assert rerun_inputs(["2024-03-13", "2024-03-14"], dry_run=False, force=True) == [
+        {"start_date": "2024-03-13", "end_date": "2024-03-14", "force": True}
+    ]
+    assert rerun_inputs(["2024-03-14"], dry_run=True) == [{"specific_date": "2024-03-14", "dry_run": True}]

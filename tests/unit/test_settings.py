@@ -12,7 +12,9 @@ from stacks.runtime import runtime_settings
 
 
 def built(**context):
-    config = OptimizerConfig.from_mapping({"bucket_name": "connect-recordings", **context})
+    config = OptimizerConfig.from_mapping(
+        {"bucket_name": "connect-recordings", "bucket_prefix": "connect/acme/CallRecordings/", **context}
+    )
     return runtime_settings(config, queue_url="https://q", dlq_url="https://dlq", ledger_table="ledger")
 
 
