@@ -512,16 +512,11 @@ def bare(tmp_path_factory) -> Path:
     ],
 )
 def test_a_wrong_word_or_setting_is_refused_before_anything_is_installed(bare, fake_npx, tmp_path, args, says):
-    import time
-
     log = tmp_path / "npx.log"
-    started = time.monotonic()
     result = script(bare, *args, env={"FAKE_NPX_LOG": str(log), "AWS_REGION": "eu-west-1"}, path_prefix=fake_npx)
-    seconds = time.monotonic() - started
     assert result.returncode == 2 and says in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "[setup]" not in result.stderr
     assert not (bare / ".venv").exists() and not (bare / "node_modules").exists() and calls(log) == []
-    assert seconds < 10, f"{seconds:.1f} s"
 
 
 def test_the_apps_stack_is_accepted_by_name_or_pattern(repo, fake_npx, tmp_path):
