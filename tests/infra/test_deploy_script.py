@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from fresh import BUILT_LAYERS, INSTALLED, ROOT, fresh_copy  # tests/infra/fresh.py
 
+from tests.support import PREFIX
+
 pytestmark = pytest.mark.long  # ./cdk-deploy.sh driven end to end against fake AWS
 
 FAKE_NPX = r"""#!/usr/bin/env bash
@@ -502,7 +504,7 @@ def bare(tmp_path_factory) -> Path:
         (["destroy", "-c", "bucket_name=my-b", "Other*"], "nor the stack of this app (CallRecordingOptimizer-my-b)"),
         (["setup", "x86_64"], "'x86_64' is neither a command of ./cdk-deploy.sh (deploy, destroy, setup"),
         (
-            ["-c", "bucket_name=my-b", "-c", "schedule=cron(0 25 * * ? *)"],
+            ["-c", "bucket_name=my-b", "-c", f"bucket_prefix={PREFIX}", "-c", "schedule=cron(0 25 * * ? *)"],
             "schedule='cron(0 25 * * ? *)' is not an EventBridge Scheduler expression: the hours field has 25",
         ),
         (

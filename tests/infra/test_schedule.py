@@ -13,6 +13,7 @@ import pytest
 
 from stacks.config import ConfigError, OptimizerConfig
 from stacks.schedule import ScheduleError, check_expression, check_timezone
+from tests.support import PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +43,10 @@ ROOT = Path(__file__).resolve().parents[2]
 )
 def test_expressions_eventbridge_scheduler_accepts_are_accepted(expression):
     check_expression(expression)
-    assert OptimizerConfig.from_mapping({"bucket_name": "my-b", "schedule": expression}).schedule == expression
+    assert (
+        OptimizerConfig.from_mapping({"bucket_name": "my-b", "bucket_prefix": PREFIX, "schedule": expression}).schedule
+        == expression
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,7 +90,7 @@ def test_each_wrong_expression_is_refused_naming_the_key_and_what_is_wrong(expre
     with pytest.raises(ScheduleError, match=_literal(says)):
         check_expression(expression)
     with pytest.raises(ConfigError) as refused:
-        OptimizerConfig.from_mapping({"bucket_name": "my-b", "schedule": expression})
+        OptimizerConfig.from_mapping({"bucket_name": "my-b", "bucket_prefix": PREFIX, "schedule": expression})
     message = str(refused.value)
     assert message.startswith(f"schedule={expression!r} is not an EventBridge Scheduler expression: ")
     assert says in message and "-c schedule=" in message and "Schedule types" in message
@@ -101,7 +105,12 @@ def _literal(text: str) -> str:
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"])
 def test_iana_time_zones_are_accepted(zone):
     check_timezone(zone)
-    assert OptimizerConfig.from_mapping({"bucket_name": "my-b", "schedule_timezone": zone}).schedule_timezone == zone
+    assert (
+        OptimizerConfig.from_mapping(
+            {"bucket_name": "my-b", "bucket_prefix": PREFIX, "schedule_timezone": zone}
+        ).schedule_timezone
+        == zone
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,7 +118,7 @@ def test_iana_time_zones_are_accepted(zone):
 )
 def test_unknown_time_zones_are_refused_naming_the_key(zone):
     with pytest.raises(ConfigError) as refused:
-        OptimizerConfig.from_mapping({"bucket_name": "my-b", "schedule_timezone": zone})
+        OptimizerConfig.from_mapping({"bucket_name": "my-b", "bucket_prefix": PREFIX, "schedule_timezone": zone})
     assert str(refused.value).startswith(f"schedule_timezone={zone!r} is not an IANA time zone")
     assert "-c schedule_timezone=" in str(refused.value)
 
@@ -122,12 +131,39 @@ def _bare_python(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_checks_before_set_up_need_only_the_standard_library():
-    result = _bare_python("-m", "stacks.preflight", "-c", "bucket_name=my-b", "-c", "schedule=cron(0 25 * * ? *)")
+    result = _bare_python(
+        "-m",
+        "stacks.preflight",
+        "-c",
+        "bucket_name=my-b",
+        "-c",
+        f"bucket_prefix={PREFIX}",
+        "-c",
+        "schedule=cron(0 25 * * ? *)",
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "schedule='cron(0 25 * * ? *)'" in result.stderr and "the hours field has 25" in result.stderr
-    zone = _bare_python("-m", "stacks.preflight", "-c", "bucket_name=my-b", "-c", "schedule_timezone=Mars/Olympus")
+    zone = _bare_python(
+        "-m",
+        "stacks.preflight",
+        "-c",
+        "bucket_name=my-b",
+        "-c",
+        f"bucket_prefix={PREFIX}",
+        "-c",
+        "schedule_timezone=Mars/Olympus",
+    )
     assert zone.returncode == 2 and "schedule_timezone='Mars/Olympus' is not an IANA time zone" in zone.stderr
-    good = _bare_python("-m", "stacks.preflight", "-c", "bucket_name=my-b", "-c", "schedule=rate(12 hours)")
+    good = _bare_python(
+        "-m",
+        "stacks.preflight",
+        "-c",
+        "bucket_name=my-b",
+        "-c",
+        f"bucket_prefix={PREFIX}",
+        "-c",
+        "schedule=rate(12 hours)",
+    )
     assert good.returncode == 0 and good.stdout.strip() in ("arm64", "x86_64"), good.stderr
     word = _bare_python("scripts/cdk_args.py", "--check", "deploy", "deploi", "-c", "bucket_name=my-b")
     assert word.returncode == 2 and "'deploi' is neither a command" in word.stderr, word.stderr

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import PREFIX
+
 pytestmark = pytest.mark.long  # the scripts on fresh clones, the CDK CLI offline: minutes
 
 
@@ -76,7 +78,7 @@ def test_synth_refuses_a_schedule_or_time_zone_eventbridge_scheduler_would_refus
     """Before issue 19 both synthesized and failed only inside CloudFormation, after the layer upload."""
     result = run(
         ["npx", "--no-install", "cdk", "synth", "--quiet", "-o", str(tmp_path / "cdk.out"), "-c", "bucket_name=b-x"]
-        + ["-c", setting],
+        + ["-c", f"bucket_prefix={PREFIX}", "-c", setting],
         tmp_path,
     )
     assert result.returncode != 0 and says in result.stderr, result.stderr
