@@ -133,3 +133,17 @@ def run_day(queue_url: str, execution_input: Any = None, execution: str = "exec-
             break
     counts = ledger.read(boto3.client("dynamodb"), LEDGER, execution)
     return {**counts, "pages": pages, "progress": progress}, drain(queue_url)
+
+
+def claim_one_more_conversion(monkeypatch: Any) -> None:
+    """Makes every summary claim one conversion more than the ledger holds: what the truth check
+    must catch. The run's item is faked after its counters are summed over the shards."""
+    from optimizer import ledger
+
+    real = ledger.read_item
+
+    def one_more(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        item = real(*args, **kwargs)
+        return {**item, "converted": {"N": str(int(item.get("converted", {"N": "0"})["N"]) + 1)}}
+
+    monkeypatch.setattr(ledger, "read_item", one_more)

@@ -9,6 +9,7 @@ import pytest
 
 from emulator import local_run
 from emulator.samples import write_wav
+from tests.support import claim_one_more_conversion
 
 
 @pytest.fixture(scope="module")
@@ -170,15 +171,7 @@ def test_dated_recordings_keep_their_days_and_run_as_a_range(tmp_path, capsys):
 @pytest.mark.long
 def test_a_summary_that_disagrees_with_the_truth_exits_4_and_says_how(tmp_path, good_folder, capsys, monkeypatch):
     """The summary claims a conversion S3 does not hold (its ledger counts one more)."""
-    from optimizer import ledger
-
-    real = ledger.read_item
-
-    def one_more(*args, **kwargs):  # the run's item with its counters summed over the shards, plus one
-        item = real(*args, **kwargs)
-        return {**item, "converted": {"N": str(int(item.get("converted", {"N": "0"})["N"]) + 1)}}
-
-    monkeypatch.setattr(ledger, "read_item", one_more)
+    claim_one_more_conversion(monkeypatch)
     report_path = tmp_path / "report.json"
 
     code, printed, _ = run_out(capsys, "--recordings", good_folder, "--report", report_path)

@@ -10,6 +10,7 @@ import pytest
 from emulator import truth
 from emulator.run import run_execution
 from emulator.samples import write_wav
+from tests.support import claim_one_more_conversion
 
 pytestmark = pytest.mark.long  # state machine executions on moto
 
@@ -60,12 +61,7 @@ def test_each_run_is_checked_from_s3_and_the_dlq_which_stays_as_it_was(stack, wa
 def test_a_summary_that_claims_a_conversion_s3_does_not_hold_is_caught(stack, wavs, monkeypatch):
     deployment, lambdas = stack
     s3().put_object(Bucket=deployment.bucket, Key=DAY + "one.wav", Body=wavs[0])
-    from optimizer import ledger
-
-    real = ledger.counts_of
-    monkeypatch.setattr(
-        ledger, "counts_of", lambda item: {**real(item), "converted": real(item).get("converted", 0) + 1}
-    )
+    claim_one_more_conversion(monkeypatch)
 
     execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"})
 

@@ -14,6 +14,7 @@ from estimator.__main__ import main
 from estimator.chart import money_labels
 from estimator.model import MAX_MINUTES_PER_MONTH, Volume
 from stacks.config import REFUSED_CLASSES, ConfigError, OptimizerConfig
+from tests.support import PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,7 +149,7 @@ def test_the_largest_volume_allowed_still_computes(capsys):
 @pytest.mark.parametrize("name", sorted(REFUSED_CLASSES) + ["glacier"])
 def test_the_classes_the_stack_refuses_are_refused_with_the_same_reason(capsys, name):
     with pytest.raises(ConfigError) as stack:
-        OptimizerConfig.from_mapping({"bucket_name": "my-b", "storage_class": name})
+        OptimizerConfig.from_mapping({"bucket_name": "my-b", "bucket_prefix": PREFIX, "storage_class": name})
     stack_reason = str(stack.value).split(" is refused: ", 1)[1]
     assert _status(["--storage-class", name]) == 2
     err = capsys.readouterr().err
