@@ -298,12 +298,11 @@ class Bench:
             body = json.loads(message.body)
             by_run.setdefault(body.get("run", ""), []).append((body["key"], {}))
         table = self.deployment.function("FunctionsConverter").environment["LEDGER_TABLE"]
-        # A handler running in moto's thread swaps os.environ, which boto3 reads to make a
-        # client: made once, while no handler runs (the runtime's lock), as the engine's are.
+        # Made once, under the runtime's client lock (the default session is not thread-safe).
         if self._ledger_client is None:
-            from emulator.runtime import _INVOKE_LOCK
+            from emulator.runtime import _CLIENT_LOCK
 
-            with _INVOKE_LOCK:
+            with _CLIENT_LOCK:
                 self._ledger_client = boto3.client("dynamodb", region_name=REGION)
         dynamodb = self._ledger_client
         for run, outcomes in by_run.items():
