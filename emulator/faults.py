@@ -107,7 +107,8 @@ class Injection:
     @property
     def code(self) -> str:
         """The error code the service sends for this fault."""
-        return _ALIASES.get(self.service, _ALIASES[""]).get(self.fault, self.fault)
+        aliases = _ALIASES.get(self.service, {} if self.service in ERROR_CODES else _ALIASES[""])
+        return aliases.get(self.fault, self.fault)
 
     def status(self) -> int:
         codes = ERROR_CODES.get(self.service, ERROR_CODES[""])
@@ -315,6 +316,7 @@ class Faults:
         """Hooks a handler's client: its calls may get this run's faults, beneath its retries."""
         if not any(i.service == service for i in self.injections) and service != "s3":
             return
+        _moto_skips_answered_requests()
         events, event_id = client.meta.events, client.meta.service_model.service_id.hyphenize()
         events.register_first(f"before-parameter-build.{event_id}", functools.partial(self._remember_item, service))
         if any(i.service == service for i in self.injections):
@@ -331,6 +333,8 @@ class Faults:
             invocation.recording = str(params["Key"])
 
     def _before_send(self, service: str, request: Any, event_name: str, **_: Any) -> Any:
+        # The context lives across the call's attempts: only this attempt's answer counts.
+        (request.context or {}).pop(_ANSWERED, None)
         invocation = current.get()
         if invocation is None:
             return None
@@ -346,6 +350,7 @@ class Faults:
 
             botocore_stubber(event_name=event_name, request=request)  # the request takes effect
             raise ConnectionClosedError(endpoint_url=request.url)
+        request.context[_ANSWERED] = True  # moto's own before-send handler, called next, skips it
         return _error_response(request, service, operation, injection, item, self.seed)
 
     def _after_put(self, http_response: Any, **_: Any) -> None:
@@ -381,6 +386,28 @@ class Faults:
                 path.chmod(0o755)
                 self._wrappers[fault] = str(path)
             return self._wrappers[fault]
+
+
+_ANSWERED = "emulator_fault_answered"
+_skipping: list[Any] = []
+
+
+def _moto_skips_answered_requests() -> None:
+    """botocore calls every before-send handler, also after one answered: moto's own (it serves
+    the request) must not serve a request a fault answered, or the faulted request takes effect."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    if _skipping:
+        return
+    original = BotocoreStubber.__call__
+
+    def call(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if (getattr(request, "context", None) or {}).get(_ANSWERED):
+            return None
+        return original(self, event_name, request, **kwargs)
+
+    BotocoreStubber.__call__ = call  # type: ignore[method-assign]  # for the life of the process
+    _skipping.append(original)
 
 
 def _error_response(request: Any, service: str, operation: str, injection: Injection, item: str, seed: int) -> Any:
