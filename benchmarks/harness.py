@@ -274,7 +274,9 @@ class Bench:
                 with requests.caller_is(EVENT_SOURCE):
                     return super().poll_once()
 
-        return [CountedPoller(source, self.lambdas) for source in self.deployment.event_sources]
+        # One converter invocation at a time, as before the emulator ran them concurrently
+        # (emulator.runtime.QueuePoller): the measures are per invocation, on a shared machine.
+        return [CountedPoller(source, self.lambdas, max_concurrency=1) for source in self.deployment.event_sources]
 
     def purge_work_queue(self) -> None:
         """Empties the work queue through moto's backend (not a request of the pipeline, and not

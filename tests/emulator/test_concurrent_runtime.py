@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -107,7 +108,7 @@ def test_two_functions_running_at_once_each_see_their_own_environment(code_dir):
     a = function(code_dir, "FunctionA", "who", {"WHO": "a", "AWS_DEFAULT_REGION": "eu-west-1"})
     b = function(code_dir, "FunctionB", "who", {"WHO": "b"})
     lambdas = InProcessLambdas(deployment([a, b]))
-    results: dict[str, object] = {}
+    results: dict[str, tuple[Any, bool]] = {}
     with mock_aws(), lambdas.installed():
         threads = [
             threading.Thread(target=lambda s=spec: results.__setitem__(s.name, lambdas.invoke(s.name, {})))
@@ -118,13 +119,13 @@ def test_two_functions_running_at_once_each_see_their_own_environment(code_dir):
         for t in threads:
             t.join()
         assert "WHO" not in os.environ  # the process's own environment is untouched meanwhile
-    (ra, errored_a), (rb, errored_b) = results["FunctionA"], results["FunctionB"]  # type: ignore[misc]
+    (ra, errored_a), (rb, errored_b) = results["FunctionA"], results["FunctionB"]
     assert not errored_a and not errored_b, (ra, rb)
     assert (ra["before"], ra["after"], ra["function"], ra["region"]) == ("a", "a", "FunctionA", "eu-west-1")
     assert (rb["before"], rb["after"], rb["function"], rb["region"]) == ("b", "b", "FunctionB", "us-east-1")
     # optimizer.aws.client: one client per function (as each has its own process on Lambda), kept.
     assert ra["client"] != rb["client"] and ra["same_client_again"] and rb["same_client_again"]
-    assert "WHO" not in os.environ and not isinstance(os.environ, type(None))
+    assert "WHO" not in os.environ
 
 
 def queue_source(sqs, name: str, function_name: str, *, batch_size: int, max_concurrency: int) -> EventSource:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -134,7 +135,7 @@ def test_a_transaction_on_an_item_another_transaction_holds_is_cancelled_at_that
 def test_a_plain_write_of_a_held_item_fails_with_transaction_conflict(slow_table, write):
     thread, _ = holding(slow_table, [add(slow_table, "run")])
     key = {"run": {"S": "run"}}
-    requests = {
+    requests: dict[str, dict[str, Any]] = {
         "put_item": {"Item": key},
         "update_item": {"Key": key, "UpdateExpression": "ADD n :n", "ExpressionAttributeValues": {":n": {"N": "1"}}},
         "delete_item": {"Key": key},
