@@ -94,6 +94,57 @@ def _per_invocation_environ() -> Iterator[None]:
         os.environ = original  # noqa: B003 - the process's own mapping back
 
 
+_metric_sets: contextvars.ContextVar[dict[str, dict[str, Any]] | None] = contextvars.ContextVar(
+    "emulator_metric_sets", default=None
+)
+
+
+class _InvocationMetricSet(MutableMapping[str, Any]):
+    """One of Powertools Metrics' sets (metrics, dimensions, metadata), which Powertools keeps
+    per process and flushes at the end of each invocation (log_metrics): on Lambda a process runs
+    one invocation at a time. Here each invocation gets its own, so that concurrent converter
+    invocations do not publish each other's metrics."""
+
+    def __init__(self, name: str, outside: dict[str, Any]) -> None:
+        self.name, self.outside = name, outside
+
+    def _current(self) -> dict[str, Any]:
+        sets = _metric_sets.get()
+        return self.outside if sets is None else sets.setdefault(self.name, {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._current()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._current()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._current()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._current()))
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+def _per_invocation_metrics(module: Any, patched: list[tuple[Any, str, Any]]) -> None:
+    """Points a handler module's Powertools Metrics (and its provider) at per-invocation sets."""
+    try:
+        from aws_lambda_powertools import Metrics
+    except ImportError:  # pragma: no cover - the layer provides it
+        return
+    for value in list(vars(module).values()):
+        if not isinstance(value, Metrics):
+            continue
+        for owner in (value, getattr(value, "provider", None)):
+            for name in ("metric_set", "dimension_set", "metadata_set"):
+                current = getattr(owner, name, None)
+                if isinstance(current, dict):
+                    patched.append((owner, name, current))
+                    setattr(owner, name, _InvocationMetricSet(f"{id(value)}:{name}", current))
+
+
 class _InvocationStdout:
     """sys.stdout while installed: an invocation's prints go to the handler log (as Lambda's go
     to its log stream), everything else where it went before."""
@@ -198,6 +249,7 @@ class InProcessLambdas:
         self._count_lock = threading.Lock()
         self._redirected: list[tuple[Any, Any]] = []  # (log handler, its stream before)
         self._shimmed: list[Any] = []  # modules whose subprocess is the ffmpeg fault shim
+        self._metrics_patched: list[tuple[Any, str, Any]] = []  # (Metrics or provider, attribute, its set)
         self._aws_client: tuple[Any, Any] | None = None  # (optimizer.aws, its own client())
         self._clients: dict[tuple[str, str, int | None], Any] = {}
         self._pollers: list[QueuePoller] = []
@@ -225,6 +277,7 @@ class InProcessLambdas:
                     self._redirected.append((handler, handler.stream))
                     handler.stream = self.log_stream
                 self._handlers[spec.name] = getattr(module, function_name)
+                _per_invocation_metrics(module, self._metrics_patched)
                 self._own_clients()
                 fault_injection.shim_subprocess(self.faults, self._shimmed)
             return self._handlers[spec.name]
@@ -275,6 +328,7 @@ class InProcessLambdas:
         )
         invocation_token = fault_injection.current.set(invocation)
         output_token = _in_invocation.set(self.log_stream is not None)
+        metrics_token = _metric_sets.set({})
         # Its requests are signed with its role's credentials, as Lambda provides them.
         try:
             with _function_environment(spec), strict_iam.acting_as(self.deployment.identity_of(function_name)):
@@ -297,6 +351,7 @@ class InProcessLambdas:
                         "errorType": "Runtime.ExitError",
                     }, True
         finally:
+            _metric_sets.reset(metrics_token)
             _in_invocation.reset(output_token)
             fault_injection.current.reset(invocation_token)
 
@@ -343,6 +398,9 @@ class InProcessLambdas:
                 handler.stream = stream
             self._redirected.clear()
             fault_injection.restore_subprocess(self._shimmed)
+            for owner, name, original_set in reversed(self._metrics_patched):
+                setattr(owner, name, original_set)
+            self._metrics_patched.clear()
             if self._aws_client is not None:
                 module, original_client = self._aws_client
                 module.client = original_client

@@ -5,6 +5,7 @@ queue's (scaled) visibility timeout. Shown on small stand-in functions, not the 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import textwrap
@@ -54,6 +55,19 @@ def who(event, context):
 
 running = []
 lock = threading.Lock()
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+metrics = Metrics(namespace="Test", service="standin")
+both_counting = threading.Barrier(2, timeout=10)
+
+
+@metrics.log_metrics
+def count(event, context):
+    metrics.add_metric(name="Counted", unit=MetricUnit.Count, value=event["n"])
+    both_counting.wait()  # the other invocation has added its metric too
+    return {}
 
 
 def slow(event, context):
@@ -126,6 +140,21 @@ def test_two_functions_running_at_once_each_see_their_own_environment(code_dir):
     # optimizer.aws.client: one client per function (as each has its own process on Lambda), kept.
     assert ra["client"] != rb["client"] and ra["same_client_again"] and rb["same_client_again"]
     assert "WHO" not in os.environ
+
+
+def test_concurrent_invocations_publish_their_own_metrics(code_dir):
+    """Powertools keeps metrics per process until the invocation's end: here per invocation."""
+    spec = function(code_dir, "Counter", "count", {})
+    log = io.StringIO()
+    lambdas = InProcessLambdas(deployment([spec]), log_stream=log)
+    with mock_aws(), lambdas.installed():
+        threads = [threading.Thread(target=lambdas.invoke, args=("Counter", {"n": n})) for n in (3, 5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    published = [json.loads(line) for line in log.getvalue().splitlines() if line.startswith('{"_aws"')]
+    assert sorted(p["Counted"] for p in published) == [[3.0], [5.0]]  # one line each, its own value
 
 
 def queue_source(sqs, name: str, function_name: str, *, batch_size: int, max_concurrency: int) -> EventSource:
