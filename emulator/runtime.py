@@ -145,6 +145,18 @@ def _per_invocation_metrics(module: Any, patched: list[tuple[Any, str, Any]]) ->
                     setattr(owner, name, _InvocationMetricSet(f"{id(value)}:{name}", current))
 
 
+_STDOUT_LOCK = threading.Lock()
+
+
+def _route_stdout(log: IO[str]) -> None:
+    """Makes sys.stdout route invocations' prints to `log`. Checked at every invocation: whoever
+    replaced sys.stdout since (pytest does between a test's phases) is wrapped in turn."""
+    with _STDOUT_LOCK:
+        current = sys.stdout
+        if not (isinstance(current, _InvocationStdout) and current.log is log):
+            sys.stdout = _InvocationStdout(log, current)
+
+
 class _InvocationStdout:
     """sys.stdout while installed: an invocation's prints go to the handler log (as Lambda's go
     to its log stream), everything else where it went before."""
@@ -327,6 +339,8 @@ class InProcessLambdas:
             is_converter=function_name == self._converter,
         )
         invocation_token = fault_injection.current.set(invocation)
+        if self.log_stream is not None:
+            _route_stdout(self.log_stream)
         output_token = _in_invocation.set(self.log_stream is not None)
         metrics_token = _metric_sets.set({})
         # Its requests are signed with its role's credentials, as Lambda provides them.
@@ -372,9 +386,6 @@ class InProcessLambdas:
         # moto checks every queued message's visibility on each receive through a datetime-based
         # clock; with thousands of messages that dominated a run. Same value, from time.time().
         moto_sqs.unix_time_millis = lambda dt=None: time.time() * 1000.0 if dt is None else slow_clock(dt)
-        stdout = sys.stdout
-        if self.log_stream is not None:
-            sys.stdout = _InvocationStdout(self.log_stream, stdout)
         try:
             with ExitStack() as strict:
                 strict.enter_context(_per_invocation_environ())
@@ -388,8 +399,9 @@ class InProcessLambdas:
                     for poller in list(self._pollers):
                         poller.close()
         finally:
-            if isinstance(sys.stdout, _InvocationStdout):
-                sys.stdout = stdout
+            with _STDOUT_LOCK:
+                if isinstance(sys.stdout, _InvocationStdout):
+                    sys.stdout = sys.stdout.outside
             moto_lambda.LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]  # restored
             for module, original_client_for in engine_clients:
                 module.boto_client_for = original_client_for
