@@ -274,7 +274,9 @@ class Bench:
                 with requests.caller_is(EVENT_SOURCE):
                     return super().poll_once()
 
-        return [CountedPoller(source, self.lambdas) for source in self.deployment.event_sources]
+        # One converter invocation at a time, as before the emulator ran them concurrently
+        # (emulator.runtime.QueuePoller): the measures are per invocation, on a shared machine.
+        return [CountedPoller(source, self.lambdas, max_concurrency=1) for source in self.deployment.event_sources]
 
     def purge_work_queue(self) -> None:
         """Empties the work queue through moto's backend (not a request of the pipeline, and not
@@ -298,12 +300,11 @@ class Bench:
             body = json.loads(message.body)
             by_run.setdefault(body.get("run", ""), []).append((body["key"], {}))
         table = self.deployment.function("FunctionsConverter").environment["LEDGER_TABLE"]
-        # A handler running in moto's thread swaps os.environ, which boto3 reads to make a
-        # client: made once, while no handler runs (the runtime's lock), as the engine's are.
+        # Made once, under the runtime's client lock (the default session is not thread-safe).
         if self._ledger_client is None:
-            from emulator.runtime import _INVOKE_LOCK
+            from emulator.runtime import _CLIENT_LOCK
 
-            with _INVOKE_LOCK:
+            with _CLIENT_LOCK:
                 self._ledger_client = boto3.client("dynamodb", region_name=REGION)
         dynamodb = self._ledger_client
         for run, outcomes in by_run.items():

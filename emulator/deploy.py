@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,14 @@ from .template import Resolver, resources_of_type
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+# Queues' visibility timeouts are scaled for the emulator: 1 s per real hour (the work queue's
+# 3,600 s is 1 s here, never less than 1 s), so that a message in flight, failed or of a crashed
+# invocation comes back within a local run, after a wait, as on AWS.
+VISIBILITY_SECONDS_PER_HOUR = 1
+
+
+def scaled_visibility_timeout(seconds: int) -> int:
+    return max(1, math.ceil(seconds * VISIBILITY_SECONDS_PER_HOUR / 3600))
 
 
 @dataclass
@@ -139,7 +148,7 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
             except KeyError:
                 continue  # its DLQ is not created yet
             attributes = {
-                "VisibilityTimeout": str(props.get("VisibilityTimeout", 30)),
+                "VisibilityTimeout": str(scaled_visibility_timeout(int(props.get("VisibilityTimeout", 30)))),
                 "MessageRetentionPeriod": str(props.get("MessageRetentionPeriod", 345600)),
             }
             if props.get("SqsManagedSseEnabled"):

@@ -34,6 +34,9 @@ LOCAL_CONTEXT = {
     "bucket_name": "local-connect-recordings",
     "bucket_prefix": "connect/local-instance/CallRecordings/",
     "queue_poll_seconds": 1,
+    # At most 4 converter invocations at once (the event source's MaximumConcurrency, which the
+    # emulator honours): the local run shares a laptop's few cores with ffmpeg.
+    "converter_max_concurrency": 4,
 }
 EXIT_OK, EXIT_USAGE, EXIT_FAILED, EXIT_TRUTH = 0, 2, 3, 4
 # Nothing stays silent longer than this: a step that takes longer says so (README promises a
@@ -92,7 +95,31 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="make the demo bucket unversioned, to see the preflight refuse it (VersioningRequired)",
     )
+    parser.add_argument(
+        "--inject",
+        action="append",
+        default=[],
+        metavar="TARGET=FAULT@RATE",
+        help="inject a fault into the handlers' calls (repeatable): TARGET is service.Operation as boto3 names it "
+        "(s3.PutObject), service.*, ffmpeg or converter; FAULT an error code of the service (SlowDown, "
+        "ThrottlingException, InternalError, TransactionConflict, AccessDenied, ...) or lost-response, ENOSPC or "
+        "killed for ffmpeg, crash-after-put for converter; RATE in [0, 1] (README: Fault injection)",
+    )
+    parser.add_argument(
+        "--seed", metavar="N", help="seed of the fault draws, for the same faults again (default: a random one)"
+    )
     args = parser.parse_args(argv)
+    from .faults import UsageError as FaultUsage
+    from .faults import parse as parse_injection
+    from .faults import parse_seed
+
+    try:
+        args.injections = [parse_injection(text) for text in args.inject]
+        args.seed = None if args.seed is None else parse_seed(args.seed)
+    except FaultUsage as exc:
+        raise UsageError(str(exc)) from None
+    if args.seed is not None and not args.injections:
+        raise UsageError("--seed needs at least one --inject")
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
     if args.recordings is not None and not args.recordings.is_dir():
@@ -412,10 +439,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from moto import mock_aws
 
         from .deploy import deploy
+        from .faults import Faults, check_operations, random_seed
         from .report import Loaded, dead_letters, object_entries, totals
         from .run import run_execution
         from .runtime import QueuePoller
         from .synth import synthesize
+
+    try:
+        check_operations(args.injections)  # with botocore: the service and operation exist
+    except ValueError as exc:  # emulator.faults.UsageError: names the bad part
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    faults = None
+    if args.injections:
+        faults = Faults(args.injections, random_seed() if args.seed is None else args.seed)
+        print(f"injecting {', '.join(i.text for i in args.injections)} (--seed {faults.seed})", file=sys.stderr)
 
     with tempfile.TemporaryDirectory(prefix="local-run-") as scratch_dir:
         scratch = Path(scratch_dir)
@@ -449,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     loaded[key] = Loaded(key, response["ETag"], path.stat().st_size)
             audio = sum(1 for key in loaded if key.lower().endswith(".wav"))
 
-            lambdas = observed_lambdas(deployment, log_stream=handler_log)
+            lambdas = observed_lambdas(deployment, log_stream=handler_log, faults=faults)
             pollers = [QueuePoller(source, lambdas) for source in deployment.event_sources]
             executions = []
             reached: set[str] = set()
@@ -487,6 +525,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "totals": totals(entries),
             }
             add_truth(report, truth_checks)
+            if faults is not None:  # how often each --inject fired
+                report["faults"] = faults.report()
             warnings = write_out(deployment, prefix, args.out) if args.out else []
     args.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print_summary(report)

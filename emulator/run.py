@@ -136,4 +136,8 @@ def _run(
             break
         if not worked:
             time.sleep(0.05)
+    for poller in pollers:  # the converter invocations still running end before the report
+        drain = getattr(poller, "drain", None)
+        if drain is not None:
+            drain()
     return described, arn

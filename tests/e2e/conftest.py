@@ -8,6 +8,7 @@ import pytest
 from moto import mock_aws
 
 from emulator.deploy import deploy
+from emulator.faults import Faults, parse
 from emulator.local_run import LOCAL_CONTEXT, host_architecture
 from emulator.runtime import InProcessLambdas
 
@@ -27,10 +28,24 @@ def synthesized(shared_synthesis):
 
 
 @pytest.fixture
-def stack(synthesized):
+def injections() -> list[str]:
+    """The faults `stack` injects, as --inject takes them: a test overrides it, e.g.
+    @pytest.mark.parametrize("injections", [["s3.PutObject=lost-response@1"]])."""
+    return []
+
+
+@pytest.fixture
+def seed() -> int:
+    return 1
+
+
+@pytest.fixture
+def stack(synthesized, injections, seed):
+    """(deployment, lambdas); lambdas.faults holds the injected faults and how often each fired."""
+    faults = Faults([parse(text) for text in injections], seed) if injections else None
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         deployment = deploy(synthesized)
-        lambdas = InProcessLambdas(deployment, log_stream=io.StringIO())
+        lambdas = InProcessLambdas(deployment, log_stream=io.StringIO(), faults=faults)
         with lambdas.installed():
             yield deployment, lambdas
 
