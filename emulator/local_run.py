@@ -89,7 +89,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="make the demo bucket unversioned, to see the preflight refuse it (VersioningRequired)",
     )
+    parser.add_argument(
+        "--page-keys",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a test aid: pages of at most N recordings, so that a few thousand make a day of thousands of pages "
+        "(a deployment refuses it)",
+    )
     args = parser.parse_args(argv)
+    if args.page_keys < 0:
+        raise UsageError("--page-keys must be at least 1 (0: pages as large as their byte budget)")
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
     if args.recordings is not None and not args.recordings.is_dir():
@@ -269,6 +279,12 @@ def observed_lambdas(deployment: Any, **kwargs: Any) -> Any:
     return Observed(deployment, **kwargs)
 
 
+def set_page_keys(deployment: Any, page_keys: int) -> None:
+    """--page-keys: the emulated lister's environment only (optimizer.settings, page_keys)."""
+    if page_keys:
+        deployment.function("FunctionsLister").environment["PAGE_KEYS"] = str(page_keys)
+
+
 def write_out(deployment: Any, prefix: str, out: Path) -> list[str]:
     """Downloads the current version of every object under the prefix; returns warnings."""
     import boto3
@@ -400,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), open(log_path, "w") as handler_log:
             with step("creating the stack's resources in the emulator (moto)"):
                 deployment = deploy(synth, versioned_bucket=not args.unversioned)
+                set_page_keys(deployment, args.page_keys)
             import boto3
 
             s3 = boto3.client("s3", region_name="us-east-1")

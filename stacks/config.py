@@ -253,6 +253,11 @@ class OptimizerConfig:
     @classmethod
     def from_mapping(cls, context: Mapping[str, Any]) -> OptimizerConfig:
         """The whole context (`app.node.get_all_context()`); absent keys take the defaults above."""
+        if "page_keys" in context:
+            raise ConfigError(
+                "page_keys is not a deployment setting: it is the local run's test aid, "
+                "./cdk-deploy.sh --local --page-keys N (pages of at most N recordings)"
+            )
         check_keys(context)
         return cls._from_getter(context.get)
 
