@@ -369,31 +369,35 @@ class Orchestration(Construct):
         )
         for task in (resume, room, list_page, enqueue, pause):
             task.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
-        return start.next(
-            sfn.Choice(self, "Resuming")
-            .when(sfn.Condition.number_greater_than("$.round", 1), resume)
-            .afterwards(include_otherwise=True)
-        ).next(room).next(
-            sfn.Choice(self, "QueueHasRoom")
-            .when(
-                sfn.Condition.number_less_than("$.room.queued", max_queued(config)),
-                list_page.next(enqueue).next(
-                    sfn.Choice(self, "MorePages")
-                    .when(
-                        sfn.Condition.boolean_equals("$.page.progress.cursor.done", True),
-                        sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD),
-                    )
-                    .when(
-                        sfn.Condition.number_greater_than_equals("$.page.progress.pages", rounds.PAGES_PER_ROUND),
-                        pause,
-                    )
-                    .otherwise(room)
-                ),
+        return (
+            start.next(
+                sfn.Choice(self, "Resuming")
+                .when(sfn.Condition.number_greater_than("$.round", 1), resume)
+                .afterwards(include_otherwise=True)
             )
-            .otherwise(
-                sfn.Choice(self, "Shrank")
-                .when(sfn.Condition.number_less_than_json_path("$.room.queued", f"{waits}.last"), reset_stall)
-                .otherwise(count_stall)
+            .next(room)
+            .next(
+                sfn.Choice(self, "QueueHasRoom")
+                .when(
+                    sfn.Condition.number_less_than("$.room.queued", max_queued(config)),
+                    list_page.next(enqueue).next(
+                        sfn.Choice(self, "MorePages")
+                        .when(
+                            sfn.Condition.boolean_equals("$.page.progress.cursor.done", True),
+                            sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD),
+                        )
+                        .when(
+                            sfn.Condition.number_greater_than_equals("$.page.progress.pages", rounds.PAGES_PER_ROUND),
+                            pause,
+                        )
+                        .otherwise(room)
+                    ),
+                )
+                .otherwise(
+                    sfn.Choice(self, "Shrank")
+                    .when(sfn.Condition.number_less_than_json_path("$.room.queued", f"{waits}.last"), reset_stall)
+                    .otherwise(count_stall)
+                )
             )
         )
 

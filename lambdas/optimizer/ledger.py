@@ -280,9 +280,9 @@ def pause_day(dynamodb: Any, table: str, run_id: str, day: str, round_: int, pro
 
 
 def saved_progress(dynamodb: Any, table: str, run_id: str, day: str) -> dict[str, Any] | None:
-    item = dynamodb.get_item(
-        TableName=table, Key={"run": {"S": cursor_key(run_id, day)}}, ConsistentRead=True
-    ).get("Item")
+    item = dynamodb.get_item(TableName=table, Key={"run": {"S": cursor_key(run_id, day)}}, ConsistentRead=True).get(
+        "Item"
+    )
     return None if item is None else json.loads(item["progress"]["S"])
 
 

@@ -43,7 +43,10 @@ class Probe:
 
 
 def _readable(obj: Mapping[str, Any]) -> bool:
-    return obj["Key"].lower().endswith(".wav") and obj.get("StorageClass", "STANDARD") not in ("GLACIER", "DEEP_ARCHIVE")
+    return obj["Key"].lower().endswith(".wav") and obj.get("StorageClass", "STANDARD") not in (
+        "GLACIER",
+        "DEEP_ARCHIVE",
+    )
 
 
 def sample_recordings(s3: Any, bucket: str, prefixes: list[str]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import boto3
 import pytest
 
 from emulator.local_run import set_page_keys
@@ -57,7 +56,7 @@ def test_a_day_longer_than_a_round_goes_on_in_the_next_rounds(stack):
     limits = every_execution_within_quotas(execution)
     assert limits["executions"] == 4 and limits["child_executions"] == 3
     # A round of 600 pages is ~600 x 19 events: bounded by the round, not by the day.
-    assert rounds.PAGES_PER_ROUND * rounds.PAGE_EVENTS <= limits["largest_child"]["history_events"]
+    assert limits["largest_child"]["history_events"] >= rounds.PAGES_PER_ROUND * rounds.PAGE_EVENTS
     assert limits["largest_child"]["history_events"] <= rounds.round_events(rounds.PAGES_PER_ROUND, 0)
 
 
@@ -77,3 +76,30 @@ def test_a_dry_run_of_6000_pages_succeeds_within_every_quota(stack):
     limits = every_execution_within_quotas(execution)
     assert limits["child_executions"] == 10  # 6,000 pages in rounds of 600
     assert execution.states_entered.count("ListPage") == 6_000
+
+
+@pytest.mark.long
+def test_a_real_run_of_1500_pages_converts_every_recording_once(stack, tmp_path):
+    """Issue 16's criterion: pages of 1 recording, 1,500 short recordings (0.2 s each): three
+    rounds, and every recording listed, enqueued and converted exactly once."""
+    from emulator.samples import write_wav
+
+    deployment, lambdas = stack
+    set_page_keys(deployment, 1)
+    body = write_wav(tmp_path / "short.wav", 0.2, seed=3).read_bytes()
+    put_tiny(deployment.bucket, keys(1_500), body)
+
+    started = time.monotonic()
+    execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"}, timeout_s=3600)
+    print(f"1,500 recordings, 1,500 pages: {time.monotonic() - started:.0f} s, limits {execution.limits}")
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    output = execution.output
+    assert output["listed"] == output["enqueued"] == output["converted"] == 1_500, output
+    assert output["failed"] == output["unaccounted"] == 0
+    limits = every_execution_within_quotas(execution)
+    assert limits["child_executions"] == 3  # 1,500 pages in rounds of 600
+    s3 = boto3.client("s3", region_name="us-east-1")
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=deployment.bucket, Prefix=DAY)
+    versions = [v for page in pages for v in page.get("Versions", [])]
+    assert len(versions) == 3_000  # each recording converted once: its original and one rewrite
