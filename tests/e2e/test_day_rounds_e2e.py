@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import boto3
 import pytest
 
 from emulator.local_run import set_page_keys
