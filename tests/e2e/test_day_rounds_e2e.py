@@ -104,3 +104,26 @@ def test_a_real_run_of_1500_pages_converts_every_recording_once(stack, tmp_path)
     pages = s3.get_paginator("list_object_versions").paginate(Bucket=deployment.bucket, Prefix=DAY)
     versions = [v for page in pages for v in page.get("Versions", [])]
     assert len(versions) == 3_000  # each recording converted once: its original and one rewrite
+
+
+def test_the_emulator_publishes_the_versions_the_state_machine_invokes(stack):
+    """Issue 16, item 9, on the emulator: each Lambda task names a version published in moto (the
+    state machine's role may invoke only those), and a run through them succeeds."""
+    deployment, lambdas = stack
+    named = set()
+    for state in [
+        *deployment.definition["States"].values(),
+        *deployment.definition["States"]["Days"]["ItemProcessor"]["States"].values(),
+    ]:
+        if state["Type"] == "Task" and "lambda:invoke" in state["Resource"]:
+            named.add(state["Parameters"]["FunctionName"])
+    published = {arn for spec in deployment.functions.values() for arn in spec.versions}
+    assert named == published and len(published) == 2
+    from moto.awslambda.models import lambda_backends
+
+    backend = lambda_backends["123456789012"]["us-east-1"]  # moto's own records, not a signed request
+    for arn in published:
+        version = backend.get_function(arn)
+        assert version.function_arn == arn and str(version.version) == arn.rsplit(":", 1)[1] != "$LATEST"
+    execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022", "dry_run": True})
+    assert execution.status == "SUCCEEDED", execution.cause
