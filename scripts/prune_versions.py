@@ -7,9 +7,9 @@ The state machine invokes the version of each function published with its deploy
 MAX_RUN (14 days). Each deployment that changes a function publishes a new version and the stack
 retains the superseded one (RemovalPolicy.RETAIN: CloudFormation would otherwise delete it while
 executions still invoke it). This script deletes, with the deployer's own credentials, the
-versions of the stack's functions that are neither current nor younger than MAX_RUN + a day
-(a version published more than 15 days ago was superseded before any running execution
-started: none may still use it). The functions themselves need no permission over their versions.
+versions of the stack's functions that are not current and were superseded (the next version
+published) more than MAX_RUN + a day ago: every execution that may have started with them has
+ended, by its timeout at the latest. The functions themselves need no permission over their versions.
 
 `cdk destroy` needs none of this: deleting a function deletes all its versions (Lambda API
 reference, DeleteFunction). Exit status: 0 done (or nothing to do), 2 could not read the stack.
@@ -30,19 +30,25 @@ MARGIN_DAYS = 1
 CANNOT = 2
 
 
+def _published(version: Mapping[str, Any]) -> dt.datetime:
+    return dt.datetime.fromisoformat(version["LastModified"].replace("+0000", "+00:00"))
+
+
 def versions_to_prune(
     versions: Iterable[Mapping[str, Any]], current: set[str], now: dt.datetime, *, keep_days: int = MAX_RUN_DAYS
 ) -> list[str]:
-    """The version numbers to delete: published (not $LATEST), not current, and older than
-    `keep_days` + MARGIN_DAYS. `versions` as ListVersionsByFunction returns them."""
+    """The version numbers to delete: published (not $LATEST), not current, and superseded more
+    than `keep_days` + MARGIN_DAYS ago, i.e. the next version was published before then (an
+    execution started before that next version may have started with this one, up to MAX_RUN
+    ago). `versions` as ListVersionsByFunction returns them."""
     cutoff = now - dt.timedelta(days=keep_days + MARGIN_DAYS)
+    published = sorted((v for v in versions if v["Version"] != "$LATEST"), key=lambda v: int(v["Version"]))
     old = []
-    for version in versions:
-        number = version["Version"]
-        if number == "$LATEST" or version["FunctionArn"] in current or number in current:
+    for version, successor in zip(published, published[1:], strict=False):
+        if version["FunctionArn"] in current or version["Version"] in current:
             continue
-        if dt.datetime.fromisoformat(version["LastModified"].replace("+0000", "+00:00")) < cutoff:
-            old.append(number)
+        if _published(successor) < cutoff:
+            old.append(version["Version"])
     return old
 
 

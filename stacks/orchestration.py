@@ -11,7 +11,8 @@ Functions' 25,000 history events.
 Each Lambda task invokes the function's version published with this deployment, not $LATEST: an
 execution keeps the code it started with for all of its up to 14 days (MAX_RUN), and a
 deployment meanwhile changes nothing under it. Superseded versions are retained (RemovalPolicy
-RETAIN) and pruned by ./cdk-deploy.sh once older than MAX_RUN (scripts/prune_versions.py).
+RETAIN) and pruned by ./cdk-deploy.sh once superseded more than MAX_RUN + a day ago
+(scripts/prune_versions.py).
 
 Each day runs as a child execution of a Distributed Map that never fails: a day whose tasks
 still fail after their retries catches its own error, records it in the run's ledger and ends

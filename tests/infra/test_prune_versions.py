@@ -24,15 +24,25 @@ def version(number: str, days_old: float, arn: str | None = None) -> dict:
     return {"Version": number, "FunctionArn": arn or f"arn:fn:{number}", "LastModified": published}
 
 
-def test_only_versions_superseded_longer_than_the_longest_run_and_a_day_are_pruned():
+def test_only_versions_superseded_longer_than_the_longest_run_and_a_day_ago_are_pruned():
     versions = [
         version("$LATEST", 100),
-        version("1", 40),  # superseded long ago: no execution started with it can still run
-        version("2", 15.5),  # past 14 + 1 days
-        version("3", 14.5),  # an execution started with it may still run (up to 14 days)
-        version("4", 30, arn="arn:fn:current"),  # the stack's current version, however old
+        version("1", 60),  # superseded by 2, 40 days ago
+        version("2", 40),  # superseded by 3, 15.5 days ago: past 14 + 1 days
+        version("3", 15.5),  # superseded by 4 only 14.5 days ago: an execution may still use it
+        version("4", 14.5),  # superseded by 5 just now
+        version("5", 0.1, arn="arn:fn:current"),  # the stack's current version
     ]
     assert prune_versions.versions_to_prune(versions, {"arn:fn:current"}, NOW) == ["1", "2"]
+    # Published long ago but superseded yesterday: a run started the day before still uses it.
+    assert prune_versions.versions_to_prune([version("7", 90), version("8", 1, "arn:fn:current")], set(), NOW) == []
+    # The current version is never deleted, however old its successor (a rollback made it current).
+    assert (
+        prune_versions.versions_to_prune(
+            [version("1", 90, "arn:fn:current"), version("2", 60)], {"arn:fn:current"}, NOW
+        )
+        == []
+    )
 
 
 def test_the_longest_run_is_the_state_machines_timeout():
