@@ -47,8 +47,9 @@ SCHEDULED_INPUT = {"specific_date": ""}
 _THROTTLES = ["Lambda.TooManyRequestsException"]
 # What the queue holds, for backpressure: visible, in flight (received, being converted or waiting
 # for their visibility timeout to retry) and delayed. A standard queue takes at most ~120,000 in
-# flight (Amazon SQS developer guide, "Amazon SQS message quotas"), and a widespread transient
-# failure keeps thousands in flight for the visibility timeout.
+# flight (Amazon SQS developer guide, "Amazon SQS standard queue quotas": "approximately 120,000
+# in flight messages"), and a widespread transient failure keeps thousands in flight for the
+# visibility timeout.
 QUEUE_COUNTS = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",

@@ -617,7 +617,7 @@ def test_a_day_runs_in_rounds_and_the_parent_loops_over_the_paused_days(default_
 
 
 def test_backpressure_counts_everything_the_queue_holds_and_waits_without_progress(default_synth):
-    """Visible, in flight and delayed (Amazon SQS developer guide, "Amazon SQS message quotas": a
+    """Visible, in flight and delayed (Amazon SQS developer guide, "Amazon SQS standard queue quotas": a
     standard queue holds ~120,000 in flight); the stall count starts again when the queue shrank."""
     child = definition(default_synth)["States"]["Days"]["ItemProcessor"]["States"]
     queued = child["CheckQueueRoom"]["ResultSelector"]["queued.$"]
