@@ -125,5 +125,7 @@ case "$command" in
             say "note: the bootstrap options given were not used (no bootstrap ran); run npx cdk bootstrap yourself to change the bootstrap stack"
         fi
         npx --no-install cdk deploy --app cdk.out "${deploy_args[@]}"
+        # Lambda versions superseded more than MAX_RUN + 1 day ago: no execution can still use them.
+        "$VENV_PY" scripts/prune_versions.py cdk.out --cdk-args "$@" || true
         ;;
 esac

@@ -61,6 +61,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--day-recordings", type=int, help="recordings of the scale day (default 100,000, --quick 10,000)"
     )
+    parser.add_argument(
+        "--day-page-keys",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pages of at most N recordings in the scale day (a test aid: more pages, rounds, at a smaller size)",
+    )
     parser.add_argument("--backfill-days", type=int, help="days of the backfill (default 2,190, --quick 60)")
     parser.add_argument(
         "--data-dir",
@@ -269,7 +276,11 @@ def main(argv: list[str] | None = None) -> int:
                     section(results, "enqueue_1000", lambda: scale.enqueue_thousand(bench, days))
         if "day" in args.sections:
             with harness.emulated_stack(synth) as bench:  # a fresh emulator: moto lists in O(objects in the bucket)
-                section(results, "day", lambda: scale.hundred_thousand_day(bench, days, args.day_recordings))
+                section(
+                    results,
+                    "day",
+                    lambda: scale.hundred_thousand_day(bench, days, args.day_recordings, args.day_page_keys),
+                )
         if "backfill" in args.sections:
             with harness.emulated_stack(synth) as bench:
                 section(results, "backfill", lambda: scale.backfill_history(bench, days=args.backfill_days))

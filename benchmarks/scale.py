@@ -37,8 +37,12 @@ def list_and_enqueue(
     key: Callable[[str, dt.date, int], str] = contact_key,
     long_keys: int = 0,
     timeout_s: float = 3600,
+    page_keys: int = 0,
 ) -> dict[str, Any]:
+    from emulator.local_run import set_page_keys
     from emulator.run import run_execution
+
+    set_page_keys(bench.deployment, page_keys)
 
     started_load = time.perf_counter()
     keys = [key(bench.prefix, day, i) for i in range(n - long_keys)] + [
@@ -78,6 +82,13 @@ def list_and_enqueue(
     # Every key the listing keeps is asked once (known or not): BatchGetItem bills each as a read
     # of an item under 4 KB, eventually consistent, 0.5 read unit (AWS's rule; moto reports 1).
     keys_checked = output.get("enqueued", 0) + output.get("skipped", {}).get("known_failure", 0)
+    limits = execution.limits or {}
+    # The run's own ledger writes (the stand-in converter's accounting is the converter's: docs/benchmarks.md).
+    writes = sum(
+        count(requests, role, "dynamodb", operation)
+        for role in ("lister", "enqueuer")
+        for operation in ("TransactWriteItems", "PutItem", "UpdateItem")
+    )
     return {
         "recordings": n,
         "long_keys": long_keys,
@@ -107,6 +118,15 @@ def list_and_enqueue(
         "largest_child_history_events": getattr(execution, "largest_child_history_events", None),
         "max_state_bytes": execution.max_state_bytes,
         "payload_limit_bytes": PAYLOAD_LIMIT,
+        "page_keys": page_keys,
+        # A day of any size runs in rounds (optimizer/rounds.py): every execution, parent and each
+        # child of every round, against the 25,000-event quota; it must not grow with the day.
+        "rounds": transitions.get("NextRound", 0),
+        "executions": limits.get("executions"),
+        "largest_history_events": limits.get("largest_history_events"),
+        "largest_child_state_bytes": (limits.get("largest_child") or {}).get("largest_state_bytes"),
+        "ledger_writes": writes,
+        "ledger_writes_per_recording": round(writes / max(1, n), 4),
     }
 
 
@@ -120,12 +140,16 @@ def enqueue_thousand(bench: Bench, days: Days) -> dict[str, Any]:
     return result
 
 
-def hundred_thousand_day(bench: Bench, days: Days, n: int = 100_000) -> dict[str, Any]:
+def hundred_thousand_day(bench: Bench, days: Days, n: int = 100_000, page_keys: int = 0) -> dict[str, Any]:
+    """One day of `n` recordings (1,000,000: `--day-recordings 1000000`), listed and enqueued with
+    the stand-in converter; `page_keys` makes pages of at most that many (--day-page-keys)."""
     print(f"  creating {n:,} objects for one day ...", file=sys.stderr)
-    result = list_and_enqueue(bench, days.take(), n, timeout_s=7200)
+    result = list_and_enqueue(bench, days.take(), n, timeout_s=4 * 3600, page_keys=page_keys)
     print(
-        f"  {n:,} recordings: listed and enqueued in {result['list_enqueue_wall_s']:.1f} s, {result['pages']} pages, "
-        f"{result['state_transitions']} transitions, largest state {result['max_state_bytes']:,} bytes",
+        f"  {n:,} recordings: listed and enqueued in {result['list_enqueue_wall_s']:.1f} s, {result['pages']} pages "
+        f"in {result['rounds']} round(s), {result['executions']} executions, the largest with "
+        f"{result['largest_history_events']} history events, largest state {result['max_state_bytes']:,} bytes, "
+        f"{result['ledger_writes_per_recording']} ledger writes a recording",
         file=sys.stderr,
     )
     return result

@@ -47,6 +47,7 @@ class FunctionSpec:
     code_dir: Path
     layer_dirs: list[Path] = field(default_factory=list)
     role: str = ""  # the logical id of its AWS::IAM::Role
+    versions: list[str] = field(default_factory=list)  # the ARNs of its published versions
 
 
 @dataclass
@@ -233,6 +234,15 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
             layer_dirs=[layer_dirs[resolver.resolve(layer)] for layer in props.get("Layers", [])],
             role=role_lid,
         )
+
+    # The versions the state machine invokes (stacks/orchestration.py): published in moto, each
+    # Ref the version's ARN, as CloudFormation resolves it; the invocation runs the same handler.
+    for lid, res in resources_of_type(template, "AWS::Lambda::Version").items():
+        function_name = resolver.resolve(res["Properties"]["FunctionName"])
+        version = lam.publish_version(FunctionName=function_name)
+        resolver.refs[lid] = version["FunctionArn"]
+        resolver.attributes[(lid, "Version")] = version["Version"]
+        functions[function_name].versions.append(version["FunctionArn"])
 
     # Not created in moto: its SQS->Lambda poller delivers one message at a time without partial
     # batch responses. The emulator's own driver (emulator.runtime) honours these settings instead.

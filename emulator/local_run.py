@@ -108,7 +108,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--seed", metavar="N", help="seed of the fault draws, for the same faults again (default: a random one)"
     )
+    parser.add_argument(
+        "--page-keys",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a test aid: pages of at most N recordings, so that a few thousand make a day of thousands of pages "
+        "(a deployment refuses it)",
+    )
     args = parser.parse_args(argv)
+    if args.page_keys < 0:
+        raise UsageError("--page-keys must be at least 1 (0: pages as large as their byte budget)")
     from .faults import UsageError as FaultUsage
     from .faults import parse as parse_injection
     from .faults import parse_seed
@@ -299,6 +309,12 @@ def observed_lambdas(deployment: Any, **kwargs: Any) -> Any:
     return Observed(deployment, **kwargs)
 
 
+def set_page_keys(deployment: Any, page_keys: int) -> None:
+    """--page-keys: the emulated lister's environment only (optimizer.settings, page_keys)."""
+    if page_keys:
+        deployment.function("FunctionsLister").environment["PAGE_KEYS"] = str(page_keys)
+
+
 def write_out(deployment: Any, prefix: str, out: Path) -> list[str]:
     """Downloads the current version of every object under the prefix; returns warnings."""
     import boto3
@@ -472,6 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), open(log_path, "w") as handler_log:
             with step("creating the stack's resources in the emulator (moto)"):
                 deployment = deploy(synth, versioned_bucket=not args.unversioned)
+                set_page_keys(deployment, args.page_keys)
             import boto3
 
             s3 = boto3.client("s3", region_name="us-east-1")

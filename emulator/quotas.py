@@ -118,6 +118,9 @@ class ExecutionRecord:
     def as_report(self) -> dict[str, Any]:
         return {
             **self.limits.as_report(),
+            # Every execution the run started, the parent and its children of every round.
+            "executions": 1 + len(self.children),
+            "largest_history_events": max([self.limits.history_events, *(c.history_events for c in self.children)]),
             "child_executions": len(self.children),
             "largest_child": self.largest_child(),
             "map_results": dict(self.map_results),

@@ -1,9 +1,17 @@
 """Enqueuer Lambda: puts one listed page on the work queue and records, with the page's counts,
 which of its recordings SQS accepted (optimizer/ledger.py: the page's marker). No S3 request.
 
-Safe to run again on the same page (a retry after a timeout or EnqueueFailed): it sends only the
-recordings the marker does not hold yet, and each is counted once. In a dry run nothing is sent:
-the page is only counted, with its projected size after conversion."""
+Three steps: the intent (the recordings about to be sent are marked "maybe sent" and counted
+`enqueued`, with the listing's counts, in one transaction), the send, the outcome (accepted ones
+marked sent; refused ones marked unsent and subtracted). `enqueued` is never behind what SQS
+accepted: if the outcome cannot be written, the intent already counted them.
+
+Safe to run again on the same page (a retry after a timeout, EnqueueFailed or a failed write): it
+sends every recording not marked sent, and counts only those not counted yet. If the outcome's
+write never succeeds, the day fails (RecordDayFailure names it) and `enqueued` may exceed what SQS
+accepted by the recordings SQS refused in the last attempt: the run then waits for them until its
+drain limit and ends RecordingsUnaccounted and DaysFailed, never early. In a dry run nothing is
+sent: the page is only counted, with its projected size after conversion."""
 
 from __future__ import annotations
 
@@ -24,8 +32,9 @@ def enqueue_page(
 ) -> dict[str, Any]:
     recordings = recordings_of_page(run["bucket"], page["prefix"], page["objects"], run=run["id"])
     page_id = page["page_id"]
-    before = ledger.page_sent(dynamodb, settings.ledger_table, run["id"], page_id)
-    already = {i for i, mark in enumerate(before or "") if mark == "1"}
+    table = settings.ledger_table
+    before = ledger.page_sent(dynamodb, table, run["id"], page_id)
+    marks = list(before or ledger.UNSENT * len(recordings))
     counts: dict[str, int] = {}
     if before is None:  # the page's listing counts, once
         counts = {name: value for name, value in page["counts"].items() if name != "days_done"}
@@ -35,38 +44,69 @@ def enqueue_page(
                 dry_bytes=sum(r.size for r in recordings),
                 dry_projected_bytes=sum(projected_size(r.size) for r in recordings),
             )
+    was_complete = before is not None and all(mark == ledger.SENT for mark in marks)
+    last_page = bool(page["counts"].get("days_done"))
+    if run["dry_run"]:  # nothing is sent: the page is only counted, with the day when it is the last
+        after = ledger.SENT * len(recordings)
+        if last_page and not was_complete:
+            counts["days_done"] = 1
+        ledger.write_marker(dynamodb, table, run["id"], page_id, before, after, counts)
+        _log(page, page_id, 0, 0, dry_run=True, complete=True)
+        return {"progress": page["progress"]}
+
+    # 1. The intent, before anything is sent: each recording about to be sent is MAYBE_SENT and
+    # counted `enqueued` now (once: one already MAYBE_SENT was counted by an earlier attempt).
+    todo = [i for i, mark in enumerate(marks) if mark != ledger.SENT]
+    counts["enqueued"] = sum(1 for i in todo if marks[i] == ledger.UNSENT)
+    pending = set(todo)
+    intent = "".join(ledger.MAYBE_SENT if i in pending else mark for i, mark in enumerate(marks))
+    ledger.write_marker(dynamodb, table, run["id"], page_id, before, intent, counts)
+
+    # 2. The send; 3. the outcome: accepted SENT, refused UNSENT and no longer counted.
     failure: EnqueueFailed | None = None
-    calls, accepted = 0, set(range(len(recordings))) if run["dry_run"] else set()
-    if not run["dry_run"]:
-        try:
-            calls, accepted = enqueue(sqs, settings.queue_url, recordings, skip=already)
-        except EnqueueFailed as exc:
-            failure, accepted = exc, exc.accepted
-    sent = already | accepted
-    if not run["dry_run"]:
-        counts["enqueued"] = len(sent - already)
-    complete = len(sent) == len(recordings)
-    was_complete = before is not None and len(already) == len(recordings)
-    if complete and not was_complete and page["counts"].get("days_done"):
-        counts["days_done"] = 1  # the day's last page, wholly on the queue
-    after = ledger.sent_marker([i in sent for i in range(len(recordings))])
-    ledger.record_page(dynamodb, settings.ledger_table, run["id"], page_id, before, after, counts)
+    calls, accepted = 0, set[int]()
+    try:
+        calls, accepted = enqueue(sqs, settings.queue_url, recordings, skip=set(range(len(recordings))) - pending)
+    except EnqueueFailed as exc:
+        failure, accepted = exc, exc.accepted
+    refused = pending - accepted
+    after = "".join(
+        ledger.SENT if i in accepted else ledger.UNSENT if i in refused else mark for i, mark in enumerate(intent)
+    )
+    complete = not refused
+    outcome: dict[str, int] = {"enqueued": -len(refused)}
+    if complete and not was_complete and last_page:
+        outcome["days_done"] = 1  # the day's last page, wholly on the queue
+    ledger.write_marker(dynamodb, table, run["id"], page_id, intent, after, outcome)
+    _log(page, page_id, len(todo) - len(refused), calls, dry_run=False, complete=complete, before=before)
+    if failure is not None:
+        raise failure  # the state machine retries the page: only what is missing is sent again
+    # Only the cursor travels on in the state; the page's objects are dropped here.
+    return {"progress": page["progress"]}
+
+
+def _log(
+    page: Mapping[str, Any],
+    page_id: str,
+    sent: int,
+    calls: int,
+    *,
+    dry_run: bool,
+    complete: bool,
+    before: str | None = None,
+) -> None:
     logger.info(
         "page enqueued",
         extra={
             "prefix": page["prefix"],
             "page_id": page_id,
-            "enqueued": counts.get("enqueued", 0),
-            "sent_before": len(already),
+            "sent": sent,
+            "sent_before": (before or "").count(ledger.SENT),
             "send_batch_calls": calls,
-            "dry_run": run["dry_run"],
+            "dry_run": dry_run,
             "complete": complete,
         },
     )
-    if failure is not None:
-        raise failure  # the state machine retries the page: only what is missing is sent again
-    # Only the cursor travels on in the state; the page's objects are dropped here.
-    return {"progress": page["progress"]}
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:

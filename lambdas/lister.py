@@ -4,8 +4,11 @@ recordings, and writes the run's summary.
 Events (from the state machine), "action" being the state's name (STATES, below):
   ResolveRun        {"input": <execution input>, "execution": <name>} -> {"run", "days"}
   Preflight         {"run"}                                          -> {"warnings"}
+  ResumeDay         {"run", "day"}                                   -> {"progress"} (saved by PauseDay)
   ListPage          {"run", "day", "progress" | null}                -> {"progress", "page_id", "objects", "counts"}
+  PauseDay          {"run", "day", "round", "progress"}              -> {} (the day goes on in the next round)
   RecordDayFailure  {"run", "day", "failure": {"Error", "Cause"}}    -> {} (recorded in the run's ledger)
+  NextRound         {"run", "round"}                                 -> {"days", "round", "more"}
   CheckRun          {"run", "drain": {"polls", "since"}}             -> {"state", "polls", "since", "wait_seconds", ...}
   Summarize         {"run", "warnings", "drain"}                     -> {"error", "cause", "output"}
 """
@@ -22,7 +25,8 @@ from aws_lambda_powertools import Logger
 from optimizer import aws, completion, day_failures, known_failures, ledger, names
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
-from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_read
+from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_reads
+from optimizer.rounds import MAX_ROUNDS, TOO_LONG, resumed, too_long_cause
 from optimizer.settings import Settings
 from optimizer.summary import run_summary
 
@@ -71,9 +75,17 @@ def list_page(
     progress = progress or new_progress()
     prefix = day_prefix(settings.bucket_prefix, dt.date.fromisoformat(day))
     # The page's identity for the enqueuer's marker: the same cursor lists the same page again.
-    page_id = f"{day}#{progress['cursor']['start_after'] or ''}"
-    objects = iter_objects(s3, run["bucket"], prefix, progress["cursor"]["start_after"])
-    page = take_page(objects, prefix=prefix, target_class=settings.target_class, overwrite=settings.overwrite_converted)
+    # A Pass state's parameters drop nulls (the CDK does): a new cursor may lack start_after.
+    start_after = progress["cursor"].get("start_after")
+    page_id = f"{day}#{start_after or ''}"
+    objects = iter_objects(s3, run["bucket"], prefix, start_after)
+    page = take_page(
+        objects,
+        prefix=prefix,
+        target_class=settings.target_class,
+        overwrite=settings.overwrite_converted,
+        max_items=settings.page_keys,
+    )
     reads = known_failures.Lookup()
     # .get: a run resolved before retry_failed existed (an execution in flight during an update).
     if page.items and not run.get("retry_failed", False):
@@ -111,11 +123,15 @@ def list_page(
 
 
 def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
-    """The bucket keeps originals, and one recording of the run's first days can be read."""
+    """The bucket keeps originals, and at least one of a sample of the run's first days'
+    recordings can be read (optimizer/preflight.py, probe_reads)."""
     warnings = bucket_warnings(s3, settings)
     first = dt.date.fromisoformat(run["start_date"])
     days = [first + dt.timedelta(days=i) for i in range(min(int(run["days"]), PROBE_DAYS))]
-    probe_read(s3, settings.bucket, [day_prefix(settings.bucket_prefix, day) for day in days])
+    probe = probe_reads(s3, settings.bucket, [day_prefix(settings.bucket_prefix, day) for day in days])
+    if probe.denied:
+        warnings.append(probe.warning())
+        logger.warning("preflight could not read some recordings", extra={"denied": probe.denied})
     return {"warnings": warnings}
 
 
@@ -143,6 +159,35 @@ def check_bucket(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]
 def list_next_page(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
     s3, dynamodb = aws.client("s3"), aws.client("dynamodb")
     return list_page(settings, s3, event["run"], event["day"], event.get("progress"), dynamodb)
+
+
+def resume_day(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """A day's progress where its previous round paused (a new one if none was saved)."""
+    saved = ledger.saved_progress(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"], event["day"])
+    return {"progress": resumed(saved)}
+
+
+def pause_day(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    progress = event["progress"]
+    logger.info("day paused", extra={"day": event["day"], "round": event["round"], "progress": progress})
+    ledger.pause_day(
+        aws.client("dynamodb"), settings.ledger_table, event["run"]["id"], event["day"], int(event["round"]), progress
+    )
+    return {}
+
+
+def next_round(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The days that paused in this round, to run again from their cursors in the next; after
+    MAX_ROUNDS rounds they are recorded failed instead (the parent's history bound)."""
+    run, round_ = event["run"], int(event["round"])
+    dynamodb = aws.client("dynamodb")
+    days = ledger.paused_days(dynamodb, settings.ledger_table, run["id"], round_)
+    if days and round_ >= MAX_ROUNDS:
+        for day in days:
+            day_failures.record(dynamodb, settings.ledger_table, run["id"], day, TOO_LONG, too_long_cause())
+        logger.error("days still unfinished after the last round", extra={"days": days, "round": round_})
+        days = []
+    return {"days": days, "round": round_ + 1, "more": bool(days)}
 
 
 def record_day_failure(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,31 +222,19 @@ def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
 STATES: dict[str, Callable[[Settings, Mapping[str, Any]], dict[str, Any]]] = {
     "ResolveRun": resolve_run,
     "Preflight": check_bucket,
+    "ResumeDay": resume_day,
     "ListPage": list_next_page,
+    "PauseDay": pause_day,
     "RecordDayFailure": record_day_failure,
+    "NextRound": next_round,
     "CheckRun": check_run,
     "Summarize": summarize,
-}
-# The action names of executions started before the states named their functions (a backfill
-# runs for days; an update must not fail it): each maps to its state.
-_EARLIER_NAMES = {
-    "resolve": "ResolveRun",
-    "preflight": "Preflight",
-    "list": "ListPage",
-    "day_failed": "RecordDayFailure",
 }
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     action = str(event.get("action"))
-    if action == "summarize":
-        # The earlier definition's summary took the DLQ's growth as failures and knows nothing of
-        # per-run outcomes: its runs cannot be summarized exactly by this code. Said plainly.
-        raise ValueError(
-            "this execution was started before the update to per-run accounting; its recordings were "
-            "processed, but it cannot be summarized exactly: re-run its days (converted recordings are skipped)"
-        )
-    state = STATES.get(_EARLIER_NAMES.get(action, action))
+    state = STATES.get(action)
     if state is None:
         raise ValueError(f"unknown action {action!r}: one of {', '.join(STATES)}")
     return state(Settings.from_env(), event)

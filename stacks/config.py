@@ -313,6 +313,11 @@ class OptimizerConfig:
 
         to_destroy: the synthesis only names the stack to remove (./cdk-deploy.sh destroy), so a
         missing or placeholder bucket_prefix is not an error there; every other rule holds."""
+        if "page_keys" in context:
+            raise ConfigError(
+                "page_keys is not a deployment setting: it is the local run's test aid, "
+                "./cdk-deploy.sh --local --page-keys N (pages of at most N recordings)"
+            )
         check_keys(context)
         if to_destroy:
             try:

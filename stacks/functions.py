@@ -211,6 +211,11 @@ class OptimizerFunctions(Construct):
             layers=[self.layers.python_deps, *(layers or [])],
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
+            # The state machine invokes `current_version` (stacks/orchestration.py): a version an
+            # execution started with must outlive the deployment that supersedes it. Retained, then
+            # pruned by ./cdk-deploy.sh once superseded longer than the longest run
+            # (scripts/prune_versions.py).
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
         )
         drop_redundant_role_dependency(function, role)
         return function

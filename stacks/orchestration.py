@@ -2,6 +2,18 @@
 recording it enqueued has its outcome in the run's ledger, then succeed with a summary or fail
 with RecordingsFailed / RecordingsUnaccounted / DaysFailed (a dry run always succeeds).
 
+A day of any size: its child execution lists a bounded number of pages and waits a bounded number
+of times (a round), then saves its progress and ends; the parent runs the Map again over the days
+that paused, each resuming from its cursor, until none is left (optimizer/rounds.py has the
+history arithmetic). Every execution, parent and children of every round, stays under Step
+Functions' 25,000 history events.
+
+Each Lambda task invokes the function's version published with this deployment, not $LATEST: an
+execution keeps the code it started with for all of its up to 14 days (MAX_RUN), and a
+deployment meanwhile changes nothing under it. Superseded versions are retained (RemovalPolicy
+RETAIN) and pruned by ./cdk-deploy.sh once superseded more than MAX_RUN + a day ago
+(scripts/prune_versions.py).
+
 Each day runs as a child execution of a Distributed Map that never fails: a day whose tasks
 still fail after their retries catches its own error, records it in the run's ledger and ends
 like any other day, returning nothing. So one day cannot stop the others, and the Map's result
@@ -20,9 +32,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from .capacity import redrive_threshold
 from .config import LOG_RETENTION, OptimizerConfig
 from .functions import drop_redundant_role_dependency
 from .queues import max_queued
+from .runtime import listing, rounds
 
 # A guard, not a schedule: a run ends when its own recordings are accounted for (CheckRun), or at
 # CheckRun's bound. A backfill may take days (no message outlives the work queue's 7 days:
@@ -31,12 +45,30 @@ from .queues import max_queued
 MAX_RUN = Duration.days(14)
 SCHEDULED_INPUT = {"specific_date": ""}
 _THROTTLES = ["Lambda.TooManyRequestsException"]
-# A day's waits for room in the work queue: each is 13 history events (Wait, CountWait, the
-# queue read, two Choices), 13,000 at most, which leaves a day's pages ~11,000 of the 25,000
-# events an execution may have (about 20 a page: ~500 pages, 250,000 to 500,000 recordings a day).
-MAX_ROOM_WAITS = 1_000
+# What the queue holds, for backpressure: visible, in flight (received, being converted or waiting
+# for their visibility timeout to retry) and delayed. A standard queue takes at most ~120,000 in
+# flight (Amazon SQS developer guide, "Amazon SQS standard queue quotas": "approximately 120,000
+# in flight messages"), and a widespread transient failure keeps thousands in flight for the
+# visibility timeout.
+QUEUE_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 # The emulator tells a child execution (one day) by its first state (emulator/run.py).
 FIRST_STATE_OF_A_DAY = "StartDay"
+
+
+def stalled_waits_limit(config: OptimizerConfig) -> int:
+    """The waits in a row, `queue_poll_seconds` apart, during which the queue did not shrink before
+    a day fails QueueNotDraining: as long as a message at the head of the queue may be received and
+    time out every time before it is dead-lettered (redrive threshold x visibility timeout: 9 h at
+    the defaults), plus one visibility timeout. A shrinking queue starts the count again, so a day
+    that waits behind a slow but working converter never fails. Counted across a day's rounds."""
+    seconds = (redrive_threshold(config) + 1) * config.visibility_timeout_seconds
+    return -(-seconds // config.queue_poll_seconds)
+
+
 # Lambda tasks whose function only reads (resolve, preflight, list, summarize) or records a
 # day's failure idempotently may run again after a timeout or an error: Retry runs before Catch
 # (Step Functions developer guide, "Handling errors"). States.TaskFailed matches any error the
@@ -65,7 +97,7 @@ class Orchestration(Construct):
                 "input": sfn.JsonPath.entire_payload,
                 "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
             },
-            result_selector={"run.$": "$.Payload.run", "days.$": "$.Payload.days"},
+            result_selector={"run.$": "$.Payload.run", "round": {"days.$": "$.Payload.days", "number": 1}},
             result_path="$",
             refusals=["InvalidInput"],
             rerunnable=True,
@@ -91,9 +123,9 @@ class Orchestration(Construct):
         days = sfn.DistributedMap(
             self,
             "Days",
-            items_path="$.days",
+            items_path="$.round.days",
             max_concurrency=config.backfill_concurrency,
-            item_selector={"run.$": "$.run", "day.$": "$$.Map.Item.Value"},
+            item_selector={"run.$": "$.run", "day.$": "$$.Map.Item.Value", "round.$": "$.round.number"},
             result_path=sfn.JsonPath.DISCARD,  # the ledger holds the counts; the state stays small
             map_execution_type=sfn.StateMachineType.STANDARD,
             # A day that fails outside its own Catch (only a terminal error can) must not stop
@@ -101,6 +133,16 @@ class Orchestration(Construct):
             tolerated_failure_percentage=100,
         )
         days.item_processor(self._one_day(config, lister, enqueuer))
+        # The days whose child execution paused in this round run again in the next, from their
+        # cursors; at most rounds.MAX_ROUNDS rounds (NextRound then records the rest DayTooLong).
+        next_round = self._invoke(
+            "NextRound",
+            lister,
+            {"run.$": "$.run", "round.$": "$.round.number"},
+            result_selector={"days.$": "$.Payload.days", "number.$": "$.Payload.round", "more.$": "$.Payload.more"},
+            result_path="$.round",
+            rerunnable=True,
+        )
 
         # The run is finished when every recording it put on the queue has its outcome in the
         # run's ledger (optimizer/completion.py): its own recordings, whatever else the queue
@@ -146,20 +188,25 @@ class Orchestration(Construct):
             )
         summarize.next(outcome)
 
+        after_days = start_waiting.next(
+            sfn.Choice(self, "DryRun")
+            .when(sfn.Condition.boolean_equals("$.run.dry_run", True), summarize)
+            .otherwise(
+                check.next(
+                    sfn.Choice(self, "AllAccounted")
+                    .when(sfn.Condition.string_equals("$.drain.state", "waiting"), wait.next(check))
+                    .otherwise(summarize)
+                )
+            )
+        )
         definition = (
             resolve.next(preflight)
             .next(days)
-            .next(start_waiting)
+            .next(next_round)
             .next(
-                sfn.Choice(self, "DryRun")
-                .when(sfn.Condition.boolean_equals("$.run.dry_run", True), summarize)
-                .otherwise(
-                    check.next(
-                        sfn.Choice(self, "AllAccounted")
-                        .when(sfn.Condition.string_equals("$.drain.state", "waiting"), wait.next(check))
-                        .otherwise(summarize)
-                    )
-                )
+                sfn.Choice(self, "MoreRounds")
+                .when(sfn.Condition.boolean_equals("$.round.more", True), days)
+                .otherwise(after_days)
             )
         )
 
@@ -202,7 +249,21 @@ class Orchestration(Construct):
         start = sfn.Pass(
             self,
             FIRST_STATE_OF_A_DAY,
-            parameters={"run.$": "$.run", "day.$": "$.day", "page": {"progress": {}}, "waits": {"n": 0}},
+            parameters={
+                "run.$": "$.run",
+                "day.$": "$.day",
+                "round.$": "$.round",
+                "page": {"progress": listing.new_progress()},
+            },
+        )
+        # From the second round on, the day goes on from where its previous round paused.
+        resume = self._invoke(
+            "ResumeDay",
+            lister,
+            {"run.$": "$.run", "day.$": "$.day"},
+            result_selector={"progress.$": "$.Payload.progress"},
+            result_path="$.page",
+            rerunnable=True,
         )
         # A day that still fails after its retries records why and ends without an output, so
         # that the run's summary names it with the input that re-runs it.
@@ -214,21 +275,49 @@ class Orchestration(Construct):
             result_path=sfn.JsonPath.DISCARD,
             rerunnable=True,
         ).next(sfn.Succeed(self, "DayFailed", output_path=sfn.JsonPath.DISCARD))
+        # The round's budget is spent: the day's progress is saved and the parent's next round
+        # resumes it (optimizer/rounds.py).
+        pause = self._invoke(
+            "PauseDay",
+            lister,
+            {"run.$": "$.run", "day.$": "$.day", "round.$": "$.round", "progress.$": "$.page.progress"},
+            result_selector={},
+            result_path=sfn.JsonPath.DISCARD,
+            rerunnable=True,
+        )
+        pause.next(sfn.Succeed(self, "DayPaused", output_path=sfn.JsonPath.DISCARD))
+        counts = [f"States.StringToJson($.Attributes.{name})" for name in QUEUE_COUNTS]
         room = self._queue_attributes(
             "CheckQueueRoom",
             self._work_queue,
-            {"queued.$": "States.StringToJson($.Attributes.ApproximateNumberOfMessages)"},
+            {"queued.$": f"States.MathAdd(States.MathAdd({counts[0]}, {counts[1]}), {counts[2]})"},
             "$.room",
         )
         wait_for_room = sfn.Wait(
             self, "WaitForRoom", time=sfn.WaitTime.duration(Duration.seconds(config.queue_poll_seconds))
         )
-        # Bounded, so that a day whose queue never drains (converters failing, throttled or
-        # disabled) ends with its own error, named in the summary with the input that re-runs it,
-        # instead of its execution reaching Step Functions' 25,000 history events.
-        count_wait = sfn.Pass(
-            self, "CountWait", parameters={"n.$": "States.MathAdd($.waits.n, 1)"}, result_path="$.waits"
+        # Waits in a row without the queue shrinking are bounded (stalled_waits_limit), so that a
+        # day whose queue never drains (converters failing, throttled or disabled) ends with its
+        # own error, named in the summary with the input that re-runs it. A listed page starts the
+        # count again (optimizer/listing.py, advance); so does a check that finds the queue smaller.
+        waits = "$.page.progress.waits"
+        reset_stall = sfn.Pass(
+            self,
+            "ResetStall",
+            parameters={"n.$": f"States.MathAdd({waits}.n, 1)", "stalled": 0, "last.$": "$.room.queued"},
+            result_path=waits,
         )
+        count_stall = sfn.Pass(
+            self,
+            "CountStall",
+            parameters={
+                "n.$": f"States.MathAdd({waits}.n, 1)",
+                "stalled.$": f"States.MathAdd({waits}.stalled, 1)",
+                "last.$": "$.room.queued",
+            },
+            result_path=waits,
+        )
+        stalled_limit = stalled_waits_limit(config)
         not_draining = sfn.Pass(
             self,
             "QueueNotDraining",
@@ -237,13 +326,24 @@ class Orchestration(Construct):
                 {
                     "Error": "QueueNotDraining",
                     "Cause": (
-                        f"the work queue held {max_queued(config)} messages or more through {MAX_ROOM_WAITS} checks, "
-                        f"{config.queue_poll_seconds} s apart: the converter is not keeping up or not running (see its "
-                        "Errors and Throttles, and the queue's age alarm); nothing of this day was left half-listed"
+                        f"the work queue held {max_queued(config)} messages or more (visible, in flight and delayed) "
+                        f"and did not shrink through {stalled_limit} checks in a row, {config.queue_poll_seconds} s "
+                        "apart: the converter is not keeping up or not running (see its Errors and Throttles, and the "
+                        "queue's age alarm); what this day listed before is on the queue, the rest was not listed"
                     ),
                 }
             ),
         )
+        still_waiting = (
+            sfn.Choice(self, "StillWaiting")
+            .when(sfn.Condition.number_greater_than_equals(f"{waits}.stalled", stalled_limit), not_draining)
+            .when(sfn.Condition.number_greater_than_equals(f"{waits}.n", rounds.WAITS_PER_ROUND), pause)
+            .otherwise(wait_for_room)
+        )
+        not_draining.next(record_failure)
+        reset_stall.next(still_waiting)
+        count_stall.next(still_waiting)
+        wait_for_room.next(room)
         list_page = self._invoke(
             "ListPage",
             lister,
@@ -270,26 +370,36 @@ class Orchestration(Construct):
             result_path="$.page",
             rerunnable=True,
         )
-        for task in (room, list_page, enqueue):
+        for task in (resume, room, list_page, enqueue, pause):
             task.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
-        return start.next(room).next(
-            sfn.Choice(self, "QueueHasRoom")
-            .when(
-                sfn.Condition.number_less_than("$.room.queued", max_queued(config)),
-                list_page.next(enqueue).next(
-                    sfn.Choice(self, "MorePages")
-                    .when(sfn.Condition.boolean_equals("$.page.progress.cursor.done", False), room)
-                    .otherwise(sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD))
-                ),
+        return (
+            start.next(
+                sfn.Choice(self, "Resuming")
+                .when(sfn.Condition.number_greater_than("$.round", 1), resume)
+                .afterwards(include_otherwise=True)
             )
-            .otherwise(
-                wait_for_room.next(count_wait).next(
-                    sfn.Choice(self, "StillWaiting")
-                    .when(
-                        sfn.Condition.number_greater_than_equals("$.waits.n", MAX_ROOM_WAITS),
-                        not_draining.next(record_failure),
-                    )
-                    .otherwise(room)
+            .next(room)
+            .next(
+                sfn.Choice(self, "QueueHasRoom")
+                .when(
+                    sfn.Condition.number_less_than("$.room.queued", max_queued(config)),
+                    list_page.next(enqueue).next(
+                        sfn.Choice(self, "MorePages")
+                        .when(
+                            sfn.Condition.boolean_equals("$.page.progress.cursor.done", True),
+                            sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD),
+                        )
+                        .when(
+                            sfn.Condition.number_greater_than_equals("$.page.progress.pages", rounds.PAGES_PER_ROUND),
+                            pause,
+                        )
+                        .otherwise(room)
+                    ),
+                )
+                .otherwise(
+                    sfn.Choice(self, "Shrank")
+                    .when(sfn.Condition.number_less_than_json_path("$.room.queued", f"{waits}.last"), reset_stall)
+                    .otherwise(count_stall)
                 )
             )
         )
@@ -308,7 +418,8 @@ class Orchestration(Construct):
         task = tasks.LambdaInvoke(
             self,
             name,
-            lambda_function=function,
+            # The version published with this deployment: an execution keeps its code (module doc).
+            lambda_function=function.current_version if isinstance(function, lambda_.Function) else function,
             # The payload names its state: the function looks its code up by it (lister.STATES).
             payload=sfn.TaskInput.from_object({"action": name, **payload}),
             result_selector=result_selector,

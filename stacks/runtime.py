@@ -22,7 +22,8 @@ LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 if str(LAMBDA_DIR) not in sys.path:
     sys.path.append(str(LAMBDA_DIR))
 
-from optimizer import names  # noqa: E402,F401 - needs lambdas/ on the path, above; re-exported for the stack
+# Need lambdas/ on the path, above; re-exported for the stack (names; the state machine's bounds).
+from optimizer import completion, listing, names, rounds  # noqa: E402,F401
 from optimizer.settings import Settings  # noqa: E402
 
 FFMPEG_PATH = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (layers/ffmpeg)
@@ -51,4 +52,5 @@ def runtime_settings(
         # The dry run's projection, from the estimator's one price table.
         price_standard_gb_month=prices.storage_class("STANDARD").flat_gb_month,
         price_target_gb_month=prices.storage_class(config.storage_class).flat_gb_month,
+        page_keys=0,  # pages as large as their byte budget: --page-keys is the local run's alone
     )

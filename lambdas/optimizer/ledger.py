@@ -13,8 +13,16 @@ the counters it guards, so a count and its marker exist together or not at all:
   recording with `attribute_not_exists`, so a duplicate delivery (or a redriven message whose
   recording was already accounted) adds nothing; it writes once per batch and run.
 - `page#<run>#<day>#<cursor>`: which messages of a listed page are on the queue (one character
-  per recording). The enqueuer reads it before sending, sends only what is missing, then records
-  what was accepted, so a retried page counts each recording once, however often it was sent.
+  per recording: SENT, MAYBE_SENT, UNSENT). Before it sends, the enqueuer marks the recordings it
+  is about to send MAYBE_SENT and counts them `enqueued` in the same transaction; after the send it
+  marks those SQS accepted SENT, and those SQS refused UNSENT, subtracting them again. So
+  `enqueued` never stays behind what SQS accepted, even if the write after the send fails; a
+  retried page re-sends the MAYBE_SENT ones without counting them again (the converter counts each
+  recording once per run: a duplicate message is harmless).
+
+Two more kinds belong to a day too long for one child execution (stacks/orchestration.py): its
+cursor, `cursor#<run>#<day>`, saved when a round of its child execution ends, and the day's name in
+the run item's `paused:<round>` string set, which the parent reads to start the next round.
 
 A run is finished when `accounted` (outcomes) reaches `enqueued` (messages accepted by SQS).
 
@@ -31,6 +39,7 @@ enqueuer's page transaction ~0.01. About 3.2 write units a recording in all.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -435,5 +444,78 @@ def record_page(
     raise LedgerConflict(f"the run's counters stayed busy after {CONFLICT_ATTEMPTS} attempts")
 
 
+SENT, MAYBE_SENT, UNSENT = "1", "?", "0"
+
+
 def sent_marker(accepted: Sequence[bool]) -> str:
-    return "".join("1" if ok else "0" for ok in accepted)
+    return "".join(SENT if ok else UNSENT for ok in accepted)
+
+
+def write_marker(
+    dynamodb: Any, table: str, run_id: str, page_id: str, before: str | None, after: str, counts: Mapping[str, int]
+) -> None:
+    """The page's marker goes from `before` (None: no marker yet) to `after`, with `counts` in the
+    same transaction when there are any (a plain conditional PutItem otherwise: 1 write unit
+    instead of 4). PageChanged if the marker is no longer `before`."""
+    counts = {name: int(value) for name, value in counts.items() if value}
+    if counts or before is None:
+        record_page(dynamodb, table, run_id, page_id, before, after, counts)
+        return
+    if before == after:
+        return
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item={"run": {"S": page_key(run_id, page_id)}, "sent": {"S": after}, "expires_at": _expiry()},
+            ConditionExpression="sent = :before",
+            ExpressionAttributeValues={":before": {"S": before}},
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise PageChanged(f"page {page_id!r} of run {run_id} was recorded by another attempt meanwhile") from error
+        raise
+
+
+def cursor_key(run_id: str, day: str) -> str:
+    return f"cursor#{run_id}#{day}"
+
+
+PAUSED_ATTRIBUTE = "paused:"  # + the round: a string set of the days whose child paused in it
+
+
+def pause_day(dynamodb: Any, table: str, run_id: str, day: str, round_: int, progress: Mapping[str, Any]) -> None:
+    """Saves a day's progress at the end of a round and names the day for the next round. Both
+    writes are idempotent (a retried PauseDay writes the same), and the cursor comes first: a day
+    named for the next round always has its cursor."""
+    dynamodb.update_item(
+        TableName=table,
+        Key={"run": {"S": cursor_key(run_id, day)}},
+        UpdateExpression="SET progress = :progress, expires_at = :ttl",
+        ExpressionAttributeValues={":progress": {"S": json.dumps(progress)}, ":ttl": _expiry()},
+    )
+    dynamodb.update_item(
+        TableName=table,
+        Key={"run": {"S": run_id}},
+        UpdateExpression="ADD #paused :day SET expires_at = if_not_exists(expires_at, :ttl)",
+        ExpressionAttributeNames={"#paused": f"{PAUSED_ATTRIBUTE}{int(round_)}"},
+        ExpressionAttributeValues={":day": {"SS": [day]}, ":ttl": _expiry()},
+    )
+
+
+def saved_progress(dynamodb: Any, table: str, run_id: str, day: str) -> dict[str, Any] | None:
+    item = dynamodb.get_item(TableName=table, Key={"run": {"S": cursor_key(run_id, day)}}, ConsistentRead=True).get(
+        "Item"
+    )
+    return None if item is None else json.loads(item["progress"]["S"])
+
+
+def paused_days(dynamodb: Any, table: str, run_id: str, round_: int) -> list[str]:
+    """The days whose child execution paused in `round_`, read again the same by a retry."""
+    item = dynamodb.get_item(
+        TableName=table,
+        Key={"run": {"S": run_id}},
+        ConsistentRead=True,
+        ProjectionExpression="#paused",
+        ExpressionAttributeNames={"#paused": f"{PAUSED_ATTRIBUTE}{int(round_)}"},
+    ).get("Item", {})
+    return sorted(item.get(f"{PAUSED_ATTRIBUTE}{int(round_)}", {}).get("SS", []))

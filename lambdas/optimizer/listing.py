@@ -18,12 +18,19 @@ MAX_KEYS_CONSIDERED = 10_000
 # (skip_reason), known_failure from the failures the converter remembered (known_failures.py).
 SKIP_REASONS = ("not_audio", "already_target_class", "archived", "known_failure")
 SQS_BATCH = 10  # messages per SendMessageBatch
+# The waits' "last" before any check: every queue is smaller, so the first full check is progress.
+NO_CHECK_YET = 2**31 - 1
+
+
+def fresh_waits() -> dict[str, int]:
+    """A day's waits for room (stacks/orchestration.py): `n` this round, `stalled` in a row without
+    the queue shrinking (kept across rounds), `last` the queue's size at the previous check."""
+    return {"n": 0, "stalled": 0, "last": NO_CHECK_YET}
 
 
 def new_progress() -> dict[str, Any]:
-    return {
-        "cursor": {"start_after": None, "done": False},
-    }
+    """A day's progress in its child execution: the cursor, the pages listed this round, the waits."""
+    return {"cursor": {"start_after": None, "done": False}, "pages": 0, "waits": fresh_waits()}
 
 
 def skip_reason(obj: Mapping[str, Any], *, target_class: str, overwrite: bool) -> str | None:
@@ -64,6 +71,7 @@ def take_page(
     overwrite: bool,
     budget_bytes: int = PAGE_BUDGET_BYTES,
     max_considered: int = MAX_KEYS_CONSIDERED,
+    max_items: int = 0,
 ) -> Page:
     """Consumes listed objects until the page's byte budget is reached.
 
@@ -72,6 +80,10 @@ def take_page(
     the next page starts after `last_key`, so every object is counted exactly once. A page that
     ends before the listing does is cut back to a whole number of SQS batches (10), so only the
     day's last page can need a partial SendMessageBatch.
+
+    `max_items` (0: no limit) caps the page's recordings: the local run's test aid (--page-keys),
+    so that a few thousand recordings make thousands of pages. A page it cuts is not cut back to
+    whole batches.
     """
     page = Page()
     used = 0
@@ -83,6 +95,8 @@ def take_page(
         if reason is None:
             item = [key[len(prefix) :] if key.startswith(prefix) else key, obj["ETag"], obj["Size"]]
             size = item_size(item)
+            if max_items and len(page.items) >= max_items:
+                return page
             if page.items and used + size > budget_bytes:
                 return _cut_to_whole_batches(page, whole)
             page.items.append(item)
@@ -111,5 +125,11 @@ def _cut_to_whole_batches(page: Page, whole: tuple[int, int, str | None, dict[st
 
 
 def advance(progress: Mapping[str, Any], page: Page) -> dict[str, Any]:
-    """The day's cursor after a page (the page's counts go to the ledger with the page itself)."""
-    return {"cursor": {"start_after": page.last_key or progress["cursor"]["start_after"], "done": page.exhausted}}
+    """The day's progress after a page (the page's counts go to the ledger with the page itself).
+    A page listed means the queue had room: the waits without progress start again from 0."""
+    waits = {**fresh_waits(), "n": int((progress.get("waits") or {}).get("n", 0))}
+    return {
+        "cursor": {"start_after": page.last_key or progress["cursor"].get("start_after"), "done": page.exhausted},
+        "pages": int(progress.get("pages", 0)) + 1,
+        "waits": waits,
+    }

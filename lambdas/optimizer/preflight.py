@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,50 +21,104 @@ class ReadDenied(Exception):
     so the run stops before listing instead of filling the dead-letter queue."""
 
 
-PROBE_DAYS = 7  # how many of the run's first days are looked at for one recording to read
+PROBE_DAYS = 7  # how many of the run's first days are looked at for recordings to read
+SAMPLE_PER_DAY = 3  # the first, middle and last readable recording of a day's first 100 keys
+SAMPLE_MAX = 12  # read at most this many: one ranged GetObject each
+
+
+@dataclass
+class Probe:
+    """What the preflight read: `read` the keys it could read, `denied` (key, error code) the others."""
+
+    read: list[str] = field(default_factory=list)
+    denied: list[tuple[str, str]] = field(default_factory=list)
+
+    def warning(self) -> str:
+        keys = ", ".join(f"{key} ({code})" for key, code in self.denied[:3])
+        return (
+            f"{len(self.denied)} of {len(self.denied) + len(self.read)} recordings sampled could not be read ({keys}"
+            f"{', ...' if len(self.denied) > 3 else ''}); the run goes on, and each recording the converter cannot "
+            "read fails on its own, with its reason, in the dead-letter queue"
+        )
+
+
+def _readable(obj: Mapping[str, Any]) -> bool:
+    return obj["Key"].lower().endswith(".wav") and obj.get("StorageClass", "STANDARD") not in (
+        "GLACIER",
+        "DEEP_ARCHIVE",
+    )
+
+
+def sample_recordings(s3: Any, bucket: str, prefixes: list[str]) -> list[str]:
+    """Up to SAMPLE_PER_DAY recordings from each of the first PROBE_DAYS days, SAMPLE_MAX in all:
+    the first, middle and last of each day's first 100 keys, so one odd object is not the sample."""
+    sample: list[str] = []
+    for prefix in prefixes[:PROBE_DAYS]:
+        keys = [
+            obj["Key"]
+            for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=100).get("Contents", [])
+            if _readable(obj)
+        ]
+        picked = sorted({0, len(keys) // 2, len(keys) - 1}) if keys else []
+        sample += [keys[i] for i in picked][:SAMPLE_PER_DAY]
+        if len(sample) >= SAMPLE_MAX:
+            return sample[:SAMPLE_MAX]
+    return sample
 
 
 def first_recording(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
-    for prefix in prefixes[:PROBE_DAYS]:
-        for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=100).get("Contents", []):
-            if obj["Key"].lower().endswith(".wav") and obj.get("StorageClass", "STANDARD") not in (
-                "GLACIER",
-                "DEEP_ARCHIVE",
-            ):
-                return obj["Key"]
-    return None
+    sample = sample_recordings(s3, bucket, prefixes)
+    return sample[0] if sample else None
+
+
+def probe_reads(s3: Any, bucket: str, prefixes: list[str]) -> Probe:
+    """Reads the first byte of each sampled recording the way the converter reads it all (a ranged
+    GetObject needs the same s3:GetObject and, for SSE-KMS, kms:Decrypt). Refuses the run
+    (ReadDenied) only when not one of them can be read: a denial of some (a bucket policy on a few
+    keys, one object under another KMS key) is left to the converter, which fails those one by
+    one with their reason."""
+    probe = Probe()
+    last: tuple[str, Mapping[str, Any], Mapping[str, Any]] | None = None  # key, error, head
+    for key in sample_recordings(s3, bucket, prefixes):
+        head: Mapping[str, Any] = {}
+        try:
+            head = s3.head_object(Bucket=bucket, Key=key)  # no kms:Decrypt needed: names the key
+            s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].read()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") not in _DENIED:
+                if error.get("Code") in ("NoSuchKey", "404", "InvalidRequest"):  # gone since, or SSE-C: per recording
+                    continue
+                raise
+            probe.denied.append((key, str(error.get("Code"))))
+            last = (key, error, head)
+            continue
+        probe.read.append(key)
+    if probe.denied and not probe.read and last is not None:
+        raise _denied(bucket, len(probe.denied), *last)
+    return probe
 
 
 def probe_read(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
-    """Reads the first byte of one recording the way the converter reads it all (a ranged
-    GetObject needs the same s3:GetObject and, for SSE-KMS, kms:Decrypt). Returns the key read."""
-    key = first_recording(s3, bucket, prefixes)
-    if key is None:
-        return None
-    head: Mapping[str, Any] = {}
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)  # no kms:Decrypt needed: names the key
-        s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].read()
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") not in _DENIED:
-            if error.get("Code") in ("NoSuchKey", "404", "InvalidRequest"):  # gone since, or SSE-C: per recording
-                return None
-            raise
-        kms = (
-            f"; the object is encrypted with the KMS key {head['SSEKMSKeyId']}: deploy with -c kms_key_arn=<that "
-            "key's ARN> "
-            "and make sure its key policy lets this account's IAM policies use it (the default key policy does)"
-            if head.get("SSEKMSKeyId")
-            else ""
-        )
-        raise ReadDenied(
-            f"the optimizer may not read s3://{bucket}/{key} ({error.get('Code')}: {error.get('Message', '')}). Its "
-            "roles "
-            f"need s3:GetObject under the prefix{kms}; a bucket policy may also deny it. Nothing was listed or "
-            "converted."
-        ) from None
-    return key
+    """probe_reads, returning the first key read (None if nothing could be sampled)."""
+    probe = probe_reads(s3, bucket, prefixes)
+    return probe.read[0] if probe.read else None
+
+
+def _denied(bucket: str, count: int, key: str, error: Mapping[str, Any], head: Mapping[str, Any]) -> ReadDenied:
+    kms = (
+        f"; the object is encrypted with the KMS key {head['SSEKMSKeyId']}: deploy with -c kms_key_arn=<that "
+        "key's ARN> "
+        "and make sure its key policy lets this account's IAM policies use it (the default key policy does)"
+        if head.get("SSEKMSKeyId")
+        else ""
+    )
+    sampled = f" (nor any of the {count} recordings sampled)" if count > 1 else ""
+    return ReadDenied(
+        f"the optimizer may not read s3://{bucket}/{key}{sampled} ({error.get('Code')}: {error.get('Message', '')}). "
+        f"Its roles need s3:GetObject under the prefix{kms}; a bucket policy may also deny it. Nothing was listed "
+        "or converted."
+    )
 
 
 def _rule_prefix(rule: Mapping[str, Any]) -> str | None:

@@ -31,6 +31,7 @@ ENV = {
     "ffmpeg_path": "FFMPEG_PATH",
     "price_standard_gb_month": "PRICE_STANDARD_GB_MONTH",
     "price_target_gb_month": "PRICE_TARGET_GB_MONTH",
+    "page_keys": "PAGE_KEYS",
 }
 
 
@@ -58,6 +59,9 @@ class Settings:
     # $/GB-month from estimator/prices.json, passed at synth time (the dry run's projection)
     price_standard_gb_month: float
     price_target_gb_month: float
+    # At most this many recordings a page, 0 for no limit: the local run's test aid (--page-keys),
+    # never a deployment setting (stacks/config.py refuses it; the stack always sets 0).
+    page_keys: int
 
     def to_env(self) -> dict[str, str]:
         return {ENV[f.name]: _encode(getattr(self, f.name)) for f in fields(self)}

@@ -46,7 +46,8 @@ class Deployed:
     def __init__(self, deployment, lambdas) -> None:
         self.deployment, self.lambdas = deployment, lambdas
         self.tasks = dict(lambda_tasks(deployment.definition["States"]))
-        by_arn = {spec.arn: name for name, spec in deployment.functions.items()}
+        # Each task invokes a published version (stacks/orchestration.py), never $LATEST.
+        by_arn = {arn: name for name, spec in deployment.functions.items() for arn in spec.versions}
         self.function = {name: by_arn[state["Parameters"]["FunctionName"]] for name, state in self.tasks.items()}
 
     def invoke(self, state: str, **values: Any) -> tuple[Any, bool]:

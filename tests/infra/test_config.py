@@ -298,3 +298,21 @@ def test_a_synthesis_to_destroy_needs_no_prefix_but_the_bucket_still(prefix):
         OptimizerConfig.from_mapping({"bucket_prefix": PREFIX}, to_destroy=True)
     with pytest.raises(ConfigError, match="unknown setting"):
         OptimizerConfig.from_mapping({**context, "num_day_age": 3}, to_destroy=True)
+
+
+def test_page_keys_is_refused_as_a_deployment_setting_naming_the_local_run_option():
+    """--page-keys is the local run's test aid (issue 16): a deployment never takes it."""
+    from stacks.config import ConfigError, OptimizerConfig
+
+    for value in ("1", 1, ""):
+        with pytest.raises(ConfigError, match=r"not a deployment setting.*--local --page-keys N"):
+            OptimizerConfig.from_mapping({"bucket_name": "my-bucket", "bucket_prefix": PREFIX, "page_keys": value})
+
+
+def test_the_stack_gives_every_function_pages_of_their_byte_budget():
+    from stacks.config import OptimizerConfig
+    from stacks.runtime import runtime_settings
+
+    config = OptimizerConfig.from_mapping({"bucket_name": "my-bucket", "bucket_prefix": PREFIX})
+    settings = runtime_settings(config, queue_url="q", dlq_url="d", ledger_table="t")
+    assert settings.page_keys == 0 and settings.to_env()["PAGE_KEYS"] == "0"

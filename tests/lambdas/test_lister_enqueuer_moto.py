@@ -18,20 +18,77 @@ def test_resolve_uses_the_input_date_and_the_configured_prefix(aws):
     assert result["days"] == ["2022-01-01"]
 
 
-def test_an_execution_started_before_the_states_named_their_functions_still_runs(aws):
-    """A backfill in flight during an update sends the earlier action names: same functions."""
-    aws.s3.put_object(Bucket=BUCKET, Key=DAY + "a.wav", Body=b"RIFF")
-    event = {"input": {"specific_date": "2022-01-01"}, "execution": "e"}
-    resolved = lister.handler({"action": "resolve", **event}, None)
-    assert resolved == lister.handler({"action": "ResolveRun", **event}, None)
-    page = {"run": resolved["run"], "day": "2022-01-01", "progress": None}
-    listed = lister.handler({"action": "list", **page}, None)
-    assert listed["objects"] == lister.handler({"action": "ListPage", **page}, None)["objects"] != []
-    # Its summary cannot be exact (it predates per-run accounting): refused, saying what to do.
-    with pytest.raises(ValueError, match="started before the update to per-run accounting.*re-run its days"):
-        lister.handler({"action": "summarize", "run": resolved["run"], "dlq": {"before": 0, "after": 0}}, None)
-    with pytest.raises(ValueError, match="unknown action 'nonsense': one of ResolveRun"):
-        lister.handler({"action": "nonsense", "run": resolved["run"]}, None)
+def test_an_action_is_a_state_of_the_state_machine_and_nothing_else(aws):
+    """Each execution invokes the function version it started with (stacks/orchestration.py), so
+    no earlier action name needs mapping: an unknown one is refused, naming the states."""
+    resolved = lister.handler(
+        {"action": "ResolveRun", "input": {"specific_date": "2022-01-01"}, "execution": "e"}, None
+    )
+    for action in ("nonsense", "list", "summarize"):
+        with pytest.raises(ValueError, match=f"unknown action '{action}': one of ResolveRun, Preflight, ResumeDay"):
+            lister.handler({"action": action, "run": resolved["run"]}, None)
+
+
+def test_a_day_paused_at_the_end_of_a_round_resumes_from_its_cursor_in_the_next(aws, monkeypatch):
+    """PauseDay saves the progress and names the day for the next round; NextRound returns it (and
+    again the same when retried); ResumeDay gives the next round the cursor and the waits without
+    progress, with the round's own pages and waits at 0."""
+    monkeypatch.setenv("PAGE_KEYS", "2")
+    for i in range(5):
+        aws.s3.put_object(Bucket=BUCKET, Key=DAY + f"{i}.wav", Body=b"RIFF")
+    run = lister.handler({"action": "ResolveRun", "input": {"specific_date": "2022-01-01"}, "execution": "r"}, None)[
+        "run"
+    ]
+    day = "2022-01-01"
+    listed = lister.handler({"action": "ListPage", "run": run, "day": day, "progress": None}, None)
+    assert [item[0] for item in listed["objects"]] == ["0.wav", "1.wav"]
+    progress = enqueuer.handler({"run": run, "page": listed}, None)["progress"]
+    assert progress["pages"] == 1 and not progress["cursor"]["done"]
+    progress["waits"] = {"n": 7, "stalled": 3, "last": 20_000}  # as CountStall leaves them
+    assert lister.handler({"action": "NextRound", "run": run, "round": 1}, None) == {
+        "days": [],
+        "round": 2,
+        "more": False,
+    }
+    lister.handler({"action": "PauseDay", "run": run, "day": day, "round": 1, "progress": progress}, None)
+    lister.handler({"action": "PauseDay", "run": run, "day": day, "round": 1, "progress": progress}, None)  # retried
+    for _ in range(2):  # a retried NextRound reads the same days
+        assert lister.handler({"action": "NextRound", "run": run, "round": 1}, None) == {
+            "days": [day],
+            "round": 2,
+            "more": True,
+        }
+    resumed = lister.handler({"action": "ResumeDay", "run": run, "day": day}, None)["progress"]
+    assert resumed == {"cursor": progress["cursor"], "pages": 0, "waits": {"n": 0, "stalled": 3, "last": 20_000}}
+    keys = []
+    while True:
+        listed = lister.handler({"action": "ListPage", "run": run, "day": day, "progress": resumed}, None)
+        keys += [item[0] for item in listed["objects"]]
+        resumed = enqueuer.handler({"run": run, "page": listed}, None)["progress"]
+        assert resumed["waits"]["stalled"] == 0  # a page listed: the queue had room
+        if resumed["cursor"]["done"]:
+            break
+    assert keys == ["2.wav", "3.wav", "4.wav"]
+    counts = ledger.read(aws.dynamodb, LEDGER, "r")
+    assert (counts["listed"], counts["enqueued"], counts["days_done"]) == (5, 5, 1)
+    # A day that never saved progress starts from the beginning.
+    fresh = lister.handler({"action": "ResumeDay", "run": run, "day": "2022-01-02"}, None)["progress"]
+    assert fresh["cursor"] == {"start_after": None, "done": False} and fresh["pages"] == 0
+
+
+def test_days_still_paused_after_the_last_round_are_recorded_failed(aws, monkeypatch):
+    from optimizer import day_failures, rounds
+
+    run = lister.handler({"action": "ResolveRun", "input": {"specific_date": "2022-01-01"}, "execution": "t"}, None)[
+        "run"
+    ]
+    progress = {"cursor": {"start_after": DAY + "x.wav", "done": False}, "pages": 600}
+    last = rounds.MAX_ROUNDS
+    lister.handler({"action": "PauseDay", "run": run, "day": "2022-01-01", "round": last, "progress": progress}, None)
+    assert lister.handler({"action": "NextRound", "run": run, "round": last}, None)["days"] == []
+    failures = day_failures.of_item(ledger.read_item(aws.dynamodb, LEDGER, "t"))
+    assert failures[rounds.TOO_LONG]["days"] == ["2022-01-01"]
+    assert f"after {last} rounds" in failures[rounds.TOO_LONG]["cause"]
 
 
 def test_a_day_is_listed_skipped_and_enqueued_exactly(aws):

@@ -142,3 +142,51 @@ def test_a_throttled_probe_is_not_a_refusal(s3):
     s3.put_object(Bucket=BUCKET, Key=DAYS[0] + "a.wav", Body=b"RIFF")
     with pytest.raises(ClientError):  # the state machine's retry takes it
         probe_read(_DeniedRead(s3, "SlowDown"), BUCKET, DAYS)
+
+
+class _DeniedSome(_DeniedRead):
+    """Denies the ranged GetObject of some keys only (a bucket policy on a few, another KMS key)."""
+
+    def __init__(self, real, denied: set[str]) -> None:
+        super().__init__(real)
+        self._denied = denied
+
+    def get_object(self, **kwargs):
+        if kwargs["Key"] in self._denied:
+            return super().get_object(**kwargs)
+        return self._real.get_object(**kwargs)
+
+
+def test_the_probe_samples_several_recordings_of_each_of_the_first_days(s3):
+    from optimizer.preflight import SAMPLE_MAX, SAMPLE_PER_DAY, sample_recordings
+
+    for day in DAYS[:3]:
+        for name in ("a.wav", "b.wav", "c.wav", "d.wav", "e.wav", "notes.txt"):
+            s3.put_object(Bucket=BUCKET, Key=day + name, Body=b"RIFF")
+    sample = sample_recordings(s3, BUCKET, DAYS)
+    assert sample == [day + name for day in DAYS[:3] for name in ("a.wav", "c.wav", "e.wav")]
+    assert SAMPLE_PER_DAY == 3 and len(sample) <= SAMPLE_MAX
+
+
+def test_some_unreadable_recordings_do_not_stop_the_run_they_are_a_warning(s3):
+    """Issue 16: one unreadable object no longer blocks the run; it fails on its own, with its reason."""
+    from optimizer.preflight import probe_reads
+
+    for name in ("a.wav", "b.wav", "c.wav"):
+        s3.put_object(Bucket=BUCKET, Key=DAYS[0] + name, Body=b"RIFF")
+    probe = probe_reads(_DeniedSome(s3, {DAYS[0] + "a.wav"}), BUCKET, DAYS)
+    assert probe.read == [DAYS[0] + "b.wav", DAYS[0] + "c.wav"]
+    assert probe.denied == [(DAYS[0] + "a.wav", "AccessDenied")]
+    assert (
+        "1 of 3 recordings sampled could not be read" in probe.warning() and "a.wav (AccessDenied)" in probe.warning()
+    )
+
+
+def test_the_run_is_refused_only_when_no_sampled_recording_can_be_read(s3):
+    from optimizer.preflight import probe_reads
+
+    keys = {DAYS[0] + name for name in ("a.wav", "b.wav", "c.wav")}
+    for key in keys:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"RIFF")
+    with pytest.raises(ReadDenied, match=r"nor any of the 3 recordings sampled"):
+        probe_reads(_DeniedSome(s3, keys), BUCKET, DAYS)

@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from optimizer.keys import is_audio_key
-from optimizer.listing import PAGE_BUDGET_BYTES, SKIP_REASONS, advance, new_progress, skip_reason, take_page
+from optimizer.listing import (
+    NO_CHECK_YET,
+    PAGE_BUDGET_BYTES,
+    SKIP_REASONS,
+    advance,
+    new_progress,
+    skip_reason,
+    take_page,
+)
 from tests.support import make_settings
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
@@ -361,7 +369,7 @@ def test_advance_moves_the_cursor_and_leaves_the_input_alone():
         target_class="GLACIER_IR",
         overwrite=False,
     )
-    assert advance(progress, page) == {"cursor": {"start_after": PREFIX + "d.wav", "done": True}}
+    assert advance(progress, page)["cursor"] == {"start_after": PREFIX + "d.wav", "done": True}
     assert (page.listed, page.skipped["not_audio"], page.skipped["already_target_class"]) == (3, 1, 1)
     assert progress == snapshot  # the input is not modified
 
@@ -369,14 +377,35 @@ def test_advance_moves_the_cursor_and_leaves_the_input_alone():
 def test_advance_keeps_the_cursor_when_a_page_considered_nothing():
     progress = {"cursor": {"start_after": PREFIX + "z.wav", "done": False}}
     page = take_page([], prefix=PREFIX, target_class="GLACIER_IR", overwrite=False)
-    assert advance(progress, page) == {"cursor": {"start_after": PREFIX + "z.wav", "done": True}}
+    assert advance(progress, page)["cursor"] == {"start_after": PREFIX + "z.wav", "done": True}
 
 
 def test_advance_from_new_progress_with_partial_page():
     objects = [obj(PREFIX + f"{i}.wav") for i in range(10)]
     page = take_page(objects, prefix=PREFIX, target_class="GLACIER_IR", overwrite=False, max_considered=4)
-    assert advance(new_progress(), page) == {"cursor": {"start_after": PREFIX + "3.wav", "done": False}}
+    assert advance(new_progress(), page)["cursor"] == {"start_after": PREFIX + "3.wav", "done": False}
     assert page.listed == 4
+
+
+def test_advance_counts_the_rounds_pages_and_starts_the_waits_without_progress_again():
+    """A listed page means the queue had room: the stalled waits start again from 0, while the
+    round's waits (its history budget) and pages keep counting (optimizer/rounds.py)."""
+    page = take_page([obj(PREFIX + "a.wav")], prefix=PREFIX, target_class="GLACIER_IR", overwrite=False)
+    progress = {**new_progress(), "pages": 4, "waits": {"n": 9, "stalled": 5, "last": 100}}
+    assert advance(progress, page) == {
+        "cursor": {"start_after": PREFIX + "a.wav", "done": True},
+        "pages": 5,
+        "waits": {"n": 9, "stalled": 0, "last": NO_CHECK_YET},
+    }
+
+
+def test_max_items_cuts_the_page_without_consuming_the_next_recording():
+    objects = [obj(PREFIX + f"{i}.wav") for i in range(3)] + [obj(PREFIX + "x.txt")]
+    first = take_page(objects, prefix=PREFIX, target_class="GLACIER_IR", overwrite=False, max_items=2)
+    assert [item[0] for item in first.items] == ["0.wav", "1.wav"] and not first.exhausted
+    assert first.last_key == PREFIX + "1.wav" and first.listed == 2
+    rest = take_page(objects[2:], prefix=PREFIX, target_class="GLACIER_IR", overwrite=False, max_items=2)
+    assert [item[0] for item in rest.items] == ["2.wav"] and rest.exhausted and rest.skipped["not_audio"] == 1
 
 
 # --- the ListPage state stays small -----------------------------------------------------------

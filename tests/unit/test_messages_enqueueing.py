@@ -388,3 +388,87 @@ def test_enqueuer_dry_run_sends_nothing_and_projects_a_quarter(ledger_table):
         "dry_bytes": 96_088,
         "dry_projected_bytes": 8_000 + 58 + 16_000 + 58,
     }
+
+
+class _FailingWrites:
+    """The ledger's client, whose writes fail from the `fail_from`-th on (as a lost connection)."""
+
+    def __init__(self, real: Any, fail_from: int) -> None:
+        self._real, self._fail_from, self.writes = real, fail_from, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def _write(self, name: str, **kwargs: Any) -> Any:
+        self.writes += 1
+        if self.writes >= self._fail_from:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "lost"}}, name)
+        return getattr(self._real, name)(**kwargs)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        return self._write("transact_write_items", **kwargs)
+
+    def put_item(self, **kwargs: Any) -> Any:
+        return self._write("put_item", **kwargs)
+
+
+def test_enqueued_is_never_behind_what_sqs_accepted_even_when_the_write_after_the_send_fails(ledger_table):
+    """Issue 16, item 5: the intent (marked maybe sent and counted) is written before the send,
+    so a failed write after it leaves `enqueued` at what SQS accepted; the retry re-sends the
+    maybe-sent recordings (a duplicate is harmless: the converter counts each once per run) and
+    counts none of them again."""
+    import enqueuer
+    from optimizer import ledger
+
+    settings = make_settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
+    run = {"id": "exec-3", "bucket": "bkt", "dry_run": False}
+    items = [[f"{i:02d}.wav", f'"e{i}"', i] for i in range(12)]
+    page = _page(items, {"listed": 12, "days_done": 1})
+    sqs = FakeSQS()
+    flaky = _FailingWrites(ledger_table, fail_from=2)  # the intent is written, the outcome is not
+    with pytest.raises(Exception, match="lost"):
+        enqueuer.enqueue_page(settings, sqs, flaky, run, page)
+    assert len([e for c in sqs.calls for e in c["Entries"]]) == 12  # SQS took all 12
+    assert ledger.read(ledger_table, "ledger", "exec-3") == {"listed": 12, "enqueued": 12}  # not 0
+    assert ledger.page_sent(ledger_table, "ledger", "exec-3", page["page_id"]) == ledger.MAYBE_SENT * 12
+
+    retry = FakeSQS()
+    enqueuer.enqueue_page(settings, retry, ledger_table, run, page)
+    assert len([e for c in retry.calls for e in c["Entries"]]) == 12  # maybe sent: sent again
+    assert ledger.read(ledger_table, "ledger", "exec-3") == {"listed": 12, "enqueued": 12, "days_done": 1}
+    assert ledger.page_sent(ledger_table, "ledger", "exec-3", page["page_id"]) == ledger.SENT * 12
+
+
+def test_recordings_sqs_refused_are_counted_at_the_intent_then_taken_back(ledger_table):
+    import enqueuer
+    from optimizer import ledger
+
+    settings = make_settings(bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger")
+    run = {"id": "exec-4", "bucket": "bkt", "dry_run": False}
+    items = [[f"{i:02d}.wav", f'"e{i}"', i] for i in range(3)]
+    page = _page(items, {"listed": 3, "days_done": 1})
+    refused = FakeSQS(
+        lambda attempt, entry: {"SenderFault": True, "Code": "X", "Message": "no"} if entry["Id"] == "1" else None
+    )
+    with pytest.raises(EnqueueFailed):
+        enqueuer.enqueue_page(settings, refused, ledger_table, run, page)
+    marker = ledger.page_sent(ledger_table, "ledger", "exec-4", page["page_id"])
+    assert marker == ledger.SENT + ledger.UNSENT + ledger.SENT
+    assert ledger.read(ledger_table, "ledger", "exec-4") == {"listed": 3, "enqueued": 2}
+    # If the outcome's write had failed instead, the intent alone would stand: 3 counted, which
+    # exceeds what SQS accepted by the refused one, never falls behind it.
+
+
+def test_older_message_versions_still_parse():
+    """The converter reads every message the enqueuer may still send (one event source): a message
+    of an execution started before `run` existed (no "v", no "run": counted in no run) and one with
+    a field it does not know (a later enqueuer's addition) both parse."""
+    old = {"bucket": "bkt", "key": "a.wav", "etag": '"e"', "size": 4}
+    assert Recording.from_body(json.dumps(old)) == Recording("bkt", "a.wav", '"e"', 4, run="")
+    current = Recording("bkt", "a.wav", '"e"', 4, run="exec-1")
+    assert json.loads(current.to_body())["v"] == 1
+    assert Recording.from_body(current.to_body()) == current
+    later = {**json.loads(current.to_body()), "v": 2, "attempt": 3}
+    assert Recording.from_body(json.dumps(later)) == current
