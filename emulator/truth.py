@@ -403,13 +403,17 @@ def read_runs(sfn: Any, state_machine_arn: str, bucket_prefix: str) -> list[Run]
                 error=described.get("error"),
                 listed_days=resolved is not None,
                 dry_run=bool(run.get("dry_run", False)),
-                prefixes=tuple(
-                    day_prefix(bucket_prefix, dt.date.fromisoformat(day)) for day in (resolved or {}).get("days", [])
-                ),
+                prefixes=tuple(day_prefix(bucket_prefix, dt.date.fromisoformat(day)) for day in _days(resolved)),
                 summary=((summarized or {}).get("summary") or {}).get("output"),
             )
         )
     return runs
+
+
+def _days(resolved: dict[str, Any] | None) -> list[str]:
+    """The run's days as ResolveRun's state holds them: its first round's (stacks/orchestration.py)."""
+    state = resolved or {}
+    return list((state.get("round") or {}).get("days", []))
 
 
 def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:

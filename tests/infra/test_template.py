@@ -225,14 +225,14 @@ def test_state_machine_waits_and_refusals(default_synth):
     lister_env = default_synth.function("FunctionsLister")["Properties"]["Environment"]["Variables"]
     assert (lister_env["QUEUE_POLL_SECONDS"], lister_env["DRAIN_LIMIT_SECONDS"]) == ("60", "61800")
     assert child["States"]["WaitForRoom"]["Seconds"] == 60
-    # A day fails QueueNotDraining after 360 checks in a row without the queue shrinking: 6 h at
-    # 60 s, the redrive threshold's 5 receives of a 1-hour visibility timeout and one more.
+    # A day fails QueueNotDraining after 600 checks in a row without the queue shrinking: 10 h at
+    # 60 s, the redrive threshold's 9 receives of a 1-hour visibility timeout and one more.
     assert child["States"]["StillWaiting"]["Choices"] == [
-        {"Variable": "$.page.progress.waits.stalled", "NumericGreaterThanEquals": 360, "Next": "QueueNotDraining"},
+        {"Variable": "$.page.progress.waits.stalled", "NumericGreaterThanEquals": 600, "Next": "QueueNotDraining"},
         {"Variable": "$.page.progress.waits.n", "NumericGreaterThanEquals": 500, "Next": "PauseDay"},
     ]
     assert child["States"]["QueueNotDraining"]["Result"]["Error"] == "QueueNotDraining"
-    assert "did not shrink through 360 checks in a row" in child["States"]["QueueNotDraining"]["Result"]["Cause"]
+    assert "did not shrink through 600 checks in a row" in child["States"]["QueueNotDraining"]["Result"]["Cause"]
     assert child["States"]["QueueNotDraining"]["Next"] == "RecordDayFailure"
     assert asl["States"]["Refused"] == {"Type": "Fail", "ErrorPath": "$.error", "CausePath": "$.message.errorMessage"}
     assert child["States"]["QueueHasRoom"]["Choices"][0]["NumericLessThan"] == 20_000
