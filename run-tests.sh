@@ -4,6 +4,7 @@
 #   ./run-tests.sh                     the everyday tier: every part at its cheapest level (~2 min)
 #   ./run-tests.sh --all               the whole suite, with the long end-to-end runs (what .ci/run runs)
 #   ./run-tests.sh tests/unit -x       (the long tests of a file run only with --all)
+#   ./run-tests.sh -m scale            the runs at scale only (a day of thousands of pages: tens of minutes)
 #   ./run-tests.sh --bench [options]   runs the benchmark instead (python -m benchmarks --help)
 # VENV_DIR=.venv-other PYTHON=python3.13 ./run-tests.sh ... runs them under another Python.
 set -euo pipefail
@@ -25,7 +26,7 @@ fi
 args=()
 for arg in "$@"; do
     if [[ "$arg" == "--all" ]]; then
-        args=(-m "not coldstart" "${args[@]}")
+        args=(-m "not coldstart and not scale" "${args[@]}")
     else
         args+=("$arg")
     fi

@@ -61,7 +61,7 @@ def test_a_day_longer_than_a_round_goes_on_in_the_next_rounds(stack):
     assert limits["largest_child"]["history_events"] <= rounds.round_events(rounds.PAGES_PER_ROUND, 0)
 
 
-@pytest.mark.long
+@pytest.mark.scale  # ~30 and ~15 minutes here: issue 16's proof, run by hand (-m scale)
 def test_a_dry_run_of_6000_pages_succeeds_within_every_quota(stack):
     """Issue 16's criterion: 6,000 pages at even 5 events each cannot fit in one execution."""
     deployment, lambdas = stack
@@ -79,7 +79,7 @@ def test_a_dry_run_of_6000_pages_succeeds_within_every_quota(stack):
     assert execution.states_entered.count("ListPage") == 6_000
 
 
-@pytest.mark.long
+@pytest.mark.scale  # ~30 and ~15 minutes here: issue 16's proof, run by hand (-m scale)
 def test_a_real_run_of_1500_pages_converts_every_recording_once(stack, tmp_path):
     """Issue 16's criterion: pages of 1 recording, 1,500 short recordings (0.2 s each): three
     rounds, and every recording listed, enqueued and converted exactly once."""
