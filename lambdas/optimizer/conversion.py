@@ -164,18 +164,27 @@ def clear_leftovers(parent: str | None = None) -> list[str]:
     of a conversion running now (in this process, or in another live process sharing /tmp, as on
     a developer's machine) is kept. Returns the folders removed."""
     parent = parent or tempfile.gettempdir()
-    with _active_lock:
-        active = set(_active_work)
     cleared = []
-    for path in glob.glob(os.path.join(glob.escape(parent), WORK_PREFIX + "*-*")):
-        pid_text = os.path.basename(path)[len(WORK_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or path in active or not os.path.isdir(path):
-            continue
-        pid = int(pid_text)
-        if pid == os.getpid() or not _alive(pid):
-            shutil.rmtree(path, ignore_errors=True)
-            cleared.append(path)
+    # Under the lock throughout: a conversion of this process creates and registers its folder
+    # under it too (_work_folder), so a folder is never seen created but not yet registered.
+    with _active_lock:
+        for path in glob.glob(os.path.join(glob.escape(parent), WORK_PREFIX + "*-*")):
+            pid_text = os.path.basename(path)[len(WORK_PREFIX) :].split("-", 1)[0]
+            if not pid_text.isdigit() or path in _active_work or not os.path.isdir(path):
+                continue
+            pid = int(pid_text)
+            if pid == os.getpid() or not _alive(pid):
+                shutil.rmtree(path, ignore_errors=True)
+                cleared.append(path)
     return cleared
+
+
+def _work_folder(parent: str) -> str:
+    """A new work folder for one conversion, registered as running in the same step."""
+    with _active_lock:
+        tmp = tempfile.mkdtemp(dir=parent, prefix=f"{WORK_PREFIX}{os.getpid()}-")
+        _active_work.add(tmp)
+    return tmp
 
 
 def check_free_space(path: str, needed: int, what: str) -> None:
@@ -400,9 +409,7 @@ def convert_recording(
         check_free_space(parent, size, f"the recording ({size} bytes)")  # a full /tmp uses up no attempt
         if begin_attempt is not None:
             begin_attempt()
-        tmp = tempfile.mkdtemp(dir=parent, prefix=f"{WORK_PREFIX}{os.getpid()}-")
-        with _active_lock:
-            _active_work.add(tmp)
+        tmp = _work_folder(parent)
         try:
             return _convert_read(rec, original, body, tmp, size, read_version, tags, s3, settings, convert, target)
         finally:

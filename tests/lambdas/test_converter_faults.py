@@ -12,6 +12,8 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -336,3 +338,24 @@ def test_a_redriven_dead_letter_is_tried_afresh_not_answered_from_the_attempt_it
     assert converter.handler(sqs_event(json.dumps(letter)), LambdaContext()) == NO_FAILURES
     assert tags(s3, rec.key)["converted"] == "True" and len(versions(s3, rec.key)) == 2
     assert drain(aws.dlq_url) == []
+
+
+def test_a_folder_being_created_is_never_cleared_as_a_leftover(tmp_path, monkeypatch):
+    """The emulator runs several conversions in one process: one invocation's clearing must not
+    remove the folder another has just created and not yet registered (seen as FileNotFoundError)."""
+    real_mkdtemp = tempfile.mkdtemp
+    clearing: list[threading.Thread] = []
+
+    def mkdtemp_then_another_invocation_clears(**kwargs):
+        path = real_mkdtemp(**kwargs)
+        thread = threading.Thread(target=conversion.clear_leftovers, args=(str(tmp_path),))
+        thread.start()
+        thread.join(0.5)  # waits for the folder to be registered (it holds the lock), or clears it now
+        clearing.append(thread)
+        return path
+
+    monkeypatch.setattr(conversion.tempfile, "mkdtemp", mkdtemp_then_another_invocation_clears)
+    folder = conversion._work_folder(str(tmp_path))
+    clearing[0].join()
+    assert os.path.isdir(folder)
+    conversion._active_work.discard(folder)
