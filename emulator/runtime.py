@@ -8,6 +8,7 @@ each handler's requests are signed with its own role's credentials and judged by
 from __future__ import annotations
 
 import contextvars
+import copy
 import importlib
 import json
 import os
@@ -143,6 +144,59 @@ def _per_invocation_metrics(module: Any, patched: list[tuple[Any, str, Any]]) ->
                 if isinstance(current, dict):
                     patched.append((owner, name, current))
                     setattr(owner, name, _InvocationMetricSet(f"{id(value)}:{name}", current))
+
+
+def _per_environment_batch_processors(module: Any, patched: list[tuple[Any, str, Any]]) -> None:
+    """Gives each execution environment (thread) its own copy of a handler module's Powertools
+    batch processor. The processor keeps the batch it is processing (its records, the record
+    handler, the failed messages) on itself between process_partial_response's steps; on Lambda
+    an execution environment runs one invocation at a time, so a module-level processor (as
+    Powertools documents it) is safe. Here concurrent invocations share the module: without this
+    one invocation's records were handled by another's record handler and its batchItemFailures
+    answered another's batch, so a message was deleted without its outcome being accounted."""
+    try:
+        from aws_lambda_powertools.utilities.batch.base import BasePartialProcessor
+    except ImportError:  # pragma: no cover - the layer provides it
+        return
+    for name, value in list(vars(module).items()):
+        # type(), not isinstance(): a processor already replaced (another function of the same
+        # module loaded it first) says it is a processor.
+        if isinstance(value, BasePartialProcessor) and type(value) is not _PerEnvironment:
+            patched.append((module, name, value))
+            setattr(module, name, _PerEnvironment(value))
+
+
+class _PerEnvironment:
+    """Stands in for a module-level object: each thread uses its own copy of it, as imported."""
+
+    def __init__(self, original: Any) -> None:
+        object.__setattr__(self, "_template", copy.deepcopy(original))
+        object.__setattr__(self, "_local", threading.local())
+
+    def _own(self) -> Any:
+        local = object.__getattribute__(self, "_local")
+        if not hasattr(local, "value"):
+            local.value = copy.deepcopy(object.__getattribute__(self, "_template"))
+        return local.value
+
+    @property  # type: ignore[misc]  # isinstance() sees the processor's own class
+    def __class__(self) -> type:
+        return type(self._own())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._own(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._own(), name, value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._own()(*args, **kwargs)
+
+    def __enter__(self) -> Any:
+        return self._own().__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._own().__exit__(*exc)
 
 
 _STDOUT_LOCK = threading.Lock()
@@ -290,6 +344,7 @@ class InProcessLambdas:
                     handler.stream = self.log_stream
                 self._handlers[spec.name] = getattr(module, function_name)
                 _per_invocation_metrics(module, self._metrics_patched)
+                _per_environment_batch_processors(module, self._metrics_patched)
                 self._own_clients()
                 fault_injection.shim_subprocess(self.faults, self._shimmed)
             return self._handlers[spec.name]

@@ -53,6 +53,27 @@ def who(event, context):
     }
 
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)  # as the converter's
+both_processing = threading.Barrier(2, timeout=10)
+
+
+def partial(event, context):
+    handled = []
+
+    def record_handler(record):
+        if not handled:
+            both_processing.wait()  # the other invocation is processing its batch now too
+        handled.append(record.body)
+        time.sleep(0.05)
+        if "fail" in record.body:
+            raise RuntimeError("failed")
+
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor)
+    return {"handled": handled, **response}
+
+
 running = []
 lock = threading.Lock()
 
@@ -155,6 +176,33 @@ def test_concurrent_invocations_publish_their_own_metrics(code_dir):
             t.join()
     published = [json.loads(line) for line in log.getvalue().splitlines() if line.startswith('{"_aws"')]
     assert sorted(p["Counted"] for p in published) == [[3.0], [5.0]]  # one line each, its own value
+
+
+def test_concurrent_invocations_each_process_their_own_batch_with_a_module_level_processor(code_dir):
+    """Powertools' BatchProcessor, kept at module level as its docs show, holds the batch being
+    processed: on Lambda an execution environment runs one invocation at a time; here each
+    concurrent invocation (thread) has its own, so its records and its failures stay its own."""
+    spec = function(code_dir, "Converter", "partial", {})
+    lambdas = InProcessLambdas(deployment([spec]))
+    events = {
+        name: {"Records": [{"messageId": f"{name}-{body}", "body": body, "eventSource": "aws:sqs"} for body in bodies]}
+        for name, bodies in {"x": ["x1", "x2-fail", "x3"], "y": ["y1-fail"]}.items()
+    }
+    results: dict[str, tuple[Any, bool]] = {}
+    with mock_aws(), lambdas.installed():
+        threads = [
+            threading.Thread(target=lambda n=name: results.__setitem__(n, lambdas.invoke("Converter", events[n])))
+            for name in events
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    (x, errored_x), (y, errored_y) = results["x"], results["y"]
+    assert not errored_x and not errored_y, (x, y)
+    assert (x["handled"], y["handled"]) == (["x1", "x2-fail", "x3"], ["y1-fail"])
+    assert x["batchItemFailures"] == [{"itemIdentifier": "x-x2-fail"}]
+    assert y["batchItemFailures"] == [{"itemIdentifier": "y-y1-fail"}]
 
 
 def queue_source(sqs, name: str, function_name: str, *, batch_size: int, max_concurrency: int) -> EventSource:
