@@ -1,7 +1,8 @@
 """Reading an execution's history (history()), and measuring what moto's Step Functions engine
 does not expose, when the emulator runs lenient (deploy(strict=False)): the histories of a
 Distributed Map's child executions (moto runs them in-process and keeps no history for them) and
-the largest state payload anywhere, parent or child. The strict emulator counts each execution exactly instead (emulator.quotas).
+the largest state payload anywhere, parent or child. The strict emulator counts each execution
+exactly instead (emulator.quotas).
 
 Every history event moto emits is recorded. Child events are told apart by their worker thread:
 one worker runs one child at a time, from its first state to its last; the Task events (scheduled,
