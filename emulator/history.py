@@ -1,7 +1,8 @@
-"""Measuring what moto's Step Functions engine does not expose, when the emulator runs lenient
-(deploy(strict=False)): the histories of a Distributed Map's child executions (moto runs them
-in-process and keeps no history for them) and the largest state payload anywhere, parent or
-child. The strict emulator counts each execution exactly instead (emulator.quotas).
+"""Reading an execution's history (history()), and measuring what moto's Step Functions engine
+does not expose, when the emulator runs lenient (deploy(strict=False)): the histories of a
+Distributed Map's child executions (moto runs them in-process and keeps no history for them) and
+the largest state payload anywhere, parent or child. The strict emulator counts each execution
+exactly instead (emulator.quotas).
 
 Every history event moto emits is recorded. Child events are told apart by their worker thread:
 one worker runs one child at a time, from its first state to its last; the Task events (scheduled,
@@ -94,3 +95,9 @@ def _close(stats: HistoryStats, count: int | None) -> None:
     if count is not None:
         stats.children += 1
         stats.largest_child_events = max(stats.largest_child_events, count)
+
+
+def history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    """Every event of an execution, oldest first (boto3's paginator)."""
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn, PaginationConfig={"PageSize": 1000})
+    return [event for page in pages for event in page["events"]]

@@ -15,7 +15,7 @@ from stacks.orchestration import FIRST_STATE_OF_A_DAY
 
 from . import quotas
 from .deploy import REGION, Deployment
-from .history import recording
+from .history import history, recording
 from .runtime import InProcessLambdas, QueuePoller
 
 
@@ -53,16 +53,6 @@ class Execution:
         }
 
 
-def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
-    events, kwargs = [], {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
-
-
 def run_execution(
     deployment: Deployment,
     lambdas: InProcessLambdas,
@@ -78,7 +68,7 @@ def run_execution(
     started = time.monotonic()
     with recording(FIRST_STATE_OF_A_DAY) as stats:
         described, arn = _run(sfn, deployment, raw_input, pollers, progress, started, timeout_s)
-    events = _history(sfn, arn)
+    events = history(sfn, arn)
     try:
         parsed_input = json.loads(raw_input)
     except ValueError:

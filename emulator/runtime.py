@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import boto3
 import moto.awslambda.models as moto_lambda
@@ -51,22 +51,20 @@ _in_invocation: contextvars.ContextVar[bool] = contextvars.ContextVar("emulator_
 _slot = threading.local()  # a converter pool thread's number: its "execution environment"
 
 
-class _InvocationEnviron(MutableMapping[str, str]):
-    """os.environ while the handlers run: inside an invocation its own environment (a copy of the
-    process's with the function's variables over it, as Lambda's process has), elsewhere the
-    process's. Writes inside an invocation stay in it."""
+V = TypeVar("V")
 
-    def __init__(self, process: MutableMapping[str, str]) -> None:
-        self.process = process
 
-    def _current(self) -> MutableMapping[str, str]:
-        env = _invocation_env.get()
-        return self.process if env is None else env
+class _PerContext(MutableMapping[str, V]):
+    """A mapping that is, at each moment, whichever mapping _current() names: the running
+    invocation's own or the process's (os.environ and Powertools' metric sets, below)."""
 
-    def __getitem__(self, key: str) -> str:
+    def _current(self) -> MutableMapping[str, V]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> V:
         return self._current()[key]
 
-    def __setitem__(self, key: str, value: str) -> None:
+    def __setitem__(self, key: str, value: V) -> None:
         self._current()[key] = value
 
     def __delitem__(self, key: str) -> None:
@@ -77,6 +75,19 @@ class _InvocationEnviron(MutableMapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._current())
+
+
+class _InvocationEnviron(_PerContext[str]):
+    """os.environ while the handlers run: inside an invocation its own environment (a copy of the
+    process's with the function's variables over it, as Lambda's process has), elsewhere the
+    process's. Writes inside an invocation stay in it."""
+
+    def __init__(self, process: MutableMapping[str, str]) -> None:
+        self.process = process
+
+    def _current(self) -> MutableMapping[str, str]:
+        env = _invocation_env.get()
+        return self.process if env is None else env
 
     def copy(self) -> dict[str, str]:
         return dict(self._current())
@@ -100,7 +111,7 @@ _metric_sets: contextvars.ContextVar[dict[str, dict[str, Any]] | None] = context
 )
 
 
-class _InvocationMetricSet(MutableMapping[str, Any]):
+class _InvocationMetricSet(_PerContext[Any]):
     """One of Powertools Metrics' sets (metrics, dimensions, metadata), which Powertools keeps
     per process and flushes at the end of each invocation (log_metrics): on Lambda a process runs
     one invocation at a time. Here each invocation gets its own, so that concurrent converter
@@ -112,21 +123,6 @@ class _InvocationMetricSet(MutableMapping[str, Any]):
     def _current(self) -> dict[str, Any]:
         sets = _metric_sets.get()
         return self.outside if sets is None else sets.setdefault(self.name, {})
-
-    def __getitem__(self, key: str) -> Any:
-        return self._current()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._current()[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._current()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._current()))
-
-    def __len__(self) -> int:
-        return len(self._current())
 
 
 def _per_invocation_metrics(module: Any, patched: list[tuple[Any, str, Any]]) -> None:

@@ -40,6 +40,8 @@ from optimizer.listing import SKIP_REASONS
 from optimizer.provenance import Provenance
 from optimizer.summary import CONVERTER_SKIPS
 
+from .history import history
+
 NAMED = 8  # keys named in one difference, at most
 
 
@@ -386,7 +388,7 @@ def read_runs(sfn: Any, state_machine_arn: str, bucket_prefix: str) -> list[Run]
     for execution in sorted(executions, key=lambda e: e["startDate"]):
         described = sfn.describe_execution(executionArn=execution["executionArn"])
         exited: dict[str, Any] = {}
-        for event in _history(sfn, execution["executionArn"]):
+        for event in history(sfn, execution["executionArn"]):
             details = event.get("stateExitedEventDetails")
             if details and details.get("name") in ("ResolveRun", "Summarize") and details.get("output"):
                 exited[details["name"]] = json.loads(details["output"])
@@ -414,16 +416,6 @@ def _days(resolved: dict[str, Any] | None) -> list[str]:
     """The run's days as ResolveRun's state holds them: its first round's (stacks/orchestration.py)."""
     state = resolved or {}
     return list((state.get("round") or {}).get("days", []))
-
-
-def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
-    events, kwargs = [], {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
 
 
 def read_versions(s3: Any, bucket: str, prefix: str, since: dt.datetime | None) -> list[Version]:

@@ -74,7 +74,7 @@ class Monitoring(Construct):
         # The converter sends most failures to the DLQ itself (SendMessage), which SQS counts in
         # the DLQ's NumberOfMessagesSent; a message the redrive policy moves there (a converter
         # that crashed on it every time) is not counted in that metric (Amazon SQS developer
-        # guide, "Using dead-letter queues": NumberOfMessagesSent and dead-letter queues). So both:
+        # guide, "Available CloudWatch metrics for Amazon SQS", NumberOfMessagesSent). So both:
         # the depth alarm for anything left in the DLQ (it stays in ALARM while old dead letters
         # remain, up to the DLQ's 14 days, and so says nothing of new ones), and this one for new
         # dead letters: back to OK after 5 quiet minutes, so each new failure notifies again.

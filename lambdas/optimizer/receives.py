@@ -8,8 +8,9 @@ through for those; past them the converter dead-letters the message itself, with
 DEAD_LETTER_ROOM receives more are left before SQS's redrive policy moves it without a reason
 (for a message whose dead-lettering failed). The queue's maxReceiveCount is then
 max_receive_count + 6, at least 7: AWS advises at least 5 for a queue that feeds Lambda, so
-that a throttled message is retried (AWS Lambda developer guide, "Using Lambda with Amazon
-SQS": set maxReceiveCount on the source queue's redrive policy to at least 5).
+that a throttled message is retried (AWS Lambda developer guide, "Understanding SQS retries",
+https://docs.aws.amazon.com/lambda/latest/dg/sqs-retries.html: set maxReceiveCount on the
+source queue's redrive policy to at least 5).
 """
 
 from __future__ import annotations
