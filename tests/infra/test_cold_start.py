@@ -121,7 +121,11 @@ def _no_aws(**extra: str) -> dict[str, str]:
     "args, env, says",
     [
         (["destroy", "-c", "bucket_name=my-b"], {"AWS_REGION": "eu-west-1"}, "error: no AWS credentials"),
-        (["-c", "bucket_name=my-b"], {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}, "error: no AWS region"),
+        (
+            ["-c", "bucket_name=my-b", "-c", "bucket_prefix=connect/my-instance/CallRecordings/"],
+            {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"},
+            "error: no AWS region",
+        ),
     ],
 )
 def test_deploy_and_destroy_say_credentials_or_region_are_missing_before_the_big_install(tmp_path, args, env, says):
