@@ -520,7 +520,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for poller in pollers:  # keys_seen holds what this execution sends to the converter
                         reached |= poller.keys_seen
                         poller.keys_seen.clear()
-                    execution = run_execution(deployment, lambdas, raw_input, pollers=pollers, progress=progress)
+                    # The fault draws are keyed by the execution's name: with faults, the name comes
+                    # from the seed and the run's number, so --seed N gives the same faults again.
+                    execution_name = None if faults is None else f"local-seed{faults.seed}-run{run}"
+                    execution = run_execution(
+                        deployment, lambdas, raw_input, pollers=pollers, progress=progress, name=execution_name
+                    )
                     # Also when the run failed (no output): the summary the Summarize state computed.
                     execution.summary = (
                         json.loads(lambdas.results["Summarize"])["output"] if "Summarize" in lambdas.results else None

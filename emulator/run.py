@@ -61,13 +61,15 @@ def run_execution(
     progress: Callable[[list[QueuePoller]], None] | None = None,
     timeout_s: float = 900,
     pollers: list[QueuePoller] | None = None,
+    name: str | None = None,
 ) -> Execution:
+    """Starts one execution (named `name`, or a random local-… name) and runs it to its end."""
     sfn = boto3.client("stepfunctions", region_name=REGION)
     pollers = pollers if pollers is not None else [QueuePoller(source, lambdas) for source in deployment.event_sources]
     raw_input = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
     started = time.monotonic()
     with recording(FIRST_STATE_OF_A_DAY) as stats:
-        described, arn = _run(sfn, deployment, raw_input, pollers, progress, started, timeout_s)
+        described, arn = _run(sfn, deployment, raw_input, pollers, progress, started, timeout_s, name)
     events = history(sfn, arn)
     try:
         parsed_input = json.loads(raw_input)
@@ -107,9 +109,10 @@ def _run(
     progress: Any,
     started: float,
     timeout_s: float,
+    name: str | None = None,
 ) -> tuple[dict[str, Any], str]:
     arn = sfn.start_execution(
-        stateMachineArn=deployment.state_machine_arn, name=f"local-{uuid.uuid4().hex[:12]}", input=raw_input
+        stateMachineArn=deployment.state_machine_arn, name=name or f"local-{uuid.uuid4().hex[:12]}", input=raw_input
     )["executionArn"]
     while True:
         worked = sum(p.poll_once().received for p in pollers)

@@ -257,3 +257,18 @@ def test_a_slow_step_says_it_is_still_running(monkeypatch):
     lines = stream.getvalue().splitlines()
     assert lines[0] == "synthesizing ..." and lines[-1].startswith("  done in ")
     assert sum(line.startswith("  ... still synthesizing (") for line in lines) >= 2
+
+
+@pytest.mark.long
+def test_the_same_seed_gives_the_same_faults_again_and_each_run_draws_afresh(tmp_path, good_folder, capsys):
+    """Draws are keyed by the execution's name, which the local run takes from the seed and the
+    run's number (with random names, the same command drew other faults every time)."""
+    inject = ["--inject", "s3.GetObject=SlowDown@0.5", "--inject", "dynamodb.*=ThrottlingException@0.5"]
+    reports = []
+    for attempt in (1, 2):
+        report_path = tmp_path / f"report-{attempt}.json"
+        args = ["--recordings", good_folder, "--runs", "2", "--seed", "11", *inject, "--report", report_path]
+        assert run(capsys, *args) == 0
+        reports.append(json.loads(report_path.read_text()))
+    assert reports[0]["faults"] == reports[1]["faults"]
+    assert all(fault["fired"] > 0 for fault in reports[0]["faults"].values())
