@@ -174,6 +174,26 @@ def parse(text: str) -> Injection:
     return injection
 
 
+def check_rates(injections: Sequence[Injection]) -> None:
+    """Injections that can fall on the same call share its draw (Faults._draw): their rates must
+    add up to at most 1, or the later ones could not fail the rate of the calls they ask for."""
+    groups: dict[str, list[Injection]] = {}
+    for injection in injections:
+        if injection.service:
+            operations = {i.operation for i in injections if i.service == injection.service} - {"*"} or {"*"}
+            for operation in operations:
+                if injection.operation in ("*", operation):
+                    groups.setdefault(f"{injection.service}.{operation}", []).append(injection)
+        else:
+            groups.setdefault(injection.target, []).append(injection)
+    for target, group in groups.items():
+        if sum(i.rate for i in group) > 1 + 1e-9:
+            raise UsageError(
+                f"--inject {', '.join(i.text for i in group)}: these can fall on the same call ({target}) and "
+                "their rates add up to more than 1; lower them"
+            )
+
+
 def parse_seed(text: str) -> int:
     try:
         return int(text)
@@ -248,11 +268,16 @@ def _item_of(service: str, operation: str, params: dict[str, Any]) -> str:
             for op in entry.values() if "TransactItems" in params else [entry]:
                 if isinstance(op, dict):
                     names.append([op.get("TableName"), op.get("Key") or _key_part(op.get("Item"))])
-        return json.dumps(names, sort_keys=True, default=str)
+        # A run's counters are spread over shards picked at random (optimizer/ledger.py): the
+        # shard is not part of the draw, or the same seed would draw other faults every run.
+        return _COUNTER_SHARD.sub(r"\1*", json.dumps(names, sort_keys=True, default=str))
     if service == "sqs":
         bodies = [e.get("MessageBody") for e in params.get("Entries") or []] or [params.get("MessageBody")]
         return json.dumps([params.get("QueueUrl"), bodies], sort_keys=True, default=str)
     return json.dumps({k: v for k, v in params.items() if k != "Body"}, sort_keys=True, default=str)
+
+
+_COUNTER_SHARD = re.compile(r'("count#[^"]*#)\d+(?=")')
 
 
 def _key_part(item: Any) -> Any:
@@ -296,15 +321,21 @@ class Faults:
             return {text: {"fired": n} for text, n in self.fired.items()}
 
     def _draw(self, what: str, execution: str, item: str, candidates: Sequence[Injection]) -> Injection | None:
-        """One call (attempt) of `what` for (execution, item): the first candidate whose draw fires."""
+        """One call (attempt) of `what` for (execution, item): the candidate its draw falls on.
+
+        One number in [0, 1) per call, and each candidate owns its own stretch of [0, 1), as long
+        as its rate: each fault then fails its RATE of the calls, whatever else is injected on the
+        same call (drawing each in turn would let the first hide part of the next)."""
         if not candidates:
             return None
         with self._lock:
             key = (what, execution, item)
             attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
+        digest = hashlib.sha256(f"{self.seed}\0{what}\0{execution}\0{item}\0{attempt}".encode()).digest()
+        draw, edge = int.from_bytes(digest[:8], "big") / 2**64, 0.0
         for injection in candidates:
-            digest = hashlib.sha256(f"{self.seed}\0{injection.text}\0{execution}\0{item}\0{attempt}".encode()).digest()
-            if int.from_bytes(digest[:8], "big") / 2**64 < injection.rate:
+            edge += injection.rate
+            if draw < edge:
                 with self._lock:
                     self.fired[injection.text] += 1
                 return injection
@@ -321,6 +352,9 @@ class Faults:
         events.register_first(f"before-parameter-build.{event_id}", functools.partial(self._remember_item, service))
         if any(i.service == service for i in self.injections):
             events.register_first(f"before-send.{event_id}", functools.partial(self._before_send, service))
+        if service == "sqs":
+            for operation in _SQS_BATCHES:
+                events.register_first(f"before-sign.{event_id}.{operation}", self._fail_entries)
         if service == "s3" and any(i.target == "converter" for i in self.injections):
             events.register_first(f"after-call.{event_id}.PutObject", self._after_put)
 
@@ -341,6 +375,13 @@ class Faults:
         operation = event_name.rsplit(".", 1)[-1]
         candidates = [i for i in self.injections if i.service and i.applies_to(service, operation)]
         item = str((request.context or {}).get("emulator_item", ""))
+        if service == "sqs" and operation in _SQS_BATCHES:
+            # Error codes were drawn entry by entry before signing (_fail_entries); a lost response
+            # stays a whole-call fault.
+            candidates = [i for i in candidates if i.fault == LOST_RESPONSE]
+            failed = (request.context or {}).pop(_FAILED_ENTRIES, None)
+            if failed:
+                return self._answer_batch(request, event_name, failed)
         injection = self._draw(f"{service}.{operation}", invocation.execution, item, candidates)
         if injection is None:
             return None
@@ -352,6 +393,62 @@ class Faults:
             raise ConnectionClosedError(endpoint_url=request.url)
         request.context[_ANSWERED] = True  # moto's own before-send handler, called next, skips it
         return _error_response(request, service, operation, injection, item, self.seed)
+
+    def _fail_entries(self, request: Any, operation_name: str, **_: Any) -> None:
+        """SQS answers a batch entry by entry: an error code fails entries, each drawn on its
+        own, in the response's `Failed` list (HTTP 200) while the others take effect. Before the
+        request is signed, the drawn entries are taken out of it (the emulator checks signatures);
+        _before_send answers them."""
+        invocation = current.get()
+        coded = [
+            i
+            for i in self.injections
+            if i.service and i.fault != LOST_RESPONSE and i.applies_to("sqs", operation_name)
+        ]
+        if invocation is None or not coded or not request.data:
+            return
+        params = json.loads(request.data)
+        failed: list[dict[str, Any]] = []
+        kept: list[dict[str, Any]] = []
+        for entry in params.get("Entries") or []:
+            entry_item = json.dumps([params.get("QueueUrl"), _entry_identity(entry)], sort_keys=True)
+            injection = self._draw(f"sqs.{operation_name}", invocation.execution, entry_item, coded)
+            if injection is None:
+                kept.append(entry)
+                continue
+            failed.append(
+                {
+                    "Id": entry.get("Id"),
+                    "Code": injection.code,
+                    "Message": f"{injection.code} (injected: {injection.text})",
+                    "SenderFault": injection.status() < 500,
+                }
+            )
+        if failed:
+            request.data = json.dumps({**params, "Entries": kept}).encode()
+            request.context[_FAILED_ENTRIES] = failed
+
+    def _answer_batch(self, request: Any, event_name: str, failed: list[dict[str, Any]]) -> Any:
+        """The batch's response: moto serves the entries left in the request, `failed` are added."""
+        from botocore.awsrequest import AWSResponse, HeadersDict
+        from moto.core.botocore_stubber import MockRawResponse
+        from moto.core.models import botocore_stubber
+
+        params = json.loads(request.body or b"{}")
+        served: dict[str, Any] = {}
+        if params.get("Entries"):
+            response = botocore_stubber(event_name=event_name, request=request)
+            if response is None:  # the drawn entries were taken out: never send the rest as if whole
+                raise RuntimeError(f"moto did not serve {event_name}: the emulator cannot answer its failed entries")
+            if response.status_code != 200:  # refused whole (IAM, a missing queue): as it is
+                request.context[_ANSWERED] = True
+                return response
+            served = json.loads(response.content or b"{}")
+        request.context[_ANSWERED] = True
+        answer = {"Successful": served.get("Successful", []), "Failed": [*served.get("Failed", []), *failed]}
+        request_id = uuid.uuid4().hex.upper()[:16]
+        headers = HeadersDict({"x-amzn-RequestId": request_id, "Content-Type": "application/x-amz-json-1.0"})
+        return AWSResponse(request.url, 200, headers, MockRawResponse(json.dumps(answer).encode()))
 
     def _after_put(self, http_response: Any, **_: Any) -> None:
         invocation = current.get()
@@ -389,6 +486,13 @@ class Faults:
 
 
 _ANSWERED = "emulator_fault_answered"
+_FAILED_ENTRIES = "emulator_failed_entries"
+_SQS_BATCHES = ("SendMessageBatch", "DeleteMessageBatch", "ChangeMessageVisibilityBatch")
+
+
+def _entry_identity(entry: dict[str, Any]) -> Any:
+    """A batch entry's identity across attempts: its body (a send), else its receipt handle."""
+    return entry.get("MessageBody", entry.get("ReceiptHandle", entry.get("Id")))
 _skipping: list[Any] = []
 
 

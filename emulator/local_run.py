@@ -121,10 +121,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         raise UsageError("--page-keys must be at least 1 (0: pages as large as their byte budget)")
     from .faults import UsageError as FaultUsage
     from .faults import parse as parse_injection
-    from .faults import parse_seed
+    from .faults import check_rates, parse_seed
 
     try:
         args.injections = [parse_injection(text) for text in args.inject]
+        check_rates(args.injections)
         args.seed = None if args.seed is None else parse_seed(args.seed)
     except FaultUsage as exc:
         raise UsageError(str(exc)) from None

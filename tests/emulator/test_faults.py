@@ -194,14 +194,63 @@ def test_dynamodb_transaction_conflict_as_dynamodb_reports_it(aws, in_invocation
 
 
 def test_sqs_internal_error_as_sqs_json_sends_it(aws, in_invocation):
-    faults = Faults([parse("sqs.SendMessageBatch=InternalError@1")], 1)
+    faults = Faults([parse("sqs.SendMessage=InternalError@1")], 1)
     sqs = handler_client(faults, "sqs", attempts=2)
     url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="q")["QueueUrl"]
     with pytest.raises(ClientError) as refused:
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "0", "MessageBody": "m"}])
+        sqs.send_message(QueueUrl=url, MessageBody="m")
     assert error(refused) == ("InternalFailure", 500, 2)
     assert refused.value.response["Error"]["Type"] == "Receiver"  # from the x-amzn-query-error header
-    sqs.send_message(QueueUrl=url, MessageBody="m")  # another operation: not faulted
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "0", "MessageBody": "m"}])  # another operation
+
+
+def test_a_batch_fails_entry_by_entry_as_sqs_reports_it(aws, in_invocation):
+    """SQS answers SendMessageBatch with HTTP 200 and a `Failed` list: the drawn entries fail there,
+    the others are sent, and botocore does not retry (the handler's own code must)."""
+    faults = Faults([parse("sqs.SendMessageBatch=InternalError@0.5")], 3)
+    sqs = handler_client(faults, "sqs")
+    plain = boto3.client("sqs", region_name="us-east-1")
+    url = plain.create_queue(QueueName="q")["QueueUrl"]
+    entries = [{"Id": str(n), "MessageBody": f"m{n}"} for n in range(10)]
+    response = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    failed = {f["Id"] for f in response["Failed"]}
+    sent = {s["Id"] for s in response["Successful"]}
+    assert failed and sent and failed | sent == {str(n) for n in range(10)} and not failed & sent
+    assert {f["Code"] for f in response["Failed"]} == {"InternalFailure"}
+    assert not any(f["SenderFault"] for f in response["Failed"])
+    assert response["ResponseMetadata"]["RetryAttempts"] == 0
+    assert faults.fired["sqs.SendMessageBatch=InternalError@0.5"] == len(failed)
+    on_queue = plain.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in on_queue) == sorted(f"m{i}" for i in sent)  # only those took effect
+
+
+def test_a_batch_of_failed_entries_reaches_nothing(aws, in_invocation):
+    faults = Faults([parse("sqs.SendMessageBatch=InternalError@1")], 1)
+    sqs = handler_client(faults, "sqs")
+    plain = boto3.client("sqs", region_name="us-east-1")
+    url = plain.create_queue(QueueName="q")["QueueUrl"]
+    response = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "0", "MessageBody": "m"}])
+    assert [f["Id"] for f in response["Failed"]] == ["0"] and not response["Successful"]
+    assert "Messages" not in plain.receive_message(QueueUrl=url)
+
+
+def test_the_same_seed_draws_the_same_faults_whatever_the_counter_shard(aws, in_invocation):
+    """The ledger picks a counter shard at random: the draw must not depend on it."""
+    from emulator.faults import _item_of
+
+    def transaction(shard: int) -> dict:
+        return {
+            "TransactItems": [
+                {"Put": {"TableName": "t", "Item": {"run": {"S": "done#r#k"}}}},
+                {"Update": {"TableName": "t", "Key": {"run": {"S": f"count#r#{shard}"}}}},
+            ]
+        }
+
+    items = {_item_of("dynamodb", "TransactWriteItems", transaction(n)) for n in range(64)}
+    assert len(items) == 1
+    assert _item_of("dynamodb", "TransactWriteItems", transaction(3)) != _item_of(
+        "dynamodb", "TransactWriteItems", {"TransactItems": transaction(3)["TransactItems"][:1]}
+    )
 
 
 def test_a_lost_response_takes_effect_and_botocore_retries_it(aws, in_invocation):
@@ -252,3 +301,34 @@ def test_ffmpeg_fails_as_the_real_one_does(tmp_path, in_invocation, fault, check
     proc = subprocess.run(command, capture_output=True, text=True)
     assert check(proc), (proc.returncode, proc.stderr)
     assert faults.report() == {f"ffmpeg={fault}@1": {"fired": 1}}
+
+
+def test_each_fault_fails_its_own_rate_of_the_calls_whatever_else_is_injected():
+    """One draw per call, each injection owning a stretch of it: a second fault on the same call
+    is not hidden by the first (drawn in turn, killed@0.1 after ENOSPC@0.3 fired at 0.07)."""
+    faults = Faults([parse("ffmpeg=ENOSPC@0.3"), parse("ffmpeg=killed@0.1")], 7)
+    calls = 20_000
+    for n in range(calls):
+        faults._draw("ffmpeg", "run-1", f"recording-{n}", faults.injections)
+    assert abs(faults.fired["ffmpeg=ENOSPC@0.3"] / calls - 0.3) < 0.015
+    assert abs(faults.fired["ffmpeg=killed@0.1"] / calls - 0.1) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("texts", "refused"),
+    [
+        (["ffmpeg=ENOSPC@0.7", "ffmpeg=killed@0.4"], True),
+        (["dynamodb.*=ThrottlingException@0.6", "dynamodb.PutItem=InternalError@0.5"], True),
+        (["dynamodb.GetItem=ThrottlingException@0.6", "dynamodb.PutItem=InternalError@0.5"], False),
+        (["s3.PutObject=SlowDown@0.6", "s3.PutObject=lost-response@0.4", "ffmpeg=killed@1"], False),
+    ],
+)
+def test_rates_that_share_a_call_may_not_add_up_to_more_than_one(texts, refused):
+    from emulator.faults import UsageError, check_rates
+
+    injections = [parse(t) for t in texts]
+    if refused:
+        with pytest.raises(UsageError, match="add up to more than 1"):
+            check_rates(injections)
+    else:
+        check_rates(injections)
