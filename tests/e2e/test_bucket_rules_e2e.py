@@ -127,3 +127,31 @@ def test_a_bad_bucket_config_is_a_usage_error(tmp_path, capsys, content, says):
     config_path.write_text(content)
     assert local_run.main(["--bucket-config", str(config_path)]) == local_run.EXIT_USAGE
     assert says in capsys.readouterr().err
+
+
+def test_the_bucket_rules_are_read_with_their_own_actions_and_the_lister_holds_them(stack):
+    """On the strict emulator the Object Lock and replication configurations need their own IAM
+    actions (not s3:ListBucket), and the lister's role from the template has both."""
+    from emulator.iam import acting_as
+    from tests.e2e.test_strict_iam import client, error_of, role_with
+
+    deployment, _ = stack
+    s3, bucket_arn = client("s3"), f"arn:aws:s3:::{deployment.bucket}"
+    lister_only = role_with(deployment, ["s3:ListBucket", "s3:GetLifecycleConfiguration"], bucket_arn)
+    with acting_as(lister_only):
+        assert error_of(s3.get_object_lock_configuration, Bucket=deployment.bucket)[0] == "AccessDenied"
+        assert error_of(s3.get_bucket_replication, Bucket=deployment.bucket)[0] == "AccessDenied"
+    with acting_as(deployment.identities.role("FunctionsListerRole")):
+        lock = error_of(s3.get_object_lock_configuration, Bucket=deployment.bucket)[0]
+        replication = error_of(s3.get_bucket_replication, Bucket=deployment.bucket)[0]
+    assert (lock, replication) == ("ObjectLockConfigurationNotFoundError", "ReplicationConfigurationNotFoundError")
+
+
+def test_a_run_that_lists_nothing_says_the_prefix_may_be_wrong(stack):
+    from emulator.run import run_execution
+
+    deployment, lambdas = stack
+    execution = run_execution(deployment, lambdas, {"specific_date": "01/01/2022"})
+    assert execution.status == "SUCCEEDED", execution.cause
+    (hint,) = [w for w in execution.output["warnings"] if "no recording was listed" in w]
+    assert "nothing at all is under s3://" in hint and "connect/<instance-alias>/CallRecordings/YYYY/MM/DD/" in hint

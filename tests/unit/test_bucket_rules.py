@@ -169,3 +169,13 @@ def test_a_conversion_that_carried_a_retain_until_date_is_counted():
     assert "ObjectLockRetainUntilDate" in put_arguments(original, {}, storage_class="GLACIER_IR")
     assert counts(Outcome("converted", None, 10, 3, retain_until_carried=True))["retain_until_carried"] == 1
     assert "retain_until_carried" not in counts(Outcome("converted", None, 10, 3))
+
+
+def test_read_denied_on_a_kms_object_names_the_aws_managed_connect_key():
+    from optimizer.preflight import _denied
+
+    head = {"SSEKMSKeyId": "arn:aws:kms:us-east-1:123456789012:key/1234"}
+    message = str(_denied("bkt", 3, "k.wav", {"Code": "AccessDenied", "Message": "denied"}, head))
+    assert "-c kms_key_arn" in message and "aws/connect" in message
+    assert "no role can decrypt it outside Amazon Connect" in message and "cannot help" in message
+    assert "aws/connect" not in str(_denied("bkt", 1, "k.wav", {"Code": "AccessDenied"}, {}))  # not encrypted
