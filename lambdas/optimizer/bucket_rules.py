@@ -88,7 +88,7 @@ class BucketRules:
             f"lifecycle rule {e.rule!r} expires current versions {e.days} days after they are written ({e.scope}): "
             "a converted recording is a new version dated the day of its conversion, so it is kept as many days "
             "longer than the rule says as it was old when converted (a backfill of old days keeps them up to "
-            f"their age longer). Retention by the recording's date is not built in; {README_SECTION}"
+            f"their age longer). {README_SECTION}"
             for e in self.expirations
         ]
         if self.lock_days:
