@@ -122,8 +122,11 @@ def _role_logical_id(resource: dict[str, Any], what: str) -> str:
     )
 
 
-def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = True) -> Deployment:
-    """Must run inside an active moto mock. `strict=False` leaves moto lenient (no IAM, no quotas)."""
+def deploy(
+    synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = True, object_lock: bool = False
+) -> Deployment:
+    """Must run inside an active moto mock. `strict=False` leaves moto lenient (no IAM, no quotas).
+    `object_lock` creates the bucket with Object Lock enabled (possible only at creation)."""
     template, stack = synth.template, synth.stack_name
     resolver = Resolver(region=REGION, account=ACCOUNT)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -133,7 +136,7 @@ def deploy(synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = 
     s3 = boto3.client("s3", region_name=REGION)
 
     bucket = synth.config.bucket_name
-    s3.create_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=bucket, **({"ObjectLockEnabledForBucket": True} if object_lock else {}))
     if versioned_bucket:
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 

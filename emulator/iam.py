@@ -22,7 +22,9 @@ stack makes, where moto 5.2.5 is lenient or wrong:
   only to a caller with s3:GetObjectRetention / s3:GetObjectLegalHold; a missing key answers 403
   AccessDenied, not 404, to a caller without s3:ListBucket on the bucket (unless the key's current
   version is a delete marker); and a retain-until date in the past is refused with 400
-  InvalidArgument (Amazon S3 API reference: PutObject, GetObject, HeadObject).
+  InvalidArgument (Amazon S3 API reference: PutObject, GetObject, HeadObject); a bucket's Object
+  Lock and replication configurations are read with their own actions
+  (s3:GetBucketObjectLockConfiguration, s3:GetReplicationConfiguration), not s3:ListBucket.
 
 - DynamoDB's `dynamodb:LeadingKeys` condition (`ForAllValues:StringLike`, `ForAllValues:StringEquals`):
   a statement applies only when every partition key the request (or the transaction's item)
@@ -344,19 +346,41 @@ def _resource_of(response: Any, resource: str) -> str:
     return resource
 
 
+_ABSENT = object()
+# Bucket subresources moto 5.2.5 authorizes as s3:ListBucket (its ACTION_MAP lacks them), by the
+# IAM action that authorizes them (Amazon S3 API reference: GetObjectLockConfiguration needs
+# s3:GetBucketObjectLockConfiguration, GetBucketReplication s3:GetReplicationConfiguration).
+S3_BUCKET_GET_ACTIONS = {
+    "object-lock": "GetBucketObjectLockConfiguration",
+    "replication": "GetReplicationConfiguration",
+}
+
+
 class _Patches:
     def __init__(self) -> None:
         self._saved: list[tuple[Any, str, Any]] = []
+        self._entries: list[tuple[dict[str, Any], str, Any]] = []
 
     def wrap(self, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
         original = owner.__dict__[name]
         self._saved.append((owner, name, original))
         setattr(owner, name, make(original))
 
+    def put(self, mapping: dict[str, Any], key: str, value: Any) -> None:
+        """mapping[key] = value until undo (a key that was absent is removed again)."""
+        self._entries.append((mapping, key, mapping.get(key, _ABSENT)))
+        mapping[key] = value
+
     def undo(self) -> None:
         for owner, name, value in reversed(self._saved):
             setattr(owner, name, value)
         self._saved.clear()
+        for mapping, key, old in reversed(self._entries):
+            if old is _ABSENT:
+                mapping.pop(key, None)
+            else:
+                mapping[key] = old
+        self._entries.clear()
 
 
 def _install(p: _Patches, identities: Identities) -> None:
@@ -481,6 +505,9 @@ def _install(p: _Patches, identities: Identities) -> None:
         return wrapper
 
     p.wrap(s3_responses.S3Response, "head_object", head)
+
+    for subresource, action in S3_BUCKET_GET_ACTIONS.items():
+        p.put(s3_responses.ACTION_MAP["BUCKET"]["GET"], subresource, action)
 
 
 _lock = threading.Lock()

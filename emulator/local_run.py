@@ -96,6 +96,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="make the demo bucket unversioned, to see the preflight refuse it (VersioningRequired)",
     )
     parser.add_argument(
+        "--bucket-config",
+        type=Path,
+        metavar="FILE",
+        help="a JSON object with LifecycleConfiguration, ObjectLockConfiguration and/or ReplicationConfiguration as "
+        "the S3 API takes them, applied to the demo bucket before loading (replication is read, not executed)",
+    )
+    parser.add_argument(
         "--inject",
         action="append",
         default=[],
@@ -139,6 +146,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         raise UsageError("give --date or --input, not both")
     if args.dated and args.recordings is None:
         raise UsageError("--dated needs --recordings DIR")
+    args.bucket_rules = {}
+    if args.bucket_config is not None:  # emulator/bucket_config.py
+        from .bucket_config import BucketConfigError, load
+
+        try:
+            args.bucket_rules = load(args.bucket_config, unversioned=args.unversioned)
+        except BucketConfigError as exc:
+            raise UsageError(str(exc)) from None
     return args
 
 
@@ -338,6 +353,8 @@ def write_out(deployment: Any, prefix: str, out: Path) -> list[str]:
 
 
 def print_summary(report: dict[str, Any], stream: Any = None) -> None:
+    from optimizer.effects import projection_lines
+
     stream = stream or sys.stdout
     rows = report["objects"]
     width = min(60, max([len(r["key"]) - len(report["prefix"]) for r in rows] + [10]))
@@ -367,6 +384,8 @@ def print_summary(report: dict[str, Any], stream: Any = None) -> None:
         stream.write(f"execution {i}: {ex['status']}  {detail}\n")
         if (ex.get("summary") or {}).get("dry_run"):
             stream.write(f"  {dry_run_line(ex['summary'])}\n")
+            for line in projection_lines((ex.get("summary") or {}).get("bucket_rules_effect") or {}):
+                stream.write(f"  {line}\n")
 
 
 def _usd(value: float) -> str:
@@ -455,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with step("loading the CDK and the emulator (moto); slower the first time, while Python compiles them"):
         from moto import mock_aws
 
+        from .bucket_config import BucketConfigError, needs_object_lock
+        from .bucket_config import apply as apply_bucket_config
         from .deploy import deploy
         from .faults import Faults, check_operations, random_seed
         from .report import Loaded, dead_letters, object_entries, totals
@@ -488,11 +509,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.report.parent.mkdir(parents=True, exist_ok=True)  # the handler log is written there first
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), open(log_path, "w") as handler_log:
             with step("creating the stack's resources in the emulator (moto)"):
-                deployment = deploy(synth, versioned_bucket=not args.unversioned)
+                deployment = deploy(
+                    synth, versioned_bucket=not args.unversioned, object_lock=needs_object_lock(args.bucket_rules)
+                )
                 set_page_keys(deployment, args.page_keys)
             import boto3
 
             s3 = boto3.client("s3", region_name="us-east-1")
+            try:
+                for note in apply_bucket_config(s3, deployment.bucket, args.bucket_rules):
+                    print(note, file=sys.stderr)
+            except BucketConfigError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_USAGE
             # The report covers the day's prefix, or with --dated every day under the root prefix.
             prefix = synth.config.bucket_prefix if args.dated else f"{synth.config.bucket_prefix}{day:%Y/%m/%d}/"
             loaded: dict[str, Loaded] = {}

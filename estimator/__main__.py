@@ -15,7 +15,7 @@ from stacks.config import storage_class_refusal  # the stack's refusals and reas
 
 from . import report
 from .calls import CallLength
-from .model import RULES, ArticleAssumptions, Corrected, Volume, article_estimate, corrected_estimate
+from .model import RETENTION_FROM, RULES, ArticleAssumptions, Corrected, Volume, article_estimate, corrected_estimate
 from .prices import ARCHITECTURES, PriceError, load_prices
 
 PROG = "python -m estimator"
@@ -25,6 +25,8 @@ CORRECTED_ONLY = (
     "storage_class",
     "noncurrent_days",
     "retention_days",
+    "retention_from",
+    "lock_days",
     "call_length",
     "architecture",
     "lambda_memory_mb",
@@ -178,7 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=_days_or("none"),
         default=argparse.SUPPRESS,
         metavar="D|none",
-        help="days after recording that the recording is deleted (default none: kept)",
+        help="days after which the recording is deleted (default none: kept); see --retention-from",
+    )
+    p.add_argument(
+        "--retention-from",
+        choices=RETENTION_FROM,
+        default=argparse.SUPPRESS,
+        help="what --retention-days counts from: 'recording' (the call's date) or 'conversion' (an S3 lifecycle "
+        "Expiration on current versions, whose clock the rewrite restarts: each recording is kept --age-days "
+        "longer) (default recording)",
+    )
+    p.add_argument(
+        "--lock-days",
+        type=_non_negative,
+        default=argparse.SUPPRESS,
+        metavar="D",
+        help="Object Lock default retention of the bucket, in days from recording: no version, the noncurrent "
+        "original included, is deleted before it (default 0: none)",
     )
     p.add_argument(
         "--call-length",
@@ -242,6 +260,8 @@ def _inputs(args: argparse.Namespace, cfg: Corrected | None, prices: Any) -> dic
                 "storage_class": cfg.storage_class,
                 "noncurrent_days": "never" if cfg.noncurrent_days is None else cfg.noncurrent_days,
                 "retention_days": cfg.retention_days,
+                "retention_from": cfg.retention_from,
+                "lock_days": cfg.lock_days,
                 "call_length": {
                     "kind": cfg.call_length.kind,
                     "mean_minutes": cfg.call_length.mean_minutes,

@@ -37,6 +37,8 @@ RULES = (
 )
 
 
+RETENTION_FROM = ("recording", "conversion")
+
 # Ten billion call-minutes a month, thousands of times the largest contact centres: above it a
 # projection is an input mistake (a growth without its %), and its costs would overflow a float.
 MAX_MINUTES_PER_MONTH = 10_000_000_000
@@ -205,6 +207,13 @@ class Corrected:
     age_days: float = 7.0
     noncurrent_days: float | None = 1.0  # None: no lifecycle rule, originals kept for ever
     retention_days: float | None = None  # None: recordings outlive the horizon
+    # What retention_days counts from. "recording": a deletion by the call's date. "conversion": an S3
+    # lifecycle Expiration on current versions, whose clock the rewrite restarts (the converted
+    # version is a new one, dated its conversion: it is kept age_days longer). Standard is the same.
+    retention_from: str = "recording"
+    # Object Lock default retention, in days from recording (0: none): no version can be deleted
+    # before it, so the noncurrent original stays billed until then (both scenarios alike).
+    lock_days: float = 0.0
     call_length: CallLength = CallLength()
     architecture: str = "arm64"
     lambda_memory_mb: float = CONVERTER_MEMORY_MB
@@ -220,6 +229,10 @@ class Corrected:
             raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}")
         if self.age_days < 0 or (self.noncurrent_days is not None and self.noncurrent_days < 0):
             raise ValueError("age-days and noncurrent-days must not be negative")
+        if self.retention_from not in RETENTION_FROM:
+            raise ValueError(f"retention-from must be one of {', '.join(RETENTION_FROM)}")
+        if self.lock_days < 0:
+            raise ValueError("lock-days must not be negative")
         if self.retention_days is not None and self.retention_days <= self.age_days:
             raise ValueError("retention-days must be longer than age-days (recordings are converted first)")
         if self.lambda_memory_mb <= 0 or (self.seconds_per_recording is not None and self.seconds_per_recording < 0):
@@ -237,6 +250,11 @@ class Corrected:
 
 def _end(start: float, keep: float | None) -> float | None:
     return None if keep is None else start + keep
+
+
+def _locked(end: float | None, lock_days: float) -> float | None:
+    """A version under Object Lock retention is not deleted before its retain-until date."""
+    return None if end is None else max(end, lock_days)
 
 
 def _share(price: StorageClassPrice, parts: Mapping[str, float], tiered: bool) -> dict[str, float]:
@@ -264,8 +282,13 @@ def corrected_estimate(volume: Volume, cfg: Corrected, prices: Prices) -> Estima
     # retention, the expired current version stays noncurrent for `keep` days too.
     age = cfg.age_days
     keep = cfg.noncurrent_days if cfg.on("noncurrent") else 0.0
-    pcm_end = _end(age, keep)  # current, then noncurrent PCM: all in Standard, which has no minimum duration
-    gone = None if cfg.retention_days is None else _end(cfg.retention_days, keep)  # both scenarios
+    # current, then noncurrent PCM: all in Standard, which has no minimum duration; locked until lock_days
+    pcm_end = _locked(_end(age, keep), cfg.lock_days)
+    # The end of a recording without the optimizer (gone_std), and of its converted version (gone):
+    # later by age_days when the retention counts from the conversion (a restarted lifecycle clock).
+    restart = age if cfg.retention_from == "conversion" else 0.0
+    gone_std = None if cfg.retention_days is None else _locked(_end(cfg.retention_days, keep), cfg.lock_days)
+    gone = None if cfg.retention_days is None else _locked(_end(cfg.retention_days + restart, keep), cfg.lock_days)
     early_days = 0.0  # the converted object's shortfall against its class's minimum duration
     if cfg.on("min-duration") and gone is not None and gone - age < target.min_storage_days:
         early_days = target.min_storage_days - (gone - age)
@@ -325,10 +348,10 @@ def corrected_estimate(volume: Volume, cfg: Corrected, prices: Prices) -> Estima
             + pages * p.page_invocations * p.page_lambda_seconds * p.page_lambda_memory_mb / 1024
         )
         items["lambda_compute"] = gb_seconds * lam.per_gb_second if cfg.on("lambda-compute") else 0.0
-        items["standard"] = std.storage_cost(flow.held(k, 0, gone) * pcm_bpm / gb, tiered)
+        items["standard"] = std.storage_cost(flow.held(k, 0, gone_std) * pcm_bpm / gb, tiered)
         # Bytes held at the end of the month, in decimal TB; the year row keeps December's.
         t = (k + 1) * DAYS_PER_MONTH
-        items["tb_std"] = flow.held_at(t, 0, gone) * pcm_bpm / 1e12
+        items["tb_std"] = flow.held_at(t, 0, gone_std) * pcm_bpm / 1e12
         items["tb_opt"] = (flow.held_at(t, 0, pcm_end) * pcm_bpm + flow.held_at(t, age, gone) * alaw_bpm) / 1e12
         monthly.append(items)
     processing = ("s3_requests", "sqs", "stepfunctions", "lambda_requests", "lambda_compute")

@@ -165,9 +165,13 @@ def render_header(est: Estimate, inputs: Mapping[str, Any]) -> str:
         cl = i["call_length"]
         nc, ret = i["noncurrent_days"], i["retention_days"]
         kept = "never expired (no rule)" if nc == "never" else f"kept {nc:g} day(s) after conversion"
+        retention = (
+            "beyond the horizon" if ret is None else f"{ret:g} days from the {i.get('retention_from', 'recording')}"
+        )
+        lock = f"; Object Lock {i['lock_days']:g} days" if i.get("lock_days") else ""
         lines.append(
             f"Target {i['storage_class']}; originals {kept}; retention "
-            f"{'beyond the horizon' if ret is None else f'{ret:g} days'}; calls {cl['kind']} mean "
+            f"{retention}{lock}; calls {cl['kind']} mean "
             f"{cl['mean_minutes']:g} min; Lambda {i['architecture']} {i['lambda_memory_mb']:g} MB x "
             f"{i['seconds_per_recording']:g} s/recording."
         )

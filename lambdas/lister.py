@@ -3,14 +3,14 @@ recordings, and writes the run's summary.
 
 Events (from the state machine), "action" being the state's name (STATES, below):
   ResolveRun        {"input": <execution input>, "execution": <name>} -> {"run", "days"}
-  Preflight         {"run"}                                          -> {"warnings"}
+  Preflight         {"run"}                                          -> {"warnings", "bucket_rules"}
   ResumeDay         {"run", "day"}                                   -> {"progress"} (saved by PauseDay)
   ListPage          {"run", "day", "progress" | null}                -> {"progress", "page_id", "objects", "counts"}
   PauseDay          {"run", "day", "round", "progress"}              -> {} (the day goes on in the next round)
   RecordDayFailure  {"run", "day", "failure": {"Error", "Cause"}}    -> {} (recorded in the run's ledger)
   NextRound         {"run", "round"}                                 -> {"days", "round", "more"}
   CheckRun          {"run", "drain": {"polls", "since"}}             -> {"state", "polls", "since", "wait_seconds", ...}
-  Summarize         {"run", "warnings", "drain"}                     -> {"error", "cause", "output"}
+  Summarize         {"run", "warnings", "bucket_rules", "drain"}     -> {"error", "cause", "output"}
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, completion, day_failures, known_failures, ledger, names
+from optimizer import aws, bucket_rules, completion, day_failures, effects, known_failures, ledger, names
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_reads
@@ -95,6 +95,13 @@ def list_page(
                 "known failure skipped",
                 extra={"key": known.key, "etag": known.etag, "reason": known.reason, "failed_at": known.failed_at},
             )
+    counts = {
+        "listed": page.listed,
+        **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS},
+        "days_done": int(page.exhausted),
+    }
+    if run["dry_run"]:  # the projection of the bucket's rules (optimizer/effects.py)
+        counts.update(effects.age_counts(dt.date.fromisoformat(day), _today(), [item[2] for item in page.items]))
     logger.info(
         "page listed",
         extra={
@@ -114,25 +121,28 @@ def list_page(
         "objects": page.items,
         # This page's own counts: the enqueuer records them once the page is safely enqueued
         # (the last page also counts the day done, which the summary checks days against).
-        "counts": {
-            "listed": page.listed,
-            **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS},
-            "days_done": int(page.exhausted),
-        },
+        "counts": counts,
     }
 
 
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
 def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
-    """The bucket keeps originals, and at least one of a sample of the run's first days'
-    recordings can be read (optimizer/preflight.py, probe_reads)."""
+    """The bucket keeps originals, what the rewrite does to its own rules (optimizer/bucket_rules.py),
+    and at least one of a sample of the run's first days' recordings can be read
+    (optimizer/preflight.py, probe_reads)."""
     warnings = bucket_warnings(s3, settings)
+    rules = bucket_rules.read(s3, settings.bucket, settings.bucket_prefix)
+    warnings += rules.warnings(settings.bucket_prefix)
     first = dt.date.fromisoformat(run["start_date"])
     days = [first + dt.timedelta(days=i) for i in range(min(int(run["days"]), PROBE_DAYS))]
     probe = probe_reads(s3, settings.bucket, [day_prefix(settings.bucket_prefix, day) for day in days])
     if probe.denied:
         warnings.append(probe.warning())
         logger.warning("preflight could not read some recordings", extra={"denied": probe.denied})
-    return {"warnings": warnings}
+    return {"warnings": warnings, "bucket_rules": rules.to_state()}
 
 
 # One function per state of stacks/orchestration.py, named after it: the state's payload names
@@ -215,7 +225,18 @@ def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
     run = event["run"]
     item = ledger.read_item(aws.client("dynamodb"), settings.ledger_table, run["id"])  # counts and failed days
     counts = ledger.counts_of(item)
-    summary = run_summary(run, counts, event.get("drain") or {}, event.get("warnings") or [], settings)
+    warnings = list(event.get("warnings") or [])
+    if not counts.get("listed", 0):
+        s3 = aws.client("s3")
+        warnings += effects.empty_listing_hints(
+            s3, run["bucket"], settings.bucket_prefix, run, _today(), settings.num_days_age + settings.catch_up_days
+        )
+    summary = run_summary(run, counts, event.get("drain") or {}, warnings, settings)
+    if run["dry_run"]:
+        rules = bucket_rules.BucketRules.of_state(event.get("bucket_rules"))
+        effect = effects.projection(run, counts, rules, _today(), settings.price_standard_gb_month)
+        if effect:
+            summary["output"]["bucket_rules_effect"] = effect
     return day_failures.with_failed_days(summary, run, day_failures.of_item(item), counts.get("days_done", 0))
 
 

@@ -63,7 +63,15 @@ class OptimizerFunctions(Construct):
         ledger.grant(self.lister, "dynamodb:UpdateItem")  # a day's failure, recorded by its child execution
         self.lister.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[bucket.bucket_arn]
+                # The preflight reads the bucket's rules to say what the rewrite does to them
+                # (lambdas/optimizer/bucket_rules.py).
+                actions=[
+                    "s3:GetBucketVersioning",
+                    "s3:GetLifecycleConfiguration",
+                    "s3:GetBucketObjectLockConfiguration",
+                    "s3:GetReplicationConfiguration",
+                ],
+                resources=[bucket.bucket_arn],
             )
         )
         # ListBucket cannot be scoped by resource to a prefix; the s3:prefix condition does it.

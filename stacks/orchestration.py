@@ -113,7 +113,8 @@ class Orchestration(Construct):
             "Preflight",
             lister,
             {"run.$": "$.run"},
-            result_selector={"warnings.$": "$.Payload.warnings"},
+            # bucket_rules: what the bucket's own rules are, for the dry run's projection (Summarize)
+            result_selector={"warnings.$": "$.Payload.warnings", "bucket_rules.$": "$.Payload.bucket_rules"},
             result_path="$.preflight",
             refusals=["VersioningRequired", "ReadDenied"],
             rerunnable=True,
@@ -169,7 +170,12 @@ class Orchestration(Construct):
         summarize = self._invoke(
             "Summarize",
             lister,
-            {"run.$": "$.run", "warnings.$": "$.preflight.warnings", "drain.$": "$.drain"},
+            {
+                "run.$": "$.run",
+                "warnings.$": "$.preflight.warnings",
+                "bucket_rules.$": "$.preflight.bucket_rules",
+                "drain.$": "$.drain",
+            },
             result_selector={
                 "error.$": "$.Payload.error",
                 "cause.$": "$.Payload.cause",

@@ -105,6 +105,9 @@ class Outcome:
     bytes_after: int = 0
     kind: str | None = None  # of a failure: PermanentFailure.kind
     audio: Mapping[str, Any] | None = None  # what the audio check measured (AudioCheck.log_field)
+    # The new version carries the original's Object Lock retain-until date (from the GetObject
+    # already made: put_arguments copies it when it is still in the future). Counted in the summary.
+    retain_until_carried: bool = False
 
 
 def ffmpeg_command(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> list[str]:
@@ -469,6 +472,7 @@ def _convert_read(
     provenance = Provenance(rec.run, read_version, size, sha256)
     args = put_arguments(original, tags, storage_class=settings.target_class, provenance=provenance, target=target)
     after = os.path.getsize(dst)
+    carried = "ObjectLockRetainUntilDate" in args
     audio = {**measured.log_field(), **({"dropped_bytes": source.partial_bytes} if source.partial_bytes else {})}
     with open(dst, "rb") as f:
         try:
@@ -478,7 +482,7 @@ def _convert_read(
             if code in _PRECONDITION_CODES:
                 ours = _written_by_us(s3, rec, read_version, after)
                 if ours is not None:  # our own write, answered 412 when botocore sent it again
-                    return dataclasses.replace(ours, audio=audio)
+                    return dataclasses.replace(ours, audio=audio, retain_until_carried=carried)
                 raise TransientFailure("the object changed after it was read; not overwritten, retried later") from None
             if code in _DENIED:
                 raise _denied(exc, "writing", rec) from None
@@ -489,4 +493,4 @@ def _convert_read(
                     "metadata_limit" if code == "MetadataTooLarge" else "s3_refused",
                 ) from None
             raise
-    return Outcome("converted", None, size, after, audio=audio)
+    return Outcome("converted", None, size, after, audio=audio, retain_until_carried=carried)

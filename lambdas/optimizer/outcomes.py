@@ -164,6 +164,8 @@ def counts(outcome: Outcome) -> Counter[str]:
     if outcome.outcome == "converted":
         added["bytes_before"] += outcome.bytes_before
         added["bytes_after"] += outcome.bytes_after
+        if outcome.retain_until_carried:
+            added["retain_until_carried"] += 1
     return added
 
 

@@ -105,11 +105,26 @@ def probe_read(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
     return probe.read[0] if probe.read else None
 
 
+# The likely cause when a KMS-encrypted recording cannot be read although the role may read the
+# prefix. Telling an AWS managed key apart would need kms:DescribeKey on a key this stack does not
+# know in advance (a wildcard resource), so the message names it instead. An AWS managed key's
+# policy is the service's and cannot be changed ("Change a key policy", AWS KMS developer guide,
+# https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying.html); aws/connect lets
+# account principals use the key only through Amazon Connect.
+AWS_MANAGED_KEY = (
+    "If that key is the AWS managed key aws/connect (`aws kms describe-key --key-id <the key>` shows KeyManager "
+    "AWS), no role can decrypt it outside Amazon Connect and -c kms_key_arn cannot help, since its key policy "
+    "cannot be changed: point Connect's call-recording storage at a customer managed key so that new recordings "
+    "can be converted; those already written stay readable only through Connect, so leave their days out"
+)
+
+
 def _denied(bucket: str, count: int, key: str, error: Mapping[str, Any], head: Mapping[str, Any]) -> ReadDenied:
     kms = (
         f"; the object is encrypted with the KMS key {head['SSEKMSKeyId']}: deploy with -c kms_key_arn=<that "
         "key's ARN> "
-        "and make sure its key policy lets this account's IAM policies use it (the default key policy does)"
+        "and make sure its key policy lets this account's IAM policies use it (the default key policy does). "
+        + AWS_MANAGED_KEY
         if head.get("SSEKMSKeyId")
         else ""
     )

@@ -52,6 +52,8 @@ def run_summary(
         unaccounted=unaccounted,
         bytes_before=counts.get("bytes_before", 0),
         bytes_after=counts.get("bytes_after", 0),
+        # converted versions that carry their original's Object Lock retain-until date
+        retain_until_carried=counts.get("retain_until_carried", 0),
         warnings=list(warnings),
     )
     if run["dry_run"]:

@@ -81,6 +81,7 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
         },
         "bytes_before": sum(map(len, recordings)),
         "bytes_after": sum(sizes),
+        "retain_until_carried": 0,
         "warnings": [NO_RULE_WARNING],
     }
     for key, body in zip(keys, recordings, strict=True):

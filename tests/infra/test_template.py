@@ -313,8 +313,15 @@ def test_lister_lists_only_under_the_prefix(default_synth):
         for a in actions(st)
         if a.startswith("s3:") and a != "s3:ListBucket"
     }
-    # The preflight: the bucket's versioning and lifecycle, and one recording's first byte.
-    assert other_s3 == {"s3:GetBucketVersioning", "s3:GetLifecycleConfiguration", "s3:GetObject"}
+    # The preflight: the bucket's versioning and its rules (lifecycle, Object Lock, replication:
+    # lambdas/optimizer/bucket_rules.py), and one recording's first byte.
+    assert other_s3 == {
+        "s3:GetBucketVersioning",
+        "s3:GetLifecycleConfiguration",
+        "s3:GetBucketObjectLockConfiguration",
+        "s3:GetReplicationConfiguration",
+        "s3:GetObject",
+    }
     (preflight,) = [
         st for st in statements(default_synth, "FunctionsListerRole") if "s3:GetBucketVersioning" in actions(st)
     ]
