@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from emulator import truth
 from emulator.deploy import deploy
 from emulator.iam import acting_as
 from emulator.run import run_execution
@@ -119,10 +120,15 @@ def test_retention_deletes_exactly_the_old_unlocked_recordings_with_delete_marke
         assert client.head_object(Bucket=bucket, Key=key)["ContentLength"] == 1
     with pytest.raises(ClientError):
         client.head_object(Bucket=bucket, Key=plain[0])
-    # Undelete: removing the marker brings the recording back, byte for byte.
-    marker = next(m["VersionId"] for m in listing["DeleteMarkers"] if m["Key"] == plain[2])
-    client.delete_object(Bucket=bucket, Key=plain[2], VersionId=marker)
-    assert client.get_object(Bucket=bucket, Key=plain[2])["Body"].read() == b"RIFF-converted"
+    # The truth check (run again after the test by tests/e2e/conftest.py) sees the same: each run's
+    # delete markers, none over a locked version, the dry run's none.
+    checks = {check.run.id: check for check in truth.check(deployment)}
+    assert [checks[arn_name].differences for arn_name in checks] == [[]] * 3
+    by_markers = sorted(check.truth.delete_markers for check in checks.values() if check.run.expire)
+    assert by_markers == [[], sorted(plain)]
+    # The version a marker hides is still there, byte for byte, until the noncurrent rule removes it.
+    hidden = client.get_object(Bucket=bucket, Key=plain[2], VersionId=current[plain[2]])
+    assert hidden["Body"].read() == b"RIFF-converted"
 
 
 @pytest.mark.long  # a deployment of its own; the template test asserts the same role exactly
@@ -146,5 +152,9 @@ def test_the_expirers_role_adds_delete_markers_and_cannot_remove_a_version(reten
         assert denied(client.delete_object, Bucket=bucket, Key=outside)
         assert denied(client.get_object, Bucket=bucket, Key=inside)  # it never reads a recording
         assert client.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-        assert client.delete_object(Bucket=bucket, Key=inside)["DeleteMarker"] is True
+        marker = client.delete_object(Bucket=bucket, Key=inside)
+        assert marker["DeleteMarker"] is True
     assert [v["VersionId"] for v in client.list_object_versions(Bucket=bucket, Prefix=inside)["Versions"]] == [version]
+    # Undelete, by someone allowed s3:DeleteObjectVersion (not the expirer): the recording is back.
+    client.delete_object(Bucket=bucket, Key=inside, VersionId=marker["VersionId"])
+    assert client.get_object(Bucket=bucket, Key=inside)["Body"].read() == b"x"
