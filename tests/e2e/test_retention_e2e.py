@@ -19,6 +19,7 @@ from emulator.deploy import deploy
 from emulator.iam import acting_as
 from emulator.run import run_execution
 from emulator.runtime import InProcessLambdas
+from optimizer.retention import EVENTS_PER_INVOCATION, FIXED_EVENTS
 from tests.e2e.conftest import CONTEXT
 
 PREFIX = CONTEXT["bucket_prefix"]
@@ -103,11 +104,19 @@ def test_retention_deletes_exactly_the_old_unlocked_recordings_with_delete_marke
         "not_audio": 1,
         "max_deletes": 10_000,
         "complete": True,
+        "invocations": 7,
     }
     assert not client.list_object_versions(Bucket=bucket, Prefix=PREFIX).get("DeleteMarkers")
 
     real = run_execution(deployment, lambdas, rng)
     assert real.status == "SUCCEEDED", real.cause
+    # Each execution's history: 13 events of its own and 7 an invocation (optimizer/retention.py's
+    # bound: MAX_INVOCATIONS keeps it under 25,000); its largest state is ResolveRun's list of days.
+    for execution in (dry, real):
+        invocations = execution.output["expired"]["invocations"]
+        assert execution.history_events == FIXED_EVENTS + EVENTS_PER_INVOCATION * invocations
+        assert invocations == 7  # 310 days, at most 50 listed an invocation
+        assert execution.limits["largest_state"] == "ResolveRun"
     assert sorted(logged(lambdas, "deleted")) == sorted(would)  # the same keys as its dry run
     assert real.output["expired"]["deleted"] == 3 and real.output["dry_run"] is False
     assert len(real.output["warnings"]) == 1 and "1 under a legal hold" in real.output["warnings"][0]

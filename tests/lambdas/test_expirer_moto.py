@@ -87,6 +87,7 @@ def test_a_run_goes_on_across_invocations_and_pages_and_counts_each_recording_on
         "not_audio": 1,
         "max_deletes": 10_000,
         "complete": True,
+        "invocations": 3,
     }
     assert invocations == 3 and current(s3) == {*keys, *later}  # a dry run deletes nothing
     summary, _ = until_done(settings, s3, run(days=3))
