@@ -2,8 +2,8 @@
 
 Deployed only with `retention_days` on, with a role of its own: s3:DeleteObject on the prefix's
 objects (never DeleteObjectVersion: it cannot remove a version, only add a delete marker), the
-two Object Lock reads, ListBucketVersions on the prefix, and the bucket's versioning and Object
-Lock configuration.
+two Object Lock reads, ListBucketVersions on the prefix, and the bucket's versioning, Object
+Lock and lifecycle configurations (the last to warn when no rule removes what a marker hides).
 
 Event (from the state machine), "action" being the state's name:
   ExpirePage  {"run", "progress" | null}  -> {"progress", "summary" (null until progress.done)}
@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from optimizer import aws, names
 from optimizer.dates import day_prefix
 from optimizer.keys import is_audio_key
+from optimizer.preflight import expires_noncurrent
 from optimizer.retention import (
     LIST_PAGE,
     MAX_CANDIDATES,
@@ -153,7 +154,26 @@ def expire_page(
     )
     if not state["done"]:
         return {"progress": state, "summary": None}
-    return {"progress": state, "summary": summary(run, state, settings, partial(day_prefix, settings.bucket_prefix))}
+    result = summary(run, state, settings, partial(day_prefix, settings.bucket_prefix))
+    if not noncurrent_rule(s3, bucket, settings.bucket_prefix):
+        result["warnings"].append(
+            f"no enabled lifecycle rule expires noncurrent versions under {settings.bucket_prefix}: each recording "
+            f"this run {'would delete' if dry_run else 'deleted'} is hidden behind a delete marker, but its versions "
+            'stay stored, billed and readable by version id until such a rule removes them; "deleted '
+            "retention_days after the call\" needs it (README: 'Originals, versioning and the lifecycle rule')"
+        )
+    return {"progress": state, "summary": result}
+
+
+def noncurrent_rule(s3: Any, bucket: str, prefix: str) -> bool:
+    """Whether a lifecycle rule removes the versions a delete marker leaves noncurrent."""
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+    except ClientError as exc:
+        if _code(exc) != "NoSuchLifecycleConfiguration":
+            raise
+        rules = []
+    return expires_noncurrent(rules, prefix)
 
 
 def _one(

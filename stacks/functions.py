@@ -176,7 +176,11 @@ class OptimizerFunctions(Construct):
         )
         expirer.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"],
+                actions=[
+                    "s3:GetBucketVersioning",
+                    "s3:GetBucketObjectLockConfiguration",
+                    "s3:GetLifecycleConfiguration",  # warns when no rule removes what a marker hides
+                ],
                 resources=[bucket.bucket_arn],
             )
         )

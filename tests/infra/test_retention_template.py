@@ -50,7 +50,11 @@ def test_the_expirers_role_is_exactly_delete_markers_and_lock_reads_under_the_pr
     bucket = "arn:<AWS::Partition>:s3:::my-connect-recordings"
     assert s3 == [
         (["s3:DeleteObject", "s3:GetObjectLegalHold", "s3:GetObjectRetention"], f"{bucket}/{PREFIX}*", "null"),
-        (["s3:GetBucketObjectLockConfiguration", "s3:GetBucketVersioning"], bucket, "null"),
+        (
+            ["s3:GetBucketObjectLockConfiguration", "s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"],
+            bucket,
+            "null",
+        ),
         (["s3:ListBucketVersions"], bucket, json.dumps({"StringLike": {"s3:prefix": [f"{PREFIX}*"]}})),
     ]
     others = {a for st in found for a in actions(st) if not a.startswith("s3:")}

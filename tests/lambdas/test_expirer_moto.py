@@ -126,3 +126,22 @@ def test_a_recording_whose_lock_cannot_be_read_is_kept(s3):
     summary, _ = until_done(make_settings(retention_days=90), LockUnreadable(s3), run())
     assert summary["expired"]["deleted"] == 0 and summary["expired"]["kept"]["unchecked"] == 1
     assert current(s3) == set(keys) and "1 whose lock could not be read" in summary["warnings"][0]
+
+
+def test_without_a_noncurrent_rule_the_output_says_the_deleted_versions_stay_stored(s3):
+    put(s3, DAY, "a.wav")
+    settings = make_settings(retention_days=90)
+    summary, _ = until_done(settings, s3, run(dry_run=True))
+    assert summary["warnings"] == [
+        f"no enabled lifecycle rule expires noncurrent versions under {PREFIX}: each recording this run would delete "
+        "is hidden behind a delete marker, but its versions stay stored, billed and readable by version id until "
+        'such a rule removes them; "deleted retention_days after the call" needs it (README: \'Originals, versioning '
+        "and the lifecycle rule')"
+    ]
+    rule = {"ID": "originals", "Status": "Enabled", "Filter": {"Prefix": PREFIX}}
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=BUCKET,
+        LifecycleConfiguration={"Rules": [{**rule, "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}]},
+    )
+    summary, _ = until_done(settings, s3, run())
+    assert summary["warnings"] == [] and summary["expired"]["deleted"] == 1
