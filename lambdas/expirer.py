@@ -196,6 +196,12 @@ def _one(
         counts["would_delete"] += 1
         logger.info("would delete", extra={"key": key, "version_id": version_id})
         return
+    # Unconditional, by choice: an If-Match on the listed ETag ("How to perform conditional
+    # deletes", https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html)
+    # would also need s3:GetObject, the right to read every recording, and guards only against a
+    # new version written in the milliseconds since the lock check; the converter copies the
+    # original's lock to the version it writes, and a lock set in between still protects the
+    # version itself (the marker above it is removable): nothing is lost either way.
     answer = s3.delete_object(Bucket=bucket, Key=key)
     if not answer.get("DeleteMarker"):
         # Not a delete marker: the bucket stopped versioning since this invocation checked it.
