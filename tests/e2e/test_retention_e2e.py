@@ -22,7 +22,7 @@ from emulator.runtime import InProcessLambdas
 from optimizer.retention import EVENTS_PER_INVOCATION, FIXED_EVENTS
 from tests.e2e.conftest import CONTEXT
 
-PREFIX = CONTEXT["bucket_prefix"]
+PREFIX = str(CONTEXT["bucket_prefix"])
 RETENTION = 90
 
 
@@ -116,7 +116,7 @@ def test_retention_deletes_exactly_the_old_unlocked_recordings_with_delete_marke
         invocations = execution.output["expired"]["invocations"]
         assert execution.history_events == FIXED_EVENTS + EVENTS_PER_INVOCATION * invocations
         assert invocations == 7  # 310 days, at most 50 listed an invocation
-        assert execution.limits["largest_state"] == "ResolveRun"
+        assert (execution.limits or {}).get("largest_state") == "ResolveRun"  # the strict emulator's count
     assert sorted(logged(lambdas, "deleted")) == sorted(would)  # the same keys as its dry run
     assert real.output["expired"]["deleted"] == 3 and real.output["dry_run"] is False
     kept, no_rule = real.output["warnings"]
