@@ -22,9 +22,15 @@ stack makes, where moto 5.2.5 is lenient or wrong:
   only to a caller with s3:GetObjectRetention / s3:GetObjectLegalHold; a missing key answers 403
   AccessDenied, not 404, to a caller without s3:ListBucket on the bucket (unless the key's current
   version is a delete marker); and a retain-until date in the past is refused with 400
-  InvalidArgument (Amazon S3 API reference: PutObject, GetObject, HeadObject); a bucket's Object
-  Lock and replication configurations are read with their own actions
-  (s3:GetBucketObjectLockConfiguration, s3:GetReplicationConfiguration), not s3:ListBucket.
+  InvalidArgument (Amazon S3 API reference: PutObject, GetObject, HeadObject); a bucket's
+  replication configuration is read with its own action (s3:GetReplicationConfiguration), not
+  s3:ListBucket.
+- S3 Object Lock reads: GET ?retention, ?legal-hold and the bucket's ?object-lock are authorized
+  as s3:GetObjectRetention, s3:GetObjectLegalHold and s3:GetBucketObjectLockConfiguration (moto
+  asks s3:GetObject and s3:ListBucket), GetObjectRetention is answered (moto lacks it), and both
+  object reads answer NoSuchObjectLockConfiguration for a version without a lock, InvalidRequest
+  on a bucket without Object Lock. DeleteObject is moto's own: s3:DeleteObject, and
+  s3:DeleteObjectVersion with a version id.
 
 - DynamoDB's `dynamodb:LeadingKeys` condition (`ForAllValues:StringLike`, `ForAllValues:StringEquals`):
   a statement applies only when every partition key the request (or the transaction's item)
@@ -52,9 +58,17 @@ from botocore.signers import RequestSigner
 from moto import settings as moto_settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
+from moto.core.responses import ActionResult
 from moto.iam import access_control
 from moto.s3 import responses as s3_responses
-from moto.s3.exceptions import InvalidArgumentError, MissingKey, S3AccessDeniedError
+from moto.s3.exceptions import (
+    InvalidArgumentError,
+    LockNotEnabled,
+    MissingKey,
+    MissingVersion,
+    S3AccessDeniedError,
+    S3ClientError,
+)
 
 OPERATOR = "emulator-operator"
 # moto's Step Functions engine signs its service calls with these fixed keys
@@ -76,6 +90,13 @@ JSON_ACCESS_DENIED = {
     "states": ("AccessDeniedException", 400),
     "stepfunctions": ("AccessDeniedException", 400),
     "sts": None,
+}
+# S3 requests moto authorizes as another action (its ACTION_MAP lacks their subresource: a GET
+# ?legal-hold passed as s3:GetObject, ?object-lock as s3:ListBucket), by (resource, method, subresource).
+_SUBRESOURCE_ACTIONS = {
+    ("BUCKET", "GET", "object-lock"): "GetBucketObjectLockConfiguration",
+    ("KEY", "GET", "retention"): "GetObjectRetention",
+    ("KEY", "GET", "legal-hold"): "GetObjectLegalHold",
 }
 _LOCK_RETENTION_HEADERS = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date")
 _LOCK_HOLD_HEADER = "x-amz-object-lock-legal-hold"
@@ -216,6 +237,43 @@ def _strip_lock_headers(response: Any, key_name: str, headers: dict[str, Any]) -
             headers.pop(lowered.get(h, h), None)
     if _LOCK_HOLD_HEADER in lowered and not s3_allows(response, "GetObjectLegalHold", resource):
         headers.pop(lowered[_LOCK_HOLD_HEADER], None)
+
+
+class _NoLockConfiguration(S3ClientError):
+    """What S3 answers GetObjectRetention / GetObjectLegalHold for a version without either."""
+
+    code = "NoSuchObjectLockConfiguration"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "NoSuchObjectLockConfiguration", "The specified object does not have a ObjectLock configuration"
+        )
+
+
+def _object_retention(response: Any, key_name: str) -> Any:
+    """GetObjectRetention, which moto 5.2.5 lacks (it answers a GET ?retention with the object)."""
+    if not response.backend.get_bucket(response.bucket_name).object_lock_enabled:
+        raise LockNotEnabled()
+    version_id = response.querystring.get("versionId", [None])[0]
+    key = response.backend.get_object(response.bucket_name, key_name, version_id=version_id)
+    if key is None:
+        raise MissingKey(key=key_name) if version_id is None else MissingVersion()
+    if not key.lock_mode or not key.lock_until:
+        raise _NoLockConfiguration()
+    response.data["Action"] = "GetObjectRetention"
+    return response.serialized(ActionResult({"Retention": {"Mode": key.lock_mode, "RetainUntilDate": key.lock_until}}))
+
+
+def _object_legal_hold(response: Any, key_name: str, original: Any, query: dict[str, Any]) -> Any:
+    """GetObjectLegalHold: S3 refuses it on a bucket without Object Lock, and answers a version
+    that never had a legal hold with NoSuchObjectLockConfiguration (moto answers both with none)."""
+    if not response.backend.get_bucket(response.bucket_name).object_lock_enabled:
+        raise LockNotEnabled()
+    version_id = response.querystring.get("versionId", [None])[0]
+    key = response.backend.get_object(response.bucket_name, key_name, version_id=version_id)
+    if key is not None and not key.lock_legal_status:
+        raise _NoLockConfiguration()
+    return original(response, query, key_name)
 
 
 def _has_versions(response: Any, key_name: str) -> bool:
@@ -477,8 +535,25 @@ def _install(p: _Patches, identities: Identities) -> None:
 
     p.wrap(s3_responses.S3Response, "_key_response_put", key_put)
 
+    def set_action(original: Any) -> Any:
+        def wrapper(self: Any, action_resource_type: str, method: str, querystring: dict[str, Any]) -> None:
+            original(self, action_resource_type, method, querystring)
+            for (kind, verb, subresource), action in _SUBRESOURCE_ACTIONS.items():
+                if (kind, verb) == (action_resource_type, method) and subresource in querystring:
+                    self.data["Action"] = action
+
+        return wrapper
+
+    p.wrap(s3_responses.S3Response, "_set_action", set_action)
+
     def key_get(original: Any) -> Any:
         def wrapper(self: Any, query: dict[str, Any], key_name: str) -> Any:
+            if "retention" in query or "legal-hold" in query:
+                self._set_action("KEY", "GET", query)
+                self._authenticate_and_authorize_s3_action(bucket_name=self.bucket_name, key_name=key_name)
+                if "retention" in query:
+                    return _object_retention(self, key_name)
+                return _object_legal_hold(self, key_name, original, query)
             try:
                 status, headers, body = original(self, query, key_name)
             except MissingKey:

@@ -20,8 +20,17 @@ and not_audio, and that every listed recording has exactly one outcome among the
 fields. A dry run's projection is not compared; a run refused before it listed anything has no
 summary, and must have no conversion and no dead letter. Each difference is one sentence.
 
-The pure part (truth_of, compare, listed_keys) takes plain data; the reading of S3, the DLQ and
-the executions' histories (check) is apart, at the end.
+A retention run (`"expire": true`, lambdas/expirer.py) writes delete markers instead: its truth
+is the delete markers S3 holds under its days' prefixes written while it ran (_marker_owner), and what it
+should have deleted, the audio keys it could list at its start whose current version was under
+no Object Lock retention or legal hold (expire_truth). The comparison (compare_expire) holds its
+summary's `expired` to them: `deleted` is the number of its delete markers, each over a version
+no lock protected and listed at its start, every expirable key got one when the run says it is
+complete, a dry run wrote none and counted them all as `would_delete`. A marker removed since
+(an undelete) is no longer S3's truth: a test that undeletes says so (truth_differs).
+
+The pure part (truth_of, compare, listed_keys, expire_truth, compare_expire) takes plain data;
+the reading of S3, the DLQ and the executions' histories (check) is apart, at the end.
 """
 
 from __future__ import annotations
@@ -58,6 +67,11 @@ class Version:
     is_latest: bool = False
     metadata: Mapping[str, str] | None = None  # None: not read (older than every run checked)
     tagged_converted: bool = False  # carries converted=True (read only where provenance is missing)
+    retain_until: dt.datetime | None = None  # its Object Lock retain-until date, where read
+    legal_hold: bool = False  # its Object Lock legal hold is ON, where read
+
+    def locked_at(self, moment: dt.datetime) -> bool:
+        return self.legal_hold or (self.retain_until is not None and self.retain_until > moment)
 
     @property
     def provenance(self) -> Provenance | None:
@@ -105,6 +119,9 @@ class Run:
     dry_run: bool = False
     prefixes: tuple[str, ...] = ()  # its days' prefixes
     summary: Mapping[str, Any] | None = None  # the Summarize state's output; None: it never summarized
+    expire: bool = False  # a retention run (its summary, once done, is `expired`)
+    stopped: dt.datetime | None = None
+    expired: Mapping[str, Any] | None = None  # a retention run's output (its last ExpirePage's summary)
 
 
 @dataclass(frozen=True)
@@ -125,6 +142,11 @@ class Truth:
     moved: list[str] = field(default_factory=list)  # dead letters the redrive policy moved (no outcome)
     anomalies: list[str] = field(default_factory=list)  # S3 or the DLQ contradict themselves
     unattributed: list[str] = field(default_factory=list)  # converted=True versions without provenance
+    # A retention run's (expire_truth): keys with a delete marker it wrote, keys it should delete,
+    # keys it had to keep for their lock.
+    delete_markers: list[str] = field(default_factory=list)
+    expirable: list[str] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)
 
     @property
     def bytes_before(self) -> int:
@@ -154,6 +176,9 @@ class Truth:
             "failed_keys": sorted(self.failures),
             "anomalies": list(self.anomalies),
             "unattributed_versions": list(self.unattributed),
+            "delete_markers": list(self.delete_markers),
+            "expirable": list(self.expirable),
+            "locked": list(self.locked),
         }
 
 
@@ -328,6 +353,106 @@ def compare(run: Run, truth: Truth) -> list[str]:
     return out
 
 
+def _current_at(versions: Iterable[Version], key: str, moment: dt.datetime) -> Version | None:
+    """The key's newest entry at `moment` (to the second, as listed_keys counts)."""
+    newest = None
+    for version in versions:
+        if (
+            version.key == key
+            and version.last_modified <= moment
+            and (newest is None or version.last_modified > newest.last_modified or version.is_latest)
+        ):
+            newest = version
+    return newest
+
+
+def _marker_owner(marker: Version, runs: Sequence[Run]) -> Run | None:
+    """The retention run that wrote a delete marker: of the runs whose days cover its key and
+    that ran when it was written, the latest started. S3 dates a marker to the second, so runs
+    one after the other may share a second: a dry run, which writes nothing, then yields to a
+    real run that started in that second."""
+    end_of_time = dt.datetime.max.replace(tzinfo=dt.UTC)
+    candidates = [
+        run
+        for run in runs
+        if run.expire
+        and _under(marker.key, run.prefixes)
+        and _second(run.started) <= marker.last_modified <= (run.stopped or end_of_time)
+    ]
+    real = [run for run in candidates if not run.dry_run]
+    return max(real or candidates, key=lambda run: run.started, default=None)
+
+
+def expire_truth(run: Run, versions: Sequence[Version], runs: Sequence[Run] = ()) -> Truth:
+    """A retention run's truth: the delete markers it wrote (_marker_owner, among `runs`, itself
+    included) and the audio keys listed at its start, split into expirable and locked; an
+    anomaly for each marker over a version a lock protected or a key it could not have listed."""
+    truth = Truth(run.id)
+    start = _second(run.started)
+    runs = [*runs] if any(other.id == run.id for other in runs) else [*runs, run]
+
+    def mine(version: Version) -> bool:
+        if not version.delete_marker:
+            return False
+        owner = _marker_owner(version, runs)
+        return owner is not None and owner.id == run.id
+
+    # What it could list at its start: its own markers left out (S3 dates them to the second, maybe its start's).
+    before = [version for version in versions if not mine(version)]
+    listed = [key for key in listed_keys(before, run.prefixes, start) if is_audio_key(key)]
+    for key in listed:
+        current = _current_at(before, key, start)
+        (truth.locked if current is not None and current.locked_at(run.started) else truth.expirable).append(key)
+    for marker in filter(mine, versions):
+        truth.delete_markers.append(marker.key)
+        below = _current_at([v for v in versions if not v.delete_marker], marker.key, marker.last_modified)
+        if below is not None and below.locked_at(marker.last_modified):
+            truth.anomalies.append(
+                f"{marker.key}: a delete marker ({marker.version_id}) over version {below.version_id}, which an "
+                "Object Lock retention or legal hold protected"
+            )
+        elif marker.key not in listed:
+            truth.anomalies.append(
+                f"{marker.key}: a delete marker ({marker.version_id}) on a key not listed at its start"
+            )
+    truth.delete_markers.sort()
+    return truth
+
+
+def compare_expire(run: Run, truth: Truth) -> list[str]:
+    """A retention run's summary (`expired`) against its truth; [] if they agree."""
+    out = [f"S3 contradicts the retention run: {anomaly}" for anomaly in truth.anomalies]
+    if run.dry_run and truth.delete_markers:
+        out.append(f"a dry run wrote {len(truth.delete_markers)} delete marker(s): {_named(truth.delete_markers)}")
+    expired = (run.expired or {}).get("expired")
+    if expired is None:
+        if truth.delete_markers and not run.dry_run:
+            out.append(
+                f"it ended {run.status} ({run.error}) without a summary, but S3 holds "
+                f"{len(truth.delete_markers)} delete marker(s) of it ({_named(truth.delete_markers)})"
+            )
+        return out
+    counted = "would_delete" if run.dry_run else "deleted"
+    says = int(expired.get(counted, 0))
+    complete = bool(expired.get("complete"))
+    if not run.dry_run and says != len(truth.delete_markers):
+        out.append(
+            f"expired.deleted: the summary says {says}, S3 holds {len(truth.delete_markers)} delete marker(s) written "
+            f"during the run ({_named(truth.delete_markers)})"
+        )
+    unchecked = int((expired.get("kept") or {}).get("unchecked", 0))
+    if complete and not unchecked:
+        if run.dry_run and says != len(truth.expirable):
+            out.append(f"expired.would_delete: the summary says {says}, the expirable keys are {len(truth.expirable)}")
+        missed = sorted(set(truth.expirable) - set(truth.delete_markers))
+        if not run.dry_run and missed:
+            out.append(f"complete, but {len(missed)} expirable recording(s) have no delete marker: {_named(missed)}")
+        kept = sum(int((expired.get("kept") or {}).get(reason, 0)) for reason in ("retention", "legal_hold"))
+        if kept != len(truth.locked):
+            out.append(f"expired.kept: the summary says {kept} locked, S3 says {len(truth.locked)}")
+    return out
+
+
 @dataclass
 class RunCheck:
     run: Run
@@ -349,6 +474,10 @@ def check_runs(
     loaded = None if loaded is None else sorted(set(loaded))
     checks = []
     for run in runs:
+        if run.expire:
+            truth = expire_truth(run, versions, runs)
+            checks.append(RunCheck(run, truth, compare_expire(run, truth)))
+            continue
         if not run.listed_days:
             listed: list[str] | None = None
         elif loaded is not None:
@@ -390,7 +519,7 @@ def read_runs(sfn: Any, state_machine_arn: str, bucket_prefix: str) -> list[Run]
         exited: dict[str, Any] = {}
         for event in history(sfn, execution["executionArn"]):
             details = event.get("stateExitedEventDetails")
-            if details and details.get("name") in ("ResolveRun", "Summarize") and details.get("output"):
+            if details and details.get("name") in ("ResolveRun", "Summarize", "ExpirePage") and details.get("output"):
                 exited[details["name"]] = json.loads(details["output"])
         resolved = exited.get("ResolveRun")
         if not isinstance(resolved, dict) or "run" not in resolved:
@@ -407,6 +536,9 @@ def read_runs(sfn: Any, state_machine_arn: str, bucket_prefix: str) -> list[Run]
                 dry_run=bool(run.get("dry_run", False)),
                 prefixes=tuple(day_prefix(bucket_prefix, dt.date.fromisoformat(day)) for day in _days(resolved)),
                 summary=((summarized or {}).get("summary") or {}).get("output"),
+                expire=bool(run.get("expire", False)),
+                stopped=described.get("stopDate"),
+                expired=((exited.get("ExpirePage") or {}).get("expire") or {}).get("summary"),
             )
         )
     return runs
@@ -437,12 +569,17 @@ def read_versions(s3: Any, bucket: str, prefix: str, since: dt.datetime | None) 
                 )
             )
         for listed in page.get("Versions", []):
-            metadata, tagged = None, False
+            metadata, tagged, lock = None, False, {}
             if since is None or listed["LastModified"] >= _second(since):
                 # An unversioned bucket's only version is "null": asked for without an id (moto
                 # refuses VersionId=null).
                 which = {"VersionId": listed["VersionId"]} if listed["VersionId"] != "null" else {}
-                metadata = s3.head_object(Bucket=bucket, Key=listed["Key"], **which).get("Metadata", {})
+                head = s3.head_object(Bucket=bucket, Key=listed["Key"], **which)
+                metadata = head.get("Metadata", {})
+                lock = {
+                    "retain_until": head.get("ObjectLockRetainUntilDate"),
+                    "legal_hold": head.get("ObjectLockLegalHoldStatus") == "ON",
+                }
                 if Provenance.of(metadata) is None:
                     try:
                         tags = s3.get_object_tagging(Bucket=bucket, Key=listed["Key"], **which)["TagSet"]
@@ -459,6 +596,7 @@ def read_versions(s3: Any, bucket: str, prefix: str, since: dt.datetime | None) 
                     is_latest=bool(listed.get("IsLatest")),
                     metadata=metadata,
                     tagged_converted=tagged,
+                    **lock,
                 )
             )
     return versions
@@ -487,7 +625,8 @@ def check(deployment: Any, loaded: Iterable[str] | None = None) -> list[RunCheck
     runs = read_runs(boto3.client("stepfunctions", region_name=REGION), deployment.state_machine_arn, bucket_prefix)
     if not runs:
         return []
-    since = min(run.started for run in runs)
+    # A retention run's truth needs the lock of versions written before any run started.
+    since = None if any(run.expire for run in runs) else min(run.started for run in runs)
     versions = read_versions(boto3.client("s3", region_name=REGION), deployment.bucket, bucket_prefix, since)
     dead = read_dead_letters(deployment.queue_url("QueuesDeadLetter"))
     return check_runs(runs, versions, dead, loaded)

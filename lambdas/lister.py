@@ -35,7 +35,11 @@ logger = Logger(service=names.LISTER)
 
 def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.date) -> dict[str, Any]:
     request = resolve_request(
-        execution_input, today=today, num_days_age=settings.num_days_age, catch_up_days=settings.catch_up_days
+        execution_input,
+        today=today,
+        num_days_age=settings.num_days_age,
+        catch_up_days=settings.catch_up_days,
+        retention_days=settings.retention_days,
     )
     first, last = request.days[0], request.days[-1]
     run = {
@@ -50,6 +54,8 @@ def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.
         "days": len(request.days),
         "prefix": day_prefix(settings.bucket_prefix, first) if len(request.days) == 1 else settings.bucket_prefix,
     }
+    if request.expire:  # a retention run (stacks/retention.py); absent from every other run
+        run["expire"] = True
     return {"run": run, "days": [day.isoformat() for day in request.days]}
 
 

@@ -245,6 +245,31 @@ def _timezone(value: Any) -> str:
     return name
 
 
+MIN_RETENTION_DAYS = 90
+MAX_RETENTION_DAYS = 36_500
+MAX_RETENTION_DELETES = 1_000_000
+
+
+def _retention_days(value: Any) -> int:
+    """0 (off) or MIN_RETENTION_DAYS..MAX_RETENTION_DAYS: a short retention deleting a day that is
+    still being converted, listened to or audited is the mistake this guards against."""
+    key = "retention_days"
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not a whole number; {_how_to_set(key, 2192)}") from None
+    if days == 0:
+        return 0
+    if not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
+        raise ConfigError(
+            f"{key}={days} is refused: retention by the recording's date deletes recordings, so it is either off "
+            f"(0, the default) or at least {MIN_RETENTION_DAYS} days (at most {MAX_RETENTION_DAYS}); "
+            + _how_to_set(key, 2192)
+            + f" (e.g. 2192 for 6 years), or `-c {key}=0` to turn it off"
+        )
+    return days
+
+
 def is_cdk_key(key: str) -> bool:
     return (
         key in CDK_KEYS or key.startswith(CDK_KEY_PREFIXES) or (":" in key and key.split(":", 1)[0] in LOOKUP_PROVIDERS)
@@ -301,6 +326,10 @@ class OptimizerConfig:
     catch_up_days: int = 3
     require_versioning: bool = True
     alarm_email: str | None = None
+    # Retention by the recording's date (README, "Retention by the recording's date"): 0 is off,
+    # the default; otherwise at least MIN_RETENTION_DAYS. The only deletion the stack can make.
+    retention_days: int = 0
+    retention_max_deletes: int = 10_000  # deletions per run at most; the rest waits for the next run
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -390,6 +419,14 @@ class OptimizerConfig:
             ),
             require_versioning=_bool("require_versioning", value("require_versioning")),
             alarm_email=_optional_email(get("alarm_email")),
+            retention_days=_retention_days(value("retention_days")),
+            retention_max_deletes=_int(
+                "retention_max_deletes",
+                value("retention_max_deletes"),
+                1,
+                MAX_RETENTION_DELETES,
+                " (recordings one retention run may delete; the rest waits for the next run)",
+            ),
         )
 
 

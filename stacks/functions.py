@@ -153,6 +153,8 @@ class OptimizerFunctions(Construct):
                 self._kms_via_s3(config.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"])
             )
         queues.dead_letter.grant_send_messages(self.converter)
+        # Retention by the recording's date, only when on: the stack's only deletion, its own role.
+        self.expirer = self._expirer(config, bucket, environment) if config.retention_days else None
         self.converter.add_event_source(
             sources.SqsEventSource(
                 queues.work,
@@ -161,6 +163,36 @@ class OptimizerFunctions(Construct):
                 report_batch_item_failures=True,
             )
         )
+
+    def _expirer(self, config: OptimizerConfig, bucket: s3.IBucket, environment: dict[str, str]) -> lambda_.Function:
+        """DeleteObject without a version id adds a delete marker; s3:DeleteObjectVersion, which
+        removes a version for good, is never granted. The lock reads are per version: S3 accepts a
+        delete marker over a locked version (lambdas/optimizer/retention.py)."""
+        expirer = self._function("Expirer", "expirer.handler", memory_mb=256, timeout_s=300, environment=environment)
+        expirer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:DeleteObject", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
+                resources=[bucket.arn_for_objects(f"{config.bucket_prefix}*")],
+            )
+        )
+        expirer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucketVersions"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{config.bucket_prefix}*"]}},
+            )
+        )
+        expirer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetBucketVersioning",
+                    "s3:GetBucketObjectLockConfiguration",
+                    "s3:GetLifecycleConfiguration",  # warns when no rule removes what a marker hides
+                ],
+                resources=[bucket.bucket_arn],
+            )
+        )
+        return expirer
 
     @staticmethod
     def _ledger_put(ledger: dynamodb.ITable, *leading_keys: str) -> iam.PolicyStatement:

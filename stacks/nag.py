@@ -14,8 +14,29 @@ from .config import OptimizerConfig
 
 
 def suppress_reviewed_findings(
-    config: OptimizerConfig, *, converter_role: iam.IRole, lister_role: iam.IRole, state_machine: Construct
+    config: OptimizerConfig,
+    *,
+    converter_role: iam.IRole,
+    lister_role: iam.IRole,
+    state_machine: Construct,
+    expirer_role: iam.IRole | None = None,
 ) -> None:
+    if expirer_role is not None:
+        NagSuppressions.add_resource_suppressions(
+            expirer_role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "Retention by the recording's date deletes (adds a delete marker over) any recording under "
+                        "bucket_prefix older than retention_days, after reading its lock; the keys are not known in "
+                        "advance, so the object ARN ends in '*' after the prefix. No DeleteObjectVersion."
+                    ),
+                    applies_to=[f"Resource::arn:<AWS::Partition>:s3:::{config.bucket_name}/{config.bucket_prefix}*"],
+                )
+            ],
+            apply_to_children=True,
+        )
     NagSuppressions.add_resource_suppressions(
         converter_role,
         [

@@ -42,6 +42,7 @@ class OptimizerStack(Stack):
             lister=self.functions.lister,
             enqueuer=self.functions.enqueuer,
             work_queue=self.queues.work,
+            expirer=self.functions.expirer,
         )
         state_machine = self.orchestration.state_machine
         self.monitoring = Monitoring(
@@ -102,6 +103,7 @@ class OptimizerStack(Stack):
             converter_role=converter_role,
             lister_role=lister_role,
             state_machine=state_machine,
+            expirer_role=self.functions.expirer.role if self.functions.expirer else None,
         )
 
 

@@ -36,6 +36,7 @@ from .capacity import redrive_threshold
 from .config import LOG_RETENTION, OptimizerConfig
 from .functions import drop_redundant_role_dependency
 from .queues import max_queued
+from .retention import expire_branch
 from .runtime import listing, rounds
 
 # A guard, not a schedule: a run ends when its own recordings are accounted for (CheckRun), or at
@@ -44,6 +45,7 @@ from .runtime import listing, rounds
 # own waits happen in their child executions), so its history stays small however long the run is.
 MAX_RUN = Duration.days(14)
 SCHEDULED_INPUT = {"specific_date": ""}
+RETENTION_INPUT = {"expire": True}  # the second schedule's, with retention_days on
 _THROTTLES = ["Lambda.TooManyRequestsException"]
 # What the queue holds, for backpressure: visible, in flight (received, being converted or waiting
 # for their visibility timeout to retry) and delayed. A standard queue takes at most ~120,000 in
@@ -86,6 +88,7 @@ class Orchestration(Construct):
         lister: lambda_.IFunction,
         enqueuer: lambda_.IFunction,
         work_queue: sqs.IQueue,
+        expirer: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._work_queue = work_queue
@@ -205,9 +208,15 @@ class Orchestration(Construct):
                 )
             )
         )
-        definition = (
-            resolve.next(preflight)
-            .next(days)
+        # Retention by the recording's date (only when on): ResolveRun's "expire" runs go their own
+        # way, without Preflight or the queue (stacks/retention.py).
+        first: sfn.IChainable = preflight
+        if expirer is not None:
+            first = expire_branch(self, expirer, preflight, refused, self._invoke)
+        definition = resolve
+        resolve.next(first)
+        (
+            preflight.next(days)
             .next(next_round)
             .next(
                 sfn.Choice(self, "MoreRounds")
@@ -242,6 +251,19 @@ class Orchestration(Construct):
             description="Starts the call-recording optimizer for the day num_days_age days ago",
             enabled=config.schedule_enabled,  # false: deployed paused (README, "Before production")
         )
+        if expirer is not None:
+            self.retention_schedule = scheduler.Schedule(
+                self,
+                "DailyRetention",
+                schedule=scheduler.ScheduleExpression.expression(
+                    config.schedule, TimeZone.of(config.schedule_timezone)
+                ),
+                target=scheduler_targets.StepFunctionsStartExecution(
+                    self.state_machine, input=scheduler.ScheduleTargetInput.from_object(RETENTION_INPUT)
+                ),
+                description="Deletes the recordings of the day retention_days + 1 days ago (retention by date)",
+                enabled=config.schedule_enabled,
+            )
 
     def _one_day(
         self, config: OptimizerConfig, lister: lambda_.IFunction, enqueuer: lambda_.IFunction

@@ -53,4 +53,6 @@ def runtime_settings(
         price_standard_gb_month=prices.storage_class("STANDARD").flat_gb_month,
         price_target_gb_month=prices.storage_class(config.storage_class).flat_gb_month,
         page_keys=0,  # pages as large as their byte budget: --page-keys is the local run's alone
+        retention_days=config.retention_days,
+        retention_max_deletes=config.retention_max_deletes,
     )

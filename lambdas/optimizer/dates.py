@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
-ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run", "retry_failed", "force"})
+ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run", "retry_failed", "force", "expire"})
 
 _US = re.compile(r"^([0-9]{2})/([0-9]{2})/([0-9]{4})$")
 _ISO = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
@@ -37,7 +37,8 @@ MAX_RANGE_DAYS = 3653  # ten years, leap days included
 KEYS_HELP = (
     'accepted inputs: {} (the scheduled day), {"specific_date": DATE}, '
     '{"start_date": DATE, "end_date": DATE}, each optionally with "dry_run": true and/or "retry_failed": true; '
-    'a day younger than num_days_age also needs "force": true'
+    'a day younger than num_days_age also needs "force": true; "expire": true (with no date, a date or a range, '
+    'and optionally "dry_run": true) deletes instead the recordings older than retention_days, when that is on'
 )
 
 
@@ -48,6 +49,7 @@ class RunRequest:
     dry_run: bool = False
     retry_failed: bool = False  # enqueue the recordings remembered as content failures too
     force: bool = False  # the input allowed days younger than num_days_age (never today or later)
+    expire: bool = False  # retention by the recording's date: delete the days' recordings (optimizer/retention.py)
 
 
 def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
@@ -95,7 +97,9 @@ def _old_enough(days: tuple[dt.date, ...], today: dt.date, num_days_age: int, fo
     return days
 
 
-def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, catch_up_days: int = 0) -> RunRequest:
+def resolve_request(
+    execution_input: Any, *, today: dt.date, num_days_age: int, catch_up_days: int = 0, retention_days: int = 0
+) -> RunRequest:
     """What a run must do, or InvalidInput with a message a human can act on.
 
     The scheduled run (no date) covers today (UTC) - num_days_age and the catch_up_days days
@@ -133,6 +137,16 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
     start, end = _date_field(execution_input, "start_date"), _date_field(execution_input, "end_date")
     if specific and (start or end):
         raise InvalidInput(f"give either specific_date or start_date and end_date, not both; {KEYS_HELP}")
+    expire = execution_input.get("expire", False)
+    if not isinstance(expire, bool):
+        raise InvalidInput(f"expire must be true or false (JSON booleans, not strings), got {expire!r}")
+    if expire:
+        if retry_failed or force:
+            raise InvalidInput(
+                '"expire": true deletes recordings and converts none: it takes no "retry_failed" or "force" '
+                "(a day younger than retention_days is never deleted); run the conversion and the retention apart"
+            )
+        return _expire_request(specific, start, end, today, retention_days, catch_up_days, dry_run)
     if specific:
         days = _old_enough((_not_future(specific, "specific_date", today),), today, num_days_age, force)
         return RunRequest(days, "input", dry_run, retry_failed, force)
@@ -156,6 +170,59 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
     return RunRequest(
         tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run, retry_failed
     )
+
+
+def newest_expirable(today: dt.date, retention_days: int) -> dt.date:
+    """The newest day whose every recording is more than retention_days old: a call at 23:59 that
+    day is retention_days days and a minute old at 00:00 UTC of today. S3 lifecycle Expiration
+    counts the same way: creation + Days, rounded up to the next midnight UTC (Amazon S3 user
+    guide, "Lifecycle configuration elements",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-rules.html)."""
+    return today - dt.timedelta(days=retention_days + 1)
+
+
+def _expire_request(
+    specific: dt.date | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    today: dt.date,
+    retention_days: int,
+    catch_up_days: int,
+    dry_run: bool,
+) -> RunRequest:
+    """The days of a retention run: never one with a recording younger than retention_days."""
+    if retention_days <= 0:
+        raise InvalidInput(
+            '"expire": true asks for retention by the recording\'s date, which this deployment has off: deploy with '
+            "-c retention_days=N (N at least 90, the days a recording is kept after its call; README, 'Retention by "
+            "the recording's date')"
+        )
+    newest = newest_expirable(today, retention_days)
+
+    def old_enough(day: dt.date, key: str) -> dt.date:
+        if day > newest:
+            raise InvalidInput(
+                f"{key} {day:%m/%d/%Y} holds recordings younger than retention_days={retention_days} (today is "
+                f"{today.isoformat()} UTC): the newest day a retention run deletes is {newest:%m/%d/%Y}; "
+                '"force" cannot change that'
+            )
+        return day
+
+    if specific:
+        return RunRequest((old_enough(specific, "specific_date"),), "input", dry_run, expire=True)
+    if start or end:
+        if not (start and end):
+            raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
+        old_enough(end, "end_date")
+        if start > end:
+            raise InvalidInput(f"start_date {start:%m/%d/%Y} is after end_date {end:%m/%d/%Y}; swap them")
+        count = (end - start).days + 1
+        if count > MAX_RANGE_DAYS:
+            raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
+        return RunRequest(tuple(start + dt.timedelta(days=i) for i in range(count)), "range", dry_run, expire=True)
+    # The scheduled retention run: the newest expirable day and catch_up_days before it.
+    days = tuple(newest - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1))
+    return RunRequest(days, "schedule", dry_run, expire=True)
 
 
 def day_prefix(bucket_prefix: str, day: dt.date) -> str:

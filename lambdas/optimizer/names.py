@@ -8,6 +8,7 @@ METRICS_NAMESPACE = "CallRecordingOptimizer"
 LISTER = "lister"
 ENQUEUER = "enqueuer"
 CONVERTER = "converter"
+EXPIRER = "expirer"  # retention by the recording's date (lambdas/expirer.py), deployed only when on
 
 # The converter's metrics (embedded metric format)
 BYTES_BEFORE = "BytesBefore"

@@ -32,6 +32,8 @@ ENV = {
     "price_standard_gb_month": "PRICE_STANDARD_GB_MONTH",
     "price_target_gb_month": "PRICE_TARGET_GB_MONTH",
     "page_keys": "PAGE_KEYS",
+    "retention_days": "RETENTION_DAYS",
+    "retention_max_deletes": "RETENTION_MAX_DELETES",
 }
 
 
@@ -62,6 +64,10 @@ class Settings:
     # At most this many recordings a page, 0 for no limit: the local run's test aid (--page-keys),
     # never a deployment setting (stacks/config.py refuses it; the stack always sets 0).
     page_keys: int
+    # Retention by the recording's date: 0 off (the default), else the days a recording is kept
+    # after its call (stacks/config.py: at least 90); at most retention_max_deletes deletions a run.
+    retention_days: int
+    retention_max_deletes: int
 
     def to_env(self) -> dict[str, str]:
         return {ENV[f.name]: _encode(getattr(self, f.name)) for f in fields(self)}
