@@ -22,7 +22,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, completion, day_failures, known_failures, ledger, names
+from optimizer import aws, completion, custody, day_failures, known_failures, ledger, names
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_reads
@@ -50,6 +50,8 @@ def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.
         "days": len(request.days),
         "prefix": day_prefix(settings.bucket_prefix, first) if len(request.days) == 1 else settings.bucket_prefix,
     }
+    if request.verify:  # only then: runs resolved before verify existed read it with .get
+        run["verify"] = True
     return {"run": run, "days": [day.isoformat() for day in request.days]}
 
 
@@ -83,12 +85,13 @@ def list_page(
         objects,
         prefix=prefix,
         target_class=settings.target_class,
-        overwrite=settings.overwrite_converted,
+        # A verify run checks the converted recordings: their target class does not skip them.
+        overwrite=settings.overwrite_converted or bool(run.get("verify", False)),
         max_items=settings.page_keys,
     )
     reads = known_failures.Lookup()
     # .get: a run resolved before retry_failed existed (an execution in flight during an update).
-    if page.items and not run.get("retry_failed", False):
+    if page.items and not run.get("retry_failed", False) and not run.get("verify", False):
         reads = known_failures.lookup(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
         for known in known_failures.drop_known_failures(page, prefix, reads.found, time.time()):
             logger.info(
@@ -215,7 +218,13 @@ def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
     run = event["run"]
     item = ledger.read_item(aws.client("dynamodb"), settings.ledger_table, run["id"])  # counts and failed days
     counts = ledger.counts_of(item)
-    summary = run_summary(run, counts, event.get("drain") or {}, event.get("warnings") or [], settings)
+    mismatched = None
+    if run.get("verify") and counts.get(f"failed_{custody.KIND}"):  # their names, for the summary
+        names_item = aws.client("dynamodb").get_item(
+            TableName=settings.ledger_table, Key={"run": {"S": custody.names_key(run["id"])}}, ConsistentRead=True
+        )
+        mismatched = custody.mismatched_names(names_item.get("Item") or {})
+    summary = run_summary(run, counts, event.get("drain") or {}, event.get("warnings") or [], settings, mismatched)
     return day_failures.with_failed_days(summary, run, day_failures.of_item(item), counts.get("days_done", 0))
 
 
