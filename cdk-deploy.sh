@@ -27,10 +27,14 @@ deploy   to the account and region of your AWS credentials: installs boto3 alone
          cdk's own options are passed on by the pinned CLI's option table: global ones (--profile,
          --region, --verbose, ...) to every command, bootstrap's (--trust, ...) to bootstrap only,
          deploy's (--require-approval, --hotswap, --outputs-file, ...) to deploy only. An option
-         neither knows is an error.
+         neither knows is an error. Before a bootstrap runs, it says what the bootstrap grants: the
+         CloudFormation execution role gets AdministratorAccess unless
+         --cloudformation-execution-policies ARN[,ARN] names the policies it gets instead.
 destroy  removes the stack of that bucket (`cdk destroy`); checks credentials and region first, as
-         deploy does; needs no layer build. The bucket and the recordings are never touched; the
-         log groups are retained.
+         deploy does; needs no layer build. First reads the stack with boto3 and says what will be
+         deleted and kept, and refuses while its dead-letter queue holds messages or a run is in
+         progress (or that cannot be read), unless --even-if-busy. The bucket and the recordings
+         are never touched; the log groups are retained.
 setup    only sets up .venv, the CDK CLI and the layers, so that plain `npx cdk synth|diff|...` works.
 --local  (anywhere among the arguments) the whole pipeline on an embedded emulator: no AWS account,
          no Docker, never a deployment.

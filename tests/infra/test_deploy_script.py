@@ -233,6 +233,8 @@ def test_a_fresh_account_is_bootstrapped_with_bootstraps_arguments_only(repo, fa
     )
     assert result.returncode == 0, result.stderr
     assert "is not bootstrapped (/cdk-bootstrap/hnb659fds/version does not exist): bootstrapping" in result.stderr
+    # Said before it runs: with --trust, the CDK needs the execution policies named.
+    assert "With --trust the CDK refuses to bootstrap without --cloudformation-execution-policies" in result.stderr
     synth, bootstrap, deploy = calls(tmp_path / "npx.log")
     assert synth == ["synth", "--quiet", "-c", "bucket_name=my-b", "--region", "eu-west-1", "-v"]
     assert bootstrap == [
@@ -263,6 +265,34 @@ def test_a_fresh_account_is_bootstrapped_with_bootstraps_arguments_only(repo, fa
         "--all",
         "-v",
     ]
+
+
+def test_a_bootstrap_says_it_grants_administrator_access_unless_given_execution_policies(repo, fake_npx, tmp_path):
+    default = script(repo, "-c", "bucket_name=my-b", env=fake_aws(tmp_path, {}), path_prefix=fake_npx)
+    assert default.returncode == 0, default.stderr
+    said = " ".join(default.stderr.split())
+    assert "gets arn:aws:iam::aws:policy/AdministratorAccess (AdministratorAccess, the CDK's default" in said
+    assert "pass --cloudformation-execution-policies ARN" in said
+    # Said before the bootstrap ran: the message is printed by the check, which runs first.
+    assert [c[0] for c in calls(tmp_path / "npx.log")] == ["synth", "bootstrap", "deploy"]
+
+    (tmp_path / "npx.log").unlink()
+    policy = "arn:aws:iam::123456789012:policy/optimizer-deploy"
+    limited = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        "--cloudformation-execution-policies",
+        policy,
+        env=fake_aws(tmp_path, {}),
+        path_prefix=fake_npx,
+    )
+    assert limited.returncode == 0, limited.stderr
+    assert f"That execution role gets only the policies given: {policy}" in " ".join(limited.stderr.split())
+    assert "AdministratorAccess" not in limited.stderr
+    synth, bootstrap, deploy = calls(tmp_path / "npx.log")
+    assert bootstrap[-2:] == ["--cloudformation-execution-policies", policy]
+    assert "--cloudformation-execution-policies" not in synth + deploy
 
 
 def test_a_recent_enough_bootstrap_is_left_alone_and_unused_bootstrap_options_are_said(repo, fake_npx, tmp_path):
