@@ -8,7 +8,7 @@ usage() {
     cat <<'USAGE'
 usage:
   ./cdk-deploy.sh [deploy] -c bucket_name=BUCKET -c bucket_prefix=PREFIX [-c key=value ...] [cdk options]
-  ./cdk-deploy.sh destroy  -c bucket_name=BUCKET [cdk destroy options]
+  ./cdk-deploy.sh destroy  -c bucket_name=BUCKET [--even-if-busy] [cdk destroy options]
   ./cdk-deploy.sh setup    [-c lambda_architecture=arm64|x86_64]
   ./cdk-deploy.sh --local  [local run options]        (./cdk-deploy.sh --local --help lists them)
   ./cdk-deploy.sh --help
@@ -64,6 +64,14 @@ case "${1:-}" in
     deploy | destroy | setup) command="$1"; shift ;;
     *) command=deploy ;;
 esac
+even_if_busy=()
+if [[ "$command" == destroy ]]; then  # our own option, not cdk's: taken out before the routing
+    kept=()
+    for arg in "$@"; do
+        if [[ "$arg" == --even-if-busy ]]; then even_if_busy=(--even-if-busy); else kept+=("$arg"); fi
+    done
+    set -- ${kept[@]+"${kept[@]}"}
+fi
 for arg in "$@"; do
     if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then usage; exit 0; fi
 done
@@ -106,6 +114,8 @@ case "$command" in
         ;;
     destroy)
         routed destroy "$@"
+        # What will be deleted, and no deletion while failures wait in the DLQ or a run is in progress.
+        "$VENV_PY" scripts/destroy_check.py ${even_if_busy[@]+"${even_if_busy[@]}"} --cdk-args "$@" || exit 2
         # The synthesis only names the stack: a fresh clone needs no layer build to remove it.
         say "removing the stack (cdk destroy asks for confirmation unless --force)"
         OPTIMIZER_SYNTH_FOR=destroy npx --no-install cdk destroy "${ROUTED[@]}"
