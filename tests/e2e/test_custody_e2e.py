@@ -90,6 +90,8 @@ def test_each_conversion_names_its_original_and_both_digests_and_a_verify_run_fi
         "mismatched": [],
     }
     assert output["converted"] == 0  # a verify run writes nothing
+    # The same day loop as a conversion run: within Step Functions' bounds on the strict emulator.
+    assert clean.history_events < 25_000 and clean.max_state_bytes < 256 * 1024
 
     # Replaced behind its back: a new version with other bytes, its metadata dropped.
     s3.put_object(Bucket=deployment.bucket, Key=KEYS[1], Body=wavs[0])
