@@ -56,6 +56,7 @@ def test_bytes_that_match_the_record_but_not_the_originals_audio_are_a_mismatch(
     head = aws.s3.head_object(Bucket=BUCKET, Key=rec.key)
     other = put(aws.s3, DAY + "other.wav", stereo_wav[:44] + bytes(len(stereo_wav) - 44), run="run-1")
     forged = convert_recording(other, s3=aws.s3, settings=aws.settings)  # the same length of silence
+    assert forged.custody is not None
     body = aws.s3.get_object(Bucket=BUCKET, Key=other.key)["Body"].read()
     version = aws.s3.put_object(Bucket=BUCKET, Key=rec.key, Body=body, Metadata=head["Metadata"])["VersionId"]
     aws.dynamodb.delete_item(TableName=LEDGER, Key={"run": {"S": ledger.done_key("run-1", rec.key)}})
