@@ -8,7 +8,7 @@ usage() {
     cat <<'USAGE'
 usage:
   ./cdk-deploy.sh [deploy] -c bucket_name=BUCKET -c bucket_prefix=PREFIX [-c key=value ...] [cdk options]
-  ./cdk-deploy.sh destroy  -c bucket_name=BUCKET [cdk destroy options]
+  ./cdk-deploy.sh destroy  -c bucket_name=BUCKET [--even-if-busy] [cdk destroy options]
   ./cdk-deploy.sh setup    [-c lambda_architecture=arm64|x86_64]
   ./cdk-deploy.sh --local  [local run options]        (./cdk-deploy.sh --local --help lists them)
   ./cdk-deploy.sh --help
@@ -27,10 +27,14 @@ deploy   to the account and region of your AWS credentials: installs boto3 alone
          cdk's own options are passed on by the pinned CLI's option table: global ones (--profile,
          --region, --verbose, ...) to every command, bootstrap's (--trust, ...) to bootstrap only,
          deploy's (--require-approval, --hotswap, --outputs-file, ...) to deploy only. An option
-         neither knows is an error.
+         neither knows is an error. Before a bootstrap runs, it says what the bootstrap grants: the
+         CloudFormation execution role gets AdministratorAccess unless
+         --cloudformation-execution-policies ARN[,ARN] names the policies it gets instead.
 destroy  removes the stack of that bucket (`cdk destroy`); checks credentials and region first, as
-         deploy does; needs no layer build. The bucket and the recordings are never touched; the
-         log groups are retained.
+         deploy does; needs no layer build. First reads the stack with boto3 and says what will be
+         deleted and kept, and refuses while its dead-letter queue holds messages or a run is in
+         progress (or that cannot be read), unless --even-if-busy. The bucket and the recordings
+         are never touched; the log groups are retained.
 setup    only sets up .venv, the CDK CLI and the layers, so that plain `npx cdk synth|diff|...` works.
 --local  (anywhere among the arguments) the whole pipeline on an embedded emulator: no AWS account,
          no Docker, never a deployment.
@@ -60,6 +64,14 @@ case "${1:-}" in
     deploy | destroy | setup) command="$1"; shift ;;
     *) command=deploy ;;
 esac
+even_if_busy=()
+if [[ "$command" == destroy ]]; then  # our own option, not cdk's: taken out before the routing
+    kept=()
+    for arg in "$@"; do
+        if [[ "$arg" == --even-if-busy ]]; then even_if_busy=(--even-if-busy); else kept+=("$arg"); fi
+    done
+    set -- ${kept[@]+"${kept[@]}"}
+fi
 for arg in "$@"; do
     if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then usage; exit 0; fi
 done
@@ -102,6 +114,8 @@ case "$command" in
         ;;
     destroy)
         routed destroy "$@"
+        # What will be deleted, and no deletion while failures wait in the DLQ or a run is in progress.
+        "$VENV_PY" scripts/destroy_check.py ${even_if_busy[@]+"${even_if_busy[@]}"} --cdk-args "$@" || exit 2
         # The synthesis only names the stack: a fresh clone needs no layer build to remove it.
         say "removing the stack (cdk destroy asks for confirmation unless --force)"
         OPTIMIZER_SYNTH_FOR=destroy npx --no-install cdk destroy "${ROUTED[@]}"

@@ -344,10 +344,15 @@ def compare(run: Run, truth: Truth) -> list[str]:
         )
     converter_skips = sum(int(skipped.get(reason, 0)) for reason in CONVERTER_SKIPS)
     converted, failed = int(summary.get("converted", 0)), int(summary.get("failed", 0))
-    if enqueued != converted + converter_skips + failed + unaccounted:
+    # A verify run's outcomes (optimizer/custody.py): verified, or not converted; its mismatches are
+    # dead letters, held to the DLQ with the failures above.
+    verify = summary.get("verify") or {}
+    checked = int(verify.get("verified", 0)) + int(verify.get("not_converted", 0))
+    if enqueued != converted + checked + converter_skips + failed + unaccounted:
         out.append(
             f"an enqueued recording without exactly one outcome: enqueued {enqueued} != converted {converted} + "
-            f"{converter_skips} skipped by the converter ({', '.join(CONVERTER_SKIPS)}) + failed {failed} + "
+            + (f"{checked} verified or not converted + " if verify else "")
+            + f"{converter_skips} skipped by the converter ({', '.join(CONVERTER_SKIPS)}) + failed {failed} + "
             f"unaccounted {unaccounted}"
         )
     return out

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from optimizer import aws, known_failures, ledger, names, outcomes
+from optimizer import aws, custody, known_failures, ledger, names, outcomes
 from optimizer.conversion import (
     ContentFailure,
     FfmpegKilled,
@@ -60,6 +60,16 @@ def remember_content_failure(settings: Settings, rec: Recording, etag: str, reas
         )
         metrics.add_metric(name=names.KNOWN_FAILURE_WRITE_FAILURES, unit=MetricUnit.Count, value=1)
         return False
+
+
+def note_mismatch(settings: Settings, rec: Recording, reason: str) -> None:
+    """A custody mismatch: logged as an error, and the key named in the run's summary (the DLQ has
+    it too, with the reason: a failed write here loses only the name in the summary)."""
+    logger.error("custody mismatch", extra={"key": rec.key, "run": rec.run, "reason": reason})
+    try:
+        custody.note_mismatch(aws.client("dynamodb"), settings.ledger_table, rec.run, rec.key)
+    except Exception:
+        logger.exception("mismatch not named in the run's summary; the DLQ has it", extra={"key": rec.key})
 
 
 class Attempts:
@@ -149,7 +159,16 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
         attempts = Attempts(settings, rec, receives, outcomes.generation(record.body))
         remaining_ms = None if context is None else context.get_remaining_time_in_millis()
         outcomes.check_time(remaining_ms=remaining_ms, size=rec.size)
-        outcome = convert_recording(rec, s3=aws.client("s3"), settings=settings, begin_attempt=attempts.begin)
+        if rec.verify:  # a verify run's message: checked against its chain of custody, nothing written to S3
+            outcome = custody.verify_recording(
+                rec,
+                s3=aws.client("s3"),
+                dynamodb=aws.client("dynamodb"),
+                settings=settings,
+                begin_attempt=attempts.begin,
+            )
+        else:
+            outcome = convert_recording(rec, s3=aws.client("s3"), settings=settings, begin_attempt=attempts.begin)
     except Exception as caught:
         exc: Exception = attempts.killed(caught) if isinstance(caught, FfmpegKilled) else caught
         verdict = outcomes.judge(exc, attempts.count, settings.max_receive_count, receives=receives)
@@ -171,6 +190,8 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
         outcome = verdict.outcome
         if sent and rec is not None and verdict.remember_etag:
             remembered = remember_content_failure(settings, rec, verdict.remember_etag, verdict.reason, outcome.kind)
+        if rec is not None and rec.run and outcome.kind == custody.KIND:
+            note_mismatch(settings, rec, verdict.reason)
     seconds = time.monotonic() - started
     logger.info(
         "recording",
@@ -184,6 +205,8 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
             "remembered": remembered,
             "attempts": attempts.count,
             "audio": outcome.audio,
+            # a conversion's chain of custody: both version ids, both SHA-256 digests
+            "custody": outcome.custody,
         },
     )
     metrics.add_metric(name=names.recordings_metric(outcome.outcome), unit=MetricUnit.Count, value=1)
@@ -205,7 +228,13 @@ def account(batch: Batch, settings: Settings) -> list[str]:
     unrecorded: list[str] = []
     for run, entries in batch.to_account().items():
         try:
-            ledger.account(aws.client("dynamodb"), settings.ledger_table, run, [(e.key, e.counts) for e in entries])
+            ledger.account(
+                aws.client("dynamodb"),
+                settings.ledger_table,
+                run,
+                [(e.key, e.counts) for e in entries],
+                custody={e.key: e.custody for e in entries if e.custody},
+            )
         except Exception:
             logger.exception(
                 "ledger write failed; the recordings go back to the queue to be accounted", extra={"run": run}

@@ -30,7 +30,9 @@ logger = Logger(service=names.ENQUEUER)
 def enqueue_page(
     settings: Settings, sqs: Any, dynamodb: Any, run: Mapping[str, Any], page: Mapping[str, Any]
 ) -> dict[str, Any]:
-    recordings = recordings_of_page(run["bucket"], page["prefix"], page["objects"], run=run["id"])
+    recordings = recordings_of_page(
+        run["bucket"], page["prefix"], page["objects"], run=run["id"], verify=bool(run.get("verify", False))
+    )
     page_id = page["page_id"]
     table = settings.ledger_table
     before = ledger.page_sent(dynamodb, table, run["id"], page_id)

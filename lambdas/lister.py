@@ -22,7 +22,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, bucket_rules, completion, day_failures, effects, known_failures, ledger, names
+from optimizer import aws, bucket_rules, completion, custody, day_failures, effects, known_failures, ledger, names
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_reads
@@ -56,6 +56,8 @@ def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.
     }
     if request.expire:  # a retention run (stacks/retention.py); absent from every other run
         run["expire"] = True
+    if request.verify:  # only then: runs resolved before verify existed read it with .get
+        run["verify"] = True
     return {"run": run, "days": [day.isoformat() for day in request.days]}
 
 
@@ -89,12 +91,13 @@ def list_page(
         objects,
         prefix=prefix,
         target_class=settings.target_class,
-        overwrite=settings.overwrite_converted,
+        # A verify run checks the converted recordings: their target class does not skip them.
+        overwrite=settings.overwrite_converted or bool(run.get("verify", False)),
         max_items=settings.page_keys,
     )
     reads = known_failures.Lookup()
     # .get: a run resolved before retry_failed existed (an execution in flight during an update).
-    if page.items and not run.get("retry_failed", False):
+    if page.items and not run.get("retry_failed", False) and not run.get("verify", False):
         reads = known_failures.lookup(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
         for known in known_failures.drop_known_failures(page, prefix, reads.found, time.time()):
             logger.info(
@@ -237,7 +240,13 @@ def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
         warnings += effects.empty_listing_hints(
             s3, run["bucket"], settings.bucket_prefix, run, _today(), settings.num_days_age + settings.catch_up_days
         )
-    summary = run_summary(run, counts, event.get("drain") or {}, warnings, settings)
+    mismatched = None
+    if run.get("verify") and counts.get(f"failed_{custody.KIND}"):  # their names, for the summary
+        names_item = aws.client("dynamodb").get_item(
+            TableName=settings.ledger_table, Key={"run": {"S": custody.names_key(run["id"])}}, ConsistentRead=True
+        )
+        mismatched = custody.mismatched_names(names_item.get("Item") or {})
+    summary = run_summary(run, counts, event.get("drain") or {}, warnings, settings, mismatched)
     if run["dry_run"]:
         rules = bucket_rules.BucketRules.of_state(event.get("bucket_rules"))
         effect = effects.projection(run, counts, rules, _today(), settings.price_standard_gb_month)

@@ -2,13 +2,16 @@
 # needs on a fresh machine, and nothing when it is already up to date. Every step says what it
 # does, how long it usually takes, and keeps printing while it runs (scripts/run_step.py).
 #   require_prerequisites   Python $PYTHON_RANGE and Node.js 18+, or a message saying what to install
-#   bootstrap_boto3         $VENV_DIR with boto3 alone (its pins from lambdas/requirements.txt): enough
+#   bootstrap_boto3         $VENV_DIR with boto3 alone (its entries of lambdas/requirements.lock): enough
 #                           for ./cdk-deploy.sh to check credentials and region before the big install
 #   bootstrap_python LEVEL  $VENV_DIR (default .venv) with the packages of one level:
-#                             app   requirements.txt        the CDK app, the deploy script's checks
-#                             local requirements-local.txt  + the emulator (./cdk-deploy.sh --local)
-#                             dev   requirements-dev.txt    + the test tools (./run-tests.sh)
-#                           reinstalled when one of the level's requirement files changes
+#                             app   requirements.lock        the CDK app, the deploy script's checks
+#                             local requirements-local.lock  + the emulator (./cdk-deploy.sh --local)
+#                             dev   requirements-dev.lock    + the test tools (./run-tests.sh)
+#                           reinstalled when one of the level's requirement or lock files changes
+# Every install is `pip install --require-hashes` from a lock (scripts/lock.sh makes them from the
+# requirement files' pins): every distribution, transitive ones included, at one version, and only
+# a file whose SHA-256 the lock lists. A pin changed without re-locking is refused first.
 #   bootstrap_node          node_modules/ from package-lock.json (the pinned CDK CLI, used via npx)
 #   build_layers ARCH       the ffmpeg layer for ARCH (arm64, x86_64, host, all) and the Python layer
 # shellcheck shell=bash
@@ -75,7 +78,22 @@ level_files() {
         *) die "unknown set-up level '$1'" ;;
     esac
 }
-level_stamp() { (cd "$ROOT" && cat $(level_files "$1")) | sha256sum | cut -d' ' -f1; }
+level_lock() {
+    case "$1" in
+        app) echo requirements.lock ;;
+        local) echo requirements-local.lock ;;
+        dev) echo requirements-dev.lock ;;
+    esac
+}
+level_stamp() { (cd "$ROOT" && cat $(level_files "$1") "$(level_lock "$1")") | sha256sum | cut -d' ' -f1; }
+# Every pin of the level's requirement files is in its lock at that version (scripts/lock_entries.py).
+check_lock() {
+    local file lock
+    lock="$(level_lock "$1")"
+    for file in $(level_files "$1"); do
+        "$SETUP_PYTHON" "$ROOT/scripts/lock_entries.py" "$ROOT/$lock" --pins "$ROOT/$file" >/dev/null || exit 2
+    done
+}
 
 # $VENV_DIR exists with a working Python of the range; with PYTHON= given, of that Python's version
 # (an existing one of another version is rebuilt, and that is said).
@@ -101,11 +119,16 @@ prepare_venv() {
 }
 
 bootstrap_boto3() {
-    local pins installer
+    local pins installer subset
     find_python
     [[ -n "${PYTHON:-}" || ! -x "$VENV_PY" ]] || ! "$VENV_PY" -c 'import boto3' >/dev/null 2>&1 || return 0
-    # boto3 and its dependencies at the versions of lambdas/requirements.txt (one version everywhere).
-    mapfile -t pins < <(grep -E '^(boto3|botocore|s3transfer|jmespath|python-dateutil|six|urllib3)==' "$ROOT/lambdas/requirements.txt")
+    # boto3 and its dependencies at the versions of lambdas/requirements.lock (one version everywhere),
+    # with their hashes.
+    "$SETUP_PYTHON" "$ROOT/scripts/lock_entries.py" "$ROOT/lambdas/requirements.lock" --pins "$ROOT/lambdas/requirements.txt" >/dev/null || exit 2
+    subset="$(mktemp)"
+    "$SETUP_PYTHON" "$ROOT/scripts/lock_entries.py" "$ROOT/lambdas/requirements.lock" \
+        --only boto3 botocore s3transfer jmespath python-dateutil six urllib3 >"$subset"
+    mapfile -t pins < <(grep -oE '^boto3==[^ ]+' "$subset")
     if [[ ! -e "$VENV_DIR" ]] && "$SETUP_PYTHON" -m pip --python "$SETUP_PYTHON" --version >/dev/null 2>&1; then
         # Quicker on a fresh clone: no pip in the new venv yet (ensurepip takes seconds): this
         # machine's pip fills it; bootstrap_python adds pip before the big install.
@@ -117,24 +140,27 @@ bootstrap_boto3() {
         installer=("$VENV_PY" -m pip)
     fi
     step --pip --expect "~17 MB to download; seconds" "installing boto3 alone (${pins[0]}), to check credentials and region first" -- \
-        "${installer[@]}" install --progress-bar off --no-compile "${pins[@]}" || exit 1
+        "${installer[@]}" install --progress-bar off --no-compile --require-hashes -r "$subset" || { rm -f "$subset"; exit 1; }
+    rm -f "$subset"
 }
 
 bootstrap_python() {
-    local level="$1" file what expect lower
+    local level="$1" what expect lower
     find_python
     if [[ -f "$VENV_DIR/.stamp-$level" && "$(cat "$VENV_DIR/.stamp-$level")" == "$(level_stamp "$level")" ]] && python_ok "$VENV_PY" &&
         [[ -z "${PYTHON:-}" || "$(python_version "$VENV_PY")" == "$(python_version "$SETUP_PYTHON")" ]]; then
         return
     fi
+    check_lock "$level"
     prepare_venv
     case "$level" in
         # Download sizes and times measured from an empty pip cache on a shared 2-core machine.
-        app) file=requirements.txt what="the CDK app's Python packages (aws-cdk-lib, cdk-nag, boto3)" expect="~100 MB to download; about a minute" ;;
-        local) file=requirements-local.txt what="the local run's Python packages (the CDK app's + moto, pydub)" expect="~110 MB to download; 1-2 minutes" ;;
-        dev) file=requirements-dev.txt what="the tests' Python packages (the local run's + pytest, cfn-lint, matplotlib, ruff, mypy)" expect="~130 MB to download, ~20 MB after a local run; under a minute to 2 minutes" ;;
+        app) what="the CDK app's Python packages (aws-cdk-lib, cdk-nag, boto3)" expect="~100 MB to download; about a minute" ;;
+        local) what="the local run's Python packages (the CDK app's + moto, pydub)" expect="~110 MB to download; 1-2 minutes" ;;
+        dev) what="the tests' Python packages (the local run's + pytest, cfn-lint, matplotlib, ruff, mypy)" expect="~130 MB to download, ~20 MB after a local run; under a minute to 2 minutes" ;;
     esac
-    step --pip --expect "$expect" "installing $what" -- "$VENV_PY" -m pip install --progress-bar off -r "$ROOT/$file" || exit 1
+    step --pip --expect "$expect" "installing $what, hash-checked from $(level_lock "$level")" -- \
+        "$VENV_PY" -m pip install --progress-bar off --require-hashes -r "$ROOT/$(level_lock "$level")" || exit 1
     # A level includes the ones below it.
     for lower in app local dev; do
         level_stamp "$lower" >"$VENV_DIR/.stamp-$lower"

@@ -7,8 +7,11 @@ Reads from the synthesized assembly the bootstrap version it requires and where 
 published (`requiresBootstrapStackVersion`, `bootstrapStackVersionSsmParameter`, i.e.
 /cdk-bootstrap/<qualifier>/version: a custom `@aws-cdk/core:bootstrapQualifier` is honoured), then
 reads that SSM parameter with boto3 in the account and region of the credentials (the AWS CLI is
-not needed). One line on stderr says what was found. --whoami only checks that there are
-credentials and a region, and names the account: ./cdk-deploy.sh runs it before the slow steps.
+not needed). One line on stderr says what was found and, when a bootstrap is needed, what it will
+grant (grants): the CloudFormation execution role that deploys every stack gets the policies of
+--cloudformation-execution-policies, by default AdministratorAccess. --whoami only checks that
+there are credentials and a region, and names the account: ./cdk-deploy.sh runs it before the
+slow steps.
 
 Exit status: 0 bootstrapped at a recent enough version; 10 bootstrap needed (not bootstrapped, or
 older than required); 11 could not tell (e.g. no permission to read the parameter: the deploy
@@ -46,6 +49,46 @@ def cli_template_version(template: Path = TEMPLATE) -> str:
     except OSError:
         return "its own"
     return found.group(1) if found else "its own"
+
+
+ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def grants(fresh: bool, policies: Sequence[str], trust: Sequence[str]) -> str:
+    """What `cdk bootstrap` will grant, said before it runs. The pinned CLI's rule (aws-cdk's
+    bootstrap: "Using default execution policy of ...AdministratorAccess"; with --trust it
+    refuses to run without --cloudformation-execution-policies); an upgrade keeps the stack's
+    current policies unless new ones are given."""
+    stack = (
+        "It creates the CDKToolkit stack: an S3 bucket and an ECR repository for the app's assets, and IAM "
+        "roles to publish assets, look up values, deploy, and the CloudFormation execution role that creates "
+        "every resource of every stack deployed with it"
+        if fresh
+        else "It updates the CDKToolkit stack (its bucket, repository and roles) to the CLI's version"
+    )
+    if policies:
+        role = f"That execution role gets only the policies given: {', '.join(policies)}"
+    elif trust:
+        role = (
+            "With --trust the CDK refuses to bootstrap without --cloudformation-execution-policies: give the "
+            "policies the execution role gets"
+        )
+    elif fresh:
+        role = (
+            f"That execution role gets {ADMINISTRATOR} (AdministratorAccess, the CDK's default when no "
+            "--cloudformation-execution-policies is given): every action on every resource of the account, for "
+            "whoever may deploy with the CDK here"
+        )
+    else:
+        role = (
+            "The execution role keeps the policies it has (the stack's CloudFormationExecutionPolicies "
+            "parameter; AdministratorAccess if it was bootstrapped without any)"
+        )
+    accounts = f" Accounts trusted to deploy with it (--trust): {', '.join(trust)}." if trust else ""
+    return (
+        f"{stack}. {role}.{accounts} To grant less, pass --cloudformation-execution-policies ARN (README, "
+        "'A least-privilege bootstrap'), or bootstrap yourself first."
+    )
 
 
 def requirement(assembly: Path) -> tuple[int, str]:
@@ -92,7 +135,21 @@ def identify(profile: str | None, region: str | None) -> tuple[Any, str] | tuple
     return session, f"account {account}, region {session.region_name}"
 
 
-def check(assembly: Path, profile: str | None, region: str | None) -> tuple[int, str]:
+def check(
+    assembly: Path,
+    profile: str | None,
+    region: str | None,
+    policies: Sequence[str] = (),
+    trust: Sequence[str] = (),
+) -> tuple[int, str]:
+    status, message = _check(assembly, profile, region)
+    if status == NEEDED:
+        fresh = "does not exist" in message
+        message = f"{message}. {grants(fresh, policies, trust)}"
+    return status, message
+
+
+def _check(assembly: Path, profile: str | None, region: str | None) -> tuple[int, str]:
     import botocore.exceptions as errors
 
     try:
@@ -142,6 +199,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--whoami", action="store_true")
     parser.add_argument("--profile")
     parser.add_argument("--region")
+    parser.add_argument("--cloudformation-execution-policies", dest="policies", action="append", default=[])
+    parser.add_argument("--trust", action="append", default=[])
     args = parser.parse_args(argv)
     if args.whoami:
         session, where = identify(args.profile, args.region)
@@ -149,9 +208,23 @@ def main(argv: Sequence[str]) -> int:
     elif args.assembly is None:
         parser.error("give the assembly directory or --whoami")
     else:
-        status, message = check(args.assembly, args.profile, args.region)
+        split = lambda values: [v for value in values for v in value.split(",") if v]  # noqa: E731
+        status, message = check(args.assembly, args.profile, args.region, split(args.policies), split(args.trust))
     print(("error: " if status == CANNOT else "[bootstrap] ") + message, file=sys.stderr)
     return status
+
+
+def option_values(args: Sequence[str], name: str) -> list[str]:
+    """Every value given to `--name` (as `--name V` or `--name=V`)."""
+    values = []
+    for i, arg in enumerate(args):
+        spelling, has_value, rest = arg.partition("=")
+        if spelling == f"--{name}":
+            if has_value:
+                values.append(rest)
+            elif i + 1 < len(args) and not args[i + 1].startswith("-"):
+                values.append(args[i + 1])
+    return values
 
 
 def _profile_and_region(args: Sequence[str]) -> list[Any]:
@@ -161,6 +234,8 @@ def _profile_and_region(args: Sequence[str]) -> list[Any]:
     for name in ("profile", "region"):
         if (value := option_value(args, name)) is not None:
             out += [f"--{name}", value]
+    for name in ("cloudformation-execution-policies", "trust"):
+        out += [f"--{name}={value}" for value in option_values(args, name)]
     return out
 
 

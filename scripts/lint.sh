@@ -4,7 +4,7 @@
 #   ruff format --check   one layout (fix: .venv/bin/python -m ruff format PATH)
 #   ruff check            defects, import order, outdated idioms (fix: ... -m ruff check --fix PATH)
 #   mypy                  types
-# Sets up .venv with requirements-dev.txt first when needed (as ./run-tests.sh does).
+# Sets up .venv from requirements-dev.lock (--require-hashes) first when needed (as ./run-tests.sh does).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh

@@ -122,12 +122,16 @@ class OptimizerFunctions(Construct):
         # The run's counter shards (ADD) and its own attempt items (ADD, the dead letter's claim),
         # each prefix by itself: the converter cannot touch a run's item, a page or a day.
         self.converter.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:UpdateItem"], "count#*", "attempt#*"))
-        self.converter.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:GetItem"], "attempt#*"))
+        # GetItem on done#: a verify run reads the chain of custody a conversion recorded (optimizer/custody.py).
+        self.converter.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:GetItem"], "attempt#*", "done#*"))
         objects = bucket.arn_for_objects(f"{config.bucket_prefix}*")
         self.converter.add_to_role_policy(
             iam.PolicyStatement(
                 actions=[
                     "s3:GetObject",
+                    # a verify run reads the original a conversion replaced, by its VersionId
+                    # (optimizer/custody.py); GetObject with a VersionId is authorized as this action
+                    "s3:GetObjectVersion",
                     "s3:GetObjectTagging",
                     "s3:PutObject",
                     "s3:PutObjectTagging",
@@ -138,6 +142,15 @@ class OptimizerFunctions(Construct):
                     "s3:PutObjectLegalHold",
                 ],
                 resources=[objects],
+            )
+        )
+        # A verify run looks for a conversion under a current version without provenance
+        # (optimizer/custody.py): ListObjectVersions of that key, under the prefix only.
+        self.converter.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucketVersions"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{config.bucket_prefix}*"]}},
             )
         )
         # GetObject on a key that is gone answers 404 only to a caller allowed s3:ListBucket on the

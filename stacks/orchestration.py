@@ -1,6 +1,7 @@
 """The daily state machine: resolve the day, list and enqueue it page by page, wait until every
 recording it enqueued has its outcome in the run's ledger, then succeed with a summary or fail
-with RecordingsFailed / RecordingsUnaccounted / DaysFailed (a dry run always succeeds).
+with RecordingsFailed / RecordingsUnaccounted / DaysFailed, or, a verify run, CustodyMismatch (a
+dry run always succeeds).
 
 A day of any size: its child execution lists a bounded number of pages and waits a bounded number
 of times (a round), then saves its progress and ends; the parent runs the Map again over the days
@@ -190,7 +191,9 @@ class Orchestration(Construct):
         outcome = sfn.Choice(self, "Outcome").when(
             sfn.Condition.is_null("$.summary.error"), sfn.Succeed(self, "Done", output_path="$.summary.output")
         )
-        for error in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed"):
+        # CustodyMismatch: a verify run found a converted recording that differs from its record
+        # (optimizer/custody.py, optimizer/summary.py).
+        for error in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed", "CustodyMismatch"):
             outcome.when(
                 sfn.Condition.string_equals("$.summary.error", error),
                 sfn.Fail(self, error, error=error, cause_path="$.summary.cause"),

@@ -108,6 +108,20 @@ class Outcome:
     # The new version carries the original's Object Lock retain-until date (from the GetObject
     # already made: put_arguments copies it when it is still in the future). Counted in the summary.
     retain_until_carried: bool = False
+    # Of a conversion: the chain of custody (custody_record), logged and kept in the ledger's done# marker.
+    custody: Mapping[str, str] | None = None
+
+
+def custody_record(
+    original_version_id: str, original_sha256: str, converted_version_id: str, converted_sha256: str
+) -> dict[str, str]:
+    """Which version replaced which, and the SHA-256 of each one's bytes (hex)."""
+    return {
+        "original_version_id": original_version_id,
+        "original_sha256": original_sha256,
+        "converted_version_id": converted_version_id,
+        "converted_sha256": converted_sha256,
+    }
 
 
 def ffmpeg_command(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> list[str]:
@@ -207,6 +221,14 @@ def projected_output_bytes(source: WavInfo, target: TargetFormat = TARGET) -> in
 
 def metadata_bytes(metadata: Mapping[str, str]) -> int:
     return sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in metadata.items())
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _download(body: Any, path: str) -> tuple[int, str]:
@@ -325,7 +347,11 @@ def _metadata_limit(rec: Recording, original: Mapping[str, Any]) -> None:
     """Refused before anything is read or written: the original's metadata leaves no room for the
     provenance within S3's 2 KB (the SHA-256 is 64 hex digits whatever the bytes)."""
     planned = Provenance(
-        rec.run, str(original.get("VersionId") or "null"), int(original.get("ContentLength", 0)), "0" * _SHA256_HEX
+        rec.run,
+        str(original.get("VersionId") or "null"),
+        int(original.get("ContentLength", 0)),
+        "0" * _SHA256_HEX,
+        "0" * _SHA256_HEX,
     )
     total = metadata_bytes({**(original.get("Metadata") or {}), **planned.to_metadata()})
     if total > MAX_METADATA_BYTES:
@@ -342,7 +368,15 @@ def _own_conversion(rec: Recording, original: Mapping[str, Any]) -> Outcome | No
     provenance = Provenance.of(original.get("Metadata"))
     if not rec.run or provenance is None or provenance.run != rec.run:
         return None
-    return Outcome("converted", None, max(0, provenance.original_size), int(original.get("ContentLength", 0)))
+    custody = custody_record(
+        provenance.original_version_id,
+        provenance.original_sha256,
+        str(original.get("VersionId") or "null"),
+        provenance.converted_sha256,
+    )
+    return Outcome(
+        "converted", None, max(0, provenance.original_size), int(original.get("ContentLength", 0)), custody=custody
+    )
 
 
 def _written_by_us(s3: Any, rec: Recording, read_version: str, after: int) -> Outcome | None:
@@ -357,7 +391,10 @@ def _written_by_us(s3: Any, rec: Recording, read_version: str, after: int) -> Ou
         return None
     if provenance.original_version_id != read_version or int(head.get("ContentLength", -1)) != after:
         return None
-    return Outcome("converted", None, provenance.original_size, after)
+    custody = custody_record(
+        read_version, provenance.original_sha256, str(head.get("VersionId") or "null"), provenance.converted_sha256
+    )
+    return Outcome("converted", None, provenance.original_size, after, custody=custody)
 
 
 def convert_recording(
@@ -469,14 +506,16 @@ def _convert_read(
         measured = check_audio(src, source, dst, output, target)
     except AudioMismatch as exc:
         raise ContentFailure(f"verification failed: {exc}", exc.kind) from None
-    provenance = Provenance(rec.run, read_version, size, sha256)
+    # The converted bytes' digest, from the local file (no request); the original's was computed
+    # while its body streamed to /tmp (_download).
+    provenance = Provenance(rec.run, read_version, size, sha256, file_sha256(dst))
     args = put_arguments(original, tags, storage_class=settings.target_class, provenance=provenance, target=target)
     after = os.path.getsize(dst)
     carried = "ObjectLockRetainUntilDate" in args
     audio = {**measured.log_field(), **({"dropped_bytes": source.partial_bytes} if source.partial_bytes else {})}
     with open(dst, "rb") as f:
         try:
-            s3.put_object(Bucket=rec.bucket, Key=rec.key, Body=f, **args)
+            written_version = s3.put_object(Bucket=rec.bucket, Key=rec.key, Body=f, **args).get("VersionId")
         except ClientError as exc:
             code = _error_code(exc)
             if code in _PRECONDITION_CODES:
@@ -493,4 +532,5 @@ def _convert_read(
                     "metadata_limit" if code == "MetadataTooLarge" else "s3_refused",
                 ) from None
             raise
-    return Outcome("converted", None, size, after, audio=audio, retain_until_carried=carried)
+    custody = custody_record(read_version, sha256, str(written_version or "null"), provenance.converted_sha256)
+    return Outcome("converted", None, size, after, audio=audio, retain_until_carried=carried, custody=custody)

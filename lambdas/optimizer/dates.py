@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
-ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run", "retry_failed", "force", "expire"})
+ALLOWED_KEYS = frozenset(
+    {"specific_date", "start_date", "end_date", "dry_run", "retry_failed", "force", "expire", "verify"}
+)
 
 _US = re.compile(r"^([0-9]{2})/([0-9]{2})/([0-9]{4})$")
 _ISO = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
@@ -38,7 +40,9 @@ KEYS_HELP = (
     'accepted inputs: {} (the scheduled day), {"specific_date": DATE}, '
     '{"start_date": DATE, "end_date": DATE}, each optionally with "dry_run": true and/or "retry_failed": true; '
     'a day younger than num_days_age also needs "force": true; "expire": true (with no date, a date or a range, '
-    'and optionally "dry_run": true) deletes instead the recordings older than retention_days, when that is on'
+    'and optionally "dry_run": true) deletes instead the recordings older than retention_days, when that is on; '
+    '{"specific_date": DATE, "verify": true} or a range with "verify": true checks the converted recordings of those '
+    "days against their chain of custody instead of converting"
 )
 
 
@@ -50,6 +54,7 @@ class RunRequest:
     retry_failed: bool = False  # enqueue the recordings remembered as content failures too
     force: bool = False  # the input allowed days younger than num_days_age (never today or later)
     expire: bool = False  # retention by the recording's date: delete the days' recordings (optimizer/retention.py)
+    verify: bool = False  # check the days' converted recordings against their custody (optimizer/custody.py)
 
 
 def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
@@ -97,6 +102,31 @@ def _old_enough(days: tuple[dt.date, ...], today: dt.date, num_days_age: int, fo
     return days
 
 
+def _verify_field(execution_input: Mapping[str, Any], *, dry_run: bool, retry_failed: bool, dated: bool) -> bool:
+    """A verify run: of given days only; a mode of its own (nothing is converted, so no dry run and
+    no retry of failures)."""
+    verify = execution_input.get("verify", False)
+    if not isinstance(verify, bool):
+        raise InvalidInput(
+            f"verify must be true or false (JSON booleans, not strings), got {verify!r}; true checks the converted "
+            "recordings of the days against their chain of custody"
+        )
+    if not verify:
+        return False
+    if dry_run or retry_failed:
+        which = " and ".join(k for k, v in (("dry_run", dry_run), ("retry_failed", retry_failed)) if v)
+        raise InvalidInput(
+            f'"verify": true cannot be combined with {which}: a verify run converts nothing and writes nothing to '
+            "S3; run the verification and the conversion as two executions"
+        )
+    if not dated:
+        raise InvalidInput(
+            '"verify": true needs the days to check: {"specific_date": DATE, "verify": true} or '
+            f'{{"start_date": DATE, "end_date": DATE, "verify": true}}; DATE is {ACCEPTED_FORMATS}'
+        )
+    return True
+
+
 def resolve_request(
     execution_input: Any, *, today: dt.date, num_days_age: int, catch_up_days: int = 0, retention_days: int = 0
 ) -> RunRequest:
@@ -135,6 +165,16 @@ def resolve_request(
         )
     specific = _date_field(execution_input, "specific_date")
     start, end = _date_field(execution_input, "start_date"), _date_field(execution_input, "end_date")
+    verify = _verify_field(
+        execution_input, dry_run=dry_run, retry_failed=retry_failed, dated=bool(specific or start or end)
+    )
+    if verify and execution_input.get("expire") is True:
+        raise InvalidInput(
+            '"verify": true and "expire": true are two modes: a verify run reads, a retention run deletes; '
+            "run them as two executions"
+        )
+    if verify:  # reads only: no age to respect, nothing to force
+        force = True
     if specific and (start or end):
         raise InvalidInput(f"give either specific_date or start_date and end_date, not both; {KEYS_HELP}")
     expire = execution_input.get("expire", False)
@@ -149,7 +189,7 @@ def resolve_request(
         return _expire_request(specific, start, end, today, retention_days, catch_up_days, dry_run)
     if specific:
         days = _old_enough((_not_future(specific, "specific_date", today),), today, num_days_age, force)
-        return RunRequest(days, "input", dry_run, retry_failed, force)
+        return RunRequest(days, "input", dry_run, retry_failed, force, verify=verify)
     if start or end:
         if not (start and end):
             raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
@@ -160,7 +200,7 @@ def resolve_request(
         if count > MAX_RANGE_DAYS:
             raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
         days = _old_enough(tuple(start + dt.timedelta(days=i) for i in range(count)), today, num_days_age, force)
-        return RunRequest(days, "range", dry_run, retry_failed, force)
+        return RunRequest(days, "range", dry_run, retry_failed, force, verify=verify)
     if force:
         raise InvalidInput(
             '"force": true applies to a specific_date or a range only; the scheduled run takes the day num_days_age '

@@ -22,10 +22,15 @@ class EnqueueFailed(Exception):
         self.accepted: set[int] = set(accepted or ())
 
 
-def recordings_of_page(bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "") -> list[Recording]:
+def recordings_of_page(
+    bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "", verify: bool = False
+) -> list[Recording]:
     """Rebuilds full keys exactly as S3 returned them (no URL decoding). The lister has already
     left out what is not audio (optimizer/listing.py, skip_reason)."""
-    return [Recording(bucket=bucket, key=prefix + rel, etag=etag, size=int(size), run=run) for rel, etag, size in items]
+    return [
+        Recording(bucket=bucket, key=prefix + rel, etag=etag, size=int(size), run=run, verify=verify)
+        for rel, etag, size in items
+    ]
 
 
 def chunks(seq: Sequence[Any], size: int = SQS_BATCH) -> Iterable[Sequence[Any]]:

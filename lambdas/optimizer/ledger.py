@@ -11,7 +11,11 @@ the counters it guards, so a count and its marker exist together or not at all:
 
 - `done#<run>#<key>`: the recording has its outcome in this run. The converter writes one per
   recording with `attribute_not_exists`, so a duplicate delivery (or a redriven message whose
-  recording was already accounted) adds nothing; it writes once per batch and run.
+  recording was already accounted) adds nothing; it writes once per batch and run. A conversion's
+  marker also holds its chain of custody (`custody`: the original's and the new version's ids and
+  SHA-256 digests, optimizer/conversion.py custody_record), which a `verify` run reads back
+  (optimizer/custody.py, read_custody): no request of its own, and no write unit either while the
+  item stays under 1 KB (~260 bytes of custody beside the key: keys up to ~650 bytes).
 - `page#<run>#<day>#<cursor>`: which messages of a listed page are on the queue (one character
   per recording: SENT, MAYBE_SENT, UNSENT). Before it sends, the enqueuer marks the recordings it
   is about to send MAYBE_SENT and counts them `enqueued` in the same transaction; after the send it
@@ -169,8 +173,10 @@ def account(
     outcomes: Iterable[tuple[str, Mapping[str, int]]],
     *,
     sleep: Callable[[float], None] = time.sleep,
+    custody: Mapping[str, Mapping[str, str]] | None = None,
 ) -> int:
-    """Counts each (key, counts) once for the run: returns how many were new to it.
+    """Counts each (key, counts) once for the run: returns how many were new to it. `custody`
+    (by key) goes into the key's done# marker, written in the same transaction.
 
     A recording whose marker exists (accounted by an earlier delivery) is dropped from the
     transaction and the rest written again; the counters only ever hold marked recordings."""
@@ -182,12 +188,36 @@ def account(
     pending = list(unique.items())
     added = 0
     for start in range(0, len(pending), MARKERS_PER_TRANSACTION):
-        added += _account_chunk(dynamodb, table, run_id, pending[start : start + MARKERS_PER_TRANSACTION], sleep)
+        chunk = pending[start : start + MARKERS_PER_TRANSACTION]
+        added += _account_chunk(dynamodb, table, run_id, chunk, sleep, custody or {})
     return added
 
 
+def _done_item(run_id: str, key: str, custody: Mapping[str, str] | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"run": {"S": done_key(run_id, key)}, "expires_at": _expiry()}
+    if custody:
+        item["custody"] = {"M": {name: {"S": str(value)} for name, value in custody.items()}}
+    return item
+
+
+def read_custody(dynamodb: Any, table: str, run_id: str, key: str) -> dict[str, str] | None:
+    """The chain of custody the converter recorded for `key` in run `run_id` (None: no record, or
+    it expired after TTL_DAYS). One consistent GetItem."""
+    item = dynamodb.get_item(TableName=table, Key={"run": {"S": done_key(run_id, key)}}, ConsistentRead=True).get(
+        "Item"
+    )
+    if not item or "M" not in item.get("custody", {}):
+        return None
+    return {name: value.get("S", "") for name, value in item["custody"]["M"].items()}
+
+
 def _account_chunk(
-    dynamodb: Any, table: str, run_id: str, chunk: list[tuple[str, Mapping[str, int]]], sleep: Callable[[float], None]
+    dynamodb: Any,
+    table: str,
+    run_id: str,
+    chunk: list[tuple[str, Mapping[str, int]]],
+    sleep: Callable[[float], None],
+    custody: Mapping[str, Mapping[str, str]],
 ) -> int:
     conflicts = 0
     shard: int | None = None
@@ -202,7 +232,7 @@ def _account_chunk(
             {
                 "Put": {
                     "TableName": table,
-                    "Item": {"run": {"S": done_key(run_id, key)}, "expires_at": _expiry()},
+                    "Item": _done_item(run_id, key, custody.get(key)),
                     "ConditionExpression": "attribute_not_exists(#run)",
                     "ExpressionAttributeNames": {"#run": "run"},
                 }

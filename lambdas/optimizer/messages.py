@@ -1,4 +1,4 @@
-"""The work queue's message: one recording to convert."""
+"""The work queue's message: one recording to convert, or with `verify`, to verify (optimizer/custody.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class Recording:
     etag: str
     size: int
     run: str = ""  # the execution that enqueued it: its ledger counts the outcome
+    verify: bool = False  # check it against its chain of custody instead of converting it
 
     def to_body(self) -> str:
         # ensure_ascii keeps the body printable ASCII: SQS rejects some characters that S3 keys
@@ -27,6 +28,8 @@ class Recording:
         body = {"v": VERSION, "bucket": self.bucket, "key": self.key, "etag": self.etag, "size": self.size}
         if self.run:
             body["run"] = self.run
+        if self.verify:
+            body["verify"] = True
         return json.dumps(body)
 
     @classmethod
@@ -41,6 +44,7 @@ class Recording:
                 etag=data.get("etag", ""),
                 size=int(data.get("size", 0)),
                 run=str(data.get("run", "")),
+                verify=data.get("verify") is True,
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise BadMessage(f"message body is not a recording message ({type(exc).__name__}: {exc})") from None

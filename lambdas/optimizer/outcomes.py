@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import known_failures
@@ -159,6 +160,8 @@ def counts(outcome: Outcome) -> Counter[str]:
         added[f"skipped_{outcome.reason}"] += 1
     else:
         added[outcome.outcome] += 1
+    if outcome.outcome == "verified" and outcome.reason:  # verified without the original, or its record
+        added[f"verified_{outcome.reason}"] += 1
     if outcome.kind:
         added[f"failed_{outcome.kind}"] += 1
     if outcome.outcome == "converted":
@@ -174,6 +177,7 @@ class Entry:
     message_id: str
     key: str
     counts: Counter[str]
+    custody: Mapping[str, str] | None = None  # a conversion's chain of custody, for its done# marker
 
 
 class Batch:
@@ -183,7 +187,7 @@ class Batch:
         self.by_run: dict[str, list[Entry]] = defaultdict(list)
 
     def add(self, run: str, key: str, message_id: str, outcome: Outcome) -> None:
-        self.by_run[run].append(Entry(message_id, key, counts(outcome)))
+        self.by_run[run].append(Entry(message_id, key, counts(outcome), outcome.custody))
 
     def to_account(self) -> dict[str, list[Entry]]:
         """The entries per named run. A message from before runs were named has no ledger to be

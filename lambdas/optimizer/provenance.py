@@ -18,7 +18,12 @@ RUN = "converted-by-run"  # the execution (run id) that wrote this version
 ORIGINAL_VERSION_ID = "original-version-id"  # the VersionId of the version it replaced
 ORIGINAL_SIZE = "original-size"  # that version's size in bytes
 ORIGINAL_SHA256 = "original-sha256"  # the SHA-256 (hex) of that version's bytes, as read
-KEYS = (RUN, ORIGINAL_VERSION_ID, ORIGINAL_SIZE, ORIGINAL_SHA256)
+# The SHA-256 (hex) of this version's own bytes, as written: a redelivered message whose conversion
+# succeeded but whose outcome was lost records the chain of custody from it, without reading the
+# body. Not evidence by itself (whoever replaces the version can write it too): a `verify` run
+# checks the bytes against the ledger's record (optimizer/custody.py).
+CONVERTED_SHA256 = "converted-sha256"
+KEYS = (RUN, ORIGINAL_VERSION_ID, ORIGINAL_SIZE, ORIGINAL_SHA256, CONVERTED_SHA256)
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class Provenance:
     original_version_id: str
     original_size: int
     original_sha256: str
+    converted_sha256: str = ""  # "" on versions written before it was recorded
 
     def to_metadata(self) -> dict[str, str]:
         return {
@@ -34,6 +40,7 @@ class Provenance:
             ORIGINAL_VERSION_ID: self.original_version_id,
             ORIGINAL_SIZE: str(self.original_size),
             ORIGINAL_SHA256: self.original_sha256,
+            **({CONVERTED_SHA256: self.converted_sha256} if self.converted_sha256 else {}),
         }
 
     @classmethod
@@ -51,4 +58,5 @@ class Provenance:
             original_version_id=metadata.get(ORIGINAL_VERSION_ID, ""),
             original_size=size,
             original_sha256=metadata.get(ORIGINAL_SHA256, ""),
+            converted_sha256=metadata.get(CONVERTED_SHA256, ""),
         )

@@ -9,6 +9,7 @@ from .listing import SKIP_REASONS
 from .settings import Settings
 
 CONVERTER_SKIPS = ("already_converted", "already_alaw", "gone")
+CUSTODY_MISMATCH = "custody_mismatch"  # optimizer/custody.py KIND
 GIB = 1024**3
 
 
@@ -24,8 +25,44 @@ def failures_by_kind(counts: Mapping[str, int]) -> dict[str, int]:
     return dict(sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
 
 
+def _verify_output(
+    output: dict[str, Any], counts: Mapping[str, int], mismatched: list[str], causes: list[str], error: str | None
+) -> str | None:
+    """A verify run's own counts (optimizer/custody.py), under "verify". A mismatch fails the run,
+    as CustodyMismatch: a recording that differs from its record is an integrity incident, and a
+    failed execution is what the failure alarm and an operator's list of executions show (a
+    warning in a succeeded run's output is read by nobody)."""
+    mismatches = int(counts.get(f"failed_{CUSTODY_MISMATCH}", 0))
+    output["verify"] = {
+        "verified": counts.get("verified", 0),
+        "verified_original_gone": counts.get("verified_original_gone", 0),
+        "verified_unrecorded": counts.get("verified_unrecorded", 0),
+        "not_converted": counts.get("skipped_not_converted", 0),
+        "mismatches": mismatches,
+        "mismatched": mismatched,
+    }
+    if not mismatches:
+        return error
+    named = ", ".join(mismatched) + (
+        f" and {mismatches - len(mismatched)} more" if mismatches > len(mismatched) else ""
+    )
+    causes.insert(
+        0,
+        f"{mismatches} converted recording(s) differ from their chain of custody ({named}): each one's dead letter "
+        "says how (a version replaced after its conversion, bytes that are not the recorded ones, audio that is "
+        "not the original's). Find out who wrote the version (CloudTrail data events, S3 server access logs) "
+        "before anything else; the original is still there if `verified_original_gone` did not count it.",
+    )
+    return "CustodyMismatch"
+
+
 def run_summary(
-    run: Mapping[str, Any], counts: Mapping[str, int], drain: Mapping[str, Any], warnings: list[str], settings: Settings
+    run: Mapping[str, Any],
+    counts: Mapping[str, int],
+    drain: Mapping[str, Any],
+    warnings: list[str],
+    settings: Settings,
+    mismatched: list[str] | None = None,
 ) -> dict[str, Any]:
     """The run's own counts from its ledger item. `error` (RecordingsFailed, RecordingsUnaccounted;
     day_failures adds DaysFailed) ends the execution failed with `cause`; a dry run never fails.
@@ -96,6 +133,8 @@ def run_summary(
             "then redrive the dead-letter queue or re-run the days."
         )
         error = error or "RecordingsUnaccounted"
+    if run.get("verify"):
+        error = _verify_output(output, counts, mismatched or [], causes, error)
     cause = " ".join(causes) or None
     if run["dry_run"]:
         error = None  # a dry run writes nothing: what it found is in its output, never a failure

@@ -4,8 +4,10 @@
 #
 # usage: layers/python/build.sh [arm64|x86_64|host|all]     (default: host)
 #
-# Installs the pinned lambdas/requirements.txt with pip for CPython 3.14, binary wheels only, no
-# dependency resolution (the file pins the full closure). Every distribution must be a pure-Python
+# Installs lambdas/requirements.lock (the pins of lambdas/requirements.txt, the full closure, with
+# the SHA-256 of every file: scripts/lock.sh) with `pip install --require-hashes` for CPython 3.14,
+# binary wheels only, no dependency resolution; a pin of the requirements that the lock does not
+# hold at its version fails the build (run scripts/lock.sh). Every distribution must be a pure-Python
 # wheel (Root-Is-Purelib: true, tags *-none-any), except those of wheels.lock (numpy): a package
 # with compiled code comes from the exact wheel the lock names for the architecture, downloaded
 # into layers/python/downloads/ and used only if its sha256 matches (a mismatch fails the build,
@@ -24,6 +26,7 @@
 #   PYLAYER_WHEEL_SHA256_OVERRIDE  expected sha256 of the locked wheels instead of the lock's
 #   PYLAYER_REQUIREMENTS           requirements file (default lambdas/requirements.txt)
 #   PYLAYER_LOCK_FILE              lock file (default layers/python/wheels.lock)
+#   PYLAYER_HASH_LOCK              hash-locked requirements (default lambdas/requirements.lock)
 #   PYLAYER_DOWNLOAD_DIR           wheel cache (default layers/python/downloads)
 #   PYLAYER_BUILD_DIR              output root (default layers/python/build)
 set -euo pipefail
@@ -32,6 +35,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 REQUIREMENTS="${PYLAYER_REQUIREMENTS:-$REPO/lambdas/requirements.txt}"
 LOCK_FILE="${PYLAYER_LOCK_FILE:-$HERE/wheels.lock}"
+HASH_LOCK="${PYLAYER_HASH_LOCK:-$REPO/lambdas/requirements.lock}"
 DOWNLOAD_DIR="${PYLAYER_DOWNLOAD_DIR:-$HERE/downloads}"
 BUILD_DIR="${PYLAYER_BUILD_DIR:-$HERE/build}"
 PY_VERSION=3.14
@@ -44,6 +48,7 @@ pip_platform() { case "$1" in x86_64) echo manylinux_2_28_x86_64 ;; arm64) echo 
 
 [[ -f "$REQUIREMENTS" ]] || die "requirements file not found: $REQUIREMENTS"
 [[ -f "$LOCK_FILE" ]] || die "lock file not found: $LOCK_FILE"
+[[ -f "$HASH_LOCK" ]] || die "hash lock not found: $HASH_LOCK (scripts/lock.sh makes it)"
 
 # Sets LOCKED (array of "requirement platform file sha256") for an arch.
 read_lock() {
@@ -69,8 +74,9 @@ build_arch() {
     out="$BUILD_DIR/$arch"
     stamp="$BUILD_DIR/.stamp-$arch"
     read_lock "$arch"
-    want_stamp="$(printf 'requirements_sha256=%s\nlock_sha256=%s\nbuild_script_sha256=%s\n' \
-        "$(sha256_of "$REQUIREMENTS")" "$(sha256_of "$LOCK_FILE")${PYLAYER_WHEEL_SHA256_OVERRIDE:+ override}" "$BUILD_SCRIPTS_SHA256")"
+    want_stamp="$(printf 'requirements_sha256=%s\nlock_sha256=%s\nhash_lock_sha256=%s\nbuild_script_sha256=%s\n' \
+        "$(sha256_of "$REQUIREMENTS")" "$(sha256_of "$LOCK_FILE")${PYLAYER_WHEEL_SHA256_OVERRIDE:+ override}" \
+        "$(sha256_of "$HASH_LOCK")" "$BUILD_SCRIPTS_SHA256")"
     if [[ "${PYLAYER_FORCE:-}" != 1 && -f "$stamp" && -d "$out/python" && "$(cat "$stamp")" == "$want_stamp" ]]; then
         # Byte code written by local imports (tests) must not leak into the layer asset.
         find "$out/python" -depth -type d -name __pycache__ -exec rm -rf {} +
@@ -81,28 +87,23 @@ build_arch() {
     for entry in "${LOCKED[@]}"; do
         read -r req wplatform file sha <<<"$entry"
         fetch_wheel "$arch" "$req" "$wplatform" "$file" "$sha" --python-version "$PY_VERSION" --implementation cp
-        wheels+=("$WHEEL_PATH")
+        wheels+=("$WHEEL_PATH --hash=sha256:$sha")
         names+=("${req%%==*}")
     done
     tmp="$(mktemp -d "$BUILD_DIR/.tmp-$arch.XXXXXX")"
     CLEANUP+=("$tmp")
-    # The requirements without the locked packages, which are installed from their verified files.
+    # The hash lock's entries without the natively locked packages, which are installed from their
+    # verified files (with their sha256 as the hash pip checks); a pin the lock lacks stops here.
     filtered="$tmp/requirements.txt"
-    "${PY[@]}" - "$REQUIREMENTS" "${names[@]}" >"$filtered" <<'PYEOF'
-import re, sys
-norm = lambda s: re.sub(r"[-_.]+", "-", s).lower()
-locked = {norm(n) for n in sys.argv[2:]}
-for line in open(sys.argv[1]).read().splitlines():
-    name = re.split(r"[\s=<>!~\[;#]", line.strip(), maxsplit=1)[0]
-    if not (name and norm(name) in locked):
-        print(line)
-PYEOF
-    log "$arch: installing $(grep -cE '^[A-Za-z0-9]' "$REQUIREMENTS") pinned packages from $REQUIREMENTS (cp$PY_VERSION, $platform, wheels only; locked: ${names[*]:-none})"
+    "${PY[@]}" "$REPO/scripts/lock_entries.py" "$HASH_LOCK" --pins "$REQUIREMENTS" --except "${names[@]}" >"$filtered" ||
+        die "$arch: $HASH_LOCK does not hold every pin of $REQUIREMENTS: run scripts/lock.sh"
+    if [[ ${#wheels[@]} -gt 0 ]]; then printf '%s\n' "${wheels[@]}" >>"$filtered"; fi
+    log "$arch: installing $(grep -c . "$filtered") hash-locked packages from $HASH_LOCK (cp$PY_VERSION, $platform, wheels only, --require-hashes; locked: ${names[*]:-none})"
     # pip does not count the legacy manylinux2014 alias as older than manylinux_2_28: both named.
     "${PIP[@]}" install --no-deps --only-binary=:all: --platform "$platform" --platform "${platform/_2_28_/2014_}" \
-        --python-version "$PY_VERSION" --implementation cp --no-compile \
+        --python-version "$PY_VERSION" --implementation cp --no-compile --require-hashes \
         --disable-pip-version-check --quiet \
-        --target "$tmp/python" -r "$filtered" "${wheels[@]}" || die "$arch: pip install failed"
+        --target "$tmp/python" -r "$filtered" || die "$arch: pip install failed"
 
     # Pure wheels everywhere but the locked packages, pinned versions, native code for this arch.
     "${PY[@]}" - "$tmp/python" "$REQUIREMENTS" "$(elf_machine "$arch")" "${names[@]}" <<'PYEOF' || die "$arch: layer check failed"

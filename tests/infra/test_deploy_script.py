@@ -93,10 +93,14 @@ def calls(log: Path) -> list[list[str]]:
     return [line.split()[2:] for line in log.read_text().splitlines()]
 
 
-def fake_aws(tmp_path: Path, ssm: dict[str, str], lambda_account: dict | None = None) -> dict[str, str]:
+def fake_aws(
+    tmp_path: Path, ssm: dict[str, str], lambda_account: dict | None = None, stack: dict | None = None
+) -> dict[str, str]:
     """lambda_account: what Lambda's GetAccountSettings answers (fake_aws/sitecustomize.py); by
-    default a default account's 1,000 unreserved concurrent executions."""
+    default a default account's 1,000 unreserved concurrent executions. stack: the deployed stack
+    scripts/destroy_check.py reads ({"name", "dlq_messages", "running"}); by default none."""
     return {
+        **({"FAKE_AWS_STACK": json.dumps(stack)} if stack else {}),
         "FAKE_AWS_SSM": json.dumps(ssm),
         "FAKE_AWS_LAMBDA_ACCOUNT": json.dumps(lambda_account or {"unreserved": 1000}),
         "PYTHONPATH": str(Path(__file__).parent / "fake_aws"),
@@ -233,6 +237,8 @@ def test_a_fresh_account_is_bootstrapped_with_bootstraps_arguments_only(repo, fa
     )
     assert result.returncode == 0, result.stderr
     assert "is not bootstrapped (/cdk-bootstrap/hnb659fds/version does not exist): bootstrapping" in result.stderr
+    # Said before it runs: with --trust, the CDK needs the execution policies named.
+    assert "With --trust the CDK refuses to bootstrap without --cloudformation-execution-policies" in result.stderr
     synth, bootstrap, deploy = calls(tmp_path / "npx.log")
     assert synth == ["synth", "--quiet", "-c", "bucket_name=my-b", "--region", "eu-west-1", "-v"]
     assert bootstrap == [
@@ -263,6 +269,34 @@ def test_a_fresh_account_is_bootstrapped_with_bootstraps_arguments_only(repo, fa
         "--all",
         "-v",
     ]
+
+
+def test_a_bootstrap_says_it_grants_administrator_access_unless_given_execution_policies(repo, fake_npx, tmp_path):
+    default = script(repo, "-c", "bucket_name=my-b", env=fake_aws(tmp_path, {}), path_prefix=fake_npx)
+    assert default.returncode == 0, default.stderr
+    said = " ".join(default.stderr.split())
+    assert "gets arn:aws:iam::aws:policy/AdministratorAccess (AdministratorAccess, the CDK's default" in said
+    assert "pass --cloudformation-execution-policies ARN" in said
+    # Said before the bootstrap ran: the message is printed by the check, which runs first.
+    assert [c[0] for c in calls(tmp_path / "npx.log")] == ["synth", "bootstrap", "deploy"]
+
+    (tmp_path / "npx.log").unlink()
+    policy = "arn:aws:iam::123456789012:policy/optimizer-deploy"
+    limited = script(
+        repo,
+        "-c",
+        "bucket_name=my-b",
+        "--cloudformation-execution-policies",
+        policy,
+        env=fake_aws(tmp_path, {}),
+        path_prefix=fake_npx,
+    )
+    assert limited.returncode == 0, limited.stderr
+    assert f"That execution role gets only the policies given: {policy}" in " ".join(limited.stderr.split())
+    assert "AdministratorAccess" not in limited.stderr
+    synth, bootstrap, deploy = calls(tmp_path / "npx.log")
+    assert bootstrap[-2:] == ["--cloudformation-execution-policies", policy]
+    assert "--cloudformation-execution-policies" not in synth + deploy
 
 
 def test_a_recent_enough_bootstrap_is_left_alone_and_unused_bootstrap_options_are_said(repo, fake_npx, tmp_path):
@@ -325,6 +359,63 @@ def test_destroy_passes_only_destroys_options(repo, fake_npx, tmp_path):
         repo, "destroy", "-c", "bucket_name=my-b", "--hotswap", env=fake_aws(tmp_path, {}), path_prefix=fake_npx
     )
     assert refused.returncode == 2 and "not of `cdk destroy`" in refused.stderr
+
+
+STACK = "CallRecordingOptimizer-my-b"
+
+
+def test_destroy_refuses_while_failures_wait_in_the_dlq_or_a_run_is_in_progress(repo, fake_npx, tmp_path):
+    busy = {"name": STACK, "dlq_messages": 2, "running": 1}
+    refused = script(
+        repo, "destroy", "-c", "bucket_name=my-b", env=fake_aws(tmp_path, {}, stack=busy), path_prefix=fake_npx
+    )
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 2, refused.stderr
+    assert f"`cdk destroy` will delete stack {STACK} and its 5 resources" in said
+    assert "1 DynamoDB table(s) (the run ledger" in said and "Kept: the bucket and its recordings" in said
+    assert "1 log group(s) (retained by the template)" in said
+    assert "the dead-letter queue holds 2 message(s)" in said and "1 run(s) in progress (run-0)" in said
+    assert "run again with --even-if-busy" in said
+    assert calls(tmp_path / "npx.log") == []  # nothing destroyed
+
+    only_dlq = {"name": STACK, "dlq_messages": 1}
+    refused = script(
+        repo, "destroy", "-c", "bucket_name=my-b", env=fake_aws(tmp_path, {}, stack=only_dlq), path_prefix=fake_npx
+    )
+    assert refused.returncode == 2 and "holds 1 message(s)" in refused.stderr
+    assert "in progress" not in refused.stderr and calls(tmp_path / "npx.log") == []
+
+
+def test_destroy_goes_on_when_idle_or_when_asked_to(repo, fake_npx, tmp_path):
+    idle = script(
+        repo,
+        "destroy",
+        "-c",
+        "bucket_name=my-b",
+        "--force",
+        env=fake_aws(tmp_path, {}, stack={"name": STACK}),
+        path_prefix=fake_npx,
+    )
+    assert idle.returncode == 0, idle.stderr
+    assert "the dead-letter queue is empty and no run is in progress" in idle.stderr
+    assert calls(tmp_path / "npx.log") == [["destroy", "-c", "bucket_name=my-b", "--force"]]
+
+    (tmp_path / "npx.log").unlink()
+    busy = {"name": STACK, "dlq_messages": 3, "running": 2}
+    asked = script(
+        repo,
+        "destroy",
+        "--even-if-busy",
+        "-c",
+        "bucket_name=my-b",
+        "--force",
+        env=fake_aws(tmp_path, {}, stack=busy),
+        path_prefix=fake_npx,
+    )
+    assert asked.returncode == 0, asked.stderr
+    assert "holds 3 message(s)" in asked.stderr and "--even-if-busy: going on anyway" in asked.stderr
+    # Our option is not passed on to cdk, which would refuse it.
+    assert calls(tmp_path / "npx.log") == [["destroy", "-c", "bucket_name=my-b", "--force"]]
 
 
 # The converters' maximum against the account's unreserved concurrency (scripts/concurrency_check.py).

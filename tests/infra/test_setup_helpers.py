@@ -252,4 +252,9 @@ def test_the_bootstrap_message_names_the_version_the_pinned_cli_installs(tmp_pat
     assert bootstrap_check.cli_template_version() == "33"  # aws-cdk 2.1148.1's bootstrap-template.yaml
     with mock_aws():
         got, message = bootstrap_check.check(assembly(tmp_path), None, "eu-west-1")
-    assert got == bootstrap_check.NEEDED and message.endswith("bootstrapping (the pinned CLI installs version 33)")
+    assert got == bootstrap_check.NEEDED and "bootstrapping (the pinned CLI installs version 33). " in message
+    # What it will grant, said with it: AdministratorAccess unless execution policies are given.
+    assert "gets arn:aws:iam::aws:policy/AdministratorAccess" in message
+    with mock_aws():
+        _, limited = bootstrap_check.check(assembly(tmp_path), None, "eu-west-1", ["arn:aws:iam::1:policy/p"])
+    assert "gets only the policies given: arn:aws:iam::1:policy/p" in limited and "AdministratorAccess" not in limited

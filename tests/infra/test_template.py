@@ -199,12 +199,12 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
     for end in ("DayDone", "DayFailed", "DayPaused"):
         assert child["States"][end] == {"Type": "Succeed", "OutputPath": None}
     assert asl["States"]["Days"]["ToleratedFailurePercentage"] == 100
-    for error in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed"):
+    for error in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed", "CustodyMismatch"):
         assert asl["States"][error] == {"Type": "Fail", "Error": error, "CausePath": "$.summary.cause"}
     choices = asl["States"]["Outcome"]["Choices"]
     assert choices[0] == {"Variable": "$.summary.error", "IsNull": True, "Next": "Done"}
     assert [(c["StringEquals"], c["Next"]) for c in choices[1:]] == [
-        (e, e) for e in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed")
+        (e, e) for e in ("RecordingsFailed", "RecordingsUnaccounted", "DaysFailed", "CustodyMismatch")
     ]
 
 
@@ -337,7 +337,7 @@ def test_converter_reads_and_writes_only_under_the_prefix(custom_synth):
     s3_statements = [
         st for st in statements(custom_synth, "FunctionsConverterRole") if any(a.startswith("s3:") for a in actions(st))
     ]
-    objects = [st for st in s3_statements if actions(st) != ["s3:ListBucket"]]
+    objects = [st for st in s3_statements if actions(st) not in (["s3:ListBucket"], ["s3:ListBucketVersions"])]
     assert len(objects) == 1
     assert (
         flatten(objects[0]["Resource"])
@@ -345,6 +345,21 @@ def test_converter_reads_and_writes_only_under_the_prefix(custom_synth):
     )
     assert {"s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"} <= set(actions(objects[0]))
     assert not any("Delete" in a for st in s3_statements for a in actions(st))
+
+
+def test_converter_reads_versions_and_lists_a_keys_versions_only_under_the_prefix(custom_synth):
+    """A verify run (optimizer/custody.py) reads the original by its VersionId and lists a key's
+    versions: conditions asserted here, moto's evaluator ignores them."""
+    converter = statements(custom_synth, "FunctionsConverterRole")
+    (versions,) = [st for st in converter if "s3:ListBucketVersions" in actions(st)]
+    assert actions(versions) == ["s3:ListBucketVersions"]
+    assert flatten(versions["Resource"]) == "arn:<AWS::Partition>:s3:::acme.connect.recordings"
+    assert versions["Condition"] == {"StringLike": {"s3:prefix": ["connect/acme/CallRecordings/*"]}}
+    (objects,) = [st for st in converter if "s3:GetObjectVersion" in actions(st)]
+    assert (
+        flatten(objects["Resource"])
+        == "arn:<AWS::Partition>:s3:::acme.connect.recordings/connect/acme/CallRecordings/*"
+    )
 
 
 def test_converter_may_list_the_bucket_so_a_gone_key_answers_404(custom_synth):
@@ -508,7 +523,7 @@ def test_ledger_table_on_demand_with_ttl_and_scoped_grants(default_synth):
         return writes[(action,)]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
 
     assert leading_keys("dynamodb:UpdateItem") == ["count#*", "attempt#*"]
-    assert leading_keys("dynamodb:GetItem") == ["attempt#*"]
+    assert leading_keys("dynamodb:GetItem") == ["attempt#*", "done#*"]  # done#: a verify run reads the custody
     assert leading_keys("dynamodb:PutItem") == ["failure#*", "done#*"]
     reads = {
         a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("dynamodb:")

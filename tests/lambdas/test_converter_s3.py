@@ -43,6 +43,7 @@ def test_connect_recording_is_converted_in_place_keeping_everything(aws, stereo_
 
     assert outcome.outcome == "converted" and outcome.reason is None
     head = s3.head_object(Bucket=BUCKET, Key=key)
+    converted_bytes = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     source = read_wav_info_bytes(stereo_wav)
     # A-law mono 8 kHz: one byte per frame where the input had four.
     assert head["ContentLength"] == outcome.bytes_after
@@ -58,6 +59,14 @@ def test_connect_recording_is_converted_in_place_keeping_everything(aws, stereo_
         "original-version-id": original_version,
         "original-size": str(len(stereo_wav)),
         "original-sha256": hashlib.sha256(stereo_wav).hexdigest(),
+        "converted-sha256": hashlib.sha256(converted_bytes).hexdigest(),
+    }
+    # The chain of custody the converter logs and the ledger's done# marker keeps: both versions, both digests.
+    assert outcome.custody == {
+        "original_version_id": original_version,
+        "original_sha256": hashlib.sha256(stereo_wav).hexdigest(),
+        "converted_version_id": head["VersionId"],
+        "converted_sha256": hashlib.sha256(converted_bytes).hexdigest(),
     }
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == kms_key
     assert head["CacheControl"] == "no-store"

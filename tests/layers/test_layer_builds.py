@@ -580,9 +580,13 @@ def _fake_wheel(directory: Path, platform: str, so_machine: int) -> Path:
 def test_python_layer_rejects_unlocked_native_wheels(built_layers, tmp_path):
     platform = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}[HOST_ARCH]
     reqs = tmp_path / "requirements.txt"
-    reqs.write_text(f"{_fake_wheel(tmp_path, platform, E_MACHINE[HOST_ARCH])}\n")
+    wheel = _fake_wheel(tmp_path, platform, E_MACHINE[HOST_ARCH])
+    reqs.write_text(f"{wheel}\n")
     lock = tmp_path / "wheels.lock"
     lock.write_text("# nothing locked\n")
+    # In the hash lock with its true hash: pip installs it, the layer check refuses it.
+    hashes = tmp_path / "requirements.lock"
+    hashes.write_text(f"{wheel} \\\n    --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}\n")
     out = tmp_path / "build"
     proc = _run_script(
         LAYERS / "python" / "build.sh",
@@ -590,6 +594,7 @@ def test_python_layer_rejects_unlocked_native_wheels(built_layers, tmp_path):
         timeout=300,
         PYLAYER_REQUIREMENTS=str(reqs),
         PYLAYER_LOCK_FILE=str(lock),
+        PYLAYER_HASH_LOCK=str(hashes),
         PYLAYER_BUILD_DIR=str(out),
     )
     assert proc.returncode != 0
@@ -610,12 +615,15 @@ def test_python_layer_rejects_a_locked_wheel_with_the_wrong_architecture_inside(
     lock.write_text(
         f"native {HOST_ARCH} fakenative==1.0 {platform} {wheel.name} {hashlib.sha256(wheel.read_bytes()).hexdigest()}\n"
     )
+    hashes = tmp_path / "requirements.lock"
+    hashes.write_text("# fakenative comes from wheels.lock, with its sha256 as its hash\n")
     proc = _run_script(
         LAYERS / "python" / "build.sh",
         HOST_ARCH,
         timeout=300,
         PYLAYER_REQUIREMENTS=str(reqs),
         PYLAYER_LOCK_FILE=str(lock),
+        PYLAYER_HASH_LOCK=str(hashes),
         PYLAYER_DOWNLOAD_DIR=str(downloads),
         PYLAYER_BUILD_DIR=str(out),
         PYLAYER_OFFLINE="1",

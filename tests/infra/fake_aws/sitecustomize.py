@@ -7,13 +7,18 @@ processes stay fast.
 moto has no Lambda GetAccountSettings: FAKE_AWS_LAMBDA_ACCOUNT answers it, as JSON. Either
 {"unreserved": N} (AccountLimit.UnreservedConcurrentExecutions = N), or {"error": CODE,
 "status": HTTP status} to fail the call as Lambda does (e.g. AccessDeniedException, 403). Without
-it the call fails as it would against moto."""
+it the call fails as it would against moto.
+
+FAKE_AWS_STACK, as JSON {"name": STACK, "dlq_messages": N, "running": N}, deploys a small stack of
+that name (a work queue, a dead-letter queue holding N messages, a ledger table, a retained log
+group, a state machine with N executions running: moto leaves them RUNNING) with the outputs the
+optimizer's stack has, for scripts/destroy_check.py."""
 
 import json
 import os
 import sys
 
-_SCRIPTS = ("bootstrap_check.py", "concurrency_check.py")
+_SCRIPTS = ("bootstrap_check.py", "concurrency_check.py", "destroy_check.py")
 
 if os.environ.get("FAKE_AWS_SSM") is not None and sys.argv and sys.argv[0].endswith(_SCRIPTS):
     from moto import mock_aws
@@ -66,3 +71,86 @@ if os.environ.get("FAKE_AWS_SSM") is not None and sys.argv and sys.argv[0].endsw
             }
 
         botocore.client.BaseClient._make_api_call = _make_api_call
+
+    # Without FAKE_AWS_STACK no stack exists: CloudFormation says so for any name.
+    _spec = json.loads(os.environ.get("FAKE_AWS_STACK") or '{"name": null}')
+    _answers = {}
+    if _spec["name"] is not None:
+        _sfn = boto3.client("stepfunctions", region_name=os.environ["AWS_REGION"])
+        _machine = _sfn.create_state_machine(
+            name="RunDays",
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+            roleArn="arn:aws:iam::123456789012:role/fake",
+        )["stateMachineArn"]
+        for _i in range(_spec.get("running", 0)):
+            _sfn.start_execution(stateMachineArn=_machine, name=f"run-{_i}")
+        _sqs = boto3.client("sqs", region_name=os.environ["AWS_REGION"])
+        _urls = {name: _sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("work", "dead-letter")}
+        for _i in range(_spec.get("dlq_messages", 0)):
+            _sqs.send_message(QueueUrl=_urls["dead-letter"], MessageBody=json.dumps({"key": f"k{_i}.wav"}))
+        # CloudFormation answered here (moto's needs extras the project does not install).
+        _resources = [
+            ("QueuesWork", "AWS::SQS::Queue", _urls["work"]),
+            ("QueuesDeadLetter", "AWS::SQS::Queue", _urls["dead-letter"]),
+            ("LedgerTable", "AWS::DynamoDB::Table", "ledger"),
+            ("ConverterLogs", "AWS::Logs::LogGroup", "/aws/lambda/converter"),
+            ("RunDays", "AWS::StepFunctions::StateMachine", _machine),
+        ]
+        _answers = {
+            "DescribeStacks": {
+                "Stacks": [
+                    {
+                        "StackName": _spec["name"],
+                        "StackStatus": "CREATE_COMPLETE",
+                        "CreationTime": "2026-01-01T00:00:00Z",
+                        "Outputs": [
+                            {"OutputKey": "DeadLetterQueueUrl", "OutputValue": _urls["dead-letter"]},
+                            {"OutputKey": "WorkQueueUrl", "OutputValue": _urls["work"]},
+                            {"OutputKey": "StateMachineArn", "OutputValue": _machine},
+                        ],
+                    }
+                ]
+            },
+            "ListStackResources": {
+                "StackResourceSummaries": [
+                    {
+                        "LogicalResourceId": lid,
+                        "ResourceType": kind,
+                        "PhysicalResourceId": physical,
+                        "ResourceStatus": "CREATE_COMPLETE",
+                        "LastUpdatedTimestamp": "2026-01-01T00:00:00Z",
+                    }
+                    for lid, kind, physical in _resources
+                ]
+            },
+            "GetTemplate": {
+                "TemplateBody": {
+                    "Resources": {
+                        lid: {"Type": kind, **({"DeletionPolicy": "Retain"} if kind == "AWS::Logs::LogGroup" else {})}
+                        for lid, kind, _ in _resources
+                    }
+                }
+            },
+        }
+    import botocore.client
+    from botocore.exceptions import ClientError
+
+    _before_stack = botocore.client.BaseClient._make_api_call
+
+    def _stack_call(self, operation_name, api_params):
+        if self.meta.service_model.service_name != "cloudformation":
+            return _before_stack(self, operation_name, api_params)
+        if api_params.get("StackName") != _spec["name"]:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationError",
+                        "Message": f"Stack with id {api_params.get('StackName')} does not exist",
+                    },
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                operation_name,
+            )
+        return _answers[operation_name]
+
+    botocore.client.BaseClient._make_api_call = _stack_call
