@@ -37,6 +37,9 @@ LOCAL_CONTEXT = {
     # At most 4 converter invocations at once (the event source's MaximumConcurrency, which the
     # emulator honours): the local run shares a laptop's few cores with ffmpeg.
     "converter_max_concurrency": 4,
+    # The emulator's operator (emulator/iam.py) redrives the dead-letter queue, as an operator
+    # named in redrive_principals does on AWS: the work queue's policy lets it send.
+    "redrive_principals": "arn:aws:iam::123456789012:user/emulator-operator",
 }
 EXIT_OK, EXIT_USAGE, EXIT_FAILED, EXIT_TRUTH = 0, 2, 3, 4
 # Nothing stays silent longer than this: a step that takes longer says so (README promises a

@@ -22,10 +22,18 @@ class EnqueueFailed(Exception):
         self.accepted: set[int] = set(accepted or ())
 
 
-def recordings_of_page(bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "") -> list[Recording]:
+def recordings_of_page(
+    bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "", page: str = ""
+) -> list[Recording]:
     """Rebuilds full keys exactly as S3 returned them (no URL decoding). The lister has already
-    left out what is not audio (optimizer/listing.py, skip_reason)."""
-    return [Recording(bucket=bucket, key=prefix + rel, etag=etag, size=int(size), run=run) for rel, etag, size in items]
+    left out what is not audio (optimizer/listing.py, skip_reason). Each message names its page
+    and its place there (the page's marker: optimizer/trust.py)."""
+    return [
+        Recording(
+            bucket=bucket, key=prefix + rel, etag=etag, size=int(size), run=run, page=page, index=i if page else -1
+        )
+        for i, (rel, etag, size) in enumerate(items)
+    ]
 
 
 def chunks(seq: Sequence[Any], size: int = SQS_BATCH) -> Iterable[Sequence[Any]]:
