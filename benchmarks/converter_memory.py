@@ -168,7 +168,16 @@ def run_converter(
     from optimizer.messages import Recording
 
     obj = mini.objects[key]
-    body = Recording(bucket=mini.bucket, key=key, etag=obj.etag, size=obj.path.stat().st_size).to_body()
+    # A message as the enqueuer sends it: its run and page (whose marker the mini server holds).
+    body = Recording(
+        bucket=mini.bucket,
+        key=key,
+        etag=obj.etag,
+        size=obj.path.stat().st_size,
+        run="benchmark",
+        page="benchmark#",
+        index=0,
+    ).to_body()
     record = {
         "messageId": "benchmark-1",
         "receiptHandle": "benchmark",

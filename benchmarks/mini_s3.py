@@ -5,8 +5,10 @@ memory cannot be measured on moto. Here the converter runs in its own process wi
 boto3 client and streams over HTTP, as on Lambda; this server (in the benchmark's process)
 streams objects from disk and writes uploads to disk.
 
-Only what the converter uses is served: GetObject, GetObjectTagging and a conditional
-PutObject, and DynamoDB's UpdateItem (the run ledger) answered with success. Uploads go to a
+Only what the converter uses is served: GetBucketVersioning (Enabled), GetObjectLockConfiguration
+(none), GetObject (If-Match checked), GetObjectTagging and a conditional PutObject, and DynamoDB's
+UpdateItem (the run ledger) answered with success and GetItem (the page's marker,
+optimizer/trust.py) answered with a marker of one sent recording. Uploads go to a
 separate file and do not replace the source, so one recording can be converted again and again to
 time it; the If-Match condition is checked against the source's ETag.
 
@@ -138,6 +140,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         key, query = self._key()
+        if not key and "versioning" in query:
+            self.s3.count("GetBucketVersioning")
+            body = (
+                b"<?xml version='1.0' encoding='UTF-8'?>"
+                b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
+            )
+            self._reply(200, {"Content-Type": "application/xml"}, body)
+            return
+        if not key and "object-lock" in query:
+            self.s3.count("GetObjectLockConfiguration")
+            self._error(404, "ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist")
+            return
         obj = self.s3.objects.get(key)
         if obj is None:
             self.s3.count("GetObject")
@@ -150,6 +164,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, {"Content-Type": "application/xml"}, body)
             return
         self.s3.count("GetObject")
+        if self.headers.get("If-Match") not in (None, obj.etag):
+            self._error(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+            return
         size = obj.path.stat().st_size
         self.send_response(200)
         headers = {
@@ -191,6 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.s3.count(operation)
         if target.startswith("DynamoDB_") and operation in ("UpdateItem", "TransactWriteItems"):
             self._reply(200, {"Content-Type": "application/x-amz-json-1.0"}, b"{}")
+        elif target.startswith("DynamoDB_") and operation == "GetItem":  # the page's marker: one sent
+            marker = {"Item": {"sent": {"S": "1"}}}
+            self._reply(200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(marker).encode())
         else:
             self._reply(
                 400,

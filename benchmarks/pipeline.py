@@ -239,12 +239,17 @@ def requests_per_recording(
     if result.status != "SUCCEEDED" or result.converted != n:
         raise RuntimeError(f"request count run: {result.status}, {result.converted} of {n} converted")
     req = result.requests
-    converter_s3 = count(req, "converter", "s3")
+    by_operation = harness.by_operation(req, "converter")
+    # Versioning and Object Lock are asked per container every few minutes, not per recording
+    # (optimizer/trust.py): counted apart.
+    bucket_checks = sum(by_operation.get(op, 0) for op in ("s3:GetBucketVersioning", "s3:GetObjectLockConfiguration"))
+    converter_s3 = count(req, "converter", "s3") - bucket_checks
     return {
         "recordings": n,
         "tags": dict(tags or {}),
         "converted": result.converted,
         "converter_s3_requests": converter_s3,
+        "converter_bucket_checks": bucket_checks,
         "s3_per_converted": converter_s3 / result.converted,
         "converter_requests": harness.by_operation(req, "converter"),
         "lister_requests": harness.by_operation(req, "lister"),

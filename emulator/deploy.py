@@ -287,6 +287,12 @@ def deploy(
                 RoleName=resolver.resolve(role), PolicyName=props["PolicyName"], PolicyDocument=document
             )
 
+    # The queues' resource policies (the work queue's limits who may send): they name the roles.
+    for res in resources_of_type(template, "AWS::SQS::QueuePolicy").values():
+        props = resolver.resolve(res["Properties"])
+        for url in props["Queues"]:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+
     identities = None
     if strict:
         sts = boto3.client("sts", region_name=REGION)

@@ -401,9 +401,7 @@ class Faults:
         _before_send answers them."""
         invocation = current.get()
         coded = [
-            i
-            for i in self.injections
-            if i.service and i.fault != LOST_RESPONSE and i.applies_to("sqs", operation_name)
+            i for i in self.injections if i.service and i.fault != LOST_RESPONSE and i.applies_to("sqs", operation_name)
         ]
         if invocation is None or not coded or not request.data:
             return
@@ -493,6 +491,8 @@ _SQS_BATCHES = ("SendMessageBatch", "DeleteMessageBatch", "ChangeMessageVisibili
 def _entry_identity(entry: dict[str, Any]) -> Any:
     """A batch entry's identity across attempts: its body (a send), else its receipt handle."""
     return entry.get("MessageBody", entry.get("ReceiptHandle", entry.get("Id")))
+
+
 _skipping: list[Any] = []
 
 

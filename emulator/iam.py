@@ -32,13 +32,22 @@ stack makes, where moto 5.2.5 is lenient or wrong:
   on a bucket without Object Lock. DeleteObject is moto's own: s3:DeleteObject, and
   s3:DeleteObjectVersion with a version id.
 
-- DynamoDB's `dynamodb:LeadingKeys` condition (`ForAllValues:StringLike`, `ForAllValues:StringEquals`):
-  a statement applies only when every partition key the request (or the transaction's item)
-  touches matches one of its patterns, so a role is held to its own item prefixes.
+- DynamoDB's `dynamodb:LeadingKeys` condition (`ForAllValues:StringLike`, `ForAllValues:StringEquals`,
+  `ForAllValues:StringNotLike`): a statement applies only when every partition key the request (or
+  the transaction's item) touches passes it, so a role is held to its own item prefixes.
+- The condition keys the converter's role and the work queue's policy rely on (emulator/conditions.py):
+  `s3:if-match`, `s3:if-none-match`, `s3:object-lock-mode`, `s3:object-lock-legal-hold`,
+  `s3:object-lock-remaining-retention-days`, `s3:object-lock-retain-until-date` (from the request's
+  headers), `aws:PrincipalArn` (the role, not the session) and `aws:SecureTransport` (every emulated
+  request is HTTPS): a statement whose condition on one of them does not hold does not apply,
+  whether it allows or denies.
+- The work queue's resource policy, for sqs:SendMessage: a Deny of the queue's policy that
+  applies refuses the send whatever the caller's own policies allow (IAM's explicit deny).
 
 What this cannot evaluate, and tests/infra asserts on the template instead: other conditions
 (moto ignores `s3:prefix`, `kms:ViaService`, `aws:SourceArn`...; a conditioned Allow counts as an
-Allow), resource policies (bucket, queue, topic), KMS key policies, and alarm actions.
+Allow), other resource policies (bucket, topic, the queues' for other actions), KMS key policies,
+and alarm actions.
 """
 
 from __future__ import annotations
@@ -69,6 +78,8 @@ from moto.s3.exceptions import (
     S3AccessDeniedError,
     S3ClientError,
 )
+
+from . import conditions
 
 OPERATOR = "emulator-operator"
 # moto's Step Functions engine signs its service calls with these fixed keys
@@ -286,6 +297,48 @@ def _missing_key_is_hidden(response: Any, key_name: str) -> bool:
     return not _has_versions(response, key_name) and not s3_allows(response, "ListBucket", _bucket_arn(response))
 
 
+_request_context = threading.local()  # the condition keys of the request being judged
+
+
+def _queue_url_of(request: Any) -> str:
+    url = (request._data or {}).get("QueueUrl") if isinstance(request._data, Mapping) else None
+    if not url and request._body:
+        try:
+            body = json.loads(request._body)
+        except (ValueError, TypeError):
+            body = None
+        if isinstance(body, Mapping):
+            url = body.get("QueueUrl")
+    return str(url or "")
+
+
+def _queue_policy_check(request: Any) -> None:
+    """The queue's own policy: a Deny that applies to this sender refuses the send (an explicit
+    deny wins over any Allow: IAM user guide, "Policy evaluation logic")."""
+    from moto.sqs.models import sqs_backends
+
+    url = _queue_url_of(request)
+    if not url:
+        return
+    try:
+        queue = sqs_backends[request.account_id][request._region].get_queue(url.rstrip("/").rsplit("/", 1)[-1])
+    except Exception:
+        return
+    if not queue.policy:
+        return
+    document = json.loads(queue.policy) if isinstance(queue.policy, str) else queue.policy
+    statements = document.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if statement.get("Effect") != "Deny":
+            continue
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        if not any(re.fullmatch(a.lower().replace("*", ".*"), "sqs:sendmessage") for a in actions):
+            continue
+        if conditions.statement_applies(statement, _request_context.values) is True:
+            request._raise_access_denied()
+
+
 _TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -361,6 +414,9 @@ def _leading_keys_allow(statement: Mapping[str, Any], keys: list[str]) -> bool |
                 return all(any(r.match(k) for r in regexes) for k in keys)
             if operator == "ForAllValues:StringEquals":
                 return all(k in patterns for k in keys)
+            if operator == "ForAllValues:StringNotLike":
+                regexes = [re.compile("^" + ".*".join(map(re.escape, p.split("*"))) + "$") for p in patterns]
+                return all(not any(r.match(k) for r in regexes) for k in keys)
             return False  # an operator this emulator does not evaluate: not granted
     return None
 
@@ -487,11 +543,31 @@ def _install(p: _Patches, identities: Identities) -> None:
             keys = getattr(_leading, "keys", None)
             if keys is not None and _leading_keys_allow(self._statement, keys) is False:
                 return access_control.PermissionResult.NEUTRAL
+            context = getattr(_request_context, "values", None)
+            if context is not None and conditions.statement_applies(self._statement, context) is False:
+                return access_control.PermissionResult.NEUTRAL
             return original(self, action, resource, *args, **kwargs)
 
         return wrapper
 
     p.wrap(access_control.IAMPolicyStatement, "is_action_permitted", statement_permitted)
+
+    def action_permitted(original: Any) -> Any:
+        def wrapper(self: Any, resource: str) -> None:
+            saved = getattr(_request_context, "values", None)
+            _request_context.values = conditions.request_context(
+                self._headers, getattr(self._access_key, "arn", ""), self._action
+            )
+            try:
+                original(self, resource)
+                if self._action.lower() == "sqs:sendmessage":
+                    _queue_policy_check(self)
+            finally:
+                _request_context.values = saved
+
+        return wrapper
+
+    p.wrap(access_control.IAMRequestBase, "check_action_permitted", action_permitted)
 
     def normal_action(original: Any) -> Any:
         def wrapper(self: Any, resource: str = "*") -> None:

@@ -37,6 +37,9 @@ LOCAL_CONTEXT = {
     # At most 4 converter invocations at once (the event source's MaximumConcurrency, which the
     # emulator honours): the local run shares a laptop's few cores with ffmpeg.
     "converter_max_concurrency": 4,
+    # The emulator's operator (emulator/iam.py) redrives the dead-letter queue, as an operator
+    # named in redrive_principals does on AWS: the work queue's policy lets it send.
+    "redrive_principals": "arn:aws:iam::123456789012:user/emulator-operator",
 }
 EXIT_OK, EXIT_USAGE, EXIT_FAILED, EXIT_TRUTH = 0, 2, 3, 4
 # Nothing stays silent longer than this: a step that takes longer says so (README promises a
@@ -127,8 +130,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.page_keys < 0:
         raise UsageError("--page-keys must be at least 1 (0: pages as large as their byte budget)")
     from .faults import UsageError as FaultUsage
-    from .faults import parse as parse_injection
     from .faults import check_rates, parse_seed
+    from .faults import parse as parse_injection
 
     try:
         args.injections = [parse_injection(text) for text in args.inject]

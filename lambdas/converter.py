@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from optimizer import aws, custody, known_failures, ledger, names, outcomes
+from optimizer import aws, custody, known_failures, ledger, names, outcomes, trust
 from optimizer.conversion import (
     ContentFailure,
     FfmpegKilled,
@@ -154,8 +154,16 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     remembered = False
     receives = int(record.attributes.approximate_receive_count or 1)
     attempts = Attempts(settings, None, receives)
+    refused_key: str | None = None
     try:
         rec = Recording.from_body(record.body)
+        try:
+            trust.check_message(rec, aws.client("dynamodb"), settings.ledger_table)
+        except trust.UnknownRun as refused:
+            # Not one of this optimizer's messages: dead-lettered, untracked, and counted in no
+            # run (its run, if it names one, is not written to).
+            refused_key, rec = rec.key, None
+            raise PermanentFailure(str(refused), refused.kind) from None
         attempts = Attempts(settings, rec, receives, outcomes.generation(record.body))
         remaining_ms = None if context is None else context.get_remaining_time_in_millis()
         outcomes.check_time(remaining_ms=remaining_ms, size=rec.size)
@@ -177,7 +185,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
             logger.warning(
                 "recording",
                 extra={
-                    "key": rec.key if rec else None,
+                    "key": rec.key if rec else refused_key,
                     "outcome": "retry",
                     "reason": verdict.reason,
                     "receive_count": receives,
@@ -196,7 +204,7 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     logger.info(
         "recording",
         extra={
-            "key": rec.key if rec else None,
+            "key": rec.key if rec else refused_key,
             "outcome": outcome.outcome,
             "reason": outcome.reason,
             "bytes_before": outcome.bytes_before,

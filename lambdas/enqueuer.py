@@ -30,10 +30,15 @@ logger = Logger(service=names.ENQUEUER)
 def enqueue_page(
     settings: Settings, sqs: Any, dynamodb: Any, run: Mapping[str, Any], page: Mapping[str, Any]
 ) -> dict[str, Any]:
-    recordings = recordings_of_page(
-        run["bucket"], page["prefix"], page["objects"], run=run["id"], verify=bool(run.get("verify", False))
-    )
     page_id = page["page_id"]
+    recordings = recordings_of_page(
+        run["bucket"],
+        page["prefix"],
+        page["objects"],
+        run=run["id"],
+        page=page_id,
+        verify=bool(run.get("verify", False)),
+    )
     table = settings.ledger_table
     before = ledger.page_sent(dynamodb, table, run["id"], page_id)
     marks = list(before or ledger.UNSENT * len(recordings))

@@ -53,6 +53,11 @@ _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _BOOLS = {"true": True, "false": False}
+# Principals that may send to the work queue besides the enqueuer's role (redrives): IAM role or
+# user ARNs, or the account root.
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:(iam::\d{12}:(role|user)/[\w+=,.@/-]+|iam::\d{12}:root)$")
+SFN_LOG_LEVELS = ("OFF", "FATAL", "ERROR", "ALL")
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 
 # Context keys that belong to the CDK, not to this app, as the pinned CLI (aws-cdk 2.1148.1) sends
 # or stores them (tests/infra/test_context_keys.py checks them against the real CLI):
@@ -224,6 +229,34 @@ def _optional_email(value: Any) -> str | None:
     return email
 
 
+def _principals(value: Any) -> tuple[str, ...]:
+    """`-c redrive_principals=arn,arn` (or a JSON list in cdk.context.json)."""
+    if value in (None, ""):
+        return ()
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    arns = tuple(str(item).strip() for item in items if str(item).strip())
+    bad = [arn for arn in arns if not _PRINCIPAL_ARN.match(arn)]
+    if bad:
+        raise ConfigError(
+            f"redrive_principals has {', '.join(map(repr, bad))}: each must be an IAM role or user ARN "
+            "(arn:aws:iam::<account>:role/<name> or :user/<name>), the identity that runs the redrive command "
+            "(`aws sts get-caller-identity`; for an assumed role, the role's ARN, not the session's); "
+            + _how_to_set("redrive_principals", "arn:aws:iam::111122223333:role/Operator")
+        )
+    return arns
+
+
+def _lock_modes(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    modes = tuple(str(item).strip().upper() for item in items if str(item).strip())
+    if not modes or any(mode not in LOCK_MODES for mode in modes):
+        raise ConfigError(
+            f"carried_lock_modes={value!r} must name GOVERNANCE, COMPLIANCE or both, comma-separated; "
+            + _how_to_set("carried_lock_modes", "GOVERNANCE,COMPLIANCE")
+        )
+    return modes
+
+
 def _schedule(value: Any) -> str:
     text = str(value).strip()
     try:
@@ -330,6 +363,16 @@ class OptimizerConfig:
     # the default; otherwise at least MIN_RETENTION_DAYS. The only deletion the stack can make.
     retention_days: int = 0
     retention_max_deletes: int = 10_000  # deletions per run at most; the rest waits for the next run
+    # Who may send to the work queue besides the enqueuer's role: the identities that redrive
+    # the dead-letter queue (README, "When something fails"). Empty: nobody else.
+    redrive_principals: tuple[str, ...] = ()
+    # The state machine's logs (README, "What is stored where"): ERROR without execution data.
+    state_machine_log_level: str = "ERROR"
+    state_machine_log_execution_data: bool = False
+    # The Object Lock retention modes the converter may carry over to a new version, and the
+    # longest remaining retention it may set (s3:object-lock-mode, ...-remaining-retention-days).
+    carried_lock_modes: tuple[str, ...] = ("GOVERNANCE",)
+    carried_retention_max_days: int = 3653
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -426,6 +469,21 @@ class OptimizerConfig:
                 1,
                 MAX_RETENTION_DELETES,
                 " (recordings one retention run may delete; the rest waits for the next run)",
+            ),
+            redrive_principals=_principals(get("redrive_principals")),
+            state_machine_log_level=_choice(
+                "state_machine_log_level", str(value("state_machine_log_level")).strip().upper(), SFN_LOG_LEVELS
+            ),
+            state_machine_log_execution_data=_bool(
+                "state_machine_log_execution_data", value("state_machine_log_execution_data")
+            ),
+            carried_lock_modes=_lock_modes(value("carried_lock_modes")),
+            carried_retention_max_days=_int(
+                "carried_retention_max_days",
+                value("carried_retention_max_days"),
+                1,
+                36500,
+                " (days of Object Lock retention left that the converter may carry over)",
             ),
         )
 

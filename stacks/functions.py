@@ -19,6 +19,9 @@ from .runtime import LAMBDA_DIR, names, runtime_settings
 # Newest Python runtime in aws-cdk-lib. The handlers do not use pydub at run time, so its need
 # for `audioop` (gone from the standard library in 3.13) does not apply to the functions.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+# The ledger's item kinds (lambdas/optimizer/ledger.py, known_failures.py) that the lister never
+# writes: its UpdateItem is refused on them.
+OTHER_ITEM_KINDS = ("done#*", "failure#*", "attempt#*", "page#*", "count#*")
 
 
 class OptimizerFunctions(Construct):
@@ -60,7 +63,16 @@ class OptimizerFunctions(Construct):
         )
         # BatchGetItem: the run's counters, summed over their shards, and the known failures.
         ledger.grant_read_data(self.lister)
-        ledger.grant(self.lister, "dynamodb:UpdateItem")  # a day's failure, recorded by its child execution
+        # A day's failure and a paused day's name on the run's item (its key is the execution's
+        # name: no prefix to name) and a paused day's cursor (cursor#): never an item of another
+        # role's kinds, so UpdateItem cannot create or overwrite a marker, a count or an attempt.
+        self.lister.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem"],
+                resources=[ledger.table_arn],
+                conditions={"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": list(OTHER_ITEM_KINDS)}},
+            )
+        )
         self.lister.add_to_role_policy(
             iam.PolicyStatement(
                 # The preflight reads the bucket's rules to say what the rewrite does to them
@@ -101,9 +113,29 @@ class OptimizerFunctions(Construct):
             environment=environment,
         )
         queues.work.grant_send_messages(self.enqueuer)
+        # Only the enqueuer's role, and the principals named for redrives, may send to the work
+        # queue: an explicit Deny in the queue's policy, whatever an identity policy in the account
+        # allows. SQS's own moves (the redrive policy to the DLQ) are not a SendMessage to it;
+        # StartMessageMoveTask sends to its destination with its caller's permissions (Amazon SQS
+        # developer guide, "Amazon SQS API permissions: Actions and resource reference":
+        # sqs:SendMessage on the destination), so the caller is one of redrive_principals; the
+        # event source mapping receives and deletes with the converter's role, never sends.
+        enqueuer_role = self.enqueuer.role
+        assert enqueuer_role is not None, "the function was given its role (_function)"
+        queues.work.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheEnqueuerAndRedrivesSend",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sqs:SendMessage"],
+                resources=[queues.work.queue_arn],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": [enqueuer_role.role_arn, *config.redrive_principals]}},
+            )
+        )
         # The page's marker (read, then written with the counters in one transaction) and the
         # run's counters: optimizer/ledger.py. TransactWriteItems is authorized per action.
-        ledger.grant(self.enqueuer, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.enqueuer.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:GetItem"], "page#*"))
+        self.enqueuer.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:UpdateItem"], "count#*"))
         self.enqueuer.add_to_role_policy(self._ledger_put(ledger, "page#*"))
 
         self.converter = self._function(
@@ -122,8 +154,12 @@ class OptimizerFunctions(Construct):
         # The run's counter shards (ADD) and its own attempt items (ADD, the dead letter's claim),
         # each prefix by itself: the converter cannot touch a run's item, a page or a day.
         self.converter.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:UpdateItem"], "count#*", "attempt#*"))
-        # GetItem on done#: a verify run reads the chain of custody a conversion recorded (optimizer/custody.py).
-        self.converter.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:GetItem"], "attempt#*", "done#*"))
+        # Its attempt items; the page markers (a message's run and page must be known to the ledger:
+        # lambdas/optimizer/trust.py); done#: a verify run reads the chain of custody a conversion
+        # recorded (optimizer/custody.py).
+        self.converter.add_to_role_policy(
+            self._ledger_items(ledger, ["dynamodb:GetItem"], "attempt#*", "page#*", "done#*")
+        )
         objects = bucket.arn_for_objects(f"{config.bucket_prefix}*")
         self.converter.add_to_role_policy(
             iam.PolicyStatement(
@@ -133,13 +169,10 @@ class OptimizerFunctions(Construct):
                     # (optimizer/custody.py); GetObject with a VersionId is authorized as this action
                     "s3:GetObjectVersion",
                     "s3:GetObjectTagging",
-                    "s3:PutObject",
-                    "s3:PutObjectTagging",
-                    # read and re-apply Object Lock retention / legal hold on the new version
+                    "s3:PutObjectTagging",  # the tag set travels with the PutObject (x-amz-tagging)
+                    # a GetObject answers with the lock headers only to a caller holding these
                     "s3:GetObjectRetention",
                     "s3:GetObjectLegalHold",
-                    "s3:PutObjectRetention",
-                    "s3:PutObjectLegalHold",
                 ],
                 resources=[objects],
             )
@@ -153,11 +186,52 @@ class OptimizerFunctions(Construct):
                 conditions={"StringLike": {"s3:prefix": [f"{config.bucket_prefix}*"]}},
             )
         )
+        # Each write action only in the form the converter's one PutObject uses (README, "Security"):
+        # - PutObject only as a conditional write on the version read (Amazon S3 user guide,
+        #   "Enforce conditional writes": the s3:if-match key is present with If-Match);
+        # - a PutObject carrying Object Lock headers is authorized by PutObjectRetention /
+        #   PutObjectLegalHold too, with the headers' values as s3:object-lock-mode,
+        #   s3:object-lock-remaining-retention-days and s3:object-lock-legal-hold (Service
+        #   Authorization Reference, "Actions, resources, and condition keys for Amazon S3"; Amazon
+        #   S3 user guide, "Locking objects with Object Lock"): a hold only set ON, never lifted; a
+        #   retention only in the modes carried over (GOVERNANCE by default), for at most
+        #   carried_retention_max_days.
+        self.converter.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[objects], conditions={"Null": {"s3:if-match": "false"}}
+            )
+        )
+        self.converter.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObjectLegalHold"],
+                resources=[objects],
+                conditions={"StringEquals": {"s3:object-lock-legal-hold": "ON"}},
+            )
+        )
+        self.converter.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObjectRetention"],
+                resources=[objects],
+                conditions={
+                    "StringEquals": {"s3:object-lock-mode": list(config.carried_lock_modes)},
+                    "NumericLessThanEquals": {
+                        "s3:object-lock-remaining-retention-days": str(config.carried_retention_max_days)
+                    },
+                },
+            )
+        )
         # GetObject on a key that is gone answers 404 only to a caller allowed s3:ListBucket on the
         # bucket; without it S3 answers 403 AccessDenied, which must keep meaning a real denial.
         # Unconditioned: a GetObject request carries no s3:prefix for a condition to match, and the
         # grant reveals only key names of this one bucket.
         self.converter.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
+        # Versioning asked again every few minutes, and whether Object Lock is on (optimizer/trust.py).
+        self.converter.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"],
+                resources=[bucket.bucket_arn],
+            )
+        )
         if config.kms_key_arn:
             # What S3 asks of the caller for SSE-KMS objects: Decrypt to read, GenerateDataKey to
             # write; only through S3. Written out because grant_encrypt_decrypt adds wildcards

@@ -100,3 +100,18 @@ def suppress_reviewed_findings(
         ],
         apply_to_children=True,
     )
+    if config.state_machine_log_level != "ALL":
+        NagSuppressions.add_resource_suppressions(
+            state_machine,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-SF1",
+                    reason=(
+                        "Logs at ERROR without execution data by default (issue 18): ALL would write every "
+                        "event, and with execution data every listed recording's key, to CloudWatch Logs. The "
+                        "execution history keeps every event for 90 days; state_machine_log_level=ALL turns "
+                        "more on (README, 'What is stored where')."
+                    ),
+                )
+            ],
+        )

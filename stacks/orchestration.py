@@ -241,7 +241,14 @@ class Orchestration(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=MAX_RUN,
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            # ERROR without execution data by default: a failed state's error and cause, never the
+            # states' input and output (each page's keys); more with state_machine_log_level=ALL
+            # and state_machine_log_execution_data=true (README, "What is stored where").
+            logs=sfn.LogOptions(
+                destination=log_group,
+                level=sfn.LogLevel[config.state_machine_log_level],
+                include_execution_data=config.state_machine_log_execution_data,
+            ),
         )
         drop_redundant_role_dependency(self.state_machine, self.state_machine.role)
         self.schedule = scheduler.Schedule(

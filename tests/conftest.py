@@ -42,11 +42,13 @@ def ffmpeg() -> str:
 @pytest.fixture(autouse=True)
 def _fresh_clients():
     """Handlers cache their boto3 clients per container; each test is a new container."""
-    from optimizer import aws
+    from optimizer import aws, trust
 
     aws.client.cache_clear()
+    trust.forget()  # what the converter remembers of the ledger's pages and the bucket
     yield
     aws.client.cache_clear()
+    trust.forget()
 
 
 @pytest.fixture

@@ -73,10 +73,28 @@ def sqs_event(*bodies: str, receive_count: int = 1) -> dict:
     }
 
 
-def put(s3: Any, key: str, body: bytes, *, run: str = "", **extra: Any) -> Recording:
-    """Stores a recording and returns the message the enqueuer would send for it."""
+TEST_RUN = "run-test"
+
+
+def enqueued(rec: Recording, *, table: str = LEDGER) -> Recording:
+    """The message as the enqueuer sends it: on a page of its run whose marker is in the ledger
+    (the converter refuses any other: optimizer/trust.py)."""
+    page = f"{rec.key}#page"
+    boto3.client("dynamodb").put_item(
+        TableName=table, Item={"run": {"S": f"page#{rec.run}#{page}"}, "sent": {"S": "1"}}
+    )
+    return dataclasses.replace(rec, page=page, index=0)
+
+
+def put(s3: Any, key: str, body: bytes, *, run: str = TEST_RUN, **extra: Any) -> Recording:
+    """Stores a recording and returns the message the enqueuer would send for it (its page's
+    marker written in the ledger, when the ledger table exists)."""
     response = s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
-    return Recording(bucket=BUCKET, key=key, etag=response["ETag"], size=len(body), run=run)
+    rec = Recording(bucket=BUCKET, key=key, etag=response["ETag"], size=len(body), run=run)
+    try:
+        return enqueued(rec)
+    except boto3.client("dynamodb").exceptions.ResourceNotFoundException:
+        return rec
 
 
 def versions(s3: Any, key: str) -> list[dict]:

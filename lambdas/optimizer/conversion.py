@@ -36,6 +36,7 @@ from urllib.parse import quote, urlencode
 
 from botocore.exceptions import ClientError
 
+from . import trust
 from .audio import AudioMismatch, check_audio
 from .aws import DENIED_CODES as _DENIED  # a missing key answers 404: the roles hold s3:ListBucket
 from .formats import TARGET, TargetFormat
@@ -125,7 +126,12 @@ def custody_record(
 
 
 def ffmpeg_command(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> list[str]:
-    """One pass: first audio stream, downmixed and resampled to the target format, in a plain WAV."""
+    """One pass: first audio stream, downmixed and resampled to the target format, in a plain WAV.
+
+    The input is read as what optimizer/wav.py accepted, a WAV file: `-f wav` before `-i` pins the
+    demuxer (without it ffmpeg probes the bytes, and a crafted file that passes the reader was
+    demuxed as ACT/G.729), and `-protocol_whitelist file` keeps it from opening anything but the
+    local file (no playlist, concat list or network reference inside a recording is followed)."""
     return [
         ffmpeg,
         "-nostdin",
@@ -133,6 +139,10 @@ def ffmpeg_command(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGE
         "-loglevel",
         "error",
         "-y",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        "wav",
         "-i",
         src,
         "-map",
@@ -147,8 +157,20 @@ def ffmpeg_command(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGE
     ]
 
 
+def ffmpeg_environment() -> dict[str, str]:
+    """ffmpeg parses untrusted recordings: it starts with a minimal environment, without the
+    Lambda's AWS variables (its session credentials among them) or any other setting."""
+    return {"PATH": os.defpath, "LC_ALL": "C"}
+
+
 def run_ffmpeg(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> None:
-    proc = subprocess.run(ffmpeg_command(ffmpeg, src, dst, target), capture_output=True, text=True, errors="replace")
+    proc = subprocess.run(
+        ffmpeg_command(ffmpeg, src, dst, target),
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env=ffmpeg_environment(),
+    )
     if proc.returncode == 0:
         return
     detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
@@ -379,6 +401,23 @@ def _own_conversion(rec: Recording, original: Mapping[str, Any]) -> Outcome | No
     )
 
 
+def _changed_since_listed(s3: Any, rec: Recording) -> Outcome:
+    """The GetObject's If-Match failed: the current version is not the one listed. One HEAD, on
+    this path only: a conversion this message's run wrote (its outcome lost) is counted converted
+    as before, one by another run already_converted; anything else was changed by someone else and
+    is left to a later run (`skipped.changed`), nothing read."""
+    try:
+        head = s3.head_object(Bucket=rec.bucket, Key=rec.key)
+    except ClientError:
+        return Outcome("skipped", "changed")
+    own = _own_conversion(rec, head)
+    if own is not None:
+        return own
+    if Provenance.of(head.get("Metadata")) is not None:
+        return Outcome("skipped", "already_converted", int(head.get("ContentLength", 0)))
+    return Outcome("skipped", "changed", int(head.get("ContentLength", 0)))
+
+
 def _written_by_us(s3: Any, rec: Recording, read_version: str, after: int) -> Outcome | None:
     """After a 412: was the current version written by this very conversion (a PutObject whose
     response was lost and that botocore sent again)? One HEAD, on this path only."""
@@ -416,9 +455,20 @@ def convert_recording(
             "outside_scope",
         )
     try:
-        original = s3.get_object(Bucket=rec.bucket, Key=rec.key)
+        bucket_state = trust.check_bucket(s3, rec.bucket, require_versioning=settings.require_versioning)
+    except trust.BucketNotVersioned as exc:
+        raise TransientFailure(str(exc)) from None
+    except ClientError as exc:
+        if _error_code(exc) in _DENIED:
+            raise _denied(exc, "reading the versioning of", rec) from None
+        raise
+    try:
+        # Only the version that was listed (its ETag): a changed object is left to a later run.
+        original = s3.get_object(Bucket=rec.bucket, Key=rec.key, **({"IfMatch": rec.etag} if rec.etag else {}))
     except ClientError as exc:
         code = _error_code(exc)
+        if code in ("PreconditionFailed", "412"):
+            return _changed_since_listed(s3, rec)
         if code in ("NoSuchKey", "404"):
             return Outcome("skipped", "gone")
         if code == "InvalidObjectState":
@@ -434,6 +484,13 @@ def convert_recording(
     size = int(original.get("ContentLength", 0))
     read_version = str(original.get("VersionId") or "null")
     try:
+        if rec.etag and rec.size and size != rec.size:  # the same ETag, another size: not what was listed
+            return Outcome("skipped", "changed", size)
+        if bucket_state.object_lock:
+            try:
+                original = {**original, **trust.lock_state(s3, rec.bucket, rec.key, original)}
+            except trust.LockHidden as exc:
+                raise PermanentFailure(str(exc), "access_denied") from None
         storage_class = original.get("StorageClass", "STANDARD")
         if storage_class in ARCHIVE_CLASSES:
             return Outcome("skipped", "archived", size)

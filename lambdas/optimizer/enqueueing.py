@@ -23,13 +23,23 @@ class EnqueueFailed(Exception):
 
 
 def recordings_of_page(
-    bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "", verify: bool = False
+    bucket: str, prefix: str, items: Iterable[Sequence[Any]], run: str = "", page: str = "", verify: bool = False
 ) -> list[Recording]:
     """Rebuilds full keys exactly as S3 returned them (no URL decoding). The lister has already
-    left out what is not audio (optimizer/listing.py, skip_reason)."""
+    left out what is not audio (optimizer/listing.py, skip_reason). Each message names its page
+    and its place there (the page's marker: optimizer/trust.py)."""
     return [
-        Recording(bucket=bucket, key=prefix + rel, etag=etag, size=int(size), run=run, verify=verify)
-        for rel, etag, size in items
+        Recording(
+            bucket=bucket,
+            key=prefix + rel,
+            etag=etag,
+            size=int(size),
+            run=run,
+            page=page,
+            index=i if page else -1,
+            verify=verify,
+        )
+        for i, (rel, etag, size) in enumerate(items)
     ]
 
 

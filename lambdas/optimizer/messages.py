@@ -21,15 +21,27 @@ class Recording:
     size: int
     run: str = ""  # the execution that enqueued it: its ledger counts the outcome
     verify: bool = False  # check it against its chain of custody instead of converting it
+    # The page the enqueuer listed it on, and its place there: the page's marker in the run's
+    # ledger (optimizer/ledger.py) is how the converter knows the run sent it (optimizer/trust.py).
+    page: str = ""
+    index: int = -1
 
     def to_body(self) -> str:
         # ensure_ascii keeps the body printable ASCII: SQS rejects some characters that S3 keys
         # may hold (control characters), and the key must survive byte for byte.
-        body = {"v": VERSION, "bucket": self.bucket, "key": self.key, "etag": self.etag, "size": self.size}
+        body: dict[str, Any] = {
+            "v": VERSION,
+            "bucket": self.bucket,
+            "key": self.key,
+            "etag": self.etag,
+            "size": self.size,
+        }
         if self.run:
             body["run"] = self.run
         if self.verify:
             body["verify"] = True
+        if self.page:
+            body["page"], body["index"] = self.page, self.index
         return json.dumps(body)
 
     @classmethod
@@ -45,6 +57,8 @@ class Recording:
                 size=int(data.get("size", 0)),
                 run=str(data.get("run", "")),
                 verify=data.get("verify") is True,
+                page=str(data.get("page", "")),
+                index=int(data.get("index", -1)),
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise BadMessage(f"message body is not a recording message ({type(exc).__name__}: {exc})") from None

@@ -8,7 +8,7 @@ from typing import Any
 from .listing import SKIP_REASONS
 from .settings import Settings
 
-CONVERTER_SKIPS = ("already_converted", "already_alaw", "gone")
+CONVERTER_SKIPS = ("already_converted", "already_alaw", "gone", "changed")
 CUSTODY_MISMATCH = "custody_mismatch"  # optimizer/custody.py KIND
 GIB = 1024**3
 

@@ -151,6 +151,7 @@ def test_the_summary_counts_each_outcome_exactly(stack, wavs, ffmpeg, tmp_path):
         "already_converted": 0,
         "already_alaw": 1,
         "gone": 0,
+        "changed": 0,
     }
     assert (summary["bytes_before"], summary["bytes_after"]) == (len(wavs[1]) + len(wavs[2]), sum(sizes))
     assert summary["failures_in"] == deployment.queue_url("QueuesDeadLetter")

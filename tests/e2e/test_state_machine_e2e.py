@@ -78,6 +78,7 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
             "already_converted": 0,
             "already_alaw": 0,
             "gone": 0,
+            "changed": 0,
         },
         "bytes_before": sum(map(len, recordings)),
         "bytes_after": sum(sizes),

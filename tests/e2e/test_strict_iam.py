@@ -1,8 +1,9 @@
 """The strict emulator refuses what IAM and S3 refuse (emulator.iam): each handler's requests
 run with its own role from the synthesized template, and S3 answers as AWS does.
 
-Not evaluable here (moto ignores conditions; nothing evaluates KMS key policies, SNS topic
-policies or alarm actions): tests/infra/test_template.py asserts those on the template."""
+Not evaluable here (moto ignores conditions but those emulator/conditions.py evaluates; nothing
+evaluates KMS key policies, SNS topic policies or alarm actions): tests/infra/test_template.py
+asserts those on the template. The trust boundary's conditions: tests/e2e/test_trust_boundary.py."""
 
 from __future__ import annotations
 

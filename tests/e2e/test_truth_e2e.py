@@ -70,5 +70,5 @@ def test_a_summary_that_claims_a_conversion_s3_does_not_hold_is_caught(stack, wa
     assert checked.differences == [
         f"converted: the summary says 2, the truth is 1 (S3 holds its conversions of: {DAY}one.wav)",
         "an enqueued recording without exactly one outcome: enqueued 1 != converted 2 + 0 skipped by the converter "
-        "(already_converted, already_alaw, gone) + failed 0 + unaccounted 0",
+        "(already_converted, already_alaw, gone, changed) + failed 0 + unaccounted 0",
     ]

@@ -36,9 +36,7 @@ def test_a_retention_from_the_conversion_keeps_each_converted_recording_age_days
         extra = (flow.held(month, 30, 60 + 1 + 30) - flow.held(month, 30, 60 + 1)) * ALAW_GIB_PER_MIN * glacier
         assert extra == pytest.approx(30 * 3_000_000 / DAYS_PER_MONTH * ALAW_GIB_PER_MIN * glacier, rel=1e-6)
     year2 = by_conversion.years[1].breakdown["target_storage"] - by_recording.years[1].breakdown["target_storage"]
-    expected = sum(
-        (flow.held(m, 30, 91) - flow.held(m, 30, 61)) * ALAW_GIB_PER_MIN * glacier for m in range(12, 24)
-    )
+    expected = sum((flow.held(m, 30, 91) - flow.held(m, 30, 61)) * ALAW_GIB_PER_MIN * glacier for m in range(12, 24))
     assert year2 == pytest.approx(expected, rel=1e-9) and year2 > 0
     # Without the optimizer nothing restarts: the Standard scenario is the same either way.
     assert by_conversion.years[1].standard_cost == pytest.approx(by_recording.years[1].standard_cost)

@@ -86,6 +86,11 @@ def custom_synth(tmp_path_factory) -> Synth:
             "schedule_enabled": "false",
             "alarm_email": "ops@example.com",
             "backfill_concurrency": 8,
+            "redrive_principals": "arn:aws:iam::111122223333:role/Operator,arn:aws:iam::111122223333:user/oncall",
+            "state_machine_log_level": "all",
+            "state_machine_log_execution_data": "true",
+            "carried_lock_modes": "GOVERNANCE,COMPLIANCE",
+            "carried_retention_max_days": 2557,
         },
         tmp_path_factory,
     )

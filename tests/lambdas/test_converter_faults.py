@@ -25,7 +25,19 @@ from botocore.exceptions import ClientError
 import converter
 from optimizer import aws, conversion, known_failures, ledger
 from optimizer.conversion import convert_recording, run_ffmpeg
-from tests.support import BUCKET, DAY, LEDGER, LambdaContext, assert_untouched, drain, put, sqs_event, tags, versions
+from tests.support import (
+    BUCKET,
+    DAY,
+    LEDGER,
+    LambdaContext,
+    assert_untouched,
+    drain,
+    enqueued,
+    put,
+    sqs_event,
+    tags,
+    versions,
+)
 
 NO_FAILURES: dict[str, list[dict[str, str]]] = {"batchItemFailures": []}
 RETRIED = {"batchItemFailures": [{"itemIdentifier": "m0"}]}
@@ -131,7 +143,7 @@ def test_a_recording_converted_by_another_run_is_already_converted_for_this_one(
     s3 = aws.s3
     first = put(s3, DAY + "two-runs.wav", stereo_wav, run="backfill")
     assert converter.handler(sqs_event(first.to_body()), LambdaContext()) == NO_FAILURES
-    second = dataclasses.replace(first, run="daily")
+    second = enqueued(dataclasses.replace(first, run="daily"))  # the same version, listed by another run
     assert converter.handler(sqs_event(second.to_body()), LambdaContext()) == NO_FAILURES
     assert counts("backfill")["converted"] == 1
     assert counts("daily") == {"accounted": 1, "skipped_already_converted": 1}
@@ -143,7 +155,7 @@ def test_two_runs_racing_on_one_recording_count_its_conversion_once(aws, stereo_
     shows A's version: not B's, so B retries, and its next delivery finds it already converted."""
     s3 = aws.s3
     a = put(s3, DAY + "race.wav", stereo_wav, run="run-A")
-    b = dataclasses.replace(a, run="run-B")
+    b = enqueued(dataclasses.replace(a, run="run-B"))
 
     def a_converts_meanwhile(ffmpeg, src, dst):
         run_ffmpeg(ffmpeg, src, dst)

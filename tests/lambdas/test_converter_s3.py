@@ -18,7 +18,19 @@ import converter
 from optimizer.conversion import PermanentFailure, TransientFailure, convert_recording, run_ffmpeg
 from optimizer.messages import Recording
 from optimizer.wav import read_wav_info
-from tests.support import BUCKET, DAY, LEDGER, LambdaContext, assert_untouched, drain, put, sqs_event, tags, versions
+from tests.support import (
+    BUCKET,
+    DAY,
+    LEDGER,
+    LambdaContext,
+    assert_untouched,
+    drain,
+    enqueued,
+    put,
+    sqs_event,
+    tags,
+    versions,
+)
 
 
 def test_connect_recording_is_converted_in_place_keeping_everything(aws, stereo_wav):
@@ -162,7 +174,10 @@ def test_a_converted_recording_is_converted_again_only_with_overwrite_converted(
     s3, settings = aws.s3, aws.settings
     rec = put(s3, DAY + "twice.wav", stereo_wav)
     assert convert_recording(rec, s3=s3, settings=settings).outcome == "converted"
-    again = convert_recording(rec, s3=s3, settings=dataclasses.replace(settings, **second_run))
+    # A later run lists the converted version (its ETag and size) and enqueues it.
+    head = s3.head_object(Bucket=BUCKET, Key=rec.key)
+    listed = enqueued(dataclasses.replace(rec, run="later", etag=head["ETag"], size=head["ContentLength"]))
+    again = convert_recording(listed, s3=s3, settings=dataclasses.replace(settings, **second_run))
     assert (again.outcome, again.reason) == outcome
     assert s3.head_object(Bucket=BUCKET, Key=rec.key)["StorageClass"] == storage_class
     assert len(versions(s3, rec.key)) == versions_after
@@ -333,17 +348,12 @@ def test_the_last_attempt_dead_letters_a_transient_failure_with_its_reason(aws, 
     s3 = aws.s3
     rec = put(s3, DAY + "flaky.wav", stereo_wav, run="run-3")
 
-    writes = 0
+    def always_failing(ffmpeg, src, dst):
+        # A transient failure on every attempt (an object changed under the converter is no longer
+        # one: the next delivery's GetObject refuses the changed version, test_trust_converter.py).
+        raise TransientFailure("S3 slowed down; retried later")
 
-    def always_changed(ffmpeg, src, dst):
-        nonlocal writes
-        run_ffmpeg(ffmpeg, src, dst)
-        writes += 1  # another writer, with new content (a new ETag) every time
-        newer = bytearray(stereo_wav)
-        newer[-1] = writes  # a valid recording with one sample changed: a new ETag
-        s3.put_object(Bucket=BUCKET, Key=rec.key, Body=bytes(newer))
-
-    monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=always_changed))
+    monkeypatch.setattr(converter, "convert_recording", functools.partial(convert_recording, convert=always_failing))
     for receive in (1, 2):  # the converter's attempts 1 and 2: retried
         assert converter.handler(sqs_event(rec.to_body(), receive_count=receive), LambdaContext()) == {
             "batchItemFailures": [{"itemIdentifier": "m0"}]

@@ -44,7 +44,10 @@ def test_ffmpeg_command_is_one_pass_to_alaw_mono_8k(src, dst):
     assert value_after(cmd, "-ac") == "1"
     assert value_after(cmd, "-ar") == "8000"
     assert value_after(cmd, "-c:a") == "pcm_alaw"
-    assert value_after(cmd, "-f") == "wav"
+    assert cmd[cmd.index("-i") - 2 : cmd.index("-i")] == ["-f", "wav"]  # the input is read as a WAV, no probing
+    assert value_after(cmd, "-protocol_whitelist") == "file"  # nothing but the local file is opened
+    assert cmd.index("-protocol_whitelist") < cmd.index("-i")  # an input option: before -i
+    assert cmd[-3:-1] == ["-f", "wav"]  # and written as one
     assert cmd[-1] == dst and cmd.count(dst) == 1
     assert cmd.index("-i") < cmd.index("-c:a") < len(cmd) - 1  # output options come after the input
     assert "-nostdin" in cmd  # never waits on a terminal

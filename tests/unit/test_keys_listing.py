@@ -544,6 +544,7 @@ def test_summary_takes_the_runs_own_outcomes_from_its_ledger(failed, accounted, 
         "already_converted": 1,
         "already_alaw": 0,
         "gone": 0,
+        "changed": 0,
     }
     assert (output["bytes_before"], output["bytes_after"], output["warnings"]) == (4000, 1000, ["w"])
     assert output["unaccounted"] == 8 - accounted

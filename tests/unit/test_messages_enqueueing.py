@@ -365,7 +365,7 @@ def test_a_retried_page_sends_only_the_missing_recordings_and_counts_each_once(l
     retry = FakeSQS()
     enqueuer.enqueue_page(settings, retry, ledger_table, run, page)
     assert [e["MessageBody"] for c in retry.calls for e in c["Entries"]] == [
-        Recording("bkt", PREFIX + "12.wav", '"e12"', 12, run="exec-2").to_body()
+        Recording("bkt", PREFIX + "12.wav", '"e12"', 12, run="exec-2", page=page["page_id"], index=12).to_body()
     ]
     assert ledger.read(ledger_table, "ledger", "exec-2") == {"listed": 15, "enqueued": 15, "days_done": 1}
 

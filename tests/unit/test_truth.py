@@ -159,7 +159,7 @@ def test_duplicate_dead_letters_count_one_failure_per_key_and_the_first_kind():
         f"failed: the summary says 2, the truth is 1 (its dead letters: {C.key})",
         "failed_by_kind: the summary says {'corrupt': 2}, the truth is {'corrupt': 1}",
         "an enqueued recording without exactly one outcome: enqueued 1 != converted 0 + 0 skipped by the converter "
-        "(already_converted, already_alaw, gone) + failed 2 + unaccounted 0",
+        "(already_converted, already_alaw, gone, changed) + failed 2 + unaccounted 0",
     ]
 
 
@@ -323,7 +323,7 @@ def test_every_listed_recording_has_exactly_one_outcome():
         "a listed recording without exactly one outcome: listed 3 != enqueued 1 + 1 skipped by the lister "
         "(not_audio, already_target_class, archived, known_failure)",
         "an enqueued recording without exactly one outcome: enqueued 1 != converted 0 + 0 skipped by the converter "
-        "(already_converted, already_alaw, gone) + failed 0 + unaccounted 0",
+        "(already_converted, already_alaw, gone, changed) + failed 0 + unaccounted 0",
     ]
 
 
