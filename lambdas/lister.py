@@ -22,7 +22,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, completion, day_failures, known_failures, ledger, names
+from optimizer import aws, completion, day_failures, known_failures, ledger, names, undo
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_reads
@@ -45,6 +45,9 @@ def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.
         "dry_run": request.dry_run,
         "retry_failed": request.retry_failed,
         "force": request.force,
+        # Only when asked: other runs' state stays as it was (the state machine tests is_present).
+        **({"undo": True} if request.undo else {}),
+        **({"redo": True} if request.redo else {}),
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
         "days": len(request.days),
@@ -79,22 +82,25 @@ def list_page(
     start_after = progress["cursor"].get("start_after")
     page_id = f"{day}#{start_after or ''}"
     objects = iter_objects(s3, run["bucket"], prefix, start_after)
+    undoing = bool(run.get("undo", False))
     page = take_page(
         objects,
         prefix=prefix,
         target_class=settings.target_class,
-        overwrite=settings.overwrite_converted,
+        # An undo looks at every recording's current version, whatever its class (optimizer/undo.py).
+        overwrite=settings.overwrite_converted or undoing,
         max_items=settings.page_keys,
     )
     reads = known_failures.Lookup()
     # .get: a run resolved before retry_failed existed (an execution in flight during an update).
-    if page.items and not run.get("retry_failed", False):
+    if page.items and not run.get("retry_failed", False) and not undoing:
         reads = known_failures.lookup(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
         for known in known_failures.drop_known_failures(page, prefix, reads.found, time.time()):
             logger.info(
                 "known failure skipped",
                 extra={"key": known.key, "etag": known.etag, "reason": known.reason, "failed_at": known.failed_at},
             )
+    undo_counts = {} if undoing else undone_recordings(settings, dynamodb, run, day, prefix, page)
     logger.info(
         "page listed",
         extra={
@@ -118,8 +124,30 @@ def list_page(
             "listed": page.listed,
             **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS},
             "days_done": int(page.exhausted),
+            **undo_counts,
         },
     }
+
+
+def undone_recordings(
+    settings: Settings, dynamodb: Any, run: Mapping[str, Any], day: str, prefix: str, page: Any
+) -> dict[str, int]:
+    """On a day that holds undone recordings (ResolveRun's `undone_days`): those of the page are
+    skipped (`skipped_undone`), or, for a redo, forgotten (their markers deleted) and enqueued."""
+    if not page.items or not undo.day_has_undone(run, day):
+        return {}
+    found = undo.read_markers(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
+    if run.get("redo"):
+        if not run["dry_run"]:
+            undo.forget(dynamodb, settings.ledger_table, found)
+        logger.info("undone recordings to convert again (redo)", extra={"keys": sorted(found)})
+        return {"redo_forgotten": len(found)}
+    kept = [item for item in page.items if prefix + item[0] not in found]
+    skipped = len(page.items) - len(kept)
+    page.items = kept
+    if skipped:
+        logger.info("undone recordings skipped", extra={"keys": sorted(found)})
+    return {"skipped_undone": skipped}
 
 
 def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,10 +170,15 @@ def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, 
 def resolve_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
     try:
         today = dt.datetime.now(dt.UTC).date()
-        return resolve(settings, event.get("input"), str(event.get("execution") or "manual"), today)
+        resolved = resolve(settings, event.get("input"), str(event.get("execution") or "manual"), today)
     except InvalidInput as exc:
         logger.warning("invalid input", extra={"input": event.get("input"), "reason": str(exc)})
         raise
+    if not resolved["run"].get("undo"):  # which of its days hold undone recordings: one GetItem
+        days = undo.undone_days(aws.client("dynamodb"), settings.ledger_table, resolved["days"])
+        if days:
+            resolved["run"]["undone_days"] = days
+    return resolved
 
 
 def check_bucket(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,29 @@ from .config import OptimizerConfig
 
 
 def suppress_reviewed_findings(
-    config: OptimizerConfig, *, converter_role: iam.IRole, lister_role: iam.IRole, state_machine: Construct
+    config: OptimizerConfig,
+    *,
+    converter_role: iam.IRole,
+    lister_role: iam.IRole,
+    state_machine: Construct,
+    restorer_role: iam.IRole | None = None,
 ) -> None:
+    if restorer_role is not None:
+        NagSuppressions.add_resource_suppressions(
+            restorer_role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "The undo copies the original version of any converted recording under bucket_prefix "
+                        "back onto its key; the key names are not known in advance. The ledger's item "
+                        "prefixes (undone#*, page#*, count#*) are dynamodb:LeadingKeys conditions, not resources."
+                    ),
+                    applies_to=[f"Resource::arn:<AWS::Partition>:s3:::{config.bucket_name}/{config.bucket_prefix}*"],
+                )
+            ],
+            apply_to_children=True,
+        )
     NagSuppressions.add_resource_suppressions(
         converter_role,
         [

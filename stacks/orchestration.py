@@ -86,9 +86,11 @@ class Orchestration(Construct):
         lister: lambda_.IFunction,
         enqueuer: lambda_.IFunction,
         work_queue: sqs.IQueue,
+        restorer: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._work_queue = work_queue
+        self._restorer = restorer
 
         resolve = self._invoke(
             "ResolveRun",
@@ -370,7 +372,41 @@ class Orchestration(Construct):
             result_path="$.page",
             rerunnable=True,
         )
-        for task in (resume, room, list_page, enqueue, pause):
+        page_tasks = [enqueue]
+        more_pages = (
+            sfn.Choice(self, "MorePages")
+            .when(
+                sfn.Condition.boolean_equals("$.page.progress.cursor.done", True),
+                sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD),
+            )
+            .when(
+                sfn.Condition.number_greater_than_equals("$.page.progress.pages", rounds.PAGES_PER_ROUND),
+                pause,
+            )
+            .otherwise(room)
+        )
+        after_listing: sfn.IChainable = enqueue.next(more_pages)
+        if self._restorer is not None:
+            # An undo (input "undo": true) restores the page's originals instead of enqueueing it
+            # (lambdas/restorer.py). UndoPage is rerunnable: a retried page undoes what is left and
+            # counts the page once (its marker in the ledger).
+            undo_page = self._invoke(
+                "UndoPage",
+                self._restorer,
+                {"run.$": "$.run", "page.$": "$.page"},
+                result_selector={"progress.$": "$.Payload.progress"},
+                result_path="$.page",
+                rerunnable=True,
+            )
+            page_tasks.append(undo_page)
+            after_listing = (
+                sfn.Choice(self, "Undoing")
+                # ResolveRun sets run.undo only for an undo (true), so that other runs' state is
+                # unchanged: its presence is the test (a comparison on a missing field would fail).
+                .when(sfn.Condition.is_present("$.run.undo"), undo_page.next(more_pages))
+                .otherwise(after_listing)
+            )
+        for task in (resume, room, list_page, *page_tasks, pause):
             task.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
         return (
             start.next(
@@ -383,18 +419,7 @@ class Orchestration(Construct):
                 sfn.Choice(self, "QueueHasRoom")
                 .when(
                     sfn.Condition.number_less_than("$.room.queued", max_queued(config)),
-                    list_page.next(enqueue).next(
-                        sfn.Choice(self, "MorePages")
-                        .when(
-                            sfn.Condition.boolean_equals("$.page.progress.cursor.done", True),
-                            sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD),
-                        )
-                        .when(
-                            sfn.Condition.number_greater_than_equals("$.page.progress.pages", rounds.PAGES_PER_ROUND),
-                            pause,
-                        )
-                        .otherwise(room)
-                    ),
+                    list_page.next(after_listing),
                 )
                 .otherwise(
                     sfn.Choice(self, "Shrank")

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
-ALLOWED_KEYS = frozenset({"specific_date", "start_date", "end_date", "dry_run", "retry_failed", "force"})
+ALLOWED_KEYS = frozenset(
+    {"specific_date", "start_date", "end_date", "dry_run", "retry_failed", "force", "undo", "redo"}
+)
 
 _US = re.compile(r"^([0-9]{2})/([0-9]{2})/([0-9]{4})$")
 _ISO = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
@@ -37,7 +39,9 @@ MAX_RANGE_DAYS = 3653  # ten years, leap days included
 KEYS_HELP = (
     'accepted inputs: {} (the scheduled day), {"specific_date": DATE}, '
     '{"start_date": DATE, "end_date": DATE}, each optionally with "dry_run": true and/or "retry_failed": true; '
-    'a day younger than num_days_age also needs "force": true'
+    'a day younger than num_days_age also needs "force": true; "undo": true (with a date or a range, optionally '
+    '"dry_run": true) makes the converted recordings of those days their originals again, "redo": true lets a run '
+    "convert recordings an undo restored"
 )
 
 
@@ -48,6 +52,8 @@ class RunRequest:
     dry_run: bool = False
     retry_failed: bool = False  # enqueue the recordings remembered as content failures too
     force: bool = False  # the input allowed days younger than num_days_age (never today or later)
+    undo: bool = False  # restore the originals of the days' converted recordings (optimizer/undo.py)
+    redo: bool = False  # convert the days' recordings an undo restored, and forget that they were undone
 
 
 def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
@@ -57,6 +63,28 @@ def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
     if not isinstance(value, str):
         raise InvalidInput(f"{key} must be a string in {ACCEPTED_FORMATS}, got {type(value).__name__} {value!r}")
     return parse_date(value.strip(), key=key)
+
+
+def _flag(execution_input: Mapping[str, Any], key: str) -> bool:
+    value = execution_input.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{key} must be true or false (JSON booleans, not strings), got {value!r}")
+    return value
+
+
+# What an undo (which restores originals and converts nothing) cannot share a run with; a redo is a
+# conversion run, which cannot undo or verify in the same run either.
+_NOT_WITH = {"undo": ("redo", "retry_failed", "force", "verify"), "redo": ("undo", "verify")}
+
+
+def _exclusive(execution_input: Mapping[str, Any], *, undo: bool, redo: bool) -> None:
+    for mode, on in (("undo", undo), ("redo", redo)):
+        others = [k for k in _NOT_WITH[mode] if on and execution_input.get(k) is True]
+        if others:
+            raise InvalidInput(
+                f'"{mode}": true cannot be combined with {", ".join(repr(k) for k in others)}; run them as separate '
+                "executions" + ("; an undo needs no force, whatever the days' age" if "force" in others else "")
+            )
 
 
 def _not_future(day: dt.date, key: str, today: dt.date) -> dt.date:
@@ -129,13 +157,16 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
             f"force must be true or false (JSON booleans, not strings), got {force!r}; true lets a specific_date or "
             "range hold days younger than num_days_age (never today or later)"
         )
+    undo, redo = _flag(execution_input, "undo"), _flag(execution_input, "redo")
+    _exclusive(execution_input, undo=undo, redo=redo)
     specific = _date_field(execution_input, "specific_date")
     start, end = _date_field(execution_input, "start_date"), _date_field(execution_input, "end_date")
     if specific and (start or end):
         raise InvalidInput(f"give either specific_date or start_date and end_date, not both; {KEYS_HELP}")
     if specific:
-        days = _old_enough((_not_future(specific, "specific_date", today),), today, num_days_age, force)
-        return RunRequest(days, "input", dry_run, retry_failed, force)
+        days: tuple[dt.date, ...] = (_not_future(specific, "specific_date", today),)
+        days = days if undo else _old_enough(days, today, num_days_age, force)
+        return RunRequest(days, "input", dry_run, retry_failed, force, undo, redo)
     if start or end:
         if not (start and end):
             raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
@@ -145,8 +176,15 @@ def resolve_request(execution_input: Any, *, today: dt.date, num_days_age: int, 
         count = (end - start).days + 1
         if count > MAX_RANGE_DAYS:
             raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
-        days = _old_enough(tuple(start + dt.timedelta(days=i) for i in range(count)), today, num_days_age, force)
-        return RunRequest(days, "range", dry_run, retry_failed, force)
+        range_days = tuple(start + dt.timedelta(days=i) for i in range(count))
+        days = range_days if undo else _old_enough(range_days, today, num_days_age, force)
+        return RunRequest(days, "range", dry_run, retry_failed, force, undo, redo)
+    if undo or redo:
+        which = "undo" if undo else "redo"
+        raise InvalidInput(
+            f'"{which}": true needs the days it applies to: a specific_date or a start_date and end_date '
+            f"({ACCEPTED_FORMATS}); the scheduled run never undoes or redoes"
+        )
     if force:
         raise InvalidInput(
             '"force": true applies to a specific_date or a range only; the scheduled run takes the day num_days_age '

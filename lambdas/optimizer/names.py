@@ -8,6 +8,7 @@ METRICS_NAMESPACE = "CallRecordingOptimizer"
 LISTER = "lister"
 ENQUEUER = "enqueuer"
 CONVERTER = "converter"
+RESTORER = "restorer"  # the undo (lambdas/restorer.py)
 
 # The converter's metrics (embedded metric format)
 BYTES_BEFORE = "BytesBefore"

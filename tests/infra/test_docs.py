@@ -138,6 +138,10 @@ OTHER_DOLLARS = {
     "$0.023": "STANDARD's first-tier storage per GB-month (estimator/prices.json)",
     "$0.01": "GLACIER_IR GETs per 1,000 (estimator/prices.json)",
     "$0.03": "GLACIER_IR retrieval per GB (estimator/prices.json)",
+    # README's "Undo", per 1,000 recordings undone: estimator/prices.json's request prices.
+    "$0.0004": "STANDARD GETs per 1,000 (estimator/prices.json): the HEADs of the originals",
+    "$0.005": "STANDARD PUTs per 1,000 (estimator/prices.json): the copies",
+    "$0.0006": "1,000 marker writes at $0.625 per million on-demand write units, said in the sentence",
 }
 
 

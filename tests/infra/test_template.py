@@ -90,7 +90,7 @@ def test_queues_encrypted_tls_only_with_redrive_and_visibility(default_synth):
 def test_functions_runtime_architecture_json_logs_retained_log_groups(default_synth, custom_synth):
     for synth, arch, retention in ((default_synth, "arm64", 90), (custom_synth, "x86_64", 365)):
         functions = synth.resources("AWS::Lambda::Function")
-        assert len(functions) == 3
+        assert len(functions) == 4  # lister, enqueuer, converter, restorer (the undo)
         for fn in functions.values():
             props = fn["Properties"]
             assert props["Runtime"] == "python3.14"
@@ -98,7 +98,7 @@ def test_functions_runtime_architecture_json_logs_retained_log_groups(default_sy
             assert props["LoggingConfig"]["LogFormat"] == "JSON"
             assert "LogGroup" in props["LoggingConfig"]
         log_groups = synth.resources("AWS::Logs::LogGroup")
-        assert len(log_groups) == 4  # three functions + the state machine
+        assert len(log_groups) == 5  # four functions + the state machine
         for group in log_groups.values():
             assert group["Properties"]["RetentionInDays"] == retention
             assert group["DeletionPolicy"] == "Retain"
@@ -168,7 +168,7 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
     child = asl["States"]["Days"]["ItemProcessor"]
     states = {**asl["States"], **child["States"]}
     tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
-    assert len(tasks) == 11
+    assert len(tasks) == 12
     for name, state in tasks.items():
         retried = [error for retry in state["Retry"] for error in retry["ErrorEquals"]]
         if "aws-sdk:sqs" in state["Resource"]:
@@ -191,7 +191,7 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
     assert {c["ErrorEquals"][0] for c in asl["States"]["ResolveRun"]["Catch"]} == {"InvalidInput"}
     assert {c["ErrorEquals"][0] for c in asl["States"]["Preflight"]["Catch"]} == {"VersioningRequired"}
     # A day catches its own failure, records it and returns nothing; the Map tolerates the rest.
-    for name in ("ResumeDay", "CheckQueueRoom", "ListPage", "EnqueuePage", "PauseDay"):
+    for name in ("ResumeDay", "CheckQueueRoom", "ListPage", "EnqueuePage", "UndoPage", "PauseDay"):
         assert child["States"][name]["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordDayFailure"}
         ]
@@ -395,6 +395,7 @@ def test_state_machine_invokes_its_two_functions_and_reads_only_the_work_queue(d
     assert {v["Properties"]["FunctionName"]["Ref"] for v in versions.values()} == {
         "FunctionsLister7519A4E9",
         "FunctionsEnqueuer48233569",
+        "FunctionsRestorer1DFAC46D",  # the undo's UndoPage
     }
     read = {flatten(st["Resource"]) for st in sts if "sqs:getQueueAttributes" in actions(st)}
     # The work queue's depth for backpressure; the run's end is read from its ledger, not a queue.
@@ -507,9 +508,25 @@ def test_ledger_table_on_demand_with_ttl_and_scoped_grants(default_synth):
         a for st in statements(default_synth, "FunctionsListerRole") for a in actions(st) if a.startswith("dynamodb:")
     }
     # BatchGetItem: the run's counters summed over their shards (optimizer.ledger.read), and the
-    # known failures. UpdateItem: a day's failure (optimizer.day_failures); never PutItem or DeleteItem.
+    # known failures. UpdateItem: a day's failure (optimizer.day_failures); never PutItem. DeleteItem
+    # only on the undo markers (a redo forgets them: optimizer/undo.py), by its LeadingKeys condition.
     assert {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"} <= reads
-    assert not any(a in reads for a in ("dynamodb:PutItem", "dynamodb:DeleteItem"))
+    assert "dynamodb:PutItem" not in reads
+    deletes = [st for st in statements(default_synth, "FunctionsListerRole") if "dynamodb:DeleteItem" in actions(st)]
+    assert [actions(st) for st in deletes] == [["dynamodb:DeleteItem"]]
+    assert deletes[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["undone#*"]}}
+    # The restorer: each ledger action on its own item prefixes (optimizer/undo.py, lambdas/restorer.py).
+    restorer = {
+        tuple(actions(st)): st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        for st in statements(default_synth, "FunctionsRestorerRole")
+        if any(a.startswith("dynamodb:") for a in actions(st))
+    }
+    assert restorer == {
+        ("dynamodb:BatchGetItem",): ["undone#*"],
+        ("dynamodb:PutItem",): ["undone#*", "page#*"],
+        ("dynamodb:GetItem",): ["page#*"],
+        ("dynamodb:UpdateItem",): ["undo#days", "count#*"],
+    }
 
 
 # Every way a run or a recording can end without success, and the alarm that reports it.
@@ -628,7 +645,7 @@ def test_every_lambda_task_invokes_the_version_published_with_the_deployment(def
     asl = definition(default_synth)
     states = {**asl["States"], **asl["States"]["Days"]["ItemProcessor"]["States"]}
     lambda_tasks = {n: s for n, s in states.items() if s["Type"] == "Task" and "lambda:invoke" in s["Resource"]}
-    assert len(lambda_tasks) == 10
+    assert len(lambda_tasks) == 11
     versions = set(default_synth.resources("AWS::Lambda::Version"))
     machine = default_synth.one("AWS::StepFunctions::StateMachine")
     refs = {
@@ -637,7 +654,9 @@ def test_every_lambda_task_invokes_the_version_published_with_the_deployment(def
     assert refs - versions == {r for r in refs if r.startswith("Queues")}  # the queue's URL for CheckQueueRoom
     for name, state in lambda_tasks.items():
         target = state["Parameters"]["FunctionName"]
-        assert target.startswith(("<FunctionsListerCurrentVersion", "<FunctionsEnqueuerCurrentVersion")), name
+        assert target.startswith(
+            ("<FunctionsListerCurrentVersion", "<FunctionsEnqueuerCurrentVersion", "<FunctionsRestorerCurrentVersion")
+        ), name
 
 
 def test_a_day_runs_in_rounds_and_the_parent_loops_over_the_paused_days(default_synth):
@@ -703,3 +722,33 @@ def test_backpressure_counts_everything_the_queue_holds_and_waits_without_progre
     assert child["CountStall"]["Parameters"]["stalled.$"] == "States.MathAdd($.page.progress.waits.stalled, 1)"
     assert child["ResetStall"]["Next"] == child["CountStall"]["Next"] == "StillWaiting"
     assert child["StillWaiting"]["Default"] == "WaitForRoom" and child["WaitForRoom"]["Next"] == "CheckQueueRoom"
+
+
+def test_the_undo_has_a_role_of_its_own_that_copies_back_and_never_deletes(default_synth):
+    """Issue 17 item 3: the restorer copies an original version onto its key (CopyObject); the
+    converter's role is not widened for it, and nothing may delete a version or an object."""
+    s3_actions = {
+        a for st in statements(default_synth, "FunctionsRestorerRole") for a in actions(st) if a.startswith("s3:")
+    }
+    assert s3_actions == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectVersionTagging",
+        "s3:GetObjectRetention",
+        "s3:GetObjectLegalHold",
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:PutObjectRetention",
+        "s3:PutObjectLegalHold",
+        "s3:ListBucket",
+    }
+    converter = {a for st in statements(default_synth, "FunctionsConverterRole") for a in actions(st)}
+    assert "s3:GetObjectVersion" not in converter
+    every = {a for lid in ("Functions", "Orchestration") for st in statements(default_synth, lid) for a in actions(st)}
+    assert not [a for a in every if a.startswith("s3:Delete")]
+    asl = definition(default_synth)
+    child = asl["States"]["Days"]["ItemProcessor"]["States"]
+    assert child["ListPage"]["Next"] == "Undoing"
+    (choice,) = child["Undoing"]["Choices"]
+    assert choice["Next"] == "UndoPage" and child["Undoing"]["Default"] == "EnqueuePage"
+    assert child["UndoPage"]["Next"] == child["EnqueuePage"]["Next"] == "MorePages"
