@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -26,8 +25,6 @@ from optimizer import aws, ledger, names, undo
 from optimizer.settings import Settings
 
 logger = Logger(service=names.RESTORER)
-# Recordings undone at once in one invocation: HEADs and server-side copies, I/O bound.
-WORKERS = 8
 DONE = "u"  # the page's marker: one character per recording, recorded once
 
 
@@ -37,16 +34,31 @@ def undo_page(
     table, prefix, dry_run = settings.ledger_table, page["prefix"], bool(run["dry_run"])
     keys = [prefix + item[0] for item in page["objects"]]
     markers = undo.read_markers(dynamodb, table, keys) if keys else {}
-    if keys and not dry_run:
-        undo.remember_days(dynamodb, table, [run_day(page)])
+    named: list[str] = []
+
+    def name_the_day() -> None:
+        """Once per page, and only if the page restores something: later runs read markers on the
+        days undo#days names (one UpdateItem, ADD to a set: the same again on a retry)."""
+        if not named:
+            undo.remember_days(dynamodb, table, [run_day(page)])
+            named.append(run_day(page))
 
     def one(key: str) -> undo.Result:
         return undo.undo_recording(
-            s3, dynamodb, table, bucket=run["bucket"], key=key, run=run["id"], marker=markers.get(key), dry_run=dry_run
+            s3,
+            dynamodb,
+            table,
+            bucket=run["bucket"],
+            key=key,
+            run=run["id"],
+            marker=markers.get(key),
+            dry_run=dry_run,
+            before_write=name_the_day,
         )
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = list(pool.map(one, keys))
+    # One at a time: a page of ~500 recordings is 2 to 3 HEADs, a PutItem and a server-side copy
+    # each, well inside the function's 15 minutes, and an undo is rare.
+    results = [one(key) for key in keys]
     counts: dict[str, int] = {name: v for name, v in page["counts"].items() if name != "days_done"}
     for key, result in zip(keys, results, strict=True):
         counts[f"undo_{result.outcome}"] = counts.get(f"undo_{result.outcome}", 0) + 1

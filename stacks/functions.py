@@ -167,7 +167,7 @@ class OptimizerFunctions(Construct):
             "Restorer",
             "restorer.handler",
             memory_mb=256,
-            timeout_s=900,  # a page of ~500 recordings, 8 at a time: HEADs and server-side copies
+            timeout_s=900,  # a page of ~500 recordings, one at a time: HEADs and server-side copies
             environment=environment,
         )
         objects = bucket.arn_for_objects(f"{config.bucket_prefix}*")

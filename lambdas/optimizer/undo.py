@@ -171,12 +171,14 @@ def undo_recording(
     run: str,
     marker: Mapping[str, Any] | None,
     dry_run: bool,
+    before_write: Callable[[], None] | None = None,
 ) -> Result:
     """One recording: HEAD its current version, find its original, remember the undo, copy.
 
     Safe to run again (a retried page): a recording whose current version has no provenance but an
     undo marker was restored by an undo (this run's own: counted undone again, as its first
-    attempt's counts were not recorded; another run's: already_undone)."""
+    attempt's counts were not recorded; another run's: already_undone). `before_write` is called
+    once a write is decided, before the marker."""
     current = _head(s3, bucket, key)
     if current is None:
         return Result("not_ours", "the key has no current version (deleted since it was listed)")
@@ -191,6 +193,8 @@ def undo_recording(
     original = found
     if dry_run:
         return Result("undone", "would be restored", original["VersionId"], size=int(original.get("ContentLength", 0)))
+    if before_write is not None:
+        before_write()  # the day is named in undo#days before its first marker
     remember(dynamodb, table, key, run=run, original=original["VersionId"], converted=str(current.get("VersionId")))
     try:
         response = s3.copy_object(**copy_arguments(bucket, key, original))

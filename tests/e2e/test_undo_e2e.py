@@ -137,6 +137,7 @@ def test_an_undo_leaves_alone_what_it_cannot_restore_and_its_dry_run_writes_noth
     assert (again.output["undone"], again.output["undo"]["already_undone"]) == (0, 2)
 
 
+@pytest.mark.long
 def test_a_redo_converts_the_undone_recordings_again_and_later_runs_skip_them_no_more(stack, tmp_path):
     deployment, lambdas = stack
     key = PREFIX + "call.wav"
@@ -155,6 +156,7 @@ def test_a_redo_converts_the_undone_recordings_again_and_later_runs_skip_them_no
     assert after.output["skipped"]["already_target_class"] == 1
 
 
+@pytest.mark.long
 def test_an_undo_restores_the_originals_object_lock_settings(stack, tmp_path):
     """On a bucket with Object Lock: the converted version keeps the lock (the converter copies it),
     so it cannot be deleted; the undo copies the original back with its retention and legal hold."""
@@ -207,3 +209,28 @@ def test_a_copy_of_a_version_needs_get_object_version_on_its_source(stack):
     with acting_as(role_with(deployment, ["s3:PutObject", "s3:GetObjectVersion"], objects)):
         s3().copy_object(**copy)
     assert s3().get_object(Bucket=bucket, Key=key)["Body"].read() == b"first"
+
+
+@pytest.mark.long
+def test_the_undo_runs_under_its_own_role_and_stops_without_get_object_version(stack, tmp_path):
+    """The restorer's requests are judged against its role: without s3:GetObjectVersion it can
+    neither read an original version nor copy it, so the day fails and the recording stays converted."""
+    import boto3
+
+    deployment, lambdas = stack
+    key = PREFIX + "call.wav"
+    s3().put_object(Bucket=deployment.bucket, Key=key, Body=wav(2, 5, tmp_path), ContentType="audio/wav")
+    assert run_execution(deployment, lambdas, {"specific_date": DAY}).output["converted"] == 1
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = deployment.identities.role("FunctionsRestorerRole").arn.rsplit("/", 1)[-1]
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        for statement in document["Statement"]:
+            listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            statement["Action"] = [a for a in listed if a != "s3:GetObjectVersion"] or ["s3:ListBucket"]
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+
+    undo = run_execution(deployment, lambdas, {"specific_date": DAY, "undo": True})
+    assert (undo.status, undo.error) == ("FAILED", "DaysFailed")
+    assert "AccessDenied" in (undo.cause or "") or "403" in (undo.cause or "")
+    assert s3().head_object(Bucket=deployment.bucket, Key=key)["StorageClass"] == "GLACIER_IR"

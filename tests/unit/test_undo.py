@@ -131,12 +131,23 @@ def run_undo(s3: FakeS3, dynamodb: FakeDynamo | None = None, marker: Any = None,
 
 def test_the_chain_of_conversions_is_followed_back_to_the_original_which_is_remembered_then_copied():
     s3 = FakeS3({"v1": original_head(), "v2": converted("v1"), "v3": converted("v2", size=25, run="run-2")}, "v3")
-    dynamodb = FakeDynamo()
-    result = run_undo(s3, dynamodb)
+    dynamodb, named = FakeDynamo(), list[str]()
+    result = undo.undo_recording(
+        s3,
+        dynamodb,
+        "t",
+        bucket="b",
+        key="k.wav",
+        run="undo-run",
+        marker=None,
+        dry_run=False,
+        before_write=lambda: named.append("day") if not dynamodb.items else None,
+    )
     assert (result.outcome, result.original_version, result.restored_version) == ("undone", "v1", "restored")
     (copy,) = s3.copies
     assert copy["CopySource"]["VersionId"] == "v1"
     (marker,) = dynamodb.items
+    assert named == ["day"]  # the day is named before the first marker
     assert marker["run"] == {"S": "undone#k.wav"} and marker["original_version"] == {"S": "v1"}
     assert marker["converted_version"] == {"S": "v3"} and "expires_at" not in marker  # undone stays undone
 
