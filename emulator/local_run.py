@@ -366,7 +366,9 @@ def print_summary(report: dict[str, Any], stream: Any = None) -> None:
     )
     stream.write(
         f"\n{t['converted']} converted, {t['skipped']} skipped, {t['known_failure']} known failure(s) skipped, "
-        f"{t['failed']} failed, {t['untouched']} untouched; {sizes}\n"
+        f"{t['failed']} failed, {t['untouched']} untouched"
+        + (f", {t['undone']} undone (their originals again)" if t.get("undone") else "")
+        + f"; {sizes}\n"
     )
     for i, ex in enumerate(report["executions"], 1):
         detail = f"{ex['error']}: {ex['cause']}" if ex["error"] else json.dumps(ex["output"])

@@ -63,6 +63,7 @@ def test_convert_then_undo_gives_back_every_recording_byte_for_byte_and_a_plain_
         assert "converted" not in entry["tags_after"]
         assert entry["metadata_after"] == {}  # the original's (none), not the conversion's provenance
         assert entry["versions"] == 3  # original, converted, restored: nothing deleted
+        assert entry["outcome"] == "undone" and "its original again" in entry["reason"]
     assert all(e["truth"]["differences"] == [] for e in report["executions"])
     assert report["executions"][1]["truth"]["undone"] == 2
 
