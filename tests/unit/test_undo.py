@@ -187,3 +187,41 @@ def test_a_run_carries_the_undone_days_it_holds_and_every_day_past_the_bound():
     assert undo.undone_days(Days(), "", ["2022-01-01"]) == []
     assert undo.day_has_undone({"undone_days": [undo.ALL_DAYS]}, "2022-05-05")
     assert not undo.day_has_undone({}, "2022-01-01")
+
+
+def test_the_truth_recognises_a_restoration_and_names_one_that_is_not_its_original():
+    from emulator import truth
+
+    t0 = dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)
+    run = truth.Run(
+        id="undo-run",
+        status="SUCCEEDED",
+        started=t0,
+        undo=True,
+        stopped=t0 + dt.timedelta(minutes=1),
+        prefixes=("p/",),
+        summary={"listed": 3, "undone": 2, "undo": {"undone": 2}, "skipped": {}},
+    )
+    meta = {"agent": "7"}
+
+    def versions(key: str, restored: dict[str, Any]) -> list[truth.Version]:
+        at = t0 + dt.timedelta(seconds=30)
+        conv = Provenance("run-1", f"{key}-v1", 100, "0" * 64).to_metadata()
+        return [  # newest first, as ListObjectVersions lists a key's versions
+            truth.Version(key, f"{key}-v3", restored.get("size", 100), at, etag=restored.get("etag", '"e"'),
+                          storage_class=restored.get("class", "STANDARD"), metadata=restored.get("meta", meta)),
+            truth.Version(key, f"{key}-v2", 25, t0 - dt.timedelta(days=1), storage_class="GLACIER_IR", metadata=conv),
+            truth.Version(key, f"{key}-v1", 100, t0 - dt.timedelta(days=2), etag='"e"', metadata=meta),
+        ]  # fmt: skip
+
+    every = [
+        *versions("p/good.wav", {}),
+        *versions("p/lost-metadata.wav", {"meta": {}}),
+        *versions("p/someone-else.wav", {"etag": '"other"', "size": 7}),
+    ]
+    found = truth.truth_of(run, every, [], ["p/good.wav", "p/lost-metadata.wav", "p/someone-else.wav"])
+    assert found.undone == {"p/good.wav": "p/good.wav-v3"}
+    (anomaly,) = found.anomalies
+    assert "p/lost-metadata.wav" in anomaly and "metadata" in anomaly
+    differences = truth.compare(run, found)
+    assert any(d.startswith("undone: the summary says 2, the truth is 1") for d in differences)
