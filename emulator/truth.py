@@ -381,7 +381,7 @@ def compare(run: Run, truth: Truth) -> list[str]:
         dry = run.dry_run or bool(summary.get("dry_run"))
         restored = f" (S3 holds its restorations of: {_named(truth.undone)})" if truth.undone else ""
         differ("undone", 0 if dry else summary.get("undone", 0), len(truth.undone), restored)
-        outcomes = sum(int(n) for n in (summary.get("undo") or {}).values())
+        outcomes = sum(int(n) for n in (summary.get("undo") or {}).values() if isinstance(n, int))
         if listed != outcomes + lister_skips:
             out.append(
                 f"a listed recording without exactly one outcome: listed {listed} != {outcomes} undo outcomes + "

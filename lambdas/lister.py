@@ -249,6 +249,11 @@ def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
     item = ledger.read_item(aws.client("dynamodb"), settings.ledger_table, run["id"])  # counts and failed days
     counts = ledger.counts_of(item)
     summary = run_summary(run, counts, event.get("drain") or {}, event.get("warnings") or [], settings)
+    if run.get("undo") and any(counts.get(f"undo_{outcome}") for outcome in undo.LEFT_ALONE):
+        # The recordings it left alone, by name ("<why>: <key>", the first ones; the log names all).
+        summary["output"]["undo"]["left_alone"] = undo.left_alone(
+            aws.client("dynamodb"), settings.ledger_table, run["id"]
+        )
     return day_failures.with_failed_days(summary, run, day_failures.of_item(item), counts.get("days_done", 0))
 
 

@@ -16,6 +16,7 @@ naming the input that runs it again.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,6 +75,8 @@ def undo_page(
             logger.warning("recording left alone by the undo", extra=extra)
         else:
             logger.info("recording undone", extra=extra)
+    left = [f"{r.outcome}: {key}" for key, r in zip(keys, results, strict=True) if r.outcome in undo.LEFT_ALONE]
+    undo.name_left_alone(dynamodb, table, run["id"], left, int(time.time()) + ledger.TTL_DAYS * 86400)
     if page["counts"].get("days_done"):
         counts["days_done"] = 1
     page_id = page["page_id"]

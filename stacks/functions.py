@@ -196,7 +196,9 @@ class OptimizerFunctions(Construct):
         restorer.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:BatchGetItem"], "undone#*"))
         restorer.add_to_role_policy(self._ledger_put(ledger, "undone#*", "page#*"))
         restorer.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:GetItem"], "page#*"))
-        restorer.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:UpdateItem"], "undo#days", "count#*"))
+        restorer.add_to_role_policy(
+            self._ledger_items(ledger, ["dynamodb:UpdateItem"], "undo#days", "count#*", "undo-left#*")
+        )
         return restorer
 
     @staticmethod

@@ -290,6 +290,45 @@ def read_markers(
     return found
 
 
+LEFT_ALONE_PREFIX = "undo-left#"  # + the run: the keys an undo left alone, to name in its summary
+NAMED_PER_PAGE = 20
+NAMED_MAX = 100  # keys kept per run (a few dozen KB at most: well inside an item's 400 KB)
+
+
+def left_alone_key(run: str) -> str:
+    return LEFT_ALONE_PREFIX + run
+
+
+def name_left_alone(dynamodb: Any, table: str, run: str, named: Iterable[str], expires_at: int) -> None:
+    """Adds up to NAMED_PER_PAGE "<outcome>: <key>" entries to the run's list, while it holds
+    fewer than NAMED_MAX (a page beyond that adds nothing: the counts stay exact, the log names all)."""
+    entries = sorted(set(named))[:NAMED_PER_PAGE]
+    if not entries:
+        return
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key={"run": {"S": left_alone_key(run)}},
+            UpdateExpression="ADD #k :keys SET expires_at = if_not_exists(expires_at, :ttl)",
+            ConditionExpression="attribute_not_exists(#k) OR size(#k) < :max",
+            ExpressionAttributeNames={"#k": "keys"},
+            ExpressionAttributeValues={
+                ":keys": {"SS": entries},
+                ":max": {"N": str(NAMED_MAX)},
+                ":ttl": {"N": str(expires_at)},
+            },
+        )
+    except ClientError as exc:
+        if _code(exc) != "ConditionalCheckFailedException":
+            raise
+
+
+def left_alone(dynamodb: Any, table: str, run: str) -> list[str]:
+    """The entries name_left_alone kept for the run, sorted."""
+    item = dynamodb.get_item(TableName=table, Key={"run": {"S": left_alone_key(run)}}, ConsistentRead=True).get("Item")
+    return sorted((item or {}).get("keys", {}).get("SS", []))
+
+
 def forget(dynamodb: Any, table: str, keys: Iterable[str]) -> int:
     """A redo: the recordings are no longer undone (their markers are deleted)."""
     n = 0
