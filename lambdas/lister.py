@@ -6,6 +6,7 @@ Events (from the state machine), "action" being the state's name (STATES, below)
   Preflight         {"run"}                                          -> {"warnings"}
   ResumeDay         {"run", "day"}                                   -> {"progress"} (saved by PauseDay)
   ListPage          {"run", "day", "progress" | null}                -> {"progress", "page_id", "objects", "counts"}
+  (ListUndoPage and ResumeUndoDay, an undo's day loop, are ListPage and ResumeDay under their own names)
   PauseDay          {"run", "day", "round", "progress"}              -> {} (the day goes on in the next round)
   RecordDayFailure  {"run", "day", "failure": {"Error", "Cause"}}    -> {} (recorded in the run's ledger)
   NextRound         {"run", "round"}                                 -> {"days", "round", "more"}
@@ -262,6 +263,8 @@ STATES: dict[str, Callable[[Settings, Mapping[str, Any]], dict[str, Any]]] = {
     "Preflight": check_bucket,
     "ResumeDay": resume_day,
     "ListPage": list_next_page,
+    "ListUndoPage": list_next_page,  # an undo's day loop (stacks/orchestration.py, _undo_loop)
+    "ResumeUndoDay": resume_day,
     "PauseDay": pause_day,
     "RecordDayFailure": record_day_failure,
     "NextRound": next_round,

@@ -168,7 +168,7 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
     child = asl["States"]["Days"]["ItemProcessor"]
     states = {**asl["States"], **child["States"]}
     tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
-    assert len(tasks) == 12
+    assert len(tasks) == 14
     for name, state in tasks.items():
         retried = [error for retry in state["Retry"] for error in retry["ErrorEquals"]]
         if "aws-sdk:sqs" in state["Resource"]:
@@ -191,7 +191,16 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
     assert {c["ErrorEquals"][0] for c in asl["States"]["ResolveRun"]["Catch"]} == {"InvalidInput"}
     assert {c["ErrorEquals"][0] for c in asl["States"]["Preflight"]["Catch"]} == {"VersioningRequired"}
     # A day catches its own failure, records it and returns nothing; the Map tolerates the rest.
-    for name in ("ResumeDay", "CheckQueueRoom", "ListPage", "EnqueuePage", "UndoPage", "PauseDay"):
+    for name in (
+        "ResumeDay",
+        "CheckQueueRoom",
+        "ListPage",
+        "EnqueuePage",
+        "ResumeUndoDay",
+        "ListUndoPage",
+        "UndoPage",
+        "PauseDay",
+    ):
         assert child["States"][name]["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordDayFailure"}
         ]
@@ -645,7 +654,7 @@ def test_every_lambda_task_invokes_the_version_published_with_the_deployment(def
     asl = definition(default_synth)
     states = {**asl["States"], **asl["States"]["Days"]["ItemProcessor"]["States"]}
     lambda_tasks = {n: s for n, s in states.items() if s["Type"] == "Task" and "lambda:invoke" in s["Resource"]}
-    assert len(lambda_tasks) == 11
+    assert len(lambda_tasks) == 13
     versions = set(default_synth.resources("AWS::Lambda::Version"))
     machine = default_synth.one("AWS::StepFunctions::StateMachine")
     refs = {
@@ -675,7 +684,8 @@ def test_a_day_runs_in_rounds_and_the_parent_loops_over_the_paused_days(default_
     }
     assert asl["States"]["ResolveRun"]["ResultSelector"]["round"] == {"days.$": "$.Payload.days", "number": 1}
     # From the second round, a day resumes from its saved progress; a round ends at its budget.
-    assert child["Resuming"]["Choices"] == [{"Variable": "$.round", "NumericGreaterThan": 1, "Next": "ResumeDay"}]
+    # (its first two choices take an undo's day to its own loop: test_the_undo_has_a_role_of_its_own...)
+    assert child["Resuming"]["Choices"][-1] == {"Variable": "$.round", "NumericGreaterThan": 1, "Next": "ResumeDay"}
     assert child["Resuming"]["Default"] == "CheckQueueRoom" and child["ResumeDay"]["Next"] == "CheckQueueRoom"
     assert child["MorePages"]["Choices"] == [
         {"Variable": "$.page.progress.cursor.done", "BooleanEquals": True, "Next": "DayDone"},
@@ -748,7 +758,18 @@ def test_the_undo_has_a_role_of_its_own_that_copies_back_and_never_deletes(defau
     assert not [a for a in every if a.startswith("s3:Delete")]
     asl = definition(default_synth)
     child = asl["States"]["Days"]["ItemProcessor"]["States"]
-    assert child["ListPage"]["Next"] == "Undoing"
-    (choice,) = child["Undoing"]["Choices"]
-    assert choice["Next"] == "UndoPage" and child["Undoing"]["Default"] == "EnqueuePage"
-    assert child["UndoPage"]["Next"] == child["EnqueuePage"]["Next"] == "MorePages"
+    # A conversion's page is as before (no state added to its loop: its history events per page
+    # are rounds.PAGE_EVENTS); an undo's day takes its own loop, chosen once where the day starts.
+    assert child["ListPage"]["Next"] == "EnqueuePage" and child["EnqueuePage"]["Next"] == "MorePages"
+    undo_resumed, undo_first, resumed = child["Resuming"]["Choices"]
+    assert (undo_resumed["Next"], undo_first["Next"], resumed["Next"]) == ("ResumeUndoDay", "ListUndoPage", "ResumeDay")
+    assert undo_first == {"Variable": "$.run.undo", "IsPresent": True, "Next": "ListUndoPage"}
+    assert child["Resuming"]["Default"] == "CheckQueueRoom"
+    assert child["ResumeUndoDay"]["Next"] == "ListUndoPage" and child["ListUndoPage"]["Next"] == "UndoPage"
+    assert child["UndoPage"]["Next"] == "MoreUndoPages"
+    more = {c["Next"] for c in child["MoreUndoPages"]["Choices"]} | {child["MoreUndoPages"]["Default"]}
+    assert more == {"DayDone", "PauseDay", "ListUndoPage"}
+    # Every state of the undo's loop names an action the lister or the restorer has.
+    from lister import STATES
+
+    assert {"ListUndoPage", "ResumeUndoDay"} <= set(STATES)
