@@ -60,7 +60,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from botocore.credentials import Credentials
 from botocore.signers import RequestSigner
@@ -78,6 +78,7 @@ from moto.s3.exceptions import (
     S3AccessDeniedError,
     S3ClientError,
 )
+from werkzeug.datastructures import Headers
 
 from . import conditions
 
@@ -238,6 +239,24 @@ def _put_checks(response: Any, key_name: str) -> None:
             raise InvalidArgumentError(
                 "The retain until date must be in the future!", "x-amz-object-lock-retain-until-date", until
             )
+
+
+def _copy_checks(response: Any) -> None:
+    """CopyObject reads its source: s3:GetObjectVersion for a given version, s3:GetObject otherwise
+    (Amazon S3 API reference, CopyObject, "Permissions"), which moto does not ask.
+
+    moto also demands Content-MD5 or x-amz-sdk-checksum-algorithm of a copy onto an Object Lock
+    bucket, as of a PutObject's body; a copy has no body, and S3's own API model gives CopyObject
+    neither a ContentMD5 member nor a checksum requirement (botocore's s3 service model: no SDK
+    could send one), so the emulator answers for moto that the request is complete."""
+    source = urlparse(str(response.headers.get("x-amz-copy-source")))
+    bucket, _, key = unquote(source.path).lstrip("/").partition("/")
+    version = parse_qs(source.query).get("versionId", [None])[0]
+    _require(response, "GetObjectVersion" if version else "GetObject", f"arn:aws:s3:::{bucket}/{key}")
+    if "x-amz-sdk-checksum-algorithm" not in response.headers:
+        headers = Headers(response.headers)  # the request's own are immutable
+        headers["x-amz-sdk-checksum-algorithm"] = "CRC32"
+        response.headers = headers
 
 
 def _strip_lock_headers(response: Any, key_name: str, headers: dict[str, Any]) -> None:
@@ -605,6 +624,8 @@ def _install(p: _Patches, identities: Identities) -> None:
                 self._set_action("KEY", "PUT", query)
                 self._authenticate_and_authorize_s3_action(bucket_name=self.bucket_name, key_name=key_name)
                 _put_checks(self, key_name)
+                if "x-amz-copy-source" in self.headers:
+                    _copy_checks(self)
             return original(self, query, key_name)
 
         return wrapper

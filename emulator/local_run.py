@@ -68,8 +68,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--input",
+        action="append",
         metavar="JSON",
-        help='raw execution input instead of {"specific_date": DATE}, e.g. to see how bad input fails',
+        help='raw execution input instead of {"specific_date": DATE}, e.g. to see how bad input fails; repeatable: '
+        "one execution each, in order (the recordings are loaded where the first one looks)",
     )
     parser.add_argument(
         "--report",
@@ -85,7 +87,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="write the final version of every object under the date prefix here, to listen to",
     )
     parser.add_argument(
-        "--runs", type=int, default=1, metavar="N", help="start the same input N times, one after the other (default 1)"
+        "--runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="start the same input(s) N times, the whole sequence each time, one after the other (default 1)",
     )
     parser.add_argument(
         "--dated",
@@ -187,7 +193,7 @@ def resolve_day(args: argparse.Namespace) -> dt.date:
 
         try:
             request = resolve_request(
-                json.loads(args.input),
+                json.loads(args.input[0]),
                 today=dt.datetime.now(dt.UTC).date(),
                 num_days_age=OptimizerConfig.num_days_age,
                 catch_up_days=OptimizerConfig.catch_up_days,
@@ -198,16 +204,19 @@ def resolve_day(args: argparse.Namespace) -> dt.date:
     return SAMPLE_DATE
 
 
-def execution_input(args: argparse.Namespace, day: dt.date, dated_days: list[dt.date] | None = None) -> Any:
+def execution_inputs(args: argparse.Namespace, day: dt.date, dated_days: list[dt.date] | None = None) -> list[Any]:
+    """The executions' inputs, in order (one per --input)."""
     if args.input is None and dated_days and not args.date:
-        return {"start_date": min(dated_days).strftime("%m/%d/%Y"), "end_date": max(dated_days).strftime("%m/%d/%Y")}
+        return [{"start_date": min(dated_days).strftime("%m/%d/%Y"), "end_date": max(dated_days).strftime("%m/%d/%Y")}]
     if args.input is None:
-        return {"specific_date": day.strftime("%m/%d/%Y")}
-    try:
-        json.loads(args.input)
-    except ValueError as exc:
-        raise UsageError(f"--input is not valid JSON ({exc}); Step Functions only accepts JSON input") from None
-    return args.input  # passed as given: the state machine decides what it accepts
+        return [{"specific_date": day.strftime("%m/%d/%Y")}]
+    for number, text in enumerate(args.input, 1):
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            which = f"--input #{number}" if len(args.input) > 1 else "--input"
+            raise UsageError(f"{which} is not valid JSON ({exc}); Step Functions only accepts JSON input") from None
+    return list(args.input)  # passed as given: the state machine decides what it accepts
 
 
 def host_architecture() -> str:
@@ -378,7 +387,9 @@ def print_summary(report: dict[str, Any], stream: Any = None) -> None:
     )
     stream.write(
         f"\n{t['converted']} converted, {t['skipped']} skipped, {t['known_failure']} known failure(s) skipped, "
-        f"{t['failed']} failed, {t['untouched']} untouched; {sizes}\n"
+        f"{t['failed']} failed, {t['untouched']} untouched"
+        + (f", {t['undone']} undone (their originals again)" if t.get("undone") else "")
+        + f"; {sizes}\n"
     )
     for i, ex in enumerate(report["executions"], 1):
         detail = f"{ex['error']}: {ex['cause']}" if ex["error"] else json.dumps(ex["output"])
@@ -461,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for p in args.recordings.rglob("*")
                 if p.is_file()
             ]
-        raw_input = execution_input(args, day, dated_days)
+        raw_inputs = execution_inputs(args, day, dated_days)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -542,9 +553,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             executions = []
             reached: set[str] = set()
             with lambdas.installed():
-                for run in range(1, args.runs + 1):
+                sequence = [raw for _ in range(args.runs) for raw in raw_inputs]  # --runs repeats the whole sequence
+                for run, raw_input in enumerate(sequence, 1):
                     print(
-                        f"execution {run}/{args.runs}: input "
+                        f"execution {run}/{len(sequence)}: input "
                         f"{raw_input if isinstance(raw_input, str) else json.dumps(raw_input)}",
                         file=sys.stderr,
                     )

@@ -12,14 +12,14 @@ from typing import Any
 
 import boto3
 
-from optimizer import known_failures
+from optimizer import known_failures, undo
 from optimizer.formats import TARGET
 from optimizer.keys import ARCHIVE_CLASSES
 from optimizer.wav import NotWav, read_wav_info
 
 from .deploy import REGION, Deployment
 
-OUTCOMES = ("converted", "skipped", "known_failure", "failed", "untouched")
+OUTCOMES = ("converted", "skipped", "known_failure", "failed", "untouched", "undone")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,13 @@ def remembered_failures(deployment: Deployment, keys: Iterable[str]) -> dict[str
     return known_failures.lookup(boto3.client("dynamodb", region_name=REGION), table, keys).found
 
 
+def undone_markers(deployment: Deployment, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The undo markers of these keys (optimizer/undo.py), read as the lister reads them."""
+    table = deployment.function("FunctionsLister").environment.get("LEDGER_TABLE", "")
+    keys = list(keys)
+    return undo.read_markers(boto3.client("dynamodb", region_name=REGION), table, keys) if table and keys else {}
+
+
 def object_entries(
     deployment: Deployment,
     prefix: str,
@@ -83,6 +90,7 @@ def object_entries(
         for version in page.get("Versions", []):
             versions.setdefault(version["Key"], []).append(version)
     remembered = remembered_failures(deployment, sorted(versions))
+    undone = undone_markers(deployment, sorted(versions))
     entries = []
     for key in sorted(versions):
         current = next(v for v in versions[key] if v["IsLatest"])
@@ -92,7 +100,14 @@ def object_entries(
         rewritten = original is not None and current["ETag"] != original.etag
         known = remembered.get(key)
         known = known if known is not None and known.etag == current["ETag"] else None  # for this very version
-        if known is not None and key not in reached_last:
+        marker = undone.get(key)
+        if marker is not None and not rewritten and len(versions[key]) > 1:
+            outcome, reason = (
+                "undone",
+                f"its original again (version {marker['original_version']['S']}), restored by the undo run "
+                f'{marker["undone_by"]["S"]}; skipped by later runs until "redo": true',
+            )
+        elif known is not None and key not in reached_last:
             outcome, reason = (
                 "known_failure",
                 f"{known.reason} (remembered {known.failed_at}; "

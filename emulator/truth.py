@@ -14,6 +14,13 @@ The truth of a run (an execution; its run id is the execution's name):
 - listed: the objects under its days' prefixes when it started (what the local run loaded, or in
   the tests what S3's versions say was there at the execution's start).
 
+- undone (an undo run, "undo": true): the versions it restored. A restored version carries no mark
+  of its own (it is its original again, metadata included), so it is recognised by where it stands:
+  a version without provenance, written while the run ran, whose next older version is a
+  conversion; following that conversion's `original-version-id` (back through conversions of
+  conversions) reaches the original, whose ETag, size and storage class it must have (and its
+  metadata, where both were read), without converted=True. One that does not is an anomaly.
+
 The comparison (compare) then holds the summary (optimizer/summary.py) to that truth, exactly
 where the truth is exact: converted, bytes_before, bytes_after, failed and failed_by_kind, listed
 and not_audio, and that every listed recording has exactly one outcome among the summary's own
@@ -69,6 +76,7 @@ class Version:
     tagged_converted: bool = False  # carries converted=True (read only where provenance is missing)
     retain_until: dt.datetime | None = None  # its Object Lock retain-until date, where read
     legal_hold: bool = False  # its Object Lock legal hold is ON, where read
+    etag: str = ""
 
     def locked_at(self, moment: dt.datetime) -> bool:
         return self.legal_hold or (self.retain_until is not None and self.retain_until > moment)
@@ -122,6 +130,7 @@ class Run:
     expire: bool = False  # a retention run (its summary, once done, is `expired`)
     stopped: dt.datetime | None = None
     expired: Mapping[str, Any] | None = None  # a retention run's output (its last ExpirePage's summary)
+    undo: bool = False  # an undo run ("undo": true)
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,7 @@ class Truth:
     delete_markers: list[str] = field(default_factory=list)
     expirable: list[str] = field(default_factory=list)
     locked: list[str] = field(default_factory=list)
+    undone: dict[str, str] = field(default_factory=dict)  # key -> the version an undo run restored
 
     @property
     def bytes_before(self) -> int:
@@ -179,6 +189,7 @@ class Truth:
             "delete_markers": list(self.delete_markers),
             "expirable": list(self.expirable),
             "locked": list(self.locked),
+            **({"undone": len(self.undone), "undone_keys": sorted(self.undone)} if self.undone else {}),
         }
 
 
@@ -217,7 +228,11 @@ def listed_keys(versions: Iterable[Version], prefixes: Sequence[str], at: dt.dat
 
 
 def truth_of(
-    run: Run, versions: Sequence[Version], dead_letters: Iterable[DeadLetter], listed: Iterable[str] | None
+    run: Run,
+    versions: Sequence[Version],
+    dead_letters: Iterable[DeadLetter],
+    listed: Iterable[str] | None,
+    runs: Sequence[Run] = (),
 ) -> Truth:
     """The run's truth from S3's versions (all of them, of any key), the DLQ's messages and the
     keys it listed (None: unknown, then listed and not_audio are not judged)."""
@@ -276,7 +291,65 @@ def truth_of(
         elif letter.key not in truth.failures:  # the first failure is the one the run counts
             truth.failures[letter.key] = letter.kind
     truth.moved = sorted(moved - set(truth.failures))
+    if run.undo and not run.dry_run:  # a dry run writes nothing: it is held to 0 restorations
+        _restorations(run, versions, truth, [r for r in runs if r.undo and not r.dry_run and r.started < run.started])
     return truth
+
+
+def _during(run: Run, version: Version) -> bool:
+    """Written while the run ran (LastModified is to the second: from the second it started)."""
+    return version.last_modified >= _second(run.started) and (
+        run.stopped is None or version.last_modified <= run.stopped
+    )
+
+
+def _restorations(run: Run, versions: Sequence[Version], truth: Truth, earlier: Sequence[Run] = ()) -> None:
+    """The versions the undo run restored, and the anomalies of those that are not their original.
+    A version written in a second two undo runs share is the earlier run's."""
+    by_id = {(v.key, v.version_id): v for v in versions if not v.delete_marker}
+    newest_first: dict[str, list[Version]] = defaultdict(list)
+    for version in versions:  # ListObjectVersions lists a key's versions newest first
+        if not version.delete_marker and _under(version.key, run.prefixes):
+            newest_first[version.key].append(version)
+    for key, chain in sorted(newest_first.items()):
+        for restored, older in zip(chain, chain[1:], strict=False):
+            if restored.provenance is not None or older.provenance is None:
+                continue
+            if not _during(run, restored) or any(_during(other, restored) for other in earlier):
+                continue
+            original: Version | None = None
+            provenance: Provenance | None = older.provenance
+            hops = 0
+            while provenance is not None and hops < 20:
+                original = by_id.get((key, provenance.original_version_id))
+                provenance = original.provenance if original is not None else None
+                hops += 1
+            if original is None or original.provenance is not None:
+                truth.anomalies.append(
+                    f"{key}: version {restored.version_id} follows a conversion whose original is gone"
+                )
+                continue
+            if (restored.etag, restored.size) != (original.etag, original.size):
+                continue  # not a copy of the original: another writer's version, not an undo's
+            differs = [
+                what
+                for what, same in (
+                    ("storage class", restored.storage_class == original.storage_class),
+                    (
+                        "metadata",
+                        None in (restored.metadata, original.metadata) or restored.metadata == original.metadata,
+                    ),
+                    ("tags (converted=True)", not restored.tagged_converted),
+                )
+                if not same
+            ]
+            if differs:
+                truth.anomalies.append(
+                    f"{key}: version {restored.version_id}, written during the undo, differs from the original "
+                    f"{original.version_id} in {', '.join(differs)}"
+                )
+            else:
+                truth.undone[key] = restored.version_id
 
 
 def compare(run: Run, truth: Truth) -> list[str]:
@@ -327,7 +400,18 @@ def compare(run: Run, truth: Truth) -> list[str]:
             f"recordings to the DLQ without an outcome ({_named(truth.moved)})"
         )
     listed = int(summary.get("listed", 0))
-    lister_skips = sum(int(skipped.get(reason, 0)) for reason in SKIP_REASONS)
+    lister_skips = sum(int(skipped.get(reason, 0)) for reason in SKIP_REASONS) + int(skipped.get("undone", 0))
+    if run.undo:
+        dry = run.dry_run or bool(summary.get("dry_run"))
+        restored = f" (S3 holds its restorations of: {_named(truth.undone)})" if truth.undone else ""
+        differ("undone", 0 if dry else summary.get("undone", 0), len(truth.undone), restored)
+        outcomes = sum(int(n) for n in (summary.get("undo") or {}).values() if isinstance(n, int))
+        if listed != outcomes + lister_skips:
+            out.append(
+                f"a listed recording without exactly one outcome: listed {listed} != {outcomes} undo outcomes + "
+                f"{lister_skips} skipped by the lister"
+            )
+        return out
     if run.dry_run or summary.get("dry_run"):
         recordings = int(summary.get("recordings", 0))
         if listed != recordings + lister_skips:
@@ -489,7 +573,7 @@ def check_runs(
             listed = [key for key in loaded if _under(key, run.prefixes)]
         else:
             listed = listed_keys(versions, run.prefixes, run.started)
-        truth = truth_of(run, versions, dead_letters, listed)
+        truth = truth_of(run, versions, dead_letters, listed, runs)
         checks.append(RunCheck(run, truth, compare(run, truth)))
     return checks
 
@@ -544,6 +628,7 @@ def read_runs(sfn: Any, state_machine_arn: str, bucket_prefix: str) -> list[Run]
                 expire=bool(run.get("expire", False)),
                 stopped=described.get("stopDate"),
                 expired=((exited.get("ExpirePage") or {}).get("expire") or {}).get("summary"),
+                undo=bool(run.get("undo", False)),
             )
         )
     return runs
@@ -602,6 +687,7 @@ def read_versions(s3: Any, bucket: str, prefix: str, since: dt.datetime | None) 
                     metadata=metadata,
                     tagged_converted=tagged,
                     **lock,
+                    etag=str(listed.get("ETag", "")),
                 )
             )
     return versions

@@ -6,6 +6,7 @@ Events (from the state machine), "action" being the state's name (STATES, below)
   Preflight         {"run"}                                          -> {"warnings", "bucket_rules"}
   ResumeDay         {"run", "day"}                                   -> {"progress"} (saved by PauseDay)
   ListPage          {"run", "day", "progress" | null}                -> {"progress", "page_id", "objects", "counts"}
+  (ListUndoPage and ResumeUndoDay, an undo's day loop, are ListPage and ResumeDay under their own names)
   PauseDay          {"run", "day", "round", "progress"}              -> {} (the day goes on in the next round)
   RecordDayFailure  {"run", "day", "failure": {"Error", "Cause"}}    -> {} (recorded in the run's ledger)
   NextRound         {"run", "round"}                                 -> {"days", "round", "more"}
@@ -22,7 +23,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, bucket_rules, completion, custody, day_failures, effects, known_failures, ledger, names
+from optimizer import aws, bucket_rules, completion, custody, day_failures, effects, known_failures, ledger, names, undo
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_reads
@@ -49,6 +50,9 @@ def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.
         "dry_run": request.dry_run,
         "retry_failed": request.retry_failed,
         "force": request.force,
+        # Only when asked: other runs' state stays as it was (the state machine tests is_present).
+        **({"undo": True} if request.undo else {}),
+        **({"redo": True} if request.redo else {}),
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
         "days": len(request.days),
@@ -87,27 +91,31 @@ def list_page(
     start_after = progress["cursor"].get("start_after")
     page_id = f"{day}#{start_after or ''}"
     objects = iter_objects(s3, run["bucket"], prefix, start_after)
+    undoing = bool(run.get("undo", False))
     page = take_page(
         objects,
         prefix=prefix,
         target_class=settings.target_class,
-        # A verify run checks the converted recordings: their target class does not skip them.
-        overwrite=settings.overwrite_converted or bool(run.get("verify", False)),
+        # A verify run checks the converted recordings: their target class does not skip them; an
+        # undo looks at every recording's current version, whatever its class (optimizer/undo.py).
+        overwrite=settings.overwrite_converted or bool(run.get("verify", False)) or undoing,
         max_items=settings.page_keys,
     )
     reads = known_failures.Lookup()
     # .get: a run resolved before retry_failed existed (an execution in flight during an update).
-    if page.items and not run.get("retry_failed", False) and not run.get("verify", False):
+    if page.items and not run.get("retry_failed", False) and not run.get("verify", False) and not undoing:
         reads = known_failures.lookup(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
         for known in known_failures.drop_known_failures(page, prefix, reads.found, time.time()):
             logger.info(
                 "known failure skipped",
                 extra={"key": known.key, "etag": known.etag, "reason": known.reason, "failed_at": known.failed_at},
             )
+    undo_counts = {} if undoing else undone_recordings(settings, dynamodb, run, day, prefix, page)
     counts = {
         "listed": page.listed,
         **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS},
         "days_done": int(page.exhausted),
+        **undo_counts,
     }
     if run["dry_run"]:  # the projection of the bucket's rules (optimizer/effects.py)
         counts.update(effects.age_counts(dt.date.fromisoformat(day), _today(), [item[2] for item in page.items]))
@@ -138,6 +146,27 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def undone_recordings(
+    settings: Settings, dynamodb: Any, run: Mapping[str, Any], day: str, prefix: str, page: Any
+) -> dict[str, int]:
+    """On a day that holds undone recordings (ResolveRun's `undone_days`): those of the page are
+    skipped (`skipped_undone`), or, for a redo, forgotten (their markers deleted) and enqueued."""
+    if not page.items or not undo.day_has_undone(run, day):
+        return {}
+    found = undo.read_markers(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
+    if run.get("redo"):
+        if not run["dry_run"]:
+            undo.forget(dynamodb, settings.ledger_table, found)
+        logger.info("undone recordings to convert again (redo)", extra={"keys": sorted(found)})
+        return {"redo_forgotten": len(found)}
+    kept = [item for item in page.items if prefix + item[0] not in found]
+    skipped = len(page.items) - len(kept)
+    page.items = kept
+    if skipped:
+        logger.info("undone recordings skipped", extra={"keys": sorted(found)})
+    return {"skipped_undone": skipped}
+
+
 def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
     """The bucket keeps originals, what the rewrite does to its own rules (optimizer/bucket_rules.py),
     and at least one of a sample of the run's first days' recordings can be read
@@ -161,10 +190,15 @@ def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, 
 def resolve_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
     try:
         today = dt.datetime.now(dt.UTC).date()
-        return resolve(settings, event.get("input"), str(event.get("execution") or "manual"), today)
+        resolved = resolve(settings, event.get("input"), str(event.get("execution") or "manual"), today)
     except InvalidInput as exc:
         logger.warning("invalid input", extra={"input": event.get("input"), "reason": str(exc)})
         raise
+    if not resolved["run"].get("undo"):  # which of its days hold undone recordings: one GetItem
+        days = undo.undone_days(aws.client("dynamodb"), settings.ledger_table, resolved["days"])
+        if days:
+            resolved["run"]["undone_days"] = days
+    return resolved
 
 
 def check_bucket(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -252,6 +286,11 @@ def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
         effect = effects.projection(run, counts, rules, _today(), settings.price_standard_gb_month)
         if effect:
             summary["output"]["bucket_rules_effect"] = effect
+    if run.get("undo") and any(counts.get(f"undo_{outcome}") for outcome in undo.LEFT_ALONE):
+        # The recordings it left alone, by name ("<why>: <key>", the first ones; the log names all).
+        summary["output"]["undo"]["left_alone"] = undo.left_alone(
+            aws.client("dynamodb"), settings.ledger_table, run["id"]
+        )
     return day_failures.with_failed_days(summary, run, day_failures.of_item(item), counts.get("days_done", 0))
 
 
@@ -260,6 +299,8 @@ STATES: dict[str, Callable[[Settings, Mapping[str, Any]], dict[str, Any]]] = {
     "Preflight": check_bucket,
     "ResumeDay": resume_day,
     "ListPage": list_next_page,
+    "ListUndoPage": list_next_page,  # an undo's day loop (stacks/orchestration.py, _undo_loop)
+    "ResumeUndoDay": resume_day,
     "PauseDay": pause_day,
     "RecordDayFailure": record_day_failure,
     "NextRound": next_round,

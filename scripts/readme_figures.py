@@ -51,6 +51,11 @@ def estimator_figures() -> dict[str, Any]:
     volume = Volume(3_000_000, 6, 0.0)
     corrected = corrected_estimate(volume, Corrected(), prices)
     no_rule = corrected_estimate(volume, Corrected(noncurrent_days=None), prices)
+    # README's recommended noncurrent window, which leaves time to undo ("Undo"), against 1 day.
+    window = corrected_estimate(volume, Corrected(noncurrent_days=30), prices)
+    one_day = corrected_estimate(volume, Corrected(noncurrent_days=1), prices)
+    window_total = sum(y.optimized_cost for y in window.years)
+    one_day_total = sum(y.optimized_cost for y in one_day.years)
     standard = sum(y.standard_cost for y in corrected.years)
     optimized = sum(y.optimized_cost for y in corrected.years)
     processing = sum(y.processing_cost for y in corrected.years)
@@ -89,6 +94,16 @@ def estimator_figures() -> dict[str, Any]:
         "no_rule_optimized_total": {
             "value": sum(y.optimized_cost for y in no_rule.years),
             "text": _usd(sum(y.optimized_cost for y in no_rule.years)),
+        },
+        "noncurrent_30_optimized_total": {"value": window_total, "text": _usd(window_total)},
+        "noncurrent_1_optimized_total": {"value": one_day_total, "text": _usd(one_day_total)},
+        "noncurrent_30_saving_pct": {
+            "value": 100 * (standard - window_total) / standard,
+            "text": f"{100 * (standard - window_total) / standard:.1f} %",
+        },
+        "noncurrent_30_more_a_month": {
+            "value": (window_total - one_day_total) / 72,
+            "text": f"about ${(window_total - one_day_total) / 72:,.0f} a month more",
         },
         "article_worst_cost_error_pct": {"value": 100 * worst, "text": f"within {100 * worst:.2f} %"},
         "article_table_rows": {"value": rows, "text": "\n".join(rows)},

@@ -21,7 +21,7 @@ from .runtime import LAMBDA_DIR, names, runtime_settings
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 # The ledger's item kinds (lambdas/optimizer/ledger.py, known_failures.py) that the lister never
 # writes: its UpdateItem is refused on them.
-OTHER_ITEM_KINDS = ("done#*", "failure#*", "attempt#*", "page#*", "count#*")
+OTHER_ITEM_KINDS = ("done#*", "failure#*", "attempt#*", "page#*", "count#*", "undone#*", "undo#days", "undo-left#*")
 
 
 class OptimizerFunctions(Construct):
@@ -63,6 +63,8 @@ class OptimizerFunctions(Construct):
         )
         # BatchGetItem: the run's counters, summed over their shards, and the known failures.
         ledger.grant_read_data(self.lister)
+        # A redo forgets the undo of the recordings it converts again (optimizer/undo.py, forget).
+        self.lister.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:DeleteItem"], "undone#*"))
         # A day's failure and a paused day's name on the run's item (its key is the execution's
         # name: no prefix to name) and a paused day's cursor (cursor#): never an item of another
         # role's kinds, so UpdateItem cannot create or overwrite a marker, a count or an attempt.
@@ -242,6 +244,7 @@ class OptimizerFunctions(Construct):
         queues.dead_letter.grant_send_messages(self.converter)
         # Retention by the recording's date, only when on: the stack's only deletion, its own role.
         self.expirer = self._expirer(config, bucket, environment) if config.retention_days else None
+        self.restorer = self._restorer(config, environment, ledger, bucket)
         self.converter.add_event_source(
             sources.SqsEventSource(
                 queues.work,
@@ -280,6 +283,50 @@ class OptimizerFunctions(Construct):
             )
         )
         return expirer
+
+    def _restorer(
+        self, config: OptimizerConfig, environment: dict[str, str], ledger: dynamodb.ITable, bucket: s3.IBucket
+    ) -> lambda_.Function:
+        """The undo (lambdas/restorer.py, optimizer/undo.py) in a role of its own: it copies an
+        original version back onto its key (CopyObject), which the converter's role may not do,
+        and it never converts, sends or deletes anything."""
+        restorer = self._function(
+            "Restorer",
+            "restorer.handler",
+            memory_mb=256,
+            timeout_s=900,  # a page of ~500 recordings, one at a time: HEADs and server-side copies
+            environment=environment,
+        )
+        objects = bucket.arn_for_objects(f"{config.bucket_prefix}*")
+        restorer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetObject",  # HEAD of the current version
+                    "s3:GetObjectVersion",  # HEAD of an original version, and the copy's source
+                    "s3:GetObjectVersionTagging",  # TaggingDirective COPY from a version
+                    "s3:GetObjectRetention",  # the original's lock settings in its HEAD
+                    "s3:GetObjectLegalHold",
+                    "s3:PutObject",  # the copy's destination
+                    "s3:PutObjectTagging",  # the original's tags on the copy
+                    "s3:PutObjectRetention",  # the original's lock settings on the copy
+                    "s3:PutObjectLegalHold",
+                ],
+                resources=[objects],
+            )
+        )
+        # A missing version answers 404 (not_restorable) only to a caller allowed s3:ListBucket.
+        restorer.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
+        if config.kms_key_arn:
+            restorer.add_to_role_policy(self._kms_via_s3(config.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"]))
+        # The undo markers (read, written before each copy), the undone days, the page's marker
+        # with the run's counters: each action on its own item prefixes only.
+        restorer.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:BatchGetItem"], "undone#*"))
+        restorer.add_to_role_policy(self._ledger_put(ledger, "undone#*", "page#*"))
+        restorer.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:GetItem"], "page#*"))
+        restorer.add_to_role_policy(
+            self._ledger_items(ledger, ["dynamodb:UpdateItem"], "undo#days", "count#*", "undo-left#*")
+        )
+        return restorer
 
     @staticmethod
     def _ledger_put(ledger: dynamodb.ITable, *leading_keys: str) -> iam.PolicyStatement:

@@ -20,6 +20,7 @@ def suppress_reviewed_findings(
     lister_role: iam.IRole,
     state_machine: Construct,
     expirer_role: iam.IRole | None = None,
+    restorer_role: iam.IRole | None = None,
 ) -> None:
     if expirer_role is not None:
         NagSuppressions.add_resource_suppressions(
@@ -31,6 +32,22 @@ def suppress_reviewed_findings(
                         "Retention by the recording's date deletes (adds a delete marker over) any recording under "
                         "bucket_prefix older than retention_days, after reading its lock; the keys are not known in "
                         "advance, so the object ARN ends in '*' after the prefix. No DeleteObjectVersion."
+                    ),
+                    applies_to=[f"Resource::arn:<AWS::Partition>:s3:::{config.bucket_name}/{config.bucket_prefix}*"],
+                )
+            ],
+            apply_to_children=True,
+        )
+    if restorer_role is not None:
+        NagSuppressions.add_resource_suppressions(
+            restorer_role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "The undo copies the original version of any converted recording under bucket_prefix "
+                        "back onto its key; the key names are not known in advance. The ledger's item "
+                        "prefixes (undone#*, page#*, count#*) are dynamodb:LeadingKeys conditions, not resources."
                     ),
                     applies_to=[f"Resource::arn:<AWS::Partition>:s3:::{config.bucket_name}/{config.bucket_prefix}*"],
                 )

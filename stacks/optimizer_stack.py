@@ -41,6 +41,7 @@ class OptimizerStack(Stack):
             config=config,
             lister=self.functions.lister,
             enqueuer=self.functions.enqueuer,
+            restorer=self.functions.restorer,
             work_queue=self.queues.work,
             expirer=self.functions.expirer,
         )
@@ -96,12 +97,14 @@ class OptimizerStack(Stack):
             f"--destination-arn {self.queues.work.queue_arn}",
         )
         converter_role, lister_role = self.functions.converter.role, self.functions.lister.role
+        restorer_role = self.functions.restorer.role
         # Optional in the CDK's types; a Function given no role creates its own.
-        assert converter_role is not None and lister_role is not None
+        assert converter_role is not None and lister_role is not None and restorer_role is not None
         suppress_reviewed_findings(
             config,
             converter_role=converter_role,
             lister_role=lister_role,
+            restorer_role=restorer_role,
             state_machine=state_machine,
             expirer_role=self.functions.expirer.role if self.functions.expirer else None,
         )

@@ -90,9 +90,11 @@ class Orchestration(Construct):
         enqueuer: lambda_.IFunction,
         work_queue: sqs.IQueue,
         expirer: lambda_.IFunction | None = None,
+        restorer: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._work_queue = work_queue
+        self._restorer = restorer
 
         resolve = self._invoke(
             "ResolveRun",
@@ -408,39 +410,98 @@ class Orchestration(Construct):
             result_path="$.page",
             rerunnable=True,
         )
+        day_done = sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD)
+        more_pages = (
+            sfn.Choice(self, "MorePages")
+            .when(sfn.Condition.boolean_equals("$.page.progress.cursor.done", True), day_done)
+            .when(
+                sfn.Condition.number_greater_than_equals("$.page.progress.pages", rounds.PAGES_PER_ROUND),
+                pause,
+            )
+            .otherwise(room)
+        )
         for task in (resume, room, list_page, enqueue, pause):
             task.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
-        return (
-            start.next(
-                sfn.Choice(self, "Resuming")
-                .when(sfn.Condition.number_greater_than("$.round", 1), resume)
-                .afterwards(include_otherwise=True)
+        room.next(
+            sfn.Choice(self, "QueueHasRoom")
+            .when(
+                sfn.Condition.number_less_than("$.room.queued", max_queued(config)),
+                list_page.next(enqueue).next(more_pages),
             )
-            .next(room)
-            .next(
-                sfn.Choice(self, "QueueHasRoom")
-                .when(
-                    sfn.Condition.number_less_than("$.room.queued", max_queued(config)),
-                    list_page.next(enqueue).next(
-                        sfn.Choice(self, "MorePages")
-                        .when(
-                            sfn.Condition.boolean_equals("$.page.progress.cursor.done", True),
-                            sfn.Succeed(self, "DayDone", output_path=sfn.JsonPath.DISCARD),
-                        )
-                        .when(
-                            sfn.Condition.number_greater_than_equals("$.page.progress.pages", rounds.PAGES_PER_ROUND),
-                            pause,
-                        )
-                        .otherwise(room)
-                    ),
-                )
-                .otherwise(
-                    sfn.Choice(self, "Shrank")
-                    .when(sfn.Condition.number_less_than_json_path("$.room.queued", f"{waits}.last"), reset_stall)
-                    .otherwise(count_stall)
-                )
+            .otherwise(
+                sfn.Choice(self, "Shrank")
+                .when(sfn.Condition.number_less_than_json_path("$.room.queued", f"{waits}.last"), reset_stall)
+                .otherwise(count_stall)
             )
         )
+        resuming = sfn.Choice(self, "Resuming")
+        if self._restorer is not None:
+            self._undo_loop(resuming, lister, self._restorer, pause, day_done, record_failure)
+        return start.next(
+            resuming.when(sfn.Condition.number_greater_than("$.round", 1), resume.next(room)).otherwise(room)
+        )
+
+    def _undo_loop(
+        self,
+        resuming: sfn.Choice,
+        lister: lambda_.IFunction,
+        restorer: lambda_.IFunction,
+        pause: sfn.IChainable,
+        day_done: sfn.State,
+        record_failure: sfn.IChainable,
+    ) -> None:
+        """An undo's day (input "undo": true, optimizer/undo.py): its pages go to the restorer
+        instead of the queue, so it needs no room on the queue. Its own loop, chosen once per
+        round where the day starts (Resuming), so that a conversion's pages record no more events
+        than before; an undo's page records 12 (ListUndoPage 5, UndoPage 5, MoreUndoPages 2), fewer
+        than a conversion's PAGE_EVENTS (optimizer/rounds.py). ResolveRun sets run.undo only for an
+        undo (true): its presence is the test (a comparison on a missing field would fail)."""
+        list_undo = self._invoke(
+            "ListUndoPage",
+            lister,
+            {"run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
+            result_selector={
+                "progress.$": "$.Payload.progress",
+                "prefix.$": "$.Payload.prefix",
+                "page_id.$": "$.Payload.page_id",
+                "objects.$": "$.Payload.objects",
+                "counts.$": "$.Payload.counts",
+            },
+            result_path="$.page",
+            rerunnable=True,
+        )
+        resume_undo = self._invoke(
+            "ResumeUndoDay",
+            lister,
+            {"run.$": "$.run", "day.$": "$.day"},
+            result_selector={"progress.$": "$.Payload.progress"},
+            result_path="$.page",
+            rerunnable=True,
+        )
+        # Rerunnable: a retried page undoes what is left and counts the page once (its marker).
+        undo_page = self._invoke(
+            "UndoPage",
+            restorer,
+            {"run.$": "$.run", "page.$": "$.page"},
+            result_selector={"progress.$": "$.Payload.progress"},
+            result_path="$.page",
+            rerunnable=True,
+        )
+        for task in (list_undo, resume_undo, undo_page):
+            task.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
+        list_undo.next(undo_page).next(
+            sfn.Choice(self, "MoreUndoPages")
+            .when(sfn.Condition.boolean_equals("$.page.progress.cursor.done", True), day_done)
+            .when(
+                sfn.Condition.number_greater_than_equals("$.page.progress.pages", rounds.PAGES_PER_ROUND),
+                pause,
+            )
+            .otherwise(list_undo)
+        )
+        undoing = sfn.Condition.is_present("$.run.undo")
+        resuming.when(
+            sfn.Condition.and_(undoing, sfn.Condition.number_greater_than("$.round", 1)), resume_undo.next(list_undo)
+        ).when(undoing, list_undo)
 
     def _invoke(
         self,

@@ -10,7 +10,7 @@ from typing import Any
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
 ALLOWED_KEYS = frozenset(
-    {"specific_date", "start_date", "end_date", "dry_run", "retry_failed", "force", "expire", "verify"}
+    {"specific_date", "start_date", "end_date", "dry_run", "retry_failed", "force", "expire", "verify", "undo", "redo"}
 )
 
 _US = re.compile(r"^([0-9]{2})/([0-9]{2})/([0-9]{4})$")
@@ -42,7 +42,10 @@ KEYS_HELP = (
     'a day younger than num_days_age also needs "force": true; "expire": true (with no date, a date or a range, '
     'and optionally "dry_run": true) deletes instead the recordings older than retention_days, when that is on; '
     '{"specific_date": DATE, "verify": true} or a range with "verify": true checks the converted recordings of those '
-    "days against their chain of custody instead of converting"
+    "days against their chain of custody instead of converting; "
+    '"undo": true (with a date or a range, optionally '
+    '"dry_run": true) makes the converted recordings of those days their originals again, "redo": true lets a run '
+    "convert recordings an undo restored"
 )
 
 
@@ -55,6 +58,8 @@ class RunRequest:
     force: bool = False  # the input allowed days younger than num_days_age (never today or later)
     expire: bool = False  # retention by the recording's date: delete the days' recordings (optimizer/retention.py)
     verify: bool = False  # check the days' converted recordings against their custody (optimizer/custody.py)
+    undo: bool = False  # restore the originals of the days' converted recordings (optimizer/undo.py)
+    redo: bool = False  # convert the days' recordings an undo restored, and forget that they were undone
 
 
 def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
@@ -64,6 +69,31 @@ def _date_field(execution_input: Mapping[str, Any], key: str) -> dt.date | None:
     if not isinstance(value, str):
         raise InvalidInput(f"{key} must be a string in {ACCEPTED_FORMATS}, got {type(value).__name__} {value!r}")
     return parse_date(value.strip(), key=key)
+
+
+def _flag(execution_input: Mapping[str, Any], key: str) -> bool:
+    value = execution_input.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{key} must be true or false (JSON booleans, not strings), got {value!r}")
+    return value
+
+
+# What an undo (which restores originals and converts nothing) cannot share a run with; a redo is a
+# conversion run, which cannot undo or verify in the same run either.
+_NOT_WITH = {
+    "undo": ("redo", "retry_failed", "force", "verify", "expire"),
+    "redo": ("undo", "verify", "expire"),
+}
+
+
+def _exclusive(execution_input: Mapping[str, Any], *, undo: bool, redo: bool) -> None:
+    for mode, on in (("undo", undo), ("redo", redo)):
+        others = [k for k in _NOT_WITH[mode] if on and execution_input.get(k) is True]
+        if others:
+            raise InvalidInput(
+                f'"{mode}": true cannot be combined with {", ".join(repr(k) for k in others)}; run them as separate '
+                "executions" + ("; an undo needs no force, whatever the days' age" if "force" in others else "")
+            )
 
 
 def _not_future(day: dt.date, key: str, today: dt.date) -> dt.date:
@@ -163,6 +193,8 @@ def resolve_request(
             f"force must be true or false (JSON booleans, not strings), got {force!r}; true lets a specific_date or "
             "range hold days younger than num_days_age (never today or later)"
         )
+    undo, redo = _flag(execution_input, "undo"), _flag(execution_input, "redo")
+    _exclusive(execution_input, undo=undo, redo=redo)
     specific = _date_field(execution_input, "specific_date")
     start, end = _date_field(execution_input, "start_date"), _date_field(execution_input, "end_date")
     verify = _verify_field(
@@ -188,8 +220,9 @@ def resolve_request(
             )
         return _expire_request(specific, start, end, today, retention_days, catch_up_days, dry_run)
     if specific:
-        days = _old_enough((_not_future(specific, "specific_date", today),), today, num_days_age, force)
-        return RunRequest(days, "input", dry_run, retry_failed, force, verify=verify)
+        days: tuple[dt.date, ...] = (_not_future(specific, "specific_date", today),)
+        days = days if undo else _old_enough(days, today, num_days_age, force)
+        return RunRequest(days, "input", dry_run, retry_failed, force, verify=verify, undo=undo, redo=redo)
     if start or end:
         if not (start and end):
             raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
@@ -199,8 +232,15 @@ def resolve_request(
         count = (end - start).days + 1
         if count > MAX_RANGE_DAYS:
             raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
-        days = _old_enough(tuple(start + dt.timedelta(days=i) for i in range(count)), today, num_days_age, force)
-        return RunRequest(days, "range", dry_run, retry_failed, force, verify=verify)
+        range_days = tuple(start + dt.timedelta(days=i) for i in range(count))
+        days = range_days if undo else _old_enough(range_days, today, num_days_age, force)
+        return RunRequest(days, "range", dry_run, retry_failed, force, verify=verify, undo=undo, redo=redo)
+    if undo or redo:
+        which = "undo" if undo else "redo"
+        raise InvalidInput(
+            f'"{which}": true needs the days it applies to: a specific_date or a start_date and end_date '
+            f"({ACCEPTED_FORMATS}); the scheduled run never undoes or redoes"
+        )
     if force:
         raise InvalidInput(
             '"force": true applies to a specific_date or a range only; the scheduled run takes the day num_days_age '

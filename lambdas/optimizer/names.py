@@ -9,6 +9,7 @@ LISTER = "lister"
 ENQUEUER = "enqueuer"
 CONVERTER = "converter"
 EXPIRER = "expirer"  # retention by the recording's date (lambdas/expirer.py), deployed only when on
+RESTORER = "restorer"  # the undo (lambdas/restorer.py)
 
 # The converter's metrics (embedded metric format)
 BYTES_BEFORE = "BytesBefore"

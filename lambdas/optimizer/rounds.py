@@ -16,6 +16,8 @@ The events, as Step Functions records them (and the strict emulator counts them,
   StillWaiting (2), WaitForRoom (2): WAIT_EVENTS = 15;
 - a round's own: the execution's start and end (2), StartDay (2), Resuming (2), ResumeDay (5),
   PauseDay (5) or RecordDayFailure and its Pass (7), the final Succeed (2): at most ROUND_EVENTS;
+- an undo's page (its own loop, stacks/orchestration.py): ListUndoPage (5), UndoPage (5),
+  MoreUndoPages (2): 12, within PAGE_EVENTS; its round starts with ResumeUndoDay in ResumeDay's place;
 - a retried attempt adds 3 (its failure, then the next attempt's scheduled and started).
 """
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from .listing import SKIP_REASONS
 from .settings import Settings
+from .undo import OUTCOMES as UNDO_OUTCOMES
 
 CONVERTER_SKIPS = ("already_converted", "already_alaw", "gone", "changed")
 CUSTODY_MISMATCH = "custody_mismatch"  # optimizer/custody.py KIND
@@ -56,6 +57,19 @@ def _verify_output(
     return "CustodyMismatch"
 
 
+def _undo_fields(output: dict[str, Any], run: Mapping[str, Any], counts: Mapping[str, int]) -> None:
+    """An undo's outcomes (optimizer/undo.py), `skipped.undone` where a run met undone recordings,
+    a redo's forgotten undos. Present only where they apply, so other runs' summaries are unchanged."""
+    if run.get("undo"):
+        output["undone"] = counts.get("undo_undone", 0)
+        output["undo"] = {outcome: counts.get(f"undo_{outcome}", 0) for outcome in UNDO_OUTCOMES}
+        return
+    if run.get("undone_days") or counts.get("skipped_undone"):
+        output["skipped"]["undone"] = counts.get("skipped_undone", 0)
+    if run.get("redo"):
+        output["redo"] = {"forgotten": counts.get("redo_forgotten", 0)}
+
+
 def run_summary(
     run: Mapping[str, Any],
     counts: Mapping[str, int],
@@ -93,7 +107,8 @@ def run_summary(
         retain_until_carried=counts.get("retain_until_carried", 0),
         warnings=list(warnings),
     )
-    if run["dry_run"]:
+    _undo_fields(output, run, counts)
+    if run["dry_run"] and not run.get("undo"):
         recordings, size = counts.get("dry_recordings", 0), counts.get("dry_bytes", 0)
         projected = counts.get("dry_projected_bytes", 0)
         output.update(

@@ -134,12 +134,15 @@ OTHER_DOLLARS = {
     "$0.0008": "the dry run example's output (JSON), produced by the local run the e2e tests run",
     "$0.00006": "the known-failure reads per 1,000 keys: 500 read units at $0.125 per million, said in the sentence",
     "$0.125": "DynamoDB on-demand reads per million read units, said in the sentence (the converter's page check)",
-    "$0.0004": "STANDARD GETs per 1,000 (estimator/prices.json): the converter's versioning re-check",
+    "$0.0004": "STANDARD GETs per 1,000 (estimator/prices.json): the converter's versioning re-check; the undo's HEADs of the originals",
     # "Before production", Glacier IR's fees: estimator/prices.json's, checked by the test below.
     "$0.004": "GLACIER_IR storage per GB-month (estimator/prices.json)",
     "$0.023": "STANDARD's first-tier storage per GB-month (estimator/prices.json)",
     "$0.01": "GLACIER_IR GETs per 1,000 (estimator/prices.json)",
     "$0.03": "GLACIER_IR retrieval per GB (estimator/prices.json)",
+    # README's "Undo", per 1,000 recordings undone: estimator/prices.json's request prices.
+    "$0.005": "STANDARD PUTs per 1,000 (estimator/prices.json): the copies",
+    "$0.0006": "1,000 marker writes at $0.625 per million on-demand write units, said in the sentence",
 }
 
 

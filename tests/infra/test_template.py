@@ -90,7 +90,7 @@ def test_queues_encrypted_tls_only_with_redrive_and_visibility(default_synth):
 def test_functions_runtime_architecture_json_logs_retained_log_groups(default_synth, custom_synth):
     for synth, arch, retention in ((default_synth, "arm64", 90), (custom_synth, "x86_64", 365)):
         functions = synth.resources("AWS::Lambda::Function")
-        assert len(functions) == 3
+        assert len(functions) == 4  # lister, enqueuer, converter, restorer (the undo)
         for fn in functions.values():
             props = fn["Properties"]
             assert props["Runtime"] == "python3.14"
@@ -98,7 +98,7 @@ def test_functions_runtime_architecture_json_logs_retained_log_groups(default_sy
             assert props["LoggingConfig"]["LogFormat"] == "JSON"
             assert "LogGroup" in props["LoggingConfig"]
         log_groups = synth.resources("AWS::Logs::LogGroup")
-        assert len(log_groups) == 4  # three functions + the state machine
+        assert len(log_groups) == 5  # four functions + the state machine
         for group in log_groups.values():
             assert group["Properties"]["RetentionInDays"] == retention
             assert group["DeletionPolicy"] == "Retain"
@@ -168,7 +168,7 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
     child = asl["States"]["Days"]["ItemProcessor"]
     states = {**asl["States"], **child["States"]}
     tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
-    assert len(tasks) == 11
+    assert len(tasks) == 14
     for name, state in tasks.items():
         retried = [error for retry in state["Retry"] for error in retry["ErrorEquals"]]
         if "aws-sdk:sqs" in state["Resource"]:
@@ -191,7 +191,16 @@ def test_every_task_retries_and_a_failed_day_stops_nothing(default_synth):
     assert {c["ErrorEquals"][0] for c in asl["States"]["ResolveRun"]["Catch"]} == {"InvalidInput"}
     assert {c["ErrorEquals"][0] for c in asl["States"]["Preflight"]["Catch"]} == {"VersioningRequired"}
     # A day catches its own failure, records it and returns nothing; the Map tolerates the rest.
-    for name in ("ResumeDay", "CheckQueueRoom", "ListPage", "EnqueuePage", "PauseDay"):
+    for name in (
+        "ResumeDay",
+        "CheckQueueRoom",
+        "ListPage",
+        "EnqueuePage",
+        "ResumeUndoDay",
+        "ListUndoPage",
+        "UndoPage",
+        "PauseDay",
+    ):
         assert child["States"][name]["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordDayFailure"}
         ]
@@ -420,6 +429,7 @@ def test_state_machine_invokes_its_two_functions_and_reads_only_the_work_queue(d
     assert {v["Properties"]["FunctionName"]["Ref"] for v in versions.values()} == {
         "FunctionsLister7519A4E9",
         "FunctionsEnqueuer48233569",
+        "FunctionsRestorer1DFAC46D",  # the undo's UndoPage
     }
     read = {flatten(st["Resource"]) for st in sts if "sqs:getQueueAttributes" in actions(st)}
     # The work queue's depth for backpressure; the run's end is read from its ledger, not a queue.
@@ -541,9 +551,25 @@ def test_ledger_table_on_demand_with_ttl_and_scoped_grants(default_synth):
     }
     # BatchGetItem: the run's counters summed over their shards (optimizer.ledger.read), and the
     # known failures. UpdateItem: a day's failure (optimizer.day_failures), never on another role's
-    # item kinds (tests/infra/test_template_trust.py); never PutItem or DeleteItem.
+    # item kinds (tests/infra/test_template_trust.py); never PutItem. DeleteItem only on the undo
+    # markers (a redo forgets them: optimizer/undo.py), by its LeadingKeys condition.
     assert {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"} <= reads
-    assert not any(a in reads for a in ("dynamodb:PutItem", "dynamodb:DeleteItem"))
+    assert "dynamodb:PutItem" not in reads
+    deletes = [st for st in statements(default_synth, "FunctionsListerRole") if "dynamodb:DeleteItem" in actions(st)]
+    assert [actions(st) for st in deletes] == [["dynamodb:DeleteItem"]]
+    assert deletes[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["undone#*"]}}
+    # The restorer: each ledger action on its own item prefixes (optimizer/undo.py, lambdas/restorer.py).
+    restorer = {
+        tuple(actions(st)): st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        for st in statements(default_synth, "FunctionsRestorerRole")
+        if any(a.startswith("dynamodb:") for a in actions(st))
+    }
+    assert restorer == {
+        ("dynamodb:BatchGetItem",): ["undone#*"],
+        ("dynamodb:PutItem",): ["undone#*", "page#*"],
+        ("dynamodb:GetItem",): ["page#*"],
+        ("dynamodb:UpdateItem",): ["undo#days", "count#*", "undo-left#*"],
+    }
 
 
 # Every way a run or a recording can end without success, and the alarm that reports it.
@@ -662,7 +688,7 @@ def test_every_lambda_task_invokes_the_version_published_with_the_deployment(def
     asl = definition(default_synth)
     states = {**asl["States"], **asl["States"]["Days"]["ItemProcessor"]["States"]}
     lambda_tasks = {n: s for n, s in states.items() if s["Type"] == "Task" and "lambda:invoke" in s["Resource"]}
-    assert len(lambda_tasks) == 10
+    assert len(lambda_tasks) == 13
     versions = set(default_synth.resources("AWS::Lambda::Version"))
     machine = default_synth.one("AWS::StepFunctions::StateMachine")
     refs = {
@@ -671,7 +697,9 @@ def test_every_lambda_task_invokes_the_version_published_with_the_deployment(def
     assert refs - versions == {r for r in refs if r.startswith("Queues")}  # the queue's URL for CheckQueueRoom
     for name, state in lambda_tasks.items():
         target = state["Parameters"]["FunctionName"]
-        assert target.startswith(("<FunctionsListerCurrentVersion", "<FunctionsEnqueuerCurrentVersion")), name
+        assert target.startswith(
+            ("<FunctionsListerCurrentVersion", "<FunctionsEnqueuerCurrentVersion", "<FunctionsRestorerCurrentVersion")
+        ), name
 
 
 def test_a_day_runs_in_rounds_and_the_parent_loops_over_the_paused_days(default_synth):
@@ -690,7 +718,8 @@ def test_a_day_runs_in_rounds_and_the_parent_loops_over_the_paused_days(default_
     }
     assert asl["States"]["ResolveRun"]["ResultSelector"]["round"] == {"days.$": "$.Payload.days", "number": 1}
     # From the second round, a day resumes from its saved progress; a round ends at its budget.
-    assert child["Resuming"]["Choices"] == [{"Variable": "$.round", "NumericGreaterThan": 1, "Next": "ResumeDay"}]
+    # (its first two choices take an undo's day to its own loop: test_the_undo_has_a_role_of_its_own...)
+    assert child["Resuming"]["Choices"][-1] == {"Variable": "$.round", "NumericGreaterThan": 1, "Next": "ResumeDay"}
     assert child["Resuming"]["Default"] == "CheckQueueRoom" and child["ResumeDay"]["Next"] == "CheckQueueRoom"
     assert child["MorePages"]["Choices"] == [
         {"Variable": "$.page.progress.cursor.done", "BooleanEquals": True, "Next": "DayDone"},
@@ -737,3 +766,44 @@ def test_backpressure_counts_everything_the_queue_holds_and_waits_without_progre
     assert child["CountStall"]["Parameters"]["stalled.$"] == "States.MathAdd($.page.progress.waits.stalled, 1)"
     assert child["ResetStall"]["Next"] == child["CountStall"]["Next"] == "StillWaiting"
     assert child["StillWaiting"]["Default"] == "WaitForRoom" and child["WaitForRoom"]["Next"] == "CheckQueueRoom"
+
+
+def test_the_undo_has_a_role_of_its_own_that_copies_back_and_never_deletes(default_synth):
+    """Issue 17 item 3: the restorer copies an original version onto its key (CopyObject); the
+    converter's role is not widened for it, and nothing may delete a version or an object."""
+    s3_actions = {
+        a for st in statements(default_synth, "FunctionsRestorerRole") for a in actions(st) if a.startswith("s3:")
+    }
+    assert s3_actions == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectVersionTagging",
+        "s3:GetObjectRetention",
+        "s3:GetObjectLegalHold",
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:PutObjectRetention",
+        "s3:PutObjectLegalHold",
+        "s3:ListBucket",
+    }
+    converter = {a for st in statements(default_synth, "FunctionsConverterRole") for a in actions(st)}
+    assert "s3:GetObjectVersion" not in converter
+    every = {a for lid in ("Functions", "Orchestration") for st in statements(default_synth, lid) for a in actions(st)}
+    assert not [a for a in every if a.startswith("s3:Delete")]
+    asl = definition(default_synth)
+    child = asl["States"]["Days"]["ItemProcessor"]["States"]
+    # A conversion's page is as before (no state added to its loop: its history events per page
+    # are rounds.PAGE_EVENTS); an undo's day takes its own loop, chosen once where the day starts.
+    assert child["ListPage"]["Next"] == "EnqueuePage" and child["EnqueuePage"]["Next"] == "MorePages"
+    undo_resumed, undo_first, resumed = child["Resuming"]["Choices"]
+    assert (undo_resumed["Next"], undo_first["Next"], resumed["Next"]) == ("ResumeUndoDay", "ListUndoPage", "ResumeDay")
+    assert undo_first == {"Variable": "$.run.undo", "IsPresent": True, "Next": "ListUndoPage"}
+    assert child["Resuming"]["Default"] == "CheckQueueRoom"
+    assert child["ResumeUndoDay"]["Next"] == "ListUndoPage" and child["ListUndoPage"]["Next"] == "UndoPage"
+    assert child["UndoPage"]["Next"] == "MoreUndoPages"
+    more = {c["Next"] for c in child["MoreUndoPages"]["Choices"]} | {child["MoreUndoPages"]["Default"]}
+    assert more == {"DayDone", "PauseDay", "ListUndoPage"}
+    # Every state of the undo's loop names an action the lister or the restorer has.
+    from lister import STATES
+
+    assert {"ListUndoPage", "ResumeUndoDay"} <= set(STATES)
