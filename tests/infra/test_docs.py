@@ -134,7 +134,7 @@ OTHER_DOLLARS = {
     "$0.0008": "the dry run example's output (JSON), produced by the local run the e2e tests run",
     "$0.00006": "the known-failure reads per 1,000 keys: 500 read units at $0.125 per million, said in the sentence",
     "$0.125": "DynamoDB on-demand reads per million read units, said in the sentence (the converter's page check)",
-    "$0.0004": "STANDARD GETs per 1,000 (estimator/prices.json): the converter's versioning re-check; the undo's HEADs of the originals",
+    "$0.0004": "STANDARD GETs per 1,000 (estimator/prices.json): the versioning re-check; the undo's HEADs",
     # "Before production", Glacier IR's fees: estimator/prices.json's, checked by the test below.
     "$0.004": "GLACIER_IR storage per GB-month (estimator/prices.json)",
     "$0.023": "STANDARD's first-tier storage per GB-month (estimator/prices.json)",
