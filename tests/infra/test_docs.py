@@ -221,7 +221,7 @@ def test_no_doc_or_help_calls_a_measured_default_a_placeholder():
 
 
 def test_the_nag_suppressions_readme_counts_are_the_code():
-    words = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six"}
+    words = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven"}
     count = (ROOT / "stacks" / "nag.py").read_text().count('id="AwsSolutions-IAM5"')
     assert f"{words[count]} `AwsSolutions-IAM5` findings are" in " ".join(README.split())
 

@@ -36,10 +36,12 @@ def test_the_work_queue_denies_sendmessage_to_all_but_the_enqueuer_and_the_redri
 # The converter's S3 actions, exactly, each with its resource and condition.
 OBJECTS = "arn:<AWS::Partition>:s3:::my-connect-recordings/connect/my-instance/CallRecordings/*"
 BUCKET = "arn:<AWS::Partition>:s3:::my-connect-recordings"
+PREFIX = "connect/my-instance/CallRecordings/*"
 CONVERTER_S3 = [
     (
         (
             "s3:GetObject",
+            "s3:GetObjectVersion",  # a verify run reads the original by its VersionId (optimizer/custody.py)
             "s3:GetObjectTagging",
             "s3:PutObjectTagging",
             "s3:GetObjectRetention",
@@ -48,6 +50,8 @@ CONVERTER_S3 = [
         OBJECTS,
         None,
     ),
+    # a verify run looks for a conversion under a version without provenance, under the prefix only
+    (("s3:ListBucketVersions",), BUCKET, {"StringLike": {"s3:prefix": [PREFIX]}}),
     (("s3:PutObject",), OBJECTS, {"Null": {"s3:if-match": "false"}}),
     (("s3:PutObjectLegalHold",), OBJECTS, {"StringEquals": {"s3:object-lock-legal-hold": "ON"}}),
     (
@@ -116,12 +120,23 @@ def test_every_dynamodb_write_action_carries_item_prefix_conditions(default_synt
             ((operator, keys),) = st["Condition"].items()
             assert list(keys) == ["dynamodb:LeadingKeys"] and keys["dynamodb:LeadingKeys"], (role, writes)
             assert "*" not in keys["dynamodb:LeadingKeys"], (role, writes)
-    assert seen == 5  # converter PutItem, UpdateItem; enqueuer PutItem, UpdateItem; lister UpdateItem
+    # converter PutItem, UpdateItem; enqueuer PutItem, UpdateItem; lister UpdateItem, DeleteItem (a
+    # redo's undone#); restorer PutItem, UpdateItem
+    assert seen == 8
     (lister,) = [st for st in statements(default_synth, "FunctionsListerRole") if "dynamodb:UpdateItem" in actions(st)]
     # The run's item and the cursors (keys with no prefix to name): never another role's item kinds.
     assert lister["Condition"] == {
         "ForAllValues:StringNotLike": {
-            "dynamodb:LeadingKeys": ["done#*", "failure#*", "attempt#*", "page#*", "count#*"]
+            "dynamodb:LeadingKeys": [
+                "done#*",
+                "failure#*",
+                "attempt#*",
+                "page#*",
+                "count#*",
+                "undone#*",
+                "undo#days",
+                "undo-left#*",
+            ]
         }
     }
 
