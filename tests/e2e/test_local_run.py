@@ -314,3 +314,23 @@ def test_the_sample_day_under_each_fault_campaign_converts_every_recording_once(
     assert sum((e["summary"] or {}).get("converted", 0) for e in executions) == 12
     assert not [e["error"] for e in executions if e["error"] in ("RecordingsUnaccounted", "DaysFailed")]
     assert executions[-1]["status"] == "SUCCEEDED"
+
+
+@pytest.mark.long
+def test_convert_undo_verify_redo_verify_compose_on_the_sample_day(tmp_path, capsys):
+    """The modes of issues 17 and 18 one after another on one day: an undo restores every
+    recording, a verify run then skips them as undone (no false custody mismatch), a redo
+    converts them again, and the last verify run checks all of them; the truth check agrees
+    with each execution (exit 4 otherwise)."""
+    day = '"specific_date": "01/01/2022"'
+    inputs = [f"{{{day}}}", f'{{{day}, "undo": true}}', f'{{{day}, "verify": true}}']
+    inputs += [f'{{{day}, "redo": true}}', f'{{{day}, "verify": true}}']
+    report_path = tmp_path / "report.json"
+    args = [arg for text in inputs for arg in ("--input", text)]
+    assert run(capsys, *args, "--report", report_path) == 0
+    outputs = [e["output"] for e in json.loads(report_path.read_text())["executions"]]
+    assert [o["converted"] for o in outputs] == [12, 0, 0, 12, 0]
+    assert outputs[1]["undone"] == 12
+    assert outputs[2]["skipped"]["undone"] == 12 and outputs[2]["verify"]["mismatches"] == 0
+    assert outputs[3]["redo"] == {"forgotten": 12}
+    assert (outputs[4]["verify"]["verified"], outputs[4]["verify"]["mismatches"]) == (12, 0)
