@@ -384,20 +384,7 @@ class Orchestration(Construct):
         reset_stall.next(still_waiting)
         count_stall.next(still_waiting)
         wait_for_room.next(room)
-        list_page = self._invoke(
-            "ListPage",
-            lister,
-            {"run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
-            result_selector={
-                "progress.$": "$.Payload.progress",
-                "prefix.$": "$.Payload.prefix",
-                "page_id.$": "$.Payload.page_id",
-                "objects.$": "$.Payload.objects",
-                "counts.$": "$.Payload.counts",
-            },
-            result_path="$.page",
-            rerunnable=True,
-        )
+        list_page = self._list_page("ListPage", lister)
         # KnownFailuresUnavailable (DynamoDB kept keys unprocessed) is a States.TaskFailed: ListPage
         # is rerunnable (the cursor is in its input), so the page is simply listed again.
         # EnqueuePage is rerunnable too: the page's marker in the ledger says which of its
@@ -441,6 +428,23 @@ class Orchestration(Construct):
             resuming.when(sfn.Condition.number_greater_than("$.round", 1), resume.next(room)).otherwise(room)
         )
 
+    def _list_page(self, name: str, lister: lambda_.IFunction) -> tasks.LambdaInvoke:
+        """A day's next page (ListPage, or an undo's ListUndoPage): the lister's same function."""
+        return self._invoke(
+            name,
+            lister,
+            {"run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
+            result_selector={
+                "progress.$": "$.Payload.progress",
+                "prefix.$": "$.Payload.prefix",
+                "page_id.$": "$.Payload.page_id",
+                "objects.$": "$.Payload.objects",
+                "counts.$": "$.Payload.counts",
+            },
+            result_path="$.page",
+            rerunnable=True,
+        )
+
     def _undo_loop(
         self,
         resuming: sfn.Choice,
@@ -456,20 +460,7 @@ class Orchestration(Construct):
         than before; an undo's page records 12 (ListUndoPage 5, UndoPage 5, MoreUndoPages 2), fewer
         than a conversion's PAGE_EVENTS (optimizer/rounds.py). ResolveRun sets run.undo only for an
         undo (true): its presence is the test (a comparison on a missing field would fail)."""
-        list_undo = self._invoke(
-            "ListUndoPage",
-            lister,
-            {"run.$": "$.run", "day.$": "$.day", "progress.$": "$.page.progress"},
-            result_selector={
-                "progress.$": "$.Payload.progress",
-                "prefix.$": "$.Payload.prefix",
-                "page_id.$": "$.Payload.page_id",
-                "objects.$": "$.Payload.objects",
-                "counts.$": "$.Payload.counts",
-            },
-            result_path="$.page",
-            rerunnable=True,
-        )
+        list_undo = self._list_page("ListUndoPage", lister)
         resume_undo = self._invoke(
             "ResumeUndoDay",
             lister,
