@@ -26,7 +26,7 @@ from aws_lambda_powertools import Logger
 from optimizer import aws, bucket_rules, completion, custody, day_failures, effects, known_failures, ledger, names, undo
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
 from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
-from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, bucket_warnings, probe_reads
+from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, check_versioning, probe_reads
 from optimizer.rounds import MAX_ROUNDS, TOO_LONG, resumed, too_long_cause
 from optimizer.settings import Settings
 from optimizer.summary import run_summary
@@ -171,8 +171,8 @@ def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, 
     """The bucket keeps originals, what the rewrite does to its own rules (optimizer/bucket_rules.py),
     and at least one of a sample of the run's first days' recordings can be read
     (optimizer/preflight.py, probe_reads)."""
-    warnings = bucket_warnings(s3, settings)
-    rules = bucket_rules.read(s3, settings.bucket, settings.bucket_prefix)
+    warnings, lifecycle = check_versioning(s3, settings)
+    rules = bucket_rules.read(s3, settings.bucket, settings.bucket_prefix, lifecycle)
     warnings += rules.warnings(settings.bucket_prefix)
     first = dt.date.fromisoformat(run["start_date"])
     days = [first + dt.timedelta(days=i) for i in range(min(int(run["days"]), PROBE_DAYS))]

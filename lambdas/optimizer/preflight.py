@@ -161,6 +161,13 @@ def expires_noncurrent(rules: list[Mapping[str, Any]], prefix: str) -> bool:
 
 
 def bucket_warnings(s3: Any, settings: Settings) -> list[str]:
+    return check_versioning(s3, settings)[0]
+
+
+def check_versioning(s3: Any, settings: Settings) -> tuple[list[str], list[Mapping[str, Any]] | None]:
+    """The bucket keeps originals (VersioningRequired otherwise) and a rule expires them: the
+    warnings, and the lifecycle rules it read (None where it read none), for the preflight's
+    reading of the bucket's rules (optimizer/bucket_rules.py) to reuse rather than read again."""
     bucket = settings.bucket
     status = s3.get_bucket_versioning(Bucket=bucket).get("Status", "never enabled")
     if status != "Enabled":
@@ -172,7 +179,7 @@ def bucket_warnings(s3: Any, settings: Settings) -> list[str]:
         )
         if settings.require_versioning:
             raise VersioningRequired(message)
-        return [f"versioning is {status.lower()}: originals are overwritten for good (require_versioning=false)"]
+        return [f"versioning is {status.lower()}: originals are overwritten for good (require_versioning=false)"], None
     try:
         rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
     except ClientError as exc:
@@ -180,9 +187,9 @@ def bucket_warnings(s3: Any, settings: Settings) -> list[str]:
             raise
         rules = []
     if expires_noncurrent(rules, settings.bucket_prefix):
-        return []
+        return [], rules
     return [
         f"no enabled lifecycle rule expires noncurrent versions under {settings.bucket_prefix or 'the bucket root'}: "
         "the original recordings stay billed at S3 Standard after conversion until one exists "
         "(README: 'Originals, versioning and the lifecycle rule')"
-    ]
+    ], rules

@@ -190,3 +190,21 @@ def test_the_run_is_refused_only_when_no_sampled_recording_can_be_read(s3):
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"RIFF")
     with pytest.raises(ReadDenied, match=r"nor any of the 3 recordings sampled"):
         probe_reads(_DeniedSome(s3, keys), BUCKET, DAYS)
+
+
+def test_the_preflight_reads_the_lifecycle_configuration_once(s3):
+    """The noncurrent-rule warning and the bucket's-rules warnings share one read of the rules."""
+    import lister
+
+    version(s3, "Enabled")
+    current = {"ID": "keep", "Status": "Enabled", "Filter": {"Prefix": "connect/"}, "Expiration": {"Days": 90}}
+    rules(s3, rule({"Prefix": PREFIX}), current)
+    reads: list[str] = []
+    s3.meta.events.register(
+        "before-call.s3.GetBucketLifecycleConfiguration", lambda **kw: reads.append(kw["model"].name)
+    )
+    result = lister.preflight(settings(), s3, {"start_date": "2022-01-01", "days": 1})
+    assert reads == ["GetBucketLifecycleConfiguration"]
+    # both verdicts came from that one read: the noncurrent rule (no warning) and rule 'keep'
+    assert [w for w in result["warnings"] if "no enabled lifecycle rule" in w] == []
+    assert [w[: len("lifecycle rule 'keep' expires")] for w in result["warnings"]] == ["lifecycle rule 'keep' expires"]
