@@ -405,11 +405,18 @@ def _changed_since_listed(s3: Any, rec: Recording) -> Outcome:
     """The GetObject's If-Match failed: the current version is not the one listed. One HEAD, on
     this path only: a conversion this message's run wrote (its outcome lost) is counted converted
     as before, one by another run already_converted; anything else was changed by someone else and
-    is left to a later run (`skipped.changed`), nothing read."""
+    is left to a later run (`skipped.changed`), nothing read. A HEAD that fails otherwise than
+    404 is not an answer: it goes up as any failed call does (retried), or this run's own
+    conversion, its outcome lost, would be counted `changed`."""
     try:
         head = s3.head_object(Bucket=rec.bucket, Key=rec.key)
-    except ClientError:
-        return Outcome("skipped", "changed")
+    except ClientError as exc:
+        code = _error_code(exc)
+        if code in ("NoSuchKey", "404"):
+            return Outcome("skipped", "gone")
+        if code in _DENIED:
+            raise _denied(exc, "reading the current version of", rec) from None
+        raise
     own = _own_conversion(rec, head)
     if own is not None:
         return own

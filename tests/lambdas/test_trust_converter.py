@@ -44,3 +44,35 @@ def test_a_suspended_bucket_stops_conversions_until_versioning_is_back(aws, ster
     assert converter.handler(sqs_event(rec.to_body(), receive_count=2), LambdaContext()) == NO_FAILURES
     assert len(versions(aws.s3, rec.key)) == 2
     assert ledger.read(boto3.client("dynamodb"), LEDGER, rec.run)["converted"] == 1
+
+
+class _HeadFails:
+    """An S3 client whose HEAD (after the GetObject's 412) answers `code`."""
+
+    def __init__(self, code: str, status: int) -> None:
+        self.code, self.status = code, status
+
+    def head_object(self, **_):
+        from botocore.exceptions import ClientError
+
+        raise ClientError(
+            {"Error": {"Code": self.code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": self.status}},
+            "HeadObject",
+        )
+
+
+def test_a_failed_head_after_a_412_is_not_taken_for_a_changed_recording(stereo_wav):
+    """A throttled HEAD says nothing about the object: counted `changed`, a conversion of this
+    very run whose outcome was lost would be miscounted. It goes up to be retried; a 404 is gone."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from optimizer.conversion import PermanentFailure, _changed_since_listed
+    from optimizer.messages import Recording
+
+    rec = Recording(bucket="b", key=DAY + "k.wav", etag='"e"', size=10, run="r", page="p", index=0)
+    with pytest.raises(ClientError):
+        _changed_since_listed(_HeadFails("SlowDown", 503), rec)
+    with pytest.raises(PermanentFailure):
+        _changed_since_listed(_HeadFails("AccessDenied", 403), rec)
+    assert _changed_since_listed(_HeadFails("404", 404), rec).reason == "gone"
