@@ -16,6 +16,7 @@ from .wav import ALAW, WavInfo
 
 @dataclass(frozen=True)
 class TargetFormat:
+    key: str  # the setting's value (-c target_format=...) and what a remembered skip is keyed by
     name: str  # in messages: "A-law"
     codec: str  # ffmpeg's encoder
     format_tag: int  # of the WAV's fmt chunk; also selects the table audio.py decodes the output with
@@ -54,6 +55,7 @@ class TargetFormat:
 
 
 ALAW_8K_MONO = TargetFormat(
+    key="alaw_mono",
     name="A-law",
     codec="pcm_alaw",
     format_tag=ALAW,
@@ -64,4 +66,6 @@ ALAW_8K_MONO = TargetFormat(
     header_bytes=58,
     skip_reason="already_alaw",
 )
-TARGET = ALAW_8K_MONO  # the one format the converter writes
+TARGET = ALAW_8K_MONO  # the default format the converter writes
+# Every format the converter can write, by its key: the one declaration a setting is checked against.
+FORMATS: dict[str, TargetFormat] = {f.key: f for f in (ALAW_8K_MONO,)}
