@@ -14,7 +14,7 @@ usage:
   ./cdk-deploy.sh --help
 
 Before any set-up, on this machine's Python: a word that is no command, option or stack of this
-app is refused, then the configuration (cdk.json, cdk.context.json, -c; README "Configuration").
+app is refused, then the configuration (cdk.json, cdk.context.json, -c; docs/configuration.md).
 deploy   to the account and region of your AWS credentials: installs boto3 alone (pinned) and
          checks that there are credentials and a region (boto3's own chain: profiles, SSO,
          credential_process, roles), then sets up the pinned CDK CLI (checking every option against

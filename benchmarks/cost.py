@@ -163,7 +163,7 @@ def memory_table(
     return rows
 
 
-# The README's and the estimator's reference volume: 3,000,000 call-minutes a month, 5-minute calls.
+# The docs' and the estimator's reference volume: 3,000,000 call-minutes a month, 5-minute calls.
 REFERENCE_MINUTES_PER_MONTH = 3_000_000
 DAYS_PER_MONTH = 365 / 12
 BACKFILL_DAYS = 2190  # six years, the retention of the reference example

@@ -42,7 +42,7 @@ LOCAL_CONTEXT = {
     "redrive_principals": "arn:aws:iam::123456789012:user/emulator-operator",
 }
 EXIT_OK, EXIT_USAGE, EXIT_FAILED, EXIT_TRUTH = 0, 2, 3, 4
-# Nothing stays silent longer than this: a step that takes longer says so (README promises a
+# Nothing stays silent longer than this: a step that takes longer says so (docs/local-run.md#options promises a
 # visible step at least every 15 s, from a cold start).
 HEARTBEAT_S = 10.0
 
@@ -119,7 +119,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="inject a fault into the handlers' calls (repeatable): TARGET is service.Operation as boto3 names it "
         "(s3.PutObject), service.*, ffmpeg or converter; FAULT an error code of the service (SlowDown, "
         "ThrottlingException, InternalError, TransactionConflict, AccessDenied, ...) or lost-response, ENOSPC or "
-        "killed for ffmpeg, crash-after-put for converter; RATE in [0, 1] (README: Fault injection)",
+        "killed for ffmpeg, crash-after-put for converter; RATE in [0, 1] (docs/local-run.md#fault-injection)",
     )
     parser.add_argument(
         "--seed", metavar="N", help="seed of the fault draws, for the same faults again (default: a random one)"

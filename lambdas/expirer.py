@@ -160,7 +160,7 @@ def expire_page(
             f"no enabled lifecycle rule expires noncurrent versions under {settings.bucket_prefix}: each recording "
             f"this run {'would delete' if dry_run else 'deleted'} is hidden behind a delete marker, but its versions "
             'stay stored, billed and readable by version id until such a rule removes them; "deleted '
-            "retention_days after the call\" needs it (README: 'Originals, versioning and the lifecycle rule')"
+            'retention_days after the call" needs it (docs/operations.md#originals-versioning-and-the-lifecycle-rule)'
         )
     return {"progress": state, "summary": result}
 

@@ -23,7 +23,7 @@ VENV_PY="$VENV_DIR/bin/python"
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="${JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION:-20}"
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# The Pythons the project runs on, said from here everywhere (./cdk-deploy.sh --help, README, the
+# The Pythons the project runs on, said from here everywhere (./cdk-deploy.sh --help, README.md#quick-start, the
 # checks below): numpy, pinned in lambdas/requirements.txt, has wheels for 3.11 to 3.14 only.
 PYTHON_OLDEST=11
 PYTHON_NEWEST=14

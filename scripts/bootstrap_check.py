@@ -86,8 +86,8 @@ def grants(fresh: bool, policies: Sequence[str], trust: Sequence[str]) -> str:
         )
     accounts = f" Accounts trusted to deploy with it (--trust): {', '.join(trust)}." if trust else ""
     return (
-        f"{stack}. {role}.{accounts} To grant less, pass --cloudformation-execution-policies ARN (README, "
-        "'A least-privilege bootstrap'), or bootstrap yourself first."
+        f"{stack}. {role}.{accounts} To grant less, pass --cloudformation-execution-policies ARN ("
+        "docs/security.md#a-least-privilege-bootstrap), or bootstrap yourself first."
     )
 
 

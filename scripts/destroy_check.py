@@ -118,7 +118,7 @@ def check(session: Any, name: str, even_if_busy: bool) -> tuple[int, list[str]]:
     return REFUSED, [
         *lines,
         *problems,
-        "not destroying: resolve those first (README, 'Remove'), or run again with --even-if-busy to delete "
+        "not destroying: resolve those first (docs/operations.md#remove), or run again with --even-if-busy to delete "
         "them with the stack",
     ]
 
@@ -143,7 +143,7 @@ def _dead_letters(session: Any, url: str | None) -> list[str]:
         return []
     return [
         f"the dead-letter queue holds {held} message(s) ({url}): failures nobody resolved, deleted with the queue. "
-        "Read them (README, 'When something fails'), redrive them, or keep a copy before destroying"
+        "Read them (docs/operations.md#when-something-fails), redrive them, or keep a copy before destroying"
     ]
 
 

@@ -1,18 +1,18 @@
-"""The figures README.md quotes, in one committed file that this command regenerates.
+"""The figures the docs quote (README.md, docs/), in one committed file that this command regenerates.
 
     .venv/bin/python scripts/readme_figures.py            rewrites docs/readme-figures.json
     .venv/bin/python scripts/readme_figures.py --check    exit 1 when the file is not what the code gives now
     .venv/bin/python scripts/readme_figures.py --measure  also re-measures the local run's wall time (~15 s)
-    .venv/bin/python scripts/readme_figures.py --setup-times  also times both README commands, cold
+    .venv/bin/python scripts/readme_figures.py --setup-times  also times both quick-start commands, cold
                           (a fresh clone of HEAD, an empty pip cache) and warm (~20 minutes)
 
-Each figure has the text README quotes and where it comes from:
-  estimator   the savings estimator at the README's volume (recomputed: deterministic)
+Each figure has the text the docs quote and where it comes from:
+  estimator   the savings estimator at the docs' volume (recomputed: deterministic)
   sample_day  the local run's generated sample day and the converter's exact A-law size (recomputed)
   benchmark   docs/benchmarks-results-strict.json, written by `python -m benchmarks --json ...` (minutes to run);
               the converter's memory from docs/benchmarks-results-memory.json (`--only memory`, ~20 s)
   measured    wall times, kept from the last --measure (a shared machine's timing is no constant)
-tests/infra/test_docs.py fails when README quotes a figure this file does not hold, or the file
+tests/infra/test_docs.py fails when a page quotes a figure this file does not hold, or the file
 is stale.
 """
 
@@ -51,7 +51,7 @@ def estimator_figures() -> dict[str, Any]:
     volume = Volume(3_000_000, 6, 0.0)
     corrected = corrected_estimate(volume, Corrected(), prices)
     no_rule = corrected_estimate(volume, Corrected(noncurrent_days=None), prices)
-    # README's recommended noncurrent window, which leaves time to undo ("Undo"), against 1 day.
+    # The recommended noncurrent window, which leaves time to undo (docs/operations.md#undo), against 1 day.
     window = corrected_estimate(volume, Corrected(noncurrent_days=30), prices)
     one_day = corrected_estimate(volume, Corrected(noncurrent_days=1), prices)
     window_total = sum(y.optimized_cost for y in window.years)
@@ -176,7 +176,8 @@ def measure_local_run() -> dict[str, Any]:
 
 
 def measure_setup_times() -> dict[str, Any]:
-    """Both README commands on a fresh clone of HEAD: the first time (empty pip and npm caches) and again."""
+    """Both quick-start commands (README.md#quick-start) on a fresh clone of HEAD: the first time (empty
+    pip and npm caches) and again."""
     import os
     import subprocess
 

@@ -322,7 +322,7 @@ def check_keys(keys: Iterable[str]) -> None:
     raise ConfigError(
         f"unknown setting{'s' if len(problems) > 1 else ''} {', '.join(problems)}: fix or remove "
         f"{'them' if len(problems) > 1 else 'it'} (-c, cdk.json or cdk.context.json); "
-        "the settings are listed in README's Configuration"
+        "the settings are listed in docs/configuration.md#settings"
     )
 
 
@@ -339,10 +339,10 @@ class OptimizerConfig:
     kms_key_arn: str | None = None
     schedule: str = "cron(0 23 * * ? *)"
     schedule_timezone: str = "UTC"
-    # false: everything is deployed, the schedule in State DISABLED (README, "Before production")
+    # false: everything is deployed, the schedule in State DISABLED (README.md#before-production-a-careful-first-day)
     schedule_enabled: bool = True
     lambda_architecture: str = "arm64"
-    # Defaults from the benchmark (docs/benchmarks.md); reasons in README's configuration table.
+    # Defaults from the benchmark (docs/benchmarks.md); reasons in docs/configuration.md#settings.
     converter_memory_mb: int = 512
     converter_batch_size: int = 10
     converter_max_concurrency: int = 50
@@ -354,19 +354,19 @@ class OptimizerConfig:
     overwrite_converted: bool = False
     stack_name: str = ""
     # Days listed at once by a backfill; each waits for room in the queue, so the converter's
-    # concurrency sets the pace. See README for the measurement behind the default.
+    # concurrency sets the pace. See docs/operations.md#running-it (a backfill) for the measurement behind it.
     backfill_concurrency: int = 4
     catch_up_days: int = 3
     require_versioning: bool = True
     alarm_email: str | None = None
-    # Retention by the recording's date (README, "Retention by the recording's date"): 0 is off,
+    # Retention by the recording's date (docs/operations.md#retention-by-the-recordings-date): 0 is off,
     # the default; otherwise at least MIN_RETENTION_DAYS. The only deletion the stack can make.
     retention_days: int = 0
     retention_max_deletes: int = 10_000  # deletions per run at most; the rest waits for the next run
     # Who may send to the work queue besides the enqueuer's role: the identities that redrive
-    # the dead-letter queue (README, "When something fails"). Empty: nobody else.
+    # the dead-letter queue (docs/operations.md#when-something-fails). Empty: nobody else.
     redrive_principals: tuple[str, ...] = ()
-    # The state machine's logs (README, "What is stored where"): ERROR without execution data.
+    # The state machine's logs (docs/security.md#what-is-stored-where): ERROR without execution data.
     state_machine_log_level: str = "ERROR"
     state_machine_log_execution_data: bool = False
     # The Object Lock retention modes the converter may carry over to a new version, and the

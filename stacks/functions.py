@@ -188,7 +188,7 @@ class OptimizerFunctions(Construct):
                 conditions={"StringLike": {"s3:prefix": [f"{config.bucket_prefix}*"]}},
             )
         )
-        # Each write action only in the form the converter's one PutObject uses (README, "Security"):
+        # Each write action only in the form the converter's one PutObject uses (docs/security.md#permissions):
         # - PutObject only as a conditional write on the version read (Amazon S3 user guide,
         #   "Enforce conditional writes": the s3:if-match key is present with If-Match);
         # - a PutObject carrying Object Lock headers is authorized by PutObjectRetention /

@@ -36,8 +36,8 @@ class Monitoring(Construct):
         # cloudwatch.amazonaws.com use it, which an AWS-managed key's (alias/aws/sns) never does
         # (Amazon SNS developer guide, "Enable compatibility between event sources from AWS
         # services and encrypted topics"). So a customer-managed key, for this topic only: the
-        # queues keep SSE-SQS and the ledger and log groups their default encryption (README,
-        # Security). Nothing retained on `cdk destroy` is encrypted with it, so it goes with
+        # queues keep SSE-SQS and the ledger and log groups their default encryption
+        # (docs/security.md#encryption). Nothing retained on `cdk destroy` is encrypted with it, so it goes with
         # the stack (KMS waits its pending window before deleting it).
         self.key = kms.Key(
             self,
@@ -88,14 +88,15 @@ class Monitoring(Construct):
         watched = {
             "DeadLetters": (
                 dead_letters,
-                "Recordings are in the dead-letter queue: read the reasons, fix, redrive (README: When something "
-                "fails). Stays in ALARM while any dead letter remains; NewDeadLetters says when more arrive",
+                "Recordings are in the dead-letter queue: read the reasons, fix, redrive "
+                "(docs/operations.md#when-something-fails). Stays in ALARM while any dead letter remains; "
+                "NewDeadLetters says when more arrive",
             ),
             "NewDeadLetters": (
                 new_dead_letters,
                 "New recordings were sent to the dead-letter queue in the last 5 minutes (by the converter; those "
-                "moved by the queue's redrive policy show in DeadLetters only): read the reasons (README: When "
-                "something fails)",
+                "moved by the queue's redrive policy show in DeadLetters only): read the reasons "
+                "(docs/operations.md#when-something-fails)",
             ),
             "FailedExecutions": (
                 state_machine.metric_failed(period=period),

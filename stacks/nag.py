@@ -127,7 +127,7 @@ def suppress_reviewed_findings(
                         "Logs at ERROR without execution data by default (issue 18): ALL would write every "
                         "event, and with execution data every listed recording's key, to CloudWatch Logs. The "
                         "execution history keeps every event for 90 days; state_machine_log_level=ALL turns "
-                        "more on (README, 'What is stored where')."
+                        "more on (docs/security.md#what-is-stored-where)."
                     ),
                 )
             ],

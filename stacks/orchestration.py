@@ -245,7 +245,7 @@ class Orchestration(Construct):
             tracing_enabled=True,
             # ERROR without execution data by default: a failed state's error and cause, never the
             # states' input and output (each page's keys); more with state_machine_log_level=ALL
-            # and state_machine_log_execution_data=true (README, "What is stored where").
+            # and state_machine_log_execution_data=true (docs/security.md#what-is-stored-where).
             logs=sfn.LogOptions(
                 destination=log_group,
                 level=sfn.LogLevel[config.state_machine_log_level],
@@ -261,7 +261,7 @@ class Orchestration(Construct):
                 self.state_machine, input=scheduler.ScheduleTargetInput.from_object(SCHEDULED_INPUT)
             ),
             description="Starts the call-recording optimizer for the day num_days_age days ago",
-            enabled=config.schedule_enabled,  # false: deployed paused (README, "Before production")
+            enabled=config.schedule_enabled,  # false: deployed paused (README.md#before-production-a-careful-first-day)
         )
         if expirer is not None:
             self.retention_schedule = scheduler.Schedule(

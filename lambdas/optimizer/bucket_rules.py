@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 
 from .aws import DENIED_CODES
 
-README_SECTION = "README: 'The bucket's own rules'"
+README_SECTION = "See docs/operations.md#the-buckets-own-rules"
 DAYS_PER_YEAR = 365  # a default retention in Years, counted in days for the projections
 _NOT_FOUND = (
     "NoSuchLifecycleConfiguration",

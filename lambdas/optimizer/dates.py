@@ -274,8 +274,8 @@ def _expire_request(
     if retention_days <= 0:
         raise InvalidInput(
             '"expire": true asks for retention by the recording\'s date, which this deployment has off: deploy with '
-            "-c retention_days=N (N at least 90, the days a recording is kept after its call; README, 'Retention by "
-            "the recording's date')"
+            "-c retention_days=N (N at least 90, the days a recording is kept after its call; "
+            "docs/operations.md#retention-by-the-recordings-date)"
         )
     newest = newest_expirable(today, retention_days)
 

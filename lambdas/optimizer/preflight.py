@@ -174,7 +174,8 @@ def check_versioning(s3: Any, settings: Settings) -> tuple[list[str], list[Mappi
         message = (
             f"bucket {bucket} has versioning {status.lower()}: each conversion would overwrite the original "
             "recording with no way back. Enable it (aws s3api put-bucket-versioning --bucket "
-            f"{bucket} --versioning-configuration Status=Enabled) and add the lifecycle rule from the README, "
+            f"{bucket} --versioning-configuration Status=Enabled) and add the lifecycle rule of "
+            "docs/operations.md#originals-versioning-and-the-lifecycle-rule, "
             "or, to accept losing the originals, deploy with -c require_versioning=false"
         )
         if settings.require_versioning:
@@ -191,5 +192,5 @@ def check_versioning(s3: Any, settings: Settings) -> tuple[list[str], list[Mappi
     return [
         f"no enabled lifecycle rule expires noncurrent versions under {settings.bucket_prefix or 'the bucket root'}: "
         "the original recordings stay billed at S3 Standard after conversion until one exists "
-        "(README: 'Originals, versioning and the lifecycle rule')"
+        "(docs/operations.md#originals-versioning-and-the-lifecycle-rule)"
     ], rules

@@ -130,8 +130,8 @@ def run_summary(
         output["failed_by_kind"] = by_kind
         kinds = ", ".join(f"{n} {kind}" for kind, n in by_kind.items())
         causes.append(
-            f"{failed} recording(s) of this run failed ({kinds}; README, 'When something fails', says what each "
-            f"means and what to do) and are in the dead-letter queue {settings.dlq_url}; "
+            f"{failed} recording(s) of this run failed ({kinds}; docs/operations.md#when-something-fails says "
+            f"what each means and what to do) and are in the dead-letter queue {settings.dlq_url}; "
             "their originals are untouched. Each message says why; fix the cause, then redrive. Those that failed "
             "for their own content are skipped by later runs (skipped.known_failure) until the object changes or "
             'the input says "retry_failed": true.'

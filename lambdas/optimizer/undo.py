@@ -17,7 +17,7 @@ with its own date): a converted version is often locked (the converter copies th
 retention and legal hold), and S3 refuses to delete a locked version; deleting a version also
 needs s3:DeleteObjectVersion, which this product never holds; and a Glacier IR version deleted
 within 90 days is billed for 90 anyway. The price of the copy: a new version dated today, so the
-bucket's current-version Expiration counts from the undo (README, "Undo"), and one more version's
+bucket's current-version Expiration counts from the undo (docs/operations.md#undo), and one more version's
 storage (the original's size) until the noncurrent rule expires the converted one.
 
 What is left alone, and named in the restorer's log (each is counted in the run's summary):

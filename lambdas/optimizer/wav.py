@@ -39,7 +39,8 @@ _CHUNK_ID = re.compile(rb"(?=[\x20-\x7e]{4})")
 
 class NotWav(Exception):
     """The file is not a WAV recording this optimizer can convert; the reason says why, and `kind`
-    names the class of refusal in the run's summary (failed_by_kind) and the README's table."""
+    names the class of refusal in the run's summary (failed_by_kind) and the table of
+    docs/operations.md#when-something-fails."""
 
     def __init__(self, reason: str, kind: str = "corrupt") -> None:
         super().__init__(reason)

@@ -16,7 +16,7 @@ DAY = "connect/local-instance/CallRecordings/2022/01/01/"
 NO_RULE_WARNING = (
     "no enabled lifecycle rule expires noncurrent versions under connect/local-instance/CallRecordings/: "
     "the original recordings stay billed at S3 Standard after conversion until one exists "
-    "(README: 'Originals, versioning and the lifecycle rule')"
+    "(docs/operations.md#originals-versioning-and-the-lifecycle-rule)"
 )
 
 
@@ -166,7 +166,9 @@ def test_a_corrupt_recording_ends_the_run_in_recordings_failed(stack, recordings
 
     assert execution.status == "FAILED"
     assert execution.error == "RecordingsFailed" and execution.cause is not None
-    assert execution.cause.startswith("1 recording(s) of this run failed (1 corrupt; README, 'When something fails'")
+    assert execution.cause.startswith(
+        "1 recording(s) of this run failed (1 corrupt; docs/operations.md#when-something-fails"
+    )
     assert "are in the dead-letter queue https://" in execution.cause
     (letter,) = queue_messages(deployment, "QueuesDeadLetter")
     assert letter["key"] == bad and letter["failure"]["reason"]

@@ -1,6 +1,6 @@
 """The context the pinned CDK CLI gives the app, observed with the CLI itself: which keys it adds
 (they must pass the unknown-key check), its precedence (stacks/preflight.py must read the same),
-and what `cdk context --reset` / `--clear` do to cdk.context.json (README, "Configuration")."""
+and what `cdk context --reset` / `--clear` do to cdk.context.json (docs/configuration.md#where-a-value-comes-from)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_preflight_reads_the_context_with_the_clis_precedence(project):
 
 
 def test_context_reset_and_clear_act_on_cdk_context_json_only(project):
-    """README: --reset KEY removes a key from cdk.context.json (refused when cdk.json sets it);
+    """docs/configuration.md: --reset KEY removes a key from cdk.context.json (refused when cdk.json sets it);
     --clear empties the whole file, settings included: keep a copy."""
     assert cdk(project, "context", "--reset", "in_context").returncode == 0
     assert "in_context" not in json.loads((project / "cdk.context.json").read_text())

@@ -135,8 +135,8 @@ def test_without_a_noncurrent_rule_the_output_says_the_deleted_versions_stay_sto
     assert summary["warnings"] == [
         f"no enabled lifecycle rule expires noncurrent versions under {PREFIX}: each recording this run would delete "
         "is hidden behind a delete marker, but its versions stay stored, billed and readable by version id until "
-        'such a rule removes them; "deleted retention_days after the call" needs it (README: \'Originals, versioning '
-        "and the lifecycle rule')"
+        'such a rule removes them; "deleted retention_days after the call" needs it (docs/operations.md#originals-'
+        "versioning-and-the-lifecycle-rule)"
     ]
     rule = {"ID": "originals", "Status": "Enabled", "Filter": {"Prefix": PREFIX}}
     s3.put_bucket_lifecycle_configuration(

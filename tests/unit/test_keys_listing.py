@@ -572,7 +572,10 @@ def test_summary_names_the_failures_by_kind_most_frequent_first():
     result = run_summary(RUN, counts, {}, [], settings)
     assert result["failed"] == 5
     assert list(result["output"]["failed_by_kind"].items()) == [("stale_size", 3), ("crashed", 1), ("truncated", 1)]
-    assert "5 recording(s) of this run failed (3 stale_size, 1 crashed, 1 truncated; README" in result["cause"]
+    assert (
+        "5 recording(s) of this run failed (3 stale_size, 1 crashed, 1 truncated; "
+        "docs/operations.md#when-something-fails" in result["cause"]
+    )
     assert "failed_by_kind" not in run_summary(RUN, {**COUNTS, "accounted": 8}, {}, [], settings)["output"]
 
 
