@@ -17,11 +17,12 @@ import pytest
 
 from optimizer import known_failures, listing, outcomes, summary
 from optimizer.conversion import Outcome
-from optimizer.vocabulary import FailureKind, SkipReason, skip_reasons
+from optimizer.vocabulary import FAILURE_TABLE_HEADER, FailureKind, SkipReason, failure_table, skip_reasons
 from tests.support import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2024, 3, 15, tzinfo=dt.UTC)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # What earlier releases wrote into ledger items (failure#<key>.kind, an attempt's dead_kind),
 # dead letters (failure.kind) and counters: a renamed value would make those unreadable, so the
@@ -94,6 +95,45 @@ def test_a_stored_kind_this_release_does_not_declare_reads_as_other(text, kind):
 @pytest.mark.parametrize("kind", list(FailureKind))
 def test_a_stored_kind_reads_as_its_member(kind):
     assert FailureKind.stored(kind.value) is kind
+
+
+def _doc_table() -> tuple[Path, list[str], str]:
+    """The docs' table of failure kinds (in README or a page under docs/, wherever it lives), and
+    the text around it."""
+    for path in DOCS:
+        text = path.read_text()
+        lines = text.splitlines()
+        starts = [n for n, line in enumerate(lines) if line.strip() == FAILURE_TABLE_HEADER[0]]
+        if starts:
+            assert len(starts) == 1, f"{path} holds the table of failure kinds twice"
+            table = []
+            for line in lines[starts[0] :]:
+                if not line.strip().startswith("|"):
+                    break
+                table.append(line.strip())
+            return path, table, text
+    raise AssertionError(f"no page holds the table of failure kinds (header {FAILURE_TABLE_HEADER[0]!r})")
+
+
+def test_the_docs_table_of_failure_kinds_is_the_registry():
+    path, table, _ = _doc_table()
+    expected = failure_table().splitlines()
+    assert table == expected, (
+        f"{path.relative_to(ROOT)}'s table of failure kinds differs from optimizer/vocabulary.py; "
+        "it should read:\n" + "\n".join(expected)
+    )
+
+
+def test_the_docs_say_which_kinds_are_remembered():
+    """'The kinds from `A` to `B` are content failures: remembered': exactly the remembered kinds,
+    in the table's order."""
+    _, _, text = _doc_table()
+    found = re.search(r"The kinds from `(\w+)` to `(\w+)` are content failures", " ".join(text.split()))
+    assert found, "the docs no longer say which kinds are remembered"
+    order = list(FailureKind)
+    values = [kind.value for kind in order]
+    first, last = values.index(found[1]), values.index(found[2])
+    assert set(order[first : last + 1]) == known_failures.REMEMBERED_KINDS
 
 
 def test_mypy_refuses_an_undeclared_kind_or_reason(tmp_path):
