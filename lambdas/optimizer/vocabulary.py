@@ -8,9 +8,12 @@ operator can do about it: the table under README's "When something fails" is ren
 (failure_table; tests/unit/test_vocabulary.py holds the README to it). A StrEnum's members are
 their strings, so messages, ledger items, counters and reports carry exactly the values they
 carried before the registry: `failed_<kind>` and `skipped_<reason>` (the `counter` of each).
+A value is stored (ledger items, dead letters): renaming one makes what earlier runs wrote
+unreadable.
 
 Adding a kind: one member here (its value is what the summary's failed_by_kind and the dead
-letter show), raised where the code refuses; then paste failure_table() into README.
+letter show) with its Advice, raised where the code refuses; then
+`.venv/bin/python -m pytest tests/unit/test_vocabulary.py` prints the table README must hold.
 """
 
 from __future__ import annotations
