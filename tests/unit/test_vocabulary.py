@@ -25,8 +25,8 @@ NOW = dt.datetime(2024, 3, 15, tzinfo=dt.UTC)
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # What earlier releases wrote into ledger items (failure#<key>.kind, an attempt's dead_kind),
-# dead letters (failure.kind) and counters: a renamed value would make those unreadable, so the
-# registry's values are held to them here.
+# dead letters (failure.kind) and counters: a renamed or removed value would make those
+# unreadable, so the registry must still declare each of them (a new one needs no entry here).
 STORED_KINDS = {
     "empty", "not_wav", "rf64", "corrupt", "unsupported_codec", "stale_size", "two_data_chunks", "truncated",
     "riff_size", "partial_frame", "no_audio", "channels_cancel", "too_many_channels", "not_finite",
@@ -40,9 +40,9 @@ STORED_SKIPS = {
 }  # fmt: skip
 
 
-def test_the_values_are_the_ones_already_stored():
-    assert {kind.value for kind in FailureKind} == STORED_KINDS
-    assert {reason.value for reason in SkipReason} == STORED_SKIPS
+def test_every_value_already_stored_is_still_declared():
+    assert STORED_KINDS <= {kind.value for kind in FailureKind}
+    assert STORED_SKIPS <= {reason.value for reason in SkipReason}
 
 
 def test_a_member_is_its_string_wherever_it_is_written():
