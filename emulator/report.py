@@ -15,6 +15,7 @@ import boto3
 from optimizer import known_failures, undo
 from optimizer.formats import TARGET
 from optimizer.keys import ARCHIVE_CLASSES
+from optimizer.vocabulary import SkipReason
 from optimizer.wav import NotWav, read_wav_info
 
 from .deploy import REGION, Deployment
@@ -144,9 +145,9 @@ def object_entries(
 
 def _skip_reason(s3: Any, bucket: str, key: str, head: Mapping[str, Any], tags: Mapping[str, str]) -> str:
     if head.get("StorageClass") in ARCHIVE_CLASSES:
-        return "archived"
+        return SkipReason.ARCHIVED
     if tags.get("converted") == "True":
-        return "already_converted"
+        return SkipReason.ALREADY_CONVERTED
     with tempfile.NamedTemporaryFile(suffix=".wav") as local:
         s3.download_fileobj(bucket, key, local)
         local.flush()

@@ -29,6 +29,7 @@ from optimizer.conversion import (
 from optimizer.messages import Recording
 from optimizer.outcomes import Batch
 from optimizer.settings import Settings
+from optimizer.vocabulary import FailureKind
 
 logger = Logger(service=names.CONVERTER)
 metrics = Metrics(service=names.CONVERTER)
@@ -37,7 +38,7 @@ metrics = Metrics(service=names.CONVERTER)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def send_to_dead_letter(settings: Settings, record: SQSRecord, reason: str, kind: str | None) -> None:
+def send_to_dead_letter(settings: Settings, record: SQSRecord, reason: str, kind: FailureKind | None) -> None:
     aws.client("sqs").send_message(
         QueueUrl=settings.dlq_url,
         MessageBody=outcomes.dead_letter_body(record.body, reason, kind),
@@ -45,13 +46,15 @@ def send_to_dead_letter(settings: Settings, record: SQSRecord, reason: str, kind
     )
 
 
-def remember_content_failure(settings: Settings, rec: Recording, etag: str, reason: str, kind: str | None) -> bool:
+def remember_content_failure(
+    settings: Settings, rec: Recording, etag: str, reason: str, kind: FailureKind | None
+) -> bool:
     """After the dead letter is sent. A failed write leaves the recording dead-lettered and the run
     failed, as before; it only means the next run tries the recording once more, so it is logged
     and counted (KnownFailureWriteFailures), not retried at the price of a second dead letter."""
     try:
         return known_failures.remember(
-            aws.client("dynamodb"), settings.ledger_table, rec.key, etag, reason, run=rec.run, kind=kind or ""
+            aws.client("dynamodb"), settings.ledger_table, rec.key, etag, reason, run=rec.run, kind=kind
         )
     except Exception:
         logger.exception(
@@ -95,7 +98,7 @@ class Attempts:
             self.count = self.state.attempts
             if self.state.dead and self.state.dead_generation >= self.generation:
                 # dead-lettered by an earlier delivery of this message: the same outcome, not tried again
-                raise PermanentFailure(self.state.dead_reason, self.state.dead_kind or "other")
+                raise PermanentFailure(self.state.dead_reason, FailureKind.stored(self.state.dead_kind))
         outcomes.check_attempt(self.count, self.receives, self.settings.max_receive_count)
 
     def killed(self, exc: FfmpegKilled) -> Exception:
@@ -115,7 +118,7 @@ class Attempts:
             return exc
         failure = ContentFailure(
             f"ffmpeg was killed by signal {exc.signal} on each of this run's {self.count} attempts at this version",
-            "ffmpeg_killed",
+            FailureKind.FFMPEG_KILLED,
         )
         failure.etag = exc.etag
         return failure
@@ -130,7 +133,7 @@ class Attempts:
             return True
         claim = ledger.claim_dead_letter(
             *self._args(),
-            kind or "other",
+            kind or FailureKind.OTHER,
             verdict.reason,
             now=time.time(),
             stale_after_s=outcomes.DEAD_LETTER_STALE_S,

@@ -30,6 +30,7 @@ from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, chec
 from optimizer.rounds import MAX_ROUNDS, TOO_LONG, resumed, too_long_cause
 from optimizer.settings import Settings
 from optimizer.summary import run_summary
+from optimizer.vocabulary import SkipReason
 
 logger = Logger(service=names.LISTER)
 
@@ -113,7 +114,7 @@ def list_page(
     undo_counts = {} if undoing else undone_recordings(settings, dynamodb, run, day, prefix, page)
     counts = {
         "listed": page.listed,
-        **{f"skipped_{r}": page.skipped.get(r, 0) for r in SKIP_REASONS},
+        **{r.counter: page.skipped.get(r, 0) for r in SKIP_REASONS},
         "days_done": int(page.exhausted),
         **undo_counts,
     }
@@ -125,7 +126,7 @@ def list_page(
             "prefix": prefix,
             "listed": page.listed,
             "to_enqueue": len(page.items),
-            "known_failures": page.skipped["known_failure"],
+            "known_failures": page.skipped[SkipReason.KNOWN_FAILURE],
             "known_failure_reads": reads.requests,
             "known_failure_read_units": reads.read_units,
             "done": page.exhausted,
@@ -164,7 +165,7 @@ def undone_recordings(
     page.items = kept
     if skipped:
         logger.info("undone recordings skipped", extra={"keys": sorted(found)})
-    return {"skipped_undone": skipped}
+    return {SkipReason.UNDONE.counter: skipped}
 
 
 def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
@@ -275,7 +276,7 @@ def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
             s3, run["bucket"], settings.bucket_prefix, run, _today(), settings.num_days_age + settings.catch_up_days
         )
     mismatched = None
-    if run.get("verify") and counts.get(f"failed_{custody.KIND}"):  # their names, for the summary
+    if run.get("verify") and counts.get(custody.KIND.counter):  # their names, for the summary
         names_item = aws.client("dynamodb").get_item(
             TableName=settings.ledger_table, Key={"run": {"S": custody.names_key(run["id"])}}, ConsistentRead=True
         )

@@ -35,6 +35,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .formats import TARGET, TargetFormat
+from .vocabulary import FailureKind
 from .wav import ALAW, IEEE_FLOAT, MULAW, PCM, WavInfo
 
 # The comparison works on 8 kHz mono output (the 8 kHz path sample for sample, the other rates on
@@ -59,7 +60,7 @@ class AudioMismatch(Exception):
     """The output's audio is not the source's downmix, or the downmix loses a channel. `kind`
     tells a source that cannot be converted faithfully from an output that is wrong."""
 
-    def __init__(self, reason: str, kind: str = "verification_failed") -> None:
+    def __init__(self, reason: str, kind: FailureKind = FailureKind.VERIFICATION_FAILED) -> None:
         super().__init__(reason)
         self.kind = kind
 
@@ -111,7 +112,8 @@ def sample_format(info: WavInfo) -> SampleFormat:
         # weighted differently, guessed when the file has no channel mask): not a downmix we can
         # check independently, so such a recording is left as it is rather than converted blind.
         raise AudioMismatch(
-            f"{info.channels}-channel audio: only mono and stereo downmixes can be verified", "too_many_channels"
+            f"{info.channels}-channel audio: only mono and stereo downmixes can be verified",
+            FailureKind.TOO_MANY_CHANNELS,
         )
     if info.format_tag == PCM and width in (1, 2, 3, 4, 8):
         if width == 1:
@@ -410,7 +412,7 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
         # must be refused here rather than slip through the thresholds.
         raise AudioMismatch(
             "the source holds samples that are not finite numbers (NaN, infinity or values beyond float range)",
-            "not_finite",
+            FailureKind.NOT_FINITE,
         )
     floor = 10 ** (SIGNAL_FLOOR_DBFS / 10)
     total_s = sum(sums.samples) / TARGET_RATE
@@ -429,7 +431,7 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
                     f"channels cancel in the mono downmix: at {_span(worst, width, total_s)} the {name} channel is at "
                     f"{_level(channel[worst])} but the downmix (L + R) / 2 at {_level(mix[worst])}, "
                     f"{-_db(kept[worst]):.1f} dB below half that channel ({MAX_CHANNEL_LOSS_DB:g} dB allowed)",
-                    "channels_cancel",
+                    FailureKind.CHANNELS_CANCEL,
                 )
     n = _windows(sums.samples, width)
     ref, err = _windows(sums.ref, width) / n, _windows(sums.err, width) / n

@@ -44,6 +44,7 @@ from .keys import ARCHIVE_CLASSES
 from .messages import Recording
 from .provenance import Provenance
 from .settings import Settings
+from .vocabulary import FailureKind, SkipReason
 from .wav import NotWav, WavInfo, fix_placeholder_sizes, read_wav_info
 
 CONVERTED_TAG = ("converted", "True")  # the article's tag, exactly
@@ -53,7 +54,7 @@ DURATION_TOLERANCE_S = 0.010
 _KEPT_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage")
 _LOCK_HEADERS = ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus")
 _CHUNK = 1024 * 1024
-_VERIFY = "verification_failed"
+_VERIFY = FailureKind.VERIFICATION_FAILED
 # S3 refuses more than 2 KB of user metadata (the UTF-8 bytes of each key and value, summed:
 # Amazon S3 user guide, "Working with object metadata").
 MAX_METADATA_BYTES = 2048
@@ -69,7 +70,7 @@ class PermanentFailure(Exception):
     """Retrying cannot help (bad audio, failed verification): goes to the DLQ with this reason.
     `kind` names the class of failure in the run's summary (failed_by_kind)."""
 
-    def __init__(self, reason: str, kind: str = "other") -> None:
+    def __init__(self, reason: str, kind: FailureKind = FailureKind.OTHER) -> None:
         super().__init__(reason)
         self.kind = kind
 
@@ -104,7 +105,7 @@ class Outcome:
     reason: str | None
     bytes_before: int = 0
     bytes_after: int = 0
-    kind: str | None = None  # of a failure: PermanentFailure.kind
+    kind: FailureKind | None = None  # of a failure: PermanentFailure.kind
     audio: Mapping[str, Any] | None = None  # what the audio check measured (AudioCheck.log_field)
     # The new version carries the original's Object Lock retain-until date (from the GetObject
     # already made: put_arguments copies it when it is still in the future). Counted in the summary.
@@ -178,7 +179,9 @@ def run_ffmpeg(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -
         raise FfmpegKilled(f"ffmpeg was killed by signal {-proc.returncode}", -proc.returncode)
     if _NO_SPACE in proc.stderr:
         raise TransientFailure(f"ffmpeg ran out of space in /tmp (exit {proc.returncode}): {detail}")
-    raise ContentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", "ffmpeg_failed")
+    raise ContentFailure(
+        f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", FailureKind.FFMPEG_FAILED
+    )
 
 
 # The work folders of conversions running in this process (the local emulator runs several
@@ -297,7 +300,7 @@ def merged_tags(existing: Mapping[str, str]) -> dict[str, str]:
     if len(tags) > MAX_TAGS:
         raise PermanentFailure(
             f"the object already has {len(existing)} tags; S3 allows {MAX_TAGS}, so converted=True cannot be added",
-            "tag_limit",
+            FailureKind.TAG_LIMIT,
         )
     return tags
 
@@ -354,7 +357,7 @@ def _denied(exc: ClientError, action: str, rec: Recording) -> PermanentFailure:
         "SSE-KMS, "
         "kms:Decrypt and kms:GenerateDataKey on its key (set -c kms_key_arn=..., and make sure the key policy lets IAM "
         "policies of this account use the key); a bucket policy may also deny it. Fix that, then redrive.",
-        "access_denied",
+        FailureKind.ACCESS_DENIED,
     )
 
 
@@ -381,7 +384,7 @@ def _metadata_limit(rec: Recording, original: Mapping[str, Any]) -> None:
             f"s3://{rec.bucket}/{rec.key} has {metadata_bytes(original.get('Metadata') or {})} bytes of user metadata; "
             f"with the converted version's provenance it would be {total}, over S3's {MAX_METADATA_BYTES}. Not "
             "converted; the original is untouched",
-            "metadata_limit",
+            FailureKind.METADATA_LIMIT,
         )
 
 
@@ -413,7 +416,7 @@ def _changed_since_listed(s3: Any, rec: Recording) -> Outcome:
     except ClientError as exc:
         code = _error_code(exc)
         if code in ("NoSuchKey", "404"):
-            return Outcome("skipped", "gone")
+            return Outcome("skipped", SkipReason.GONE)
         if code in _DENIED:
             raise _denied(exc, "reading the current version of", rec) from None
         raise
@@ -421,8 +424,8 @@ def _changed_since_listed(s3: Any, rec: Recording) -> Outcome:
     if own is not None:
         return own
     if Provenance.of(head.get("Metadata")) is not None:
-        return Outcome("skipped", "already_converted", int(head.get("ContentLength", 0)))
-    return Outcome("skipped", "changed", int(head.get("ContentLength", 0)))
+        return Outcome("skipped", SkipReason.ALREADY_CONVERTED, int(head.get("ContentLength", 0)))
+    return Outcome("skipped", SkipReason.CHANGED, int(head.get("ContentLength", 0)))
 
 
 def _written_by_us(s3: Any, rec: Recording, read_version: str, after: int) -> Outcome | None:
@@ -459,7 +462,7 @@ def convert_recording(
     if rec.bucket != settings.bucket or not rec.key.startswith(settings.bucket_prefix):
         raise PermanentFailure(
             f"s3://{rec.bucket}/{rec.key} is outside this optimizer's scope s3://{settings.bucket}/{settings.bucket_prefix}",
-            "outside_scope",
+            FailureKind.OUTSIDE_SCOPE,
         )
     try:
         bucket_state = trust.check_bucket(s3, rec.bucket, require_versioning=settings.require_versioning)
@@ -477,12 +480,12 @@ def convert_recording(
         if code in ("PreconditionFailed", "412"):
             return _changed_since_listed(s3, rec)
         if code in ("NoSuchKey", "404"):
-            return Outcome("skipped", "gone")
+            return Outcome("skipped", SkipReason.GONE)
         if code == "InvalidObjectState":
-            return Outcome("skipped", "archived")
+            return Outcome("skipped", SkipReason.ARCHIVED)
         if code == "InvalidRequest" and "encrypt" in str(exc).lower():
             raise PermanentFailure(
-                "the object is encrypted with a customer-provided key (SSE-C); it cannot be read", "sse_c"
+                "the object is encrypted with a customer-provided key (SSE-C); it cannot be read", FailureKind.SSE_C
             ) from None
         if code in _DENIED:
             raise _denied(exc, "reading", rec) from None
@@ -492,21 +495,21 @@ def convert_recording(
     read_version = str(original.get("VersionId") or "null")
     try:
         if rec.etag and rec.size and size != rec.size:  # the same ETag, another size: not what was listed
-            return Outcome("skipped", "changed", size)
+            return Outcome("skipped", SkipReason.CHANGED, size)
         if bucket_state.object_lock:
             try:
                 original = {**original, **trust.lock_state(s3, rec.bucket, rec.key, original)}
             except trust.LockHidden as exc:
-                raise PermanentFailure(str(exc), "access_denied") from None
+                raise PermanentFailure(str(exc), FailureKind.ACCESS_DENIED) from None
         storage_class = original.get("StorageClass", "STANDARD")
         if storage_class in ARCHIVE_CLASSES:
-            return Outcome("skipped", "archived", size)
+            return Outcome("skipped", SkipReason.ARCHIVED, size)
         own = _own_conversion(rec, original)
         if own is not None:
             return own  # the body is not read: closed below
         tags = _read_tags(s3, rec, original)
         if tags.get(CONVERTED_TAG[0]) == CONVERTED_TAG[1] and not settings.overwrite_converted:
-            return Outcome("skipped", "already_converted", size)
+            return Outcome("skipped", SkipReason.ALREADY_CONVERTED, size)
         merged_tags(tags)  # ten tags already: refused before anything is read
         _metadata_limit(rec, original)
         parent = workdir or tempfile.gettempdir()
@@ -557,14 +560,14 @@ def _convert_read(
     if target.matches(source) and not settings.overwrite_converted:
         return Outcome("skipped", target.skip_reason, size)
     if source.frames == 0:
-        raise ContentFailure("the recording has no audio frames", "no_audio")
+        raise ContentFailure("the recording has no audio frames", FailureKind.NO_AUDIO)
     check_free_space(tmp, projected_output_bytes(source, target), "ffmpeg's output")
     fix_placeholder_sizes(src, source)  # our local copy only: ffmpeg must stop where the audio does
     convert(settings.ffmpeg_path, src, dst)
     try:
         output = read_wav_info(dst)
     except NotWav as exc:
-        raise ContentFailure(f"verification failed: {exc}", "verification_failed") from None
+        raise ContentFailure(f"verification failed: {exc}", FailureKind.VERIFICATION_FAILED) from None
     verify(source, output, target=target)
     try:
         measured = check_audio(src, source, dst, output, target)
@@ -593,7 +596,7 @@ def _convert_read(
                 message = exc.response.get("Error", {}).get("Message", "")
                 raise PermanentFailure(
                     f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}",
-                    "metadata_limit" if code == "MetadataTooLarge" else "s3_refused",
+                    FailureKind.METADATA_LIMIT if code == "MetadataTooLarge" else FailureKind.S3_REFUSED,
                 ) from None
             raise
     custody = custody_record(read_version, sha256, str(written_version or "null"), provenance.converted_sha256)

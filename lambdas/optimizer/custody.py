@@ -61,9 +61,10 @@ from .keys import ARCHIVE_CLASSES
 from .messages import Recording
 from .provenance import Provenance
 from .settings import Settings
+from .vocabulary import FailureKind, SkipReason
 from .wav import NotWav, fix_placeholder_sizes, read_wav_info
 
-KIND = "custody_mismatch"
+KIND = FailureKind.CUSTODY_MISMATCH
 # The names of a run's mismatched recordings kept for its summary (the DLQ has every one).
 NAMES_KEPT = 50
 _GONE = ("NoSuchKey", "NoSuchVersion", "404")
@@ -127,7 +128,7 @@ def _get(s3: Any, rec: Recording, **kwargs: Any) -> dict[str, Any] | None:
             raise PermanentFailure(
                 f"reading {which}s3://{rec.bucket}/{rec.key} to verify it was denied ({code}). The converter's role "
                 "needs s3:GetObject and s3:GetObjectVersion under the prefix (and kms:Decrypt for SSE-KMS)",
-                "access_denied",
+                FailureKind.ACCESS_DENIED,
             ) from None
         raise
 
@@ -195,15 +196,15 @@ def verify_recording(
     if rec.bucket != settings.bucket or not rec.key.startswith(settings.bucket_prefix):
         raise PermanentFailure(
             f"s3://{rec.bucket}/{rec.key} is outside this optimizer's scope s3://{settings.bucket}/{settings.bucket_prefix}",
-            "outside_scope",
+            FailureKind.OUTSIDE_SCOPE,
         )
     now = now or dt.datetime.now(dt.UTC)
     current = _get(s3, rec)
     if current is None:
-        return Outcome("skipped", "gone")
+        return Outcome("skipped", SkipReason.GONE)
     try:
         if current.get("StorageClass", "STANDARD") in ARCHIVE_CLASSES:
-            return Outcome("skipped", "archived")
+            return Outcome("skipped", SkipReason.ARCHIVED)
         provenance = Provenance.of(current.get("Metadata"))
         if provenance is None:  # its body is not read
             replaced = _converted_before(s3, rec, str(current.get("VersionId") or "null"))
@@ -213,7 +214,7 @@ def verify_recording(
                     f"{current.get('VersionId')} carries no provenance, but the version before it, {replaced.version}, "
                     f"was converted by run {replaced.run}: it was replaced after its conversion"
                 )
-            return Outcome("skipped", "not_converted")
+            return Outcome("skipped", SkipReason.NOT_CONVERTED)
         record = ledger.read_custody(dynamodb, settings.ledger_table, provenance.run, rec.key)
         parent = workdir or tempfile.gettempdir()
         size = int(current.get("ContentLength", 0))

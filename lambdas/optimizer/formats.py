@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .vocabulary import SkipReason
 from .wav import ALAW, WavInfo
 
 
@@ -25,7 +26,7 @@ class TargetFormat:
     bits_per_sample: int
     content_type: str  # given to a new version whose original had none
     header_bytes: int  # what ffmpeg writes before the samples (RIFF, fmt, fact, data)
-    skip_reason: str  # the outcome of a recording already in this format
+    skip_reason: SkipReason  # the outcome of a recording already in this format
 
     @property
     def bytes_per_second(self) -> int:
@@ -64,7 +65,7 @@ ALAW_8K_MONO = TargetFormat(
     bits_per_sample=8,
     content_type="audio/wav",
     header_bytes=58,
-    skip_reason="already_alaw",
+    skip_reason=SkipReason.ALREADY_ALAW,
 )
 TARGET = ALAW_8K_MONO  # the default format the converter writes
 # Every format the converter can write, by its key: the one declaration a setting is checked against.

@@ -10,10 +10,11 @@ one: they are counted `skipped_known_failure`, not enqueued, and do not fail the
 version of the object (another ETag) is enqueued as usual; the input "retry_failed": true
 enqueues them all.
 
-Only a failure of a kind the code still refuses is skipped (REMEMBERED_KINDS, declared once
-here): a kind the converter no longer refuses (the odd data size was `partial_frame`; ffmpeg out
-of space or killed was `ffmpeg_failed`) is enqueued again, whatever the memory says. Items
-written before the kind was stored are judged by their reason.
+Only a failure of a kind the code still refuses is skipped (REMEMBERED_KINDS: the kinds
+optimizer/vocabulary.py declares remembered): a kind the converter no longer refuses (the odd
+data size was `partial_frame`; ffmpeg out of space or killed was `ffmpeg_failed`) is enqueued
+again, whatever the memory says. Items written before the kind was stored are judged by their
+reason.
 
 Everything else the converter refuses (outside the scope, SSE-C, 10 tags already, a bad message)
 and every transient failure can be fixed without changing the object, so it is never remembered:
@@ -31,6 +32,7 @@ from typing import Any
 
 from .conversion import ContentFailure
 from .listing import Page
+from .vocabulary import FailureKind, SkipReason
 
 PARTITION_PREFIX = "failure#"
 # A year. Longer than anything that re-lists a day on its own (the scheduled run's catch_up_days
@@ -49,28 +51,9 @@ BACKOFF_CAP_S = 2.0
 
 
 # The kinds of content failure (ContentFailure.kind) the converter refuses and remembers: the
-# refusals of optimizer/wav.py (NotWav), optimizer/audio.py (AudioMismatch) and conversion.py.
-REMEMBERED_KINDS = frozenset(
-    {
-        "empty",
-        "not_wav",
-        "rf64",
-        "corrupt",
-        "unsupported_codec",
-        "stale_size",
-        "two_data_chunks",
-        "truncated",
-        "riff_size",
-        "partial_frame",
-        "no_audio",
-        "channels_cancel",
-        "too_many_channels",
-        "not_finite",
-        "ffmpeg_failed",
-        "ffmpeg_killed",
-        "verification_failed",
-    }
-)
+# refusals of optimizer/wav.py (NotWav), optimizer/audio.py (AudioMismatch) and conversion.py,
+# each declared `remembered` in optimizer/vocabulary.py.
+REMEMBERED_KINDS = frozenset(kind for kind in FailureKind if kind.remembered)
 
 
 class KnownFailuresUnavailable(Exception):
@@ -85,7 +68,9 @@ class KnownFailure:
     reason: str
     failed_at: str
     expires_at: int
-    kind: str = ""  # "" for an item written before the kind was stored
+    # As stored (not a FailureKind): a kind of this release or an earlier one; "" for an item
+    # written before the kind was stored.
+    kind: str = ""
 
 
 def still_refused(known: KnownFailure) -> bool:
@@ -111,7 +96,9 @@ def _cut(text: str, max_bytes: int = MAX_REASON_BYTES) -> str:
     return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
 
 
-def failure_item(key: str, etag: str, reason: str, *, run: str, now: dt.datetime, kind: str = "") -> dict[str, Any]:
+def failure_item(
+    key: str, etag: str, reason: str, *, run: str, now: dt.datetime, kind: FailureKind | None = None
+) -> dict[str, Any]:
     """The ledger item of one remembered failure, in DynamoDB's typed form."""
     item = {
         "run": {"S": partition_key(key)},
@@ -135,7 +122,7 @@ def remember(
     reason: str,
     *,
     run: str = "",
-    kind: str = "",
+    kind: FailureKind | None = None,
     now: dt.datetime | None = None,
 ) -> bool:
     """Writes (or replaces: the latest reason, a new lifetime) the object's failure. False when
@@ -245,5 +232,5 @@ def drop_known_failures(
         else:
             kept.append(item)
     page.items = kept
-    page.skipped["known_failure"] = page.skipped.get("known_failure", 0) + len(dropped)
+    page.skipped[SkipReason.KNOWN_FAILURE] = page.skipped.get(SkipReason.KNOWN_FAILURE, 0) + len(dropped)
     return dropped

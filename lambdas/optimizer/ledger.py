@@ -52,6 +52,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .vocabulary import FailureKind
+
 TTL_DAYS = 90  # Step Functions keeps an execution's history 90 days; the counts live as long
 # TransactWriteItems takes 100 actions: 99 markers and the run's counters.
 MARKERS_PER_TRANSACTION = 99
@@ -270,7 +272,7 @@ class Attempts:
     killed_etag: str = ""
     dead: str = ""  # "" (no dead letter yet), DEAD_PENDING or DEAD_SENT
     dead_at: int = 0  # epoch seconds of the claim
-    dead_kind: str = ""
+    dead_kind: str = ""  # as stored: converter.py reads it with FailureKind.stored
     dead_reason: str = ""
     generation: int = 0  # of the message: 0 as enqueued, n after its n-th dead letter was redriven
     dead_generation: int = 0
@@ -363,7 +365,7 @@ def claim_dead_letter(
     table: str,
     run_id: str,
     key: str,
-    kind: str,
+    kind: FailureKind,
     reason: str,
     *,
     now: float,

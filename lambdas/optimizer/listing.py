@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .keys import ARCHIVE_CLASSES, is_audio_key
+from .vocabulary import SkipReason, skip_reasons
 
 # A state's data must stay well inside Step Functions' 256 KB; we promise 64 KB. The objects of a
 # page get 48 KB, the rest (run, cursor) needs < 2 KB, the remainder is headroom.
@@ -16,7 +17,7 @@ PAGE_BUDGET_BYTES = 48 * 1024
 MAX_KEYS_CONSIDERED = 10_000
 # Why the lister does not enqueue a listed object: the first three from the listing alone
 # (skip_reason), known_failure from the failures the converter remembered (known_failures.py).
-SKIP_REASONS = ("not_audio", "already_target_class", "archived", "known_failure")
+SKIP_REASONS = skip_reasons("lister")
 SQS_BATCH = 10  # messages per SendMessageBatch
 # The waits' "last" before any check: every queue is smaller, so the first full check is progress.
 NO_CHECK_YET = 2**31 - 1
@@ -33,16 +34,16 @@ def new_progress() -> dict[str, Any]:
     return {"cursor": {"start_after": None, "done": False}, "pages": 0, "waits": fresh_waits()}
 
 
-def skip_reason(obj: Mapping[str, Any], *, target_class: str, overwrite: bool) -> str | None:
+def skip_reason(obj: Mapping[str, Any], *, target_class: str, overwrite: bool) -> SkipReason | None:
     """Why a listed object is not enqueued, decided from the listing alone (no extra request)."""
     if not is_audio_key(obj["Key"]):
-        return "not_audio"
+        return SkipReason.NOT_AUDIO
     storage_class = obj.get("StorageClass", "STANDARD")
     if storage_class in ARCHIVE_CLASSES:
-        return "archived"
+        return SkipReason.ARCHIVED
     # With STANDARD as target the class says nothing: the converter's tag check decides.
     if storage_class == target_class and target_class != "STANDARD" and not overwrite:
-        return "already_target_class"
+        return SkipReason.ALREADY_TARGET_CLASS
     return None
 
 
@@ -60,7 +61,7 @@ class Page:
     last_key: str | None = None
     exhausted: bool = False
     listed: int = 0
-    skipped: dict[str, int] = field(default_factory=lambda: {reason: 0 for reason in SKIP_REASONS})
+    skipped: dict[SkipReason, int] = field(default_factory=lambda: {reason: 0 for reason in SKIP_REASONS})
 
 
 def take_page(
@@ -87,7 +88,7 @@ def take_page(
     """
     page = Page()
     used = 0
-    whole: tuple[int, int, str | None, dict[str, int]] | None = None  # the last cut at a batch boundary
+    whole: tuple[int, int, str | None, dict[SkipReason, int]] | None = None  # the last cut at a batch boundary
     iterator: Iterator[Mapping[str, Any]] = iter(objects)
     for obj in iterator:
         key = obj["Key"]
@@ -113,7 +114,7 @@ def take_page(
     return page
 
 
-def _cut_to_whole_batches(page: Page, whole: tuple[int, int, str | None, dict[str, int]] | None) -> Page:
+def _cut_to_whole_batches(page: Page, whole: tuple[int, int, str | None, dict[SkipReason, int]] | None) -> Page:
     """Back to the last point where the page held a multiple of 10 items (if there was one):
     what follows it is listed again by the next page, after `last_key`."""
     if whole is None or whole[0] == len(page.items):

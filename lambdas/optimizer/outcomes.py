@@ -43,6 +43,7 @@ from .receives import (  # noqa: F401 - re-exported: the policy reads them from 
     receive_limit,
     redrive_threshold,
 )
+from .vocabulary import SKIPPED_PREFIX, FailureKind
 
 # Time kept back so a record is not started when the invocation would be killed mid-write;
 # a killed record is safe (nothing is written before verification) but costs a full retry.
@@ -57,7 +58,7 @@ class Crashed(PermanentFailure):
     """Tried max_receive_count times already: each earlier attempt ended without an outcome."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason, kind="crashed")
+        super().__init__(reason, kind=FailureKind.CRASHED)
 
 
 def check_time(*, remaining_ms: int | None, size: int) -> None:
@@ -81,7 +82,7 @@ def check_attempt(attempt: int, receives: int, max_attempts: int) -> None:
         raise PermanentFailure(
             f"gave up after {receives} receives and {attempt - 1} attempts: the message kept coming back without "
             "an outcome (throttled, returned with its batch, or a failed ledger write)",
-            "gave_up",
+            FailureKind.GAVE_UP,
         )
 
 
@@ -113,7 +114,8 @@ def judge(exc: Exception, attempts: int, max_attempts: int, *, receives: int = 1
     if isinstance(exc, PermanentFailure | BadMessage):
         reason = str(exc)
         etag = getattr(exc, "etag", None) if known_failures.remembers(exc) else None
-        return Verdict(Outcome("failed", reason, kind=getattr(exc, "kind", "bad_message")), reason, etag)
+        kind = exc.kind if isinstance(exc, PermanentFailure) else FailureKind.BAD_MESSAGE
+        return Verdict(Outcome("failed", reason, kind=kind), reason, etag)
     reason = f"{type(exc).__name__}: {exc}"
     if attempts < max_attempts and receives < receive_limit(max_attempts):
         return Verdict(None, reason)
@@ -122,10 +124,12 @@ def judge(exc: Exception, attempts: int, max_attempts: int, *, receives: int = 1
         if attempts >= max_attempts
         else f"gave up after {receives} receives and {attempts} attempts: {reason}"
     )
-    return Verdict(Outcome("failed", reason, kind="gave_up"), reason)
+    return Verdict(Outcome("failed", reason, kind=FailureKind.GAVE_UP), reason)
 
 
-def dead_letter_body(record_body: str, reason: str, kind: str | None = None, now: dt.datetime | None = None) -> str:
+def dead_letter_body(
+    record_body: str, reason: str, kind: FailureKind | None = None, now: dt.datetime | None = None
+) -> str:
     """The original message plus why it failed: redriving it later still works."""
     try:
         data = json.loads(record_body)
@@ -136,7 +140,7 @@ def dead_letter_body(record_body: str, reason: str, kind: str | None = None, now
     at = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     if isinstance(data.get("failure"), dict):  # failed again after a redrive: keep the history
         data["earlier_failures"] = [*data.get("earlier_failures", []), data["failure"]]
-    data["failure"] = {"reason": reason, "at": at, "kind": kind or "other"}
+    data["failure"] = {"reason": reason, "at": at, "kind": kind or FailureKind.OTHER}
     return json.dumps(data)
 
 
@@ -157,13 +161,13 @@ def counts(outcome: Outcome) -> Counter[str]:
     """What one final outcome adds to its run's ledger counts."""
     added: Counter[str] = Counter()
     if outcome.outcome == "skipped":
-        added[f"skipped_{outcome.reason}"] += 1
+        added[SKIPPED_PREFIX + str(outcome.reason)] += 1
     else:
         added[outcome.outcome] += 1
     if outcome.outcome == "verified" and outcome.reason:  # verified without the original, or its record
         added[f"verified_{outcome.reason}"] += 1
     if outcome.kind:
-        added[f"failed_{outcome.kind}"] += 1
+        added[outcome.kind.counter] += 1
     if outcome.outcome == "converted":
         added["bytes_before"] += outcome.bytes_before
         added["bytes_after"] += outcome.bytes_after

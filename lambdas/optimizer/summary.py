@@ -8,9 +8,9 @@ from typing import Any
 from .listing import SKIP_REASONS
 from .settings import Settings
 from .undo import OUTCOMES as UNDO_OUTCOMES
+from .vocabulary import FAILED_PREFIX, FailureKind, SkipReason, skip_reasons
 
-CONVERTER_SKIPS = ("already_converted", "already_alaw", "gone", "changed")
-CUSTODY_MISMATCH = "custody_mismatch"  # optimizer/custody.py KIND
+CONVERTER_SKIPS = skip_reasons("converter")
 GIB = 1024**3
 
 
@@ -22,7 +22,7 @@ def _duration(seconds: int) -> str:
 
 def failures_by_kind(counts: Mapping[str, int]) -> dict[str, int]:
     """The run's failures by class (the converter counts failed_<kind>), most frequent first."""
-    kinds = {name[len("failed_") :]: n for name, n in counts.items() if name.startswith("failed_") and n}
+    kinds = {name[len(FAILED_PREFIX) :]: n for name, n in counts.items() if name.startswith(FAILED_PREFIX) and n}
     return dict(sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
 
 
@@ -33,12 +33,12 @@ def _verify_output(
     as CustodyMismatch: a recording that differs from its record is an integrity incident, and a
     failed execution is what the failure alarm and an operator's list of executions show (a
     warning in a succeeded run's output is read by nobody)."""
-    mismatches = int(counts.get(f"failed_{CUSTODY_MISMATCH}", 0))
+    mismatches = int(counts.get(FailureKind.CUSTODY_MISMATCH.counter, 0))
     output["verify"] = {
         "verified": counts.get("verified", 0),
         "verified_original_gone": counts.get("verified_original_gone", 0),
         "verified_unrecorded": counts.get("verified_unrecorded", 0),
-        "not_converted": counts.get("skipped_not_converted", 0),
+        "not_converted": counts.get(SkipReason.NOT_CONVERTED.counter, 0),
         "mismatches": mismatches,
         "mismatched": mismatched,
     }
@@ -64,8 +64,8 @@ def _undo_fields(output: dict[str, Any], run: Mapping[str, Any], counts: Mapping
         output["undone"] = counts.get("undo_undone", 0)
         output["undo"] = {outcome: counts.get(f"undo_{outcome}", 0) for outcome in UNDO_OUTCOMES}
         return
-    if run.get("undone_days") or counts.get("skipped_undone"):
-        output["skipped"]["undone"] = counts.get("skipped_undone", 0)
+    if run.get("undone_days") or counts.get(SkipReason.UNDONE.counter):
+        output["skipped"][SkipReason.UNDONE] = counts.get(SkipReason.UNDONE.counter, 0)
     if run.get("redo"):
         output["redo"] = {"forgotten": counts.get("redo_forgotten", 0)}
 
@@ -98,7 +98,7 @@ def run_summary(
         listed=counts.get("listed", 0),
         enqueued=counts.get("enqueued", 0),
         converted=counts.get("converted", 0),
-        skipped={reason: counts.get(f"skipped_{reason}", 0) for reason in (*SKIP_REASONS, *CONVERTER_SKIPS)},
+        skipped={reason: counts.get(reason.counter, 0) for reason in (*SKIP_REASONS, *CONVERTER_SKIPS)},
         failed=failed,
         unaccounted=unaccounted,
         bytes_before=counts.get("bytes_before", 0),
@@ -114,7 +114,7 @@ def run_summary(
         output.update(
             recordings=recordings,
             bytes=size,
-            already_converted=counts.get("skipped_already_target_class", 0),
+            already_converted=counts.get(SkipReason.ALREADY_TARGET_CLASS.counter, 0),
             projected_bytes_after=projected,
             projected_monthly_cost={
                 "before": round(size / GIB * settings.price_standard_gb_month, 4),

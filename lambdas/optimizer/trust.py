@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 from .aws import DENIED_CODES
 from .ledger import page_key
 from .messages import Recording
+from .vocabulary import FailureKind
 
 VERSIONING_RECHECK_S = 300  # at most one GetBucketVersioning a container every 5 minutes
 MAX_KNOWN_PAGES = 4096  # the markers remembered by a container (a page id is at most ~1 KB)
@@ -46,7 +47,7 @@ MAX_KNOWN_PAGES = 4096  # the markers remembered by a container (a page id is at
 class UnknownRun(Exception):
     """The message does not come from one of this optimizer's runs."""
 
-    kind = "unknown_run"
+    kind = FailureKind.UNKNOWN_RUN
 
 
 class BucketNotVersioned(Exception):

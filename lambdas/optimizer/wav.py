@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .vocabulary import FailureKind
+
 PCM, IEEE_FLOAT, ALAW, MULAW, EXTENSIBLE = 1, 3, 6, 7, 0xFFFE
 CONVERTIBLE = frozenset({PCM, IEEE_FLOAT, ALAW, MULAW})
 FORMAT_NAMES = {PCM: "PCM", IEEE_FLOAT: "IEEE float", ALAW: "A-law", MULAW: "mu-law"}
@@ -42,7 +44,7 @@ class NotWav(Exception):
     names the class of refusal in the run's summary (failed_by_kind) and the table of
     docs/operations.md#when-something-fails."""
 
-    def __init__(self, reason: str, kind: str = "corrupt") -> None:
+    def __init__(self, reason: str, kind: FailureKind = FailureKind.CORRUPT) -> None:
         super().__init__(reason)
         self.kind = kind
 
@@ -86,7 +88,7 @@ class WavInfo:
 def read_wav_info(path: str | os.PathLike[str]) -> WavInfo:
     size = os.path.getsize(path)
     if size == 0:
-        raise NotWav("the object is empty (0 bytes)", kind="empty")
+        raise NotWav("the object is empty (0 bytes)", kind=FailureKind.EMPTY)
     with open(path, "rb") as f:
         return _read(f, size)
 
@@ -95,10 +97,11 @@ def _read(f: BinaryIO, size: int) -> WavInfo:
     head = f.read(12)
     if len(head) == 12 and head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":
         raise NotWav(
-            f"RF64 is not supported ({head[:4].decode()} header: a 64-bit WAV for recordings over 4 GiB)", kind="rf64"
+            f"RF64 is not supported ({head[:4].decode()} header: a 64-bit WAV for recordings over 4 GiB)",
+            kind=FailureKind.RF64,
         )
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        raise NotWav("not a RIFF/WAVE file (header missing or corrupt)", kind="not_wav")
+        raise NotWav("not a RIFF/WAVE file (header missing or corrupt)", kind=FailureKind.NOT_WAV)
     riff_size = struct.unpack("<I", head[4:8])[0]
     fmt: tuple[int, int, int, int, int] | None = None
     pos = 12
@@ -150,7 +153,7 @@ def _data_chunk(f: BinaryIO, size: int, fmt: tuple[int, int, int, int, int], bod
             raise NotWav(
                 f"the audio ends inside a frame: {audio} data bytes are {audio // block_align} frames of "
                 f"{block_align} bytes and {audio % block_align} byte(s) more (a recording cut off mid-write)",
-                kind="partial_frame",
+                kind=FailureKind.PARTIAL_FRAME,
             )
         # A placeholder declares nothing: what is there is what the writer meant.
         return WavInfo(
@@ -172,21 +175,22 @@ def _data_chunk(f: BinaryIO, size: int, fmt: tuple[int, int, int, int, int], bod
         raise NotWav(
             f"truncated recording: the data chunk declares {declared} bytes ({_seconds(fmt, declared)}) but "
             f"the object holds only {available} after its header ({_seconds(fmt, available)})",
-            kind="truncated",
+            kind=FailureKind.TRUNCATED,
         )
     end = min(body + declared + (declared & 1), size)  # an odd chunk's pad byte is often not written at the end
     after = _chunk_sequence_end(read, end, size)
     if after != size:
         if _is_data_at(read, after, size):
             raise NotWav(
-                "more than one data chunk (the audio after the first would be dropped)", kind="two_data_chunks"
+                "more than one data chunk (the audio after the first would be dropped)",
+                kind=FailureKind.TWO_DATA_CHUNKS,
             )
         extra = size - after
         raise NotWav(
             f"{extra} bytes at byte {after}, after the data chunk's declared {declared} bytes "
             f"({_seconds(fmt, declared)}), are not RIFF chunks: audio past a stale data size? "
             f"(as audio they would be {_seconds(fmt, extra)} more); not converted, so that nothing is dropped",
-            kind="stale_size",
+            kind=FailureKind.STALE_SIZE,
         )
     return info(declared)
 
@@ -201,7 +205,7 @@ def _check_riff_size(riff_size: int, size: int) -> None:
         f"the RIFF header declares {declared_end} bytes but the object has {size} "
         f"({'truncated' if declared_end > size else 'bytes past the declared end'}); not converted, so that nothing "
         "is dropped",
-        kind="riff_size",
+        kind=FailureKind.RIFF_SIZE,
     )
 
 
@@ -297,7 +301,7 @@ def _parse_fmt(raw: bytes) -> tuple[int, int, int, int, int]:
     if tag not in CONVERTIBLE:
         raise NotWav(
             f"unsupported WAV codec (format tag 0x{tag:04x}); only PCM, float, A-law and mu-law are converted",
-            kind="unsupported_codec",
+            kind=FailureKind.UNSUPPORTED_CODEC,
         )
     if channels < 1 or rate < 1 or block_align < 1 or bits < 1:
         raise NotWav(f"invalid fmt chunk ({channels} channels, {rate} Hz, block align {block_align})")

@@ -18,9 +18,7 @@ from optimizer.enqueueing import PCM_HEADER_BYTES, projected_size
 from optimizer.formats import ALAW_8K_MONO, TARGET
 from optimizer.wav import ALAW, MULAW, PCM, WavInfo, read_wav_info
 
-MULAW_8K_MONO = dataclasses.replace(
-    ALAW_8K_MONO, name="mu-law", codec="pcm_mulaw", format_tag=MULAW, skip_reason="already_mulaw"
-)
+MULAW_8K_MONO = dataclasses.replace(ALAW_8K_MONO, name="mu-law", codec="pcm_mulaw", format_tag=MULAW)
 CONNECT_BYTES_PER_SECOND = 8000 * 2 * 2  # 16-bit stereo 8 kHz
 
 

@@ -21,6 +21,7 @@ from optimizer.listing import (
     skip_reason,
     take_page,
 )
+from optimizer.vocabulary import SkipReason
 from tests.support import make_settings
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
@@ -209,7 +210,7 @@ def test_a_cut_back_page_gives_back_its_skips_to_the_next_page():
         remaining = list_after(remaining, page.last_key)
     assert all(len(p.items) % 10 == 0 for p in pages[:-1]) and len(pages) > 2
     assert sum(p.listed for p in pages) == 100
-    assert sum(p.skipped["not_audio"] for p in pages) == 34
+    assert sum(p.skipped[SkipReason.NOT_AUDIO] for p in pages) == 34
     assert [PREFIX + i[0] for p in pages for i in p.items] == [o["Key"] for o in objects if o["Key"].endswith(".wav")]
 
 
@@ -255,7 +256,7 @@ def test_max_considered_bounds_a_page_of_skipped_objects():
     assert (p2.listed, p2.exhausted, p2.last_key) == (10, False, PREFIX + "19.txt")
     p3 = take_page(list_after(objects, p2.last_key), **kwargs)
     assert (p3.listed, p3.exhausted, p3.last_key) == (5, True, PREFIX + "24.txt")
-    assert p1.skipped["not_audio"] + p2.skipped["not_audio"] + p3.skipped["not_audio"] == 25
+    assert p1.skipped[SkipReason.NOT_AUDIO] + p2.skipped[SkipReason.NOT_AUDIO] + p3.skipped[SkipReason.NOT_AUDIO] == 25
 
 
 def test_max_considered_counts_audio_too():
@@ -370,7 +371,7 @@ def test_advance_moves_the_cursor_and_leaves_the_input_alone():
         overwrite=False,
     )
     assert advance(progress, page)["cursor"] == {"start_after": PREFIX + "d.wav", "done": True}
-    assert (page.listed, page.skipped["not_audio"], page.skipped["already_target_class"]) == (3, 1, 1)
+    assert (page.listed, page.skipped[SkipReason.NOT_AUDIO], page.skipped[SkipReason.ALREADY_TARGET_CLASS]) == (3, 1, 1)
     assert progress == snapshot  # the input is not modified
 
 
@@ -405,7 +406,7 @@ def test_max_items_cuts_the_page_without_consuming_the_next_recording():
     assert [item[0] for item in first.items] == ["0.wav", "1.wav"] and not first.exhausted
     assert first.last_key == PREFIX + "1.wav" and first.listed == 2
     rest = take_page(objects[2:], prefix=PREFIX, target_class="GLACIER_IR", overwrite=False, max_items=2)
-    assert [item[0] for item in rest.items] == ["2.wav"] and rest.exhausted and rest.skipped["not_audio"] == 1
+    assert [item[0] for item in rest.items] == ["2.wav"] and rest.exhausted and rest.skipped[SkipReason.NOT_AUDIO] == 1
 
 
 # --- the ListPage state stays small -----------------------------------------------------------

@@ -24,6 +24,7 @@ from optimizer.known_failures import (
 )
 from optimizer.listing import SKIP_REASONS, Page, take_page
 from optimizer.messages import BadMessage
+from optimizer.vocabulary import SkipReason
 from tests.support import make_settings
 
 PREFIX = "connect/acme/CallRecordings/2022/01/31/"
@@ -220,7 +221,7 @@ def test_a_page_loses_its_known_failures_and_counts_them():
 
 
 def test_known_failure_is_a_skip_reason_of_the_listing():
-    assert "known_failure" in SKIP_REASONS and Page().skipped["known_failure"] == 0
+    assert SkipReason.KNOWN_FAILURE in SKIP_REASONS and Page().skipped[SkipReason.KNOWN_FAILURE] == 0
 
 
 # --- the run's summary ------------------------------------------------------------------------
@@ -262,20 +263,27 @@ def test_a_known_failure_is_a_skip_in_the_summary_and_does_not_fail_the_run():
 
 
 def _kinds_raised() -> set[str]:
-    """Every kind a content failure is raised with: the literal `kind` of each NotWav,
-    AudioMismatch and ContentFailure the code raises, and their defaults."""
+    """Every kind a content failure is raised with: the `kind` (a FailureKind member, or a module
+    constant naming one) of each NotWav, AudioMismatch and ContentFailure the code raises, and
+    their defaults."""
     import ast
     import inspect
 
     from optimizer import audio, conversion, wav
+    from optimizer.vocabulary import FailureKind
+
+    def member(node: ast.expr | None) -> str | None:
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "FailureKind":
+            return str(FailureKind[node.attr])
+        return None
 
     kinds: set[str] = set()
     for module in (wav, audio, conversion):
         tree = ast.parse(inspect.getsource(module))
         constants = {
-            t.id: n.value.value
+            t.id: member(n.value)
             for n in ast.walk(tree)
-            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+            if isinstance(n, ast.Assign) and member(n.value)
             for t in n.targets
             if isinstance(t, ast.Name)
         }
@@ -288,14 +296,13 @@ def _kinds_raised() -> set[str]:
                 arg = next(
                     (k.value for k in node.keywords if k.arg == "kind"), node.args[1] if len(node.args) > 1 else None
                 )
-                if isinstance(arg, ast.Constant):
-                    kinds.add(str(arg.value))
-                elif isinstance(arg, ast.Name):
-                    kinds.add(str(constants[arg.id]))
+                named = member(arg) or (constants.get(arg.id) if isinstance(arg, ast.Name) else None)
+                if named:
+                    kinds.add(named)
             if isinstance(node, ast.FunctionDef) and node.name == "__init__":
                 for default in node.args.defaults:
-                    if isinstance(default, ast.Constant) and isinstance(default.value, str):
-                        kinds.add(default.value)
+                    if member(default):
+                        kinds.add(str(member(default)))
     return kinds
 
 

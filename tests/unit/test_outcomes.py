@@ -13,6 +13,7 @@ from optimizer import outcomes
 from optimizer.conversion import ContentFailure, Outcome, PermanentFailure, TransientFailure
 from optimizer.messages import BadMessage
 from optimizer.outcomes import Batch, Crashed, check_attempt, counts, judge
+from optimizer.vocabulary import FailureKind
 
 # --- before a recording is tried --------------------------------------------------------------
 # Attempts are the converter's own (counted in the ledger when it starts reading a recording), not
@@ -66,29 +67,29 @@ def test_a_killed_ffmpeg_is_a_content_failure_only_when_it_died_on_every_attempt
 
 
 def test_a_permanent_failure_is_dead_lettered_with_its_reason_and_kind_and_not_remembered():
-    verdict = judge(PermanentFailure("10 tags already", "tag_limit"), 1, 3)
+    verdict = judge(PermanentFailure("10 tags already", FailureKind.TAG_LIMIT), 1, 3)
     assert not verdict.retry
-    assert verdict.outcome == Outcome("failed", "10 tags already", kind="tag_limit")
+    assert verdict.outcome == Outcome("failed", "10 tags already", kind=FailureKind.TAG_LIMIT)
     assert verdict.reason == "10 tags already"
     assert verdict.remember_etag is None
 
 
 def test_a_bad_message_is_dead_lettered_as_bad_message():
     verdict = judge(BadMessage("message body is not a recording message"), 1, 3)
-    assert verdict.outcome == Outcome("failed", "message body is not a recording message", kind="bad_message")
+    assert verdict.outcome == Outcome("failed", "message body is not a recording message", kind=FailureKind.BAD_MESSAGE)
     assert verdict.remember_etag is None
 
 
 def test_a_content_failure_is_remembered_for_the_version_read():
-    failure = ContentFailure("not a WAV", "not_wav")
+    failure = ContentFailure("not a WAV", FailureKind.NOT_WAV)
     failure.etag = '"v2"'
     verdict = judge(failure, 2, 3)
-    assert verdict.outcome == Outcome("failed", "not a WAV", kind="not_wav")
+    assert verdict.outcome == Outcome("failed", "not a WAV", kind=FailureKind.NOT_WAV)
     assert verdict.remember_etag == '"v2"'
 
 
 def test_a_content_failure_before_anything_was_read_is_not_remembered():
-    assert judge(ContentFailure("x", "not_wav"), 1, 3).remember_etag is None
+    assert judge(ContentFailure("x", FailureKind.NOT_WAV), 1, 3).remember_etag is None
 
 
 @pytest.mark.parametrize("exc", [TransientFailure("object changed"), RuntimeError("boom")])
@@ -102,7 +103,7 @@ def test_any_other_error_is_retried_before_the_last_attempt(exc, receives):
 def test_on_the_last_attempt_the_converter_gives_up_with_the_count_and_the_error():
     verdict = judge(TransientFailure("throttled"), 3, 3)
     reason = "gave up after 3 attempts: TransientFailure: throttled"
-    assert verdict.outcome == Outcome("failed", reason, kind="gave_up")
+    assert verdict.outcome == Outcome("failed", reason, kind=FailureKind.GAVE_UP)
     assert verdict.reason == reason and verdict.remember_etag is None
 
 
@@ -126,7 +127,7 @@ def test_a_second_failure_after_a_redrive_keeps_the_first_in_the_history():
 
 
 def test_the_dead_letter_names_its_failure_kind():
-    body = json.loads(outcomes.dead_letter_body('{"key": "a.wav", "run": "r"}', "not a WAV", "not_wav"))
+    body = json.loads(outcomes.dead_letter_body('{"key": "a.wav", "run": "r"}', "not a WAV", FailureKind.NOT_WAV))
     assert body["failure"]["kind"] == "not_wav" and body["run"] == "r"
 
 
@@ -144,7 +145,7 @@ def test_a_transient_failure_is_retried_by_attempts_not_receives(receives):
     [
         (Outcome("converted", None, 400, 100), {"converted": 1, "bytes_before": 400, "bytes_after": 100}),
         (Outcome("skipped", "already_alaw", 400), {"skipped_already_alaw": 1}),
-        (Outcome("failed", "x", kind="gave_up"), {"failed": 1, "failed_gave_up": 1}),
+        (Outcome("failed", "x", kind=FailureKind.GAVE_UP), {"failed": 1, "failed_gave_up": 1}),
     ],
 )
 def test_counts_of_one_outcome(outcome, expected):
@@ -168,6 +169,6 @@ def test_a_batch_accounts_per_named_run_and_totals_every_outcome():
 
 def test_a_redriven_dead_letter_is_a_new_generation_of_its_message():
     original = '{"key": "a.wav", "run": "r"}'
-    once = outcomes.dead_letter_body(original, "first", "crashed")
-    twice = outcomes.dead_letter_body(once, "second", "crashed")
+    once = outcomes.dead_letter_body(original, "first", FailureKind.CRASHED)
+    twice = outcomes.dead_letter_body(once, "second", FailureKind.CRASHED)
     assert [outcomes.generation(b) for b in (original, once, twice, "{not json", "[1]")] == [0, 1, 2, 0, 0]

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from optimizer import completion, ledger
+from optimizer.vocabulary import FailureKind
 
 
 @pytest.fixture
@@ -247,13 +248,13 @@ def test_attempts_count_up_and_a_kill_is_recorded_with_its_version(dynamodb):
 
 def test_a_dead_letter_is_claimed_once_and_a_stale_claim_is_taken_over(dynamodb):
     claim = ledger.claim_dead_letter
-    assert claim(dynamodb, "ledger", "r", "a.wav", "not_wav", "bad", now=1_000, stale_after_s=60) is None
-    held = claim(dynamodb, "ledger", "r", "a.wav", "not_wav", "bad", now=1_030, stale_after_s=60)
+    assert claim(dynamodb, "ledger", "r", "a.wav", FailureKind.NOT_WAV, "bad", now=1_000, stale_after_s=60) is None
+    held = claim(dynamodb, "ledger", "r", "a.wav", FailureKind.NOT_WAV, "bad", now=1_030, stale_after_s=60)
     assert held is not None and (held.dead, held.dead_kind, held.dead_reason) == (ledger.DEAD_PENDING, "not_wav", "bad")
     # The first claimant crashed before sending: a minute later another delivery takes it over.
-    assert claim(dynamodb, "ledger", "r", "a.wav", "not_wav", "bad", now=1_061, stale_after_s=60) is None
+    assert claim(dynamodb, "ledger", "r", "a.wav", FailureKind.NOT_WAV, "bad", now=1_061, stale_after_s=60) is None
     ledger.dead_letter_sent(dynamodb, "ledger", "r", "a.wav")
-    sent = claim(dynamodb, "ledger", "r", "a.wav", "not_wav", "bad", now=99_999, stale_after_s=60)
+    sent = claim(dynamodb, "ledger", "r", "a.wav", FailureKind.NOT_WAV, "bad", now=99_999, stale_after_s=60)
     assert sent is not None and sent.dead == ledger.DEAD_SENT
 
 
@@ -261,14 +262,19 @@ def test_a_new_generation_of_the_message_starts_its_attempts_and_dead_letter_afr
     for _ in range(3):
         ledger.start_attempt(dynamodb, "ledger", "r", "a.wav")
     ledger.record_kill(dynamodb, "ledger", "r", "a.wav", '"e1"', 3)
-    assert ledger.claim_dead_letter(dynamodb, "ledger", "r", "a.wav", "crashed", "x", now=1, stale_after_s=60) is None
+    assert (
+        ledger.claim_dead_letter(dynamodb, "ledger", "r", "a.wav", FailureKind.CRASHED, "x", now=1, stale_after_s=60)
+        is None
+    )
     ledger.dead_letter_sent(dynamodb, "ledger", "r", "a.wav")
     fresh = ledger.start_attempt(dynamodb, "ledger", "r", "a.wav", generation=1)
     assert (fresh.attempts, fresh.killed, fresh.dead, fresh.generation) == (1, 0, "", 1)
     # a late duplicate of the older generation does not undo it
     assert ledger.start_attempt(dynamodb, "ledger", "r", "a.wav", generation=0).attempts == 2
     claim = ledger.claim_dead_letter
-    assert claim(dynamodb, "ledger", "r", "a.wav", "crashed", "y", now=2, stale_after_s=60, generation=1) is None
+    assert (
+        claim(dynamodb, "ledger", "r", "a.wav", FailureKind.CRASHED, "y", now=2, stale_after_s=60, generation=1) is None
+    )
 
 
 class Contended:
