@@ -214,7 +214,8 @@ FAILURE_TABLE_HEADER = (
 
 
 def failure_table() -> str:
-    """The operator's table of failure kinds (docs/operations.md#when-something-fails), one row per Advice, its kinds in declaration order."""
+    """The operator's table of failure kinds (docs/operations.md#when-something-fails), one row per
+    Advice, its kinds in declaration order."""
     rows: dict[int, tuple[Advice, list[FailureKind]]] = {}
     for kind in FailureKind:
         rows.setdefault(id(kind.advice), (kind.advice, []))[1].append(kind)
