@@ -76,15 +76,14 @@ def iter_objects(s3: Any, bucket: str, prefix: str, start_after: str | None) -> 
         yield from response.get("Contents", [])
 
 
-def list_page(
-    settings: Settings,
-    s3: Any,
-    run: Mapping[str, Any],
-    day: str,
-    progress: Mapping[str, Any] | None,
-    dynamodb: Any = None,
-) -> dict[str, Any]:
-    progress = progress or new_progress()
+def list_page(settings: Settings, event: Mapping[str, Any], *, s3: Any = None, dynamodb: Any = None) -> dict[str, Any]:
+    """The ListPage state (and ListUndoPage): the day's next page of recordings to enqueue from the
+    event's progress on, with its counts and the progress after it (clients: the function's own
+    unless given)."""
+    s3 = aws.client("s3") if s3 is None else s3
+    dynamodb = aws.client("dynamodb") if dynamodb is None else dynamodb
+    run, day = event["run"], event["day"]
+    progress = event.get("progress") or new_progress()
     prefix = day_prefix(settings.bucket_prefix, dt.date.fromisoformat(day))
     # The page's identity for the enqueuer's marker: the same cursor lists the same page again.
     # A Pass state's parameters drop nulls (the CDK does): a new cursor may lack start_after.
@@ -167,7 +166,17 @@ def undone_recordings(
     return {"skipped_undone": skipped}
 
 
-def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
+def preflight(settings: Settings, event: Mapping[str, Any], *, s3: Any = None) -> dict[str, Any]:
+    """The Preflight state: the run's warnings and the bucket's rules, or VersioningRequired or
+    ReadDenied (logged) when the run must not go on (client: the function's own unless given)."""
+    try:
+        return _preflight_checks(settings, aws.client("s3") if s3 is None else s3, event["run"])
+    except (VersioningRequired, ReadDenied) as exc:
+        logger.error("preflight refused the run", extra={"reason": str(exc)})
+        raise
+
+
+def _preflight_checks(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
     """The bucket keeps originals, what the rewrite does to its own rules (optimizer/bucket_rules.py),
     and at least one of a sample of the run's first days' recordings can be read
     (optimizer/preflight.py, probe_reads)."""
@@ -199,19 +208,6 @@ def resolve_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
         if days:
             resolved["run"]["undone_days"] = days
     return resolved
-
-
-def check_bucket(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        return preflight(settings, aws.client("s3"), event["run"])
-    except (VersioningRequired, ReadDenied) as exc:
-        logger.error("preflight refused the run", extra={"reason": str(exc)})
-        raise
-
-
-def list_next_page(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
-    s3, dynamodb = aws.client("s3"), aws.client("dynamodb")
-    return list_page(settings, s3, event["run"], event["day"], event.get("progress"), dynamodb)
 
 
 def resume_day(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -296,10 +292,10 @@ def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
 
 STATES: dict[str, Callable[[Settings, Mapping[str, Any]], dict[str, Any]]] = {
     "ResolveRun": resolve_run,
-    "Preflight": check_bucket,
+    "Preflight": preflight,
     "ResumeDay": resume_day,
-    "ListPage": list_next_page,
-    "ListUndoPage": list_next_page,  # an undo's day loop (stacks/orchestration.py, _undo_loop)
+    "ListPage": list_page,
+    "ListUndoPage": list_page,  # an undo's day loop (stacks/orchestration.py, _undo_loop)
     "ResumeUndoDay": resume_day,
     "PauseDay": pause_day,
     "RecordDayFailure": record_day_failure,
