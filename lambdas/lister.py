@@ -35,6 +35,7 @@ logger = Logger(service=names.LISTER)
 
 
 def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.date) -> dict[str, Any]:
+    """The run (its id, bucket, days, mode) and its days that the execution input asks for, or InvalidInput."""
     request = resolve_request(
         execution_input,
         today=today,
@@ -197,6 +198,8 @@ def _preflight_checks(settings: Settings, s3: Any, run: Mapping[str, Any]) -> di
 
 
 def resolve_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ResolveRun state: resolve for today (UTC), with the run's days that hold undone recordings; InvalidInput
+    logged and raised."""
     try:
         today = dt.datetime.now(dt.UTC).date()
         resolved = resolve(settings, event.get("input"), str(event.get("execution") or "manual"), today)
@@ -217,6 +220,7 @@ def resume_day(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def pause_day(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The PauseDay state: saves the day's progress and names the day for the next round."""
     progress = event["progress"]
     logger.info("day paused", extra={"day": event["day"], "round": event["round"], "progress": progress})
     ledger.pause_day(
@@ -240,6 +244,7 @@ def next_round(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record_day_failure(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The RecordDayFailure state: records the day's error and cause in the run's ledger (the summary names the day)."""
     failure = event.get("failure") or {}
     error, cause = failure.get("Error"), failure.get("Cause")
     logger.error("day failed", extra={"day": event["day"], "error": error, "cause": cause})
@@ -248,6 +253,7 @@ def record_day_failure(settings: Settings, event: Mapping[str, Any]) -> dict[str
 
 
 def check_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The CheckRun state: whether every enqueued recording is accounted for, and how long to wait if not."""
     counts = ledger.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
     drain = event.get("drain") or {}
     return completion.check(
@@ -261,6 +267,7 @@ def check_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The Summarize state: the run's error, cause and output from its ledger, with the warnings and failed days."""
     run = event["run"]
     item = ledger.read_item(aws.client("dynamodb"), settings.ledger_table, run["id"])  # counts and failed days
     counts = ledger.counts_of(item)
@@ -306,6 +313,7 @@ STATES: dict[str, Callable[[Settings, Mapping[str, Any]], dict[str, Any]]] = {
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Runs the function of the state named by the event's action (STATES); ValueError for an unknown one."""
     action = str(event.get("action"))
     state = STATES.get(action)
     if state is None:
