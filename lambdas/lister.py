@@ -81,8 +81,7 @@ def list_page(settings: Settings, event: Mapping[str, Any], *, s3: Any = None, d
     """The ListPage state (and ListUndoPage): the day's next page of recordings to enqueue from the
     event's progress on, with its counts and the progress after it (clients: the function's own
     unless given)."""
-    s3 = aws.client("s3") if s3 is None else s3
-    dynamodb = aws.client("dynamodb") if dynamodb is None else dynamodb
+    s3, dynamodb = _client(s3, "s3"), _client(dynamodb, "dynamodb")
     run, day = event["run"], event["day"]
     progress = event.get("progress") or new_progress()
     prefix = day_prefix(settings.bucket_prefix, dt.date.fromisoformat(day))
@@ -142,6 +141,11 @@ def list_page(settings: Settings, event: Mapping[str, Any], *, s3: Any = None, d
     }
 
 
+def _client(given: Any, service: str) -> Any:
+    """The client a caller gave (a test's), or the function's own."""
+    return aws.client(service) if given is None else given
+
+
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -171,7 +175,7 @@ def preflight(settings: Settings, event: Mapping[str, Any], *, s3: Any = None) -
     """The Preflight state: the run's warnings and the bucket's rules, or VersioningRequired or
     ReadDenied (logged) when the run must not go on (client: the function's own unless given)."""
     try:
-        return _preflight_checks(settings, aws.client("s3") if s3 is None else s3, event["run"])
+        return _preflight_checks(settings, _client(s3, "s3"), event["run"])
     except (VersioningRequired, ReadDenied) as exc:
         logger.error("preflight refused the run", extra={"reason": str(exc)})
         raise
