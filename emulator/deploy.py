@@ -122,27 +122,63 @@ def _role_logical_id(resource: dict[str, Any], what: str) -> str:
     )
 
 
+@dataclass
+class _Build:
+    """What the resources created so far left for the next ones: the template's references resolved."""
+
+    synth: Synthesized
+    resolver: Resolver
+
+    @property
+    def template(self) -> dict[str, Any]:
+        return self.synth.template
+
+    def named(self, lid: str, limit: int) -> str:
+        """The physical name of a resource: the stack's name and its logical id, cut to AWS's limit."""
+        return f"{self.synth.stack_name}-{lid}"[:limit]
+
+
 def deploy(
     synth: Synthesized, *, versioned_bucket: bool = True, strict: bool = True, object_lock: bool = False
 ) -> Deployment:
     """Must run inside an active moto mock. `strict=False` leaves moto lenient (no IAM, no quotas).
-    `object_lock` creates the bucket with Object Lock enabled (possible only at creation)."""
-    template, stack = synth.template, synth.stack_name
-    resolver = Resolver(region=REGION, account=ACCOUNT)
-    sqs = boto3.client("sqs", region_name=REGION)
-    lam = boto3.client("lambda", region_name=REGION)
-    sfn = boto3.client("stepfunctions", region_name=REGION)
-    iam = boto3.client("iam", region_name=REGION)
+    `object_lock` creates the bucket with Object Lock enabled (possible only at creation).
+
+    The resources in the order their references need: each step resolves what the next ones name."""
+    build = _Build(synth, Resolver(region=REGION, account=ACCOUNT))
+    bucket = _create_bucket(synth.config.bucket_name, versioned=versioned_bucket, object_lock=object_lock)
+    queues = _create_queues(build)
+    _create_tables(build)
+    layer_dirs = _layers(build)
+    _log_groups(build)
+    _create_roles(build)
+    functions = _create_functions(build, layer_dirs)
+    _publish_versions(build, functions)
+    event_sources = _event_sources(build)
+    sm_role, state_machine_arn, definition = _create_state_machine(build)
+    _put_policies(build)
+    _put_queue_policies(build)
+    identities = _identities(build, sm_role) if strict else None
+    return Deployment(
+        synth, bucket, functions, queues, state_machine_arn, event_sources, _outputs(build), identities, definition
+    )
+
+
+def _create_bucket(bucket: str, *, versioned: bool, object_lock: bool) -> str:
+    """The imported bucket, versioned as Amazon Connect's are unless asked otherwise."""
     s3 = boto3.client("s3", region_name=REGION)
-
-    bucket = synth.config.bucket_name
     s3.create_bucket(Bucket=bucket, **({"ObjectLockEnabledForBucket": True} if object_lock else {}))
-    if versioned_bucket:
+    if versioned:
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return bucket
 
-    # Queues: dead-letter queues first, since the work queue's redrive policy names its ARN.
+
+def _create_queues(build: _Build) -> dict[str, str]:
+    """The queues, dead-letter queues first since the work queue's redrive policy names its ARN."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    resolver = build.resolver
     queues: dict[str, str] = {}
-    pending = resources_of_type(template, "AWS::SQS::Queue")
+    pending = resources_of_type(build.template, "AWS::SQS::Queue")
     while pending:
         for lid, res in list(pending.items()):
             props = res.get("Properties", {})
@@ -151,50 +187,70 @@ def deploy(
                 redrive = resolver.resolve(redrive) if redrive else None
             except KeyError:
                 continue  # its DLQ is not created yet
-            attributes = {
-                "VisibilityTimeout": str(scaled_visibility_timeout(int(props.get("VisibilityTimeout", 30)))),
-                "MessageRetentionPeriod": str(props.get("MessageRetentionPeriod", 345600)),
-            }
-            if props.get("SqsManagedSseEnabled"):
-                attributes["SqsManagedSseEnabled"] = "true"
-            if redrive:
-                attributes["RedrivePolicy"] = json.dumps(redrive)
-            url = sqs.create_queue(QueueName=f"{stack}-{lid}"[:80], Attributes=attributes)["QueueUrl"]
+            url = sqs.create_queue(QueueName=build.named(lid, 80), Attributes=_queue_attributes(props, redrive))[
+                "QueueUrl"
+            ]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             resolver.refs[lid], resolver.attributes[(lid, "Arn")] = url, arn
             queues[lid] = url
             del pending[lid]
+    return queues
 
+
+def _queue_attributes(props: dict[str, Any], redrive: Any) -> dict[str, str]:
+    """A queue's attributes as synthesized, its visibility timeout scaled for the emulator."""
+    attributes = {
+        "VisibilityTimeout": str(scaled_visibility_timeout(int(props.get("VisibilityTimeout", 30)))),
+        "MessageRetentionPeriod": str(props.get("MessageRetentionPeriod", 345600)),
+    }
+    if props.get("SqsManagedSseEnabled"):
+        attributes["SqsManagedSseEnabled"] = "true"
+    if redrive:
+        attributes["RedrivePolicy"] = json.dumps(redrive)
+    return attributes
+
+
+def _create_tables(build: _Build) -> None:
+    """The DynamoDB tables (the run's ledger), with their key schema and billing mode."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)
-    for lid, res in resources_of_type(template, "AWS::DynamoDB::Table").items():
+    for lid, res in resources_of_type(build.template, "AWS::DynamoDB::Table").items():
         props = res["Properties"]
-        name = f"{stack}-{lid}"[:255]
+        name = build.named(lid, 255)
         dynamodb.create_table(
             TableName=name,
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode=props.get("BillingMode", "PROVISIONED"),
         )
-        resolver.refs[lid] = name
-        resolver.attributes[(lid, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        build.resolver.refs[lid] = name
+        build.resolver.attributes[(lid, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
 
-    for lid in resources_of_type(template, "AWS::Lambda::LayerVersion"):
-        resolver.refs[lid] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{lid}:1"
-    layer_dirs = {
-        resolver.refs[lid]: _asset_dir(synth, res)
-        for lid, res in resources_of_type(template, "AWS::Lambda::LayerVersion").items()
-    }
 
-    # Log groups are not created (the handlers log to the local run's log file); their ARNs are
-    # what the roles' policies name.
-    for lid in resources_of_type(template, "AWS::Logs::LogGroup"):
-        name = f"/aws/emulator/{stack}/{lid}"
-        resolver.refs[lid] = name
-        resolver.attributes[(lid, "Arn")] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
-    for lid, res in resources_of_type(template, "AWS::IAM::Role").items():
+def _layers(build: _Build) -> dict[str, Path]:
+    """The layers' ARNs (not created: the functions run in-process) and their asset directories."""
+    layers = resources_of_type(build.template, "AWS::Lambda::LayerVersion")
+    for lid in layers:
+        build.resolver.refs[lid] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{lid}:1"
+    return {build.resolver.refs[lid]: _asset_dir(build.synth, res) for lid, res in layers.items()}
+
+
+def _log_groups(build: _Build) -> None:
+    """Log groups are not created (the handlers log to the local run's log file); their ARNs are
+    what the roles' policies name."""
+    for lid in resources_of_type(build.template, "AWS::Logs::LogGroup"):
+        name = f"/aws/emulator/{build.synth.stack_name}/{lid}"
+        build.resolver.refs[lid] = name
+        build.resolver.attributes[(lid, "Arn")] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
+
+
+def _create_roles(build: _Build) -> None:
+    """The IAM roles with their trust, managed and inline policies as synthesized."""
+    iam = boto3.client("iam", region_name=REGION)
+    resolver = build.resolver
+    for lid, res in resources_of_type(build.template, "AWS::IAM::Role").items():
         props = res["Properties"]
         role = iam.create_role(
-            RoleName=f"{stack}-{lid}"[:64],
+            RoleName=build.named(lid, 64),
             Path=props.get("Path", "/"),
             AssumeRolePolicyDocument=json.dumps(resolver.resolve(props["AssumeRolePolicyDocument"])),
         )["Role"]
@@ -208,10 +264,16 @@ def deploy(
                 PolicyDocument=json.dumps(resolver.resolve(inline["PolicyDocument"])),
             )
 
+
+def _create_functions(build: _Build, layer_dirs: dict[str, Path]) -> dict[str, FunctionSpec]:
+    """The Lambda functions in moto (an empty package: the emulator runs their asset directories)
+    and what the emulator needs to run each, by function name."""
+    lam = boto3.client("lambda", region_name=REGION)
+    resolver = build.resolver
     functions: dict[str, FunctionSpec] = {}
-    for lid, res in resources_of_type(template, "AWS::Lambda::Function").items():
+    for lid, res in resources_of_type(build.template, "AWS::Lambda::Function").items():
         props = res["Properties"]
-        name = f"{stack}-{lid}"[:64]
+        name = build.named(lid, 64)
         role_lid = _role_logical_id(res, f"function {lid}")
         environment = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
         arn = lam.create_function(
@@ -233,24 +295,32 @@ def deploy(
             environment=environment,
             timeout_s=props.get("Timeout", 3),
             memory_mb=props.get("MemorySize", 128),
-            code_dir=_asset_dir(synth, res),
+            code_dir=_asset_dir(build.synth, res),
             layer_dirs=[layer_dirs[resolver.resolve(layer)] for layer in props.get("Layers", [])],
             role=role_lid,
         )
+    return functions
 
-    # The versions the state machine invokes (stacks/orchestration.py): published in moto, each
-    # Ref the version's ARN, as CloudFormation resolves it; the invocation runs the same handler.
-    for lid, res in resources_of_type(template, "AWS::Lambda::Version").items():
-        function_name = resolver.resolve(res["Properties"]["FunctionName"])
+
+def _publish_versions(build: _Build, functions: dict[str, FunctionSpec]) -> None:
+    """The versions the state machine invokes (stacks/orchestration.py): published in moto, each
+    Ref the version's ARN, as CloudFormation resolves it; the invocation runs the same handler."""
+    lam = boto3.client("lambda", region_name=REGION)
+    for lid, res in resources_of_type(build.template, "AWS::Lambda::Version").items():
+        function_name = build.resolver.resolve(res["Properties"]["FunctionName"])
         version = lam.publish_version(FunctionName=function_name)
-        resolver.refs[lid] = version["FunctionArn"]
-        resolver.attributes[(lid, "Version")] = version["Version"]
+        build.resolver.refs[lid] = version["FunctionArn"]
+        build.resolver.attributes[(lid, "Version")] = version["Version"]
         functions[function_name].versions.append(version["FunctionArn"])
 
-    # Not created in moto: its SQS->Lambda poller delivers one message at a time without partial
-    # batch responses. The emulator's own driver (emulator.runtime) honours these settings instead.
+
+def _event_sources(build: _Build) -> list[EventSource]:
+    """The SQS event source mappings, read and not created in moto: its SQS->Lambda poller delivers
+    one message at a time without partial batch responses. The emulator's own driver
+    (emulator.runtime) honours these settings instead."""
+    resolver = build.resolver
     event_sources = []
-    for res in resources_of_type(template, "AWS::Lambda::EventSourceMapping").values():
+    for res in resources_of_type(build.template, "AWS::Lambda::EventSourceMapping").values():
         props = resolver.resolve(res["Properties"])
         queue_arn = props["EventSourceArn"]
         queue_lid = next(
@@ -266,50 +336,67 @@ def deploy(
                 report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
             )
         )
+    return event_sources
 
-    ((sm_lid, sm_res),) = resources_of_type(template, "AWS::StepFunctions::StateMachine").items()
-    definition = resolver.resolve(sm_res["Properties"]["DefinitionString"])
+
+def _create_state_machine(build: _Build) -> tuple[str, str, dict[str, Any]]:
+    """The one state machine: its role's logical id, its ARN and its definition, references resolved."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    ((sm_lid, sm_res),) = resources_of_type(build.template, "AWS::StepFunctions::StateMachine").items()
+    definition = build.resolver.resolve(sm_res["Properties"]["DefinitionString"])
     sm_role = _role_logical_id(sm_res, f"state machine {sm_lid}")
     state_machine_arn = sfn.create_state_machine(
-        name=f"{stack}-{sm_lid}"[:80],
+        name=build.named(sm_lid, 80),
         definition=json.dumps(for_moto(json.loads(definition))),
-        roleArn=resolver.attributes[(sm_role, "Arn")],
+        roleArn=build.resolver.attributes[(sm_role, "Arn")],
     )["stateMachineArn"]
-    resolver.refs[sm_lid] = state_machine_arn
-    resolver.attributes[(sm_lid, "Name")] = state_machine_arn.rsplit(":", 1)[-1]
+    build.resolver.refs[sm_lid] = state_machine_arn
+    build.resolver.attributes[(sm_lid, "Name")] = state_machine_arn.rsplit(":", 1)[-1]
+    return sm_role, state_machine_arn, json.loads(definition)
 
-    # Policies last: they name the functions, queues, table and the state machine itself.
-    for res in resources_of_type(template, "AWS::IAM::Policy").values():
+
+def _put_policies(build: _Build) -> None:
+    """The roles' AWS::IAM::Policy documents, last: they name the functions, queues, table and the
+    state machine itself."""
+    iam = boto3.client("iam", region_name=REGION)
+    for res in resources_of_type(build.template, "AWS::IAM::Policy").values():
         props = res["Properties"]
-        document = json.dumps(resolver.resolve(props["PolicyDocument"]))
+        document = json.dumps(build.resolver.resolve(props["PolicyDocument"]))
         for role in props.get("Roles", []):
             iam.put_role_policy(
-                RoleName=resolver.resolve(role), PolicyName=props["PolicyName"], PolicyDocument=document
+                RoleName=build.resolver.resolve(role), PolicyName=props["PolicyName"], PolicyDocument=document
             )
 
-    # The queues' resource policies (the work queue's limits who may send): they name the roles.
-    for res in resources_of_type(template, "AWS::SQS::QueuePolicy").values():
-        props = resolver.resolve(res["Properties"])
+
+def _put_queue_policies(build: _Build) -> None:
+    """The queues' resource policies (the work queue's limits who may send): they name the roles."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    for res in resources_of_type(build.template, "AWS::SQS::QueuePolicy").values():
+        props = build.resolver.resolve(res["Properties"])
         for url in props["Queues"]:
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
 
-    identities = None
-    if strict:
-        sts = boto3.client("sts", region_name=REGION)
-        identities = strict_iam.Identities(
-            operator=strict_iam.create_operator(iam),
-            roles={
-                lid: strict_iam.assume(sts, lid, resolver.attributes[(lid, "Arn")])
-                for lid in resources_of_type(template, "AWS::IAM::Role")
-            },
-        )
-        identities.state_machine = identities.roles[sm_role]
 
+def _identities(build: _Build, sm_role: str) -> strict_iam.Identities:
+    """The callers' credentials for strict mode: the operator's, and each role's, assumed."""
+    iam = boto3.client("iam", region_name=REGION)
+    sts = boto3.client("sts", region_name=REGION)
+    identities = strict_iam.Identities(
+        operator=strict_iam.create_operator(iam),
+        roles={
+            lid: strict_iam.assume(sts, lid, build.resolver.attributes[(lid, "Arn")])
+            for lid in resources_of_type(build.template, "AWS::IAM::Role")
+        },
+    )
+    identities.state_machine = identities.roles[sm_role]
+    return identities
+
+
+def _outputs(build: _Build) -> dict[str, Any]:
+    """The stack's outputs, resolved, but those naming what the emulator does not create."""
     outputs = {}
-    for name, output in template.get("Outputs", {}).items():
+    for name, output in build.template.get("Outputs", {}).items():
         # KeyError: it refers to something the emulator does not create (e.g. the schedule).
         with contextlib.suppress(KeyError):
-            outputs[name] = resolver.resolve(output["Value"])
-    return Deployment(
-        synth, bucket, functions, queues, state_machine_arn, event_sources, outputs, identities, json.loads(definition)
-    )
+            outputs[name] = build.resolver.resolve(output["Value"])
+    return outputs

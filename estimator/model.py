@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from stacks.config import OptimizerConfig
+
 from .calls import CallLength
 from .cohorts import Cohorts
 from .prices import ARCHITECTURES, Prices, StorageClassPrice
@@ -203,8 +205,9 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class Corrected:
-    storage_class: str = "GLACIER_IR"
-    age_days: float = 7.0
+    # The deployment's defaults (stacks/config.py), so that a default estimate is a default deployment.
+    storage_class: str = OptimizerConfig.storage_class
+    age_days: float = float(OptimizerConfig.num_days_age)
     noncurrent_days: float | None = 1.0  # None: no lifecycle rule, originals kept for ever
     retention_days: float | None = None  # None: recordings outlive the horizon
     # What retention_days counts from. "recording": a deletion by the call's date. "conversion": an S3
@@ -215,7 +218,7 @@ class Corrected:
     # before it, so the noncurrent original stays billed until then (both scenarios alike).
     lock_days: float = 0.0
     call_length: CallLength = CallLength()
-    architecture: str = "arm64"
+    architecture: str = OptimizerConfig.lambda_architecture
     lambda_memory_mb: float = CONVERTER_MEMORY_MB
     seconds_per_recording: float | None = None  # None: CONVERTER_SECONDS_PER_AUDIO_MINUTE x the mean call
     disabled: frozenset[str] = frozenset()

@@ -1,10 +1,10 @@
 """Load and validate the price table (``prices.json``).
 
-The stack reads it too, at synth time (stacks/functions.py): the two prices
-the dry run's projection needs reach the lister through its environment
-(PRICE_STANDARD_GB_MONTH, PRICE_TARGET_GB_MONTH); the Lambda never reads this
-file. Its form is the JSON Schema ``prices.schema.json`` (jsonschema, pinned in
-requirements.txt since the synth needs it); a bad file fails with one readable
+The stack reads it too, at synth time, without this module (stacks/prices.py,
+standard library only): the two prices the dry run's projection needs reach the
+lister through its environment (PRICE_STANDARD_GB_MONTH, PRICE_TARGET_GB_MONTH);
+the Lambda never reads this file. Its form is the JSON Schema
+``prices.schema.json`` (jsonschema); a bad file fails with one readable
 sentence (:class:`PriceError`) naming the field and what it must hold, instead
 of a KeyError deep inside a calculation.
 """
@@ -20,9 +20,11 @@ from typing import Any
 
 import jsonschema
 
-DEFAULT_PATH = Path(__file__).with_name("prices.json")
+from stacks.config import ARCHITECTURES  # the Lambda architectures: the stack's, one declaration
+from stacks.prices import PRICE_TABLE
+
+DEFAULT_PATH = PRICE_TABLE  # the one price table, where the stack reads its two prices too
 SCHEMA_PATH = Path(__file__).with_name("prices.schema.json")
-ARCHITECTURES = ("arm64", "x86_64")
 
 
 def _is_price_number(checker: Any, value: Any) -> bool:

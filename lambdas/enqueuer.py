@@ -1,5 +1,6 @@
 """Enqueuer Lambda: puts one listed page on the work queue and records, with the page's counts,
-which of its recordings SQS accepted (optimizer/ledger.py: the page's marker). No S3 request.
+which of its recordings SQS accepted (the page's marker: optimizer/page_marker.py says what is
+written, optimizer/ledger.py stores it). No S3 request.
 
 Three steps: the intent (the recordings about to be sent are marked "maybe sent" and counted
 `enqueued`, with the listing's counts, in one transaction), the send, the outcome (accepted ones
@@ -20,8 +21,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, ledger, names
-from optimizer.enqueueing import EnqueueFailed, enqueue, projected_size, recordings_of_page
+from optimizer import aws, ledger, names, page_marker
+from optimizer.enqueueing import EnqueueFailed, enqueue, recordings_of_page
+from optimizer.messages import Recording
 from optimizer.settings import Settings
 
 logger = Logger(service=names.ENQUEUER)
@@ -30,6 +32,8 @@ logger = Logger(service=names.ENQUEUER)
 def enqueue_page(
     settings: Settings, sqs: Any, dynamodb: Any, run: Mapping[str, Any], page: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """Puts on the queue every recording of the page not yet accepted and records which SQS
+    accepted (a dry run only counts the page); EnqueueFailed, once recorded, if some were refused."""
     page_id = page["page_id"]
     recordings = recordings_of_page(
         run["bucket"],
@@ -39,57 +43,64 @@ def enqueue_page(
         page=page_id,
         verify=bool(run.get("verify", False)),
     )
-    table = settings.ledger_table
-    before = ledger.page_sent(dynamodb, table, run["id"], page_id)
-    marks = list(before or ledger.UNSENT * len(recordings))
-    counts: dict[str, int] = {}
-    if before is None:  # the page's listing counts, once
-        counts = {name: value for name, value in page["counts"].items() if name != "days_done"}
-        if run["dry_run"]:
-            counts.update(
-                dry_recordings=len(recordings),
-                dry_bytes=sum(r.size for r in recordings),
-                dry_projected_bytes=sum(projected_size(r.size) for r in recordings),
-            )
-    was_complete = before is not None and all(mark == ledger.SENT for mark in marks)
+    before = ledger.page_sent(dynamodb, settings.ledger_table, run["id"], page_id)
+    # The page's listing counts, once: with the first marker the page gets.
+    counts = (
+        {} if before is not None else page_marker.listing_counts(page["counts"], recordings, dry_run=run["dry_run"])
+    )
     last_page = bool(page["counts"].get("days_done"))
     if run["dry_run"]:  # nothing is sent: the page is only counted, with the day when it is the last
-        after = ledger.SENT * len(recordings)
-        if last_page and not was_complete:
-            counts["days_done"] = 1
-        ledger.write_marker(dynamodb, table, run["id"], page_id, before, after, counts)
+        counts |= page_marker.day_done(
+            last_page=last_page, complete=True, complete_before=page_marker.was_complete(before)
+        )
+        ledger.write_marker(
+            dynamodb, settings.ledger_table, run["id"], page_id, before, ledger.SENT * len(recordings), counts
+        )
         _log(page, page_id, 0, 0, dry_run=True, complete=True)
         return {"progress": page["progress"]}
+    _send(settings, sqs, dynamodb, run, page, recordings, before, counts, last_page=last_page)
+    # Only the cursor travels on in the state; the page's objects are dropped here.
+    return {"progress": page["progress"]}
 
+
+def _send(
+    settings: Settings,
+    sqs: Any,
+    dynamodb: Any,
+    run: Mapping[str, Any],
+    page: Mapping[str, Any],
+    recordings: list[Recording],
+    before: str | None,
+    counts: dict[str, int],
+    *,
+    last_page: bool,
+) -> None:
+    """The intent, the send, the outcome (optimizer/page_marker.py); the send's failure raised last."""
+    page_id, table = page["page_id"], settings.ledger_table
     # 1. The intent, before anything is sent: each recording about to be sent is MAYBE_SENT and
     # counted `enqueued` now (once: one already MAYBE_SENT was counted by an earlier attempt).
-    todo = [i for i, mark in enumerate(marks) if mark != ledger.SENT]
-    counts["enqueued"] = sum(1 for i in todo if marks[i] == ledger.UNSENT)
-    pending = set(todo)
-    intent = "".join(ledger.MAYBE_SENT if i in pending else mark for i, mark in enumerate(marks))
-    ledger.write_marker(dynamodb, table, run["id"], page_id, before, intent, counts)
+    sending = page_marker.intent(page_marker.marks(before, len(recordings)))
+    ledger.write_marker(
+        dynamodb, table, run["id"], page_id, before, sending.marker, {**counts, "enqueued": sending.newly_counted}
+    )
 
     # 2. The send; 3. the outcome: accepted SENT, refused UNSENT and no longer counted.
     failure: EnqueueFailed | None = None
     calls, accepted = 0, set[int]()
     try:
-        calls, accepted = enqueue(sqs, settings.queue_url, recordings, skip=set(range(len(recordings))) - pending)
+        calls, accepted = enqueue(
+            sqs, settings.queue_url, recordings, skip=set(range(len(recordings))) - sending.pending
+        )
     except EnqueueFailed as exc:
         failure, accepted = exc, exc.accepted
-    refused = pending - accepted
-    after = "".join(
-        ledger.SENT if i in accepted else ledger.UNSENT if i in refused else mark for i, mark in enumerate(intent)
+    result = page_marker.outcome(
+        sending, accepted, last_page=last_page, complete_before=page_marker.was_complete(before)
     )
-    complete = not refused
-    outcome: dict[str, int] = {"enqueued": -len(refused)}
-    if complete and not was_complete and last_page:
-        outcome["days_done"] = 1  # the day's last page, wholly on the queue
-    ledger.write_marker(dynamodb, table, run["id"], page_id, intent, after, outcome)
-    _log(page, page_id, len(todo) - len(refused), calls, dry_run=False, complete=complete, before=before)
+    ledger.write_marker(dynamodb, table, run["id"], page_id, sending.marker, result.marker, result.counts)
+    sent = len(sending.pending) - len(result.refused)
+    _log(page, page_id, sent, calls, dry_run=False, complete=not result.refused, before=before)
     if failure is not None:
         raise failure  # the state machine retries the page: only what is missing is sent again
-    # Only the cursor travels on in the state; the page's objects are dropped here.
-    return {"progress": page["progress"]}
 
 
 def _log(
@@ -117,6 +128,7 @@ def _log(
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The EnqueuePage state: enqueue_page with the function's settings and clients."""
     try:
         return enqueue_page(Settings.from_env(), aws.client("sqs"), aws.client("dynamodb"), event["run"], event["page"])
     except ledger.PageChanged as exc:

@@ -18,7 +18,7 @@ deleted recording's current version is its delete marker, which is not listed as
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -54,6 +54,7 @@ def _code(exc: ClientError) -> str:
 
 
 def require_versioning(s3: Any, bucket: str) -> None:
+    """Returns only when the bucket's versioning is Enabled: VersioningRequired otherwise."""
     status = s3.get_bucket_versioning(Bucket=bucket).get("Status")
     if status != "Enabled":
         raise VersioningRequired(
@@ -85,6 +86,7 @@ def _lock_read(read: Callable[..., Any], **kwargs: Any) -> Mapping[str, Any] | N
 
 
 def why_kept(s3: Any, bucket: str, key: str, version_id: str, locked_bucket: bool, now: dt.datetime) -> str | None:
+    """Why the recording's version must be kept (its retention or legal hold), None if it may go."""
     if not locked_bucket:
         return None
     which = {"Bucket": bucket, "Key": key, "VersionId": version_id}
@@ -94,6 +96,8 @@ def why_kept(s3: Any, bucket: str, key: str, version_id: str, locked_bucket: boo
 def expire_page(
     settings: Settings, s3: Any, run: Mapping[str, Any], progress: Mapping[str, Any] | None, now: dt.datetime
 ) -> dict[str, Any]:
+    """Deletes (a dry run: counts) the run's recordings from `progress` on, within this invocation's
+    bounds, keeping locked ones; the progress to go on from, and the summary once the last day is done."""
     state = {**new_progress(), **(progress or {})}
     counts = dict(state["counts"])
     state["invocations"] = int(state["invocations"]) + 1
@@ -101,52 +105,15 @@ def expire_page(
     require_versioning(s3, bucket)  # every invocation: versioning may have been suspended since
     locked_bucket = lock_enabled(s3, bucket)
     days = run_days(run)
-    checked = requests = 0
-    page_size = settings.page_keys or LIST_PAGE  # --page-keys: the local run's test aid, 0 in a deployment
 
-    def stop(reason: str | None) -> None:
-        state["done"], state["stopped"] = True, reason
+    def handle(key: str, version: Mapping[str, Any]) -> None:
+        _one(s3, bucket, key, version, locked_bucket, dry_run, now, counts)
 
-    while not state["done"] and checked < MAX_CANDIDATES and requests < MAX_LIST_REQUESTS:
-        if state["day"] >= len(days):
-            stop(None)
-            break
-        prefix = day_prefix(settings.bucket_prefix, days[state["day"]])
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
-        if state["key_marker"]:
-            kwargs["KeyMarker"] = state["key_marker"]
-        listing = s3.list_object_versions(**kwargs)
-        requests += 1
-        cut = False
-        for version in listing.get("Versions", []):
-            if not version.get("IsLatest"):
-                continue  # a noncurrent version (an original), or one under a delete marker
-            key = version["Key"]
-            if is_audio_key(key):
-                if counts["deleted"] + counts["would_delete"] >= settings.retention_max_deletes:
-                    stop("cap")
-                    cut = True
-                    break
-                if checked >= MAX_CANDIDATES:
-                    cut = True
-                    break
-                checked += 1
-                counts["listed"] += 1
-                _one(s3, bucket, key, version, locked_bucket, dry_run, now, counts)
-            else:
-                counts["listed"] += 1
-                counts["not_audio"] += 1
-            state["key_marker"] = key
-        if cut:
-            continue  # the loop's condition ends the invocation; key_marker is the last key handled
-        if listing.get("IsTruncated"):
-            state["key_marker"] = listing.get("NextKeyMarker") or state["key_marker"]
-        else:
-            state["day"], state["key_marker"] = state["day"] + 1, None
+    checked, requests = _walk(settings, s3, bucket, days, state, counts, handle)
     if not state["done"] and state["day"] >= len(days):
-        stop(None)
+        _stop(state, None)
     if not state["done"] and state["invocations"] >= MAX_INVOCATIONS:
-        stop("history")
+        _stop(state, "history")
     state["counts"] = counts
     logger.info(
         "retention page",
@@ -154,15 +121,90 @@ def expire_page(
     )
     if not state["done"]:
         return {"progress": state, "summary": None}
+    return {"progress": state, "summary": _summary(settings, s3, run, state)}
+
+
+def _stop(state: dict[str, Any], reason: str | None) -> None:
+    """The run's retention ends here: `reason` None (the last day done), "cap" or "history"."""
+    state["done"], state["stopped"] = True, reason
+
+
+def _walk(
+    settings: Settings,
+    s3: Any,
+    bucket: str,
+    days: Sequence[dt.date],
+    state: dict[str, Any],
+    counts: dict[str, int],
+    handle: Callable[[str, Mapping[str, Any]], None],
+) -> tuple[int, int]:
+    """Lists the days' versions from the state's day and key marker on, handing each current
+    recording to `handle`, until MAX_CANDIDATES recordings, MAX_LIST_REQUESTS pages, the cap or the
+    last day; the recordings checked and the requests made."""
+    checked = requests = 0
+    page_size = settings.page_keys or LIST_PAGE  # --page-keys: the local run's test aid, 0 in a deployment
+    while not state["done"] and checked < MAX_CANDIDATES and requests < MAX_LIST_REQUESTS:
+        if state["day"] >= len(days):
+            _stop(state, None)
+            break
+        prefix = day_prefix(settings.bucket_prefix, days[state["day"]])
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
+        if state["key_marker"]:
+            kwargs["KeyMarker"] = state["key_marker"]
+        listing = s3.list_object_versions(**kwargs)
+        requests += 1
+        checked, cut = _take(listing.get("Versions", []), settings, state, counts, checked, handle)
+        if cut:
+            continue  # the loop's condition ends the invocation; key_marker is the last key handled
+        if listing.get("IsTruncated"):
+            state["key_marker"] = listing.get("NextKeyMarker") or state["key_marker"]
+        else:
+            state["day"], state["key_marker"] = state["day"] + 1, None
+    return checked, requests
+
+
+def _take(
+    versions: Sequence[Mapping[str, Any]],
+    settings: Settings,
+    state: dict[str, Any],
+    counts: dict[str, int],
+    checked: int,
+    handle: Callable[[str, Mapping[str, Any]], None],
+) -> tuple[int, bool]:
+    """One listed page's current versions, in order: recordings handed to `handle`, other objects
+    counted not_audio; the recordings checked so far, and whether the cap or MAX_CANDIDATES cut it."""
+    for version in versions:
+        if not version.get("IsLatest"):
+            continue  # a noncurrent version (an original), or one under a delete marker
+        key = version["Key"]
+        if is_audio_key(key):
+            if counts["deleted"] + counts["would_delete"] >= settings.retention_max_deletes:
+                _stop(state, "cap")
+                return checked, True
+            if checked >= MAX_CANDIDATES:
+                return checked, True
+            checked += 1
+            counts["listed"] += 1
+            handle(key, version)
+        else:
+            counts["listed"] += 1
+            counts["not_audio"] += 1
+        state["key_marker"] = key
+    return checked, False
+
+
+def _summary(settings: Settings, s3: Any, run: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
+    """The retention run's summary, warning when no lifecycle rule removes what its markers hide."""
     result = summary(run, state, settings, partial(day_prefix, settings.bucket_prefix))
-    if not noncurrent_rule(s3, bucket, settings.bucket_prefix):
+    dry_run = bool(run["dry_run"])
+    if not noncurrent_rule(s3, run["bucket"], settings.bucket_prefix):
         result["warnings"].append(
             f"no enabled lifecycle rule expires noncurrent versions under {settings.bucket_prefix}: each recording "
             f"this run {'would delete' if dry_run else 'deleted'} is hidden behind a delete marker, but its versions "
             'stay stored, billed and readable by version id until such a rule removes them; "deleted '
             'retention_days after the call" needs it (docs/operations.md#originals-versioning-and-the-lifecycle-rule)'
         )
-    return {"progress": state, "summary": result}
+    return result
 
 
 def noncurrent_rule(s3: Any, bucket: str, prefix: str) -> bool:
@@ -215,6 +257,7 @@ def _one(
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The ExpirePage state (the only action): expire_page with the function's settings and client."""
     action = str(event.get("action"))
     if action != "ExpirePage":
         raise ValueError(f"unknown action {action!r}: ExpirePage")

@@ -36,6 +36,7 @@ logger = Logger(service=names.LISTER)
 
 
 def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.date) -> dict[str, Any]:
+    """The run (its id, bucket, days, mode) and its days that the execution input asks for, or InvalidInput."""
     request = resolve_request(
         execution_input,
         today=today,
@@ -77,15 +78,13 @@ def iter_objects(s3: Any, bucket: str, prefix: str, start_after: str | None) -> 
         yield from response.get("Contents", [])
 
 
-def list_page(
-    settings: Settings,
-    s3: Any,
-    run: Mapping[str, Any],
-    day: str,
-    progress: Mapping[str, Any] | None,
-    dynamodb: Any = None,
-) -> dict[str, Any]:
-    progress = progress or new_progress()
+def list_page(settings: Settings, event: Mapping[str, Any], *, s3: Any = None, dynamodb: Any = None) -> dict[str, Any]:
+    """The ListPage state (and ListUndoPage): the day's next page of recordings to enqueue from the
+    event's progress on, with its counts and the progress after it (clients: the function's own
+    unless given)."""
+    s3, dynamodb = _client(s3, "s3"), _client(dynamodb, "dynamodb")
+    run, day = event["run"], event["day"]
+    progress = event.get("progress") or new_progress()
     prefix = day_prefix(settings.bucket_prefix, dt.date.fromisoformat(day))
     # The page's identity for the enqueuer's marker: the same cursor lists the same page again.
     # A Pass state's parameters drop nulls (the CDK does): a new cursor may lack start_after.
@@ -143,6 +142,11 @@ def list_page(
     }
 
 
+def _client(given: Any, service: str) -> Any:
+    """The client a caller gave (a test's), or the function's own."""
+    return aws.client(service) if given is None else given
+
+
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -168,7 +172,17 @@ def undone_recordings(
     return {SkipReason.UNDONE.counter: skipped}
 
 
-def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
+def preflight(settings: Settings, event: Mapping[str, Any], *, s3: Any = None) -> dict[str, Any]:
+    """The Preflight state: the run's warnings and the bucket's rules, or VersioningRequired or
+    ReadDenied (logged) when the run must not go on (client: the function's own unless given)."""
+    try:
+        return _preflight_checks(settings, _client(s3, "s3"), event["run"])
+    except (VersioningRequired, ReadDenied) as exc:
+        logger.error("preflight refused the run", extra={"reason": str(exc)})
+        raise
+
+
+def _preflight_checks(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, Any]:
     """The bucket keeps originals, what the rewrite does to its own rules (optimizer/bucket_rules.py),
     and at least one of a sample of the run's first days' recordings can be read
     (optimizer/preflight.py, probe_reads)."""
@@ -189,6 +203,8 @@ def preflight(settings: Settings, s3: Any, run: Mapping[str, Any]) -> dict[str, 
 
 
 def resolve_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ResolveRun state: resolve for today (UTC), with the run's days that hold undone recordings; InvalidInput
+    logged and raised."""
     try:
         today = dt.datetime.now(dt.UTC).date()
         resolved = resolve(settings, event.get("input"), str(event.get("execution") or "manual"), today)
@@ -202,19 +218,6 @@ def resolve_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def check_bucket(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        return preflight(settings, aws.client("s3"), event["run"])
-    except (VersioningRequired, ReadDenied) as exc:
-        logger.error("preflight refused the run", extra={"reason": str(exc)})
-        raise
-
-
-def list_next_page(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
-    s3, dynamodb = aws.client("s3"), aws.client("dynamodb")
-    return list_page(settings, s3, event["run"], event["day"], event.get("progress"), dynamodb)
-
-
 def resume_day(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
     """A day's progress where its previous round paused (a new one if none was saved)."""
     saved = ledger.saved_progress(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"], event["day"])
@@ -222,6 +225,7 @@ def resume_day(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def pause_day(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The PauseDay state: saves the day's progress and names the day for the next round."""
     progress = event["progress"]
     logger.info("day paused", extra={"day": event["day"], "round": event["round"], "progress": progress})
     ledger.pause_day(
@@ -245,6 +249,7 @@ def next_round(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record_day_failure(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The RecordDayFailure state: records the day's error and cause in the run's ledger (the summary names the day)."""
     failure = event.get("failure") or {}
     error, cause = failure.get("Error"), failure.get("Cause")
     logger.error("day failed", extra={"day": event["day"], "error": error, "cause": cause})
@@ -253,6 +258,7 @@ def record_day_failure(settings: Settings, event: Mapping[str, Any]) -> dict[str
 
 
 def check_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The CheckRun state: whether every enqueued recording is accounted for, and how long to wait if not."""
     counts = ledger.read(aws.client("dynamodb"), settings.ledger_table, event["run"]["id"])
     drain = event.get("drain") or {}
     return completion.check(
@@ -266,6 +272,7 @@ def check_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The Summarize state: the run's error, cause and output from its ledger, with the warnings and failed days."""
     run = event["run"]
     item = ledger.read_item(aws.client("dynamodb"), settings.ledger_table, run["id"])  # counts and failed days
     counts = ledger.counts_of(item)
@@ -297,10 +304,10 @@ def summarize(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
 
 STATES: dict[str, Callable[[Settings, Mapping[str, Any]], dict[str, Any]]] = {
     "ResolveRun": resolve_run,
-    "Preflight": check_bucket,
+    "Preflight": preflight,
     "ResumeDay": resume_day,
-    "ListPage": list_next_page,
-    "ListUndoPage": list_next_page,  # an undo's day loop (stacks/orchestration.py, _undo_loop)
+    "ListPage": list_page,
+    "ListUndoPage": list_page,  # an undo's day loop (stacks/orchestration.py, _undo_loop)
     "ResumeUndoDay": resume_day,
     "PauseDay": pause_day,
     "RecordDayFailure": record_day_failure,
@@ -311,6 +318,7 @@ STATES: dict[str, Callable[[Settings, Mapping[str, Any]], dict[str, Any]]] = {
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Runs the function of the state named by the event's action (STATES); ValueError for an unknown one."""
     action = str(event.get("action"))
     state = STATES.get(action)
     if state is None:

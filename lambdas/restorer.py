@@ -32,6 +32,7 @@ DONE = "u"  # the page's marker: one character per recording, recorded once
 def undo_page(
     settings: Settings, s3: Any, dynamodb: Any, run: Mapping[str, Any], page: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """Makes each converted recording of the page its original again (a dry run counts only), recording what it did."""
     table, prefix, dry_run = settings.ledger_table, page["prefix"], bool(run["dry_run"])
     keys = [prefix + item[0] for item in page["objects"]]
     markers = undo.read_markers(dynamodb, table, keys) if keys else {}
@@ -94,4 +95,5 @@ def run_day(page: Mapping[str, Any]) -> str:
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The UndoPage state: undo_page with the function's settings and clients."""
     return undo_page(Settings.from_env(), aws.client("s3"), aws.client("dynamodb"), event["run"], event["page"])

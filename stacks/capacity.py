@@ -57,6 +57,7 @@ EXTRA_RECEIVES = receives.EXTRA_RECEIVES
 
 
 def redrive_threshold(config: OptimizerConfig) -> int:
+    """The receives after which the work queue moves a message to the dead-letter queue."""
     return receives.redrive_threshold(config.max_receive_count)
 
 
@@ -71,12 +72,14 @@ def max_queued(config: OptimizerConfig) -> int:
 
 
 def worst_case_message_age_s(config: OptimizerConfig) -> float:
+    """The longest a message can wait and be retried before its outcome, in seconds."""
     in_flight = config.converter_max_concurrency * config.converter_batch_size
     ahead = max_queued(config) + config.backfill_concurrency * PAGE_MAX_ITEMS + in_flight
     return ahead / slowest_pace(config) + redrive_threshold(config) * config.visibility_timeout_seconds
 
 
 def check_retention(config: OptimizerConfig) -> None:
+    """ConfigError when a message could outlive the work queue's 7-day retention."""
     age = worst_case_message_age_s(config)
     if age > WORK_RETENTION_S:
         raise ConfigError(

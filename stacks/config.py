@@ -112,6 +112,7 @@ def _bool(key: str, value: Any) -> bool:
 
 
 def validate_bucket_name(value: Any) -> str:
+    """The bucket name, stripped; ConfigError naming the fix when it is missing, a placeholder or invalid."""
     if value is None or str(value).strip() == "":
         raise ConfigError(
             "bucket_name is required: the S3 bucket where Amazon Connect writes call recordings; "
@@ -175,6 +176,7 @@ def validate_bucket_prefix(value: Any) -> str:
 
 
 def normalise_prefix(value: Any) -> str:
+    """The prefix ending in '/' (or empty); ConfigError for one IAM or S3 cannot take."""
     prefix = str(value).strip()
     if prefix.startswith("/"):
         raise ConfigError(f"bucket_prefix={prefix!r} must not start with '/'; S3 keys have no leading slash")
@@ -304,6 +306,7 @@ def _retention_days(value: Any) -> int:
 
 
 def is_cdk_key(key: str) -> bool:
+    """Whether a context key belongs to the CDK (feature flags, lookups), not to this app."""
     return (
         key in CDK_KEYS or key.startswith(CDK_KEY_PREFIXES) or (":" in key and key.split(":", 1)[0] in LOOKUP_PROVIDERS)
     )
@@ -327,6 +330,7 @@ def check_keys(keys: Iterable[str]) -> None:
 
 
 def default_stack_name(bucket_name: str) -> str:
+    """The stack's name for the bucket, in the characters CloudFormation allows."""
     return "CallRecordingOptimizer-" + re.sub(r"[^A-Za-z0-9-]", "-", bucket_name)
 
 
@@ -376,6 +380,7 @@ class OptimizerConfig:
 
     @property
     def visibility_timeout_seconds(self) -> int:
+        """The work queue's visibility timeout: 6 times the converter's timeout."""
         # AWS's guidance for SQS event sources: at least 6x the function timeout.
         return 6 * self.converter_timeout_seconds
 

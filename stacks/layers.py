@@ -31,6 +31,7 @@ def _empty_dir() -> str:
 
 
 def ffmpeg_layer_dir(architecture: str) -> str:
+    """The built ffmpeg layer's directory for the architecture; LayerNotBuilt with the command that builds it."""
     binary = FFMPEG_BUILD / architecture / "bin" / "ffmpeg"
     if not binary.exists():
         if synthesizing_to_destroy():

@@ -22,6 +22,7 @@ def suppress_reviewed_findings(
     expirer_role: iam.IRole | None = None,
     restorer_role: iam.IRole | None = None,
 ) -> None:
+    """Suppresses each reviewed cdk-nag finding on its own resource, with its reason."""
     if expirer_role is not None:
         NagSuppressions.add_resource_suppressions(
             expirer_role,

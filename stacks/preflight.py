@@ -64,6 +64,7 @@ def command_line_context(args: Sequence[str]) -> dict[str, str]:
 
 
 def context_from(args: Sequence[str], root: Path | None = None, home: Path | None = None) -> dict[str, Any]:
+    """The context the CDK CLI would read: ~/.cdk.json, cdk.context.json, cdk.json, then -c options."""
     root = Path.cwd() if root is None else root  # the CLI reads both files from where it runs
     home = Path.home() if home is None else home
     context: dict[str, Any] = {}
@@ -92,6 +93,7 @@ def shadowed_settings(root: Path | None = None) -> list[str]:
 
 
 def main(argv: Sequence[str]) -> int:
+    """Prints the Lambda architecture the configuration deploys; exit status 2 with the error for a bad one."""
     args = list(argv)
     architecture_only = bool(args) and args[0] == "--architecture-only"
     to_destroy = bool(args) and args[0] == "--to-destroy"

@@ -25,6 +25,7 @@ def expire_branch(
     refused: sfn.IChainable,
     invoke: Callable[..., Any],
 ) -> sfn.Choice:
+    """The retention run's states: ExpirePage until the progress is done, then its summary."""
     start = sfn.Pass(
         scope,
         "StartExpiring",

@@ -11,10 +11,9 @@ import math
 import sys
 from pathlib import Path
 
-from estimator.prices import load_prices
-
 from .capacity import worst_case_message_age_s
 from .config import OptimizerConfig
+from .prices import flat_gb_month
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 # The Lambda code is imported as the Lambda runtime (and pytest.ini) imports it: `optimizer.*`
@@ -32,8 +31,8 @@ FFMPEG_PATH = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (layer
 def runtime_settings(
     config: OptimizerConfig, *, queue_url: str, dlq_url: str, ledger_table: str, ffmpeg_path: str = FFMPEG_PATH
 ) -> Settings:
-    """`queue_url`, `dlq_url`, `ledger_table`: the resources' names (CDK tokens in the stack)."""
-    prices = load_prices()
+    """The settings every function gets for `config`; `queue_url`, `dlq_url`, `ledger_table`: the
+    resources' names (CDK tokens in the stack)."""
     return Settings(
         bucket=config.bucket_name,
         bucket_prefix=config.bucket_prefix,
@@ -49,9 +48,9 @@ def runtime_settings(
         dlq_url=dlq_url,
         ledger_table=ledger_table,
         ffmpeg_path=ffmpeg_path,
-        # The dry run's projection, from the estimator's one price table.
-        price_standard_gb_month=prices.storage_class("STANDARD").flat_gb_month,
-        price_target_gb_month=prices.storage_class(config.storage_class).flat_gb_month,
+        # The dry run's projection, from the one price table (stacks/prices.py).
+        price_standard_gb_month=flat_gb_month("STANDARD"),
+        price_target_gb_month=flat_gb_month(config.storage_class),
         page_keys=0,  # pages as large as their byte budget: --page-keys is the local run's alone
         retention_days=config.retention_days,
         retention_max_deletes=config.retention_max_deletes,

@@ -61,24 +61,38 @@ def _value(text: str, field: tuple[str, int, int, tuple[str, ...], str]) -> int:
 
 
 def _element(text: str, field: tuple[str, int, int, tuple[str, ...], str]) -> None:
-    name, lo, hi, _, extra = field
+    """One comma-separated item of a cron field: a special form (L, W, #) or a value, range or step."""
+    name = field[0]
     if text in ("", "?"):
         raise ScheduleError(f"the {name} field has an empty item" if not text else f"'?' stands alone in {name}")
+    if not _special(text, field):
+        _range(text, field)
+
+
+def _special(text: str, field: tuple[str, int, int, tuple[str, ...], str]) -> bool:
+    """Checks the day fields' special forms (L, LW, nW, n#k, nL); False when `text` is none of them."""
+    name, _, _, _, extra = field
     if "L" in extra and name == "day-of-month" and text.upper() in ("L", "LW"):
-        return
+        return True
     if "W" in extra and text.upper().endswith("W"):
         _value(text[:-1], field)  # nW: the weekday nearest day n
-        return
+        return True
     if "#" in extra and "#" in text:
         day, _, nth = text.partition("#")
         _value(day, field)
         if not nth.isdigit() or not 1 <= int(nth) <= 5:
             raise ScheduleError(f"the {name} field has {text!r}: after '#' comes the week of the month, 1-5")
-        return
+        return True
     if "L" in extra and name == "day-of-week" and text.upper().endswith("L"):
         if text.upper() != "L":
             _value(text[:-1], field)  # nL: the last day n of the month
-        return
+        return True
+    return False
+
+
+def _range(text: str, field: tuple[str, int, int, tuple[str, ...], str]) -> None:
+    """Checks a value, a range a-b or *, each with an optional /step."""
+    name, lo, hi, _, _ = field
     base, slash, step = text.partition("/")
     if slash:
         if not step.isdigit() or int(step) < 1:

@@ -368,6 +368,7 @@ class AudioCheck:
     band_hz: float | None  # None: the whole band (8 kHz source, no resampling)
 
     def log_field(self) -> dict[str, float | int | None]:
+        """The measures as the log and the outcome carry them, rounded."""
         return {
             "snr_db": _rounded(self.snr_db),
             "worst_window_snr_db": _rounded(self.worst_window_snr_db),
@@ -472,6 +473,8 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
 def measure(
     source_path: str, source: WavInfo, output_path: str, output: WavInfo, target: TargetFormat = TARGET
 ) -> _Sums:
+    """The per-second sums of the output against the source's downmix, read side by side; AudioMismatch if the
+    output is not the target's layout."""
     if target.format_tag not in G711_TABLES or target.channels != 1 or target.sample_rate != TARGET_RATE:
         raise ValueError(f"the audio check compares 8 kHz mono G.711 output only, not {target.describe()}")
     fmt = sample_format(source)

@@ -27,4 +27,5 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6}, connect_t
 
 @cache
 def client(service: str) -> Any:
+    """The service's client with RETRY_CONFIG, one per container."""
     return boto3.client(service, config=RETRY_CONFIG)

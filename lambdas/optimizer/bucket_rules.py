@@ -73,6 +73,7 @@ class BucketRules:
 
     @classmethod
     def of_state(cls, state: Mapping[str, Any] | None) -> BucketRules:
+        """The rules as to_state wrote them into the state machine's state (None: none read)."""
         state = state or {}
         return cls(
             expirations=[Expiring(**e) for e in state.get("expirations", [])],
@@ -83,6 +84,7 @@ class BucketRules:
         )
 
     def warnings(self, prefix: str) -> list[str]:
+        """One warning per rule that changes what the rewrite means for the bucket's recordings under `prefix`."""
         where = prefix or "the bucket root"
         out = [
             f"lifecycle rule {e.rule!r} expires current versions {e.days} days after they are written ({e.scope}): "

@@ -105,6 +105,7 @@ def note_mismatch(dynamodb: Any, table: str, run_id: str, key: str) -> None:
 
 
 def mismatched_names(item: Mapping[str, Any]) -> list[str]:
+    """The keys a verify run recorded as not matching their custody, sorted."""
     return sorted(item.get("names", {}).get("SS", []))
 
 
@@ -193,6 +194,8 @@ def verify_recording(
     begin_attempt: Callable[[], None] | None = None,
     now: dt.datetime | None = None,
 ) -> Outcome:
+    """Checks one converted recording against its chain of custody and records the outcome; PermanentFailure outside
+    the optimizer's scope."""
     if rec.bucket != settings.bucket or not rec.key.startswith(settings.bucket_prefix):
         raise PermanentFailure(
             f"s3://{rec.bucket}/{rec.key} is outside this optimizer's scope s3://{settings.bucket}/{settings.bucket_prefix}",

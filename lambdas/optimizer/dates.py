@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 ACCEPTED_FORMATS = 'MM/DD/YYYY (e.g. "01/31/2022") or YYYY-MM-DD (e.g. "2022-01-31")'
@@ -164,35 +164,10 @@ def resolve_request(
 
     The scheduled run (no date) covers today (UTC) - num_days_age and the catch_up_days days
     before it, so missed runs are caught up; converted objects are skipped at listing, so the
-    overlap is nearly free.
+    overlap is nearly free. The checks run in a fixed order: the first one failing names the fix.
     """
-    if execution_input is None:
-        execution_input = {}
-    if not isinstance(execution_input, Mapping):
-        raise InvalidInput(
-            f"the input must be a JSON object, got {type(execution_input).__name__}; {KEYS_HELP}; DATE is "
-            f"{ACCEPTED_FORMATS}"
-        )
-    unknown = sorted(set(execution_input) - ALLOWED_KEYS)
-    if unknown:
-        raise InvalidInput(
-            f"unknown input key(s) {', '.join(map(repr, unknown))}; {KEYS_HELP}; DATE is {ACCEPTED_FORMATS}"
-        )
-    dry_run = execution_input.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise InvalidInput(f"dry_run must be true or false, got {dry_run!r}")
-    retry_failed = execution_input.get("retry_failed", False)
-    if not isinstance(retry_failed, bool):
-        raise InvalidInput(
-            f"retry_failed must be true or false (JSON booleans, not strings), got {retry_failed!r}; "
-            "true enqueues again the recordings earlier runs remembered as content failures"
-        )
-    force = execution_input.get("force", False)
-    if not isinstance(force, bool):
-        raise InvalidInput(
-            f"force must be true or false (JSON booleans, not strings), got {force!r}; true lets a specific_date or "
-            "range hold days younger than num_days_age (never today or later)"
-        )
+    execution_input = _input_object(execution_input)
+    dry_run, retry_failed, force = _run_flags(execution_input)
     undo, redo = _flag(execution_input, "undo"), _flag(execution_input, "redo")
     _exclusive(execution_input, undo=undo, redo=redo)
     specific = _date_field(execution_input, "specific_date")
@@ -209,32 +184,111 @@ def resolve_request(
         force = True
     if specific and (start or end):
         raise InvalidInput(f"give either specific_date or start_date and end_date, not both; {KEYS_HELP}")
+    if _expire_field(execution_input, retry_failed=retry_failed, force=force):
+        return _expire_request(specific, start, end, today, retention_days, catch_up_days, dry_run)
+    if specific or start or end:
+        return _dated_request(
+            specific,
+            start,
+            end,
+            today=today,
+            num_days_age=num_days_age,
+            flags=RunRequest((), "input", dry_run, retry_failed, force, verify=verify, undo=undo, redo=redo),
+        )
+    _scheduled_only(undo=undo, redo=redo, force=force)
+    target = today - dt.timedelta(days=num_days_age)
+    return RunRequest(
+        tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run, retry_failed
+    )
+
+
+def _input_object(execution_input: Any) -> Mapping[str, Any]:
+    """The input as a JSON object of known keys (none: {}), or InvalidInput listing the accepted ones."""
+    if execution_input is None:
+        execution_input = {}
+    if not isinstance(execution_input, Mapping):
+        raise InvalidInput(
+            f"the input must be a JSON object, got {type(execution_input).__name__}; {KEYS_HELP}; DATE is "
+            f"{ACCEPTED_FORMATS}"
+        )
+    unknown = sorted(set(execution_input) - ALLOWED_KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown input key(s) {', '.join(map(repr, unknown))}; {KEYS_HELP}; DATE is {ACCEPTED_FORMATS}"
+        )
+    return execution_input
+
+
+def _run_flags(execution_input: Mapping[str, Any]) -> tuple[bool, bool, bool]:
+    """dry_run, retry_failed and force, each a JSON boolean, or InvalidInput saying what it does."""
+    dry_run = execution_input.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidInput(f"dry_run must be true or false, got {dry_run!r}")
+    retry_failed = execution_input.get("retry_failed", False)
+    if not isinstance(retry_failed, bool):
+        raise InvalidInput(
+            f"retry_failed must be true or false (JSON booleans, not strings), got {retry_failed!r}; "
+            "true enqueues again the recordings earlier runs remembered as content failures"
+        )
+    force = execution_input.get("force", False)
+    if not isinstance(force, bool):
+        raise InvalidInput(
+            f"force must be true or false (JSON booleans, not strings), got {force!r}; true lets a specific_date or "
+            "range hold days younger than num_days_age (never today or later)"
+        )
+    return dry_run, retry_failed, force
+
+
+def _expire_field(execution_input: Mapping[str, Any], *, retry_failed: bool, force: bool) -> bool:
+    """Whether the run is a retention run, which takes no retry_failed or force."""
     expire = execution_input.get("expire", False)
     if not isinstance(expire, bool):
         raise InvalidInput(f"expire must be true or false (JSON booleans, not strings), got {expire!r}")
-    if expire:
-        if retry_failed or force:
-            raise InvalidInput(
-                '"expire": true deletes recordings and converts none: it takes no "retry_failed" or "force" '
-                "(a day younger than retention_days is never deleted); run the conversion and the retention apart"
-            )
-        return _expire_request(specific, start, end, today, retention_days, catch_up_days, dry_run)
+    if expire and (retry_failed or force):
+        raise InvalidInput(
+            '"expire": true deletes recordings and converts none: it takes no "retry_failed" or "force" '
+            "(a day younger than retention_days is never deleted); run the conversion and the retention apart"
+        )
+    return expire
+
+
+def _dated_request(
+    specific: dt.date | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    *,
+    today: dt.date,
+    num_days_age: int,
+    flags: RunRequest,
+) -> RunRequest:
+    """A run of a given day or range (`flags` carries its options): past days only, and old enough
+    unless forced; an undo restores days of any age."""
     if specific:
         days: tuple[dt.date, ...] = (_not_future(specific, "specific_date", today),)
-        days = days if undo else _old_enough(days, today, num_days_age, force)
-        return RunRequest(days, "input", dry_run, retry_failed, force, verify=verify, undo=undo, redo=redo)
-    if start or end:
-        if not (start and end):
-            raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
-        _not_future(end, "end_date", today)
-        if start > end:
-            raise InvalidInput(f"start_date {start:%m/%d/%Y} is after end_date {end:%m/%d/%Y}; swap them")
-        count = (end - start).days + 1
-        if count > MAX_RANGE_DAYS:
-            raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
-        range_days = tuple(start + dt.timedelta(days=i) for i in range(count))
-        days = range_days if undo else _old_enough(range_days, today, num_days_age, force)
-        return RunRequest(days, "range", dry_run, retry_failed, force, verify=verify, undo=undo, redo=redo)
+        source = "input"
+    else:
+        days, source = _range_days(start, end, lambda day, key: _not_future(day, key, today)), "range"
+    days = days if flags.undo else _old_enough(days, today, num_days_age, flags.force)
+    return replace(flags, days=days, source=source)
+
+
+def _range_days(
+    start: dt.date | None, end: dt.date | None, last_allowed: Callable[[dt.date, str], dt.date]
+) -> tuple[dt.date, ...]:
+    """The days from start_date to end_date inclusive, end_date checked by `last_allowed` first."""
+    if not (start and end):
+        raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
+    last_allowed(end, "end_date")
+    if start > end:
+        raise InvalidInput(f"start_date {start:%m/%d/%Y} is after end_date {end:%m/%d/%Y}; swap them")
+    count = (end - start).days + 1
+    if count > MAX_RANGE_DAYS:
+        raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
+    return tuple(start + dt.timedelta(days=i) for i in range(count))
+
+
+def _scheduled_only(*, undo: bool, redo: bool, force: bool) -> None:
+    """The scheduled run (no date) never undoes, redoes or needs force: InvalidInput if asked to."""
     if undo or redo:
         which = "undo" if undo else "redo"
         raise InvalidInput(
@@ -246,10 +300,6 @@ def resolve_request(
             '"force": true applies to a specific_date or a range only; the scheduled run takes the day num_days_age '
             "days ago, which needs no force"
         )
-    target = today - dt.timedelta(days=num_days_age)
-    return RunRequest(
-        tuple(target - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1)), "schedule", dry_run, retry_failed
-    )
 
 
 def newest_expirable(today: dt.date, retention_days: int) -> dt.date:
@@ -291,15 +341,7 @@ def _expire_request(
     if specific:
         return RunRequest((old_enough(specific, "specific_date"),), "input", dry_run, expire=True)
     if start or end:
-        if not (start and end):
-            raise InvalidInput(f"a range needs both start_date and end_date ({ACCEPTED_FORMATS}, inclusive)")
-        old_enough(end, "end_date")
-        if start > end:
-            raise InvalidInput(f"start_date {start:%m/%d/%Y} is after end_date {end:%m/%d/%Y}; swap them")
-        count = (end - start).days + 1
-        if count > MAX_RANGE_DAYS:
-            raise InvalidInput(f"the range holds {count} days; at most {MAX_RANGE_DAYS} (10 years) per run, split it")
-        return RunRequest(tuple(start + dt.timedelta(days=i) for i in range(count)), "range", dry_run, expire=True)
+        return RunRequest(_range_days(start, end, old_enough), "range", dry_run, expire=True)
     # The scheduled retention run: the newest expirable day and catch_up_days before it.
     days = tuple(newest - dt.timedelta(days=i) for i in range(catch_up_days, -1, -1))
     return RunRequest(days, "schedule", dry_run, expire=True)

@@ -113,21 +113,7 @@ def with_failed_days(
     }
     if unrecorded:
         output["failed_days"]["unrecorded"] = unrecorded
-    parts = []
-    if days:
-        errors = "; ".join(
-            f"{error} on {len(f['days'])} day(s): {f['cause'][:300]}" for error, f in sorted(failures.items())
-        )
-        shown = " ".join(f"'{json.dumps(i)}'" for i in inputs[:CAUSE_INPUTS])
-        more = (
-            f" (and {len(inputs) - CAUSE_INPUTS} more inputs in this run's Summarize output)"
-            if len(inputs) > CAUSE_INPUTS
-            else ""
-        )
-        parts.append(
-            f"{len(days)} day(s) of this run failed and were not processed: {_describe(ranges(days), CAUSE_RANGES)}. "
-            f"{errors}. After fixing the cause, re-run just them with start-execution --input {shown}{more}."
-        )
+    parts = [_recorded_cause(days, failures, inputs)] if days else []
     if unrecorded:
         parts.append(
             f"{unrecorded} day(s) ended without a record: their child executions failed outside their own error "
@@ -139,3 +125,20 @@ def with_failed_days(
         out["error"] = "DaysFailed"
     out["output"] = output
     return out
+
+
+def _recorded_cause(days: list[str], failures: Mapping[str, Mapping[str, Any]], inputs: list[dict[str, Any]]) -> str:
+    """The cause's sentence on the recorded failed days: which, why, and the inputs that re-run them."""
+    errors = "; ".join(
+        f"{error} on {len(f['days'])} day(s): {f['cause'][:300]}" for error, f in sorted(failures.items())
+    )
+    shown = " ".join(f"'{json.dumps(i)}'" for i in inputs[:CAUSE_INPUTS])
+    more = (
+        f" (and {len(inputs) - CAUSE_INPUTS} more inputs in this run's Summarize output)"
+        if len(inputs) > CAUSE_INPUTS
+        else ""
+    )
+    return (
+        f"{len(days)} day(s) of this run failed and were not processed: {_describe(ranges(days), CAUSE_RANGES)}. "
+        f"{errors}. After fixing the cause, re-run just them with start-execution --input {shown}{more}."
+    )

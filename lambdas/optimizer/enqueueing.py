@@ -44,6 +44,7 @@ def recordings_of_page(
 
 
 def chunks(seq: Sequence[Any], size: int = SQS_BATCH) -> Iterable[Sequence[Any]]:
+    """`seq` in consecutive slices of at most `size` (an SQS batch)."""
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
 

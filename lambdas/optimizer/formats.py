@@ -30,6 +30,7 @@ class TargetFormat:
 
     @property
     def bytes_per_second(self) -> int:
+        """The audio payload's bytes per second of sound."""
         return self.sample_rate * self.channels * self.bits_per_sample // 8
 
     def matches(self, info: WavInfo) -> bool:
@@ -42,6 +43,7 @@ class TargetFormat:
         )
 
     def describe(self) -> str:
+        """The format as a message names it, e.g. "A-law 8-bit 8000 Hz mono"."""
         layout = "mono" if self.channels == 1 else f"{self.channels} ch"
         return f"{self.name} {self.bits_per_sample}-bit {self.sample_rate} Hz {layout}"
 

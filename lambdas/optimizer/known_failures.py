@@ -89,6 +89,7 @@ def remembers(exc: BaseException) -> bool:
 
 
 def partition_key(key: str) -> str:
+    """The ledger partition that remembers a recording's failure."""
     return PARTITION_PREFIX + key
 
 
@@ -135,6 +136,7 @@ def remember(
 
 
 def parse_item(item: Mapping[str, Any]) -> KnownFailure | None:
+    """The remembered failure a ledger item holds, None if it holds none."""
     partition = item.get("run", {}).get("S", "")
     if not partition.startswith(PARTITION_PREFIX) or "etag" not in item:
         return None
@@ -156,6 +158,7 @@ class Lookup:
 
 
 def chunks(seq: Sequence[Any], size: int = BATCH_KEYS) -> Iterable[Sequence[Any]]:
+    """`seq` in consecutive slices of at most `size` (a BatchGetItem's keys)."""
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
 

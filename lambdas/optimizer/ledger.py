@@ -88,6 +88,7 @@ def _expiry() -> dict[str, str]:
 
 
 def shard_key(run_id: str, shard: int) -> str:
+    """The partition of one of the run's counter shards."""
     return f"count#{run_id}#{shard}"
 
 
@@ -115,6 +116,7 @@ def _counter_update(table: str, run_id: str, counts: Mapping[str, int], *, shard
 
 
 def add(dynamodb: Any, table: str, run_id: str, counts: Mapping[str, int]) -> None:
+    """Adds `counts` to the run's counters in one update (nothing without a table, a run or a count)."""
     counts = {name: int(value) for name, value in counts.items() if value}
     if not table or not run_id or not counts:
         return
@@ -153,10 +155,12 @@ def read_item(dynamodb: Any, table: str, run_id: str, *, sleep: Callable[[float]
 
 
 def counts_of(item: Mapping[str, Any]) -> dict[str, int]:
+    """The counters of a run's ledger item, by name."""
     return {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "expires_at"}
 
 
 def read(dynamodb: Any, table: str, run_id: str) -> dict[str, int]:
+    """The run's counters, read consistently, by name."""
     return counts_of(read_item(dynamodb, table, run_id))
 
 
@@ -279,6 +283,7 @@ class Attempts:
 
     @classmethod
     def of(cls, item: Mapping[str, Any] | None) -> Attempts:
+        """The attempts a ledger item records (None: none yet)."""
         item = item or {}
 
         def num(name: str) -> int:
@@ -305,6 +310,7 @@ MAX_REASON_BYTES = 1000
 
 
 def attempt_key(run_id: str, key: str) -> str:
+    """The partition of a recording's attempts in a run."""
     return f"attempt#{run_id}#{key}"
 
 
@@ -346,6 +352,7 @@ def start_attempt(dynamodb: Any, table: str, run_id: str, key: str, generation: 
 
 
 def read_attempts(dynamodb: Any, table: str, run_id: str, key: str) -> Attempts:
+    """The recording's attempts in the run, read consistently."""
     item = dynamodb.get_item(TableName=table, Key=_attempt_item_key(run_id, key), ConsistentRead=True).get("Item")
     return Attempts.of(item)
 
@@ -407,6 +414,7 @@ def claim_dead_letter(
 
 
 def dead_letter_sent(dynamodb: Any, table: str, run_id: str, key: str) -> None:
+    """Records that the recording's dead letter was sent, so that no attempt sends it again."""
     dynamodb.update_item(
         TableName=table,
         Key=_attempt_item_key(run_id, key),
@@ -416,10 +424,12 @@ def dead_letter_sent(dynamodb: Any, table: str, run_id: str, key: str) -> None:
 
 
 def done_key(run_id: str, key: str) -> str:
+    """The partition that records a recording's outcome as counted in a run."""
     return f"done#{run_id}#{key}"
 
 
 def page_key(run_id: str, page_id: str) -> str:
+    """The partition of a listed page's marker."""
     return f"page#{run_id}#{page_id}"
 
 
@@ -480,6 +490,7 @@ SENT, MAYBE_SENT, UNSENT = "1", "?", "0"
 
 
 def sent_marker(accepted: Sequence[bool]) -> str:
+    """The marker of a page whose recordings SQS accepted or refused, in order."""
     return "".join(SENT if ok else UNSENT for ok in accepted)
 
 
@@ -509,6 +520,7 @@ def write_marker(
 
 
 def cursor_key(run_id: str, day: str) -> str:
+    """The partition of a paused day's progress."""
     return f"cursor#{run_id}#{day}"
 
 
@@ -535,6 +547,7 @@ def pause_day(dynamodb: Any, table: str, run_id: str, day: str, round_: int, pro
 
 
 def saved_progress(dynamodb: Any, table: str, run_id: str, day: str) -> dict[str, Any] | None:
+    """The progress PauseDay saved for the day, None if none was saved."""
     item = dynamodb.get_item(TableName=table, Key={"run": {"S": cursor_key(run_id, day)}}, ConsistentRead=True).get(
         "Item"
     )

@@ -48,6 +48,7 @@ def skip_reason(obj: Mapping[str, Any], *, target_class: str, overwrite: bool) -
 
 
 def item_size(item: list[Any]) -> int:
+    """An upper bound of the bytes the page item takes in the state's JSON."""
     # ensure_ascii=True bounds the bytes whatever serializer the runtime uses: an escaped
     # character is never shorter than its UTF-8 form. + 2: the ", " that separates items in the
     # default json.dumps (the Lambda runtime's); the sizes of a page then add up to at most the

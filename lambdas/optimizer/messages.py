@@ -27,6 +27,7 @@ class Recording:
     index: int = -1
 
     def to_body(self) -> str:
+        """The SQS message body, printable ASCII: from_body reads it back unchanged."""
         # ensure_ascii keeps the body printable ASCII: SQS rejects some characters that S3 keys
         # may hold (control characters), and the key must survive byte for byte.
         body: dict[str, Any] = {
@@ -46,6 +47,7 @@ class Recording:
 
     @classmethod
     def from_body(cls, body: str) -> Recording:
+        """The recording a message body names, or BadMessage saying what is wrong with it."""
         try:
             data: Any = json.loads(body)
             if not isinstance(data, dict):

@@ -104,6 +104,7 @@ class Verdict:
 
     @property
     def retry(self) -> bool:
+        """Whether the recording is to be tried again (no final outcome yet)."""
         return self.outcome is None
 
 
@@ -191,6 +192,7 @@ class Batch:
         self.by_run: dict[str, list[Entry]] = defaultdict(list)
 
     def add(self, run: str, key: str, message_id: str, outcome: Outcome) -> None:
+        """Records a message's outcome under its run."""
         self.by_run[run].append(Entry(message_id, key, counts(outcome), outcome.custody))
 
     def to_account(self) -> dict[str, list[Entry]]:
@@ -199,6 +201,7 @@ class Batch:
         return {run: entries for run, entries in self.by_run.items() if run}
 
     def total(self) -> Counter[str]:
+        """Every run's counts, added up."""
         total: Counter[str] = Counter()
         for entries in self.by_run.values():
             for entry in entries:

@@ -34,6 +34,7 @@ class Probe:
     denied: list[tuple[str, str]] = field(default_factory=list)
 
     def warning(self) -> str:
+        """The run's warning naming the first recordings that could not be read."""
         keys = ", ".join(f"{key} ({code})" for key, code in self.denied[:3])
         return (
             f"{len(self.denied)} of {len(self.denied) + len(self.read)} recordings sampled could not be read ({keys}"
@@ -67,6 +68,7 @@ def sample_recordings(s3: Any, bucket: str, prefixes: list[str]) -> list[str]:
 
 
 def first_recording(s3: Any, bucket: str, prefixes: list[str]) -> str | None:
+    """The first recording found under the prefixes, None if none is."""
     sample = sample_recordings(s3, bucket, prefixes)
     return sample[0] if sample else None
 
@@ -148,6 +150,7 @@ def _rule_prefix(rule: Mapping[str, Any]) -> str | None:
 
 
 def expires_noncurrent(rules: list[Mapping[str, Any]], prefix: str) -> bool:
+    """Whether an enabled lifecycle rule covering `prefix` expires noncurrent versions."""
     for rule in rules:
         rule_prefix = _rule_prefix(rule)
         if (
@@ -161,6 +164,7 @@ def expires_noncurrent(rules: list[Mapping[str, Any]], prefix: str) -> bool:
 
 
 def bucket_warnings(s3: Any, settings: Settings) -> list[str]:
+    """The versioning check's warnings; VersioningRequired when the bucket keeps no originals and they are required."""
     return check_versioning(s3, settings)[0]
 
 

@@ -35,6 +35,7 @@ class Provenance:
     converted_sha256: str = ""  # "" on versions written before it was recorded
 
     def to_metadata(self) -> dict[str, str]:
+        """The provenance as the converted object's user metadata."""
         return {
             RUN: self.run,
             ORIGINAL_VERSION_ID: self.original_version_id,

@@ -66,6 +66,7 @@ def new_progress() -> dict[str, Any]:
 
 
 def run_days(run: Mapping[str, Any]) -> list[dt.date]:
+    """The run's days, oldest first."""
     first = dt.date.fromisoformat(run["start_date"])
     return [first + dt.timedelta(days=i) for i in range(int(run["days"]))]
 

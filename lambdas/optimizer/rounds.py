@@ -66,6 +66,7 @@ def resumed(saved: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def too_long_cause() -> str:
+    """The cause recorded for a day still unlisted after MAX_ROUNDS rounds, with what to do."""
     return (
         f"the day still had recordings to list after {MAX_ROUNDS} rounds of at most {PAGES_PER_ROUND} pages "
         "(its child executions' history bound): re-run it; what this run converted is skipped as already converted"

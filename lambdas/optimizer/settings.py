@@ -70,10 +70,12 @@ class Settings:
     retention_max_deletes: int
 
     def to_env(self) -> dict[str, str]:
+        """The settings as the functions' environment variables (ENV); from_env reads them back."""
         return {ENV[f.name]: _encode(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings from the environment; MissingSetting naming every variable that is absent."""
         env = os.environ if env is None else env
         missing = [ENV[f.name] for f in fields(cls) if ENV[f.name] not in env]
         if missing:

@@ -81,6 +81,7 @@ class Result:
 
 
 def marker_key(key: str) -> str:
+    """The partition that marks a recording as undone."""
     return MARKER_PREFIX + key
 
 
@@ -258,6 +259,7 @@ def undone_days(dynamodb: Any, table: str, days: Iterable[str]) -> list[str]:
 
 
 def day_has_undone(run: Mapping[str, Any], day: str) -> bool:
+    """Whether ResolveRun found undone recordings on the day (or could not tell the days apart)."""
     days = run.get("undone_days") or []
     return ALL_DAYS in days or day in days
 
@@ -296,6 +298,7 @@ NAMED_MAX = 100  # keys kept per run (a few dozen KB at most: well inside an ite
 
 
 def left_alone_key(run: str) -> str:
+    """The partition naming the recordings an undo run left alone."""
     return LEFT_ALONE_PREFIX + run
 
 

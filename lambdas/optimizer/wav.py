@@ -69,10 +69,12 @@ class WavInfo:
 
     @property
     def frames(self) -> int:
+        """The number of sample frames in the data chunk."""
         return self.data_bytes // self.block_align
 
     @property
     def duration(self) -> float:
+        """The audio's length in seconds."""
         return self.frames / self.sample_rate
 
     @property
@@ -81,11 +83,13 @@ class WavInfo:
         return self.declared_data_bytes == self.data_bytes
 
     def describe(self) -> str:
+        """The format and length as a message names them."""
         name = FORMAT_NAMES.get(self.format_tag, f"format 0x{self.format_tag:04x}")
         return f"{name} {self.bits_per_sample}-bit {self.sample_rate} Hz {self.channels} ch, {self.duration:.3f} s"
 
 
 def read_wav_info(path: str | os.PathLike[str]) -> WavInfo:
+    """The WAV header's facts of the file; NotWav, with its kind, when it is not one this reads."""
     size = os.path.getsize(path)
     if size == 0:
         raise NotWav("the object is empty (0 bytes)", kind=FailureKind.EMPTY)

@@ -203,7 +203,7 @@ def test_the_preflight_reads_the_lifecycle_configuration_once(s3):
     s3.meta.events.register(
         "before-call.s3.GetBucketLifecycleConfiguration", lambda **kw: reads.append(kw["model"].name)
     )
-    result = lister.preflight(settings(), s3, {"start_date": "2022-01-01", "days": 1})
+    result = lister.preflight(settings(), {"run": {"start_date": "2022-01-01", "days": 1}}, s3=s3)
     assert reads == ["GetBucketLifecycleConfiguration"]
     # both verdicts came from that one read: the noncurrent rule (no warning) and rule 'keep'
     assert [w for w in result["warnings"] if "no enabled lifecycle rule" in w] == []

@@ -480,7 +480,8 @@ def test_list_page_state_with_worst_case_keys_fits_in_64_kib(filler):
     }
     seen, full_pages = list[str](), 0
     for _ in range(len(objects) + 1):
-        state["page"] = lister.list_page(settings, s3, state["run"], state["day"], state["page"]["progress"])
+        event = {"run": state["run"], "day": state["day"], "progress": state["page"]["progress"]}
+        state["page"] = lister.list_page(settings, event, s3=s3)
         seen.extend(prefix + item[0] for item in state["page"]["objects"])
         full_pages += len(state["page"]["objects"]) > 1 and not state["page"]["progress"]["cursor"]["done"]
         assert max(json_bytes(state)) <= STATE_LIMIT
