@@ -14,7 +14,7 @@ from pathlib import Path
 from estimator.prices import load_prices
 
 from .capacity import worst_case_message_age_s
-from .config import OptimizerConfig
+from .config import OptimizerConfig, declarations
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 # The Lambda code is imported as the Lambda runtime (and pytest.ini) imports it: `optimizer.*`
@@ -35,15 +35,8 @@ def runtime_settings(
     """`queue_url`, `dlq_url`, `ledger_table`: the resources' names (CDK tokens in the stack)."""
     prices = load_prices()
     return Settings(
-        bucket=config.bucket_name,
-        bucket_prefix=config.bucket_prefix,
-        target_class=config.storage_class,
-        overwrite_converted=config.overwrite_converted,
-        num_days_age=config.num_days_age,
-        catch_up_days=config.catch_up_days,
-        require_versioning=config.require_versioning,
-        max_receive_count=config.max_receive_count,
-        queue_poll_seconds=config.queue_poll_seconds,
+        # The settings the Lambda functions get, as declared (stacks/config.py, Rule.lambdas).
+        **{declared.lambdas: getattr(config, name) for name, declared in declarations() if declared.lambdas},
         drain_limit_seconds=math.ceil(worst_case_message_age_s(config)),
         queue_url=queue_url,
         dlq_url=dlq_url,
@@ -53,6 +46,4 @@ def runtime_settings(
         price_standard_gb_month=prices.storage_class("STANDARD").flat_gb_month,
         price_target_gb_month=prices.storage_class(config.storage_class).flat_gb_month,
         page_keys=0,  # pages as large as their byte budget: --page-keys is the local run's alone
-        retention_days=config.retention_days,
-        retention_max_deletes=config.retention_max_deletes,
     )
