@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ./cdk-deploy.sh: deploys the optimizer, removes it, or runs it locally. ./cdk-deploy.sh --help
 set -euo pipefail
+caller_directory="$PWD"  # --local takes relative paths from here, not from the repository
 cd "$(dirname "${BASH_SOURCE[0]}")"
 source scripts/bootstrap.sh  # functions and settings only (PYTHON_RANGE): it sets nothing up by itself
 
@@ -10,7 +11,7 @@ usage:
   ./cdk-deploy.sh [deploy] -c bucket_name=BUCKET -c bucket_prefix=PREFIX [-c key=value ...] [cdk options]
   ./cdk-deploy.sh destroy  -c bucket_name=BUCKET [--even-if-busy] [cdk destroy options]
   ./cdk-deploy.sh setup    [-c lambda_architecture=arm64|x86_64]
-  ./cdk-deploy.sh --local  [local run options]        (./cdk-deploy.sh --local --help lists them)
+  ./cdk-deploy.sh --local  [-c key=value ...] [local run options]   (./cdk-deploy.sh --local --help lists them)
   ./cdk-deploy.sh --help
 
 Before any set-up, on this machine's Python: a word that is no command, option or stack of this
@@ -47,15 +48,17 @@ for arg in "$@"; do
         local_args=()
         for a in "$@"; do [[ "$a" == "--local" ]] || local_args+=("$a"); done
         find_python
-        # The options are checked before any set-up (standard library only): bad ones change nothing.
-        "$SETUP_PYTHON" -m emulator.local_run --check-arguments "${local_args[@]}" || exit $?
+        # The options and the settings (cdk.context.json, then -c) are checked before any set-up
+        # (standard library only): bad ones change nothing.
+        "$SETUP_PYTHON" -m emulator.local_run --check-arguments --caller-directory "$caller_directory" \
+            "${local_args[@]}" || exit $?
         for a in "${local_args[@]}"; do
             if [[ "$a" == "-h" || "$a" == "--help" ]]; then exit 0; fi
         done
         require_prerequisites
         bootstrap_python local
         build_layers host
-        exec "$VENV_PY" -m emulator.local_run "${local_args[@]}"
+        exec "$VENV_PY" -m emulator.local_run --caller-directory "$caller_directory" "${local_args[@]}"
     fi
 done
 

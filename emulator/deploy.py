@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +22,12 @@ from . import iam as strict_iam
 from .synth import Synthesized
 from .template import Resolver, resources_of_type
 
+# Queues' visibility timeouts are scaled for the emulator: 1 s per real hour (emulator/timescale.py).
+from .timescale import VISIBILITY_SECONDS_PER_HOUR as VISIBILITY_SECONDS_PER_HOUR
+from .timescale import scaled_visibility_timeout
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
-# Queues' visibility timeouts are scaled for the emulator: 1 s per real hour (the work queue's
-# 3,600 s is 1 s here, never less than 1 s), so that a message in flight, failed or of a crashed
-# invocation comes back within a local run, after a wait, as on AWS.
-VISIBILITY_SECONDS_PER_HOUR = 1
-
-
-def scaled_visibility_timeout(seconds: int) -> int:
-    return max(1, math.ceil(seconds * VISIBILITY_SECONDS_PER_HOUR / 3600))
 
 
 @dataclass

@@ -19,7 +19,6 @@ import json
 import logging
 import mimetypes
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -29,18 +28,13 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from stacks.config import ConfigError
+
+from .local_settings import LOCAL_CONTEXT as LOCAL_CONTEXT  # the end-to-end tests synthesize with it
+from .local_settings import LocalSettings, read, refuse_joined_context
+from .local_settings import host_architecture as host_architecture  # and their architecture
+
 SAMPLE_DATE = dt.date(2022, 1, 1)
-LOCAL_CONTEXT = {
-    "bucket_name": "local-connect-recordings",
-    "bucket_prefix": "connect/local-instance/CallRecordings/",
-    "queue_poll_seconds": 1,
-    # At most 4 converter invocations at once (the event source's MaximumConcurrency, which the
-    # emulator honours): the local run shares a laptop's few cores with ffmpeg.
-    "converter_max_concurrency": 4,
-    # The emulator's operator (emulator/iam.py) redrives the dead-letter queue, as an operator
-    # named in redrive_principals does on AWS: the work queue's policy lets it send.
-    "redrive_principals": "arn:aws:iam::123456789012:user/emulator-operator",
-}
 EXIT_OK, EXIT_USAGE, EXIT_FAILED, EXIT_TRUTH = 0, 2, 3, 4
 # Nothing stays silent longer than this: a step that takes longer says so (docs/local-run.md#options promises a
 # visible step at least every 15 s, from a cold start).
@@ -55,6 +49,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="./cdk-deploy.sh --local",
         description="Run the optimizer end to end on an embedded AWS emulator (moto), in-process.",
+    )
+    parser.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting as a deployment takes it (repeatable), over cdk.json's and cdk.context.json's and checked by "
+        "the same rules; the local run uses its own bucket_name, bucket_prefix, lambda_architecture, schedule, "
+        "schedule_enabled, queue_poll_seconds (scaled), converter_max_concurrency (at most 4) and redrive_principals, "
+        "and says so",
+    )
+    parser.add_argument(
+        "--caller-directory",
+        type=Path,
+        help=argparse.SUPPRESS,  # ./cdk-deploy.sh's caller's: it runs this from the repository
     )
     parser.add_argument(
         "--recordings",
@@ -133,6 +143,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "(a deployment refuses it)",
     )
     args = parser.parse_args(argv)
+    args.settings = settings_of(argv, args.context)
+    resolve_paths(args)
     if args.page_keys < 0:
         raise UsageError("--page-keys must be at least 1 (0: pages as large as their byte budget)")
     from .faults import UsageError as FaultUsage
@@ -166,6 +178,37 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def settings_of(argv: Sequence[str], pairs: Sequence[str]) -> LocalSettings:
+    """The run's settings (emulator/local_settings.py): the context files, then -c, refused with
+    the deployment's own message when one is wrong."""
+    try:
+        refuse_joined_context(argv)
+        return read(pairs)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# The options that name a file or folder, by their argparse names.
+PATH_OPTIONS = {"recordings": "--recordings", "out": "--out", "report": "--report", "bucket_config": "--bucket-config"}
+
+
+def resolve_paths(args: argparse.Namespace) -> None:
+    """Relative paths are the caller's: ./cdk-deploy.sh runs this from the repository and passes
+    the directory it was run from (--caller-directory)."""
+    caller = Path(os.path.abspath(args.caller_directory or Path.cwd()))
+    for name in PATH_OPTIONS:
+        if getattr(args, name) is not None:
+            setattr(args, name, Path(os.path.abspath(caller / getattr(args, name).expanduser())))
+
+
+def path_lines(args: argparse.Namespace) -> list[str]:
+    """The files and folders the run reads and writes, as absolute paths."""
+    given = [
+        f"{option} {getattr(args, name)}" for name, option in PATH_OPTIONS.items() if getattr(args, name) is not None
+    ]
+    return [f"paths: {', '.join(given)}"]
+
+
 def dated_day(relative: PurePosixPath) -> dt.date:
     """The day a --dated path names with its first three folders (YYYY/MM/DD/...)."""
     parts = relative.parts
@@ -189,14 +232,13 @@ def resolve_day(args: argparse.Namespace) -> dt.date:
         # Load the recordings where the given input will look: for {} (the scheduled run) the day
         # num_days_age days ago, for a range its last day. Bad input fails in the state machine.
         from optimizer.dates import resolve_request
-        from stacks.config import OptimizerConfig
 
         try:
             request = resolve_request(
                 json.loads(args.input[0]),
                 today=dt.datetime.now(dt.UTC).date(),
-                num_days_age=OptimizerConfig.num_days_age,
-                catch_up_days=OptimizerConfig.catch_up_days,
+                num_days_age=args.settings.config.num_days_age,
+                catch_up_days=args.settings.config.catch_up_days,
             )
         except (ValueError, InvalidInput):
             return SAMPLE_DATE
@@ -217,10 +259,6 @@ def execution_inputs(args: argparse.Namespace, day: dt.date, dated_days: list[dt
             which = f"--input #{number}" if len(args.input) > 1 else "--input"
             raise UsageError(f"{which} is not valid JSON ({exc}); Step Functions only accepts JSON input") from None
     return list(args.input)  # passed as given: the state machine decides what it accepts
-
-
-def host_architecture() -> str:
-    return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 
 
 def recording_files(args: argparse.Namespace, scratch: Path, day: dt.date) -> tuple[Path, list[Path]]:
@@ -478,6 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if check_only:
         return EXIT_OK
+    for line in args.settings.lines() + path_lines(args):
+        print(line, file=sys.stderr)
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are reported below
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -517,8 +557,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        with step(f"synthesizing the stack (local context, {host_architecture()}; the CDK runs in Node, ~15 s)"):
-            synth = synthesize({**LOCAL_CONTEXT, "lambda_architecture": host_architecture()}, scratch / "cdk.out")
+        synth_architecture = args.settings.config.lambda_architecture
+        with step(f"synthesizing the stack (local context, {synth_architecture}; the CDK runs in Node, ~15 s)"):
+            synth = synthesize(args.settings.context, scratch / "cdk.out")
         log_path = args.report.with_suffix(".log")
         args.report.parent.mkdir(parents=True, exist_ok=True)  # the handler log is written there first
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), open(log_path, "w") as handler_log:
@@ -590,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "objects": entries,
                 "dead_letter": dlq,
                 "totals": totals(entries),
+                "settings": args.settings.as_report(),
             }
             add_truth(report, truth_checks)
             if faults is not None:  # how often each --inject fired

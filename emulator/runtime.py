@@ -535,7 +535,7 @@ class QueuePoller:
     Messages of a batch the function reported failed (its batchItemFailures), and every message of
     an invocation that errored or crashed, are not made visible at once: SQS makes them visible
     again after the queue's visibility timeout, as on AWS. The emulator's queues have that timeout
-    scaled (emulator.deploy.VISIBILITY_SECONDS_PER_HOUR: 1 s per real hour, the work queue's
+    scaled (emulator.timescale.VISIBILITY_SECONDS_PER_HOUR: 1 s per real hour, the work queue's
     3,600 s is 1 s), so a retry comes within a local run. Invocations are not scaled, though: a
     batch is received for the function's timeout (on AWS the visibility timeout is longer than
     the function's timeout, so a running batch never reappears), and when it ends its failed

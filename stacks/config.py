@@ -1,7 +1,10 @@
 """The deployment's configuration: read from CDK context once, validated, typed.
 
 Every rule lives here so a bad value stops `cdk synth` with a message naming the key and the fix,
-before anything reaches AWS.
+before anything reaches AWS. Each setting is declared once, as a field of OptimizerConfig with its
+Rule: the validation, the settable keys, what the Lambda functions get (stacks/runtime.py) and
+the configuration table (docs/configuration.md#settings; `python -m stacks.config` prints it) are
+read from there. Standard library only: ./cdk-deploy.sh and the local run check the settings before any set-up.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .schedule import EXAMPLES, GUIDE, ScheduleError, check_expression, check_timezone
@@ -334,49 +337,432 @@ def default_stack_name(bucket_name: str) -> str:
     return "CallRecordingOptimizer-" + re.sub(r"[^A-Za-z0-9-]", "-", bucket_name)
 
 
+# --- Each setting declared once ---------------------------------------------------------------
+# A setting is a field of OptimizerConfig: its name, type and default are the field's; the field's
+# Rule (its metadata) says how a value is checked, the reason the configuration table gives
+# (docs/configuration.md#settings), and which field of the Lambda functions' Settings gets it.
+# The validation (_from_getter), the settable keys (setting_names), the Lambdas' Settings (stacks/runtime.py) and the configuration
+# table (configuration_table) are read from it: adding a setting is one field plus its use.
+
+Check = Callable[[str, Any], Any]  # (key, value as given) -> the value; ConfigError naming the key
+
+
+@dataclass(frozen=True)
+class Between:
+    """A whole number in lo..hi; `why` follows the range in the refusal."""
+
+    lo: int
+    hi: int
+    why: str = ""
+
+    def __call__(self, key: str, value: Any) -> int:
+        return _int(key, value, self.lo, self.hi, self.why)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of `choices`, as given (stripped; upper-cased when `upper`)."""
+
+    choices: tuple[str, ...]
+    upper: bool = False
+
+    def __call__(self, key: str, value: Any) -> str:
+        text = str(value).strip()
+        return str(_choice(key, text.upper() if self.upper else text, self.choices))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A setting's declaration beside its field's name, type and default."""
+
+    check: Check | None  # None: derived from the others, not a setting (DERIVED)
+    reason: str  # the configuration table's "rule and reason"; {range} is a Between's lo..hi
+    lambdas: str | None = None  # the field of optimizer.settings.Settings that gets the value
+    shown: str | None = None  # the table's default, when the value alone does not say it
+    raw: bool = False  # the check gets an absent or empty value as such (required, optional, derived default)
+
+
+def rule(check: Check, reason: str, *, lambdas: str | None = None, shown: str | None = None, raw: bool = False) -> dict:
+    return {"rule": Rule(check, reason, lambdas, shown, raw)}
+
+
+def derived(reason: str) -> dict:
+    return {"rule": Rule(None, reason)}
+
+
+def _required_bucket_name(key: str, value: Any) -> str:
+    return validate_bucket_name(value)
+
+
+def _required_bucket_prefix(key: str, value: Any) -> str:
+    return validate_bucket_prefix(value)
+
+
+def _storage_class_check(key: str, value: Any) -> str:
+    return _storage_class(value)
+
+
+def _optional_kms_check(key: str, value: Any) -> str | None:
+    return _optional_kms(value)
+
+
+def _optional_email_check(key: str, value: Any) -> str | None:
+    return _optional_email(value)
+
+
+def _schedule_check(key: str, value: Any) -> str:
+    return _schedule(value)
+
+
+def _timezone_check(key: str, value: Any) -> str:
+    return _timezone(value)
+
+
+def _log_retention_check(key: str, value: Any) -> int:
+    return int(_choice(key, _int(key, value, 1, 3653), tuple(LOG_RETENTION)))
+
+
+def _retention_days_check(key: str, value: Any) -> int:
+    return _retention_days(value)
+
+
+def _principals_check(key: str, value: Any) -> tuple[str, ...]:
+    return _principals(value)
+
+
+def _lock_modes_check(key: str, value: Any) -> tuple[str, ...]:
+    return _lock_modes(value)
+
+
+def _stack_name_check(key: str, value: Any) -> str:
+    """Empty when not given: the bucket's default name (default_stack_name) is filled in then."""
+    stack_name = str(value or "")
+    if stack_name and not _STACK_NAME.match(stack_name):
+        raise ConfigError(
+            f"stack_name={stack_name!r} must start with a letter and hold only letters, digits and hyphens (max 128)"
+        )
+    return stack_name
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
-    bucket_name: str
-    bucket_prefix: str  # required, no default: validate_bucket_prefix
-    num_days_age: int = 7
-    storage_class: str = "GLACIER_IR"
-    kms_key_arn: str | None = None
-    schedule: str = "cron(0 23 * * ? *)"
-    schedule_timezone: str = "UTC"
-    # false: everything is deployed, the schedule in State DISABLED (README.md#before-production-a-careful-first-day)
-    schedule_enabled: bool = True
-    lambda_architecture: str = "arm64"
-    # Defaults from the benchmark (docs/benchmarks.md); reasons in docs/configuration.md#settings.
-    converter_memory_mb: int = 512
-    converter_batch_size: int = 10
-    converter_max_concurrency: int = 50
-    converter_timeout_seconds: int = 600
-    converter_ephemeral_mb: int = 2048
-    max_receive_count: int = 3
-    queue_poll_seconds: int = 60
-    log_retention_days: int = 90
-    overwrite_converted: bool = False
-    stack_name: str = ""
-    # Days listed at once by a backfill; each waits for room in the queue, so the converter's
-    # concurrency sets the pace. See docs/operations.md#running-it (a backfill) for the measurement behind it.
-    backfill_concurrency: int = 4
-    catch_up_days: int = 3
-    require_versioning: bool = True
-    alarm_email: str | None = None
-    # Retention by the recording's date (docs/operations.md#retention-by-the-recordings-date): 0 is off,
-    # the default; otherwise at least MIN_RETENTION_DAYS. The only deletion the stack can make.
-    retention_days: int = 0
-    retention_max_deletes: int = 10_000  # deletions per run at most; the rest waits for the next run
-    # Who may send to the work queue besides the enqueuer's role: the identities that redrive
-    # the dead-letter queue (docs/operations.md#when-something-fails). Empty: nobody else.
-    redrive_principals: tuple[str, ...] = ()
-    # The state machine's logs (docs/security.md#what-is-stored-where): ERROR without execution data.
-    state_machine_log_level: str = "ERROR"
-    state_machine_log_execution_data: bool = False
-    # The Object Lock retention modes the converter may carry over to a new version, and the
-    # longest remaining retention it may set (s3:object-lock-mode, ...-remaining-retention-days).
-    carried_lock_modes: tuple[str, ...] = ("GOVERNANCE",)
-    carried_retention_max_days: int = 3653
+    bucket_name: str = field(
+        metadata=rule(
+            _required_bucket_name,
+            (
+                "the bucket Connect writes to; imported, never created, changed or deleted. The shipped placeholder is "
+                "refused."
+            ),
+            shown="— (required)",
+            lambdas="bucket",
+            raw=True,
+        ),
+    )
+    bucket_prefix: str = field(
+        metadata=rule(
+            _required_bucket_prefix,
+            (
+                "the path up to the date: Connect writes `connect/<instance-alias>/CallRecordings/YYYY/MM/DD/`, so "
+                "`connect/<instance-alias>/CallRecordings/` (your instance's own is the `BucketPrefix` of `aws connect "
+                "list-instance-storage-configs --instance-id ID --resource-type CALL_RECORDINGS`); a trailing `/` is "
+                "added. The shipped placeholder is refused, and so is `connect/` alone (the former default, under which"
+                " no recording lies: every run listed nothing). No `*`/`?` (they would widen IAM)."
+            ),
+            lambdas="bucket_prefix",
+            shown="— (required)",
+            raw=True,
+        ),
+    )
+    num_days_age: int = field(
+        default=7,
+        metadata=rule(
+            Between(1, 3650),
+            "{range}: the scheduled run converts the UTC day this many days ago (after analytics are done).",
+            lambdas="num_days_age",
+        ),
+    )
+    storage_class: str = field(
+        default="GLACIER_IR",
+        metadata=rule(
+            _storage_class_check,
+            (
+                "STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING or GLACIER_IR. GLACIER and DEEP_ARCHIVE are "
+                "refused: recordings must stay instantly playable. With STANDARD the listing cannot tell converted from"
+                " original, so the converter's tag check decides."
+            ),
+            lambdas="target_class",
+        ),
+    )
+    kms_key_arn: str | None = field(
+        default=None,
+        metadata=rule(
+            _optional_kms_check,
+            (
+                "the customer key of an SSE-KMS bucket: the converter gets `kms:Decrypt` and `kms:GenerateDataKey` on "
+                "it, through S3 only."
+            ),
+            raw=True,
+        ),
+    )
+    schedule: str = field(
+        default="cron(0 23 * * ? *)",
+        metadata=rule(
+            _schedule_check,
+            (
+                "EventBridge Scheduler expression, checked by its rules ([Schedule "
+                "types](https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html); "
+                "`stacks/schedule.py`): `cron(minutes hours day-of-month month day-of-week year)` with exactly one of "
+                "the two days `?`, `rate(1 day)` / `rate(12 hours)` (singular for 1), or a one-time "
+                "`at(yyyy-mm-ddThh:mm:ss)`."
+            ),
+        ),
+    )
+    schedule_timezone: str = field(
+        default="UTC",
+        metadata=rule(
+            _timezone_check,
+            (
+                "IANA zone of the schedule, checked with Python's `zoneinfo` (the day to process is always computed in "
+                "UTC, like Connect's prefixes)."
+            ),
+        ),
+    )
+    schedule_enabled: bool = field(
+        default=True,
+        metadata=rule(
+            _bool,
+            (
+                "`false` deploys everything with the schedule disabled (EventBridge Scheduler `State: DISABLED`): "
+                "nothing runs until you deploy again with `true` "
+                "([Before production](README.md#before-production-a-careful-first-day)). Manual runs work either way."
+            ),
+        ),
+    )
+    lambda_architecture: str = field(
+        default="arm64",
+        metadata=rule(
+            OneOf(ARCHITECTURES),
+            "or `x86_64`; the ffmpeg layer is built for it. arm64 is ~20 % cheaper per GB-second.",
+        ),
+    )
+    converter_memory_mb: int = field(
+        default=512,
+        metadata=rule(
+            Between(512, 10240, " MB (ffmpeg and a 1-hour call need > 256 MB)"),
+            (
+                "{range}. Measured peak, sampled from `/proc` with the audio check included: 82 MB (Python 67 MB + "
+                "ffmpeg 15 MB at the same instant) for a 4-hour call (docs/benchmarks.md: the newest full run "
+                "recommends 768 MB for the speed of a batch of 4-hour calls); below 1,769 MB the CPU-bound ffmpeg pass "
+                "costs the same at any size, so the smallest size with a 2× margin is cheapest (docs/benchmarks.md). "
+                "Confirm on your account with AWS Lambda Power Tuning."
+            ),
+        ),
+    )
+    converter_batch_size: int = field(
+        default=10,
+        metadata=rule(
+            Between(1, 10, " (one invocation must finish its batch within the timeout)"),
+            (
+                "{range} recordings per invocation: fewer invocations and requests; a batch of ten 4-hour calls is "
+                "modelled at 271 s, under half the 600 s timeout."
+            ),
+        ),
+    )
+    converter_max_concurrency: int = field(
+        default=50,
+        metadata=rule(
+            Between(2, 1000, " (the SQS event source's limits)"),
+            (
+                "{range} concurrent converters (the SQS event source's cap); `./cdk-deploy.sh` refuses a value that "
+                "would leave the account's other functions fewer than 100 or half of its unreserved concurrency ([The "
+                "concurrency check](docs/configuration.md#the-concurrency-check)). Cost does not depend on it, time "
+                "does: a 6-year backfill at 3 M minutes a month "
+                "takes ~6 days at 50 (15.5 days at 20, beyond the 14-day run limit); ~160 S3 requests a second."
+            ),
+        ),
+    )
+    converter_timeout_seconds: int = field(
+        default=600, metadata=derived("derived: a 4-hour call's conversion fits (docs/configuration.md#fixed-sizes)")
+    )
+    converter_ephemeral_mb: int = field(
+        default=2048,
+        metadata=derived("derived: a 4-hour call's WAV and its result fit in /tmp (docs/configuration.md#fixed-sizes)"),
+    )
+    max_receive_count: int = field(
+        default=3,
+        metadata=rule(
+            Between(1, 100),
+            (
+                "{range} attempts the converter makes at a recording before it dead-letters it itself (its own "
+                "attempts, counted in the ledger, not SQS's receives); the queue's redrive threshold is 6 higher."
+            ),
+            lambdas="max_receive_count",
+        ),
+    )
+    queue_poll_seconds: int = field(
+        default=60,
+        metadata=rule(
+            Between(1, 3600),
+            (
+                "{range} between two checks: of the queue's depth while a day waits for room (a day fails "
+                "`QueueNotDraining` after 10 h of checks in a row without the queue shrinking, at the defaults: "
+                "`stacks/orchestration.py`, `stalled_waits_limit`), and of the run's outcomes at its end (at most 2,000"
+                " checks, stretched after 1,000 to cover the longest a message can wait). Both keep each execution's "
+                "history under 25,000 events."
+            ),
+            lambdas="queue_poll_seconds",
+        ),
+    )
+    log_retention_days: int = field(
+        default=90,
+        metadata=rule(
+            _log_retention_check,
+            "one of CloudWatch's retention values; log groups are retained on `cdk destroy`.",
+        ),
+    )
+    overwrite_converted: bool = field(
+        default=False,
+        metadata=rule(
+            _bool,
+            (
+                "when true, recordings tagged `converted=True` (or already A-law) are converted again, e.g. to move "
+                "them to another class."
+            ),
+            lambdas="overwrite_converted",
+        ),
+    )
+    backfill_concurrency: int = field(
+        default=4,
+        metadata=rule(
+            Between(1, 40, " (days listed at once by a backfill)"),
+            (
+                "{range} days listed at once by a range. Each day's pages wait while the work queue holds 20,000 "
+                "messages (fewer with few converters: at most a day of work at their slowest pace), so the converter's "
+                "concurrency, not the backfill, sets the pace. The stack refuses settings under which a message could "
+                "wait and be retried longer than the work queue keeps it (7 days; 17.2 hours at the defaults, worst "
+                "case: `stacks/capacity.py`)."
+            ),
+        ),
+    )
+    catch_up_days: int = field(
+        default=3,
+        metadata=rule(
+            Between(0, 30, " (earlier days the scheduled run re-checks)"),
+            (
+                "{range} earlier days the scheduled run re-checks, so missed runs are caught up; nearly free, since "
+                "converted objects are skipped at listing."
+            ),
+            lambdas="catch_up_days",
+        ),
+    )
+    require_versioning: bool = field(
+        default=True,
+        metadata=rule(
+            _bool,
+            (
+                "refuse to run on an unversioned bucket (`VersioningRequired`): the originals would be destroyed. "
+                "`false` accepts that, with a warning in each run's output."
+            ),
+            lambdas="require_versioning",
+        ),
+    )
+    alarm_email: str | None = field(
+        default=None,
+        metadata=rule(
+            _optional_email_check,
+            "an address subscribed to the alarm topic (confirm the e-mail AWS sends).",
+            raw=True,
+        ),
+    )
+    retention_days: int = field(
+        default=0,
+        metadata=rule(
+            _retention_days_check,
+            (
+                f"0, or {MIN_RETENTION_DAYS}..{MAX_RETENTION_DAYS}: [retention by the recording's date]"
+                "(docs/operations.md#retention-by-the-recordings-date). When on, the stack deletes (adds a delete "
+                "marker over) each "
+                f"recording more than this many days after its call; a value from 1 to {MIN_RETENTION_DAYS - 1} is "
+                "refused at synth. Off, no role of the stack may delete an object."
+            ),
+            lambdas="retention_days",
+            shown="`0` (off)",
+        ),
+    )
+    retention_max_deletes: int = field(
+        default=10_000,
+        metadata=rule(
+            Between(
+                1, MAX_RETENTION_DELETES, " (recordings one retention run may delete; the rest waits for the next run)"
+            ),
+            (
+                "{range} recordings one retention run deletes at most; the rest is left for the next run, and the run's"
+                " output says where it stopped. Set it above your daily number of calls."
+            ),
+            lambdas="retention_max_deletes",
+        ),
+    )
+    redrive_principals: tuple[str, ...] = field(
+        default=(),
+        metadata=rule(
+            _principals_check,
+            (
+                "comma-separated IAM role or user ARNs that may send to the work queue besides the enqueuer's role: "
+                "whoever runs the `RedriveDeadLettersCommand` (StartMessageMoveTask sends to the work queue as its "
+                "caller). Name the role's ARN (`arn:aws:iam::<account>:role/<name>`), not an assumed-role session's: "
+                "the queue's policy compares `aws:PrincipalArn`. Empty: nobody else can send, and a redrive fails with "
+                "AccessDenied ([When something fails](docs/operations.md#when-something-fails))."
+            ),
+            raw=True,
+        ),
+    )
+    state_machine_log_level: str = field(
+        default="ERROR",
+        metadata=rule(
+            OneOf(SFN_LOG_LEVELS, upper=True),
+            (
+                "`OFF`, `FATAL`, `ERROR` or `ALL`: what the state machine writes to its log group ([What is stored "
+                "where](docs/security.md#what-is-stored-where))."
+            ),
+        ),
+    )
+    state_machine_log_execution_data: bool = field(
+        default=False,
+        metadata=rule(
+            _bool,
+            ("`true` adds each event's input and output (every listed key, ETag and size) to the state machine's log."),
+        ),
+    )
+    carried_lock_modes: tuple[str, ...] = field(
+        default=("GOVERNANCE",),
+        metadata=rule(
+            _lock_modes_check,
+            (
+                "the Object Lock retention modes the converter may carry over to a new version (`GOVERNANCE`, "
+                "`COMPLIANCE` or both): its `s3:PutObjectRetention` holds `s3:object-lock-mode` to them. A recording "
+                "under another mode fails `access_denied`, untouched."
+            ),
+        ),
+    )
+    carried_retention_max_days: int = field(
+        default=3653,
+        metadata=rule(
+            Between(1, 36500, " (days of Object Lock retention left that the converter may carry over)"),
+            (
+                "{range}: the longest remaining Object Lock retention (`s3:object-lock-remaining-retention-days`) the "
+                "converter may set on a new version."
+            ),
+        ),
+    )
+    stack_name: str = field(
+        default="",
+        metadata=rule(
+            _stack_name_check,
+            "two deployments for two buckets coexist in one account and region (no physical name is hard-coded).",
+            shown="`CallRecordingOptimizer-<bucket>`",
+            raw=True,
+        ),
+    )
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -405,98 +791,70 @@ class OptimizerConfig:
 
     @classmethod
     def _from_getter(cls, get: Callable[[str], Any]) -> OptimizerConfig:
+        """Each setting by its Rule, in the declaration's order; an absent or empty value is the
+        field's default (but where the Rule takes it raw); a derived one is its default."""
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            declared: Rule = item.metadata["rule"]
+            if declared.check is None:
+                continue
+            found = get(item.name)
+            if not declared.raw and (found is None or found == ""):
+                found = item.default
+            values[item.name] = declared.check(item.name, found)
+        values["stack_name"] = values["stack_name"] or default_stack_name(values["bucket_name"])
+        return cls(**values)
 
-        def value(key: str) -> Any:
-            found = get(key)
-            return getattr(cls, key) if found is None or found == "" else found
 
-        bucket = validate_bucket_name(get("bucket_name"))
-        stack_name = str(get("stack_name") or default_stack_name(bucket))
-        if not _STACK_NAME.match(stack_name):
-            raise ConfigError(
-                f"stack_name={stack_name!r} must start with a letter and hold only letters, digits and hyphens "
-                "(max 128)"
-            )
-        return cls(
-            bucket_name=bucket,
-            bucket_prefix=validate_bucket_prefix(get("bucket_prefix")),
-            num_days_age=_int("num_days_age", value("num_days_age"), 1, 3650),
-            storage_class=_storage_class(value("storage_class")),
-            kms_key_arn=_optional_kms(get("kms_key_arn")),
-            schedule=_schedule(value("schedule")),
-            schedule_timezone=_timezone(value("schedule_timezone")),
-            schedule_enabled=_bool("schedule_enabled", value("schedule_enabled")),
-            lambda_architecture=_choice(
-                "lambda_architecture", str(value("lambda_architecture")).strip(), ARCHITECTURES
-            ),
-            converter_memory_mb=_int(
-                "converter_memory_mb",
-                value("converter_memory_mb"),
-                512,
-                10240,
-                " MB (ffmpeg and a 1-hour call need > 256 MB)",
-            ),
-            converter_batch_size=_int(
-                "converter_batch_size",
-                value("converter_batch_size"),
-                1,
-                10,
-                " (one invocation must finish its batch within the timeout)",
-            ),
-            converter_max_concurrency=_int(
-                "converter_max_concurrency",
-                value("converter_max_concurrency"),
-                2,
-                1000,
-                " (the SQS event source's limits)",
-            ),
-            max_receive_count=_int("max_receive_count", value("max_receive_count"), 1, 100),
-            queue_poll_seconds=_int("queue_poll_seconds", value("queue_poll_seconds"), 1, 3600),
-            log_retention_days=_choice(
-                "log_retention_days",
-                _int("log_retention_days", value("log_retention_days"), 1, 3653),
-                tuple(LOG_RETENTION),
-            ),
-            overwrite_converted=_bool("overwrite_converted", value("overwrite_converted")),
-            stack_name=stack_name,
-            backfill_concurrency=_int(
-                "backfill_concurrency", value("backfill_concurrency"), 1, 40, " (days listed at once by a backfill)"
-            ),
-            catch_up_days=_int(
-                "catch_up_days", value("catch_up_days"), 0, 30, " (earlier days the scheduled run re-checks)"
-            ),
-            require_versioning=_bool("require_versioning", value("require_versioning")),
-            alarm_email=_optional_email(get("alarm_email")),
-            retention_days=_retention_days(value("retention_days")),
-            retention_max_deletes=_int(
-                "retention_max_deletes",
-                value("retention_max_deletes"),
-                1,
-                MAX_RETENTION_DELETES,
-                " (recordings one retention run may delete; the rest waits for the next run)",
-            ),
-            redrive_principals=_principals(get("redrive_principals")),
-            state_machine_log_level=_choice(
-                "state_machine_log_level", str(value("state_machine_log_level")).strip().upper(), SFN_LOG_LEVELS
-            ),
-            state_machine_log_execution_data=_bool(
-                "state_machine_log_execution_data", value("state_machine_log_execution_data")
-            ),
-            carried_lock_modes=_lock_modes(value("carried_lock_modes")),
-            carried_retention_max_days=_int(
-                "carried_retention_max_days",
-                value("carried_retention_max_days"),
-                1,
-                36500,
-                " (days of Object Lock retention left that the converter may carry over)",
-            ),
-        )
+def declarations() -> list[tuple[str, Rule]]:
+    """Every field of OptimizerConfig with its Rule, in the declaration's order (derived ones too)."""
+    return [(item.name, item.metadata["rule"]) for item in fields(OptimizerConfig)]
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == ():
+        return "empty"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, tuple):
+        return f"`{','.join(value)}`"
+    return f"`{value}`"
+
+
+def _from_docs(reason: str) -> str:
+    """A reason's links, written from the repository's root (so the docs check resolves them in the
+    code), as docs/configuration.md, where the table is, reaches them."""
+    return (
+        reason.replace("](docs/configuration.md#", "](#")
+        .replace("](docs/", "](")
+        .replace("](README.md", "](../README.md")
+    )
+
+
+def configuration_table() -> list[str]:
+    """The configuration table of docs/configuration.md#settings (Markdown lines), made from the declarations."""
+    lines = ["| key | default | rule and reason |", "|---|---|---|"]
+    for item in fields(OptimizerConfig):
+        declared: Rule = item.metadata["rule"]
+        if declared.check is None:
+            continue
+        reason = declared.reason
+        if isinstance(declared.check, Between):
+            reason = reason.replace("{range}", f"{declared.check.lo}..{declared.check.hi}")
+        lines.append(f"| `{item.name}` | {declared.shown or _shown(item.default)} | {_from_docs(reason)} |")
+    return lines
 
 
 # Derived from the others, not settable: the converter's timeout and /tmp fit a 4-hour call.
-DERIVED = frozenset({"converter_timeout_seconds", "converter_ephemeral_mb"})
+DERIVED = frozenset(name for name, declared in declarations() if declared.check is None)
 
 
 def setting_names() -> frozenset[str]:
     """The context keys this app reads: the fields of OptimizerConfig, but the derived ones."""
-    return frozenset(f.name for f in fields(OptimizerConfig)) - DERIVED
+    return frozenset(name for name, declared in declarations() if declared.check is not None)
+
+
+if (
+    __name__ == "__main__"
+):  # python -m stacks.config: the configuration table, for docs/configuration.md, from the declarations
+    print("\n".join(configuration_table()))

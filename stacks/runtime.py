@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .capacity import worst_case_message_age_s
-from .config import OptimizerConfig
+from .config import OptimizerConfig, declarations
 from .prices import flat_gb_month
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
@@ -34,15 +34,8 @@ def runtime_settings(
     """The settings every function gets for `config`; `queue_url`, `dlq_url`, `ledger_table`: the
     resources' names (CDK tokens in the stack)."""
     return Settings(
-        bucket=config.bucket_name,
-        bucket_prefix=config.bucket_prefix,
-        target_class=config.storage_class,
-        overwrite_converted=config.overwrite_converted,
-        num_days_age=config.num_days_age,
-        catch_up_days=config.catch_up_days,
-        require_versioning=config.require_versioning,
-        max_receive_count=config.max_receive_count,
-        queue_poll_seconds=config.queue_poll_seconds,
+        # The settings the Lambda functions get, as declared (stacks/config.py, Rule.lambdas).
+        **{declared.lambdas: getattr(config, name) for name, declared in declarations() if declared.lambdas},
         drain_limit_seconds=math.ceil(worst_case_message_age_s(config)),
         queue_url=queue_url,
         dlq_url=dlq_url,
@@ -52,6 +45,4 @@ def runtime_settings(
         price_standard_gb_month=flat_gb_month("STANDARD"),
         price_target_gb_month=flat_gb_month(config.storage_class),
         page_keys=0,  # pages as large as their byte budget: --page-keys is the local run's alone
-        retention_days=config.retention_days,
-        retention_max_deletes=config.retention_max_deletes,
     )

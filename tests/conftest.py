@@ -39,6 +39,19 @@ def ffmpeg() -> str:
     return str(binary)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _local_runs_read_no_settings_of_yours(tmp_path_factory):
+    """The local runs of the tests read their settings from an empty folder, not from your
+    cdk.context.json or ~/.cdk.json: every setting at its default, whatever you keep there."""
+    from emulator import local_settings
+
+    empty = tmp_path_factory.mktemp("no-settings")
+    kept = local_settings.PROJECT, local_settings.HOME
+    local_settings.PROJECT = local_settings.HOME = empty
+    yield
+    local_settings.PROJECT, local_settings.HOME = kept
+
+
 @pytest.fixture(autouse=True)
 def _fresh_clients():
     """Handlers cache their boto3 clients per container; each test is a new container."""

@@ -126,7 +126,8 @@ def test_help_prints_the_usage_and_does_nothing_else(repo, args):
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["-c", "bucket_name=my-b", "--local"], "unrecognized arguments: -c bucket_name=my-b"),
+        (["-c", "storage_clas=STANDARD_IA", "--local"], "unknown setting 'storage_clas' (did you mean storage_class?)"),
+        (["--local", "-c", "schedule=cron(0 25 * * ? *)"], "schedule='cron(0 25 * * ? *)' is not an EventBridge"),
         (["--require-approval", "never", "--local"], "unrecognized arguments"),
         (["--local", "--runs", "0"], "--runs must be at least 1"),
         (["--local", "--input", "{not json"], "not valid JSON"),
@@ -140,6 +141,25 @@ def test_local_anywhere_never_deploys_and_bad_local_arguments_stop_before_any_se
     assert result.returncode == 2
     assert says in result.stderr
     assert "[setup]" not in result.stderr and calls(log) == []
+
+
+def test_local_paths_are_the_callers_not_the_repositorys(repo, tmp_path):
+    """Run from another directory, a relative --recordings is looked for there (the script runs
+    from the repository): a folder only the repository holds is not found, and named absolute."""
+    (repo / "only-in-the-repository").mkdir(exist_ok=True)
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    result = subprocess.run(
+        [str(repo / "cdk-deploy.sh"), "--local", "--recordings", "only-in-the-repository"],
+        cwd=caller,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert f"--recordings {caller / 'only-in-the-repository'}: no such directory" in result.stderr
+    assert "[setup]" not in result.stderr
 
 
 def test_local_help_lists_the_local_options_without_setting_up(repo):
