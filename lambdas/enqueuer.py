@@ -49,7 +49,7 @@ def enqueue_page(
             counts.update(
                 dry_recordings=len(recordings),
                 dry_bytes=sum(r.size for r in recordings),
-                dry_projected_bytes=sum(projected_size(r.size) for r in recordings),
+                dry_projected_bytes=sum(projected_size(r.size, settings.target) for r in recordings),
             )
     was_complete = before is not None and all(mark == ledger.SENT for mark in marks)
     last_page = bool(page["counts"].get("days_done"))

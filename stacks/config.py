@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from .schedule import EXAMPLES, GUIDE, ScheduleError, check_expression, check_timezone
+
+# The target formats are declared once, with the converter (lambdas/optimizer/formats.py, standard
+# library only: this module still runs before any set-up).
+_LAMBDA_DIR = str(Path(__file__).resolve().parent.parent / "lambdas")
+if _LAMBDA_DIR not in sys.path:
+    sys.path.append(_LAMBDA_DIR)
+
+from optimizer.formats import FORMATS, TARGET  # noqa: E402 - needs lambdas/ on the path, above
 
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
 REFUSED_CLASSES = {
@@ -202,6 +212,16 @@ def _storage_class(value: Any) -> str:
     return name
 
 
+def _target_format(value: Any) -> str:
+    key = str(value).strip().lower()
+    if key not in FORMATS:
+        raise ConfigError(
+            f"target_format={value!r} is unknown; use one of {', '.join(FORMATS)} (default {TARGET.key}; "
+            "README's trade-offs say what each keeps)"
+        )
+    return key
+
+
 def _choice(key: str, value: Any, choices: tuple[Any, ...]) -> Any:
     if value not in choices:
         raise ConfigError(f"{key}={value!r} must be one of {', '.join(map(str, choices))}")
@@ -336,6 +356,9 @@ class OptimizerConfig:
     bucket_prefix: str  # required, no default: validate_bucket_prefix
     num_days_age: int = 7
     storage_class: str = "GLACIER_IR"
+    # What the converter writes (optimizer/formats.py): alaw_mono, or alaw_stereo to keep the
+    # agent and the customer on their own channels at twice the size (README's trade-offs).
+    target_format: str = TARGET.key
     kms_key_arn: str | None = None
     schedule: str = "cron(0 23 * * ? *)"
     schedule_timezone: str = "UTC"
@@ -417,6 +440,7 @@ class OptimizerConfig:
             bucket_prefix=validate_bucket_prefix(get("bucket_prefix")),
             num_days_age=_int("num_days_age", value("num_days_age"), 1, 3650),
             storage_class=_storage_class(value("storage_class")),
+            target_format=_target_format(value("target_format")),
             kms_key_arn=_optional_kms(get("kms_key_arn")),
             schedule=_schedule(value("schedule")),
             schedule_timezone=_timezone(value("schedule_timezone")),

@@ -38,6 +38,7 @@ def runtime_settings(
         bucket=config.bucket_name,
         bucket_prefix=config.bucket_prefix,
         target_class=config.storage_class,
+        target_format=config.target_format,
         overwrite_converted=config.overwrite_converted,
         num_days_age=config.num_days_age,
         catch_up_days=config.catch_up_days,

@@ -126,7 +126,8 @@ def custody_record(
 
 
 def ffmpeg_command(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> list[str]:
-    """One pass: first audio stream, downmixed and resampled to the target format, in a plain WAV.
+    """One pass: first audio stream, to the target format's channels (a downmix for mono) and
+    rate, in a plain WAV.
 
     The input is read as what optimizer/wav.py accepted, a WAV file: `-f wav` before `-i` pins the
     demuxer (without it ffmpeg probes the bytes, and a crafted file that passes the reader was
@@ -504,8 +505,8 @@ class _Job:
     rec: Recording
     s3: Any
     settings: Settings
-    convert: Callable[[str, str, str], None]
-    target: TargetFormat
+    convert: Callable[[str, str, str], None] | None  # None: run_ffmpeg to the source's format
+    target: TargetFormat  # the configured one (a mono source is written in its mono variant)
 
 
 def _account_original(job: _Job, original: Mapping[str, Any], bucket_state: trust.BucketState) -> Outcome | _Planned:
@@ -541,7 +542,7 @@ def convert_recording(
     settings: Settings,
     workdir: str | None = None,
     convert: Callable[[str, str, str], None] | None = None,
-    target: TargetFormat = TARGET,
+    target: TargetFormat | None = None,
     begin_attempt: Callable[[], None] | None = None,
 ) -> Outcome:
     """Converts one recording in place, or says why not: read (GetObject), account (what the
@@ -549,8 +550,9 @@ def convert_recording(
     write (one conditional PutObject). Anything doubtful raises before the write.
 
     `begin_attempt` is called once the GetObject shows the recording needs converting, before
-    its body is read: the converter counts its own attempts there (it may raise to stop)."""
-    job = _Job(rec, s3, settings, convert or functools.partial(run_ffmpeg, target=target), target)
+    its body is read: the converter counts its own attempts there (it may raise to stop).
+    `target`: the format to write, by default the settings' (target_format)."""
+    job = _Job(rec, s3, settings, convert, target or settings.target)
     _check_scope(rec, settings)
     bucket_state = _bucket_state(s3, rec, settings)
     original = _read_original(s3, rec)
@@ -596,12 +598,15 @@ class _Source:
     size: int
     sha256: str
     info: WavInfo
+    target: TargetFormat  # what it is written in: the configured format for its channels
 
 
 def _download_source(job: _Job, body: Any, tmp: str, size: int) -> _Source | Outcome:
     """Step 3a, convert: the body streamed to /tmp (its SHA-256 computed on the way) and read as a
-    WAV; the outcome of one already in the target format. A short read is retried; bytes that are
-    not a WAV we convert, or hold no audio, are the recording's (a content failure)."""
+    WAV; the outcome of one already in the target format for its channels (under alaw_stereo a
+    mono A-law recording is: `overwrite_converted` converts it again, still mono). A short read is
+    retried; bytes that are not a WAV we convert, or hold no audio, are the recording's (a content
+    failure)."""
     src = os.path.join(tmp, "in.wav")
     written, sha256 = _download(body, src)
     if written != size:
@@ -610,19 +615,21 @@ def _download_source(job: _Job, body: Any, tmp: str, size: int) -> _Source | Out
         info = read_wav_info(src)
     except NotWav as exc:
         raise ContentFailure(str(exc), exc.kind) from None
-    if job.target.matches(info) and not job.settings.overwrite_converted:
-        return Outcome("skipped", job.target.skip_reason, size)
+    target = job.target.for_source(info.channels)  # never more channels than the source has
+    if target.matches(info) and not job.settings.overwrite_converted:
+        return Outcome("skipped", target.skip_reason, size)
     if info.frames == 0:
         raise ContentFailure("the recording has no audio frames", "no_audio")
-    return _Source(src, size, sha256, info)
+    return _Source(src, size, sha256, info, target)
 
 
 def _convert_source(job: _Job, source: _Source, tmp: str) -> str:
     """Step 3b, convert: one ffmpeg pass into tmp's out.wav, once there is room for its output."""
     dst = os.path.join(tmp, "out.wav")
-    check_free_space(tmp, projected_output_bytes(source.info, job.target), "ffmpeg's output")
+    check_free_space(tmp, projected_output_bytes(source.info, source.target), "ffmpeg's output")
     fix_placeholder_sizes(source.path, source.info)  # our local copy only: ffmpeg must stop where the audio does
-    job.convert(job.settings.ffmpeg_path, source.path, dst)
+    convert = job.convert or functools.partial(run_ffmpeg, target=source.target)
+    convert(job.settings.ffmpeg_path, source.path, dst)
     return dst
 
 
@@ -634,9 +641,9 @@ def _verify_output(job: _Job, source: _Source, dst: str) -> dict[str, Any]:
         output = read_wav_info(dst)
     except NotWav as exc:
         raise ContentFailure(f"verification failed: {exc}", "verification_failed") from None
-    verify(source.info, output, target=job.target)
+    verify(source.info, output, target=source.target)
     try:
-        measured = check_audio(source.path, source.info, dst, output, job.target)
+        measured = check_audio(source.path, source.info, dst, output, source.target)
     except AudioMismatch as exc:
         raise ContentFailure(f"verification failed: {exc}", exc.kind) from None
     partial = source.info.partial_bytes
@@ -666,7 +673,7 @@ def _write(job: _Job, planned: _Planned, source: _Source, dst: str, audio: dict[
         planned.tags,
         storage_class=job.settings.target_class,
         provenance=provenance,
-        target=job.target,
+        target=source.target,
     )
     after = os.path.getsize(dst)
     carried = "ObjectLockRetainUntilDate" in args
