@@ -232,7 +232,7 @@ def _pair_table(scale: float, format_tag: int) -> np.ndarray:
 def _add_8k(sums: _Sums, m: np.ndarray, y: np.ndarray, unit: float, n: int) -> None:
     """One chunk of the 8 kHz path: reference m and output y (both x 2, in the source's units)."""
     ref = _row_sums(m, TARGET_RATE) * unit
-    y = y - m
+    y -= m  # the look-up's own array (or a column of it), changed in place
     sums.ref += list(ref)
     sums.err += list(_row_sums(y, TARGET_RATE) * unit)
     if sums.stereo:
