@@ -7,7 +7,7 @@ quarter of Connect's PCM, the two speakers mixed) and A-law 8 kHz stereo (half o
 speaker kept on its own channel). A format never adds channels: a mono source written under the
 stereo format stays mono (`for_source`), so nothing is upmixed into a fake stereo.
 
-Only A-law is shipped. mu-law would be one more TargetFormat (pcm_mulaw, format tag 7;
+Both are A-law. mu-law would be one more TargetFormat (pcm_mulaw, format tag 7;
 audio.py already decodes it), but the ffmpeg in the layer (imageio-ffmpeg's static build) has no
 pcm_mulaw encoder, so it could not be converted, nor tested end to end, with the shipped binary.
 """
@@ -47,7 +47,7 @@ class TargetFormat:
         )
 
     def describe(self) -> str:
-        layout = "mono" if self.channels == 1 else f"{self.channels} ch"
+        layout = {1: "mono", 2: "stereo"}.get(self.channels, f"{self.channels} ch")
         return f"{self.name} {self.bits_per_sample}-bit {self.sample_rate} Hz {layout}"
 
     def for_source(self, channels: int) -> TargetFormat:

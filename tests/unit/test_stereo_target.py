@@ -57,6 +57,7 @@ def test_both_formats_are_declared_once_with_mono_the_default():
     assert TARGET is ALAW_8K_MONO and FORMATS == {"alaw_mono": ALAW_8K_MONO, "alaw_stereo": ALAW_8K_STEREO}
     assert (STEREO.codec, STEREO.sample_rate, STEREO.channels, STEREO.bits_per_sample) == ("pcm_alaw", 8000, 2, 8)
     assert STEREO.bytes_per_second == 2 * ALAW_8K_MONO.bytes_per_second
+    assert STEREO.describe() == "A-law 8-bit 8000 Hz stereo"
     assert STEREO.skip_reason == ALAW_8K_MONO.skip_reason == "already_alaw"
     assert target_format("alaw_stereo") is STEREO
     with pytest.raises(ValueError, match=r"target_format='stereo' is unknown; use one of alaw_mono, alaw_stereo"):
