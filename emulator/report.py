@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 
 from optimizer import known_failures, undo
-from optimizer.formats import TARGET
+from optimizer.formats import FORMATS
 from optimizer.keys import ARCHIVE_CLASSES
 from optimizer.vocabulary import SkipReason
 from optimizer.wav import NotWav, read_wav_info
@@ -152,8 +152,10 @@ def _skip_reason(s3: Any, bucket: str, key: str, head: Mapping[str, Any], tags: 
         s3.download_fileobj(bucket, key, local)
         local.flush()
         try:
-            if TARGET.matches(read_wav_info(local.name)):
-                return TARGET.skip_reason
+            info = read_wav_info(local.name)
+            for target in FORMATS.values():  # whichever target_format the run had
+                if target.matches(info):
+                    return target.skip_reason
         except NotWav:
             pass
     return "not rewritten (see the converter log)"

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from stacks.config import storage_class_refusal  # the stack's refusals and reasons, one declaration
+from stacks.config import FORMATS, storage_class_refusal  # the stack's formats, refusals and reasons
 
 from . import report
 from .calls import CallLength
@@ -23,6 +23,7 @@ PROG = "python -m estimator"
 # Their defaults live in model.Corrected; argparse leaves them unset (SUPPRESS) when not given.
 CORRECTED_ONLY = (
     "storage_class",
+    "target_format",
     "noncurrent_days",
     "retention_days",
     "retention_from",
@@ -162,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         "as the stack refuses them (a recording must stay instantly playable)",
     )
     p.add_argument(
+        "--target-format",
+        choices=tuple(FORMATS),
+        default=argparse.SUPPRESS,
+        help="what the converter writes, as the stack's target_format: alaw_mono (default; a quarter of Connect's "
+        "PCM, the two speakers mixed) or alaw_stereo (a half, each speaker on its own channel)",
+    )
+    p.add_argument(
         "--age-days",
         type=_non_negative,
         default=7.0,
@@ -258,6 +266,7 @@ def _inputs(args: argparse.Namespace, cfg: Corrected | None, prices: Any) -> dic
         out.update(
             {
                 "storage_class": cfg.storage_class,
+                "target_format": cfg.target_format,
                 "noncurrent_days": "never" if cfg.noncurrent_days is None else cfg.noncurrent_days,
                 "retention_days": cfg.retention_days,
                 "retention_from": cfg.retention_from,

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from stacks.config import OptimizerConfig
+from stacks.config import FORMATS, TARGET, OptimizerConfig  # the stack's defaults and the converter's formats
 
 from .calls import CallLength
 from .cohorts import Cohorts
@@ -207,6 +207,7 @@ class Pipeline:
 class Corrected:
     # The deployment's defaults (stacks/config.py), so that a default estimate is a default deployment.
     storage_class: str = OptimizerConfig.storage_class
+    target_format: str = TARGET.key  # a key of FORMATS: alaw_stereo keeps both channels, twice the bytes
     age_days: float = float(OptimizerConfig.num_days_age)
     noncurrent_days: float | None = 1.0  # None: no lifecycle rule, originals kept for ever
     retention_days: float | None = None  # None: recordings outlive the horizon
@@ -228,6 +229,8 @@ class Corrected:
         unknown = set(self.disabled) - set(RULES)
         if unknown:
             raise ValueError(f"unknown rule(s) {', '.join(sorted(unknown))}; rules: {', '.join(RULES)}")
+        if self.target_format not in FORMATS:
+            raise ValueError(f"target-format must be one of {', '.join(FORMATS)}")
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}")
         if self.age_days < 0 or (self.noncurrent_days is not None and self.noncurrent_days < 0):
@@ -273,7 +276,9 @@ def corrected_estimate(volume: Volume, cfg: Corrected, prices: Prices) -> Estima
     exact = cfg.on("exact-sizes")
     gb = 2**30 if exact else 1e9
     pcm_bpm = PCM_BYTES_PER_SECOND * 60 if exact else 2e6
-    alaw_bpm = ALAW_BYTES_PER_SECOND * 60 if exact else 5e5
+    # The target format's bytes a minute (exact: 0.48 MB mono, 0.96 MB stereo; the article's 0.5 MB a channel).
+    channels = FORMATS[cfg.target_format].bytes_per_second / ALAW_BYTES_PER_SECOND
+    alaw_bpm = channels * (ALAW_BYTES_PER_SECOND * 60 if exact else 5e5)
     mean = cfg.call_length.mean_minutes
     per_object = cfg.on("min-object-size")
     uplift = cfg.call_length.size_uplift(target.min_object_bytes, alaw_bpm) if per_object else 0.0

@@ -170,7 +170,7 @@ def render_header(est: Estimate, inputs: Mapping[str, Any]) -> str:
         )
         lock = f"; Object Lock {i['lock_days']:g} days" if i.get("lock_days") else ""
         lines.append(
-            f"Target {i['storage_class']}; originals {kept}; retention "
+            f"Target {i['storage_class']}, {i['target_format']}; originals {kept}; retention "
             f"{retention}{lock}; calls {cl['kind']} mean "
             f"{cl['mean_minutes']:g} min; Lambda {i['architecture']} {i['lambda_memory_mb']:g} MB x "
             f"{i['seconds_per_recording']:g} s/recording."

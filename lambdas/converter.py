@@ -151,70 +151,109 @@ class Attempts:
         return True
 
 
-def process_record(record: SQSRecord, settings: Settings, context: Any, batch: Batch | None = None) -> Outcome:
-    started = time.monotonic()
-    rec: Recording | None = None
-    remembered = False
-    receives = int(record.attributes.approximate_receive_count or 1)
-    attempts = Attempts(settings, None, receives)
-    refused_key: str | None = None
+class _Delivery:
+    """One delivery of a message, as far as it got: its recording once read (None before, and for
+    a message refused as not this optimizer's: `refused_key` names that one's key), and the
+    converter's attempts at it (counted in its run once the message is trusted)."""
+
+    def __init__(self, record: SQSRecord, settings: Settings) -> None:
+        self.record, self.settings = record, settings
+        self.started = time.monotonic()
+        self.receives = int(record.attributes.approximate_receive_count or 1)
+        self.rec: Recording | None = None
+        self.refused_key: str | None = None
+        self.attempts = Attempts(settings, None, self.receives)
+        self.remembered = False
+
+    @property
+    def key(self) -> str | None:
+        return self.rec.key if self.rec is not None else self.refused_key
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _read_message(delivery: _Delivery) -> Recording:
+    """Step 1, read: the message's recording, once the message is known as one of this
+    optimizer's (its run in the ledger); its attempts then counted in that run."""
+    rec = delivery.rec = Recording.from_body(delivery.record.body)
     try:
-        rec = Recording.from_body(record.body)
-        try:
-            trust.check_message(rec, aws.client("dynamodb"), settings.ledger_table)
-        except trust.UnknownRun as refused:
-            # Not one of this optimizer's messages: dead-lettered, untracked, and counted in no
-            # run (its run, if it names one, is not written to).
-            refused_key, rec = rec.key, None
-            raise PermanentFailure(str(refused), refused.kind) from None
-        attempts = Attempts(settings, rec, receives, outcomes.generation(record.body))
-        remaining_ms = None if context is None else context.get_remaining_time_in_millis()
-        outcomes.check_time(remaining_ms=remaining_ms, size=rec.size)
-        if rec.verify:  # a verify run's message: checked against its chain of custody, nothing written to S3
-            outcome = custody.verify_recording(
-                rec,
-                s3=aws.client("s3"),
-                dynamodb=aws.client("dynamodb"),
-                settings=settings,
-                begin_attempt=attempts.begin,
-            )
-        else:
-            outcome = convert_recording(rec, s3=aws.client("s3"), settings=settings, begin_attempt=attempts.begin)
-    except Exception as caught:
-        exc: Exception = attempts.killed(caught) if isinstance(caught, FfmpegKilled) else caught
-        verdict = outcomes.judge(exc, attempts.count, settings.max_receive_count, receives=receives)
-        if verdict.outcome is None:
-            metrics.add_metric(name=names.RECORDINGS_RETRIED, unit=MetricUnit.Count, value=1)
-            logger.warning(
-                "recording",
-                extra={
-                    "key": rec.key if rec else refused_key,
-                    "outcome": "retry",
-                    "reason": verdict.reason,
-                    "receive_count": receives,
-                    "attempts": attempts.count,
-                    "seconds": round(time.monotonic() - started, 3),
-                },
-            )
-            raise
-        sent = attempts.dead_letter(record, verdict)
-        outcome = verdict.outcome
-        if sent and rec is not None and verdict.remember_etag:
-            remembered = remember_content_failure(settings, rec, verdict.remember_etag, verdict.reason, outcome.kind)
-        if rec is not None and rec.run and outcome.kind == custody.KIND:
-            note_mismatch(settings, rec, verdict.reason)
-    seconds = time.monotonic() - started
+        trust.check_message(rec, aws.client("dynamodb"), delivery.settings.ledger_table)
+    except trust.UnknownRun as refused:
+        # Not one of this optimizer's messages: dead-lettered, untracked, and counted in no
+        # run (its run, if it names one, is not written to).
+        delivery.refused_key, delivery.rec = rec.key, None
+        raise PermanentFailure(str(refused), refused.kind) from None
+    delivery.attempts = Attempts(delivery.settings, rec, delivery.receives, outcomes.generation(delivery.record.body))
+    return rec
+
+
+def _convert_or_verify(delivery: _Delivery, rec: Recording, context: Any) -> Outcome:
+    """Step 2, convert: the recording converted, or, for a verify run's message, checked against
+    its chain of custody (nothing written to S3); refused first when the invocation has too little
+    time left for its size."""
+    remaining_ms = None if context is None else context.get_remaining_time_in_millis()
+    outcomes.check_time(remaining_ms=remaining_ms, size=rec.size)
+    settings, begin = delivery.settings, delivery.attempts.begin
+    if rec.verify:
+        return custody.verify_recording(
+            rec, s3=aws.client("s3"), dynamodb=aws.client("dynamodb"), settings=settings, begin_attempt=begin
+        )
+    return convert_recording(rec, s3=aws.client("s3"), settings=settings, begin_attempt=begin)
+
+
+def _judge_failure(delivery: _Delivery, caught: Exception) -> outcomes.Verdict:
+    """What a failure means (optimizer/outcomes.py): retried (no outcome), or an outcome. A retry
+    is logged and counted here."""
+    attempts = delivery.attempts
+    exc: Exception = attempts.killed(caught) if isinstance(caught, FfmpegKilled) else caught
+    verdict = outcomes.judge(exc, attempts.count, delivery.settings.max_receive_count, receives=delivery.receives)
+    if verdict.outcome is None:
+        metrics.add_metric(name=names.RECORDINGS_RETRIED, unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "recording",
+            extra={
+                "key": delivery.key,
+                "outcome": "retry",
+                "reason": verdict.reason,
+                "receive_count": delivery.receives,
+                "attempts": attempts.count,
+                "seconds": round(delivery.seconds(), 3),
+            },
+        )
+    return verdict
+
+
+def _dead_letter(delivery: _Delivery, verdict: outcomes.Verdict) -> Outcome:
+    """Step 3, account a failure: its dead letter sent (once per run), a content failure
+    remembered for the version read, a custody mismatch named in the run's summary."""
+    assert verdict.outcome is not None
+    rec, outcome = delivery.rec, verdict.outcome
+    sent = delivery.attempts.dead_letter(delivery.record, verdict)
+    if sent and rec is not None and verdict.remember_etag:
+        delivery.remembered = remember_content_failure(
+            delivery.settings, rec, verdict.remember_etag, verdict.reason, outcome.kind
+        )
+    if rec is not None and rec.run and outcome.kind == custody.KIND:
+        note_mismatch(delivery.settings, rec, verdict.reason)
+    return outcome
+
+
+def _report(delivery: _Delivery, outcome: Outcome, batch: Batch | None) -> None:
+    """Step 4, write: the outcome logged, counted in the metrics, and added to the batch for the
+    run's ledger (a refused message under its message id, in no run)."""
+    seconds = delivery.seconds()
     logger.info(
         "recording",
         extra={
-            "key": rec.key if rec else refused_key,
+            "key": delivery.key,
             "outcome": outcome.outcome,
             "reason": outcome.reason,
             "bytes_before": outcome.bytes_before,
             "bytes_after": outcome.bytes_after,
             "seconds": round(seconds, 3),
-            "remembered": remembered,
-            "attempts": attempts.count,
+            "remembered": delivery.remembered,
+            "attempts": delivery.attempts.count,
             "audio": outcome.audio,
             # a conversion's chain of custody: both version ids, both SHA-256 digests
             "custody": outcome.custody,
@@ -224,8 +263,24 @@ def process_record(record: SQSRecord, settings: Settings, context: Any, batch: B
     if outcome.outcome == "converted":
         metrics.add_metric(name=names.CONVERSION_SECONDS, unit=MetricUnit.Seconds, value=round(seconds, 3))
     if batch is not None:
-        key = rec.key if rec is not None else f"message:{record.message_id}"
-        batch.add(rec.run if rec is not None else "", key, record.message_id, outcome)
+        rec = delivery.rec
+        key = rec.key if rec is not None else f"message:{delivery.record.message_id}"
+        batch.add(rec.run if rec is not None else "", key, delivery.record.message_id, outcome)
+
+
+def process_record(record: SQSRecord, settings: Settings, context: Any, batch: Batch | None = None) -> Outcome:
+    """One message, in steps: read it, convert (or verify) its recording; a failure is judged,
+    then retried (raised: SQS delivers it again) or dead-lettered; the outcome is logged, counted
+    and added to the batch."""
+    delivery = _Delivery(record, settings)
+    try:
+        outcome = _convert_or_verify(delivery, _read_message(delivery), context)
+    except Exception as caught:
+        verdict = _judge_failure(delivery, caught)
+        if verdict.outcome is None:
+            raise
+        outcome = _dead_letter(delivery, verdict)
+    _report(delivery, outcome, batch)
     return outcome
 
 

@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from .schedule import EXAMPLES, GUIDE, ScheduleError, check_expression, check_timezone
+
+# The target formats are declared once, with the converter (lambdas/optimizer/formats.py, standard
+# library only: this module still runs before any set-up).
+_LAMBDA_DIR = str(Path(__file__).resolve().parent.parent / "lambdas")
+if _LAMBDA_DIR not in sys.path:
+    sys.path.append(_LAMBDA_DIR)
+
+from optimizer.formats import FORMATS, TARGET  # noqa: E402 - needs lambdas/ on the path, above
 
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
 REFUSED_CLASSES = {
@@ -205,6 +215,16 @@ def _storage_class(value: Any) -> str:
     if name not in STORAGE_CLASSES:
         raise ConfigError(f"storage_class={value!r} is unknown; use one of {', '.join(STORAGE_CLASSES)}")
     return name
+
+
+def _target_format(value: Any) -> str:
+    key = str(value).strip().lower()
+    if key not in FORMATS:
+        raise ConfigError(
+            f"target_format={value!r} is unknown; use one of {', '.join(FORMATS)} (default {TARGET.key}; "
+            "README.md#what-it-costs says what each keeps)"
+        )
+    return key
 
 
 def _choice(key: str, value: Any, choices: tuple[Any, ...]) -> Any:
@@ -400,6 +420,10 @@ def _required_bucket_prefix(key: str, value: Any) -> str:
 
 def _storage_class_check(key: str, value: Any) -> str:
     return _storage_class(value)
+
+
+def _target_format_check(key: str, value: Any) -> str:
+    return _target_format(value)
 
 
 def _optional_kms_check(key: str, value: Any) -> str | None:
@@ -626,9 +650,22 @@ class OptimizerConfig:
             _bool,
             (
                 "when true, recordings tagged `converted=True` (or already A-law) are converted again, e.g. to move "
-                "them to another class."
+                "them to another class. A mono recording is converted mono: nothing is upmixed."
             ),
             lambdas="overwrite_converted",
+        ),
+    )
+    # What the converter writes (optimizer/formats.py, the one declaration of the formats).
+    target_format: str = field(
+        default=TARGET.key,
+        metadata=rule(
+            _target_format_check,
+            (
+                "`alaw_mono` (A-law 8 kHz mono) or `alaw_stereo` (A-law 8 kHz stereo: each speaker on their own "
+                "channel, twice the size); the trade-offs: [What it costs](README.md#what-it-costs). A mono "
+                "source is written mono under either."
+            ),
+            lambdas="target_format",
         ),
     )
     backfill_concurrency: int = field(

@@ -13,6 +13,11 @@ for the target's format tag (A-law: optimizer/formats.py):
   neither resampler's transition band enters the comparison (ffmpeg's response leaves ours
   above ~3.3 kHz: docs/benchmarks.md).
 
+A stereo target (alaw_stereo) is checked channel by channel instead: each output channel against
+its own source channel, by the same comparison, with no downmix (so no channel can cancel); a
+source channel that is silent must come out silent, or the output has put sound where the
+recording has none (one speaker leaking into the other's channel).
+
 The comparison gives the output's signal-to-noise ratio against the downmix, over the whole file
 and over every window of a few seconds (sliding by one second). A window "has signal" when the
 downmix is above a floor; in a quieter window the error must stay below the floor less the
@@ -26,11 +31,12 @@ their measured margins: docs/benchmarks.md ("Audio verification").
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -38,9 +44,10 @@ from .formats import TARGET, TargetFormat
 from .vocabulary import FailureKind
 from .wav import ALAW, IEEE_FLOAT, MULAW, PCM, WavInfo
 
-# The comparison works on 8 kHz mono output (the 8 kHz path sample for sample, the other rates on
-# the 8 kHz grid): a target format of another rate or layout would need more than a new table.
+# The comparison works on 8 kHz output, mono or stereo (the 8 kHz path sample for sample, the other
+# rates on the 8 kHz grid): a target format of another rate would need more than a new table.
 TARGET_RATE = 8000
+CHANNEL_NAMES = ("left", "right")  # of a stereo output, in the order of the WAV's samples
 # Thresholds, chosen from measurements on speech (docs/benchmarks.md, "Audio verification").
 # A-law's own error is ~38 dB SNR; every wrong output measured is at or below 3 dB.
 MIN_SNR_DB = 20.0
@@ -168,11 +175,12 @@ def _db(ratio: float) -> float:
 
 class _Sums:
     """Per-second sums of squares in full-scale units, appended as the file is read: reference
-    (the downmix, in the compared band), error (output - reference); for stereo also each
-    channel and their downmix at the source's rate, whole band, for the channel check."""
+    (the downmix, or for a stereo output one source channel, in the compared band), error (output
+    - reference); for a downmix of stereo also each channel and their downmix at the source's
+    rate, whole band, for the channel check."""
 
     def __init__(self, channels: int) -> None:
-        self.stereo = channels == 2
+        self.stereo = channels == 2  # a downmix of two channels (never for a stereo output's channel)
         self.samples: list[int] = []  # output samples per second (8000, the last may be fewer)
         self.ref: list[float] = []
         self.err: list[float] = []
@@ -205,10 +213,11 @@ def _read(f: BinaryIO, info: WavInfo, fmt: SampleFormat, start: int, stop: int) 
 
 
 def _codes(f: BinaryIO, output: WavInfo, start: int, stop: int) -> np.ndarray:
-    """Codes [start, stop) of the output (one byte per sample), clipped to the samples present."""
+    """Codes of the output's frames [start, stop) (one byte per sample, channels interleaved),
+    clipped to the frames present."""
     start, stop = max(start, 0), min(stop, output.frames)
-    f.seek(output.data_offset + start)
-    return np.frombuffer(f.read(max(stop - start, 0)), np.uint8)
+    f.seek(output.data_offset + start * output.block_align)
+    return np.frombuffer(f.read(max(stop - start, 0) * output.block_align), np.uint8)
 
 
 @functools.lru_cache(maxsize=8)
@@ -222,12 +231,27 @@ def _pair_table(scale: float, format_tag: int) -> np.ndarray:
     return pairs
 
 
+def _add_8k(sums: _Sums, m: np.ndarray, y: np.ndarray, unit: float, n: int) -> None:
+    """One chunk of the 8 kHz path: reference m and output y (both x 2, in the source's units)."""
+    ref = _row_sums(m, TARGET_RATE) * unit
+    y -= m  # the look-up's own array (or a column of it), changed in place
+    sums.ref += list(ref)
+    sums.err += list(_row_sums(y, TARGET_RATE) * unit)
+    if sums.stereo:
+        sums.mix += list(ref)
+    sums.samples += _counts(n, TARGET_RATE)
+    sums.frames += _counts(n, TARGET_RATE)
+
+
 def _sums_at_8k(
     src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: BinaryIO, output: WavInfo, frames: int
-) -> _Sums:
-    """Same rate: no resampling, so the downmix and the output are compared sample for sample,
-    whole band. Works in the source's units (m = L + R, the output's value x 2) and scales the
-    sums, so the samples are converted once."""
+) -> list[_Sums]:
+    """Same rate: no resampling, so the reference (the downmix, or each source channel for a
+    stereo output) and the output are compared sample for sample, whole band. Works in the
+    source's units (m = L + R, or 2 x the channel: the output's value x 2) and scales the sums, so
+    the samples are converted once."""
+    if output.channels == 2:
+        return _channels_at_8k(src, source, fmt, out, output, frames)
     sums = _Sums(fmt.channels)
     pairs = _pair_table(fmt.scale, output.format_tag)
     unit = (fmt.scale / 2) ** 2  # (m / 2 x scale)^2: full scale
@@ -248,14 +272,29 @@ def _sums_at_8k(
         if len(codes) % 2:
             codes = np.append(codes, np.uint8(0))
         y = pairs.take(codes.view("<u2"), axis=0).reshape(-1)[: stop - start]
-        ref = _row_sums(m, TARGET_RATE) * unit
-        y -= m
-        sums.ref += list(ref)
-        sums.err += list(_row_sums(y, TARGET_RATE) * unit)
-        if sums.stereo:
-            sums.mix += list(ref)
-        sums.samples += _counts(stop - start, TARGET_RATE)
-        sums.frames += _counts(stop - start, TARGET_RATE)
+        _add_8k(sums, m, y, unit, stop - start)
+    return [sums]
+
+
+def _channels_at_8k(
+    src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: BinaryIO, output: WavInfo, frames: int
+) -> list[_Sums]:
+    """A stereo output at the source's rate: each channel against the same source channel. The
+    two codes of a frame, read as one little-endian uint16, are its (left, right) pair."""
+    sums = [_Sums(1), _Sums(1)]
+    pairs = _pair_table(fmt.scale, output.format_tag)
+    unit = (fmt.scale / 2) ** 2
+    chunk = CHUNK_SECONDS * TARGET_RATE
+    for start in range(0, frames, chunk):
+        stop = min(start + chunk, frames)
+        channels = _read(src, source, fmt, start, stop)
+        codes = _codes(out, output, start, stop)
+        if len(codes) % 2:
+            codes = np.append(codes, np.uint8(0))
+        y = pairs.take(codes.view("<u2"), axis=0)[: stop - start]
+        for c, channel in enumerate(channels):
+            channel *= 2
+            _add_8k(sums[c], channel, y[:, c], unit, stop - start)
     return sums
 
 
@@ -296,7 +335,7 @@ def block_margin(rate: int) -> int:
 
 def _sums_resampled(
     src: BinaryIO, source: WavInfo, fmt: SampleFormat, out: BinaryIO, output: WavInfo, frames: int
-) -> _Sums:
+) -> list[_Sums]:
     """Other rates, one second at a time with MARGIN_S of overlap on each side: both signals into
     the frequency domain with the same bin spacing (the source's spectrum, cut to the 8 kHz
     grid, is the resampled reference), the same band weighted, back to 8 kHz samples."""
@@ -320,12 +359,34 @@ def _sums_resampled(
         parts = np.fft.rfft(m.reshape(n_out, factor).T, axis=1)[:, :bins]
         return (parts * twiddles).sum(axis=0)
 
-    sums = _Sums(fmt.channels)
+    def compare(sums: _Sums, m: np.ndarray, y: np.ndarray, lead: int, lead_out: int, core_out: int) -> None:
+        m = _reflect(m, lead, n_src)
+        y = _reflect(y, lead_out, n_out)
+        ref_spec = source_spectrum(m) * (mask * (n_out / n_src))
+        err_spec = np.fft.rfft(y)[:bins] * mask
+        err_spec -= ref_spec
+        ref = np.fft.irfft(ref_spec, n_out)[margin_out : margin_out + core_out]
+        err = np.fft.irfft(err_spec, n_out)[margin_out : margin_out + core_out]
+        sums.ref.append(float(np.dot(ref, ref)))
+        sums.err.append(float(np.dot(err, err)))
+        sums.samples.append(core_out)
+
+    per_channel = output.channels == 2  # a stereo output: each channel against its source channel
+    all_sums = [_Sums(1), _Sums(1)] if per_channel else [_Sums(fmt.channels)]
+    sums = all_sums[0]
     for o0 in range(0, frames, TARGET_RATE):
         s0 = o0 * rate // TARGET_RATE
         core_out, core_src = min(TARGET_RATE, frames - o0), max(0, min(rate, source.frames - s0))
         channels = _read(src, source, fmt, s0 - margin_src, s0 + rate + margin_src)
         lead = max(0, margin_src - s0)  # frames before the file's start
+        codes = _codes(out, output, o0 - margin_out, o0 + TARGET_RATE + margin_out)
+        if per_channel:
+            decoded_pairs = decoded.take(codes[: len(codes) // 2 * 2]).reshape(-1, 2)
+            for c, channel in enumerate(channels):
+                channel *= np.float32(fmt.scale)
+                compare(all_sums[c], channel, decoded_pairs[:, c], lead, max(0, margin_out - o0), core_out)
+                all_sums[c].frames.append(core_src)
+            continue
         if sums.stereo:
             left, right = channels
             inside = slice(margin_src - lead, margin_src - lead + core_src)
@@ -338,22 +399,9 @@ def _sums_resampled(
         else:
             m = channels[0]
             m *= np.float32(fmt.scale)
-        m = _reflect(m, lead, n_src)
-        y = _reflect(
-            decoded.take(_codes(out, output, o0 - margin_out, o0 + TARGET_RATE + margin_out)),
-            max(0, margin_out - o0),
-            n_out,
-        )
-        ref_spec = source_spectrum(m) * (mask * (n_out / n_src))
-        err_spec = np.fft.rfft(y)[:bins] * mask
-        err_spec -= ref_spec
-        ref = np.fft.irfft(ref_spec, n_out)[margin_out : margin_out + core_out]
-        err = np.fft.irfft(err_spec, n_out)[margin_out : margin_out + core_out]
-        sums.ref.append(float(np.dot(ref, ref)))
-        sums.err.append(float(np.dot(err, err)))
-        sums.samples.append(core_out)
+        compare(sums, m, decoded.take(codes), lead, max(0, margin_out - o0), core_out)
         sums.frames.append(core_src)
-    return sums
+    return all_sums
 
 
 @dataclass(frozen=True)
@@ -366,15 +414,21 @@ class AudioCheck:
     windows_with_signal: int
     seconds_compared: float
     band_hz: float | None  # None: the whole band (8 kHz source, no resampling)
+    # A stereo output: each channel's own check (left, right). The fields above are then the lowest
+    # SNR of the two, the worst window of either, and the most windows with signal of either.
+    channels: tuple[AudioCheck, ...] = ()
 
-    def log_field(self) -> dict[str, float | int | None]:
-        """The measures as the log and the outcome carry them, rounded."""
-        return {
+    def log_field(self) -> dict[str, Any]:
+        """The measures as the log and the outcome carry them, rounded (per channel for stereo)."""
+        field: dict[str, Any] = {
             "snr_db": _rounded(self.snr_db),
             "worst_window_snr_db": _rounded(self.worst_window_snr_db),
             "worst_window_start_s": self.worst_window_start_s,
             "windows_with_signal": self.windows_with_signal,
         }
+        if self.channels:
+            field["channels"] = [c.log_field() for c in self.channels]
+        return field
 
 
 def _rounded(value: float | None) -> float | None:
@@ -400,12 +454,61 @@ def _level(power: float) -> str:
     return f"{_db(power):.1f} dBFS" if power > 0 else "digital silence"
 
 
-def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
+def _channel_loss(sums: _Sums, width: int, total_s: float, floor: float) -> None:
+    """A mono downmix of stereo: AudioMismatch when a channel with signal vanishes in it.
+    Each channel against the downmix, whole band, in the source's frames."""
+    frames = np.maximum(_windows(sums.frames, width), 1)
+    mix = _windows(sums.mix, width) / frames
+    for name, values in zip(CHANNEL_NAMES, (sums.left, sums.right), strict=True):
+        channel = _windows(values, width) / frames
+        # A lone talker's (L + R) / 2 is that channel / 2, a quarter of its power: 1.0 here.
+        kept = np.divide(mix, channel / 4, out=np.full_like(mix, np.inf), where=channel >= floor)
+        worst = int(np.argmin(kept))
+        if kept[worst] < 10 ** (-MAX_CHANNEL_LOSS_DB / 10):
+            raise AudioMismatch(
+                f"channels cancel in the mono downmix: at {_span(worst, width, total_s)} the {name} channel is at "
+                f"{_level(channel[worst])} but the downmix (L + R) / 2 at {_level(mix[worst])}, "
+                f"{-_db(kept[worst]):.1f} dB below half that channel ({MAX_CHANNEL_LOSS_DB:g} dB allowed)",
+                FailureKind.CHANNELS_CANCEL,
+            )
+
+
+@dataclass(frozen=True)
+class _Compared:
+    """What one comparison names in its messages: the output's side and the reference's."""
+
+    output: str = "the output"
+    reference: str = "the source's downmix"
+    short: str = "downmix"  # the reference, in a parenthesis
+    channel: str | None = None  # of a stereo output
+
+    @classmethod
+    def of_channel(cls, name: str) -> _Compared:
+        return cls(f"the output's {name} channel", f"the source's {name} channel", f"{name} channel", name)
+
+
+def _silent_channel(ref: np.ndarray, err: np.ndarray, width: int, total_s: float, what: _Compared) -> None:
+    """A stereo output's channel whose source channel is silent (below the floor in every window)
+    must be silent too: AudioMismatch naming where the output put sound instead."""
+    floor = 10 ** (SIGNAL_FLOOR_DBFS / 10)
+    allowed = 10 ** ((SIGNAL_FLOOR_DBFS - MIN_SNR_DB) / 10)
+    if what.channel is None or (ref >= floor).any() or (err <= allowed).all():
+        return
+    worst = int(np.argmax(err))
+    raise AudioMismatch(
+        f"the {what.channel} channel is silent in the source (at most {_level(float(ref.max()))}) but not in the "
+        f"output: at {_span(worst, width, total_s)} the output's {what.channel} channel holds {_level(err[worst])}, "
+        f"{SIGNAL_FLOOR_DBFS - MIN_SNR_DB:g} dBFS allowed"
+    )
+
+
+def judge(sums: _Sums, *, band_hz: float | None, what: _Compared = _Compared()) -> AudioCheck:
     """The verdict on the measured sums: AudioMismatch with the numbers, or what was measured.
 
     Each window of WINDOW_S seconds (sliding by 1 s), and the whole file, must have its error at
-    least MIN_SNR_DB below the source's downmix, or below SIGNAL_FLOOR_DBFS - MIN_SNR_DB
-    (-60 dBFS) where the downmix is quieter than the floor: silence stays silence."""
+    least MIN_SNR_DB below the reference (the source's downmix, or a stereo output's source
+    channel), or below SIGNAL_FLOOR_DBFS - MIN_SNR_DB (-60 dBFS) where the reference is quieter
+    than the floor: silence stays silence."""
     if not sums.samples:
         raise AudioMismatch("no audio to compare (the source is shorter than one 8 kHz sample)")
     if not np.isfinite(sums.ref + sums.err + sums.left + sums.right + sums.mix).all():
@@ -419,23 +522,10 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
     total_s = sum(sums.samples) / TARGET_RATE
     width = min(WINDOW_S, len(sums.samples))
     if sums.stereo:
-        # Each channel against the downmix, whole band, in the source's frames.
-        frames = np.maximum(_windows(sums.frames, width), 1)
-        mix = _windows(sums.mix, width) / frames
-        for name, values in (("left", sums.left), ("right", sums.right)):
-            channel = _windows(values, width) / frames
-            # A lone talker's (L + R) / 2 is that channel / 2, a quarter of its power: 1.0 here.
-            kept = np.divide(mix, channel / 4, out=np.full_like(mix, np.inf), where=channel >= floor)
-            worst = int(np.argmin(kept))
-            if kept[worst] < 10 ** (-MAX_CHANNEL_LOSS_DB / 10):
-                raise AudioMismatch(
-                    f"channels cancel in the mono downmix: at {_span(worst, width, total_s)} the {name} channel is at "
-                    f"{_level(channel[worst])} but the downmix (L + R) / 2 at {_level(mix[worst])}, "
-                    f"{-_db(kept[worst]):.1f} dB below half that channel ({MAX_CHANNEL_LOSS_DB:g} dB allowed)",
-                    FailureKind.CHANNELS_CANCEL,
-                )
+        _channel_loss(sums, width, total_s, floor)
     n = _windows(sums.samples, width)
     ref, err = _windows(sums.ref, width) / n, _windows(sums.err, width) / n
+    _silent_channel(ref, err, width, total_s, what)
     with np.errstate(divide="ignore"):
         window_snr = 10 * np.log10(np.maximum(ref, floor) / err)
     worst = int(np.argmin(window_snr))
@@ -443,20 +533,21 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
         at = _span(worst, width, total_s)
         if ref[worst] >= floor:
             raise AudioMismatch(
-                f"the output does not match the source: at {at} its SNR against the source's downmix is "
-                f"{window_snr[worst]:.1f} dB, {MIN_SNR_DB:g} dB required (downmix at {_level(ref[worst])})"
+                f"{what.output} does not match the source: at {at} its SNR against {what.reference} is "
+                f"{window_snr[worst]:.1f} dB, {MIN_SNR_DB:g} dB required ({what.short} at {_level(ref[worst])})"
             )
         raise AudioMismatch(
-            f"the output does not match the source: at {at} the source's downmix is quiet ({_level(ref[worst])}) "
-            f"but the output differs from it by {_level(err[worst])}, {SIGNAL_FLOOR_DBFS - MIN_SNR_DB:g} dBFS allowed"
+            f"{what.output} does not match the source: at {at} {what.reference} is quiet ({_level(ref[worst])}) "
+            f"but {what.output} differs from it by {_level(err[worst])}, "
+            f"{SIGNAL_FLOOR_DBFS - MIN_SNR_DB:g} dBFS allowed"
         )
     samples = sum(sums.samples)
     ref_total, err_total = sum(sums.ref) / samples, sum(sums.err) / samples
     snr = _db(max(ref_total, floor) / err_total) if err_total > 0 else math.inf
     if snr < MIN_SNR_DB:
         raise AudioMismatch(
-            f"the output does not match the source: its SNR over the whole recording is {snr:.1f} dB, {MIN_SNR_DB:g} "
-            "dB required"
+            f"{what.output} does not match the source: its SNR over the whole recording is {snr:.1f} dB, "
+            f"{MIN_SNR_DB:g} dB required"
         )
     signal = ref >= floor
     best = int(np.argmin(np.where(signal, window_snr, np.inf))) if signal.any() else None
@@ -473,17 +564,28 @@ def judge(sums: _Sums, *, band_hz: float | None) -> AudioCheck:
 def measure(
     source_path: str, source: WavInfo, output_path: str, output: WavInfo, target: TargetFormat = TARGET
 ) -> _Sums:
-    """The per-second sums of the output against the source's downmix, read side by side; AudioMismatch if the
-    output is not the target's layout."""
-    if target.format_tag not in G711_TABLES or target.channels != 1 or target.sample_rate != TARGET_RATE:
-        raise ValueError(f"the audio check compares 8 kHz mono G.711 output only, not {target.describe()}")
+    """The sums of a mono target's comparison (the benchmarks read them); measure_all for any."""
+    if target.channels != 1:
+        raise ValueError(f"measure compares a mono output; measure_all compares {target.describe()}")
+    return measure_all(source_path, source, output_path, output, target)[0]
+
+
+def measure_all(
+    source_path: str, source: WavInfo, output_path: str, output: WavInfo, target: TargetFormat = TARGET
+) -> list[_Sums]:
+    """The sums of each comparison: one for a mono output (against the source's downmix), one per
+    channel for a stereo output (against the same channel of a stereo source)."""
+    if target.format_tag not in G711_TABLES or target.channels not in (1, 2) or target.sample_rate != TARGET_RATE:
+        raise ValueError(f"the audio check compares 8 kHz mono or stereo G.711 output only, not {target.describe()}")
     fmt = sample_format(source)
-    expected_output = (target.format_tag, target.channels, target.sample_rate, 1)
+    expected_output = (target.format_tag, target.channels, target.sample_rate, target.channels)
     if (output.format_tag, output.channels, output.sample_rate, output.block_align) != expected_output:
         raise AudioMismatch(
             f"the output is format 0x{output.format_tag:04x}, {output.channels} channel(s), {output.sample_rate} Hz, "
-            f"expected {target.name} mono {target.sample_rate} Hz"
+            f"expected {target.name} {'mono' if target.channels == 1 else 'stereo'} {target.sample_rate} Hz"
         )
+    if output.channels > source.channels:
+        raise AudioMismatch(f"the output has {output.channels} channels, the source {source.channels}: none is added")
     # ffmpeg's output may be a few samples longer or shorter (the duration check bounds it).
     expected = source.frames * TARGET_RATE // source.sample_rate
     frames = min(output.frames, expected)
@@ -496,6 +598,19 @@ def measure(
 def check_audio(
     source_path: str, source: WavInfo, output_path: str, output: WavInfo, target: TargetFormat = TARGET
 ) -> AudioCheck:
-    """AudioMismatch (the reason with the numbers) unless the output is the source's downmix."""
-    sums = measure(source_path, source, output_path, output, target)
-    return judge(sums, band_hz=None if source.sample_rate == TARGET_RATE else compared_band(source.sample_rate)[0])
+    """AudioMismatch (the reason with the numbers) unless the output is the source's downmix, or,
+    for a stereo output, each channel the source's same channel."""
+    sums = measure_all(source_path, source, output_path, output, target)
+    band_hz = None if source.sample_rate == TARGET_RATE else compared_band(source.sample_rate)[0]
+    if len(sums) == 1:
+        return judge(sums[0], band_hz=band_hz)
+    checks = tuple(
+        judge(s, band_hz=band_hz, what=_Compared.of_channel(name)) for s, name in zip(sums, CHANNEL_NAMES, strict=True)
+    )
+    worst = min(checks, key=lambda c: math.inf if c.worst_window_snr_db is None else c.worst_window_snr_db)
+    return dataclasses.replace(
+        worst,
+        snr_db=min(c.snr_db for c in checks),
+        windows_with_signal=max(c.windows_with_signal for c in checks),
+        channels=checks,
+    )

@@ -127,7 +127,8 @@ def custody_record(
 
 
 def ffmpeg_command(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> list[str]:
-    """One pass: first audio stream, downmixed and resampled to the target format, in a plain WAV.
+    """One pass: first audio stream, to the target format's channels (a downmix for mono) and
+    rate, in a plain WAV.
 
     The input is read as what optimizer/wav.py accepted, a WAV file: `-f wav` before `-i` pins the
     demuxer (without it ffmpeg probes the bytes, and a crafted file that passes the reader was
@@ -179,9 +180,7 @@ def run_ffmpeg(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -
         raise FfmpegKilled(f"ffmpeg was killed by signal {-proc.returncode}", -proc.returncode)
     if _NO_SPACE in proc.stderr:
         raise TransientFailure(f"ffmpeg ran out of space in /tmp (exit {proc.returncode}): {detail}")
-    raise ContentFailure(
-        f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", FailureKind.FFMPEG_FAILED
-    )
+    raise ContentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", FailureKind.FFMPEG_FAILED)
 
 
 # The work folders of conversions running in this process (the local emulator runs several
@@ -446,35 +445,34 @@ def _written_by_us(s3: Any, rec: Recording, read_version: str, after: int) -> Ou
     return Outcome("converted", None, provenance.original_size, after, custody=custody)
 
 
-def convert_recording(
-    rec: Recording,
-    *,
-    s3: Any,
-    settings: Settings,
-    workdir: str | None = None,
-    convert: Callable[[str, str, str], None] | None = None,
-    target: TargetFormat = TARGET,
-    begin_attempt: Callable[[], None] | None = None,
-) -> Outcome:
-    """`begin_attempt` is called once the GetObject shows the recording needs converting, before
-    its body is read: the converter counts its own attempts there (it may raise to stop)."""
-    convert = convert or functools.partial(run_ffmpeg, target=target)
+def _check_scope(rec: Recording, settings: Settings) -> None:
+    """Step 0: the message names an object under this optimizer's bucket and prefix."""
     if rec.bucket != settings.bucket or not rec.key.startswith(settings.bucket_prefix):
         raise PermanentFailure(
             f"s3://{rec.bucket}/{rec.key} is outside this optimizer's scope s3://{settings.bucket}/{settings.bucket_prefix}",
             FailureKind.OUTSIDE_SCOPE,
         )
+
+
+def _bucket_state(s3: Any, rec: Recording, settings: Settings) -> trust.BucketState:
+    """The bucket is still versioned (a write must keep the original as a noncurrent version) and
+    whether it has Object Lock; an unversioned bucket is retried, a denial is permanent."""
     try:
-        bucket_state = trust.check_bucket(s3, rec.bucket, require_versioning=settings.require_versioning)
+        return trust.check_bucket(s3, rec.bucket, require_versioning=settings.require_versioning)
     except trust.BucketNotVersioned as exc:
         raise TransientFailure(str(exc)) from None
     except ClientError as exc:
         if _error_code(exc) in _DENIED:
             raise _denied(exc, "reading the versioning of", rec) from None
         raise
+
+
+def _read_original(s3: Any, rec: Recording) -> dict[str, Any] | Outcome:
+    """Step 1, read: the GetObject of the version that was listed (its ETag), its body not read
+    yet; or the outcome when there is nothing to read (changed since listed, gone, archived)."""
     try:
         # Only the version that was listed (its ETag): a changed object is left to a later run.
-        original = s3.get_object(Bucket=rec.bucket, Key=rec.key, **({"IfMatch": rec.etag} if rec.etag else {}))
+        return s3.get_object(Bucket=rec.bucket, Key=rec.key, **({"IfMatch": rec.etag} if rec.etag else {}))
     except ClientError as exc:
         code = _error_code(exc)
         if code in ("PreconditionFailed", "412"):
@@ -490,44 +488,85 @@ def convert_recording(
         if code in _DENIED:
             raise _denied(exc, "reading", rec) from None
         raise
-    body = original["Body"]
-    size = int(original.get("ContentLength", 0))
-    read_version = str(original.get("VersionId") or "null")
-    try:
-        if rec.etag and rec.size and size != rec.size:  # the same ETag, another size: not what was listed
-            return Outcome("skipped", SkipReason.CHANGED, size)
-        if bucket_state.object_lock:
-            try:
-                original = {**original, **trust.lock_state(s3, rec.bucket, rec.key, original)}
-            except trust.LockHidden as exc:
-                raise PermanentFailure(str(exc), FailureKind.ACCESS_DENIED) from None
-        storage_class = original.get("StorageClass", "STANDARD")
-        if storage_class in ARCHIVE_CLASSES:
-            return Outcome("skipped", SkipReason.ARCHIVED, size)
-        own = _own_conversion(rec, original)
-        if own is not None:
-            return own  # the body is not read: closed below
-        tags = _read_tags(s3, rec, original)
-        if tags.get(CONVERTED_TAG[0]) == CONVERTED_TAG[1] and not settings.overwrite_converted:
-            return Outcome("skipped", SkipReason.ALREADY_CONVERTED, size)
-        merged_tags(tags)  # ten tags already: refused before anything is read
-        _metadata_limit(rec, original)
-        parent = workdir or tempfile.gettempdir()
-        check_free_space(parent, size, f"the recording ({size} bytes)")  # a full /tmp uses up no attempt
-        if begin_attempt is not None:
-            begin_attempt()
-        tmp = _work_folder(parent)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A recording that needs converting: what its new version keeps (the GetObject's answer with
+    its Object Lock state) and its tags."""
+
+    original: Mapping[str, Any]
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One conversion's fixed inputs, handed from step to step."""
+
+    rec: Recording
+    s3: Any
+    settings: Settings
+    convert: Callable[[str, str, str], None] | None  # None: run_ffmpeg to the source's format
+    target: TargetFormat  # the configured one (a mono source is written in its mono variant)
+
+
+def _account_original(job: _Job, original: Mapping[str, Any], bucket_state: trust.BucketState) -> Outcome | _Planned:
+    """Step 2, account: what the version read is, from its headers alone (its body is not read).
+    The outcome of one that needs no conversion (changed size, archived, this run's own conversion,
+    tagged converted); otherwise the plan, once the tag and metadata limits leave room for the new
+    version (refused before anything is read or written)."""
+    rec, s3, size = job.rec, job.s3, int(original.get("ContentLength", 0))
+    if rec.etag and rec.size and size != rec.size:  # the same ETag, another size: not what was listed
+        return Outcome("skipped", SkipReason.CHANGED, size)
+    if bucket_state.object_lock:
         try:
-            return _convert_read(rec, original, body, tmp, size, read_version, tags, s3, settings, convert, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            with _active_lock:
-                _active_work.discard(tmp)
-    except ContentFailure as exc:
-        exc.etag = original.get("ETag")
-        raise
-    except FfmpegKilled as exc:
-        exc.etag = original.get("ETag")
+            original = {**original, **trust.lock_state(s3, rec.bucket, rec.key, original)}
+        except trust.LockHidden as exc:
+            raise PermanentFailure(str(exc), FailureKind.ACCESS_DENIED) from None
+    if original.get("StorageClass", "STANDARD") in ARCHIVE_CLASSES:
+        return Outcome("skipped", SkipReason.ARCHIVED, size)
+    own = _own_conversion(rec, original)
+    if own is not None:
+        return own  # the body is not read
+    tags = _read_tags(s3, rec, original)
+    if tags.get(CONVERTED_TAG[0]) == CONVERTED_TAG[1] and not job.settings.overwrite_converted:
+        return Outcome("skipped", SkipReason.ALREADY_CONVERTED, size)
+    merged_tags(tags)  # ten tags already: refused before anything is read
+    _metadata_limit(rec, original)
+    return _Planned(original, tags)
+
+
+def convert_recording(
+    rec: Recording,
+    *,
+    s3: Any,
+    settings: Settings,
+    workdir: str | None = None,
+    convert: Callable[[str, str, str], None] | None = None,
+    target: TargetFormat | None = None,
+    begin_attempt: Callable[[], None] | None = None,
+) -> Outcome:
+    """Converts one recording in place, or says why not: read (GetObject), account (what the
+    version is, from its headers), convert (download, ffmpeg), verify (format, length, audio),
+    write (one conditional PutObject). Anything doubtful raises before the write.
+
+    `begin_attempt` is called once the GetObject shows the recording needs converting, before
+    its body is read: the converter counts its own attempts there (it may raise to stop).
+    `target`: the format to write, by default the settings' (target_format)."""
+    job = _Job(rec, s3, settings, convert, target or settings.target)
+    _check_scope(rec, settings)
+    bucket_state = _bucket_state(s3, rec, settings)
+    original = _read_original(s3, rec)
+    if isinstance(original, Outcome):
+        return original
+    body = original["Body"]
+    try:
+        planned = _account_original(job, original, bucket_state)
+        if isinstance(planned, Outcome):
+            return planned  # the body is not read: closed below
+        return _attempt(job, planned, body, workdir or tempfile.gettempdir(), begin_attempt)
+    except (ContentFailure, FfmpegKilled) as exc:
+        exc.etag = original.get("ETag")  # the version read, remembered (or retried) by the converter
         raise
     except OSError as exc:  # ENOSPC, EIO...: the disk's or the runtime's, never the recording's
         space = " (no space left in /tmp)" if exc.errno == errno.ENOSPC else ""
@@ -536,68 +575,135 @@ def convert_recording(
         body.close()
 
 
-def _convert_read(
-    rec: Recording,
-    original: Mapping[str, Any],
-    body: Any,
-    tmp: str,
-    size: int,
-    read_version: str,
-    tags: Mapping[str, str],
-    s3: Any,
-    settings: Settings,
-    convert: Callable[[str, str, str], None],
-    target: TargetFormat,
-) -> Outcome:
-    src, dst = os.path.join(tmp, "in.wav"), os.path.join(tmp, "out.wav")
+def _attempt(job: _Job, planned: _Planned, body: Any, parent: str, begin_attempt: Callable[[], None] | None) -> Outcome:
+    """One attempt, counted, in its own work folder under `parent`, removed afterwards. A full
+    /tmp is found before the attempt is counted: it uses up no attempt."""
+    size = int(planned.original.get("ContentLength", 0))
+    check_free_space(parent, size, f"the recording ({size} bytes)")
+    if begin_attempt is not None:
+        begin_attempt()
+    tmp = _work_folder(parent)
+    try:
+        return _convert_read(job, planned, body, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        with _active_lock:
+            _active_work.discard(tmp)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The original's bytes in /tmp: where, how many, their SHA-256, and what the WAV reader found."""
+
+    path: str
+    size: int
+    sha256: str
+    info: WavInfo
+    target: TargetFormat  # what it is written in: the configured format for its channels
+
+
+def _download_source(job: _Job, body: Any, tmp: str, size: int) -> _Source | Outcome:
+    """Step 3a, convert: the body streamed to /tmp (its SHA-256 computed on the way) and read as a
+    WAV; the outcome of one already in the target format for its channels (under alaw_stereo a
+    mono A-law recording is: `overwrite_converted` converts it again, still mono). A short read is
+    retried; bytes that are not a WAV we convert, or hold no audio, are the recording's (a content
+    failure)."""
+    src = os.path.join(tmp, "in.wav")
     written, sha256 = _download(body, src)
     if written != size:
         raise TransientFailure(f"read {written} of {size} bytes from S3")
     try:
-        source = read_wav_info(src)
+        info = read_wav_info(src)
     except NotWav as exc:
         raise ContentFailure(str(exc), exc.kind) from None
-    if target.matches(source) and not settings.overwrite_converted:
+    target = job.target.for_source(info.channels)  # never more channels than the source has
+    if target.matches(info) and not job.settings.overwrite_converted:
         return Outcome("skipped", target.skip_reason, size)
-    if source.frames == 0:
+    if info.frames == 0:
         raise ContentFailure("the recording has no audio frames", FailureKind.NO_AUDIO)
-    check_free_space(tmp, projected_output_bytes(source, target), "ffmpeg's output")
-    fix_placeholder_sizes(src, source)  # our local copy only: ffmpeg must stop where the audio does
-    convert(settings.ffmpeg_path, src, dst)
+    return _Source(src, size, sha256, info, target)
+
+
+def _convert_source(job: _Job, source: _Source, tmp: str) -> str:
+    """Step 3b, convert: one ffmpeg pass into tmp's out.wav, once there is room for its output."""
+    dst = os.path.join(tmp, "out.wav")
+    check_free_space(tmp, projected_output_bytes(source.info, source.target), "ffmpeg's output")
+    fix_placeholder_sizes(source.path, source.info)  # our local copy only: ffmpeg must stop where the audio does
+    convert = job.convert or functools.partial(run_ffmpeg, target=source.target)
+    convert(job.settings.ffmpeg_path, source.path, dst)
+    return dst
+
+
+def _verify_output(job: _Job, source: _Source, dst: str) -> dict[str, Any]:
+    """Step 4, verify: the output is a complete WAV in the target format, as long as the source,
+    and its audio matches the source's (audio.check_audio). Returns what the audio check measured,
+    for the log; any doubt is a content failure, raised before anything is written."""
     try:
         output = read_wav_info(dst)
     except NotWav as exc:
         raise ContentFailure(f"verification failed: {exc}", FailureKind.VERIFICATION_FAILED) from None
-    verify(source, output, target=target)
+    verify(source.info, output, target=source.target)
     try:
-        measured = check_audio(src, source, dst, output, target)
+        measured = check_audio(source.path, source.info, dst, output, source.target)
     except AudioMismatch as exc:
         raise ContentFailure(f"verification failed: {exc}", exc.kind) from None
+    partial = source.info.partial_bytes
+    return {**measured.log_field(), **({"dropped_bytes": partial} if partial else {})}
+
+
+def _convert_read(job: _Job, planned: _Planned, body: Any, tmp: str) -> Outcome:
+    """Steps 3 to 5 on the body read: download, convert, verify, write."""
+    size = int(planned.original.get("ContentLength", 0))
+    source = _download_source(job, body, tmp, size)
+    if isinstance(source, Outcome):
+        return source
+    dst = _convert_source(job, source, tmp)
+    audio = _verify_output(job, source, dst)
+    return _write(job, planned, source, dst, audio)
+
+
+def _write(job: _Job, planned: _Planned, source: _Source, dst: str, audio: dict[str, Any]) -> Outcome:
+    """Step 5, write: the verified output as the new version, with the original's headers, tags,
+    Object Lock and provenance, on the condition that the original is still current (If-Match)."""
+    rec, read_version = job.rec, str(planned.original.get("VersionId") or "null")
     # The converted bytes' digest, from the local file (no request); the original's was computed
     # while its body streamed to /tmp (_download).
-    provenance = Provenance(rec.run, read_version, size, sha256, file_sha256(dst))
-    args = put_arguments(original, tags, storage_class=settings.target_class, provenance=provenance, target=target)
+    provenance = Provenance(rec.run, read_version, source.size, source.sha256, file_sha256(dst))
+    args = put_arguments(
+        planned.original,
+        planned.tags,
+        storage_class=job.settings.target_class,
+        provenance=provenance,
+        target=source.target,
+    )
     after = os.path.getsize(dst)
     carried = "ObjectLockRetainUntilDate" in args
-    audio = {**measured.log_field(), **({"dropped_bytes": source.partial_bytes} if source.partial_bytes else {})}
     with open(dst, "rb") as f:
         try:
-            written_version = s3.put_object(Bucket=rec.bucket, Key=rec.key, Body=f, **args).get("VersionId")
+            written_version = job.s3.put_object(Bucket=rec.bucket, Key=rec.key, Body=f, **args).get("VersionId")
         except ClientError as exc:
-            code = _error_code(exc)
-            if code in _PRECONDITION_CODES:
-                ours = _written_by_us(s3, rec, read_version, after)
-                if ours is not None:  # our own write, answered 412 when botocore sent it again
-                    return dataclasses.replace(ours, audio=audio, retain_until_carried=carried)
-                raise TransientFailure("the object changed after it was read; not overwritten, retried later") from None
-            if code in _DENIED:
-                raise _denied(exc, "writing", rec) from None
-            if code in ("InvalidArgument", "MetadataTooLarge"):  # S3 refused what we asked for: retrying asks again
-                message = exc.response.get("Error", {}).get("Message", "")
-                raise PermanentFailure(
-                    f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}",
-                    FailureKind.METADATA_LIMIT if code == "MetadataTooLarge" else FailureKind.S3_REFUSED,
-                ) from None
-            raise
-    custody = custody_record(read_version, sha256, str(written_version or "null"), provenance.converted_sha256)
-    return Outcome("converted", None, size, after, audio=audio, retain_until_carried=carried, custody=custody)
+            ours = _refused_write(job, exc, read_version, after)
+            return dataclasses.replace(ours, audio=audio, retain_until_carried=carried)
+    custody = custody_record(read_version, source.sha256, str(written_version or "null"), provenance.converted_sha256)
+    return Outcome("converted", None, source.size, after, audio=audio, retain_until_carried=carried, custody=custody)
+
+
+def _refused_write(job: _Job, exc: ClientError, read_version: str, after: int) -> Outcome:
+    """A PutObject S3 refused: this conversion's own write when a 412 answers botocore's resend of
+    it (its outcome returned); otherwise raised as the failure it is (changed since read: retried;
+    denied; a request S3 refuses: permanent; anything else as botocore raised it)."""
+    rec, code = job.rec, _error_code(exc)
+    if code in _PRECONDITION_CODES:
+        ours = _written_by_us(job.s3, rec, read_version, after)
+        if ours is not None:  # our own write, answered 412 when botocore sent it again
+            return ours
+        raise TransientFailure("the object changed after it was read; not overwritten, retried later") from None
+    if code in _DENIED:
+        raise _denied(exc, "writing", rec) from None
+    if code in ("InvalidArgument", "MetadataTooLarge"):  # S3 refused what we asked for: retrying asks again
+        message = exc.response.get("Error", {}).get("Message", "")
+        raise PermanentFailure(
+            f"S3 refused the new version of s3://{rec.bucket}/{rec.key}: {message}",
+            FailureKind.METADATA_LIMIT if code == "MetadataTooLarge" else FailureKind.S3_REFUSED,
+        ) from None
+    raise exc

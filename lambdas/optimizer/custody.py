@@ -56,7 +56,7 @@ from .conversion import (
     check_free_space,
     verify,
 )
-from .formats import TARGET, TargetFormat
+from .formats import FORMATS, TARGET, TargetFormat
 from .keys import ARCHIVE_CLASSES
 from .messages import Recording
 from .provenance import Provenance
@@ -171,11 +171,15 @@ def _older_than_records(response: Mapping[str, Any], now: dt.datetime) -> bool:
 
 
 def audio_problem(original_path: str, converted_path: str, target: TargetFormat = TARGET) -> str | None:
-    """The converter's own verification of converted_path against original_path: None if it holds."""
+    """The converter's own verification of converted_path against original_path: None if it holds.
+    Checked as the format the converted version is in when that is one the converter writes (a
+    version converted before `target_format` changed stays verifiable), else as `target` for the
+    original's channels."""
     try:
         source = read_wav_info(original_path)
         fix_placeholder_sizes(original_path, source)
         output = read_wav_info(converted_path)
+        target = next((f for f in FORMATS.values() if f.matches(output)), target.for_source(source.channels))
         verify(source, output, target=target)
         check_audio(original_path, source, converted_path, output, target)
     except (NotWav, ContentFailure, AudioMismatch) as exc:
@@ -190,7 +194,7 @@ def verify_recording(
     dynamodb: Any,
     settings: Settings,
     workdir: str | None = None,
-    target: TargetFormat = TARGET,
+    target: TargetFormat | None = None,  # by default the settings' (target_format)
     begin_attempt: Callable[[], None] | None = None,
     now: dt.datetime | None = None,
 ) -> Outcome:
@@ -226,7 +230,7 @@ def verify_recording(
             begin_attempt()
         tmp = _work_folder(parent)
         try:
-            return _verify_read(rec, s3, current, provenance, record, tmp, now, target)
+            return _verify_read(rec, s3, current, provenance, record, tmp, now, target or settings.target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             with _active_lock:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .formats import TARGET
+from .formats import TARGET, TargetFormat
 from .messages import Recording
 
 SQS_BATCH = 10
@@ -112,7 +112,7 @@ PCM_HEADER_BYTES = 44  # a plain 16-bit PCM WAV's header, as Connect writes it
 CONNECT_BYTES_PER_SECOND = 32_000  # 16-bit stereo at 8 kHz
 
 
-def projected_size(size: int) -> int:
+def projected_size(size: int, target: TargetFormat = TARGET) -> int:
     """The dry run's estimate: the target format's size for a Connect recording of `size` bytes
-    (A-law 8 kHz mono: exactly a quarter of the samples, plus its own header)."""
-    return TARGET.projected_size(size - PCM_HEADER_BYTES, CONNECT_BYTES_PER_SECOND)
+    (A-law 8 kHz: exactly a quarter of the samples in mono, a half in stereo, plus its header)."""
+    return target.projected_size(size - PCM_HEADER_BYTES, CONNECT_BYTES_PER_SECOND)

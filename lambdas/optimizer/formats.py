@@ -2,13 +2,19 @@
 out as (checked by conversion.verify, decoded by audio.check_audio through the G.711 table of its
 format tag), the skip for a recording already in it, and its size for the dry run's projection.
 
-Only A-law is shipped (TARGET). mu-law would be one more TargetFormat (pcm_mulaw, format tag 7;
+Two are shipped, chosen by the `target_format` setting: A-law 8 kHz mono (TARGET, the default: a
+quarter of Connect's PCM, the two speakers mixed) and A-law 8 kHz stereo (half of it, each
+speaker kept on its own channel). A format never adds channels: a mono source written under the
+stereo format stays mono (`for_source`), so nothing is upmixed into a fake stereo.
+
+Both are A-law. mu-law would be one more TargetFormat (pcm_mulaw, format tag 7;
 audio.py already decodes it), but the ffmpeg in the layer (imageio-ffmpeg's static build) has no
 pcm_mulaw encoder, so it could not be converted, nor tested end to end, with the shipped binary.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .vocabulary import SkipReason
@@ -44,16 +50,28 @@ class TargetFormat:
 
     def describe(self) -> str:
         """The format as a message names it, e.g. "A-law 8-bit 8000 Hz mono"."""
-        layout = "mono" if self.channels == 1 else f"{self.channels} ch"
+        layout = {1: "mono", 2: "stereo"}.get(self.channels, f"{self.channels} ch")
         return f"{self.name} {self.bits_per_sample}-bit {self.sample_rate} Hz {layout}"
 
+    def for_source(self, channels: int) -> TargetFormat:
+        """The format a source of `channels` channels is written in: this one, or, for a source
+        with fewer channels than this format has, the shipped format of the same codec and rate
+        with the source's own channels (a mono source stays mono: no channel is invented)."""
+        if channels >= self.channels:
+            return self
+        for other in FORMATS.values():
+            if (other.codec, other.sample_rate, other.channels) == (self.codec, self.sample_rate, channels):
+                return other
+        raise ValueError(f"no {self.name} {self.sample_rate} Hz format with {channels} channel(s) is declared")
+
     def ffmpeg_output_options(self) -> list[str]:
-        """Downmix, rate and encoder, as ffmpeg's output options."""
+        """Channels (a downmix for mono), rate and encoder, as ffmpeg's output options."""
         return ["-ac", str(self.channels), "-ar", str(self.sample_rate), "-c:a", self.codec]
 
     def projected_size(self, data_bytes: int, source_bytes_per_second: int) -> int:
         """The converted object's size for `data_bytes` of source samples at that byte rate
-        (Connect's 16-bit stereo 8 kHz: 32,000 B/s, so A-law 8 kHz mono is exactly a quarter)."""
+        (Connect's 16-bit stereo 8 kHz: 32,000 B/s, so A-law 8 kHz mono is exactly a quarter,
+        stereo a half)."""
         return max(0, data_bytes) * self.bytes_per_second // source_bytes_per_second + self.header_bytes
 
 
@@ -69,6 +87,15 @@ ALAW_8K_MONO = TargetFormat(
     header_bytes=58,
     skip_reason=SkipReason.ALREADY_ALAW,
 )
+ALAW_8K_STEREO = dataclasses.replace(ALAW_8K_MONO, key="alaw_stereo", channels=2)  # same 58-byte header
 TARGET = ALAW_8K_MONO  # the default format the converter writes
 # Every format the converter can write, by its key: the one declaration a setting is checked against.
-FORMATS: dict[str, TargetFormat] = {f.key: f for f in (ALAW_8K_MONO,)}
+FORMATS: dict[str, TargetFormat] = {f.key: f for f in (ALAW_8K_MONO, ALAW_8K_STEREO)}
+
+
+def target_format(key: str) -> TargetFormat:
+    """The format of a `target_format` setting's value; ValueError naming the key and the values."""
+    try:
+        return FORMATS[key]
+    except KeyError:
+        raise ValueError(f"target_format={key!r} is unknown; use one of {', '.join(FORMATS)}") from None

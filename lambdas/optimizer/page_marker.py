@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .formats import TARGET, TargetFormat
 from .enqueueing import projected_size
 from .ledger import MAYBE_SENT, SENT, UNSENT
 from .messages import Recording
@@ -27,15 +28,18 @@ def was_complete(before: str | None) -> bool:
     return before is not None and all(mark == SENT for mark in before)
 
 
-def listing_counts(page_counts: Mapping[str, int], recordings: Sequence[Recording], *, dry_run: bool) -> dict[str, int]:
+def listing_counts(
+    page_counts: Mapping[str, int], recordings: Sequence[Recording], *, dry_run: bool, target: TargetFormat = TARGET
+) -> dict[str, int]:
     """The listing's counts of a page seen for the first time, without days_done (counted once the
-    page is wholly on the queue); a dry run adds the page's recordings, bytes and projected bytes."""
+    page is wholly on the queue); a dry run adds the page's recordings, bytes and projected bytes (in
+    the deployment's `target` format)."""
     counts = {name: value for name, value in page_counts.items() if name != "days_done"}
     if dry_run:
         counts.update(
             dry_recordings=len(recordings),
             dry_bytes=sum(r.size for r in recordings),
-            dry_projected_bytes=sum(projected_size(r.size) for r in recordings),
+            dry_projected_bytes=sum(projected_size(r.size, target) for r in recordings),
         )
     return counts
 

@@ -14,10 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .formats import TargetFormat, target_format
+
 ENV = {
     "bucket": "BUCKET_NAME",
     "bucket_prefix": "BUCKET_PREFIX",
     "target_class": "STORAGE_CLASS",
+    "target_format": "TARGET_FORMAT",
     "overwrite_converted": "OVERWRITE_CONVERTED",
     "num_days_age": "NUM_DAYS_AGE",
     "catch_up_days": "CATCH_UP_DAYS",
@@ -46,6 +49,7 @@ class Settings:
     bucket: str
     bucket_prefix: str
     target_class: str
+    target_format: str  # a key of optimizer.formats.FORMATS (stacks/config.py validates it): `target`
     overwrite_converted: bool
     num_days_age: int
     catch_up_days: int
@@ -68,6 +72,11 @@ class Settings:
     # after its call (stacks/config.py: at least 90); at most retention_max_deletes deletions a run.
     retention_days: int
     retention_max_deletes: int
+
+    @property
+    def target(self) -> TargetFormat:
+        """The format the converter writes (a mono source stays mono: TargetFormat.for_source)."""
+        return target_format(self.target_format)
 
     def to_env(self) -> dict[str, str]:
         """The settings as the functions' environment variables (ENV); from_env reads them back."""

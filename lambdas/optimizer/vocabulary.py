@@ -86,7 +86,9 @@ _NOT_A_WAV = Advice(
 _CHANNELS_CANCEL = Advice(
     reason="`verification failed: channels cancel in the mono downmix`",
     meaning="the same voice on both channels with one inverted (a wiring fault): the mono (L + R) / 2 would be silence",
-    action="keep it; convert it by hand with one channel only if that is what you want",
+    action="keep it; convert it by hand with one channel only if that is what you want, or deploy with "
+    "`-c target_format=alaw_stereo`, which keeps both channels (no downmix to cancel), then run the day with "
+    '`"retry_failed": true` (the failure is remembered for that version)',
 )
 _UNCHECKABLE_AUDIO = Advice(
     reason="`verification failed: N-channel audio …`, `… not finite numbers`",

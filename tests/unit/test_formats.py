@@ -98,5 +98,5 @@ def test_the_audio_check_refuses_a_target_it_cannot_compare(tmp_path: Path):
     src = speech.write(tmp_path / "in.wav", speech.call(1, 16000, channels=1), 16000, "s16")
     info = read_wav_info(src)
     wideband = dataclasses.replace(TARGET, sample_rate=16000)
-    with pytest.raises(ValueError, match="8 kHz mono G.711 output only"):
+    with pytest.raises(ValueError, match="8 kHz mono or stereo G.711 output only"):
         check_audio(str(src), info, str(src), info, wideband)

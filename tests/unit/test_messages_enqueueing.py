@@ -390,6 +390,20 @@ def test_enqueuer_dry_run_sends_nothing_and_projects_a_quarter(ledger_table):
     }
 
 
+def test_enqueuer_dry_run_projects_a_half_under_alaw_stereo(ledger_table):
+    """The projection is the deployment's target_format's: both channels kept, half of the PCM."""
+    import enqueuer
+    from optimizer import ledger
+
+    settings = make_settings(
+        bucket="bkt", bucket_prefix="", queue_url="https://queue", ledger_table="ledger", target_format="alaw_stereo"
+    )
+    items = [["a.wav", '"e"', 44 + 32_000], ["b.WAV", '"e"', 44 + 64_000]]
+    run = {"id": "r", "bucket": "bkt", "dry_run": True}
+    enqueuer.enqueue_page(settings, FakeSQS(), ledger_table, run, _page(items, {"listed": 2}))
+    assert ledger.read(ledger_table, "ledger", "r")["dry_projected_bytes"] == 16_000 + 58 + 32_000 + 58
+
+
 class _FailingWrites:
     """The ledger's client, whose writes fail from the `fail_from`-th on (as a lost connection)."""
 
