@@ -46,7 +46,9 @@ def enqueue_page(
     before = ledger.page_sent(dynamodb, settings.ledger_table, run["id"], page_id)
     # The page's listing counts, once: with the first marker the page gets.
     counts = (
-        {} if before is not None else page_marker.listing_counts(page["counts"], recordings, dry_run=run["dry_run"], target=settings.target)
+        {}
+        if before is not None
+        else page_marker.listing_counts(page["counts"], recordings, dry_run=run["dry_run"], target=settings.target)
     )
     last_page = bool(page["counts"].get("days_done"))
     if run["dry_run"]:  # nothing is sent: the page is only counted, with the day when it is the last

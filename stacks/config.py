@@ -361,8 +361,9 @@ def default_stack_name(bucket_name: str) -> str:
 # A setting is a field of OptimizerConfig: its name, type and default are the field's; the field's
 # Rule (its metadata) says how a value is checked, the reason the configuration table gives
 # (docs/configuration.md#settings), and which field of the Lambda functions' Settings gets it.
-# The validation (_from_getter), the settable keys (setting_names), the Lambdas' Settings (stacks/runtime.py) and the configuration
-# table (configuration_table) are read from it: adding a setting is one field plus its use.
+# The validation (_from_getter), the settable keys (setting_names), the Lambdas' Settings
+# (stacks/runtime.py) and the configuration table (configuration_table) are read from it: adding a
+# setting is one field plus its use.
 
 Check = Callable[[str, Any], Any]  # (key, value as given) -> the value; ConfigError naming the key
 

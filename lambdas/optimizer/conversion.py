@@ -180,7 +180,9 @@ def run_ffmpeg(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -
         raise FfmpegKilled(f"ffmpeg was killed by signal {-proc.returncode}", -proc.returncode)
     if _NO_SPACE in proc.stderr:
         raise TransientFailure(f"ffmpeg ran out of space in /tmp (exit {proc.returncode}): {detail}")
-    raise ContentFailure(f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", FailureKind.FFMPEG_FAILED)
+    raise ContentFailure(
+        f"ffmpeg could not convert the audio (exit {proc.returncode}): {detail}", FailureKind.FFMPEG_FAILED
+    )
 
 
 # The work folders of conversions running in this process (the local emulator runs several

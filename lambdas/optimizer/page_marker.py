@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .formats import TARGET, TargetFormat
 from .enqueueing import projected_size
+from .formats import TARGET, TargetFormat
 from .ledger import MAYBE_SENT, SENT, UNSENT
 from .messages import Recording
 

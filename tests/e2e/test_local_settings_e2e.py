@@ -57,3 +57,39 @@ def test_relative_recordings_and_report_are_the_callers(tmp_path, calls, capsys,
     assert sorted(o["key"].rsplit("/", 1)[1] for o in report["objects"]) == ["one.wav", "two.wav"]
     assert f"paths: --recordings {caller / 'mycalls'}, --report {caller / 'rep.json'}" in captured.err
     assert f"report: {caller / 'rep.json'}" in captured.out
+
+
+def test_c_target_format_alaw_stereo_keeps_each_speaker_on_their_channel(tmp_path, capsys):
+    """Done when (issue 19): `--local -c target_format=alaw_stereo --out DIR` over stereo calls: every
+    output is A-law, 8 kHz, 2 channels, and each channel against its source channel has SNR ≥ 30 dB
+    (decoded with the test's own G.711 table, not the converter's check)."""
+    import numpy as np
+
+    from benchmarks import speech
+    from optimizer.audio import ALAW_TABLE
+    from optimizer.wav import ALAW, read_wav_info
+
+    recordings, out = tmp_path / "stereo", tmp_path / "out"
+    recordings.mkdir()
+    calls = {f"call-{i}.wav": speech.call(5 + 4 * i, 8000, level_db=-4.0 * i) for i in range(3)}
+    for name, frames in calls.items():
+        (recordings / name).write_bytes(speech.wav_bytes(frames, 8000))
+
+    code = local_run.main(
+        ["-c", "target_format=alaw_stereo", "--recordings", str(recordings), "--out", str(out),
+         "--report", str(tmp_path / "report.json")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    written = {p.name: p for p in out.rglob("*.wav")}
+    assert set(written) == set(calls)
+    for name, source in calls.items():
+        info = read_wav_info(written[name])
+        assert (info.format_tag, info.sample_rate, info.channels, info.bits_per_sample) == (ALAW, 8000, 2, 8), name
+        codes = np.frombuffer(written[name].read_bytes()[info.data_offset :], np.uint8)
+        codes = codes[: info.frames * 2].reshape(-1, 2)
+        assert len(codes) == len(source), name
+        for channel in (0, 1):
+            decoded = ALAW_TABLE[codes[:, channel]] / 32768
+            reference = source[:, channel]
+            snr = 10 * np.log10(np.sum(reference**2) / np.sum((decoded - reference) ** 2))
+            assert snr >= 30, (name, channel, snr)
