@@ -2,7 +2,8 @@
 
 The stack builds a Settings from its validated configuration and the resources it creates
 (stacks/runtime.py) and gives each function `settings.to_env()`; a handler reads it back with
-`Settings.from_env()`. Each field's variable is named once, in ENV. There are no defaults here:
+`Settings.from_env()`. Each field's variable is its name in capitals, unless the field names
+another (`env` in its metadata); ENV is read from the fields. There are no defaults here:
 every value comes from the stack's configuration (stacks/config.py holds the defaults), and a
 variable the stack did not set is an error that names it.
 """
@@ -11,33 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .formats import TargetFormat, target_format
-
-ENV = {
-    "bucket": "BUCKET_NAME",
-    "bucket_prefix": "BUCKET_PREFIX",
-    "target_class": "STORAGE_CLASS",
-    "target_format": "TARGET_FORMAT",
-    "overwrite_converted": "OVERWRITE_CONVERTED",
-    "num_days_age": "NUM_DAYS_AGE",
-    "catch_up_days": "CATCH_UP_DAYS",
-    "require_versioning": "REQUIRE_VERSIONING",
-    "max_receive_count": "MAX_RECEIVE_COUNT",
-    "queue_poll_seconds": "QUEUE_POLL_SECONDS",
-    "drain_limit_seconds": "DRAIN_LIMIT_SECONDS",
-    "queue_url": "QUEUE_URL",
-    "dlq_url": "DLQ_URL",
-    "ledger_table": "LEDGER_TABLE",
-    "ffmpeg_path": "FFMPEG_PATH",
-    "price_standard_gb_month": "PRICE_STANDARD_GB_MONTH",
-    "price_target_gb_month": "PRICE_TARGET_GB_MONTH",
-    "page_keys": "PAGE_KEYS",
-    "retention_days": "RETENTION_DAYS",
-    "retention_max_deletes": "RETENTION_MAX_DELETES",
-}
 
 
 class MissingSetting(KeyError):
@@ -46,9 +24,11 @@ class MissingSetting(KeyError):
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    bucket: str
+    # The two fields whose variables predate this naming keep them: a deployed function's
+    # environment says BUCKET_NAME and STORAGE_CLASS, as the configuration's keys do.
+    bucket: str = field(metadata={"env": "BUCKET_NAME"})
     bucket_prefix: str
-    target_class: str
+    target_class: str = field(metadata={"env": "STORAGE_CLASS"})
     target_format: str  # a key of optimizer.formats.FORMATS (stacks/config.py validates it): `target`
     overwrite_converted: bool
     num_days_age: int
@@ -93,6 +73,10 @@ class Settings:
                 "optimizer.settings.ENV (stacks/runtime.py); redeploy, or set them when running a handler by hand"
             )
         return cls(**{f.name: _decode(str(f.type), env[ENV[f.name]]) for f in fields(cls)})
+
+
+# Each field's environment variable, read from the fields (the one declaration).
+ENV = {f.name: f.metadata.get("env", f.name.upper()) for f in fields(Settings)}
 
 
 def _encode(value: object) -> str:
