@@ -558,8 +558,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         synth_architecture = args.settings.config.lambda_architecture
-        with step(f"synthesizing the stack (local context, {synth_architecture}; the CDK runs in Node, ~15 s)"):
-            synth = synthesize(args.settings.context, scratch / "cdk.out")
+        try:
+            with step(f"synthesizing the stack (local context, {synth_architecture}; the CDK runs in Node, ~15 s)"):
+                synth = synthesize(args.settings.context, scratch / "cdk.out")
+        except ConfigError as exc:  # a rule only the stack applies, at synth: the settings, as before set-up
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         log_path = args.report.with_suffix(".log")
         args.report.parent.mkdir(parents=True, exist_ok=True)  # the handler log is written there first
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), open(log_path, "w") as handler_log:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stacks.config import OptimizerConfig, is_cdk_key, setting_names
+from stacks.capacity import WORK_RETENTION_S, check_retention, worst_case_message_age_s
+from stacks.config import ConfigError, OptimizerConfig, is_cdk_key, setting_names
 from stacks.preflight import command_line_context, context_from, shadowed_settings
 
 from .timescale import scaled_visibility_timeout
@@ -95,7 +96,7 @@ def read(pairs: Sequence[str], *, root: Path | None = None, home: Path | None = 
     # included), but bucket_name and bucket_prefix: the demo bucket's replace them, placeholders too.
     yours = OptimizerConfig.from_mapping({**context, **LOCAL_BUCKET})
     defaults = OptimizerConfig.from_mapping(LOCAL_BUCKET)
-    own = _own(context, yours, defaults)
+    own = _own(context, yours, defaults, frozenset(pair.split("=", 1)[0].strip() for pair in pairs))
     settings = {key: value for key, value in context.items() if not is_cdk_key(key)}
     local = {
         **LOCAL_CONTEXT,
@@ -114,6 +115,7 @@ def read(pairs: Sequence[str], *, root: Path | None = None, home: Path | None = 
         **local,
     }
     config = OptimizerConfig.from_mapping(synth_context)
+    _check_queue_retention(yours, config)
     not_default = {key: getattr(config, key) for key in LOCAL_BUCKET}
     not_default.update(
         (key, getattr(config, key))
@@ -129,8 +131,28 @@ def read(pairs: Sequence[str], *, root: Path | None = None, home: Path | None = 
     )
 
 
-def _own(context: Mapping[str, Any], yours: OptimizerConfig, defaults: OptimizerConfig) -> dict[str, str]:
-    """Why the local run uses its own value for each such setting, and yours when it differs."""
+def _check_queue_retention(yours: OptimizerConfig, local: OptimizerConfig) -> None:
+    """The stack's queue-retention check (stacks/capacity.py) at synth, made here, before set-up: on
+    your settings, as a deployment makes it, then on the local run's, whose fewer converters make
+    a message wait longer (ConfigError saying which, and what to change here)."""
+    check_retention(yours)
+    age = worst_case_message_age_s(local)
+    if age > WORK_RETENTION_S:
+        raise ConfigError(
+            f"with the local run's converter_max_concurrency={local.converter_max_concurrency} (at most "
+            f"{LOCAL_MAX_CONCURRENCY} here: this machine's cores run ffmpeg), converter_batch_size="
+            f"{local.converter_batch_size}, backfill_concurrency={local.backfill_concurrency} and max_receive_count="
+            f"{local.max_receive_count}, a message could wait and be retried {age / 86_400:.1f} days, longer than the "
+            "work queue keeps it (7 days). A deployment accepts your settings; to try them here, lower "
+            "backfill_concurrency or max_receive_count"
+        )
+
+
+def _own(
+    context: Mapping[str, Any], yours: OptimizerConfig, defaults: OptimizerConfig, typed: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """Why the local run uses its own value for each such setting, and yours when it differs
+    (`typed`: the keys given with -c)."""
     own: dict[str, str] = {}
     for key in LOCAL_BUCKET:
         given = str(context.get(key) or "").strip()
@@ -140,7 +162,11 @@ def _own(context: Mapping[str, Any], yours: OptimizerConfig, defaults: Optimizer
     architecture = host_architecture()
     own["lambda_architecture"] = "this machine's, for the ffmpeg it runs" + (
         f", not yours ({yours.lambda_architecture})"
-        if _given(context, "lambda_architecture") and yours.lambda_architecture != architecture
+        # The shipped cdk.context.json's arm64 is the default, not a choice: said only for a -c
+        # value or one that is not the default.
+        if _given(context, "lambda_architecture")
+        and yours.lambda_architecture != architecture
+        and ("lambda_architecture" in typed or yours.lambda_architecture != defaults.lambda_architecture)
         else ""
     )
     scaled = scaled_visibility_timeout(yours.queue_poll_seconds)

@@ -14,6 +14,7 @@ import pytest
 from emulator import local_run, local_settings
 from emulator.local_settings import LOCAL_CONTEXT, host_architecture, read
 from stacks import preflight
+from stacks.capacity import check_retention
 from stacks.config import ConfigError, OptimizerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +132,39 @@ def test_the_local_runs_own_values_win_and_it_says_why_and_what_yours_were(proje
 def test_a_concurrency_under_the_local_cap_is_yours(project):
     settings = settings_in(project, "converter_max_concurrency=2")
     assert settings.context["converter_max_concurrency"] == 2 and "converter_max_concurrency" not in settings.own
+
+
+def test_settings_a_deployment_accepts_but_the_local_cap_cannot_keep_are_refused_before_set_up(project):
+    """backfill_concurrency=40 passes the stack's queue-retention check at 50 converters, not at the
+    local run's 4: refused here, before set-up, saying why and what to change, instead of failing
+    the synthesis after it."""
+    check_retention(
+        OptimizerConfig.from_mapping({**LOCAL_CONTEXT, "converter_max_concurrency": 50, "backfill_concurrency": 40})
+    )
+    with pytest.raises(ConfigError) as refused:
+        settings_in(project, "backfill_concurrency=40")
+    message = str(refused.value)
+    assert "longer than the work queue keeps it" in message
+    assert message.startswith("with the local run's converter_max_concurrency=4 (at most 4 here")
+    assert "A deployment accepts your settings" in message
+    assert "lower backfill_concurrency or max_receive_count" in message
+
+
+def test_settings_a_deployment_refuses_are_refused_with_its_message(project):
+    with pytest.raises(ConfigError) as refused:
+        settings_in(project, "converter_max_concurrency=2", "backfill_concurrency=40", "max_receive_count=100")
+    assert str(refused.value).startswith("with converter_max_concurrency=2,")
+    assert "A deployment accepts" not in str(refused.value)
+
+
+def test_the_shipped_architecture_is_not_called_yours_but_a_typed_one_is(project, monkeypatch):
+    """The shipped cdk.context.json says arm64, the default: on an x86_64 machine that is no choice
+    of yours; `-c lambda_architecture=arm64` is."""
+    monkeypatch.setattr(local_settings, "host_architecture", lambda: "x86_64")
+    assert SHIPPED.get("lambda_architecture") == OptimizerConfig.lambda_architecture == "arm64"
+    assert settings_in(project).own["lambda_architecture"] == "this machine's, for the ffmpeg it runs"
+    typed = settings_in(project, "lambda_architecture=arm64").own["lambda_architecture"]
+    assert typed == "this machine's, for the ffmpeg it runs, not yours (arm64)"
 
 
 def test_a_key_in_both_files_warns_as_the_deployment_warns(project):
