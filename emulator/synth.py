@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,9 +26,22 @@ class Synthesized:
     stack_name: str
 
 
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+
+def feature_flags() -> dict[str, Any]:
+    """cdk.json's feature flags (its "@aws-cdk/..." context keys), which the CLI gives every
+    deployment's synthesis: without them the emulator would run another template (policies
+    merged otherwise, layers in another order) than the one a deployment creates."""
+    context = json.loads(CDK_JSON.read_text()).get("context", {})
+    return {key: value for key, value in context.items() if key.startswith("@aws-cdk/")}
+
+
 def synthesize(context: Mapping[str, Any], outdir: str | os.PathLike[str]) -> Synthesized:
+    """The stack synthesized as a deployment's is (cdk.json's feature flags, then `context`), with
+    each asset's staged path recorded in the template."""
     # The CLI sets this flag; without it the template does not say where each asset was staged.
-    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:enable-asset-metadata": True})
+    app = cdk.App(outdir=str(outdir), context={**feature_flags(), **context, "aws:cdk:enable-asset-metadata": True})
     stack = add_optimizer_stack(app)
     assembly = app.synth()
     artifact = assembly.get_stack_by_name(stack.stack_name)

@@ -38,10 +38,12 @@ def _synth(context: dict[str, Any], tmp_path_factory) -> Synth:
     from aws_cdk.assertions import Annotations, Match
     from cdk_nag import AwsSolutionsChecks
 
+    from emulator.synth import feature_flags
     from stacks.optimizer_stack import add_optimizer_stack
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = cdk.App(outdir=str(outdir), context=context)
+    # The template a deployment gets: cdk.json's feature flags, as the CLI gives them.
+    app = cdk.App(outdir=str(outdir), context={**feature_flags(), **context})
     Aspects.of(app).add(AwsSolutionsChecks())
     stack = add_optimizer_stack(app)
     assembly = app.synth()
