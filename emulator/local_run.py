@@ -286,7 +286,9 @@ class Progress:
         done = sum(p.totals.completed for p in pollers) - self.base
         days_total = getattr(self.lambdas, "days_total", 0)
         days_listed = len(getattr(self.lambdas, "days_listed", ()))
-        state = (done, days_listed)
+        # What the line shows, not what changed behind it: a one-day run lists its day without
+        # showing it, and the same line again within HEARTBEAT_S would only repeat itself.
+        state = (done, days_listed if days_total > 1 else 0)
         now = time.monotonic()
         if state == self.last and now - self.last_shown < HEARTBEAT_S:
             return
