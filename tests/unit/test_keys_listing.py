@@ -610,12 +610,12 @@ def test_dry_run_summary_projects_a_quarter_and_prices_both_classes():
     output = run_summary({**RUN, "dry_run": True, "days": 3, "end_date": "2022-02-02"}, counts, {}, [], settings)[
         "output"
     ]
-    assert (output["recordings"], output["bytes"], output["projected_bytes_after"], output["already_converted"]) == (
-        2,
-        100 * GIB,
-        25 * GIB,
-        1,
-    )
+    assert (output["recordings"], output["bytes"], output["projected_bytes_after"]) == (2, 100 * GIB, 25 * GIB)
+    # One name per meaning: the lister's skip by class is skipped.already_target_class only.
+    assert output["skipped"]["already_target_class"] == 1
+    assert "already_converted" not in output
+    # No converted byte count (0) beside the projection's real ones.
+    assert "bytes_before" not in output and "bytes_after" not in output
     assert output["projected_monthly_cost"] == {
         "before": 2.3,
         "after": 0.1,
