@@ -148,7 +148,13 @@ def test_page_items_are_relative_keys_with_etag_and_size_and_counts_per_reason()
         ["sub/f.Wav", etag_of(PREFIX + "sub/f.Wav"), 30],
     ]
     assert page.listed == 7
-    assert page.skipped == {"not_audio": 2, "archived": 2, "already_target_class": 1, "known_failure": 0}
+    assert page.skipped == {
+        "not_audio": 2,
+        "archived": 2,
+        "already_target_class": 1,
+        "known_failure": 0,
+        "known_target_format": 0,
+    }
     assert page.last_key == PREFIX + "g.json"
     assert page.exhausted is True
 
@@ -541,6 +547,7 @@ def test_summary_takes_the_runs_own_outcomes_from_its_ledger(failed, accounted, 
         "already_target_class": 1,
         "archived": 1,
         "known_failure": 0,
+        "known_target_format": 0,
         "already_converted": 1,
         "already_alaw": 0,
         "gone": 0,
