@@ -17,8 +17,10 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from optimizer.formats import TargetFormat
-from optimizer.keys import is_audio_key
+from optimizer.keys import ARCHIVE_CLASSES, is_audio_key
 from optimizer.wav import NotWav, _parse_fmt
 
 if TYPE_CHECKING:
@@ -61,14 +63,20 @@ class HeadReader:
     def __call__(self, version: Version) -> bool:
         if version.delete_marker or version.provenance is not None or version.tagged_converted:
             return False
-        if version.size < 12:
+        if version.size < 12 or version.storage_class in ARCHIVE_CLASSES:  # an archived one cannot be read
             return False
         which = (version.key, version.version_id)
         if which not in self.cache:
             # An unversioned bucket's only version is "null": asked for without an id.
             kwargs = {"VersionId": version.version_id} if version.version_id != "null" else {}
-            body = self.s3.get_object(Bucket=self.bucket, Key=version.key, Range=f"bytes=0-{HEAD_BYTES - 1}", **kwargs)
-            self.cache[which] = in_format(body["Body"].read(), self.target)
+            try:
+                body = self.s3.get_object(
+                    Bucket=self.bucket, Key=version.key, Range=f"bytes=0-{HEAD_BYTES - 1}", **kwargs
+                )
+            except ClientError:  # SSE-C, a key it may not read: the converter cannot read it either
+                self.cache[which] = False
+            else:
+                self.cache[which] = in_format(body["Body"].read(), self.target)
         return self.cache[which]
 
 

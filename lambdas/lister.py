@@ -37,7 +37,7 @@ from optimizer import (
     undo,
 )
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
-from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
+from optimizer.listing import SKIP_REASONS, Page, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, check_versioning, probe_reads
 from optimizer.rounds import MAX_ROUNDS, TOO_LONG, resumed, too_long_cause
 from optimizer.settings import Settings
@@ -150,7 +150,7 @@ def list_page(
 
 
 def skip_remembered(
-    settings: Settings, dynamodb: Any, run: Mapping[str, Any], page: Any, prefix: str
+    settings: Settings, dynamodb: Any, run: Mapping[str, Any], page: Page, prefix: str
 ) -> known_failures.Lookup:
     """Drops the page's recordings an earlier run remembered, read in one BatchGetItem per 100
     keys: content failures (known_failures.py) unless "retry_failed": true, recordings already in
