@@ -471,6 +471,11 @@ def _compare_in_format(summary: Mapping[str, Any], truth: Truth) -> list[str]:
     ]
 
 
+def _said_in_format(summary: Mapping[str, Any] | None) -> int:
+    skipped = (summary or {}).get("skipped") or {}
+    return sum(int(skipped.get(reason, 0)) for reason in IN_FORMAT_SKIPS)
+
+
 def _current_at(versions: Iterable[Version], key: str, moment: dt.datetime) -> Version | None:
     """The key's newest entry at `moment` (to the second, as listed_keys counts)."""
     newest = None
@@ -607,7 +612,9 @@ def check_runs(
         else:
             listed = listed_keys(versions, run.prefixes, run.started)
         truth = truth_of(run, versions, dead_letters, listed, runs)
-        if is_in_format is not None and listed is not None and not run.undo:
+        # Read only where the summary says some were in the format: it may say no more than S3
+        # holds, and a run that says none costs no read.
+        if is_in_format is not None and listed is not None and not run.undo and _said_in_format(run.summary):
             truth.in_target_format = truth_formats.count_in_format(listed, run.started, grouped, is_in_format)
         checks.append(RunCheck(run, truth, compare(run, truth)))
     return checks

@@ -5,10 +5,11 @@ A run may say a recording was already in the target format in two places: `skipp
 (the converter read it) and `skipped.known_target_format` (the lister skipped it by memory). The
 truth counts, of the audio keys a run listed, those whose version current at its start is an
 original (no conversion's provenance, not tagged converted=True) whose fmt chunk is the target
-format's: the first bytes of that version, read once (a ranged GetObject, cached by version).
-The summary may say fewer (a recording in the format can be archived, or converted again under
-overwrite_converted), never more: a recording skipped as in the format that is not would never be
-converted, and nothing else would say so.
+format's: the first bytes of that version, read once (a ranged GetObject, cached by version),
+and only for a run whose summary says some were (truth.check_runs). The summary may say fewer (a
+recording in the format can be archived, or converted again under overwrite_converted), never
+more: a recording skipped as in the format that is not would never be converted, and nothing
+else would say so.
 """
 
 from __future__ import annotations
