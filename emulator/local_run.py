@@ -324,7 +324,9 @@ class Progress:
         done = sum(p.totals.completed for p in pollers) - self.base
         days_total = getattr(self.lambdas, "days_total", 0)
         days_listed = len(getattr(self.lambdas, "days_listed", ()))
-        state = (done, days_listed)
+        # What the line shows, not what changed behind it: a one-day run lists its day without
+        # showing it, and the same line again within HEARTBEAT_S would only repeat itself.
+        state = (done, days_listed if days_total > 1 else 0)
         now = time.monotonic()
         if state == self.last and now - self.last_shown < HEARTBEAT_S:
             return
@@ -350,7 +352,8 @@ class Progress:
 
 
 def observed_lambdas(deployment: Any, **kwargs: Any) -> Any:
-    """The in-process Lambdas, also counting the days a run resolves and finishes listing."""
+    """The in-process Lambdas, also counting the days a run resolves and finishes listing, and
+    keeping the keys a dry run's pages would enqueue (for the report: what it would convert)."""
     from .runtime import InProcessLambdas
 
     class Observed(InProcessLambdas):
@@ -360,11 +363,15 @@ def observed_lambdas(deployment: Any, **kwargs: Any) -> Any:
         def __init__(self, *a: Any, **kw: Any) -> None:
             super().__init__(*a, **kw)
             self.days_listed: set[str] = set()
+            self.dry_run_keys: set[str] = set()
 
         def invoke(self, function_name: str, event: Any) -> tuple[Any, bool]:
             result, errored = super().invoke(function_name, event)
             action = event.get("action") if isinstance(event, dict) else None
             if not errored and isinstance(result, dict):
+                page = event.get("page") if isinstance(event, dict) else None
+                if isinstance(page, dict) and (event.get("run") or {}).get("dry_run"):  # EnqueuePage
+                    self.dry_run_keys.update(page["prefix"] + item[0] for item in page.get("objects") or ())
                 if action == "ResolveRun":
                     self.days_total, self.days_listed = len(result.get("days") or ()), set()
                 elif action == "ListPage" and ((result.get("progress") or {}).get("cursor") or {}).get("done"):
@@ -408,13 +415,13 @@ def print_summary(report: dict[str, Any], stream: Any = None) -> None:
     stream = stream or sys.stdout
     rows = report["objects"]
     width = min(60, max([len(r["key"]) - len(report["prefix"]) for r in rows] + [10]))
-    stream.write(f"\n{'recording':<{width}}  {'outcome':<10} {'before':>10} {'after':>10}  reason\n")
+    stream.write(f"\n{'recording':<{width}}  {'outcome':<13} {'before':>10} {'after':>10}  reason\n")
     for r in rows:
         name = r["key"][len(report["prefix"]) :]
         name = name if len(name) <= width else name[: width - 1] + "…"
-        stream.write(
-            f"{name:<{width}}  {r['outcome']:<10} {r['size_before']:>10,} {r['size_after']:>10,}  {r['reason'] or ''}\n"
-        )
+        # After a dry run, the size a conversion would give it (its outcome says would_convert).
+        after = r["size_after"] if r.get("projected_size_after") is None else r["projected_size_after"]
+        stream.write(f"{name:<{width}}  {r['outcome']:<13} {r['size_before']:>10,} {after:>10,}  {r['reason'] or ''}\n")
     t = report["totals"]
     converted = [r for r in rows if r["outcome"] == "converted"]
     before, after = sum(r["size_before"] for r in converted), sum(r["size_after"] for r in converted)
@@ -427,6 +434,11 @@ def print_summary(report: dict[str, Any], stream: Any = None) -> None:
         f"\n{t['converted']} converted, {t['skipped']} skipped, {t['known_failure']} known failure(s) skipped, "
         f"{t['failed']} failed, {t['untouched']} untouched"
         + (f", {t['undone']} undone (their originals again)" if t.get("undone") else "")
+        + (
+            f", {t['would_convert']} would be converted, {t['would_skip']} would be skipped (dry run)"
+            if t.get("would_convert") or t.get("would_skip")
+            else ""
+        )
         + f"; {sizes}\n"
     )
     for i, ex in enumerate(report["executions"], 1):
@@ -607,6 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     progress = Progress(audio, already_done=sum(p.totals.completed for p in pollers), lambdas=lambdas)
                     lambdas.results.clear()
+                    lambdas.dry_run_keys.clear()  # the last execution's, if it is a dry run
                     for poller in pollers:  # keys_seen holds what this execution sends to the converter
                         reached |= poller.keys_seen
                         poller.keys_seen.clear()
@@ -626,7 +639,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             with step("judging every object from the final state of S3 and the dead-letter queue"):
                 dlq = dead_letters(deployment)
                 reached_last = set().union(*(p.keys_seen for p in pollers))
-                entries = object_entries(deployment, prefix, loaded, reached | reached_last, dlq, reached_last)
+                dry = bool((executions[-1].summary or {}).get("dry_run"))
+                entries = object_entries(
+                    deployment,
+                    prefix,
+                    loaded,
+                    reached | reached_last,
+                    dlq,
+                    reached_last,
+                    dry_run_keys=lambdas.dry_run_keys if dry else None,
+                )
             report = {
                 "execution": executions[-1].as_report(),
                 "executions": [e.as_report() for e in executions],

@@ -24,7 +24,9 @@ The truth of a run (an execution; its run id is the execution's name):
 The comparison (compare) then holds the summary (optimizer/summary.py) to that truth, exactly
 where the truth is exact: converted, bytes_before, bytes_after, failed and failed_by_kind, listed
 and not_audio, and that every listed recording has exactly one outcome among the summary's own
-fields. A dry run's projection is not compared; a run refused before it listed anything has no
+fields; and that the recordings it says were already in the target format (`skipped.already_alaw`,
+`skipped.known_target_format`) are at most the listed originals S3 holds in it
+(emulator/truth_formats.py). A dry run's projection is not compared; a run refused before it listed anything has no
 summary, and must have no conversion and no dead letter. Each difference is one sentence.
 
 A retention run (`"expire": true`, lambdas/expirer.py) writes delete markers instead: its truth
@@ -45,20 +47,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from optimizer import known_formats
+from optimizer.formats import FORMATS
 from optimizer.keys import is_audio_key
 from optimizer.listing import SKIP_REASONS
 from optimizer.provenance import Provenance
+from optimizer.settings import Settings
 from optimizer.summary import CONVERTER_SKIPS
 
+from . import truth_formats
 from .history import history
 
 NAMED = 8  # keys named in one difference, at most
+# The two skips of a recording already in the target format: the lister's by memory, the converter's.
+IN_FORMAT_SKIPS = (known_formats.SKIP_REASON, *dict.fromkeys(f.skip_reason for f in FORMATS.values()))
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,9 @@ class Truth:
     expirable: list[str] = field(default_factory=list)
     locked: list[str] = field(default_factory=list)
     undone: dict[str, str] = field(default_factory=dict)  # key -> the version an undo run restored
+    # Listed originals already in the target format at its start (emulator/truth_formats.py);
+    # None: not read.
+    in_target_format: int | None = None
 
     @property
     def bytes_before(self) -> int:
@@ -190,6 +201,7 @@ class Truth:
             "expirable": list(self.expirable),
             "locked": list(self.locked),
             **({"undone": len(self.undone), "undone_keys": sorted(self.undone)} if self.undone else {}),
+            **({"in_target_format": self.in_target_format} if self.in_target_format is not None else {}),
         }
 
 
@@ -399,6 +411,7 @@ def compare(run: Run, truth: Truth) -> list[str]:
             f"unaccounted: the summary says {unaccounted}, but the redrive policy moved {len(truth.moved)} of its "
             f"recordings to the DLQ without an outcome ({_named(truth.moved)})"
         )
+    out += _compare_in_format(summary, truth)
     listed = int(summary.get("listed", 0))
     lister_skips = sum(int(skipped.get(reason, 0)) for reason in SKIP_REASONS) + int(skipped.get("undone", 0))
     if run.undo:
@@ -440,6 +453,27 @@ def compare(run: Run, truth: Truth) -> list[str]:
             f"unaccounted {unaccounted}"
         )
     return out
+
+
+def _compare_in_format(summary: Mapping[str, Any], truth: Truth) -> list[str]:
+    """The recordings the summary says were already in the target format, by the lister's memory
+    or the converter's reading, are at most those S3 holds in it (emulator/truth_formats.py)."""
+    if truth.in_target_format is None:
+        return []
+    skipped = summary.get("skipped") or {}
+    says = {reason: int(skipped.get(reason, 0)) for reason in IN_FORMAT_SKIPS}
+    if sum(says.values()) <= truth.in_target_format:
+        return []
+    named = " + ".join(f"{n} {reason}" for reason, n in says.items())
+    return [
+        f"skipped in the target format: the summary says {named}, but S3 holds {truth.in_target_format} listed "
+        "original(s) in it (their fmt chunks); a recording skipped for a format it is not in is never converted"
+    ]
+
+
+def _said_in_format(summary: Mapping[str, Any] | None) -> int:
+    skipped = (summary or {}).get("skipped") or {}
+    return sum(int(skipped.get(reason, 0)) for reason in IN_FORMAT_SKIPS)
 
 
 def _current_at(versions: Iterable[Version], key: str, moment: dt.datetime) -> Version | None:
@@ -557,10 +591,14 @@ def check_runs(
     versions: Sequence[Version],
     dead_letters: Sequence[DeadLetter],
     loaded: Iterable[str] | None = None,
+    is_in_format: Callable[[Version], bool] | None = None,
 ) -> list[RunCheck]:
     """Every run against its truth. `loaded`: the keys that were in the bucket before the first
-    run (the local run's); without it each run's listing is read from the versions at its start."""
+    run (the local run's); without it each run's listing is read from the versions at its start.
+    `is_in_format`: whether a version is an original in the target format (truth_formats.py);
+    without it that count is not judged."""
     loaded = None if loaded is None else sorted(set(loaded))
+    grouped = truth_formats.by_key(versions) if is_in_format is not None else {}
     checks = []
     for run in runs:
         if run.expire:
@@ -574,6 +612,10 @@ def check_runs(
         else:
             listed = listed_keys(versions, run.prefixes, run.started)
         truth = truth_of(run, versions, dead_letters, listed, runs)
+        # Read only where the summary says some were in the format: it may say no more than S3
+        # holds, and a run that says none costs no read.
+        if is_in_format is not None and listed is not None and not run.undo and _said_in_format(run.summary):
+            truth.in_target_format = truth_formats.count_in_format(listed, run.started, grouped, is_in_format)
         checks.append(RunCheck(run, truth, compare(run, truth)))
     return checks
 
@@ -718,6 +760,10 @@ def check(deployment: Any, loaded: Iterable[str] | None = None) -> list[RunCheck
         return []
     # A retention run's truth needs the lock of versions written before any run started.
     since = None if any(run.expire for run in runs) else min(run.started for run in runs)
-    versions = read_versions(boto3.client("s3", region_name=REGION), deployment.bucket, bucket_prefix, since)
+    s3 = boto3.client("s3", region_name=REGION)
+    versions = read_versions(s3, deployment.bucket, bucket_prefix, since)
     dead = read_dead_letters(deployment.queue_url("QueuesDeadLetter"))
-    return check_runs(runs, versions, dead, loaded)
+    # The target format the deployment's functions were given (known_formats.target: one place).
+    settings = Settings.from_env(deployment.function("FunctionsLister").environment)
+    reader = truth_formats.HeadReader(s3, deployment.bucket, known_formats.target(settings))
+    return check_runs(runs, versions, dead, loaded, reader)

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from optimizer import aws, custody, known_failures, ledger, names, outcomes, trust
+from optimizer import aws, custody, known_failures, known_formats, ledger, names, outcomes, trust
 from optimizer.conversion import (
     ContentFailure,
     FfmpegKilled,
@@ -62,6 +62,26 @@ def remember_content_failure(
             extra={"key": rec.key, "etag": etag},
         )
         metrics.add_metric(name=names.KNOWN_FAILURE_WRITE_FAILURES, unit=MetricUnit.Count, value=1)
+        return False
+
+
+def remember_in_format(settings: Settings, rec: Recording, outcome: Outcome) -> bool:
+    """A recording found already in the target format is remembered for the version read (the
+    listed ETag: its GetObject asked If-Match), so that later runs skip it at listing
+    (optimizer/known_formats.py). A failed write is logged, not retried: the next run downloads it
+    once more and remembers it then."""
+    target = known_formats.target(settings)
+    if rec.verify or outcome.outcome != "skipped" or outcome.reason != target.skip_reason:
+        return False
+    try:
+        return known_formats.remember(
+            aws.client("dynamodb"), settings.ledger_table, rec.key, rec.etag, target.key, run=rec.run
+        )
+    except Exception:
+        logger.exception(
+            "recording in the target format not remembered; the next run will read it again",
+            extra={"key": rec.key, "etag": rec.etag},
+        )
         return False
 
 
@@ -199,7 +219,9 @@ def _convert_or_verify(delivery: _Delivery, rec: Recording, context: Any) -> Out
         return custody.verify_recording(
             rec, s3=aws.client("s3"), dynamodb=aws.client("dynamodb"), settings=settings, begin_attempt=begin
         )
-    return convert_recording(rec, s3=aws.client("s3"), settings=settings, begin_attempt=begin)
+    outcome = convert_recording(rec, s3=aws.client("s3"), settings=settings, begin_attempt=begin)
+    delivery.remembered = remember_in_format(settings, rec, outcome)
+    return outcome
 
 
 def _judge_failure(delivery: _Delivery, caught: Exception) -> outcomes.Verdict:

@@ -23,9 +23,21 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from optimizer import aws, bucket_rules, completion, custody, day_failures, effects, known_failures, ledger, names, undo
+from optimizer import (
+    aws,
+    bucket_rules,
+    completion,
+    custody,
+    day_failures,
+    effects,
+    known_failures,
+    known_formats,
+    ledger,
+    names,
+    undo,
+)
 from optimizer.dates import InvalidInput, day_prefix, resolve_request
-from optimizer.listing import SKIP_REASONS, advance, new_progress, take_page
+from optimizer.listing import SKIP_REASONS, Page, advance, new_progress, take_page
 from optimizer.preflight import PROBE_DAYS, ReadDenied, VersioningRequired, check_versioning, probe_reads
 from optimizer.rounds import MAX_ROUNDS, TOO_LONG, resumed, too_long_cause
 from optimizer.settings import Settings
@@ -102,14 +114,8 @@ def list_page(settings: Settings, event: Mapping[str, Any], *, s3: Any = None, d
         max_items=settings.page_keys,
     )
     reads = known_failures.Lookup()
-    # .get: a run resolved before retry_failed existed (an execution in flight during an update).
-    if page.items and not run.get("retry_failed", False) and not run.get("verify", False) and not undoing:
-        reads = known_failures.lookup(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
-        for known in known_failures.drop_known_failures(page, prefix, reads.found, time.time()):
-            logger.info(
-                "known failure skipped",
-                extra={"key": known.key, "etag": known.etag, "reason": known.reason, "failed_at": known.failed_at},
-            )
+    if page.items and not run.get("verify", False) and not undoing:
+        reads = skip_remembered(settings, dynamodb, run, page, prefix)
     undo_counts = {} if undoing else undone_recordings(settings, dynamodb, run, day, prefix, page)
     counts = {
         "listed": page.listed,
@@ -126,6 +132,7 @@ def list_page(settings: Settings, event: Mapping[str, Any], *, s3: Any = None, d
             "listed": page.listed,
             "to_enqueue": len(page.items),
             "known_failures": page.skipped[SkipReason.KNOWN_FAILURE],
+            "known_target_format": page.skipped[known_formats.SKIP_REASON],
             "known_failure_reads": reads.requests,
             "known_failure_read_units": reads.read_units,
             "done": page.exhausted,
@@ -145,6 +152,34 @@ def list_page(settings: Settings, event: Mapping[str, Any], *, s3: Any = None, d
 def _client(given: Any, service: str) -> Any:
     """The client a caller gave (a test's), or the function's own."""
     return aws.client(service) if given is None else given
+
+
+def skip_remembered(
+    settings: Settings, dynamodb: Any, run: Mapping[str, Any], page: Page, prefix: str
+) -> known_failures.Lookup:
+    """Drops the page's recordings an earlier run remembered, read in one BatchGetItem per 100
+    keys: content failures (known_failures.py) unless "retry_failed": true, recordings already in
+    the target format (known_formats.py) unless overwrite_converted."""
+    # .get: a run resolved before retry_failed existed (an execution in flight during an update).
+    failures, formats = not run.get("retry_failed", False), not settings.overwrite_converted
+    if not (failures or formats):
+        return known_failures.Lookup()
+    reads = known_failures.lookup(dynamodb, settings.ledger_table, [prefix + item[0] for item in page.items])
+    now = time.time()
+    for known in known_failures.drop_known_failures(page, prefix, reads.found, now) if failures else []:
+        logger.info(
+            "known failure skipped",
+            extra={"key": known.key, "etag": known.etag, "reason": known.reason, "failed_at": known.failed_at},
+        )
+    if formats:
+        target = known_formats.target(settings)
+        dropped = known_formats.drop_known_formats(page, prefix, known_formats.found(reads), target.key, now)
+        if dropped:  # one line a page: they may be most of a day's recordings
+            logger.info(
+                "recordings already in the target format skipped",
+                extra={"format": target.key, "count": len(dropped), "first_keys": [k.key for k in dropped[:10]]},
+            )
+    return reads
 
 
 def _today() -> dt.date:

@@ -61,7 +61,8 @@ class OptimizerFunctions(Construct):
             timeout_s=120,
             environment=environment,
         )
-        # BatchGetItem: the run's counters, summed over their shards, and the known failures.
+        # BatchGetItem: the run's counters, summed over their shards, and the known failures (and
+        # recordings already in the target format, in the same items: lambdas/optimizer/known_formats.py).
         ledger.grant_read_data(self.lister)
         # A redo forgets the undo of the recordings it converts again (optimizer/undo.py, forget).
         self.lister.add_to_role_policy(self._ledger_items(ledger, ["dynamodb:DeleteItem"], "undone#*"))
@@ -149,7 +150,8 @@ class OptimizerFunctions(Construct):
             layers=[self.layers.ffmpeg],
             environment={**environment, "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE},
         )
-        # Remembering a content failure (lambdas/optimizer/known_failures.py) and marking a
+        # Remembering a content failure (lambdas/optimizer/known_failures.py) or a recording already
+        # in the target format (known_formats.py, the same failure# item) and marking a
         # recording accounted in its run (optimizer/ledger.py, in a transaction with the run's
         # counters): PutItem only on those items, so the converter cannot replace a run's counters.
         self.converter.add_to_role_policy(self._ledger_put(ledger, "failure#*", "done#*"))

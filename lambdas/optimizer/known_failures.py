@@ -153,6 +153,9 @@ def parse_item(item: Mapping[str, Any]) -> KnownFailure | None:
 @dataclass
 class Lookup:
     found: dict[str, KnownFailure] = field(default_factory=dict)  # by object key
+    # The other items of the same keys, by object key: what optimizer/known_formats.py remembers
+    # (a recording already in the target format), read by the same requests and kept apart here.
+    others: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     requests: int = 0  # BatchGetItem calls, retries included (each is billed)
     read_units: float = 0.0  # as DynamoDB reported them (ReturnConsumedCapacity)
 
@@ -180,7 +183,7 @@ def lookup(
     if not table or not unique:
         return result
     projection = {
-        "ProjectionExpression": "#p, #e, #r, #f, #x, #k",
+        "ProjectionExpression": "#p, #e, #r, #f, #x, #k, #fe, #fo, #fs",
         "ExpressionAttributeNames": {
             "#p": "run",
             "#e": "etag",
@@ -188,6 +191,10 @@ def lookup(
             "#f": "failed_at",
             "#x": "expires_at",
             "#k": "kind",
+            # optimizer/known_formats.py's item (its ETag, its format, when it was seen)
+            "#fe": "format_etag",
+            "#fo": "format",
+            "#fs": "seen_at",
         },
     }
     for batch in chunks(unique):
@@ -202,6 +209,8 @@ def lookup(
                 known = parse_item(item)
                 if known is not None:
                     result.found[known.key] = known
+                elif item.get("run", {}).get("S", "").startswith(PARTITION_PREFIX):
+                    result.others[item["run"]["S"][len(PARTITION_PREFIX) :]] = item
             request = response.get("UnprocessedKeys") or {}
             if not request.get(table, {}).get("Keys"):
                 break

@@ -16,7 +16,8 @@ PAGE_BUDGET_BYTES = 48 * 1024
 # Bounds one invocation's work when a day holds mostly objects we skip (nothing fills the page).
 MAX_KEYS_CONSIDERED = 10_000
 # Why the lister does not enqueue a listed object: the first three from the listing alone
-# (skip_reason), known_failure from the failures the converter remembered (known_failures.py).
+# (skip_reason), known_failure from the failures the converter remembered (known_failures.py),
+# known_target_format from the recordings it found already in the target format (known_formats.py).
 SKIP_REASONS = skip_reasons("lister")
 SQS_BATCH = 10  # messages per SendMessageBatch
 # The waits' "last" before any check: every queue is smaller, so the first full check is progress.

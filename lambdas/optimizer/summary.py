@@ -111,10 +111,13 @@ def run_summary(
     if run["dry_run"] and not run.get("undo"):
         recordings, size = counts.get("dry_recordings", 0), counts.get("dry_bytes", 0)
         projected = counts.get("dry_projected_bytes", 0)
+        # A dry run converts nothing: its byte counts are the projection's (`bytes`,
+        # `projected_bytes_after`), not a converted 0 beside them. Those already in the target
+        # class are `skipped.already_target_class`, under that one name.
+        del output["bytes_before"], output["bytes_after"]
         output.update(
             recordings=recordings,
             bytes=size,
-            already_converted=counts.get(SkipReason.ALREADY_TARGET_CLASS.counter, 0),
             projected_bytes_after=projected,
             projected_monthly_cost={
                 "before": round(size / GIB * settings.price_standard_gb_month, 4),

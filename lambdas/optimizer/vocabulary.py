@@ -255,6 +255,8 @@ class SkipReason(StrEnum):
     ALREADY_TARGET_CLASS = "already_target_class", "lister"  # listed in the target storage class
     ARCHIVED = "archived", "lister"  # in an archive class (Glacier Flexible Retrieval, Deep Archive)
     KNOWN_FAILURE = "known_failure", "lister"  # a remembered content failure (known_failures.py)
+    # remembered as already in the target format by an earlier run's converter (known_formats.py)
+    KNOWN_TARGET_FORMAT = "known_target_format", "lister"
     ALREADY_CONVERTED = "already_converted", "converter"  # this optimizer's conversion (its tag, its provenance)
     ALREADY_ALAW = "already_alaw", "converter"  # already in the target format (formats.py)
     GONE = "gone", "converter"  # no longer there when read

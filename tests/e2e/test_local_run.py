@@ -216,10 +216,7 @@ def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, fol
     assert code == 0
     summary = report["execution"]["summary"]
     # Printed as a sentence, and no "1.00x smaller" of files that were not converted.
-    assert (
-        "1.00x" not in printed
-        and "0 converted, 0 skipped, 0 known failure(s) skipped, 0 failed, 4 untouched; nothing converted" in printed
-    )
+    assert "1.00x" not in printed and "3 would be converted, 1 would be skipped (dry run); nothing converted" in printed
     line = next(line for line in printed.splitlines() if "dry run, nothing changed:" in line)
     assert (
         f"{summary['recordings']} recordings to convert, "
@@ -228,7 +225,19 @@ def test_dry_run_report_carries_the_projection_and_changes_nothing(tmp_path, fol
     assert "a month in STANDARD ->" in line and "in GLACIER_IR" in line
     assert summary["dry_run"] is True and summary["recordings"] == 3 and summary["enqueued"] == 0
     assert summary["bytes"] == sum(o["size_before"] for o in report["objects"] if o["key"].lower().endswith(".wav"))
-    assert all(o["versions"] == 1 and o["outcome"] == "untouched" for o in report["objects"])
+    assert all(o["versions"] == 1 and o["size_after"] == o["size_before"] for o in report["objects"])
+    # Per object, what the dry run would do: its recordings converted, to their projected sizes
+    # (which add up to the summary's projection), the rest skipped with the lister's reason.
+    outcomes = {o["key"].rsplit("/", 1)[-1]: (o["outcome"], o["reason"]) for o in report["objects"]}
+    assert outcomes == {
+        "call one.wav": ("would_convert", None),
+        "ünïcode+plus.WAV": ("would_convert", None),
+        "undecodable.wav": ("would_convert", None),
+        "notes.txt": ("would_skip", "not_audio"),
+    }
+    projected = [o["projected_size_after"] for o in report["objects"] if o["outcome"] == "would_convert"]
+    assert sum(projected) == summary["projected_bytes_after"] and all(p > 0 for p in projected)
+    assert "bytes_before" not in summary and "already_converted" not in summary
 
 
 @pytest.mark.long

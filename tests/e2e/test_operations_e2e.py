@@ -148,6 +148,7 @@ def test_the_summary_counts_each_outcome_exactly(stack, wavs, ffmpeg, tmp_path):
         "already_target_class": 0,
         "archived": 1,
         "known_failure": 0,
+        "known_target_format": 0,
         "already_converted": 0,
         "already_alaw": 1,
         "gone": 0,

@@ -75,6 +75,7 @@ def test_a_normal_day_converts_every_recording(stack, recordings):
             "already_target_class": 0,
             "archived": 0,
             "known_failure": 0,
+            "known_target_format": 0,
             "already_converted": 0,
             "already_alaw": 0,
             "gone": 0,

@@ -149,7 +149,13 @@ def test_page_items_are_relative_keys_with_etag_and_size_and_counts_per_reason()
         ["sub/f.Wav", etag_of(PREFIX + "sub/f.Wav"), 30],
     ]
     assert page.listed == 7
-    assert page.skipped == {"not_audio": 2, "archived": 2, "already_target_class": 1, "known_failure": 0}
+    assert page.skipped == {
+        "not_audio": 2,
+        "archived": 2,
+        "already_target_class": 1,
+        "known_failure": 0,
+        "known_target_format": 0,
+    }
     assert page.last_key == PREFIX + "g.json"
     assert page.exhausted is True
 
@@ -543,6 +549,7 @@ def test_summary_takes_the_runs_own_outcomes_from_its_ledger(failed, accounted, 
         "already_target_class": 1,
         "archived": 1,
         "known_failure": 0,
+        "known_target_format": 0,
         "already_converted": 1,
         "already_alaw": 0,
         "gone": 0,
@@ -615,12 +622,12 @@ def test_dry_run_summary_projects_a_quarter_and_prices_both_classes():
     output = run_summary({**RUN, "dry_run": True, "days": 3, "end_date": "2022-02-02"}, counts, {}, [], settings)[
         "output"
     ]
-    assert (output["recordings"], output["bytes"], output["projected_bytes_after"], output["already_converted"]) == (
-        2,
-        100 * GIB,
-        25 * GIB,
-        1,
-    )
+    assert (output["recordings"], output["bytes"], output["projected_bytes_after"]) == (2, 100 * GIB, 25 * GIB)
+    # One name per meaning: the lister's skip by class is skipped.already_target_class only.
+    assert output["skipped"]["already_target_class"] == 1
+    assert "already_converted" not in output
+    # No converted byte count (0) beside the projection's real ones.
+    assert "bytes_before" not in output and "bytes_after" not in output
     assert output["projected_monthly_cost"] == {
         "before": 2.3,
         "after": 0.1,

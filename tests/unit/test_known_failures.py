@@ -216,7 +216,13 @@ def test_a_page_loses_its_known_failures_and_counts_them():
     dropped = drop_known_failures(page, PREFIX, remembered, NOW.timestamp())
     assert [d.key for d in dropped] == [PREFIX + "03.wav", PREFIX + "07.wav"]
     assert [item[0] for item in page.items] == [f"{i:02d}.wav" for i in range(25) if i not in (3, 7)]
-    assert page.skipped == {"not_audio": 1, "already_target_class": 0, "archived": 0, "known_failure": 2}
+    assert page.skipped == {
+        "not_audio": 1,
+        "already_target_class": 0,
+        "archived": 0,
+        "known_failure": 2,
+        "known_target_format": 0,
+    }
     assert page.listed == 26  # still listed: a known failure is a skip, not a vanished object
 
 

@@ -228,7 +228,7 @@ def test_a_dry_run_converts_nothing_and_its_projection_is_not_compared():
     lost = run_of("dry", summary(dry_run=True, listed=3, skipped_not_audio=1, dry_recordings=1))
     assert compare(lost, truth) == [
         "a listed recording without exactly one outcome: listed 3 != 1 to convert + 1 skipped by the lister "
-        "(not_audio, already_target_class, archived, known_failure)"
+        "(not_audio, already_target_class, archived, known_failure, known_target_format)"
     ]
 
 
@@ -321,7 +321,7 @@ def test_every_listed_recording_has_exactly_one_outcome():
     run = run_of("r1", summary(listed=3, enqueued=1, skipped_not_audio=1, converted=0, accounted=1))
     assert compare(run, truth_of(run, [A, B, NOTES], [], None)) == [
         "a listed recording without exactly one outcome: listed 3 != enqueued 1 + 1 skipped by the lister "
-        "(not_audio, already_target_class, archived, known_failure)",
+        "(not_audio, already_target_class, archived, known_failure, known_target_format)",
         "an enqueued recording without exactly one outcome: enqueued 1 != converted 0 + 0 skipped by the converter "
         "(already_converted, already_alaw, gone, changed) + failed 0 + unaccounted 0",
     ]
