@@ -37,5 +37,7 @@ def test_the_second_run_enqueues_nothing(tmp_path, ffmpeg, capsys):
         assert execution["truth"]["in_target_format"] == 1 and execution["truth"]["differences"] == []
     by_name = {o["key"].rsplit("/", 1)[-1]: o for o in report["objects"]}
     alaw_entry = by_name["already-alaw.wav"]
-    assert alaw_entry["outcome"] == "skipped" and alaw_entry["reason"].startswith("known_target_format: already A-law")
+    assert alaw_entry["outcome"] == "skipped" and alaw_entry["reason"].startswith(
+        "known_target_format: already in the target format, alaw_mono"
+    )
     assert alaw_entry["versions"] == 1 and alaw_entry["known_failure"] is None
