@@ -86,12 +86,12 @@ unset OPTIMIZER_SYNTH_FOR
 # other key.
 "$SETUP_PYTHON" scripts/cdk_args.py --check "$command" "$@" || exit 2
 if [[ "$command" == setup ]]; then
-    architecture="$("$SETUP_PYTHON" -m stacks.preflight --architecture-only "$@")"
+    architecture="$("$SETUP_PYTHON" -m stacks.context_check --architecture-only "$@")"
 else
     if [[ "$command" == destroy ]]; then  # only the stack's name matters: bucket_prefix may be absent
-        architecture="$("$SETUP_PYTHON" -m stacks.preflight --to-destroy "$@")"
+        architecture="$("$SETUP_PYTHON" -m stacks.context_check --to-destroy "$@")"
     else
-        architecture="$("$SETUP_PYTHON" -m stacks.preflight "$@")"
+        architecture="$("$SETUP_PYTHON" -m stacks.context_check "$@")"
     fi
     # Credentials and region with boto3 alone (its own chain: SSO, credential_process, roles), before the big install.
     bootstrap_boto3

@@ -1,5 +1,5 @@
 """The settings of a local run (./cdk-deploy.sh --local): a deployment's, read and checked by the
-same code (stacks/preflight.py reads the context files and `-c key=value` as the CDK CLI does,
+same code (stacks/context_check.py reads the context files and `-c key=value` as the CDK CLI does,
 stacks/config.py validates), with the few values that mean something only on AWS replaced by the
 local run's own, which it says.
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from stacks.capacity import WORK_RETENTION_S, check_retention, worst_case_message_age_s
 from stacks.config import ConfigError, OptimizerConfig, is_cdk_key, setting_names
-from stacks.preflight import command_line_context, context_from, shadowed_settings
+from stacks.context_check import command_line_context, context_from, shadowed_settings
 
 from .timescale import scaled_visibility_timeout
 

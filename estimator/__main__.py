@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from stacks.config import FORMATS, storage_class_refusal  # the stack's formats, refusals and reasons
 
-from . import report
+from . import tables
 from .calls import CallLength
 from .model import RETENTION_FROM, RULES, ArticleAssumptions, Corrected, Volume, article_estimate, corrected_estimate
 from .prices import ARCHITECTURES, PriceError, load_prices
@@ -348,15 +348,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             raise ValueError(f"cannot write the chart to {args.chart}: {exc.strerror or exc}") from None
     if args.json:
-        print(json.dumps(report.to_json(est, _inputs(args, cfg, prices), args.compare_article), indent=2))
+        print(json.dumps(tables.to_json(est, _inputs(args, cfg, prices), args.compare_article), indent=2))
     else:
-        print(report.render_header(est, _inputs(args, cfg, prices)))
-        print(report.render_table(est))
+        print(tables.render_header(est, _inputs(args, cfg, prices)))
+        print(tables.render_table(est))
         if cfg is not None:
-            print(report.render_breakdown(est))
+            print(tables.render_breakdown(est))
         if args.compare_article:
             print()
-            print(report.render_comparison(est))
+            print(tables.render_comparison(est))
     if args.chart:
         print(f"chart written to {args.chart}", file=sys.stderr)
     return 0

@@ -168,7 +168,7 @@ def stack_name(args: Sequence[str]) -> str | None:
     """The stack this app would synthesize with these arguments' context, or None if not known yet."""
     sys.path.insert(0, str(ROOT))
     from stacks.config import ConfigError, default_stack_name, validate_bucket_name
-    from stacks.preflight import context_from
+    from stacks.context_check import context_from
 
     try:
         context = context_from(args, root=ROOT)

@@ -71,7 +71,7 @@ def judge(max_concurrency: int, unreserved: int, where: str) -> tuple[int, str]:
 
 def configured_max_concurrency(args: Sequence[str]) -> int:
     from stacks.config import OptimizerConfig
-    from stacks.preflight import context_from
+    from stacks.context_check import context_from
 
     return OptimizerConfig.from_mapping(context_from(args, root=ROOT)).converter_max_concurrency
 
@@ -112,7 +112,7 @@ def check(args: Sequence[str], environ: dict[str, str] | None = None) -> tuple[i
     environ = dict(os.environ if environ is None else environ)
     try:
         max_concurrency = configured_max_concurrency(args)
-    except ConfigError as exc:  # stacks.preflight has refused it before: here only when run alone
+    except ConfigError as exc:  # stacks.context_check has refused it before: here only when run alone
         return REFUSED, str(exc)
     given = environ.get(ENV, "").strip()
     if given:

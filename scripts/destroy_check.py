@@ -50,7 +50,7 @@ KINDS = {
 
 def stack_name(args: Sequence[str]) -> str:
     from stacks.config import OptimizerConfig
-    from stacks.preflight import context_from
+    from stacks.context_check import context_from
 
     return OptimizerConfig.from_mapping(context_from(args), to_destroy=True).stack_name
 
@@ -172,7 +172,7 @@ def main(argv: Sequence[str]) -> int:
 
     try:
         name = stack_name(args.cdk_args)
-    except Exception as exc:  # ConfigError: already refused by stacks.preflight; kept plain here
+    except Exception as exc:  # ConfigError: already refused by stacks.context_check; kept plain here
         print(f"error: {exc}", file=sys.stderr)
         return REFUSED
     session, where = identify(option_value(args.cdk_args, "profile"), option_value(args.cdk_args, "region"))

@@ -1,6 +1,6 @@
 """The arithmetic that no message expires unconverted, and how long a run waits for its recordings.
 
-Plain Python (no CDK): the stack (stacks/queues.py, stacks/runtime.py) and the tests use it.
+Plain Python (no CDK): the stack (stacks/queues.py, stacks/lambda_settings.py) and the tests use it.
 
 A standard queue's message keeps its original enqueue time when the redrive policy moves it to
 the DLQ, so the DLQ must keep messages longer than the work queue does ("it is a best practice to

@@ -2,7 +2,7 @@
 
 Every rule lives here so a bad value stops `cdk synth` with a message naming the key and the fix,
 before anything reaches AWS. Each setting is declared once, as a field of OptimizerConfig with its
-Rule: the validation, the settable keys, what the Lambda functions get (stacks/runtime.py) and
+Rule: the validation, the settable keys, what the Lambda functions get (stacks/lambda_settings.py) and
 the configuration table (docs/configuration.md#settings; `python -m stacks.config` prints it) are
 read from there. Standard library only: ./cdk-deploy.sh and the local run check the settings before any set-up.
 """
@@ -362,7 +362,7 @@ def default_stack_name(bucket_name: str) -> str:
 # Rule (its metadata) says how a value is checked, the reason the configuration table gives
 # (docs/configuration.md#settings), and which field of the Lambda functions' Settings gets it.
 # The validation (_from_getter), the settable keys (setting_names), the Lambdas' Settings
-# (stacks/runtime.py) and the configuration table (configuration_table) are read from it: adding a
+# (stacks/lambda_settings.py) and the configuration table (configuration_table) are read from it: adding a
 # setting is one field plus its use.
 
 Check = Callable[[str, Any], Any]  # (key, value as given) -> the value; ConfigError naming the key

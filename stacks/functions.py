@@ -12,9 +12,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from .config import LOG_RETENTION, OptimizerConfig
+from .lambda_settings import LAMBDA_DIR, names, runtime_settings
 from .layers import OptimizerLayers
 from .queues import WorkQueues
-from .runtime import LAMBDA_DIR, names, runtime_settings
 
 # Newest Python runtime in aws-cdk-lib. The handlers do not use pydub at run time, so its need
 # for `audioop` (gone from the standard library in 3.13) does not apply to the functions.

@@ -36,9 +36,9 @@ from constructs import Construct
 from .capacity import redrive_threshold
 from .config import LOG_RETENTION, OptimizerConfig
 from .functions import drop_redundant_role_dependency
+from .lambda_settings import listing, rounds
 from .queues import max_queued
 from .retention import expire_branch
-from .runtime import listing, rounds
 
 # A guard, not a schedule: a run ends when its own recordings are accounted for (CheckRun), or at
 # CheckRun's bound. A backfill may take days (no message outlives the work queue's 7 days:

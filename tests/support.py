@@ -21,10 +21,10 @@ LEDGER = "ledger"
 
 
 def make_settings(*, bucket: str = BUCKET, bucket_prefix: str = PREFIX, **fields: Any) -> Settings:
-    """The settings the stack would give the functions (stacks/runtime.py) for this bucket with
+    """The settings the stack would give the functions (stacks/lambda_settings.py) for this bucket with
     the configuration's defaults; `fields` replaces some (a queue URL, a table name, ...)."""
     from stacks.config import OptimizerConfig
-    from stacks.runtime import runtime_settings
+    from stacks.lambda_settings import runtime_settings
 
     config = OptimizerConfig.from_mapping({"bucket_name": BUCKET, "bucket_prefix": PREFIX})
     resources = {"queue_url": "", "dlq_url": "", "ledger_table": "", "ffmpeg_path": "/opt/bin/ffmpeg"}

@@ -1,5 +1,5 @@
 """Names the stack and the handlers must agree on, defined once: the stack imports this module
-(stacks/runtime.py puts lambdas/ on its path) for its environment, alarms and dashboard."""
+(stacks/lambda_settings.py puts lambdas/ on its path) for its environment, alarms and dashboard."""
 
 from __future__ import annotations
 

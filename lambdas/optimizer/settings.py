@@ -1,7 +1,7 @@
 """Runtime settings: the one contract between the stack and the Lambda functions.
 
 The stack builds a Settings from its validated configuration and the resources it creates
-(stacks/runtime.py) and gives each function `settings.to_env()`; a handler reads it back with
+(stacks/lambda_settings.py) and gives each function `settings.to_env()`; a handler reads it back with
 `Settings.from_env()`. Each field's variable is its name in capitals, unless the field names
 another (`env` in its metadata); ENV is read from the fields. There are no defaults here:
 every value comes from the stack's configuration (stacks/config.py holds the defaults), and a
@@ -70,7 +70,8 @@ class Settings:
         if missing:
             raise MissingSetting(
                 f"the function's environment lacks {', '.join(missing)}: the stack sets every variable of "
-                "optimizer.settings.ENV (stacks/runtime.py); redeploy, or set them when running a handler by hand"
+                "optimizer.settings.ENV (stacks/lambda_settings.py); redeploy, or set them when running a handler "
+                "by hand"
             )
         return cls(**{f.name: _decode(str(f.type), env[ENV[f.name]]) for f in fields(cls)})
 

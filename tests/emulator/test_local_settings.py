@@ -13,7 +13,7 @@ import pytest
 
 from emulator import local_run, local_settings
 from emulator.local_settings import LOCAL_CONTEXT, host_architecture, read
-from stacks import preflight
+from stacks import context_check
 from stacks.capacity import check_retention
 from stacks.config import ConfigError, OptimizerConfig
 
@@ -74,10 +74,10 @@ def test_a_value_equal_to_its_default_is_not_listed_nor_passed(project):
     ],
 )
 def test_a_bad_setting_is_refused_with_the_deployments_own_message(project, pairs, capsys, monkeypatch):
-    """The same words as `./cdk-deploy.sh deploy` (stacks.preflight) says, before any set-up."""
+    """The same words as `./cdk-deploy.sh deploy` (stacks.context_check) says, before any set-up."""
     args = [token for pair in pairs for token in ("-c", pair)]
     deploy_args = [*args, "-c", "bucket_name=my-b", "-c", "bucket_prefix=connect/i/CallRecordings/"]
-    assert preflight.main(deploy_args) == 2
+    assert context_check.main(deploy_args) == 2
     deploy_says = capsys.readouterr().err
     with pytest.raises(ConfigError) as refused:
         settings_in(project, *pairs)
@@ -171,7 +171,7 @@ def test_a_key_in_both_files_warns_as_the_deployment_warns(project):
     (project / "cdk.json").write_text(json.dumps({"context": {"num_days_age": 3}}))
     settings = settings_in(project, file={"num_days_age": 4})
     assert settings.config.num_days_age == 3
-    assert settings.warnings == preflight.shadowed_settings(project) != []
+    assert settings.warnings == context_check.shadowed_settings(project) != []
     assert f"warning: {settings.warnings[0]}" in settings.lines()
 
 

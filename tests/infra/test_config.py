@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stacks.config import DESTROY_ONLY_PREFIX, ConfigError, OptimizerConfig, default_stack_name, setting_names
-from stacks.preflight import context_from, shadowed_settings
+from stacks.context_check import context_from, shadowed_settings
 
 PREFIX = "connect/my-instance/CallRecordings/"
 
@@ -311,7 +311,7 @@ def test_page_keys_is_refused_as_a_deployment_setting_naming_the_local_run_optio
 
 def test_the_stack_gives_every_function_pages_of_their_byte_budget():
     from stacks.config import OptimizerConfig
-    from stacks.runtime import runtime_settings
+    from stacks.lambda_settings import runtime_settings
 
     config = OptimizerConfig.from_mapping({"bucket_name": "my-bucket", "bucket_prefix": PREFIX})
     settings = runtime_settings(config, queue_url="q", dlq_url="d", ledger_table="t")

@@ -1,5 +1,5 @@
 """The context the pinned CDK CLI gives the app, observed with the CLI itself: which keys it adds
-(they must pass the unknown-key check), its precedence (stacks/preflight.py must read the same),
+(they must pass the unknown-key check), its precedence (stacks/context_check.py must read the same),
 and what `cdk context --reset` / `--clear` do to cdk.context.json (docs/configuration.md#where-a-value-comes-from)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stacks.config import is_cdk_key
-from stacks.preflight import context_from
+from stacks.context_check import context_from
 
 pytestmark = pytest.mark.long  # the CDK CLI's context precedence, through the CLI
 

@@ -39,7 +39,7 @@ def test_the_synth_path_loads_neither_the_estimator_nor_jsonschema():
     """What app.py imports, in a fresh interpreter: a tool reached through any module would show."""
     code = (
         "import sys\n"
-        "import stacks.optimizer_stack, stacks.preflight, stacks.config, stacks.layers\n"
+        "import stacks.optimizer_stack, stacks.context_check, stacks.config, stacks.layers\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(TOOLS)!r}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

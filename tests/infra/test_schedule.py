@@ -133,7 +133,7 @@ def _bare_python(*args: str) -> subprocess.CompletedProcess:
 def test_the_checks_before_set_up_need_only_the_standard_library():
     result = _bare_python(
         "-m",
-        "stacks.preflight",
+        "stacks.context_check",
         "-c",
         "bucket_name=my-b",
         "-c",
@@ -145,7 +145,7 @@ def test_the_checks_before_set_up_need_only_the_standard_library():
     assert "schedule='cron(0 25 * * ? *)'" in result.stderr and "the hours field has 25" in result.stderr
     zone = _bare_python(
         "-m",
-        "stacks.preflight",
+        "stacks.context_check",
         "-c",
         "bucket_name=my-b",
         "-c",
@@ -156,7 +156,7 @@ def test_the_checks_before_set_up_need_only_the_standard_library():
     assert zone.returncode == 2 and "schedule_timezone='Mars/Olympus' is not an IANA time zone" in zone.stderr
     good = _bare_python(
         "-m",
-        "stacks.preflight",
+        "stacks.context_check",
         "-c",
         "bucket_name=my-b",
         "-c",

@@ -177,12 +177,12 @@ def test_the_preflight_warns_of_a_setting_in_both_files_and_refuses_a_typo(tmp_p
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
     ok = subprocess.run(
-        [sys.executable, "-m", "stacks.preflight"], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "stacks.context_check"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert ok.returncode == 0 and ok.stdout == "arm64\n"
     assert "warning: num_days_age is set in both cdk.json (3, used) and cdk.context.json (4, ignored)" in ok.stderr
     typo = subprocess.run(
-        [sys.executable, "-m", "stacks.preflight", "-c", "num_day_age=3"],
+        [sys.executable, "-m", "stacks.context_check", "-c", "num_day_age=3"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

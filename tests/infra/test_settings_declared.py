@@ -19,7 +19,7 @@ from stacks.config import (
     declarations,
     setting_names,
 )
-from stacks.runtime import runtime_settings
+from stacks.lambda_settings import runtime_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "connect/acme/CallRecordings/"

@@ -7,7 +7,7 @@ import pytest
 
 from optimizer.formats import FORMATS, TARGET
 from stacks.config import ConfigError, OptimizerConfig, setting_names
-from stacks.runtime import runtime_settings
+from stacks.lambda_settings import runtime_settings
 
 PREFIX = "connect/my-instance/CallRecordings/"
 

@@ -42,7 +42,7 @@ def aws(ffmpeg, monkeypatch, _clients) -> Iterator[Aws]:
         queue_url = sqs.create_queue(QueueName="work")["QueueUrl"]
         dlq_url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
         create_ledger_table(dynamodb)
-        # As the stack builds it (stacks/runtime.py), from the configuration's defaults.
+        # As the stack builds it (stacks/lambda_settings.py), from the configuration's defaults.
         settings = make_settings(queue_url=queue_url, dlq_url=dlq_url, ledger_table=LEDGER, ffmpeg_path=ffmpeg)
         for name, value in settings.to_env().items():
             monkeypatch.setenv(name, value)

@@ -79,7 +79,7 @@ def test_overwrite_converted_never_upmixes(aws, stereo_settings, tmp_path):
 
 
 def test_the_handler_writes_the_deployments_target(aws, monkeypatch, tmp_path):
-    """TARGET_FORMAT in the function's environment (stacks/runtime.py sets it) is what it writes."""
+    """TARGET_FORMAT in the function's environment (stacks/lambda_settings.py sets it) is what it writes."""
     monkeypatch.setenv("TARGET_FORMAT", "alaw_stereo")
     rec = put(aws.s3, DAY + "by-handler.wav", speech.wav_bytes(speech.call(3, 8000), 8000))
     response = converter.handler(sqs_event(rec.to_body()), LambdaContext())

@@ -1,4 +1,4 @@
-"""One settings contract between the stack and the handlers (optimizer/settings.py, stacks/runtime.py)."""
+"""One settings contract between the stack and the handlers (optimizer/settings.py, stacks/lambda_settings.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from optimizer.settings import ENV, MissingSetting, Settings
 from stacks.config import OptimizerConfig
-from stacks.runtime import runtime_settings
+from stacks.lambda_settings import runtime_settings
 
 
 def built(**context):

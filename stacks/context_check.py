@@ -1,8 +1,8 @@
 """Validates the deployment's context before anything touches AWS.
 
-    python -m stacks.preflight [cdk arguments ...]
-    python -m stacks.preflight --architecture-only [cdk arguments ...]
-    python -m stacks.preflight --to-destroy [cdk arguments ...]
+    python -m stacks.context_check [cdk arguments ...]
+    python -m stacks.context_check --architecture-only [cdk arguments ...]
+    python -m stacks.context_check --to-destroy [cdk arguments ...]
 
 Reads the context the pinned CDK CLI would give the app, with its precedence (checked against the
 CLI in tests/infra/test_context_keys.py): every `-c key=value` / `--context key=value` among the
