@@ -39,6 +39,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def send_to_dead_letter(settings: Settings, record: SQSRecord, reason: str, kind: FailureKind | None) -> None:
+    """Sends the recording's message to the dead-letter queue with the reason and kind of its failure."""
     aws.client("sqs").send_message(
         QueueUrl=settings.dlq_url,
         MessageBody=outcomes.dead_letter_body(record.body, reason, kind),
@@ -338,6 +339,8 @@ def account(batch: Batch, settings: Settings) -> list[str]:
 
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    """The SQS event source's entry point: each message's recording converted (or verified), the
+    outcomes accounted, the messages whose outcome could not be recorded handed back to SQS."""
     settings = Settings.from_env()
     cleared = clear_leftovers()
     if cleared:

@@ -404,10 +404,13 @@ class Rule:
 
 
 def rule(check: Check, reason: str, *, lambdas: str | None = None, shown: str | None = None, raw: bool = False) -> dict:
+    """A setting's field metadata: its check, its reason in the configuration table, and the Settings
+    field the Lambdas get it in (see Rule)."""
     return {"rule": Rule(check, reason, lambdas, shown, raw)}
 
 
 def derived(reason: str) -> dict:
+    """The field metadata of a value derived from the settings, not settable (DERIVED)."""
     return {"rule": Rule(None, reason)}
 
 

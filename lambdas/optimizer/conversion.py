@@ -166,6 +166,8 @@ def ffmpeg_environment() -> dict[str, str]:
 
 
 def run_ffmpeg(ffmpeg: str, src: str, dst: str, target: TargetFormat = TARGET) -> None:
+    """One ffmpeg pass from `src` to `dst` in the target format; FfmpegKilled for a signal,
+    TransientFailure when it ran out of space, ContentFailure otherwise."""
     proc = subprocess.run(
         ffmpeg_command(ffmpeg, src, dst, target),
         capture_output=True,
@@ -231,6 +233,8 @@ def _work_folder(parent: str) -> str:
 
 
 def check_free_space(path: str, needed: int, what: str) -> None:
+    """TransientFailure (retried later, no attempt used) unless `path` has room for `needed` bytes
+    and the margin."""
     free = shutil.disk_usage(path).free
     if free < needed + TMP_MARGIN_BYTES:
         raise TransientFailure(
@@ -246,10 +250,12 @@ def projected_output_bytes(source: WavInfo, target: TargetFormat = TARGET) -> in
 
 
 def metadata_bytes(metadata: Mapping[str, str]) -> int:
+    """The size S3 counts against its user-defined metadata limit: keys and values in UTF-8."""
     return sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in metadata.items())
 
 
 def file_sha256(path: str) -> str:
+    """The file's SHA-256 in hex, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -296,6 +302,8 @@ def verify(
 
 
 def merged_tags(existing: Mapping[str, str]) -> dict[str, str]:
+    """The existing tags plus converted=True; PermanentFailure (tag_limit) when S3's ten would be
+    exceeded."""
     tags = dict(existing)
     tags[CONVERTED_TAG[0]] = CONVERTED_TAG[1]
     if len(tags) > MAX_TAGS:

@@ -80,6 +80,7 @@ def remember(
 
 
 def parse_item(key: str, item: Mapping[str, Any]) -> KnownFormat | None:
+    """The memory of a recording in a target format held by a ledger item, or None (a failure's item)."""
     if ETAG not in item or FORMAT not in item:
         return None
     return KnownFormat(
