@@ -47,7 +47,7 @@ from optimizer.vocabulary import SkipReason
 logger = Logger(service=names.LISTER)
 
 
-def resolve(settings: Settings, execution_input: Any, execution: str, today: dt.date) -> dict[str, Any]:
+def requested_run(settings: Settings, execution_input: Any, execution: str, today: dt.date) -> dict[str, Any]:
     """The run (its id, bucket, days, mode) and its days that the execution input asks for, or InvalidInput."""
     request = resolve_request(
         execution_input,
@@ -238,11 +238,11 @@ def _preflight_checks(settings: Settings, s3: Any, run: Mapping[str, Any]) -> di
 
 
 def resolve_run(settings: Settings, event: Mapping[str, Any]) -> dict[str, Any]:
-    """The ResolveRun state: resolve for today (UTC), with the run's days that hold undone recordings; InvalidInput
-    logged and raised."""
+    """The ResolveRun state: the requested run for today (UTC), with the run's days that hold undone
+    recordings; InvalidInput logged and raised."""
     try:
         today = dt.datetime.now(dt.UTC).date()
-        resolved = resolve(settings, event.get("input"), str(event.get("execution") or "manual"), today)
+        resolved = requested_run(settings, event.get("input"), str(event.get("execution") or "manual"), today)
     except InvalidInput as exc:
         logger.warning("invalid input", extra={"input": event.get("input"), "reason": str(exc)})
         raise

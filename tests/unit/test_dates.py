@@ -178,7 +178,7 @@ def test_lister_resolve_builds_the_run_from_the_date():
     import lister
 
     settings = make_settings(bucket="recordings", bucket_prefix="connect/acme/CallRecordings/", num_days_age=3)
-    result = lister.resolve(settings, {"specific_date": "01/05/2022"}, "exec-1", TODAY)
+    result = lister.requested_run(settings, {"specific_date": "01/05/2022"}, "exec-1", TODAY)
     assert result["run"] == {
         "id": "exec-1",
         "bucket": "recordings",
@@ -236,7 +236,7 @@ def test_lister_resolve_carries_retry_failed_in_the_run():
     import lister
 
     settings = make_settings(bucket="recordings", bucket_prefix="p/", num_days_age=3)
-    result = lister.resolve(settings, {"specific_date": "01/05/2022", "retry_failed": True}, "exec-2", TODAY)
+    result = lister.requested_run(settings, {"specific_date": "01/05/2022", "retry_failed": True}, "exec-2", TODAY)
     assert result["run"]["retry_failed"] is True
 
 
@@ -326,7 +326,7 @@ def test_a_forced_run_carries_force_into_its_run_and_its_rerun_inputs():
     from optimizer.day_failures import rerun_inputs
 
     settings = make_settings(bucket="recordings", bucket_prefix="p/", num_days_age=AGE)
-    result = lister.resolve(settings, {"specific_date": "03/14/2024", "force": True}, "exec-3", TODAY)
+    result = lister.requested_run(settings, {"specific_date": "03/14/2024", "force": True}, "exec-3", TODAY)
     assert result["run"]["force"] is True and result["days"] == ["2024-03-14"]
     # A failed day of a forced run is re-run with force, or it would be refused while still young.
     assert rerun_inputs(["2024-03-13", "2024-03-14"], dry_run=False, force=True) == [
