@@ -23,7 +23,6 @@ from .synth import Synthesized
 from .template import Resolver, resources_of_type
 
 # Queues' visibility timeouts are scaled for the emulator: 1 s per real hour (emulator/timescale.py).
-from .timescale import VISIBILITY_SECONDS_PER_HOUR as VISIBILITY_SECONDS_PER_HOUR
 from .timescale import scaled_visibility_timeout
 
 REGION = "us-east-1"

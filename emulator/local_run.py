@@ -30,9 +30,7 @@ from typing import Any
 
 from stacks.config import ConfigError
 
-from .local_settings import LOCAL_CONTEXT as LOCAL_CONTEXT  # the end-to-end tests synthesize with it
 from .local_settings import LocalSettings, read, refuse_joined_context
-from .local_settings import host_architecture as host_architecture  # and their architecture
 
 SAMPLE_DATE = dt.date(2022, 1, 1)
 EXIT_OK, EXIT_USAGE, EXIT_FAILED, EXIT_TRUTH = 0, 2, 3, 4

@@ -20,7 +20,7 @@ PAYLOAD_LIMIT = 64 * 1024
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory, ffmpeg, shared_synthesis):
-    from emulator.local_run import LOCAL_CONTEXT
+    from emulator.local_settings import LOCAL_CONTEXT
     from emulator.samples import write_wav
 
     recording = write_wav(tmp_path_factory.mktemp("recording") / "call.wav", 2, seed=3)
@@ -114,7 +114,7 @@ def test_the_known_failure_check_reads_in_batches_of_100_keys(measured):
 @pytest.fixture(scope="module")
 def memory_row(tmp_path_factory, ffmpeg, shared_synthesis):
     from benchmarks import converter_memory
-    from emulator.local_run import LOCAL_CONTEXT
+    from emulator.local_settings import LOCAL_CONTEXT
 
     synth = harness.synthesize_stack(tmp_path_factory.mktemp("cdk.out"), **LOCAL_CONTEXT)
     # A 5-minute call: ffmpeg lives ~0.1 s, dozens of 2 ms samples (the run fails if none saw it).

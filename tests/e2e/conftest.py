@@ -9,7 +9,7 @@ from moto import mock_aws
 
 from emulator.deploy import deploy
 from emulator.faults import Faults, parse
-from emulator.local_run import LOCAL_CONTEXT, host_architecture
+from emulator.local_settings import LOCAL_CONTEXT, host_architecture
 from emulator.runtime import InProcessLambdas
 
 # The context ./cdk-deploy.sh --local synthesizes: the local-run tests and the ones below share

@@ -18,15 +18,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from emulator.deploy import (
-    VISIBILITY_SECONDS_PER_HOUR,
-    Deployment,
-    EventSource,
-    FunctionSpec,
-    scaled_visibility_timeout,
-)
+from emulator.deploy import Deployment, EventSource, FunctionSpec
 from emulator.faults import Faults, parse
 from emulator.runtime import InProcessLambdas, QueuePoller
+from emulator.timescale import VISIBILITY_SECONDS_PER_HOUR, scaled_visibility_timeout
 
 HANDLERS = """
 import os, threading, time

@@ -277,7 +277,7 @@ def test_calls_outside_a_handler_invocation_are_never_faulted(aws):
 
 
 def ffmpeg_binary() -> str:
-    from emulator.local_run import host_architecture
+    from emulator.local_settings import host_architecture
 
     return str(Path("layers/ffmpeg/build") / host_architecture() / "bin" / "ffmpeg")
 
