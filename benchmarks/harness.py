@@ -11,13 +11,14 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import platform
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from emulator.local_settings import host_architecture
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -31,10 +32,6 @@ ROLES = ("lister", "enqueuer", "converter")
 HARNESS = "harness"  # the benchmark itself and the emulator's driver loop (not billed on AWS)
 EVENT_SOURCE = "event_source"  # the SQS -> converter mapping: ReceiveMessage, DeleteMessageBatch
 STATE_MACHINE = "stepfunctions"  # moto's engine thread: Lambda Invoke and GetQueueAttributes tasks
-
-
-def host_architecture() -> str:
-    return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 
 
 def ffmpeg_path() -> Path:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from emulator.local_settings import host_architecture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,10 +25,6 @@ for _name, _value in {
     "POWERTOOLS_METRICS_NAMESPACE": "CallRecordingOptimizer",
 }.items():
     os.environ[_name] = _value
-
-
-def host_architecture() -> str:
-    return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 
 
 @pytest.fixture(scope="session")

@@ -281,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ffmpeg", default=None, help="ffmpeg binary (default: the layer's build for this machine)")
     args = parser.parse_args(argv)
     if args.ffmpeg is None:
-        import platform
+        from emulator.local_settings import host_architecture
 
-        arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+        arch = host_architecture()
         args.ffmpeg = str(
             Path(__file__).resolve().parent.parent / "layers" / "ffmpeg" / "build" / arch / "bin" / "ffmpeg"
         )
