@@ -37,16 +37,9 @@ that could exceed the retention.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from optimizer import receives  # lambdas/ is on the path: stacks/__init__.py
 
 from .config import ConfigError, OptimizerConfig
-
-_LAMBDA_DIR = str(Path(__file__).resolve().parent.parent / "lambdas")
-if _LAMBDA_DIR not in sys.path:
-    sys.path.append(_LAMBDA_DIR)
-
-from optimizer import receives  # noqa: E402 - needs lambdas/ on the path, above
 
 WORK_RETENTION_S = 7 * 86_400  # the work queue's retention (stacks/queues.py)
 QUEUED_CAP = 20_000

@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from .schedule import EXAMPLES, GUIDE, ScheduleError, check_expression, check_timezone
-
 # The target formats are declared once, with the converter (lambdas/optimizer/formats.py, standard
-# library only: this module still runs before any set-up).
-_LAMBDA_DIR = str(Path(__file__).resolve().parent.parent / "lambdas")
-if _LAMBDA_DIR not in sys.path:
-    sys.path.append(_LAMBDA_DIR)
+# library only: this module still runs before any set-up; stacks/__init__.py puts lambdas/ on the path).
+from optimizer.formats import FORMATS, TARGET
 
-from optimizer.formats import FORMATS, TARGET  # noqa: E402 - needs lambdas/ on the path, above
+from .schedule import EXAMPLES, GUIDE, ScheduleError, check_expression, check_timezone
 
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
 REFUSED_CLASSES = {

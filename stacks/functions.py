@@ -11,8 +11,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from optimizer import names
+
+from . import LAMBDA_DIR
 from .config import LOG_RETENTION, OptimizerConfig
-from .lambda_settings import LAMBDA_DIR, names, runtime_settings
+from .lambda_settings import runtime_settings
 from .layers import OptimizerLayers
 from .queues import WorkQueues
 

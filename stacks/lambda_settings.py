@@ -8,22 +8,14 @@ The stack gives each function `runtime_settings(...).to_env()`; the handlers rea
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
+
+# lambdas/ is on the path (stacks/__init__.py): the stack, the tests and the handlers share one
+# Settings class.
+from optimizer.settings import Settings
 
 from .capacity import worst_case_message_age_s
 from .config import OptimizerConfig, declarations
 from .prices import flat_gb_month
-
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambdas"
-# The Lambda code is imported as the Lambda runtime (and pytest.ini) imports it: `optimizer.*`
-# from lambdas/, so the stack, the tests and the handlers share one Settings class.
-if str(LAMBDA_DIR) not in sys.path:
-    sys.path.append(str(LAMBDA_DIR))
-
-# Need lambdas/ on the path, above; re-exported for the stack (names; the state machine's bounds).
-from optimizer import completion, listing, names, rounds  # noqa: E402,F401
-from optimizer.settings import Settings  # noqa: E402
 
 FFMPEG_PATH = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (layers/ffmpeg)
 

@@ -14,7 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from .lambda_settings import names
+from optimizer import names
 
 
 class Monitoring(Construct):

@@ -33,10 +33,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from optimizer import listing, rounds
+
 from .capacity import redrive_threshold
 from .config import LOG_RETENTION, OptimizerConfig
 from .functions import drop_redundant_role_dependency
-from .lambda_settings import listing, rounds
 from .queues import max_queued
 from .retention import expire_branch
 
