@@ -70,7 +70,8 @@ def remember_in_format(settings: Settings, rec: Recording, outcome: Outcome) -> 
     """A recording found already in the target format is remembered for the version read (the
     listed ETag: its GetObject asked If-Match), so that later runs skip it at listing
     (optimizer/known_formats.py). A failed write is logged, not retried: the next run downloads it
-    once more and remembers it then."""
+    once more and remembers it then; counted (KnownFormatWriteFailures), so that memories that are
+    never written show on the dashboard instead of as downloads repeated every run."""
     target = known_formats.target(settings)
     if rec.verify or outcome.outcome != "skipped" or outcome.reason != target.skip_reason:
         return False
@@ -83,6 +84,7 @@ def remember_in_format(settings: Settings, rec: Recording, outcome: Outcome) -> 
             "recording in the target format not remembered; the next run will read it again",
             extra={"key": rec.key, "etag": rec.etag},
         )
+        metrics.add_metric(name=names.KNOWN_FORMAT_WRITE_FAILURES, unit=MetricUnit.Count, value=1)
         return False
 
 

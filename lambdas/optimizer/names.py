@@ -18,6 +18,7 @@ CONVERSION_SECONDS = "ConversionSeconds"
 RECORDINGS_RETRIED = "RecordingsRetried"
 LEDGER_WRITE_FAILURES = "LedgerWriteFailures"
 KNOWN_FAILURE_WRITE_FAILURES = "KnownFailureWriteFailures"
+KNOWN_FORMAT_WRITE_FAILURES = "KnownFormatWriteFailures"
 OUTCOMES = ("converted", "skipped", "failed")
 
 

@@ -105,3 +105,27 @@ def test_an_expired_memory_is_ignored(aws):
     )
     counts, bodies = run_day(aws.queue_url)
     assert [b["key"] for b in bodies] == [DAY + "alaw.wav"] and counts.get("skipped_known_target_format", 0) == 0
+
+
+def test_a_memory_that_cannot_be_written_is_logged_and_counted_not_swallowed(
+    aws, alaw_wav, monkeypatch, capsys, caplog
+):
+    """The recording is still skipped (nothing to convert); the failed write is an error in the log
+    and a KnownFormatWriteFailures count, so memories never written show on the dashboard."""
+    import json
+
+    from botocore.exceptions import ClientError
+
+    def unavailable(*args, **kwargs):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, "PutItem")
+
+    monkeypatch.setattr(known_formats, "remember", unavailable)
+    rec = put(aws.s3, DAY + "alaw.wav", alaw_wav)
+
+    assert converter.handler(sqs_event(rec.to_body()), LambdaContext()) == {"batchItemFailures": []}
+
+    assert item(rec.key) is None and drain(aws.dlq_url) == []
+    (error,) = [r for r in caplog.records if r.getMessage().startswith("recording in the target format not remembered")]
+    assert error.levelname == "ERROR" and error.key == rec.key and error.exc_info
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["KnownFormatWriteFailures"] for m in metrics if "KnownFormatWriteFailures" in m] == [[1.0]]
