@@ -7,9 +7,9 @@ quarter of Connect's PCM, the two speakers mixed) and A-law 8 kHz stereo (half o
 speaker kept on its own channel). A format never adds channels: a mono source written under the
 stereo format stays mono (`for_source`), so nothing is upmixed into a fake stereo.
 
-Both are A-law. mu-law would be one more TargetFormat (pcm_mulaw, format tag 7;
-audio.py already decodes it), but the ffmpeg in the layer (imageio-ffmpeg's static build) has no
-pcm_mulaw encoder, so it could not be converted, nor tested end to end, with the shipped binary.
+Both are A-law. mu-law would be one more TargetFormat (pcm_mulaw, format tag 7: the layer's
+ffmpeg has the encoder and audio.py already decodes it), with pcm_mulaw added to the encoders
+layers/ffmpeg/build.sh checks the binary for; none ships because no deployment has asked for one.
 """
 
 from __future__ import annotations

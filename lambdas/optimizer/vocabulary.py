@@ -4,8 +4,8 @@
 A kind is the type of every `kind` in the code (PermanentFailure, NotWav, AudioMismatch, Outcome,
 the dead letter), so mypy refuses one that is not declared here. Each kind says whether the
 recording's own bytes are the cause, which is what known_failures.py remembers, and what the
-operator can do about it: the table under docs/operations.md#when-something-fails is rendered from
-it (failure_table; tests/unit/test_vocabulary.py holds the page to it). A StrEnum's members are
+operator can do about it: the table under docs/operations.md#when-something-fails must equal the
+one rendered from it (failure_table; tests/unit/test_vocabulary.py holds the page to it). A StrEnum's members are
 their strings, so messages, ledger items, counters and reports carry exactly the values they
 carried before the registry: `failed_<kind>` and `skipped_<reason>` (the `counter` of each).
 A value is stored (ledger items, dead letters): renaming one makes what earlier runs wrote

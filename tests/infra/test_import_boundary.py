@@ -49,6 +49,7 @@ def test_the_synth_path_loads_neither_the_estimator_nor_jsonschema():
 def test_the_stack_reads_the_estimators_prices():
     prices = load_prices()
     assert Path(prices.path) == PRICE_TABLE
+    assert {"STANDARD", "GLACIER_IR"} <= set(prices.s3_classes)  # the two the stack reads, at least
     for name, storage_class in prices.s3_classes.items():
         assert flat_gb_month(name) == storage_class.flat_gb_month, name
 

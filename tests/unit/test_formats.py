@@ -1,7 +1,7 @@
 """The target format seam (optimizer/formats.py): the one shipped format, A-law 8 kHz mono, is
 what ffmpeg is asked for, what verification and the audio check expect, and what the dry run
 projects; and the verification and audio check really read the format they are given (a mu-law
-target, defined here only: the layer's ffmpeg has no pcm_mulaw encoder, so it is not shipped)."""
+target, defined here only: not shipped, see formats.py)."""
 
 from __future__ import annotations
 
