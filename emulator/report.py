@@ -112,7 +112,7 @@ def object_entries(
     remembered = remembered_failures(deployment, sorted(versions))
     in_format = remembered_in_format(deployment, sorted(versions))
     settings = lister_settings(deployment)
-    target = known_formats.target(settings)
+    target = settings.target
     would_convert = None if dry_run_keys is None else set(dry_run_keys)
     undone = undone_markers(deployment, sorted(versions))
     entries = []
@@ -143,7 +143,7 @@ def object_entries(
             seen = in_format[key].seen_at
             outcome, reason = (
                 "skipped",
-                f"{known_formats.SKIP_REASON}: already in the target format, {target.key} (found {seen}); skipped "
+                f"{SkipReason.KNOWN_TARGET_FORMAT}: already in the target format, {target.key} (found {seen}); skipped "
                 "at listing until the object changes or overwrite_converted",
             )
         elif key in failed:

@@ -53,20 +53,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from optimizer import known_formats
 from optimizer.formats import FORMATS
 from optimizer.keys import is_audio_key
 from optimizer.listing import SKIP_REASONS
 from optimizer.provenance import Provenance
 from optimizer.settings import Settings
 from optimizer.summary import CONVERTER_SKIPS
+from optimizer.vocabulary import SkipReason
 
 from . import truth_formats
 from .history import history
 
 NAMED = 8  # keys named in one difference, at most
 # The two skips of a recording already in the target format: the lister's by memory, the converter's.
-IN_FORMAT_SKIPS = (known_formats.SKIP_REASON, *dict.fromkeys(f.skip_reason for f in FORMATS.values()))
+IN_FORMAT_SKIPS = (SkipReason.KNOWN_TARGET_FORMAT, *dict.fromkeys(f.skip_reason for f in FORMATS.values()))
 
 
 @dataclass(frozen=True)
@@ -763,7 +763,7 @@ def check(deployment: Any, loaded: Iterable[str] | None = None) -> list[RunCheck
     s3 = boto3.client("s3", region_name=REGION)
     versions = read_versions(s3, deployment.bucket, bucket_prefix, since)
     dead = read_dead_letters(deployment.queue_url("QueuesDeadLetter"))
-    # The target format the deployment's functions were given (known_formats.target: one place).
+    # The target format the deployment's functions were given (Settings.target: one place).
     settings = Settings.from_env(deployment.function("FunctionsLister").environment)
-    reader = truth_formats.HeadReader(s3, deployment.bucket, known_formats.target(settings))
+    reader = truth_formats.HeadReader(s3, deployment.bucket, settings.target)
     return check_runs(runs, versions, dead, loaded, reader)

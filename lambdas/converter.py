@@ -72,7 +72,7 @@ def remember_in_format(settings: Settings, rec: Recording, outcome: Outcome) -> 
     (optimizer/known_formats.py). A failed write is logged, not retried: the next run downloads it
     once more and remembers it then; counted (KnownFormatWriteFailures), so that memories that are
     never written show on the dashboard instead of as downloads repeated every run."""
-    target = known_formats.target(settings)
+    target = settings.target
     if rec.verify or outcome.outcome != "skipped" or outcome.reason != target.skip_reason:
         return False
     try:

@@ -132,7 +132,7 @@ def list_page(settings: Settings, event: Mapping[str, Any], *, s3: Any = None, d
             "listed": page.listed,
             "to_enqueue": len(page.items),
             "known_failures": page.skipped[SkipReason.KNOWN_FAILURE],
-            "known_target_format": page.skipped[known_formats.SKIP_REASON],
+            "known_target_format": page.skipped[SkipReason.KNOWN_TARGET_FORMAT],
             "known_failure_reads": reads.requests,
             "known_failure_read_units": reads.read_units,
             "done": page.exhausted,
@@ -172,7 +172,7 @@ def skip_remembered(
             extra={"key": known.key, "etag": known.etag, "reason": known.reason, "failed_at": known.failed_at},
         )
     if formats:
-        target = known_formats.target(settings)
+        target = settings.target
         dropped = known_formats.drop_known_formats(page, prefix, known_formats.found(reads), target.key, now)
         if dropped:  # one line a page: they may be most of a day's recordings
             logger.info(

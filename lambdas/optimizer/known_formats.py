@@ -27,21 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .formats import TargetFormat
 from .known_failures import TTL_DAYS, Lookup, partition_key
 from .listing import Page
-from .settings import Settings
 from .vocabulary import SkipReason
 
-SKIP_REASON = SkipReason.KNOWN_TARGET_FORMAT  # the lister's count: skipped.known_target_format
 ETAG = "format_etag"  # the attribute of the ETag: not `etag`, which would make the item a failure
 FORMAT = "format"
-
-
-def target(settings: Settings) -> TargetFormat:
-    """The format the converter writes, hence what a memory must name to skip a recording: the one
-    place the lister and the converter get it from."""
-    return settings.target
 
 
 @dataclass(frozen=True)
@@ -118,5 +109,6 @@ def drop_known_formats(
         else:
             kept.append(item)
     page.items = kept
-    page.skipped[SKIP_REASON] = page.skipped.get(SKIP_REASON, 0) + len(dropped)
+    reason = SkipReason.KNOWN_TARGET_FORMAT  # the lister's count: skipped.known_target_format
+    page.skipped[reason] = page.skipped.get(reason, 0) + len(dropped)
     return dropped
