@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -487,11 +487,6 @@ def record_page(
 
 
 SENT, MAYBE_SENT, UNSENT = "1", "?", "0"
-
-
-def sent_marker(accepted: Sequence[bool]) -> str:
-    """The marker of a page whose recordings SQS accepted or refused, in order."""
-    return "".join(SENT if ok else UNSENT for ok in accepted)
 
 
 def write_marker(

@@ -163,11 +163,6 @@ def expires_noncurrent(rules: list[Mapping[str, Any]], prefix: str) -> bool:
     return False
 
 
-def bucket_warnings(s3: Any, settings: Settings) -> list[str]:
-    """The versioning check's warnings; VersioningRequired when the bucket keeps no originals and they are required."""
-    return check_versioning(s3, settings)[0]
-
-
 def check_versioning(s3: Any, settings: Settings) -> tuple[list[str], list[Mapping[str, Any]] | None]:
     """The bucket keeps originals (VersioningRequired otherwise) and a rule expires them: the
     warnings, and the lifecycle rules it read (None where it read none), for the preflight's

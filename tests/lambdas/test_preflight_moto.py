@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from optimizer.preflight import VersioningRequired, bucket_warnings
+from optimizer.preflight import VersioningRequired, check_versioning
 from optimizer.settings import Settings
 from tests.support import make_settings
 
@@ -46,12 +46,12 @@ def test_unversioned_or_suspended_bucket_is_refused_with_how_to_fix(s3, status):
         version(s3, "Enabled")
         version(s3, status)
     with pytest.raises(VersioningRequired, match="put-bucket-versioning") as err:
-        bucket_warnings(s3, settings())
+        check_versioning(s3, settings())[0]
     assert "-c require_versioning=false" in str(err.value)
 
 
 def test_opting_out_turns_the_refusal_into_a_warning(s3):
-    (warning,) = bucket_warnings(s3, settings(require_versioning=False))
+    (warning,) = check_versioning(s3, settings(require_versioning=False))[0]
     assert "overwritten for good" in warning
 
 
@@ -84,7 +84,7 @@ def test_warning_unless_a_rule_expires_noncurrent_versions_under_the_prefix(s3, 
     version(s3, "Enabled")
     if configured:
         rules(s3, configured)
-    warnings = bucket_warnings(s3, settings())
+    warnings = check_versioning(s3, settings())[0]
     assert bool(warnings) is warned
     if warned:
         assert "stay billed at S3 Standard" in warnings[0] and PREFIX in warnings[0]
