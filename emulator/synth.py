@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +13,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 import aws_cdk as cdk  # noqa: E402
 
-from stacks.config import OptimizerConfig  # noqa: E402
+from stacks.config import OptimizerConfig, is_cdk_key  # noqa: E402
+from stacks.context_check import read_context_file  # noqa: E402
 from stacks.optimizer_stack import add_optimizer_stack  # noqa: E402
 
 
@@ -33,8 +33,7 @@ def feature_flags() -> dict[str, Any]:
     """cdk.json's feature flags (its "@aws-cdk/..." context keys), which the CLI gives every
     deployment's synthesis: without them the emulator would run another template (policies
     merged otherwise, layers in another order) than the one a deployment creates."""
-    context = json.loads(CDK_JSON.read_text()).get("context", {})
-    return {key: value for key, value in context.items() if key.startswith("@aws-cdk/")}
+    return {key: value for key, value in read_context_file(CDK_JSON, "context").items() if is_cdk_key(key)}
 
 
 def synthesize(context: Mapping[str, Any], outdir: str | os.PathLike[str]) -> Synthesized:

@@ -27,7 +27,9 @@ from .config import ARCHITECTURES, ConfigError, OptimizerConfig, check_keys
 PROJECT_CONFIG, PROJECT_CONTEXT = "cdk.json", "cdk.context.json"
 
 
-def _read(path: Path, section: str | None) -> dict[str, Any]:
+def read_context_file(path: Path, section: str | None) -> dict[str, Any]:
+    """A context file's object (its `section`, when given); {} when the file is absent, ConfigError
+    naming the file when it is not JSON or not an object."""
     if not path.exists():
         return {}
     try:
@@ -69,9 +71,9 @@ def context_from(args: Sequence[str], root: Path | None = None, home: Path | Non
     home = Path.home() if home is None else home
     context: dict[str, Any] = {}
     for layer in (
-        _read(home / ".cdk.json", "context"),
-        _read(root / PROJECT_CONTEXT, None),
-        _read(root / PROJECT_CONFIG, "context"),
+        read_context_file(home / ".cdk.json", "context"),
+        read_context_file(root / PROJECT_CONTEXT, None),
+        read_context_file(root / PROJECT_CONFIG, "context"),
         command_line_context(args),
     ):
         context.update(layer)
@@ -82,7 +84,10 @@ def shadowed_settings(root: Path | None = None) -> list[str]:
     """One warning per key set in both files: the CLI takes cdk.json's value and ignores the other."""
     root = Path.cwd() if root is None else root
     try:
-        in_json, in_context = _read(root / PROJECT_CONFIG, "context"), _read(root / PROJECT_CONTEXT, None)
+        in_json, in_context = (
+            read_context_file(root / PROJECT_CONFIG, "context"),
+            read_context_file(root / PROJECT_CONTEXT, None),
+        )
     except ConfigError:
         return []  # reported by the validation itself
     return [
