@@ -40,6 +40,8 @@ def fmt_of(head: bytes) -> tuple[int, int, int, int] | None:
     pos = 12
     while pos + 8 <= len(head):
         chunk_id, size = struct.unpack("<4sI", head[pos : pos + 8])
+        if chunk_id == b"data":  # before any fmt: the converter refuses it (not_wav), never in a format
+            return None
         if chunk_id == b"fmt ":
             try:
                 tag, channels, rate, _align, bits = _parse_fmt(head[pos + 8 : pos + 8 + size])

@@ -32,6 +32,9 @@ def test_connect_pcm_stereo_an_other_rate_and_not_a_wav_are_not_in_the_target_fo
     assert not in_format(wav_head(ALAW, 2, 8000, 8), TARGET)
     assert fmt_of(b"ID3\x03 not a wav at all") is None
     assert fmt_of(b"RIFF\x00\x00\x00\x00WAVEdata") is None  # no fmt chunk in the bytes read
+    # Audio before its format: the converter's reader refuses it, so it is in no format here either.
+    data_first = b"data" + struct.pack("<I", 2) + b"\x00\x00"
+    assert fmt_of(wav_head(ALAW, 1, 8000, 8, before_fmt=data_first)) is None
 
 
 def test_under_alaw_stereo_a_mono_and_a_stereo_alaw_are_in_it_as_the_converter_judges():
